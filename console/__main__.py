@@ -1,0 +1,7 @@
+"""``python -m console``: the console's command line."""
+
+import sys
+
+from console.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+-- Migration 0001: owned by the core module. Filled in by its change; keep statements idempotent-safe (plain CREATE).

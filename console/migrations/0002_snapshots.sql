@@ -1,0 +1,1 @@
+-- Migration 0002: owned by the snapshots module. Filled in by its change; keep statements idempotent-safe (plain CREATE).

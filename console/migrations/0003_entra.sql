@@ -1,0 +1,1 @@
+-- Migration 0003: owned by the entra module. Filled in by its change; keep statements idempotent-safe (plain CREATE).

@@ -1,0 +1,1 @@
+-- Migration 0004: owned by the operations module. Filled in by its change; keep statements idempotent-safe (plain CREATE).

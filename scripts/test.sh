@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all (the README's second command). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+python -m pip install -q -r requirements-dev.txt
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing, so the browser tests will be skipped (sudo apt-get install chromium)"
+  fi
+fi
+python -m ruff check .
+python -m pytest "$@"
