@@ -1,0 +1,500 @@
+"""HTTP plumbing: one pooled httpx.Client, bearer tokens, retries, and mapping failures to ScimError.
+
+Nothing in here lets an httpx exception escape (its ``request`` carries the Authorization header): every
+failure is re-raised as a :class:`~scim_client.errors.ScimError` ``from None``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import inspect
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from .errors import (
+    AuthenticationError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ScimError,
+    ServerError,
+    permission_for,
+    snippet,
+)
+
+log = logging.getLogger("scim_client")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+SCIM_JSON = "application/scim+json"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transport failures
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 12:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def classify_transport_error(exc: BaseException, url: str) -> ConnectionFailed:
+    """Turn an httpx transport failure into a ConnectionFailed with a message that tells the cases apart."""
+    chain = _chain(exc)
+    host = httpx.URL(url).host if url else "the server"
+    text = " ".join(str(e) for e in chain).lower()
+    # A TLS failure first: it can surface as ConnectError.
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in text or "certificate" in text:
+        if "certificate" in text or any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+            return ConnectionFailed(
+                f"TLS certificate of {host} could not be verified",
+                kind="tls",
+                remedy=(
+                    "The server's certificate is not trusted (self-signed, expired, wrong host name, or a "
+                    "TLS-inspecting proxy). Fix the certificate or install the proxy's CA; do not turn "
+                    "verification off outside testing."
+                ),
+            )
+        return ConnectionFailed(
+            f"TLS handshake with {host} failed",
+            kind="tls",
+            remedy=(
+                "Check the URL's scheme and port: the server may not speak HTTPS there (try the https:// URL "
+                "the vendor gives), or a proxy is interfering."
+            ),
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectionFailed(
+            f"timed out connecting to {host}",
+            kind="connect-timeout",
+            remedy="The host did not answer: check the URL, your network, proxy and firewall, then try again.",
+        )
+    if isinstance(exc, httpx.ReadTimeout):
+        return ConnectionFailed(
+            f"timed out waiting for {host} to answer",
+            kind="read-timeout",
+            remedy="The server is slow or stuck; try again later, or raise the timeout for large directories.",
+        )
+    if isinstance(exc, httpx.WriteTimeout):
+        return ConnectionFailed(
+            f"timed out sending the request to {host}",
+            kind="write-timeout",
+            remedy="The network is slow or the server stopped reading; try again later.",
+        )
+    if isinstance(exc, httpx.PoolTimeout):
+        return ConnectionFailed(
+            "timed out waiting for a free connection",
+            kind="pool-timeout",
+            remedy="Too many requests at once; lower the concurrency or raise the timeout.",
+        )
+    is_dns = any(isinstance(e, socket.gaierror) for e in chain) or any(
+        s in text
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "temporary failure in name resolution",
+            "no address associated",
+            "name resolution",
+        )
+    )
+    if is_dns:
+        return ConnectionFailed(
+            f"the host name {host} could not be resolved (DNS)",
+            kind="dns",
+            remedy="Check the host name in the URL for typos, and that this machine can resolve it (DNS, VPN).",
+        )
+    refused = (
+        any(
+            isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
+            for e in chain
+        )
+        or "connection refused" in text
+        or "errno 111" in text
+    )
+    if refused:
+        return ConnectionFailed(
+            f"connection to {host} was refused",
+            kind="refused",
+            remedy="Nothing is listening at that address: check the host and port in the URL, and that the "
+            "service is running.",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionFailed(
+            f"could not connect to {host}",
+            kind="connect",
+            remedy="Check the URL, your network, proxy and firewall, then try again.",
+        )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return ConnectionFailed(
+            f"the connection to {host} was dropped before a complete answer",
+            kind="dropped",
+            remedy="The server or a proxy closed the connection; try again. If it keeps happening, check the "
+            "proxy or load balancer in between.",
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return ConnectionFailed(
+            "the URL is not a valid http(s) URL",
+            kind="bad-url",
+            remedy="Enter the full URL with https://, e.g. https://api-au.6clicks.io/scim",
+        )
+    return ConnectionFailed(
+        f"could not talk to {host} ({type(exc).__name__})",
+        kind="other",
+        remedy="Check the URL and your network, then try again.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Answers
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds)
+
+
+def _looks_json(body: bytes) -> bool:
+    head = body[:64].lstrip()
+    return head[:1] in (b"{", b"[")
+
+
+def decode_json(status: int, content_type: str, body: bytes, secrets: list[str | None]) -> Any:
+    """Parse a JSON body, or raise ProtocolError saying what came back instead."""
+    ctype = content_type.lower()
+    if "html" in ctype or body[:200].lstrip()[:1] == b"<":
+        raise ProtocolError(
+            f"the server did not answer in SCIM: HTTP {status} with an HTML page: {snippet(body, secrets)}",
+            status=status,
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        what = (
+            "a truncated or malformed JSON body"
+            if _looks_json(body)
+            else f"a non-JSON body ({ctype or 'no content type'})"
+        )
+        raise ProtocolError(
+            f"the server did not answer in SCIM: HTTP {status} with {what}: {snippet(body, secrets)}",
+            status=status,
+        ) from None
+
+
+def _status_of(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(
+    status: int,
+    content_type: str,
+    body: bytes,
+    operation: str,
+    secrets: list[str | None],
+    retry_after: float | None = None,
+    what: str = "",
+) -> ScimError:
+    """The ScimError for an HTTP error answer; SCIM error bodies give scimType and detail."""
+    scim_type = detail = None
+    quoted = ""
+    parsed: Any = None
+    if body and _looks_json(body):
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+    if isinstance(parsed, dict):
+        lowered = {str(k).lower(): v for k, v in parsed.items()}
+        scim_type = lowered.get("scimtype")
+        raw_detail = lowered.get("detail") or lowered.get("message") or lowered.get("error_description")
+        if raw_detail is None and isinstance(lowered.get("error"), str):
+            raw_detail = lowered.get("error")
+        if raw_detail is not None:
+            detail = snippet(str(raw_detail), secrets, limit=300)
+        if scim_type is not None:
+            scim_type = str(scim_type)
+    elif body:
+        quoted = snippet(body, secrets)
+    target = f" ({what})" if what else ""
+    tail = f": {detail}" if detail else (f": {quoted}" if quoted else "")
+    kwargs: dict[str, Any] = {"status": status, "scim_type": scim_type, "detail": detail}
+    if status == 401:
+        return AuthenticationError(f"HTTP 401 Unauthorized{target}{tail}", **kwargs)
+    if status == 403:
+        permission = permission_for(operation, detail)
+        named = detail is not None and permission is not None and permission.lower() in detail.lower()
+        remedy = (
+            f"The API key's 6clicks user lacks the '{permission}' permission"
+            f"{'' if named else ' (probably, for this operation)'}: grant it in 6clicks, or use an API key "
+            "whose user has the six SCIM permissions (Integrations, Create new users, Edit users, Delete "
+            "users, Create, edit and delete groups, Manage group members). Then generate a new token."
+        )
+        return PermissionDenied(
+            f"HTTP 403 Forbidden{target}{tail}", permission=permission, remedy=remedy, **kwargs
+        )
+    if status == 404:
+        return NotFound(f"HTTP 404 Not Found{target}{tail}", **kwargs)
+    if status == 409:
+        return Conflict(f"HTTP 409 Conflict{target}{tail}", **kwargs)
+    if status == 429:
+        wait = f" (server asked to wait {retry_after:.0f} s)" if retry_after else ""
+        return RateLimited(
+            f"HTTP 429 Too Many Requests{target}{wait}{tail}", retry_after=retry_after, **kwargs
+        )
+    if status >= 500:
+        return ServerError(f"HTTP {status} server error{target}{tail}", **kwargs)
+    if status == 413:
+        return BadRequest(
+            f"HTTP 413 request too large{target}{tail}",
+            remedy="Send fewer items at once (smaller batches).",
+            **kwargs,
+        )
+    return BadRequest(f"HTTP {status}{target}{tail}", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The transport
+
+
+class Answer:
+    __slots__ = ("body", "content_type", "data", "headers", "status")
+
+    def __init__(
+        self, status: int, data: Any, headers: httpx.Headers, content_type: str, body: bytes
+    ) -> None:
+        self.status = status
+        self.data = data
+        self.headers = headers
+        self.content_type = content_type
+        self.body = body
+
+
+TokenSource = str | Callable[..., str]
+
+
+class Transport:
+    """Sends SCIM requests with a bearer token, retrying what is safe to retry."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: TokenSource,
+        *,
+        timeout: float = 30.0,
+        max_concurrency: int = 8,
+        max_retries: int = 4,
+        retry_budget_seconds: float = 60.0,
+        verify: bool | ssl.SSLContext = True,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.max_retries = max(0, int(max_retries))
+        self.retry_budget = float(retry_budget_seconds)
+        self.backoff_base = float(backoff_base)
+        self.backoff_cap = float(backoff_cap)
+        size = max(1, int(max_concurrency)) + 2
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            verify=verify,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            headers={"Accept": f"{SCIM_JSON}, application/json", "User-Agent": "scim-operator-console/0.1"},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._lock = threading.Lock()
+        self._provider: Callable[..., str] | None = None
+        self._provider_takes_refresh = False
+        self._token: str | None = None
+        self._generation = 0
+        if callable(token):
+            self._provider = token
+            try:
+                params = inspect.signature(token).parameters
+                self._provider_takes_refresh = "refresh" in params or any(
+                    p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+                )
+            except (TypeError, ValueError):
+                self._provider_takes_refresh = False
+        else:
+            self._token = str(token).strip()
+
+    # -- tokens --------------------------------------------------------------------------------------------
+    def _call_provider(self, refresh: bool) -> str:
+        assert self._provider is not None
+        value = self._provider(refresh=refresh) if self._provider_takes_refresh else self._provider()
+        if not value or not str(value).strip():
+            raise AuthenticationError(
+                "no access token available",
+                remedy="Generate a token (or save the API key so one can be generated), then try again.",
+            )
+        return str(value).strip()
+
+    def current_token(self) -> tuple[str, int]:
+        with self._lock:
+            if self._token is None:
+                self._token = self._call_provider(False)
+            return self._token, self._generation
+
+    def _refresh(self, used_generation: int) -> bool:
+        """Get a fresh token after a 401. False when there is no provider to ask."""
+        if self._provider is None:
+            return False
+        with self._lock:
+            if self._generation == used_generation:  # nobody refreshed since our request went out
+                self._token = self._call_provider(True)
+                self._generation += 1
+        return True
+
+    def secrets(self) -> list[str | None]:
+        return [self._token]
+
+    # -- requests ------------------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return self.base_url + "/" + path.lstrip("/")
+
+    def _backoff(self, attempt: int) -> float:
+        step = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return step * random.uniform(0.5, 1.0)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        operation: str = "read",
+        what: str = "",
+        retry: bool | None = None,
+    ) -> Answer:
+        """One SCIM call with retries. Raises ScimError subclasses only."""
+        method = method.upper()
+        url = self.url(path)
+        content = orjson.dumps(json) if json is not None else None
+        headers = {"Content-Type": SCIM_JSON} if content is not None else {}
+        may_retry = (method in IDEMPOTENT) if retry is None else retry
+        started = time.monotonic()
+        attempt = 0
+        refreshed = False
+        while True:
+            token, generation = self.current_token()
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                status, resp_headers, body = self._send(method, url, params, content, headers)
+            except httpx.HTTPError as exc:
+                failure = classify_transport_error(exc, url)
+                # A request whose connection never opened was not sent: safe to retry even for POST.
+                not_sent = (
+                    isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and failure.kind != "tls"
+                )
+                retryable = failure.kind not in ("tls", "dns", "bad-url") and (may_retry or not_sent)
+                delay = self._backoff(attempt)
+                if retryable and attempt < self.max_retries and self._within(started, delay):
+                    log.info("%s %s: %s; retrying in %.2f s", method, path, failure.message, delay)
+                    attempt += 1
+                    time.sleep(delay)
+                    continue
+                raise failure from None
+            content_type = resp_headers.get("content-type", "")
+            if status == 401 and not refreshed and self._provider is not None:
+                refreshed = True
+                log.info("%s %s: 401, refreshing the token once", method, path)
+                self._refresh(generation)
+                continue
+            if status in RETRY_STATUSES:
+                retry_after = parse_retry_after(resp_headers.get("retry-after"))
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                if status == 429 and retry_after is not None:
+                    delay += random.uniform(0, 0.1 * max(retry_after, 0.5))  # spread the herd
+                if may_retry and attempt < self.max_retries and self._within(started, delay):
+                    log.info("%s %s: HTTP %d; retrying in %.2f s", method, path, status, delay)
+                    attempt += 1
+                    time.sleep(delay)
+                    continue
+                raise error_from_response(
+                    status, content_type, body, operation, self.secrets(), retry_after, what
+                ) from None
+            if status >= 400:
+                raise error_from_response(
+                    status, content_type, body, operation, self.secrets(), None, what
+                ) from None
+            if status == 204 or not body.strip():
+                return Answer(status, None, resp_headers, content_type, body)
+            data = decode_json(status, content_type, body, self.secrets())
+            return Answer(status, data, resp_headers, content_type, body)
+
+    def _within(self, started: float, delay: float) -> bool:
+        return (time.monotonic() - started) + delay <= self.retry_budget
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, httpx.Headers, bytes]:
+        request = self._http.build_request(method, url, params=params, content=content, headers=headers)
+        deadline = time.monotonic() + self.timeout * 4
+        t0 = time.perf_counter()
+        response = self._http.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer arrived too slowly", request=request)
+            body = b"".join(chunks)
+        finally:
+            response.close()
+        log.debug(
+            "%s %s -> %d (%d bytes, %.0f ms)",
+            method,
+            request.url.copy_with(query=None),
+            response.status_code,
+            len(body),
+            (time.perf_counter() - t0) * 1000,
+        )
+        return response.status_code, response.headers, body
+
+    def close(self) -> None:
+        self._http.close()

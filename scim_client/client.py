@@ -1,0 +1,447 @@
+"""ScimClient: the one way the console reads and changes a SCIM 2.0 service provider (6clicks or any other)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from . import filters, paging
+from . import patch as patches
+from ._http import TokenSource, Transport
+from .errors import Conflict, ConnectionFailed, NotFound, ProtocolError, RateLimited, ScimError, ServerError
+from .models import GROUP_SCHEMA, USER_SCHEMA, Listing, ScimGroup, ScimUser, parse_group, parse_user
+
+log = logging.getLogger("scim_client")
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MEMBER_BATCH = 100
+
+# Where servers advertise their page size limit in ServiceProviderConfig (the first found wins).
+_PAGE_HINTS = (
+    ("pagination", "maxPageSize"),  # RFC 9865 cursor/index pagination extension
+    ("filter", "maxResults"),  # RFC 7643 §5, the usual hint
+    ("maxPageSize",),
+    ("maxResults",),
+    ("pageSize",),
+    ("itemsPerPage",),
+)
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        hit = obj.get(key)
+        if hit is None:
+            low = key.lower()
+            hit = next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == low), None)
+        obj = hit
+    return obj
+
+
+def page_size_hint(config: dict[str, Any]) -> int | None:
+    """The maximum page size a ServiceProviderConfig offers, if any."""
+    for path in _PAGE_HINTS:
+        value = _dig(config, path)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            continue
+        if number > 0:
+            return number
+    for value in config.values():  # vendor extensions, e.g. {"urn:...:Pagination": {"maxPageSize": 200}}
+        if isinstance(value, dict):
+            for key in ("maxPageSize", "maxItemsPerPage", "pageSizeLimit"):
+                try:
+                    number = int(_dig(value, (key,)))
+                except (TypeError, ValueError):
+                    continue
+                if number > 0:
+                    return number
+    return None
+
+
+class ScimClient:
+    """A SCIM 2.0 client with pooled connections, concurrent paging, retries and actionable errors.
+
+    ``token`` is a bearer token, or a callable ``provider(refresh: bool = False) -> str``; on a 401 the
+    client calls ``provider(refresh=True)`` once and repeats the request.
+    """
+
+    def __init__(
+        self,
+        scim_base_url: str,
+        token: TokenSource,
+        *,
+        timeout: float = 30.0,
+        max_concurrency: int = 8,
+        max_retries: int = 4,
+        retry_budget_seconds: float = 60.0,
+        page_size: int | None = None,
+        verify: bool | ssl.SSLContext = True,
+        backoff_base: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base = (scim_base_url or "").strip().rstrip("/")
+        if not base.lower().startswith(("http://", "https://")):
+            raise ScimError(
+                f"the SCIM base URL {base!r} is not an http(s) URL",
+                remedy="Enter the full SCIM base URL, e.g. https://api-au.6clicks.io/scim",
+            )
+        if token is None or (isinstance(token, str) and not token.strip()):
+            raise ScimError("no access token given", remedy="Generate or paste an access token first.")
+        self.base_url = base
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.page_size = int(page_size) if page_size else None
+        self._http = Transport(
+            base,
+            token,
+            timeout=timeout,
+            max_concurrency=self.max_concurrency,
+            max_retries=max_retries,
+            retry_budget_seconds=retry_budget_seconds,
+            verify=verify,
+            backoff_base=backoff_base,
+            transport=transport,
+        )
+        self._config: dict[str, Any] | None = None
+        self._config_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ScimClient({self.base_url!r})"
+
+    def __enter__(self) -> ScimClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- discovery -----------------------------------------------------------------------------------------
+    def service_provider_config(self) -> dict[str, Any]:
+        """The server's ServiceProviderConfig (cached after the first success)."""
+        with self._config_lock:
+            if self._config is None:
+                answer = self._http.request("GET", "ServiceProviderConfig", what="ServiceProviderConfig")
+                if not isinstance(answer.data, dict):
+                    raise ProtocolError(
+                        "the server did not answer in SCIM: ServiceProviderConfig is not a JSON object",
+                        status=answer.status,
+                    )
+                self._config = answer.data
+            return self._config
+
+    def effective_page_size(self) -> int:
+        """The page size to ask for: the configured one, else the server's advertised maximum, else 100."""
+        if self.page_size:
+            return self.page_size
+        try:
+            hint = page_size_hint(self.service_provider_config())
+        except (NotFound, ProtocolError, ServerError) as exc:
+            log.info("no usable ServiceProviderConfig (%s); paging by %d", exc.message, DEFAULT_PAGE_SIZE)
+            hint = None
+        size = min(hint, MAX_PAGE_SIZE) if hint else DEFAULT_PAGE_SIZE
+        self.page_size = size
+        return size
+
+    # -- listing -------------------------------------------------------------------------------------------
+    def _fetcher(
+        self, resource: str, parse: Callable[[dict[str, Any]], Any], params: dict[str, Any]
+    ) -> paging.PageFetcher:
+        def fetch(start: int, count: int) -> paging.Page:
+            query = {**params, "startIndex": start, "count": count}
+            answer = self._http.request("GET", resource, params=query, what=f"listing {resource}")
+            items, total = paging.read_list_response(answer.data, answer.status, parse)
+            return paging.Page(items, total)
+
+        return fetch
+
+    def _list(
+        self,
+        resource: str,
+        parse: Callable[[dict[str, Any]], Any],
+        params: dict[str, Any],
+        progress: paging.Progress,
+    ) -> Listing:
+        size = self.effective_page_size()
+        outcome = paging.list_all(
+            self._fetcher(resource, parse, params), size, self.max_concurrency, progress
+        )
+        return Listing(
+            outcome.items,
+            total_results=outcome.total,
+            changed_during_listing=outcome.changed,
+            warnings=outcome.warnings,
+        )
+
+    def list_users(
+        self, *, filter: filters.Filter | str | None = None, progress: paging.Progress = None
+    ) -> Listing[ScimUser]:
+        """Every user (matching ``filter``), fetched concurrently. ``progress(done, total)`` per page."""
+        params: dict[str, Any] = {}
+        if filter is not None:
+            params["filter"] = filters.as_text(filter)
+        return self._list("Users", parse_user, params, progress)
+
+    def iter_users(self, filter: filters.Filter | str | None = None) -> Iterator[ScimUser]:
+        """Users page by page, lazily (for early exits; ``list_users`` is faster for everything)."""
+        params: dict[str, Any] = {}
+        if filter is not None:
+            params["filter"] = filters.as_text(filter)
+        return paging.iterate(self._fetcher("Users", parse_user, params), self.effective_page_size())
+
+    def list_groups(
+        self,
+        *,
+        members: bool = True,
+        filter: filters.Filter | str | None = None,
+        progress: paging.Progress = None,
+    ) -> Listing[ScimGroup]:
+        params: dict[str, Any] = {}
+        if not members:
+            params["excludedAttributes"] = "members"
+        if filter is not None:
+            params["filter"] = filters.as_text(filter)
+        return self._list("Groups", lambda d: parse_group(d, members), params, progress)
+
+    # -- users ---------------------------------------------------------------------------------------------
+    def get_user(self, user_id: str) -> ScimUser:
+        answer = self._http.request("GET", f"Users/{_segment(user_id)}", what=f"user {user_id}")
+        return parse_user(self._resource(answer.data, answer.status))
+
+    def _find_one(
+        self, resource: str, flt: filters.Filter, parse: Callable[[dict[str, Any]], Any], **extra: Any
+    ) -> Any:
+        params = {"filter": str(flt), "startIndex": 1, "count": 2, **extra}
+        answer = self._http.request("GET", resource, params=params, what=f"search {resource}")
+        items, _ = paging.read_list_response(answer.data, answer.status, parse)
+        return items[0] if items else None
+
+    def find_user(
+        self, *, user_name: str | None = None, external_id: str | None = None, email: str | None = None
+    ) -> ScimUser | None:
+        """The user with this userName, externalId or e-mail (exactly one criterion), or None."""
+        given = [
+            (k, v)
+            for k, v in (("userName", user_name), ("externalId", external_id), ("emails.value", email))
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("find_user takes exactly one of user_name=, external_id=, email=")
+        attr, value = given[0]
+        return self._find_one("Users", filters.eq(attr, value), parse_user)
+
+    def create_user(
+        self,
+        user_name: str,
+        *,
+        email: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        external_id: str | None = None,
+        active: bool = True,
+        display_name: str | None = None,
+    ) -> ScimUser:
+        """Create a user. If the answer is lost (dropped connection, 429, 502-504), the user is looked up by
+        userName/externalId before the create is sent again, so a retry never creates a duplicate."""
+        if not user_name or not str(user_name).strip():
+            raise ValueError("userName cannot be empty")
+        body: dict[str, Any] = {"schemas": [USER_SCHEMA], "userName": user_name, "active": bool(active)}
+        name = {k: v for k, v in (("givenName", given_name), ("familyName", family_name)) if v}
+        if name:
+            body["name"] = name
+        if display_name:
+            body["displayName"] = display_name
+        if email:
+            body["emails"] = [{"value": email, "type": "work", "primary": True}]
+        if external_id:
+            body["externalId"] = external_id
+
+        def lookup() -> ScimUser | None:
+            found = self.find_user(user_name=user_name)
+            if found is None and external_id:
+                found = self.find_user(external_id=external_id)
+            return found
+
+        return self._create("Users", body, "create_user", parse_user, lookup, f"user {user_name}")
+
+    def _create(
+        self,
+        resource: str,
+        body: dict[str, Any],
+        operation: str,
+        parse: Callable[[dict[str, Any]], Any],
+        lookup: Callable[[], Any],
+        what: str,
+    ) -> Any:
+        http = self._http
+        started = time.monotonic()
+        attempt = 0
+        uncertain = False  # a previous attempt may have created it
+        while True:
+            try:
+                answer = http.request(
+                    "POST", resource, json=body, operation=operation, what=f"creating {what}"
+                )
+            except Conflict:
+                if uncertain:
+                    found = lookup()
+                    if found is not None:
+                        return found
+                raise
+            except (RateLimited, ServerError, ConnectionFailed) as exc:
+                retryable = (
+                    isinstance(exc, RateLimited)
+                    or (isinstance(exc, ServerError) and exc.status in (502, 503, 504))
+                    or (
+                        isinstance(exc, ConnectionFailed)
+                        and exc.kind in ("dropped", "read-timeout", "write-timeout")
+                    )
+                )
+                delay = getattr(exc, "retry_after", None) or http._backoff(attempt)
+                if not retryable or attempt >= http.max_retries or not http._within(started, delay):
+                    raise
+                attempt += 1
+                uncertain = uncertain or isinstance(exc, ConnectionFailed | ServerError)
+                log.info("creating %s: %s; checking whether it exists before retrying", what, exc.message)
+                time.sleep(delay)
+                found = lookup()
+                if found is not None:
+                    return found
+                continue
+            if answer.data is None:  # 201 without a body: read it back
+                found = lookup()
+                if found is None:
+                    raise ProtocolError(
+                        f"the server answered HTTP {answer.status} to the create without the new resource, and "
+                        "it cannot be found",
+                        status=answer.status,
+                    )
+                return found
+            return parse(self._resource(answer.data, answer.status))
+
+    def set_active(self, user_id: str, active: bool) -> ScimUser:
+        """Enable or disable a user (PATCH replace active, a JSON boolean)."""
+        answer = self._http.request(
+            "PATCH",
+            f"Users/{_segment(user_id)}",
+            json=patches.set_active(bool(active)),
+            operation="edit_user",
+            what=f"user {user_id}",
+        )
+        if answer.data is None:  # 204: read it back
+            return self.get_user(user_id)
+        return parse_user(self._resource(answer.data, answer.status))
+
+    def patch_user(self, user_id: str, body: dict[str, Any]) -> ScimUser:
+        """Send a PatchOp body built with :mod:`scim_client.patch`."""
+        answer = self._http.request(
+            "PATCH", f"Users/{_segment(user_id)}", json=body, operation="edit_user", what=f"user {user_id}"
+        )
+        if answer.data is None:
+            return self.get_user(user_id)
+        return parse_user(self._resource(answer.data, answer.status))
+
+    def delete_user(self, user_id: str) -> None:
+        self._http.request(
+            "DELETE", f"Users/{_segment(user_id)}", operation="delete_user", what=f"user {user_id}"
+        )
+
+    # -- groups --------------------------------------------------------------------------------------------
+    def get_group(self, group_id: str, members: bool = True) -> ScimGroup:
+        params = None if members else {"excludedAttributes": "members"}
+        answer = self._http.request(
+            "GET", f"Groups/{_segment(group_id)}", params=params, what=f"group {group_id}"
+        )
+        return parse_group(self._resource(answer.data, answer.status), members)
+
+    def find_group(
+        self, *, display_name: str | None = None, external_id: str | None = None
+    ) -> ScimGroup | None:
+        given = [
+            (k, v) for k, v in (("displayName", display_name), ("externalId", external_id)) if v is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("find_group takes exactly one of display_name=, external_id=")
+        attr, value = given[0]
+        return self._find_one("Groups", filters.eq(attr, value), lambda d: parse_group(d, True))
+
+    def create_group(
+        self, display_name: str, external_id: str | None = None, member_ids: Iterable[str] = ()
+    ) -> ScimGroup:
+        if not display_name or not str(display_name).strip():
+            raise ValueError("a group name cannot be empty")
+        body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+        if external_id:
+            body["externalId"] = external_id
+        ids = list(member_ids)
+        if ids:
+            body["members"] = [{"value": str(i)} for i in ids]
+        return self._create(
+            "Groups",
+            body,
+            "create_group",
+            lambda d: parse_group(d, True),
+            lambda: self.find_group(display_name=display_name),
+            f"group {display_name}",
+        )
+
+    def _patch_group(self, group_id: str, body: dict[str, Any], operation: str) -> Any:
+        return self._http.request(
+            "PATCH",
+            f"Groups/{_segment(group_id)}",
+            params={"excludedAttributes": "members"},
+            json=body,
+            operation=operation,
+            what=f"group {group_id}",
+        )
+
+    def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(str(i) for i in user_ids))
+        for i in range(0, len(ids), MEMBER_BATCH):
+            self._patch_group(group_id, patches.add_members(ids[i : i + MEMBER_BATCH]), "group_members")
+
+    def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(str(i) for i in user_ids))
+        for i in range(0, len(ids), MEMBER_BATCH):
+            self._patch_group(group_id, patches.remove_members(ids[i : i + MEMBER_BATCH]), "group_members")
+
+    def rename_group(self, group_id: str, name: str) -> ScimGroup:
+        answer = self._patch_group(group_id, patches.rename_group(name), "rename_group")
+        if answer.data is None:
+            return self.get_group(group_id, members=False)
+        return parse_group(self._resource(answer.data, answer.status), False)
+
+    def delete_group(self, group_id: str) -> None:
+        self._http.request(
+            "DELETE", f"Groups/{_segment(group_id)}", operation="delete_group", what=f"group {group_id}"
+        )
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _resource(data: Any, status: int) -> dict[str, Any]:
+        if not isinstance(data, dict) or not any(isinstance(k, str) and k.lower() == "id" for k in data):
+            raise ProtocolError(
+                f"the server did not answer in SCIM: HTTP {status} without a resource (no 'id')",
+                status=status,
+            )
+        return data
+
+
+def _segment(resource_id: str) -> str:
+    """A resource id as one URL path segment (ids are opaque; never let one add path segments)."""
+    text = str(resource_id)
+    if not text or text in (".", ".."):
+        raise ValueError(f"not a resource id: {resource_id!r}")
+    from urllib.parse import quote
+
+    return quote(text, safe="")
