@@ -1,0 +1,36 @@
+"""Manual operations on 6clicks: deactivate, reactivate, add to / remove from / move between groups and roles.
+
+``plan`` previews (nothing is sent), ``execute`` journals the plan and then runs it with bounded concurrency,
+re-checking every person live (idempotent). Interrupted batches are listed by ``unfinished_batches`` and
+finished by ``resume`` or given up by ``abandon``; ``retry_failed`` re-runs failed items alone; ``undo_plan``
+previews the exact inverse of an action. The audit side is ``console.audit``. UI-free.
+"""
+
+from console.operations.executor import (
+    Unfinished,
+    abandon,
+    batch_result,
+    execute,
+    resume,
+    retry_failed,
+    unfinished_batches,
+    validate_reason,
+)
+from console.operations.model import (
+    DEFAULT_CONCURRENCY,
+    KINDS,
+    BatchResult,
+    ItemResult,
+    Plan,
+    PlanItem,
+    kind_label,
+)
+from console.operations.planning import entra_warnings, load_directory, next_cycle_text, plan, undo_plan
+from console.operations.targets import CsvTargets, Directory, read_csv_targets
+
+__all__ = [
+    "DEFAULT_CONCURRENCY", "KINDS", "BatchResult", "CsvTargets", "Directory", "ItemResult", "Plan", "PlanItem",
+    "Unfinished", "abandon", "batch_result", "entra_warnings", "execute", "kind_label", "load_directory",
+    "next_cycle_text", "plan", "read_csv_targets", "resume", "retry_failed", "undo_plan", "unfinished_batches",
+    "validate_reason",
+]

@@ -1,0 +1,443 @@
+"""Running a journaled batch: bounded concurrency, live re-checks (idempotent), per-item results.
+
+Threads only talk HTTP; the calling thread owns the journal (every item transition is committed by it), calls
+``progress`` (so a Streamlit page can update ``st.progress`` from its own thread) and decides when to stop:
+a 401 stops the whole batch and leaves the items not yet sent as ``pending``; anything else fails one item
+with its remedy. Items left ``running`` by a dead process are re-checked live on resume, so nothing is done
+twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.errors import InvalidInput
+from console.operations import journal
+from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, ItemResult, Plan, step_text
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+AUTH_REMEDY = ("Renew or replace the token on the Connection & token page (or `python -m console token "
+                "generate`), then resume this action: the items not yet sent are still pending.")
+PERMISSION_FOR = {"set_active": "Edit users", "add": "Manage group members", "remove": "Manage group members"}
+
+
+@dataclass
+class Outcome:
+    state: str                      # done|failed
+    outcome: str                    # changed|already|partial|not_found|forbidden|conflict|busy|error|unauthorized
+    note: str | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    http_status: int | None = None
+    error: str | None = None
+    remedy: str | None = None
+    stop: bool = False              # 401: stop the whole batch
+    client_attempts: int = 0        # extra HTTP attempts the client made (retries after 429/5xx)
+
+
+class LiveState:
+    """Live look-ups shared by the worker threads of one run: users per item, group members once per group."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._members: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self._group_locks: dict[str, threading.Lock] = {}
+
+    def members(self, group_id: str) -> set[str]:
+        with self._lock:
+            glock = self._group_locks.setdefault(group_id, threading.Lock())
+        with glock:
+            if group_id not in self._members:
+                group = self.client.get_group(group_id, members=True)
+                self._members[group_id] = set(group.member_ids or [])
+            return self._members[group_id]
+
+    def is_member(self, group_id: str, user: Any) -> bool:
+        raw = getattr(user, "raw", None) or {}
+        if isinstance(raw.get("groups"), list):  # the server lists a user's groups: freshest, per item
+            return any(isinstance(g, dict) and g.get("value") == group_id for g in raw["groups"])
+        return user.id in self.members(group_id)
+
+    def changed(self, group_id: str, user_id: str, added: bool) -> None:
+        with self._lock:
+            members = self._members.get(group_id)
+            if members is not None:
+                (members.add if added else members.discard)(user_id)
+
+
+def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> Outcome:
+    """Map an error to an item outcome with a remedy a person can act on."""
+    import scim_client as sc
+
+    status = getattr(exc, "status", None)
+    attempts = int(getattr(exc, "attempts", 0) or 0)
+    extra = max(0, attempts - 1)
+    op = (step or {}).get("op", "set_active")
+    if isinstance(exc, sc.AuthenticationError):
+        return Outcome("failed", "unauthorized", http_status=401,
+                       error="6clicks rejected the token (401): the batch was stopped.",
+                       remedy=AUTH_REMEDY, stop=True, client_attempts=extra)
+    if isinstance(exc, sc.PermissionDenied):
+        perm = PERMISSION_FOR.get(op, "Edit users")
+        return Outcome("failed", "forbidden", http_status=403,
+                       error=f"6clicks refused to {step_text(step or {'op': 'set_active', 'value': False})} "
+                             f"(403): the API key's user lacks the “{perm}” permission.",
+                       remedy=f"In 6clicks, grant the integration user the “{perm}” permission, then retry "
+                              "the failed items.", client_attempts=extra)
+    if isinstance(exc, sc.NotFound):
+        if subject == "group":
+            name = (step or {}).get("group_name") or (step or {}).get("group_id")
+            return Outcome("failed", "not_found", http_status=404,
+                           error=f"The group or role “{name}” no longer exists in 6clicks (deleted meanwhile).",
+                           remedy="Refresh the directory and choose an existing group; nothing was changed "
+                                  "for this person.", client_attempts=extra)
+        return Outcome("failed", "not_found", http_status=404,
+                       error="The user no longer exists in 6clicks (deleted after the preview).",
+                       remedy="Nothing to do for this person; refresh the directory to drop them from lists.",
+                       client_attempts=extra)
+    if isinstance(exc, sc.Conflict):
+        return Outcome("failed", "conflict", http_status=409,
+                       error=f"6clicks reported a conflict (409): {getattr(exc, 'message', str(exc))}",
+                       remedy="Refresh the directory, check this person in 6clicks, then retry the item.",
+                       client_attempts=extra)
+    if isinstance(exc, sc.RateLimited | sc.ServerError | sc.ConnectionFailed):
+        what = ("6clicks kept answering “too many requests” (429)" if isinstance(exc, sc.RateLimited)
+                else "6clicks could not be reached" if isinstance(exc, sc.ConnectionFailed)
+                else f"6clicks answered with a server error ({status or '5xx'})")
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return Outcome("failed", "busy", http_status=status, error=f"{what}{tries}.",
+                       remedy="Retry the failed items in a few minutes (they are idempotent).",
+                       client_attempts=extra)
+    if isinstance(exc, sc.ScimError):
+        return Outcome("failed", "error", http_status=status, error=getattr(exc, "message", str(exc)),
+                       remedy=getattr(exc, "remedy", None) or "Check this person in 6clicks, then retry the item.",
+                       client_attempts=extra)
+    return Outcome("failed", "error", error=f"Unexpected error: {type(exc).__name__}: {exc}",
+                   remedy="Retry the item; if it keeps failing, report this message.")
+
+
+# Transient failures (429/5xx/connection) left over after the client's own retries are tried again per item,
+# each time from a fresh live check, up to this many attempts in one run; then the item fails (retryable).
+ITEM_ATTEMPTS = 3
+ITEM_BACKOFF = 0.5
+
+
+def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]],
+                       attempts: int = ITEM_ATTEMPTS) -> Outcome:
+    tries = 0
+    while True:
+        tries += 1
+        out = apply_steps(client, live, user_id, steps)
+        if out.outcome != "busy" or tries >= attempts:
+            out.client_attempts += tries - 1
+            return out
+        time.sleep(ITEM_BACKOFF * (2 ** (tries - 1)) * random.uniform(0.8, 1.2))
+
+
+def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]]) -> Outcome:
+    """Bring one user to the state the steps describe, checking live state first (idempotent)."""
+    changes: list[dict[str, Any]] = []
+    notes: list[str] = []
+    extra_attempts = 0
+    try:
+        user = client.get_user(user_id)
+    except Exception as exc:
+        return classify(exc, steps[0] if steps else None, "user")
+    for step in steps:
+        subject = "user"
+        try:
+            if step["op"] == "set_active":
+                want = bool(step["value"])
+                if bool(user.active) == want:
+                    notes.append(f"already {'active' if want else 'inactive'}")
+                    continue
+                user = client.set_active(user_id, want)
+                changes.append(dict(step))
+            else:
+                subject = "group"
+                gid = step["group_id"]
+                member = live.is_member(gid, user)
+                if step["op"] == "add":
+                    if member:
+                        notes.append(f"already in {step.get('group_name') or gid}")
+                        continue
+                    client.add_members(gid, [user_id])
+                    live.changed(gid, user_id, True)
+                else:
+                    if not member:
+                        notes.append(f"already not in {step.get('group_name') or gid}")
+                        continue
+                    client.remove_members(gid, [user_id])
+                    live.changed(gid, user_id, False)
+                changes.append(dict(step))
+        except Exception as exc:
+            out = classify(exc, step, subject)
+            out.changes = changes
+            out.client_attempts += extra_attempts
+            if changes:  # e.g. a move whose add worked and whose remove failed: the person is in both
+                done = "; ".join(step_text(c) for c in changes)
+                out.outcome = "partial" if not out.stop else out.outcome
+                out.note = f"{done} done, then {step_text(step)} failed"
+                if step["op"] == "remove" and any(c["op"] == "add" for c in changes):
+                    out.note = (f"in both {next(c['group_name'] for c in changes if c['op'] == 'add')} and "
+                                f"{step.get('group_name')}: the remove failed; retry to finish the move")
+            return out
+    return Outcome("done", "changed" if changes else "already",
+                   note=None if changes else ("already done: " + ", ".join(notes)) if notes else "already done",
+                   changes=changes, client_attempts=extra_attempts)
+
+
+@contextmanager
+def _client_for(ctx: Any, conn: Any, client: Any) -> Iterator[Any]:
+    if client is not None:
+        yield client
+        return
+    from console.tokens import TokenService
+
+    made = TokenService(ctx).scim_client(conn.name)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, concurrency: int,
+         progress: Progress | None) -> BatchResult:
+    store = ctx.store
+    todo = journal.items(store, batch_id, ("pending", "running"))
+    total = len(todo)
+    done_count = 0
+    stop: Outcome | None = None
+    if progress:
+        progress(0, total)
+    live = LiveState(client)
+    queue = iter(todo)
+    inflight: dict[Future[Outcome], Any] = {}
+    last_beat = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"op{batch_id}")
+    try:
+        while True:
+            while stop is None and len(inflight) < max(1, concurrency):
+                row = next(queue, None)
+                if row is None:
+                    break
+                steps = json.loads(row["steps_json"])
+                journal.mark_running(store, batch_id, row["seq"])
+                inflight[pool.submit(apply_with_retries, client, live, row["user_id"], steps)] = row
+            if not inflight:
+                break
+            finished, _ = wait(list(inflight), timeout=5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                row = inflight.pop(fut)
+                try:
+                    out = fut.result()
+                except Exception as exc:  # apply_steps maps errors itself; this is a last resort
+                    out = classify(exc, None, "user")
+                if out.stop:
+                    # Not attempted: back to pending (the next run re-checks it live).
+                    journal.record_item(store, batch_id, row["seq"], state="pending", outcome=None,
+                                        note="not run: the token was rejected", changes=out.changes,
+                                        http_status=401, error=out.error, remedy=out.remedy)
+                    stop = stop or out
+                else:
+                    journal.record_item(store, batch_id, row["seq"], state=out.state, outcome=out.outcome,
+                                        note=out.note, changes=out.changes, http_status=out.http_status,
+                                        error=out.error, remedy=out.remedy, extra_attempts=out.client_attempts)
+                    done_count += 1
+                if progress:
+                    progress(done_count, total)
+            if time.monotonic() - last_beat > 5:
+                journal.heartbeat(store, batch_id)
+                last_beat = time.monotonic()
+    except BaseException as exc:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut, row in inflight.items():  # finished while we were stopping: record what really happened
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                out = fut.result()
+                journal.record_item(store, batch_id, row["seq"], state=out.state, outcome=out.outcome,
+                                    note=out.note, changes=out.changes, http_status=out.http_status,
+                                    error=out.error, remedy=out.remedy)
+        journal.finish(store, batch_id, operator, state="stopped", event="interrupted",
+                       detail=f"interrupted ({type(exc).__name__}); unfinished items stay in the journal",
+                       stop_reason=f"Interrupted ({type(exc).__name__}) before every item ran.",
+                       stop_remedy="Resume it to finish the remaining items, or abandon it.")
+        raise
+    pool.shutdown(wait=True)
+    counts = journal.counts(store, batch_id)
+    if stop is not None:
+        journal.finish(store, batch_id, operator, state="stopped", event="stopped",
+                       detail=f"{stop.error} {counts['pending']} items left pending.",
+                       stop_reason=stop.error, stop_remedy=stop.remedy)
+    else:
+        journal.finish(store, batch_id, operator, state="completed",
+                       detail=f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped")
+    return batch_result(ctx, batch_id)
+
+
+def batch_result(ctx: Any, batch_id: int) -> BatchResult:
+    row = journal.batch_row(ctx.store, batch_id)
+    rows = journal.items(ctx.store, batch_id)
+    items = [ItemResult(seq=r["seq"], user_id=r["user_id"], user_name=r["user_name"] or r["input"],
+                        state=r["state"], outcome=r["outcome"], note=r["note"], attempts=int(r["attempts"]),
+                        http_status=r["http_status"], error=r["last_error"], remedy=r["remedy"]) for r in rows]
+    return BatchResult(batch_id=int(batch_id), state=row["state"], counts=journal.counts(ctx.store, batch_id),
+                       items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"])
+
+
+def validate_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("A reason is required for every manual change (it goes into the audit log).",
+                           "Say why, e.g. “left the company, ticket 4711”.")
+    if len(text) > 1000:
+        raise InvalidInput("The reason is longer than 1,000 characters.", "Shorten it; link to a ticket instead.")
+    return text
+
+
+def execute(ctx: Any, conn: Any, plan: Plan, reason: str, operator: str, *, source: str = "api",
+            concurrency: int = DEFAULT_CONCURRENCY, progress: Progress | None = None,
+            client: Any = None) -> BatchResult:
+    """Journal ``plan`` (before anything is sent), then run it. Returns per-item results."""
+    reason = validate_reason(reason)
+    if plan.connection != conn.name:
+        raise InvalidInput(f"This preview was made for connection “{plan.connection}”, not “{conn.name}”.",
+                           "Make the preview again on the selected connection.")
+    if plan.count == 0:
+        raise InvalidInput(f"Nothing to change: all {len(plan.items)} listed people are skipped "
+                           "(see the preview for why).", "Nothing was sent to 6clicks.")
+    if not (1 <= int(concurrency) <= 64):
+        raise InvalidInput("Concurrency must be between 1 and 64.", "The default is 8.")
+    operator = (operator or "").strip() or "unknown"
+    with _client_for(ctx, conn, client) as live_client:
+        batch_id = journal.create_batch(ctx.store, plan, reason=reason, operator=operator, source=source,
+                                        concurrency=int(concurrency))
+        journal.claim(ctx.store, batch_id, operator, "started")
+        return _run(ctx, conn, batch_id, operator, client=live_client, concurrency=int(concurrency),
+                    progress=progress)
+
+
+@dataclass
+class Unfinished:
+    batch_id: int
+    connection: str
+    kind: str
+    label: str
+    operator: str
+    reason: str
+    created_at: Any
+    state: str              # interrupted|stopped|pending|running-elsewhere
+    counts: dict[str, int]
+    stop_reason: str | None
+    stop_remedy: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.state == "running-elsewhere"
+
+
+def unfinished_batches(ctx: Any, conn: Any = None) -> list[Unfinished]:
+    """Batches with items not yet run: interrupted (process died), stopped (401, Ctrl-C), or running now in
+    another process (``live``: shown, not resumable)."""
+    from console.operations.model import kind_label
+
+    sql = "SELECT * FROM op_batches WHERE state IN ('pending','running','stopped')"
+    args: tuple = ()
+    if conn is not None:
+        sql += " AND connection = ?"
+        args = (conn.name if hasattr(conn, "name") else str(conn),)
+    out = []
+    for row in ctx.store.query(sql + " ORDER BY id", args):
+        counts = journal.counts(ctx.store, row["id"])
+        if not (counts["pending"] or counts["running"]):
+            continue
+        if row["state"] in ("pending", "running"):
+            state = "running-elsewhere" if journal.owner_alive(row) else "interrupted"
+        else:
+            state = "stopped"
+        out.append(Unfinished(batch_id=int(row["id"]), connection=row["connection"], kind=row["kind"],
+                              label=kind_label(row["kind"], json.loads(row["params_json"])),
+                              operator=row["operator"], reason=row["reason"],
+                              created_at=journal.parse_iso(row["created_at"]), state=state, counts=counts,
+                              stop_reason=row["stop_reason"] or ("The process running it stopped half-way."
+                                                                  if state == "interrupted" else None),
+                              stop_remedy=row["stop_remedy"]))
+    return out
+
+
+def _check_conn(ctx: Any, conn: Any, batch_id: int) -> None:
+    row = journal.batch_row(ctx.store, batch_id)
+    if row["connection"] != conn.name:
+        raise InvalidInput(f"Action {batch_id} belongs to connection “{row['connection']}”.",
+                           f"Select “{row['connection']}” first.")
+
+
+def resume(ctx: Any, conn: Any, batch_id: int, operator: str, *, progress: Progress | None = None,
+           client: Any = None, concurrency: int | None = None) -> BatchResult:
+    """Finish an interrupted or stopped batch: items in flight when it stopped are re-checked live."""
+    _check_conn(ctx, conn, batch_id)
+    row = journal.batch_row(ctx.store, batch_id)
+    if row["state"] == "completed":
+        raise InvalidInput(f"Action {batch_id} already completed.", "Retry its failed items instead, if any.")
+    with _client_for(ctx, conn, client) as live_client:
+        row = journal.claim(ctx.store, batch_id, operator, "resumed")
+        return _run(ctx, conn, batch_id, operator, client=live_client,
+                    concurrency=int(concurrency or row["concurrency"] or DEFAULT_CONCURRENCY), progress=progress)
+
+
+def retry_failed(ctx: Any, conn: Any, batch_id: int, operator: str, *, seqs: list[int] | None = None,
+                 progress: Progress | None = None, client: Any = None) -> BatchResult:
+    """Run the failed items of a batch again (all, or the ``seqs`` given); the others are left alone."""
+    _check_conn(ctx, conn, batch_id)
+    failed = [r["seq"] for r in journal.items(ctx.store, batch_id, ("failed",))]
+    chosen = [s for s in failed if seqs is None or s in set(seqs)]
+    if not chosen:
+        raise InvalidInput(f"Action {batch_id} has no failed items to retry.", "Nothing was sent to 6clicks.")
+    with _client_for(ctx, conn, client) as live_client:
+        row = journal.claim(ctx.store, batch_id, operator, "retried", f"{len(chosen)} failed item(s)")
+        with ctx.store.transaction() as db:
+            db.executemany("UPDATE op_items SET state='pending', updated_at=? WHERE batch_id=? AND seq=? AND "
+                           "state='failed'", [(journal.iso(), int(batch_id), s) for s in chosen])
+        return _run(ctx, conn, batch_id, operator, client=live_client,
+                    concurrency=int(row["concurrency"] or DEFAULT_CONCURRENCY), progress=progress)
+
+
+def abandon(ctx: Any, batch_id: int, operator: str, note: str | None = None) -> BatchResult:
+    """Give up on an unfinished batch: items never sent become ``skipped``; items that were in flight when the
+    process died become ``failed`` with an unknown outcome (they may or may not have been applied)."""
+    store = ctx.store
+    with store.transaction() as db:
+        row = db.execute("SELECT * FROM op_batches WHERE id=?", (int(batch_id),)).fetchone()
+        if row is None:
+            raise InvalidInput(f"There is no action {batch_id}.", "List actions with `python -m console ops list`.")
+        if row["state"] in ("completed", "abandoned"):
+            raise InvalidInput(f"Action {batch_id} is already {row['state']}.", "Nothing to abandon.")
+        if journal.owner_alive(row) and not (row["owner_host"] == journal.HOST
+                                             and row["owner_pid"] == os.getpid()):
+            raise InvalidInput(f"Action {batch_id} is running right now in another process.",
+                               "Wait for it to finish, then look again.")
+        stamp = journal.iso()
+        db.execute("UPDATE op_items SET state='skipped', outcome='abandoned', note='abandoned before it ran',"
+                   " updated_at=? WHERE batch_id=? AND state='pending'", (stamp, int(batch_id)))
+        db.execute("UPDATE op_items SET state='failed', outcome='unknown', note='was in flight when the process "
+                   "stopped; it may or may not have been applied: check this person in 6clicks', updated_at=?"
+                   " WHERE batch_id=? AND state='running'", (stamp, int(batch_id)))
+        db.execute("UPDATE op_batches SET state='abandoned', finished_at=?, stop_reason=? WHERE id=?",
+                   (stamp, f"Abandoned by {operator}" + (f": {note}" if note else ""), int(batch_id)))
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (int(batch_id), stamp, operator, "abandoned", note))
+    return batch_result(ctx, batch_id)
+
+

@@ -1,0 +1,192 @@
+"""The journal: batches and items in SQLite (migration 0004), written before anything runs.
+
+Every item state change is its own committed transaction, so after a crash the journal says exactly which
+items were done, which were in flight (state ``running``: re-checked live on resume) and which never started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from console.errors import InvalidInput, NotFoundError
+from console.operations.model import Plan
+
+# A running batch whose owner has not written a heartbeat for this long is considered interrupted.
+STALE_AFTER = timedelta(seconds=120)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None = None) -> str:
+    return (dt or now()).astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+HOST = socket.gethostname()
+
+
+def create_batch(store: Any, plan: Plan, *, reason: str, operator: str, source: str, concurrency: int) -> int:
+    """Journal the whole plan (changes as ``pending``, skips as ``skipped``) in one transaction."""
+    stamp = iso()
+    with store.transaction() as db:
+        cur = db.execute(
+            "INSERT INTO op_batches(connection, kind, params_json, reason, operator, source, undo_of, notes_json,"
+            " snapshot_id, state, concurrency, created_at, owner_host, owner_pid, heartbeat_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (plan.connection, plan.kind, json.dumps(plan.params), reason, operator, source, plan.undo_of,
+             json.dumps(plan.notes + plan.warnings), plan.snapshot_id, "pending", concurrency, stamp,
+             HOST, os.getpid(), stamp))
+        batch_id = int(cur.lastrowid or 0)
+        rows = []
+        for seq, item in enumerate(plan.items, start=1):
+            rows.append((batch_id, seq, item.user_id, item.user_name, item.email, item.display_name, item.input,
+                         json.dumps(item.steps), item.before, item.after,
+                         "pending" if item.changes else "skipped",
+                         None if item.changes else (item.skip_code or "skipped"),
+                         item.skip, stamp))
+        db.executemany(
+            "INSERT INTO op_items(batch_id, seq, user_id, user_name, email, display_name, input, steps_json,"
+            " before_text, after_text, state, outcome, note, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows)
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (batch_id, stamp, operator, "journaled",
+                    f"{plan.count} to change, {len(plan.skipped)} skipped; reason: {reason}"))
+    return batch_id
+
+
+def add_event(store: Any, batch_id: int, operator: str, event: str, detail: str | None = None) -> None:
+    with store.transaction() as db:
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (batch_id, iso(), operator, event, detail))
+
+
+def batch_row(store: Any, batch_id: int) -> Any:
+    row = store.query_one("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),))
+    if row is None:
+        raise NotFoundError(f"There is no action {batch_id}.",
+                            "List actions with `python -m console audit list` or on the Activity page.")
+    return row
+
+
+def owner_alive(row: Any, *, at: datetime | None = None) -> bool:
+    """Is the process that runs this batch still there? (Same host: its pid; always: a fresh heartbeat.)"""
+    if row["state"] not in ("pending", "running"):
+        return False
+    beat = parse_iso(row["heartbeat_at"]) or parse_iso(row["started_at"])
+    if beat is None or (at or now()) - beat > STALE_AFTER:
+        return False
+    if row["owner_host"] == HOST and row["owner_pid"]:
+        pid = int(row["owner_pid"])
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+def claim(store: Any, batch_id: int, operator: str, event: str, detail: str | None = None) -> Any:
+    """Take ownership of a batch for this process (refused while another live process runs it)."""
+    with store.transaction() as db:
+        row = db.execute("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),)).fetchone()
+        if row is None:
+            raise NotFoundError(f"There is no action {batch_id}.", "List actions with `python -m console audit list`.")
+        if row["state"] == "abandoned":
+            raise InvalidInput(f"Action {batch_id} was abandoned; it cannot run again.",
+                               "Start a new operation (or undo what it changed) instead.")
+        if row["state"] == "running" and owner_alive(row) and not (
+                row["owner_host"] == HOST and row["owner_pid"] == os.getpid() and event == "started"):
+            raise InvalidInput(f"Action {batch_id} is being run right now by another process "
+                               f"(pid {row['owner_pid']} on {row['owner_host']}).",
+                               "Wait for it to finish; it will show up as completed or unfinished.")
+        stamp = iso()
+        db.execute("UPDATE op_batches SET state='running', owner_host=?, owner_pid=?, heartbeat_at=?,"
+                   " started_at=COALESCE(started_at, ?), finished_at=NULL, stop_reason=NULL, stop_remedy=NULL"
+                   " WHERE id=?", (HOST, os.getpid(), stamp, stamp, int(batch_id)))
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (int(batch_id), stamp, operator, event, detail))
+        return db.execute("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),)).fetchone()
+
+
+def heartbeat(store: Any, batch_id: int) -> None:
+    with store.transaction() as db:
+        db.execute("UPDATE op_batches SET heartbeat_at=? WHERE id=?", (iso(), int(batch_id)))
+
+
+def mark_running(store: Any, batch_id: int, seq: int) -> None:
+    with store.transaction() as db:
+        db.execute("UPDATE op_items SET state='running', attempts=attempts+1, updated_at=? WHERE batch_id=? AND"
+                   " seq=?", (iso(), int(batch_id), seq))
+
+
+def record_item(store: Any, batch_id: int, seq: int, *, state: str, outcome: str | None, note: str | None,
+                changes: list[dict[str, Any]], http_status: int | None, error: str | None,
+                remedy: str | None, extra_attempts: int = 0) -> None:
+    with store.transaction() as db:
+        prev = db.execute("SELECT changes_json FROM op_items WHERE batch_id=? AND seq=?",
+                          (int(batch_id), seq)).fetchone()
+        merged = _merge_changes(json.loads(prev["changes_json"]) if prev else [], changes)
+        db.execute("UPDATE op_items SET state=?, outcome=?, note=?, changes_json=?, http_status=?, last_error=?,"
+                   " remedy=?, attempts=attempts+?, updated_at=? WHERE batch_id=? AND seq=?",
+                   (state, outcome, note, json.dumps(merged), http_status, error, remedy, extra_attempts, iso(),
+                    int(batch_id), seq))
+
+
+def _merge_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changes accumulate over attempts (a move whose add worked first time and remove on retry)."""
+    out = list(old)
+    for change in new:
+        # a later change cancels an earlier opposite one on the same target (net effect only)
+        opposite = None
+        for idx, prior in enumerate(out):
+            if prior.get("group_id") == change.get("group_id") and prior["op"] != change["op"] and \
+                    {prior["op"], change["op"]} == {"add", "remove"}:
+                opposite = idx
+            if prior["op"] == change["op"] == "set_active" and prior.get("value") != change.get("value"):
+                opposite = idx
+        if opposite is not None:
+            out.pop(opposite)
+        elif change not in out:
+            out.append(change)
+    return out
+
+
+def finish(store: Any, batch_id: int, operator: str, *, state: str, detail: str,
+           stop_reason: str | None = None, stop_remedy: str | None = None, event: str = "finished") -> None:
+    stamp = iso()
+    with store.transaction() as db:
+        db.execute("UPDATE op_batches SET state=?, finished_at=?, heartbeat_at=?, stop_reason=?, stop_remedy=?"
+                   " WHERE id=?", (state, stamp, stamp, stop_reason, stop_remedy, int(batch_id)))
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (int(batch_id), stamp, operator, event, detail))
+
+
+def items(store: Any, batch_id: int, states: tuple[str, ...] | None = None) -> list[Any]:
+    if states:
+        marks = ",".join("?" * len(states))
+        return store.query(f"SELECT * FROM op_items WHERE batch_id=? AND state IN ({marks}) ORDER BY seq",
+                           (int(batch_id), *states))
+    return store.query("SELECT * FROM op_items WHERE batch_id=? ORDER BY seq", (int(batch_id),))
+
+
+def counts(store: Any, batch_id: int) -> dict[str, int]:
+    rows = store.query("SELECT state, COUNT(*) AS n FROM op_items WHERE batch_id=? GROUP BY state",
+                       (int(batch_id),))
+    out = {s: 0 for s in ("pending", "running", "done", "failed", "skipped")}
+    out.update({r["state"]: int(r["n"]) for r in rows})
+    return out

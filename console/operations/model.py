@@ -1,0 +1,187 @@
+"""Records shared by planning, the journal and execution: kinds, steps, plan items, plans and batch results.
+
+A *step* is one idempotent change to one user: ``{"op": "set_active", "value": False}``,
+``{"op": "add", "group_id": ..., "group_name": ...}`` or ``{"op": "remove", ...}``. Every operation kind is a
+list of steps per user (a move is ``[add to target, remove from source]``, in that order, so a person is never
+in neither), which is also what makes undo exact: the inverse of the steps that really changed something.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Kind = Literal["deactivate", "reactivate", "add", "remove", "move"]
+KINDS: tuple[str, ...] = ("deactivate", "reactivate", "add", "remove", "move")
+
+ItemState = Literal["pending", "running", "done", "failed", "skipped"]
+ITEM_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped")
+
+# Batch states. "interrupted" is not stored: it is a running batch whose process is gone (see journal).
+BATCH_STATES: tuple[str, ...] = ("pending", "running", "completed", "stopped", "abandoned")
+
+# Default number of items in flight at once (threads sharing one HTTP client).
+DEFAULT_CONCURRENCY = 8
+# Above this many items the preview says how long it will take and that it is resumable; nothing is refused.
+LARGE_BATCH = 1000
+# A hard ceiling that protects the machine (and 6clicks) from a wrong file; split bigger lists.
+MAX_BATCH = 50_000
+
+
+def kind_label(kind: str, params: dict[str, Any] | None = None) -> str:
+    """A human label: "deactivate", "add to group Finance", "move from role A to role B"."""
+    p = params or {}
+    if kind == "add":
+        return f"add to {p.get('group_kind', 'group')} {p.get('group_name', '?')}"
+    if kind == "remove":
+        return f"remove from {p.get('group_kind', 'group')} {p.get('group_name', '?')}"
+    if kind == "move":
+        return (f"move from {p.get('from_kind', 'group')} {p.get('from_name', '?')} "
+                f"to {p.get('to_kind', 'group')} {p.get('to_name', '?')}")
+    return kind
+
+
+def step_text(step: dict[str, Any]) -> str:
+    op = step.get("op")
+    if op == "set_active":
+        return "activate" if step.get("value") else "deactivate"
+    if op == "add":
+        return f"add to {step.get('group_name') or step.get('group_id')}"
+    if op == "remove":
+        return f"remove from {step.get('group_name') or step.get('group_id')}"
+    return str(op)
+
+
+def inverse_step(step: dict[str, Any]) -> dict[str, Any]:
+    op = step["op"]
+    if op == "set_active":
+        return {"op": "set_active", "value": not bool(step["value"])}
+    flipped = {"add": "remove", "remove": "add"}[op]
+    return {**step, "op": flipped}
+
+
+def order_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adds before removes (never in neither), activation changes first."""
+    rank = {"set_active": 0, "add": 1, "remove": 2}
+    return sorted(steps, key=lambda s: rank.get(s["op"], 9))
+
+
+@dataclass
+class PlanItem:
+    """One person in a preview: what changes (``steps``) or why it is skipped (``skip``)."""
+
+    input: str
+    user_id: str | None = None
+    user_name: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    before: str = ""
+    after: str = ""
+    skip: str | None = None          # human reason; None when the item will change something
+    skip_code: str | None = None     # not_found|ambiguous|already|not_member|...
+
+    @property
+    def changes(self) -> bool:
+        return self.skip is None
+
+
+@dataclass
+class Plan:
+    """A preview: nothing has been sent to 6clicks. ``execute`` journals it and runs it."""
+
+    connection: str
+    kind: str
+    params: dict[str, Any]
+    items: list[PlanItem]
+    notes: list[str] = field(default_factory=list)      # about the input (duplicates, unknown users, source)
+    warnings: list[str] = field(default_factory=list)   # Entra is the source of truth, large batch...
+    snapshot_id: str | None = None
+    resolved_from: str = "snapshot"                      # snapshot|live
+    resolved_at: datetime | None = None
+    undo_of: int | None = None
+
+    @property
+    def label(self) -> str:
+        text = kind_label(self.kind, self.params)
+        return f"undo of action {self.undo_of}: {text}" if self.undo_of else text
+
+    @property
+    def to_change(self) -> list[PlanItem]:
+        return [i for i in self.items if i.changes]
+
+    @property
+    def skipped(self) -> list[PlanItem]:
+        return [i for i in self.items if not i.changes]
+
+    @property
+    def count(self) -> int:
+        return len(self.to_change)
+
+    def confirmation_text(self) -> str:
+        n = self.count
+        people = "person" if n == 1 else "people"
+        return f"{self.label.capitalize()}: {n} {people} will change in 6clicks ({len(self.skipped)} skipped)."
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The preview table: one row per input, changes first."""
+        out = []
+        for item in sorted(self.items, key=lambda i: (not i.changes, i.user_name or i.input)):
+            out.append({
+                "user": item.user_name or item.input,
+                "email": item.email or "",
+                "change": "yes" if item.changes else "skip",
+                "from": item.before,
+                "to": item.after,
+                "why skipped": item.skip or "",
+            })
+        return out
+
+
+@dataclass
+class ItemResult:
+    seq: int
+    user_id: str | None
+    user_name: str | None
+    state: str
+    outcome: str | None
+    note: str | None
+    attempts: int
+    http_status: int | None
+    error: str | None
+    remedy: str | None
+
+
+@dataclass
+class BatchResult:
+    batch_id: int
+    state: str
+    counts: dict[str, int]
+    items: list[ItemResult]
+    stop_reason: str | None = None
+    stop_remedy: str | None = None
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.state == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "completed" and not self.counts.get("failed")
+
+    def summary(self) -> str:
+        c = self.counts
+        changed = sum(1 for i in self.items if i.state == "done" and i.outcome in ("changed", "partial"))
+        already = sum(1 for i in self.items if i.state == "done" and i.outcome == "already")
+        text = (f"Action {self.batch_id}: {changed} changed, {already} already done, "
+                f"{c.get('failed', 0)} failed, {c.get('skipped', 0)} skipped")
+        if c.get("pending") or c.get("running"):
+            text += f", {c.get('pending', 0) + c.get('running', 0)} not run yet"
+        text += "."
+        if self.stop_reason:
+            text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
+        elif c.get("failed"):
+            text += " Failed items can be retried on their own (Activity page, or `python -m console ops retry " \
+                    f"{self.batch_id}`)."
+        return text

@@ -1,0 +1,314 @@
+"""Previews: resolve who an operation is about and say, per person, what changes or why it is skipped."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from console.errors import InvalidInput
+from console.operations.model import (
+    DEFAULT_CONCURRENCY,
+    KINDS,
+    LARGE_BATCH,
+    MAX_BATCH,
+    Plan,
+    PlanItem,
+    inverse_step,
+    order_steps,
+)
+from console.operations.targets import CsvTargets, Directory, DirGroup, DirUser
+
+log = logging.getLogger(__name__)
+
+
+def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
+    """The latest snapshot, or a live listing when there is none yet."""
+    try:
+        from console.snapshots import latest_snapshot
+    except ImportError:  # history not installed: resolve live
+        latest_snapshot = None  # type: ignore[assignment]
+    if latest_snapshot is not None:
+        snap = latest_snapshot(ctx, conn)
+        if snap is not None:
+            return Directory.from_snapshot(snap)
+    if client is not None:
+        return Directory.from_live(client, conn)
+    from console.tokens import TokenService
+
+    with TokenService(ctx).scim_client(conn.name) as live:
+        return Directory.from_live(live, conn)
+
+
+def _user_fields(user: DirUser) -> dict[str, Any]:
+    return {"user_id": user.id, "user_name": user.user_name, "email": user.email,
+            "display_name": user.display_name}
+
+
+def _group_ref(group: DirGroup) -> dict[str, Any]:
+    return {"group_id": group.id, "group_name": group.display_name, "group_kind": group.kind}
+
+
+def _state_text(user: DirUser, directory: Directory, focus: list[str]) -> str:
+    """Membership among the groups this operation is about, e.g. "in Finance" / "not in Finance"."""
+    inside = [directory.groups[g].display_name for g in focus if g in user.groups and g in directory.groups]
+    return ("in " + " + ".join(inside)) if inside else "in neither" if len(focus) > 1 else "not a member"
+
+
+def _dedupe(values: list[str], notes: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    dup = 0
+    for v in values:
+        v = str(v).strip()
+        if not v:
+            continue
+        key = v.casefold()
+        if key in seen:
+            dup += 1
+            continue
+        seen.add(key)
+        out.append(v)
+    if dup:
+        notes.append(f"{dup} duplicate entr{'ies' if dup != 1 else 'y'} collapsed (each person is changed once).")
+    return out
+
+
+def plan(ctx: Any, conn: Any, kind: str, targets: list[str] | CsvTargets, *, group: str | None = None,
+         from_group: str | None = None, to_group: str | None = None, directory: Directory | None = None,
+         client: Any = None) -> Plan:
+    """Preview ``kind`` for ``targets`` (user ids, userNames or e-mails; or a read CSV). Nothing is sent to
+    6clicks. ``group`` for add/remove, ``from_group``/``to_group`` for move (display name or id)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"Unknown operation “{kind}”.", f"Use one of: {', '.join(KINDS)}.")
+    notes: list[str] = []
+    if isinstance(targets, CsvTargets):
+        notes.extend(targets.notes)
+        values = list(targets.values)
+    else:
+        values = list(targets or [])
+    values = _dedupe(values, notes)
+    if not values:
+        raise InvalidInput("No users given.", "Select users, name them (userName or e-mail), or upload a CSV.")
+    if len(values) > MAX_BATCH:
+        raise InvalidInput(f"{len(values):,} users in one operation is more than the limit of {MAX_BATCH:,}.",
+                           "Split the list into several files and run them one after another.")
+    directory = directory or load_directory(ctx, conn, client=client)
+
+    params: dict[str, Any] = {}
+    steps: list[dict[str, Any]]
+    focus: list[str] = []
+    if kind in ("deactivate", "reactivate"):
+        if group or from_group or to_group:
+            raise InvalidInput(f"“{kind}” does not take a group.", "Leave the group out.")
+        steps = [{"op": "set_active", "value": kind == "reactivate"}]
+    elif kind in ("add", "remove"):
+        if not group:
+            raise InvalidInput(f"“{kind}” needs a group or role.", "Name it by its display name or id.")
+        g = directory.resolve_group(group)
+        params = _group_ref(g)
+        steps = [{"op": kind, "group_id": g.id, "group_name": g.display_name}]
+        focus = [g.id]
+    else:
+        if not from_group or not to_group:
+            raise InvalidInput("A move needs both the group or role to move from and the one to move to.",
+                               "Give both (--from and --to on the command line).")
+        src = directory.resolve_group(from_group, role="group or role to move from")
+        dst = directory.resolve_group(to_group, role="group or role to move to")
+        if src.id == dst.id:
+            raise InvalidInput(f"Moving from “{src.display_name}” into the same group does nothing.",
+                               "Pick a different target group or role.")
+        params = {"from_id": src.id, "from_name": src.display_name, "from_kind": src.kind,
+                  "to_id": dst.id, "to_name": dst.display_name, "to_kind": dst.kind}
+        steps = [{"op": "add", "group_id": dst.id, "group_name": dst.display_name},
+                 {"op": "remove", "group_id": src.id, "group_name": src.display_name}]
+        focus = [src.id, dst.id]
+
+    items: list[PlanItem] = []
+    by_user: dict[str, PlanItem] = {}
+    same_person = 0
+    for value in values:
+        user, why = directory.resolve_user(value)
+        if user is None:
+            items.append(PlanItem(input=value, skip=why, skip_code="ambiguous" if "matches" in (why or "")
+                                  else "not_found"))
+            continue
+        if user.id in by_user:
+            same_person += 1
+            continue
+        item = _evaluate(kind, user, steps, directory, focus, params)
+        item.input = value
+        by_user[user.id] = item
+        items.append(item)
+    if same_person:
+        notes.append(f"{same_person} entr{'ies' if same_person != 1 else 'y'} named a person already listed "
+                     "(by userName and e-mail); collapsed.")
+    unknown = [i for i in items if i.skip_code in ("not_found", "ambiguous")]
+    if unknown:
+        shown = ", ".join(i.input for i in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notes.append(f"{len(unknown)} not matched to a 6clicks user: {shown}{more} (listed as skipped).")
+    result = Plan(connection=conn.name, kind=kind, params=params, items=items, notes=notes,
+                  snapshot_id=directory.snapshot_id, resolved_from=directory.source,
+                  resolved_at=directory.taken_at)
+    if directory.source == "snapshot" and directory.taken_at is not None:
+        result.notes.append(f"Resolved against the snapshot of {directory.taken_at:%Y-%m-%d %H:%M} UTC; each "
+                            "person is re-checked live when the change runs.")
+    result.warnings.extend(entra_warnings(ctx, conn, result))
+    return result
+
+
+def _evaluate(kind: str, user: DirUser, steps: list[dict[str, Any]], directory: Directory, focus: list[str],
+              params: dict[str, Any]) -> PlanItem:
+    item = PlanItem(input=user.user_name or user.id, **_user_fields(user))
+    if kind in ("deactivate", "reactivate"):
+        want = kind == "reactivate"
+        item.before = "active" if user.active else "inactive"
+        if user.active == want:
+            item.after = item.before
+            item.skip, item.skip_code = f"already {'active' if want else 'inactive'}", "already"
+        else:
+            item.after = "active" if want else "inactive"
+            item.steps = list(steps)
+        return item
+    item.before = _state_text(user, directory, focus)
+    if kind == "add":
+        if params["group_id"] in user.groups:
+            item.after = item.before
+            item.skip, item.skip_code = f"already a member of {params['group_name']}", "already"
+        else:
+            item.after = f"in {params['group_name']}"
+            item.steps = list(steps)
+        return item
+    if kind == "remove":
+        if params["group_id"] not in user.groups:
+            item.after = item.before
+            item.skip, item.skip_code = f"not a member of {params['group_name']}", "not_member"
+        else:
+            item.after = f"not in {params['group_name']}"
+            item.steps = list(steps)
+        return item
+    # move
+    in_src = params["from_id"] in user.groups
+    in_dst = params["to_id"] in user.groups
+    if not in_src:
+        item.after = item.before
+        if in_dst:
+            item.skip, item.skip_code = f"already in {params['to_name']} (not in {params['from_name']})", "already"
+        else:
+            item.skip, item.skip_code = f"not a member of {params['from_name']} (nothing to move)", "not_member"
+        return item
+    item.after = f"in {params['to_name']}"
+    item.steps = [s for s in steps if not (s["op"] == "add" and in_dst)]
+    return item
+
+
+def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | None = None,
+              client: Any = None) -> Plan:
+    """The inverse of action ``action_id`` for exactly the items that changed, as a preview to confirm."""
+    from console.audit import get_action
+
+    action = get_action(ctx, action_id)
+    if action.connection != conn.name:
+        raise InvalidInput(f"Action {action_id} was made on connection “{action.connection}”, not “{conn.name}”.",
+                           f"Select the connection “{action.connection}” first.")
+    if action.state == "abandoned" and not any(i.changes for i in action.items):
+        raise InvalidInput(f"Action {action_id} was abandoned before it changed anything.", "Nothing to undo.")
+    changed = [i for i in action.items if i.changes]
+    if not changed:
+        raise InvalidInput(f"Action {action_id} changed nobody, so there is nothing to undo.",
+                           "Pick an action whose result shows changed people.")
+    inverse_kind = {"deactivate": "reactivate", "reactivate": "deactivate", "add": "remove",
+                    "remove": "add", "move": "move"}[action.kind]
+    params = dict(action.params)
+    if action.kind == "move":
+        params = {"from_id": params.get("to_id"), "from_name": params.get("to_name"),
+                  "from_kind": params.get("to_kind"), "to_id": params.get("from_id"),
+                  "to_name": params.get("from_name"), "to_kind": params.get("from_kind")}
+    directory = directory or load_directory(ctx, conn, client=client)
+    # A snapshot older than the action does not know the action's own effect: assume the state after it.
+    trust_snapshot = (directory.taken_at is not None and action.finished_at is not None
+                      and directory.taken_at > action.finished_at)
+    items: list[PlanItem] = []
+    for it in changed:
+        steps = order_steps([inverse_step(s) for s in it.changes])
+        user = directory.users.get(it.user_id or "")
+        item = PlanItem(input=it.user_name or it.user_id or "?", user_id=it.user_id, user_name=it.user_name,
+                        email=it.email, display_name=it.display_name)
+        if user is None and trust_snapshot:
+            item.skip, item.skip_code = "no longer exists in 6clicks", "not_found"
+            items.append(item)
+            continue
+        item.before = it.after_text or ""
+        item.after = it.before_text or ""
+        remaining = steps
+        if user is not None and trust_snapshot:
+            remaining = [s for s in steps if not _satisfied(s, user)]
+        if not remaining:
+            item.skip, item.skip_code = "already back to how it was", "already"
+        item.steps = remaining
+        items.append(item)
+    plan_ = Plan(connection=conn.name, kind=inverse_kind, params=params, items=items,
+                 notes=[f"Undo of action {action_id} ({action.label}, by {action.operator}): only the "
+                        f"{len(changed)} people it changed."],
+                 snapshot_id=directory.snapshot_id, resolved_from=directory.source,
+                 resolved_at=directory.taken_at, undo_of=action_id)
+    plan_.warnings.extend(entra_warnings(ctx, conn, plan_))
+    return plan_
+
+
+def _satisfied(step: dict[str, Any], user: DirUser) -> bool:
+    if step["op"] == "set_active":
+        return user.active == bool(step["value"])
+    if step["op"] == "add":
+        return step["group_id"] in user.groups
+    return step["group_id"] not in user.groups
+
+
+def next_cycle_text(ctx: Any, conn: Any) -> str | None:
+    """When Entra's next provisioning cycle is expected, if job status is known."""
+    if getattr(conn, "entra", None) is None:
+        return None
+    try:
+        from console.job_health import job_overview
+
+        overview = job_overview(ctx, conn)
+    except Exception as exc:  # job status is optional context for a warning; never block an operation
+        log.debug("job overview unavailable: %s", type(exc).__name__)
+        return None
+    nxt = None
+    for name in ("next_expected_cycle", "next_cycle_at", "next_expected", "next_cycle"):
+        nxt = getattr(overview, name, None) if not isinstance(overview, dict) else overview.get(name)
+        if nxt:
+            break
+    if isinstance(nxt, datetime):
+        nxt = nxt.astimezone(UTC)
+        mins = int((nxt - datetime.now(UTC)).total_seconds() // 60)
+        when = f"{nxt:%Y-%m-%d %H:%M} UTC"
+        return f"{when} (in about {mins} min)" if mins >= 0 else f"{when} (overdue)"
+    return str(nxt) if nxt else None
+
+
+def entra_warnings(ctx: Any, conn: Any, plan_: Plan) -> list[str]:
+    out: list[str] = []
+    n = plan_.count
+    if n >= LARGE_BATCH:
+        minutes = max(1, round(n * 2 * 0.15 / DEFAULT_CONCURRENCY / 60))
+        out.append(f"Large batch: {n:,} changes. They run {DEFAULT_CONCURRENCY} at a time (roughly {minutes} "
+                   "min at typical latency); every step is journaled, so an interruption can be resumed.")
+    if n == 0:
+        return out
+    kind = plan_.kind
+    nxt = next_cycle_text(ctx, conn)
+    when = f" (next cycle expected {nxt})" if nxt else " (about every 40 minutes)"
+    if kind in ("deactivate", "reactivate"):
+        side = ("unassign the user from the 6clicks enterprise app in Entra, or block their sign-in"
+                if kind == "deactivate" else "make sure the user is assigned to the 6clicks enterprise app "
+                                             "and not blocked in Entra")
+        out.append(f"Entra ID is the source of truth: a person whose Entra state disagrees is changed back at "
+                   f"the next provisioning cycle{when}. To make this last, also {side}.")
+    else:
+        out.append(f"Entra ID is the source of truth for groups it provisions: membership that disagrees with "
+                   f"Entra is changed back at the next provisioning cycle{when}. To make this last, change "
+                   "the group membership in Entra as well (roles arrive from Entra as groups too).")
+    return out
