@@ -1,0 +1,652 @@
+"""The sandbox's ASGI application: 6clicks token exchange, SCIM 2.0 under /scim, admin routes, health.
+
+Reads are served from the stored JSON; writes are validated (scim2-models) and committed in one transaction.
+The outermost ASGI layer (``Edge``) applies fault injection and writes the request log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import ipaddress
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import scim
+from .auth import (
+    ALL_PERMISSIONS,
+    PERMISSIONS,
+    Auth,
+    AuthError,
+    PermissionError_,
+    hash_key,
+    normalise_permissions,
+)
+from .faults import Faults
+from .requestlog import RequestLog
+from .scim import SCIM_JSON, ScimHTTPError, bad_request
+from .store import LOCATION_PREFIX, Store, StoreConflict, StoreNotFound
+
+MAX_BODY = 1024 * 1024
+Scope = dict[str, Any]
+
+
+@dataclass
+class SandboxState:
+    """Everything the server (and the Entra simulator, through its hooks) shares. See docs/sandbox.md."""
+
+    config: argparse.Namespace
+    data_dir: Path
+    store: Store
+    auth: Auth
+    faults: Faults
+    request_log: RequestLog
+    admin_token: str
+    max_page_size: int = 100
+    base_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    _discovery: dict[str, Any] | None = None
+
+    def issue_token(self, key_name: str, lifetime_seconds: float) -> str:
+        """Mint an access token for the registered key ``key_name`` (raises AuthError if unknown)."""
+        return self.auth.issue_token(key_name, lifetime_seconds)
+
+    def register_api_key(self, key: str, name: str, permissions: list[str] | None = None) -> None:
+        """Register ``key`` (stored hashed) under ``name`` with ``permissions`` (default: all six)."""
+        self.auth.register_key(key, name, permissions)
+
+    def is_admin(self, request: Request) -> bool:
+        """True when the request comes from loopback with ``Authorization: Bearer <admin token>``."""
+        client = request.client.host if request.client else ""
+        try:
+            if not ipaddress.ip_address(client).is_loopback:
+                return False
+        except ValueError:
+            return False
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                                  self.admin_token.encode())
+
+    @property
+    def discovery(self) -> dict[str, Any]:
+        if self._discovery is None:
+            self._discovery = scim.discovery(self.base_url, self.max_page_size)
+        return self._discovery
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def scim_response(body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    if isinstance(body, dict):
+        body = orjson.dumps(body)
+    return Response(body, status_code=status, media_type=SCIM_JSON, headers=headers)
+
+
+def note(request: Request, **values: Any) -> None:
+    info = request.scope.get("sandbox.log")
+    if isinstance(info, dict):
+        info.update(values)
+
+
+def error_response(request: Request, exc: ScimHTTPError) -> Response:
+    note(request, detail=exc.detail)
+    return Response(exc.body(), status_code=exc.status, media_type=SCIM_JSON, headers=exc.headers)
+
+
+async def read_json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise ScimHTTPError(413, f"The request body is larger than {MAX_BODY} bytes (1 MiB).", "tooLarge")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ScimHTTPError(413, f"The request body is larger than {MAX_BODY} bytes (1 MiB).", "tooLarge")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise bad_request("The request body is empty; send a JSON object.", "invalidSyntax")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"The request body is not valid JSON ({exc}).", "invalidSyntax") from None
+
+
+def with_location(raw: bytes, base_url: str) -> bytes:
+    return raw.replace(LOCATION_PREFIX, b'"location":"' + base_url.encode() + b"/scim/")
+
+
+def full_doc(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
+    meta = doc.get("meta")
+    if isinstance(meta, dict) and str(meta.get("location", "")).startswith("/"):
+        doc = dict(doc)
+        doc["meta"] = {**meta, "location": base_url + meta["location"]}
+    return doc
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer (got {raw!r}).", "invalidValue") from None
+
+
+# ------------------------------------------------------------------------------------------------ SCIM
+class ScimApp:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def principal(self, request: Request, permission: str = "integrations") -> Any:
+        try:
+            p = self.state.auth.authenticate(request.headers.get("authorization"))
+        except AuthError as exc:
+            raise ScimHTTPError(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="6clicks-sandbox"'}
+                                ) from None
+        note(request, key=p.key.name)
+        self._require(p, "integrations")
+        if permission != "integrations":
+            self._require(p, permission)
+        return p
+
+    @staticmethod
+    def _require(p: Any, permission: str) -> None:
+        try:
+            p.require(permission)
+        except PermissionError_ as exc:
+            raise ScimHTTPError(403, str(exc)) from None
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self.dispatch(request)
+        except ScimHTTPError as exc:
+            return error_response(request, exc)
+        except StoreConflict as exc:
+            return error_response(request, ScimHTTPError(409, str(exc), "uniqueness"))
+
+    async def dispatch(self, request: Request) -> Response:
+        parts = [p for p in request.path_params.get("rest", "").split("/") if p]
+        method = request.method
+        if not parts:
+            raise ScimHTTPError(404, "Unknown SCIM endpoint; use /scim/Users or /scim/Groups.")
+        kind = parts[0].lower()
+        if kind in ("users", "groups"):
+            if len(parts) == 1:
+                if method == "GET":
+                    return self.list_users(request) if kind == "users" else self.list_groups(request)
+                if method == "POST":
+                    if kind == "users":
+                        return await self.create_user(request)
+                    return await self.create_group(request)
+            elif len(parts) == 2:
+                rid = parts[1]
+                handler = {
+                    ("users", "GET"): self.get_user, ("users", "PUT"): self.put_user,
+                    ("users", "PATCH"): self.patch_user, ("users", "DELETE"): self.delete_user,
+                    ("groups", "GET"): self.get_group, ("groups", "PUT"): self.put_group,
+                    ("groups", "PATCH"): self.patch_group, ("groups", "DELETE"): self.delete_group,
+                }.get((kind, method))
+                if handler is not None:
+                    return await handler(request, rid)
+            if len(parts) <= 2:
+                raise ScimHTTPError(405, f"{method} is not supported on this endpoint.")
+            raise ScimHTTPError(404, "Unknown SCIM endpoint.")
+        if method != "GET":
+            raise ScimHTTPError(405, f"{method} is not supported on this endpoint.")
+        self.principal(request)
+        disc = self.state.discovery
+        if kind == "serviceproviderconfig" and len(parts) == 1:
+            return scim_response(disc["spc"])
+        if kind in ("schemas", "resourcetypes"):
+            items = disc["schemas"] if kind == "schemas" else disc["resource_types"]
+            if len(parts) == 1:
+                return scim_response(scim.list_response(items))
+            wanted = "/".join(parts[1:]).lower()
+            for item in items:
+                if str(item["id"]).lower() == wanted:
+                    return scim_response(item)
+            raise ScimHTTPError(404, f"No {parts[0]} with id {parts[1]!r}.")
+        raise ScimHTTPError(404, "Unknown SCIM endpoint; use /scim/Users or /scim/Groups.")
+
+    def _paging(self, request: Request) -> tuple[int, int]:
+        start = max(_int_param(request, "startIndex", 1), 1)
+        count = _int_param(request, "count", self.state.max_page_size)
+        return start, min(max(count, 0), self.state.max_page_size)
+
+    # ------------------------------------------------------------------ users
+    def list_users(self, request: Request) -> Response:
+        self.principal(request)
+        q = request.query_params
+        start, count = self._paging(request)
+        where, params = (None, [])
+        filt = q.get("filter")
+        if filt:
+            where, params = scim.compile_filter(filt, "users")
+        total, docs = self.state.store.list_users(where, params, start, count)
+        attrs, excl = q.get("attributes"), q.get("excludedAttributes")
+        base = self.state.base_url
+        if attrs or excl:
+            items = orjson.dumps([scim.project(full_doc(orjson.loads(d), base), attrs, excl) for d in docs])
+        else:
+            items = with_location(b"[" + b",".join(docs) + b"]", base)
+        head = orjson.dumps({"schemas": [scim.LIST_URN], "totalResults": total, "startIndex": start,
+                             "itemsPerPage": len(docs)})
+        return scim_response(head[:-1] + b',"Resources":' + items + b"}")
+
+    async def get_user(self, request: Request, rid: str) -> Response:
+        self.principal(request)
+        raw = self.state.store.get_user_raw(rid)
+        if raw is None:
+            raise ScimHTTPError(404, f"User {rid} not found.")
+        q = request.query_params
+        attrs, excl = q.get("attributes"), q.get("excludedAttributes")
+        if attrs or excl:
+            return scim_response(scim.project(full_doc(orjson.loads(raw), self.state.base_url), attrs, excl))
+        return scim_response(with_location(raw, self.state.base_url))
+
+    async def create_user(self, request: Request) -> Response:
+        self.principal(request, "create-users")
+        body = scim.normalise_user_body(await read_json(request))
+        doc = scim.validate_user(body, scim.Context.RESOURCE_CREATION_REQUEST)
+        doc = self.state.store.create_user(_ordered(doc))
+        return scim_response(full_doc(doc, self.state.base_url), 201,
+                             {"Location": f"{self.state.base_url}/scim/Users/{doc['id']}"})
+
+    async def put_user(self, request: Request, rid: str) -> Response:
+        self.principal(request, "edit-users")
+        body = scim.normalise_user_body(await read_json(request))
+        old = self.state.store.get_user(rid)
+        if old is None:
+            raise ScimHTTPError(404, f"User {rid} not found.")
+        doc = scim.validate_user(body, scim.Context.RESOURCE_REPLACEMENT_REQUEST)
+        doc["userName"] = old["userName"]  # policy ignored-immutable
+        if old.get("emails"):
+            doc["emails"] = old["emails"]
+        else:
+            doc.pop("emails", None)
+        doc["id"] = rid
+        doc = self.state.store.replace_user(_ordered(doc))
+        return scim_response(full_doc(doc, self.state.base_url))
+
+    async def patch_user(self, request: Request, rid: str) -> Response:
+        self.principal(request, "edit-users")
+        body = await read_json(request)
+        old = self.state.store.get_user(rid)
+        if old is None:
+            raise ScimHTTPError(404, f"User {rid} not found.")
+        new, ignored = scim.apply_user_patch(old, body)
+        if ignored:
+            note(request, detail="ignored (6clicks keeps userName/e-mails): " + ", ".join(ignored)[:200])
+        if new is not old:
+            new["id"] = rid
+            old = self.state.store.replace_user(_ordered(new))
+        return scim_response(full_doc(old, self.state.base_url))
+
+    async def delete_user(self, request: Request, rid: str) -> Response:
+        self.principal(request, "delete-users")
+        if not self.state.store.delete_user(rid):
+            raise ScimHTTPError(404, f"User {rid} not found.")
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ groups
+    def _group_docs(self, rows: list[tuple[int, bytes]], attrs: str | None, excl: str | None
+                    ) -> list[dict[str, Any]]:
+        base = self.state.base_url
+        members = self.state.store.members_of([pk for pk, _ in rows]) if scim.wants_members(attrs, excl) else None
+        out = []
+        for pk, raw in rows:
+            doc = full_doc(orjson.loads(raw), base)
+            if members is not None:
+                doc = _with_members(doc, members[pk], base)
+            if attrs or excl:
+                doc = scim.project(doc, attrs, excl)
+            out.append(doc)
+        return out
+
+    def list_groups(self, request: Request) -> Response:
+        self.principal(request)
+        q = request.query_params
+        start, count = self._paging(request)
+        where, params = (None, [])
+        if q.get("filter"):
+            where, params = scim.compile_filter(q["filter"], "groups")
+        total, rows = self.state.store.list_groups(where, params, start, count)
+        docs = self._group_docs(rows, q.get("attributes"), q.get("excludedAttributes"))
+        return scim_response({"schemas": [scim.LIST_URN], "totalResults": total, "startIndex": start,
+                              "itemsPerPage": len(docs), "Resources": docs})
+
+    def _load_group(self, rid: str) -> tuple[int, dict[str, Any]]:
+        row = self.state.store.group_row(rid)
+        if row is None:
+            raise ScimHTTPError(404, f"Group {rid} not found.")
+        return row
+
+    def _group_out(self, rid: str, request: Request | None = None) -> dict[str, Any]:
+        row = self.state.store.query("SELECT pk, doc FROM groups_ WHERE id = ?", (rid,))
+        if not row:
+            raise ScimHTTPError(404, f"Group {rid} not found.")
+        q = request.query_params if request is not None else {}
+        return self._group_docs([(row[0][0], row[0][1])], q.get("attributes"), q.get("excludedAttributes"))[0]
+
+    async def get_group(self, request: Request, rid: str) -> Response:
+        self.principal(request)
+        return scim_response(self._group_out(rid, request))
+
+    async def create_group(self, request: Request) -> Response:
+        p = self.principal(request, "manage-groups")
+        doc, members = scim.normalise_group_body(await read_json(request))
+        if members:
+            self._require(p, "manage-group-members")
+        try:
+            doc = self.state.store.create_group(doc, members)
+        except StoreNotFound as exc:
+            raise bad_request(f"Member {exc} is not a user of this tenant.") from None
+        return scim_response(self._group_out(doc["id"]), 201,
+                             {"Location": f"{self.state.base_url}/scim/Groups/{doc['id']}"})
+
+    async def put_group(self, request: Request, rid: str) -> Response:
+        p = self.principal(request)
+        doc, members = scim.normalise_group_body(await read_json(request))
+        _, old = self._load_group(rid)
+        if doc["displayName"] != old.get("displayName") or doc.get("externalId") != old.get("externalId"):
+            self._require(p, "manage-groups")
+        self._require(p, "manage-group-members")
+        try:
+            self.state.store.update_group(rid, doc, replace_members=members)
+        except StoreNotFound as exc:
+            raise bad_request(f"Member {exc} is not a user of this tenant.") from None
+        return scim_response(self._group_out(rid, request))
+
+    async def patch_group(self, request: Request, rid: str) -> Response:
+        p = self.principal(request)
+        change = scim.plan_group_patch(await read_json(request))
+        _, old = self._load_group(rid)
+        if change.doc_changes:
+            self._require(p, "manage-groups")
+        if change.touches_members:
+            self._require(p, "manage-group-members")
+        doc = None
+        if change.doc_changes:
+            doc = dict(old)
+            for k, v in change.doc_changes.items():
+                if v is None:
+                    doc.pop(k, None)
+                else:
+                    doc[k] = v
+        try:
+            self.state.store.update_group(rid, doc, add=change.add, remove=change.remove,
+                                          replace_members=change.replace_members)
+        except StoreNotFound as exc:
+            if str(exc) == rid:
+                raise ScimHTTPError(404, f"Group {rid} not found.") from None
+            raise bad_request(f"Member {exc} is not a user of this tenant.") from None
+        return Response(status_code=204)
+
+    async def delete_group(self, request: Request, rid: str) -> Response:
+        self.principal(request, "manage-groups")
+        if not self.state.store.delete_group(rid):
+            raise ScimHTTPError(404, f"Group {rid} not found.")
+        return Response(status_code=204)
+
+
+def _ordered(doc: dict[str, Any]) -> dict[str, Any]:
+    head = {k: doc[k] for k in ("schemas", "id") if k in doc}
+    return {**head, **{k: v for k, v in doc.items() if k not in head}}
+
+
+def _with_members(doc: dict[str, Any], members: list[tuple[str, str]], base: str) -> dict[str, Any]:
+    out = {k: v for k, v in doc.items() if k != "meta"}
+    out["members"] = [{"value": uid, "$ref": f"{base}/scim/Users/{uid}", "display": disp, "type": "User"}
+                      for uid, disp in members]
+    out["meta"] = doc.get("meta")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ auth API
+async def token_endpoint(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    try:
+        body = await read_json(request)
+    except ScimHTTPError as exc:
+        note(request, detail=exc.detail)
+        return _json({"error": exc.detail}, exc.status)
+    if not isinstance(body, dict):
+        return _json({"error": "Send a JSON object {\"apiKey\": ..., \"isLongLivedToken\": true}."}, 400)
+    lowered = {str(k).lower(): v for k, v in body.items()}
+    api_key = lowered.get("apikey")
+    if not isinstance(api_key, str) or not api_key.strip():
+        note(request, detail="apiKey missing")
+        return _json({"error": "apiKey is required."}, 400)
+    long_lived = lowered.get("islonglivedtoken", False)
+    try:
+        long_lived = scim.parse_bool(long_lived, "isLongLivedToken") if long_lived is not None else False
+    except ScimHTTPError as exc:
+        return _json({"error": exc.detail}, 400)
+    try:
+        token = state.auth.exchange(api_key, bool(long_lived))
+    except AuthError as exc:
+        note(request, detail=str(exc))
+        return _json({"error": str(exc)}, 401)
+    rec = state.store.key_by_hash(hash_key(api_key))
+    if rec is not None:
+        note(request, key=rec.name)
+    return _json({"accessToken": token})
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+# ------------------------------------------------------------------------------------------------ admin
+def admin_guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def guarded(request: Request) -> Response:
+        state: SandboxState = request.app.state.sandbox
+        client = request.client.host if request.client else ""
+        try:
+            loopback = ipaddress.ip_address(client).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            note(request, detail="admin route from a non-loopback address")
+            return _json({"error": "Admin routes answer only on loopback."}, 403)
+        if not state.is_admin(request):
+            note(request, detail="admin token missing or wrong")
+            return _json({"error": "Send Authorization: Bearer $SCIM_SANDBOX_ADMIN_TOKEN."}, 401)
+        note(request, key="(admin)")
+        try:
+            return await handler(request)
+        except (ValueError, ScimHTTPError) as exc:
+            detail = exc.detail if isinstance(exc, ScimHTTPError) else str(exc)
+            note(request, detail=detail)
+            return _json({"error": detail}, getattr(exc, "status", 400))
+    return guarded
+
+
+async def _admin_body(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ValueError("Send a JSON object.")
+    return body
+
+
+@admin_guard
+async def admin_faults(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    if request.method == "PUT":
+        state.faults.set(**await _admin_body(request))
+    return _json(state.faults.as_dict())
+
+
+@admin_guard
+async def admin_tokens(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    body = await _admin_body(request)
+    name = body.get("key_name")
+    lifetime = body.get("lifetime_seconds", 3600)
+    if not isinstance(name, str) or not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
+        raise ValueError("Send {\"key_name\": str, \"lifetime_seconds\": number (may be negative)}.")
+    try:
+        return _json({"accessToken": state.issue_token(name, lifetime)})
+    except AuthError as exc:
+        return _json({"error": str(exc)}, 404)
+
+
+@admin_guard
+async def admin_keys(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    if request.method == "GET":
+        return _json([{"name": k.name, "permissions": k.permissions, "created": k.created}
+                      for k in state.store.list_keys()])
+    body = await _admin_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("Send {\"name\": str, \"permissions\": [..] (default all), \"apiKey\": optional}.")
+    perms = normalise_permissions(body.get("permissions"))
+    key = body.get("apiKey")
+    try:
+        if isinstance(key, str) and key:
+            state.auth.register_key(key, name, perms)
+        else:
+            key = state.auth.create_key(name, perms)
+    except StoreConflict as exc:
+        return _json({"error": str(exc)}, 409)
+    return _json({"name": name, "apiKey": key, "permissions": perms}, 201)
+
+
+@admin_guard
+async def admin_key(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    name = request.path_params["name"]
+    if request.method == "DELETE":
+        if not state.store.revoke_key(name):
+            return _json({"error": f"No API key named {name!r}."}, 404)
+        return Response(status_code=204)
+    body = await _admin_body(request)
+    perms = body.get("permissions")
+    if not isinstance(perms, list):
+        raise ValueError("Send {\"permissions\": [..]} (an empty list removes all).")
+    perms = [normalise_permissions([p])[0] for p in perms]
+    try:
+        rec = state.store.set_key_permissions(name, perms)
+    except StoreNotFound:
+        return _json({"error": f"No API key named {name!r}."}, 404)
+    return _json({"name": rec.name, "permissions": rec.permissions})
+
+
+# ------------------------------------------------------------------------------------------------ edge
+class Edge:
+    """Outermost ASGI layer: fault injection and the request log (never the Authorization header)."""
+
+    def __init__(self, app: Any, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        info: dict[str, Any] = {"key": None, "detail": None, "fault": None}
+        scope["sandbox.log"] = info
+        status_box = [0]
+        path = scope.get("path", "")
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+            await send(message)
+
+        decision = self.state.faults.decide(path)
+        try:
+            if decision is not None:
+                if decision.latency_s:
+                    await asyncio.sleep(decision.latency_s)
+                if decision.kind == "drop":
+                    info["fault"] = "drop"
+                    _drop_connection(send)
+                    return
+                if decision.kind in ("429", "500"):
+                    info["fault"] = decision.kind
+                    err = (ScimHTTPError(429, "Too many requests (sandbox fault injection); retry later.",
+                                         headers={"Retry-After": str(decision.retry_after)})
+                           if decision.kind == "429"
+                           else ScimHTTPError(500, "Internal error (sandbox fault injection)."))
+                    info["detail"] = err.detail
+                    await Response(err.body(), err.status, err.headers, SCIM_JSON)(scope, receive, send_wrapper)
+                    return
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self._log(scope, status_box[0], started, info)
+
+    def _log(self, scope: Scope, status: int, started: float, info: dict[str, Any]) -> None:
+        try:
+            qs = scope.get("query_string", b"").decode("latin-1")
+            self.state.request_log.write(
+                method=scope.get("method"), path=scope.get("path"), query=qs or None, status=status or None,
+                ms=round((time.perf_counter() - started) * 1000, 2), key=info.get("key"),
+                detail=info.get("detail"), fault=info.get("fault"))
+        except Exception:  # noqa: S110 - a log failure must never fail the request
+            pass
+
+
+def _drop_connection(send: Any) -> None:
+    """Close the client's socket without any response (uvicorn's per-request cycle owns the transport)."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("cannot drop the connection: unknown server transport")
+    transport.abort()
+    if hasattr(cycle, "disconnected"):
+        cycle.disconnected = True
+
+
+# ------------------------------------------------------------------------------------------------ app
+def build_app(state: SandboxState, extra_routes: list[BaseRoute], lifespan: Any = None) -> Any:
+    scim_app = ScimApp(state)
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/auth-api/1.0/auth/token", token_endpoint, methods=["POST"]),
+        Route("/scim/{rest:path}", scim_app.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/scim", scim_app.handle, methods=["GET"]),
+        Route("/sandbox-admin/faults", admin_faults, methods=["GET", "PUT"]),
+        Route("/sandbox-admin/tokens", admin_tokens, methods=["POST"]),
+        Route("/sandbox-admin/keys", admin_keys, methods=["GET", "POST"]),
+        Route("/sandbox-admin/keys/{name}", admin_key, methods=["DELETE"]),
+        Route("/sandbox-admin/keys/{name}/permissions", admin_key, methods=["PUT"]),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.sandbox = state
+    return Edge(app, state)
+
+
+def make_state(config: argparse.Namespace, data_dir: Path, admin_token: str | None) -> SandboxState:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(data_dir / "sandbox.db")
+    return SandboxState(
+        config=config, data_dir=data_dir, store=store, auth=Auth(store, data_dir), faults=Faults(),
+        request_log=RequestLog(data_dir / "requests.log"),
+        admin_token=admin_token or secrets.token_urlsafe(32),
+        max_page_size=int(getattr(config, "max_page_size", 100) or 100),
+    )
+
+
+__all__ = ["ALL_PERMISSIONS", "PERMISSIONS", "SandboxState", "build_app", "make_state"]
