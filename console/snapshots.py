@@ -1,0 +1,628 @@
+"""Directory snapshots and change history.
+
+``take_snapshot`` reads every user and every group (with members) through ``scim_client`` (users and groups
+concurrently), and only when both listings are complete stores a snapshot: three Parquet files (zstd) under
+``<data dir>/snapshots/<connection>/<id>/`` plus a metadata row in SQLite. It then records the differences
+against the previous snapshot as events in ``directory_events``:
+
+============================  =========================================================================
+kind                          meaning (``subject_type`` is user, group or role)
+============================  =========================================================================
+user_created                  a user id appeared
+user_deactivated              ``active`` went true -> false
+user_reactivated              ``active`` went false -> true
+user_deleted                  a user id disappeared (hard delete)
+user_changed                  one attribute changed (``attribute``, ``old_value`` -> ``new_value``)
+group_created / role_created  a group appeared (role when ``conn.is_role(displayName)``)
+group_renamed / role_renamed  displayName changed (old -> new)
+group_deleted / role_deleted  a group disappeared
+member_added / member_removed a user joined / left a group or role (``related_id`` = the user)
+============================  =========================================================================
+
+Membership removals implied by a deleted group or a deleted user are not recorded separately (the delete event
+says it). The first snapshot of a connection is a baseline and records no events.
+
+A listing that raised, came back shorter than the server's ``totalResults``, or reported
+``changed_during_listing`` is retried once; if it still is not complete nothing is stored and
+``SnapshotError`` says why. The previous snapshot stays the latest.
+
+Old snapshots are compacted (files deleted, metadata row kept for the directory-size chart); events are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from hashlib import sha256
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from console.errors import ConsoleError, NotFoundError
+
+if TYPE_CHECKING:
+    from console.connections import Connection
+    from console.context import Context
+
+USER_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "displayName", "active", "externalId",
+                "created", "lastModified"]
+GROUP_COLUMNS = ["id", "displayName", "externalId", "kind", "member_count"]
+MEMBERSHIP_COLUMNS = ["group_id", "user_id"]
+#: attributes whose change is recorded as ``user_changed`` (``active`` has its own event kinds)
+TRACKED_USER_ATTRIBUTES = ["userName", "email", "givenName", "familyName", "displayName", "externalId"]
+EVENT_COLUMNS = ["kind", "subject_type", "subject_id", "subject_name", "attribute", "old_value", "new_value",
+                 "related_id", "related_name"]
+EVENT_KINDS = ("user_created", "user_deactivated", "user_reactivated", "user_deleted", "user_changed",
+               "group_created", "group_renamed", "group_deleted", "role_created", "role_renamed",
+               "role_deleted", "member_added", "member_removed")
+
+#: compaction defaults: keep the files of the latest N snapshots, plus the last one of each day for D days
+KEEP_LATEST = 10
+KEEP_DAILY_DAYS = 30
+
+Progress = Callable[[str, int, "int | None"], None]
+
+
+class SnapshotError(ConsoleError):
+    """The directory could not be read completely, so no snapshot was stored."""
+
+
+@dataclass
+class SnapshotFrames:
+    """The three tables of a snapshot (what ``diff_frames`` compares)."""
+
+    users: pd.DataFrame
+    groups: pd.DataFrame
+    memberships: pd.DataFrame
+
+
+@dataclass
+class Snapshot:
+    """One stored snapshot. The DataFrames load lazily from Parquet and are cached on the object, so a caller
+    can cache by ``id`` (a snapshot never changes once stored)."""
+
+    id: int
+    connection: str
+    taken_at: datetime
+    user_count: int
+    active_users: int
+    group_count: int
+    role_count: int
+    membership_count: int
+    event_count: int
+    path: Path | None = field(repr=False, default=None)
+    warnings: list[str] = field(default_factory=list)
+
+    def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
+        if self.path is None:
+            raise NotFoundError(f"Snapshot {self.id} was compacted; only its counts are kept.",
+                                "Use the latest snapshot, or take a new one.")
+        try:
+            return pq.read_table(self.path / f"{name}.parquet", columns=columns).to_pandas()
+        except (OSError, pa.ArrowException) as exc:
+            raise NotFoundError(f"The files of snapshot {self.id} cannot be read ({exc}).",
+                                "Take a new snapshot (python -m console snapshot); the old one is unusable.") from None
+
+    @cached_property
+    def users(self) -> pd.DataFrame:
+        return self._read("users", USER_COLUMNS)
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        return self._read("groups", GROUP_COLUMNS)
+
+    @cached_property
+    def memberships(self) -> pd.DataFrame:
+        return self._read("memberships", MEMBERSHIP_COLUMNS)
+
+    def frames(self) -> SnapshotFrames:
+        return SnapshotFrames(self.users, self.groups, self.memberships)
+
+    def raw_user(self, user_id: str) -> dict:
+        """The user's SCIM resource as the server returned it."""
+        if self.path is None:
+            raise NotFoundError(f"Snapshot {self.id} was compacted; only its counts are kept.",
+                                "Use the latest snapshot.")
+        table = pq.read_table(self.path / "users.parquet", columns=["id", "raw"], filters=[("id", "=", user_id)])
+        if table.num_rows == 0:
+            raise NotFoundError(f"User {user_id} is not in snapshot {self.id}.", "Refresh the directory.")
+        return json.loads(table.column("raw")[0].as_py())
+
+    def raw_group(self, group_id: str) -> dict:
+        if self.path is None:
+            raise NotFoundError(f"Snapshot {self.id} was compacted.", "Use the latest snapshot.")
+        table = pq.read_table(self.path / "groups.parquet", columns=["id", "raw"], filters=[("id", "=", group_id)])
+        if table.num_rows == 0:
+            raise NotFoundError(f"Group {group_id} is not in snapshot {self.id}.", "Refresh the directory.")
+        return json.loads(table.column("raw")[0].as_py())
+
+
+# --------------------------------------------------------------------------------------------- building frames
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_frames(users: Iterable[Any], groups: Iterable[Any], is_role: Callable[[str], bool]
+                 ) -> tuple[SnapshotFrames, list[str], list[str]]:
+    """Turn ``ScimUser`` / ``ScimGroup`` objects into the snapshot tables. Returns the frames and the raw JSON
+    of users and groups (aligned with the frames' rows)."""
+    users = list(users)
+    groups = list(groups)
+    udf = pd.DataFrame({
+        "id": [u.id for u in users],
+        "userName": [u.user_name for u in users],
+        "email": [u.email for u in users],
+        "givenName": [u.given_name for u in users],
+        "familyName": [u.family_name for u in users],
+        "displayName": [u.display_name for u in users],
+        "active": pd.array([bool(u.active) for u in users], dtype="bool"),
+        "externalId": [u.external_id for u in users],
+        "created": pd.to_datetime([_utc(u.created) for u in users], utc=True),
+        "lastModified": pd.to_datetime([_utc(u.last_modified) for u in users], utc=True),
+    }, columns=USER_COLUMNS)
+    names = [g.display_name or "" for g in groups]
+    gdf = pd.DataFrame({
+        "id": pd.array([g.id for g in groups], dtype="string"),
+        "displayName": pd.array(names, dtype="string"),
+        "externalId": pd.array([g.external_id for g in groups], dtype="string"),
+        "kind": pd.array(["role" if is_role(n) else "group" for n in names], dtype="string"),
+        "member_count": pd.array([len(g.member_ids or []) for g in groups], dtype="int64"),
+    }, columns=GROUP_COLUMNS)
+    gids: list[str] = []
+    uids: list[str] = []
+    for g in groups:
+        for m in dict.fromkeys(g.member_ids or []):  # dedupe, keep order
+            gids.append(g.id)
+            uids.append(m)
+    mdf = pd.DataFrame({"group_id": pd.array(gids, dtype="string"), "user_id": pd.array(uids, dtype="string")})
+    user_raw = [json.dumps(getattr(u, "raw", None) or {}, default=str) for u in users]
+    group_raw = [json.dumps({k: v for k, v in (getattr(g, "raw", None) or {}).items() if k != "members"},
+                            default=str) for g in groups]
+    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf), user_raw, group_raw
+
+
+def _norm_users(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for col in ("id", "userName", "email", "givenName", "familyName", "displayName", "externalId"):
+        df[col] = df[col].astype("string")
+    df["active"] = df["active"].astype("bool")
+    for col in ("created", "lastModified"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df[USER_COLUMNS]
+
+
+def _norm_groups(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for col in ("id", "displayName", "externalId", "kind"):
+        df[col] = df[col].astype("string")
+    df["member_count"] = df["member_count"].astype("int64")
+    return df[GROUP_COLUMNS]
+
+
+# ------------------------------------------------------------------------------------------------------- diff
+
+def _changed(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise "differs" of two aligned columns; missing == missing."""
+    a = a.reset_index(drop=True)
+    b = b.reset_index(drop=True)
+    a_na, b_na = a.isna().to_numpy(), b.isna().to_numpy()
+    differs = (a.fillna("") != b.fillna("")).to_numpy(dtype=bool, na_value=True)
+    return (differs & ~a_na & ~b_na) | (a_na != b_na)
+
+
+def _isin(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """``values.isin(universe)`` through factorised codes (fast for Arrow strings)."""
+    codes, uniques = pd.factorize(pd.concat([values, universe], ignore_index=True))
+    present = np.zeros(len(uniques) + 1, dtype=bool)
+    present[codes[len(values):]] = True
+    return present[codes[:len(values)]]
+
+
+def _align(old_ids: pd.Series, new_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of ids only in old, only in new, and the matching (old, new) positions of ids in both."""
+    codes, _uniques = pd.factorize(pd.concat([old_ids, new_ids], ignore_index=True))
+    n_old = len(old_ids)
+    oc, nc = codes[:n_old], codes[n_old:]
+    size = int(codes.max()) + 1 if len(codes) else 0
+    pos_old = np.full(size, -1, dtype=np.int64)
+    pos_new = np.full(size, -1, dtype=np.int64)
+    pos_old[oc] = np.arange(n_old)
+    pos_new[nc] = np.arange(len(new_ids))
+    only_old = np.flatnonzero(pos_new[oc] < 0)
+    only_new = np.flatnonzero(pos_old[nc] < 0)
+    both_new = np.flatnonzero(pos_old[nc] >= 0)
+    both_old = pos_old[nc[both_new]]
+    return only_old, only_new, both_old, both_new
+
+
+def _events(kind: Any, subject_type: Any, subject_id: Any, subject_name: Any = None, attribute: Any = None,
+            old_value: Any = None, new_value: Any = None, related_id: Any = None,
+            related_name: Any = None) -> pd.DataFrame:
+    data = {"kind": kind, "subject_type": subject_type, "subject_id": subject_id, "subject_name": subject_name,
+            "attribute": attribute, "old_value": old_value, "new_value": new_value, "related_id": related_id,
+            "related_name": related_name}
+    n = len(subject_id)
+    for key, value in data.items():
+        if not isinstance(value, (pd.Series, list)):
+            data[key] = [value] * n
+        elif isinstance(value, pd.Series):
+            data[key] = value.astype(object).where(value.notna(), None).to_numpy()
+    return pd.DataFrame(data, columns=EVENT_COLUMNS)
+
+
+def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
+    """The events that turn ``prev`` into ``cur`` (columns ``EVENT_COLUMNS``). Vectorised (factorised ids,
+    numpy set operations, column-wise comparisons); Python only touches the changed rows."""
+    parts: list[pd.DataFrame] = []
+    pu, cu = prev.users.reset_index(drop=True), cur.users.reset_index(drop=True)
+    only_old, only_new, both_old, both_new = _align(pu["id"], cu["id"])
+    if len(only_new):
+        created = cu.iloc[only_new]
+        parts.append(_events("user_created", "user", created["id"], created["userName"],
+                             new_value=created["active"].map(lambda a: "active" if a else "inactive")))
+    if len(only_old):
+        deleted = pu.iloc[only_old]
+        parts.append(_events("user_deleted", "user", deleted["id"], deleted["userName"]))
+    if len(both_new):
+        old, new = pu.iloc[both_old].reset_index(drop=True), cu.iloc[both_new].reset_index(drop=True)
+        old_active = old["active"].to_numpy(dtype=bool)
+        new_active = new["active"].to_numpy(dtype=bool)
+        for kind, mask, before, after in (("user_deactivated", old_active & ~new_active, "true", "false"),
+                                          ("user_reactivated", ~old_active & new_active, "false", "true")):
+            rows = new[mask]
+            if len(rows):
+                parts.append(_events(kind, "user", rows["id"], rows["userName"], attribute="active",
+                                     old_value=before, new_value=after))
+        for attr in TRACKED_USER_ATTRIBUTES:
+            mask = _changed(old[attr], new[attr])
+            if mask.any():
+                rows = new[mask]
+                parts.append(_events("user_changed", "user", rows["id"], rows["userName"], attribute=attr,
+                                     old_value=old.loc[mask, attr], new_value=rows[attr]))
+
+    pg, cg = prev.groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
+    g_only_old, g_only_new, g_both_old, g_both_new = _align(pg["id"], cg["id"])
+    if len(g_only_new):
+        rows = cg.iloc[g_only_new]
+        parts.append(_events(rows["kind"] + "_created", rows["kind"], rows["id"], rows["displayName"]))
+    if len(g_only_old):
+        rows = pg.iloc[g_only_old]
+        parts.append(_events(rows["kind"] + "_deleted", rows["kind"], rows["id"], rows["displayName"]))
+    if len(g_both_new):
+        old, new = pg.iloc[g_both_old].reset_index(drop=True), cg.iloc[g_both_new].reset_index(drop=True)
+        mask = _changed(old["displayName"], new["displayName"])
+        if mask.any():
+            rows = new[mask]
+            parts.append(_events(rows["kind"] + "_renamed", rows["kind"], rows["id"], rows["displayName"],
+                                 attribute="displayName", old_value=old.loc[mask, "displayName"],
+                                 new_value=rows["displayName"]))
+
+    pm, cm = prev.memberships.reset_index(drop=True), cur.memberships.reset_index(drop=True)
+    g_codes, _ = pd.factorize(pd.concat([pm["group_id"], cm["group_id"], pu["id"].iloc[0:0]], ignore_index=True))
+    u_codes, u_uniques = pd.factorize(pd.concat([pm["user_id"], cm["user_id"]], ignore_index=True))
+    keys = g_codes.astype(np.int64) * (len(u_uniques) + 1) + u_codes.astype(np.int64)
+    pk, ck = keys[:len(pm)], keys[len(pm):]
+    added = cm[~np.isin(ck, pk)]
+    removed = pm[~np.isin(pk, ck)]
+    if len(removed):  # removals implied by a deleted group or user are said by that delete event
+        removed = removed[_isin(removed["group_id"], cg["id"]) & _isin(removed["user_id"], cu["id"])]
+    if len(added) or len(removed):
+        g_names = pd.concat([pg[["id", "displayName", "kind"]], cg[["id", "displayName", "kind"]]]
+                            ).drop_duplicates("id", keep="last").set_index("id")
+        u_names = pd.concat([pu[["id", "userName"]], cu[["id", "userName"]]]).drop_duplicates(
+            "id", keep="last").set_index("id")["userName"]
+        for kind, rows in (("member_added", added), ("member_removed", removed)):
+            if len(rows):
+                gi = g_names.reindex(rows["group_id"].to_numpy())
+                parts.append(_events(kind, pd.Series(gi["kind"].to_numpy()).fillna("group"), rows["group_id"],
+                                     pd.Series(gi["displayName"].to_numpy()), related_id=rows["user_id"],
+                                     related_name=pd.Series(u_names.reindex(rows["user_id"].to_numpy()).to_numpy())))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+    events = pd.concat(parts, ignore_index=True)
+    return events.astype(object).where(events.notna(), None)
+
+
+# ---------------------------------------------------------------------------------------------------- storage
+
+def _slug(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "connection"
+    return f"{safe}-{sha256(name.encode()).hexdigest()[:8]}"
+
+
+def snapshot_root(ctx: Context, conn_name: str) -> Path:
+    return Path(ctx.data_dir) / "snapshots" / _slug(conn_name)
+
+
+def _write_frames(folder: Path, frames: SnapshotFrames, user_raw: list[str], group_raw: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    users = pa.Table.from_pandas(frames.users, preserve_index=False).append_column(
+        "raw", pa.array(user_raw, type=pa.string()))
+    groups = pa.Table.from_pandas(frames.groups, preserve_index=False).append_column(
+        "raw", pa.array(group_raw, type=pa.string()))
+    memberships = pa.Table.from_pandas(frames.memberships, preserve_index=False)
+    for name, table in (("users", users), ("groups", groups), ("memberships", memberships)):
+        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+
+
+def _row_to_snapshot(ctx: Context, row: Any) -> Snapshot:
+    return Snapshot(
+        id=row["id"], connection=row["connection"], taken_at=datetime.fromisoformat(row["taken_at"]),
+        user_count=row["user_count"], active_users=row["active_users"], group_count=row["group_count"],
+        role_count=row["role_count"], membership_count=row["membership_count"], event_count=row["event_count"],
+        path=(Path(ctx.data_dir) / row["files"]) if row["files"] else None,
+        warnings=json.loads(row["warnings"] or "[]"))
+
+
+def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_raw: list[str] | None = None,
+                   group_raw: list[str] | None = None, *, taken_at: datetime | None = None,
+                   fetch_seconds: float | None = None, warnings: list[str] | None = None,
+                   compact: bool = True) -> Snapshot:
+    """Store complete frames as a new snapshot and record the events against the previous one (atomically:
+    the files are moved into place only when the metadata and events are written)."""
+    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
+    frames = SnapshotFrames(_norm_users(frames.users), _norm_groups(frames.groups),
+                            frames.memberships[MEMBERSHIP_COLUMNS].astype("string"))
+    user_raw = user_raw if user_raw is not None else ["{}"] * len(frames.users)
+    group_raw = group_raw if group_raw is not None else ["{}"] * len(frames.groups)
+    previous = latest_snapshot(ctx, conn_name)
+    prev_frames = previous.frames() if previous is not None and previous.path is not None else None
+    events = diff_frames(prev_frames, frames) if prev_frames is not None else diff_frames(
+        SnapshotFrames(frames.users.iloc[0:0], frames.groups.iloc[0:0], frames.memberships.iloc[0:0]),
+        frames).iloc[0:0]
+    root = snapshot_root(ctx, conn_name)
+    staging = root / f".staging-{time.time_ns()}"
+    _write_frames(staging, frames, user_raw, group_raw)
+    at = taken_at.isoformat()
+    try:
+        with ctx.store.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO snapshots (connection, taken_at, user_count, active_users, group_count, role_count,"
+                " membership_count, event_count, fetch_seconds, files, warnings)"
+                " VALUES (?,?,?,?,?,?,?,?,?,NULL,?)",
+                (conn_name, at, len(frames.users), int(frames.users["active"].sum()),
+                 int((frames.groups["kind"] == "group").sum()), int((frames.groups["kind"] == "role").sum()),
+                 len(frames.memberships), len(events), fetch_seconds, json.dumps(warnings or [])))
+            snap_id = int(cur.lastrowid)
+            if len(events):
+                db.executemany(
+                    "INSERT INTO directory_events (connection, snapshot_id, at, kind, subject_type, subject_id,"
+                    " subject_name, attribute, old_value, new_value, related_id, related_name)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(conn_name, snap_id, at, *row) for row in events.itertuples(index=False, name=None)])
+            final = root / str(snap_id)
+            if final.exists():
+                shutil.rmtree(final)
+            staging.rename(final)
+            db.execute("UPDATE snapshots SET files = ? WHERE id = ?",
+                       (str(final.relative_to(ctx.data_dir)), snap_id))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if compact:
+        compact_snapshots(ctx, conn_name)
+    snap = latest_snapshot(ctx, conn_name)
+    assert snap is not None
+    return snap
+
+
+def latest_snapshot(ctx: Context, conn: Connection | str) -> Snapshot | None:
+    """The newest snapshot of the connection (None before the first one)."""
+    name = conn if isinstance(conn, str) else conn.name
+    row = ctx.store.query_one(
+        "SELECT * FROM snapshots WHERE connection = ? AND files IS NOT NULL ORDER BY id DESC LIMIT 1", (name,))
+    return _row_to_snapshot(ctx, row) if row else None
+
+
+def get_snapshot(ctx: Context, conn: Connection | str, snapshot_id: int) -> Snapshot:
+    name = conn if isinstance(conn, str) else conn.name
+    row = ctx.store.query_one("SELECT * FROM snapshots WHERE connection = ? AND id = ?", (name, snapshot_id))
+    if row is None:
+        raise NotFoundError(f"There is no snapshot {snapshot_id} for connection {name!r}.",
+                            "List them with directory_size() or take one with python -m console snapshot.")
+    return _row_to_snapshot(ctx, row)
+
+
+def directory_size(ctx: Context, conn: Connection | str) -> pd.DataFrame:
+    """Counts of every snapshot ever taken (compacted ones included): taken_at (UTC), user_count, active_users,
+    group_count, role_count, membership_count, event_count."""
+    name = conn if isinstance(conn, str) else conn.name
+    rows = ctx.store.query(
+        "SELECT id, taken_at, user_count, active_users, group_count, role_count, membership_count, event_count"
+        " FROM snapshots WHERE connection = ? ORDER BY taken_at", (name,))
+    df = pd.DataFrame([dict(r) for r in rows], columns=["id", "taken_at", "user_count", "active_users",
+                                                         "group_count", "role_count", "membership_count",
+                                                         "event_count"])
+    df["taken_at"] = pd.to_datetime(df["taken_at"], utc=True, format="ISO8601")
+    return df
+
+
+def compact_snapshots(ctx: Context, conn: Connection | str, *, keep_latest: int = KEEP_LATEST,
+                      keep_daily_days: int = KEEP_DAILY_DAYS, now: datetime | None = None) -> int:
+    """Delete the files of old snapshots, keeping the latest ``keep_latest`` and the last one of each UTC day
+    for ``keep_daily_days`` days. Metadata rows and events stay. Returns how many were compacted."""
+    name = conn if isinstance(conn, str) else conn.name
+    now = now or datetime.now(UTC)
+    rows = ctx.store.query("SELECT id, taken_at, files FROM snapshots WHERE connection = ? AND files IS NOT NULL"
+                           " ORDER BY id DESC", (name,))
+    keep: set[int] = {r["id"] for r in rows[:max(1, keep_latest)]}
+    seen_days: set[str] = set()
+    horizon = now - timedelta(days=keep_daily_days)
+    for r in rows:  # newest first, so the first one seen per day is that day's last
+        taken = datetime.fromisoformat(r["taken_at"])
+        day = taken.date().isoformat()
+        if taken >= horizon and day not in seen_days:
+            seen_days.add(day)
+            keep.add(r["id"])
+    compacted = 0
+    for r in rows:
+        if r["id"] in keep:
+            continue
+        ctx.store.execute("UPDATE snapshots SET files = NULL WHERE id = ?", (r["id"],))
+        shutil.rmtree(Path(ctx.data_dir) / r["files"], ignore_errors=True)
+        compacted += 1
+    return compacted
+
+
+# ----------------------------------------------------------------------------------------------------- events
+
+def list_events(ctx: Context, conn: Connection | str, since: datetime | None = None,
+                kinds: Iterable[str] | None = None, subject_id: str | None = None, limit: int | None = 1000,
+                *, until: datetime | None = None, group_only: bool = False) -> pd.DataFrame:
+    """Change events, newest first. ``subject_id`` matches the event's subject or its related user (so a
+    user's history includes joining and leaving groups) unless ``group_only``. Columns: id, at (UTC),
+    snapshot_id, kind, subject_type, subject_id, subject_name, attribute, old_value, new_value, related_id,
+    related_name."""
+    name = conn if isinstance(conn, str) else conn.name
+    where, params = ["connection = ?"], [name]
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since.astimezone(UTC).isoformat())
+    if until is not None:
+        where.append("at < ?")
+        params.append(until.astimezone(UTC).isoformat())
+    kinds = list(kinds or [])
+    if kinds:
+        where.append(f"kind IN ({','.join('?' * len(kinds))})")
+        params.extend(kinds)
+    if subject_id is not None:
+        if group_only:
+            where.append("subject_id = ?")
+            params.append(subject_id)
+        else:
+            where.append("(subject_id = ? OR related_id = ?)")
+            params.extend([subject_id, subject_id])
+    sql = ("SELECT id, at, snapshot_id, kind, subject_type, subject_id, subject_name, attribute, old_value,"
+           f" new_value, related_id, related_name FROM directory_events WHERE {' AND '.join(where)}"
+           " ORDER BY at DESC, id DESC")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = ctx.store.query(sql, tuple(params))
+    cols = ["id", "at", "snapshot_id", "kind", "subject_type", "subject_id", "subject_name", "attribute",
+            "old_value", "new_value", "related_id", "related_name"]
+    df = pd.DataFrame([tuple(r) for r in rows], columns=cols, dtype=object)
+    df["at"] = pd.to_datetime(df["at"], utc=True, format="ISO8601")
+    df["id"] = df["id"].astype("int64")
+    df["snapshot_id"] = df["snapshot_id"].astype("int64")
+    return df
+
+
+def user_history(ctx: Context, conn: Connection | str, user_id: str, limit: int | None = 500) -> pd.DataFrame:
+    """Everything recorded about one user: its own events and its group/role memberships."""
+    return list_events(ctx, conn, subject_id=user_id, limit=limit)
+
+
+def group_history(ctx: Context, conn: Connection | str, group_id: str, limit: int | None = 500) -> pd.DataFrame:
+    """Everything recorded about one group or role: created/renamed/deleted and members added/removed."""
+    return list_events(ctx, conn, subject_id=group_id, limit=limit, group_only=True)
+
+
+def describe_event(row: Any) -> str:
+    """One line in plain English for an event row (a dict or a namedtuple/Series)."""
+    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
+    kind, name = get("kind"), get("subject_name") or get("subject_id")
+    if kind == "user_changed":
+        return f"{name}: {get('attribute')} changed from {get('old_value')!r} to {get('new_value')!r}"
+    if kind in ("member_added", "member_removed"):
+        who = get("related_name") or get("related_id")
+        verb = "added to" if kind == "member_added" else "removed from"
+        return f"{who} {verb} {get('subject_type')} {name}"
+    if kind and kind.endswith("_renamed"):
+        return f"{get('subject_type')} renamed from {get('old_value')!r} to {get('new_value')!r}"
+    return f"{name}: {str(kind).replace('_', ' ')}"
+
+
+# --------------------------------------------------------------------------------------------------- fetching
+
+def _listing_problem(listing: Any, what: str) -> str | None:
+    if getattr(listing, "changed_during_listing", False):
+        return f"the {what} changed while they were being read"
+    total = getattr(listing, "total_results", None)
+    if isinstance(total, int) and total > len(listing):
+        return f"only {len(listing)} of {total} {what} came back"
+    return None
+
+
+def _fetch(ctx: Context, conn: Connection, progress: Progress | None) -> tuple[Any, Any, list[str]]:
+    from console.tokens import TokenService
+
+    svc = TokenService(ctx)
+
+    def report(phase: str) -> Callable[[int, int | None], None] | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(phase, done, total)
+
+    def users() -> Any:
+        with svc.scim_client(conn.name) as client:
+            return client.list_users(progress=report("users"))
+
+    def groups() -> Any:
+        with svc.scim_client(conn.name) as client:
+            listing = client.list_groups(members=True, progress=report("groups"))
+            missing = [g for g in listing if g.member_ids is None]
+            for g in missing:  # the server left members out: ask for each such group
+                full = client.get_group(g.id, members=True)
+                g.member_ids = full.member_ids
+            if any(g.member_ids is None for g in listing):
+                raise SnapshotError("The server did not return the members of some groups.",
+                                    "Check that the SCIM endpoint returns group members; no snapshot was stored.")
+            return listing
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot") as pool:
+        fu, fg = pool.submit(users), pool.submit(groups)
+        errors = []
+        results = []
+        for fut, what in ((fu, "users"), (fg, "groups")):
+            try:
+                results.append(fut.result())
+            except ConsoleError:
+                raise
+            except Exception as exc:  # scim_client errors carry their own remedy in str()
+                errors.append(f"reading {what} failed: {exc}")
+                results.append(None)
+    if errors:
+        raise SnapshotError("The directory could not be read completely (" + "; ".join(errors) + ").",
+                            "No snapshot was stored and the previous one is still shown; fix the cause and "
+                            "refresh again.")
+    return results[0], results[1], [*getattr(results[0], "warnings", []), *getattr(results[1], "warnings", [])]
+
+
+def take_snapshot(ctx: Context, conn: Connection, progress: Progress | None = None, *,
+                  attempts: int = 2) -> Snapshot:
+    """Read the whole directory and store it as a snapshot (see the module docstring). ``progress(phase,
+    done, total)`` is called from worker threads with phase ``users`` or ``groups``. Raises ``SnapshotError``
+    (nothing stored) when the listing is not complete after ``attempts`` tries."""
+    problems: list[str] = []
+    for _attempt in range(max(1, attempts)):
+        started = time.monotonic()
+        users, groups, warnings = _fetch(ctx, conn, progress)
+        problems = [p for p in (_listing_problem(users, "users"), _listing_problem(groups, "groups")) if p]
+        if not problems:
+            frames, user_raw, group_raw = build_frames(users, groups, conn.is_role)
+            return store_snapshot(ctx, conn.name, frames, user_raw, group_raw,
+                                  fetch_seconds=time.monotonic() - started, warnings=warnings)
+    raise SnapshotError(
+        f"The directory was not read consistently ({'; '.join(problems)}), {attempts} times in a row.",
+        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
+        "(between Entra cycles).")
