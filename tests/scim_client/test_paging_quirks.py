@@ -1,0 +1,254 @@
+"""Paging against purpose-built peers with the quirks real service providers have."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim_client import ProtocolError, ScimClient
+
+from .peers import Directory, make_user
+
+TOKEN = "paging-token-abcdef0123456789"
+
+
+def ids(listing) -> list[str]:
+    return [u.id for u in listing]
+
+
+def expected(n: int) -> list[str]:
+    return [f"u{i:06d}" for i in range(n)]
+
+
+@pytest.mark.parametrize("max_page", [1, 7, 10, 33])
+def test_short_pages_are_filled_without_gaps_or_duplicates(serve, max_page):
+    d = Directory(101, max_page=max_page)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=25, max_concurrency=4) as c:
+        listing = c.list_users()
+    assert ids(listing) == expected(101)
+    assert not listing.changed_during_listing and listing.warnings == []
+    # Every request asked for a startIndex that was not yet covered.
+    starts = sorted(s for s, _ in d.list_requests)
+    assert len(starts) == len(set(starts))
+
+
+def test_server_page_cap_varies_per_request(serve):
+    """A server whose page size changes from one request to the next (e.g. by payload size)."""
+    d = Directory(90)
+    caps = iter([30, 4, 9, 1, 13, 2, 50, 3] * 40)
+
+    def vary(n, directory):
+        directory.max_page = next(caps)
+
+    d.on_request = vary
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=30, max_concurrency=5) as c:
+        listing = c.list_users()
+    assert ids(listing) == expected(90)
+    assert not listing.changed_during_listing
+
+
+@pytest.mark.parametrize("resources_when_empty", ["omit", "null", "empty"])
+def test_missing_items_per_page_and_missing_resources_on_the_last_page(serve, resources_when_empty):
+    d = Directory(20, items_per_page=False, resources_when_empty=resources_when_empty)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5) as c:
+        assert ids(c.list_users()) == expected(20)
+        assert ids(list(c.iter_users())) == expected(20)
+    empty = Directory(0, items_per_page=False, resources_when_empty=resources_when_empty)
+    base = serve(empty.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5) as c:
+        listing = c.list_users()
+        assert list(listing) == [] and listing.total_results == 0
+        assert list(c.iter_users()) == []
+
+
+def test_no_total_results_walks_until_an_empty_page(serve):
+    d = Directory(23, totals=False, resources_when_empty="omit")
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5) as c:
+        assert ids(c.list_users()) == expected(23)
+        assert ids(list(c.iter_users())) == expected(23)
+
+
+def test_server_ignoring_count(serve):
+    """Asked for 5, it always sends 20 from startIndex: no duplicates, nothing flagged as a change."""
+    d = Directory(64, max_page=20, ignore_count=True)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5, max_concurrency=3) as c:
+        listing = c.list_users()
+    assert ids(listing) == expected(64)
+    assert not listing.changed_during_listing
+
+
+def test_users_added_while_listing_are_not_missed(serve):
+    """Users inserted at the front mid-listing shift everybody: the client notices and lists again."""
+    d = Directory(60)
+    added: list[str] = []
+
+    def insert(n, directory):
+        if n in (3, 5):
+            user = make_user(1000 + n)
+            directory.users.insert(0, user)
+            added.append(user["id"])
+
+    d.on_request = insert
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10, max_concurrency=2) as c:
+        listing = c.list_users()
+    got = ids(listing)
+    assert len(got) == len(set(got))
+    assert set(got) == set(expected(60)) | set(added)
+    assert listing.changed_during_listing
+    assert listing.warnings and "changed" in listing.warnings[0]
+
+
+def test_users_deleted_while_listing_give_no_duplicates_and_no_misses(serve):
+    d = Directory(60)
+    removed: list[str] = []
+
+    def delete(n, directory):
+        if n == 3:
+            removed.append(directory.users.pop(0)["id"])
+
+    d.on_request = delete
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10, max_concurrency=2) as c:
+        listing = c.list_users()
+    got = ids(listing)
+    assert len(got) == len(set(got))
+    assert set(got) == set(expected(60)) - set(removed)
+    assert listing.changed_during_listing and listing.total_results == 59
+
+
+def test_directory_that_keeps_changing_merges_both_listings(serve):
+    d = Directory(30)
+    added: list[str] = []
+
+    def churn(n, directory):
+        if n % 2 == 0:
+            user = make_user(5000 + n)
+            directory.users.insert(0, user)
+            added.append(user["id"])
+
+    d.on_request = churn
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5, max_concurrency=2) as c:
+        listing = c.list_users()
+    got = ids(listing)
+    assert len(got) == len(set(got))
+    assert set(expected(30)) <= set(got)
+    assert listing.changed_during_listing
+    assert any("still changing" in w for w in listing.warnings)
+
+
+def test_total_results_wrong_but_stable_is_a_warning_not_a_change(serve):
+    d = Directory(12)
+    app = d.app()
+    original = d.list_page
+
+    def lying(request):
+        response = original(request)
+        import orjson
+
+        body = orjson.loads(response.body)
+        body["totalResults"] = 15
+        return type(response)(orjson.dumps(body), media_type="application/scim+json")
+
+    d.list_page = lying
+    base = serve(app) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=5) as c:
+        listing = c.list_users()
+    assert ids(listing) == expected(12)
+    assert not listing.changed_during_listing
+    assert listing.warnings and "reported 15" in listing.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("spc", "page_size"),
+    [
+        ({"filter": {"supported": True, "maxResults": 37}}, 37),
+        ({"filter": {"supported": True, "maxresults": "50"}}, 50),
+        ({"pagination": {"index": True, "maxPageSize": 250}, "filter": {"maxResults": 100}}, 250),
+        ({"urn:example:params:Paging": {"maxPageSize": 60}}, 60),
+        ({"filter": {"supported": True, "maxResults": 200000}}, 1000),
+        ({"patch": {"supported": True}}, 100),
+        (None, 100),
+    ],
+)
+def test_page_size_comes_from_service_provider_config(serve, spc, page_size):
+    d = Directory(3, spc=spc)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN) as c:
+        assert c.effective_page_size() == page_size
+        assert ids(c.list_users()) == expected(3)
+    assert d.list_requests[0] == (1, page_size)
+
+
+def test_tolerant_parsing_of_real_world_users(serve):
+    from starlette.routing import Route
+
+    from .peers import json_response
+
+    weird = [
+        {
+            "id": 1,
+            "UserName": "case@example.com",
+            "Active": "False",
+            "Name": {"GivenName": "Ca"},
+            "Emails": [{"Value": "x", "primary": "true"}],
+        },
+        {
+            "id": "b",
+            "userName": "strbool@example.com",
+            "active": "True",
+            "emails": [{"value": "w@x", "type": "work"}, {"value": "p@x", "primary": True}],
+        },
+        {
+            "id": "c",
+            "userName": "ext@example.com",
+            "active": 0,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Risk"},
+            "meta": {"created": "2026-03-01T10:00:00", "lastModified": "not a date"},
+        },
+        {"id": "d", "userName": "bare@example.com"},
+    ]
+
+    async def users(request):
+        return json_response(
+            {"totalResults": "4", "Resources": weird, "itemsPerPage": 4, "startIndex": 1},
+            content_type="application/json",
+        )
+
+    from starlette.applications import Starlette
+
+    base = serve(Starlette(routes=[Route("/scim/Users", users)])) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10) as c:
+        listing = c.list_users()
+    a, b, cc, dd = listing
+    assert (a.id, a.user_name, a.active, a.given_name) == ("1", "case@example.com", False, "Ca")
+    assert (b.active, b.email) == (True, "p@x")
+    assert cc.active is False
+    assert cc.raw["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"] == "Risk"
+    assert cc.created is not None and cc.created.tzinfo is not None and cc.last_modified is None
+    assert (dd.active, dd.email, dd.emails, dd.given_name) == (True, None, [], None)
+
+
+def test_list_response_of_the_wrong_shape_is_a_protocol_error(serve):
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from .peers import json_response
+
+    async def users(request):
+        return json_response({"Resources": {"id": "x"}, "totalResults": 1})
+
+    async def groups(request):
+        return json_response([{"id": "x"}])
+
+    base = serve(Starlette(routes=[Route("/scim/Users", users), Route("/scim/Groups", groups)])) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10) as c:
+        with pytest.raises(ProtocolError, match="did not answer in SCIM"):
+            c.list_users()
+        with pytest.raises(ProtocolError, match="did not answer in SCIM"):
+            c.list_groups()
