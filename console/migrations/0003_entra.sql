@@ -1,1 +1,74 @@
--- Migration 0003: owned by the entra module. Filled in by its change; keep statements idempotent-safe (plain CREATE).
+-- Migration 0003: Entra provisioning logs, job status history, alert notifications (history area:
+-- console/entra_logs.py, console/job_health.py, console/alerts.py).
+CREATE TABLE IF NOT EXISTS provisioning_logs (
+    connection     TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    activity_ms    INTEGER NOT NULL,            -- activityDateTime, epoch milliseconds UTC
+    cycle_id       TEXT,
+    change_id      TEXT,
+    job_id         TEXT,
+    action         TEXT,                        -- create/update/delete/disable/stagedDelete/other (unknown kept)
+    status         TEXT,                        -- success/failure/skipped/warning (unknown kept)
+    error_code     TEXT,
+    error_category TEXT,
+    identity_type  TEXT,                        -- User / Group
+    source_id      TEXT,
+    source_name    TEXT,
+    target_id      TEXT,
+    target_name    TEXT,
+    initiator_type TEXT,
+    duration_ms    INTEGER,
+    origin         TEXT NOT NULL,               -- graph | import
+    raw            BLOB NOT NULL,               -- zlib-compressed JSON of the record as received
+    PRIMARY KEY (connection, id)
+);
+CREATE INDEX IF NOT EXISTS provisioning_logs_by_time ON provisioning_logs (connection, activity_ms);
+CREATE INDEX IF NOT EXISTS provisioning_logs_by_cycle
+    ON provisioning_logs (connection, cycle_id, action, status, error_code, activity_ms);
+CREATE INDEX IF NOT EXISTS provisioning_logs_by_source ON provisioning_logs (connection, source_id);
+CREATE INDEX IF NOT EXISTS provisioning_logs_by_target ON provisioning_logs (connection, target_id);
+
+-- Each poll of synchronization/jobs/{jobId}: enough columns to derive quarantine periods and cycles.
+CREATE TABLE IF NOT EXISTS job_status_history (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection          TEXT NOT NULL,
+    polled_at           TEXT NOT NULL,
+    code                TEXT,                   -- NotConfigured/NotRun/Active/Paused/Quarantine
+    schedule_interval   TEXT,
+    schedule_state      TEXT,
+    quarantine_reason   TEXT,
+    quarantine_began    TEXT,
+    quarantine_next     TEXT,
+    error_code          TEXT,
+    successive_failures INTEGER,
+    last_cycle_id       TEXT,
+    last_began          TEXT,
+    last_ended          TEXT,
+    last_state          TEXT,
+    raw                 BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_status_history_by_time ON job_status_history (connection, polled_at);
+
+-- Bookkeeping of Graph fetches (for the page's "last fetched" line and incremental fetches).
+CREATE TABLE IF NOT EXISTS log_fetches (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    origin     TEXT NOT NULL,                   -- graph | import
+    since      TEXT,
+    new        INTEGER NOT NULL,
+    known      INTEGER NOT NULL,
+    rejected   INTEGER NOT NULL,
+    complete   INTEGER NOT NULL DEFAULT 1,      -- 0 when a Graph fetch stopped early (watermark not advanced)
+    watermark  INTEGER,                         -- newest activity_ms fetched (graph, complete fetches only)
+    detail     TEXT
+);
+CREATE INDEX IF NOT EXISTS log_fetches_by_connection ON log_fetches (connection, at);
+
+-- Alerts already sent through the notification channels (deduplicated by key).
+CREATE TABLE IF NOT EXISTS alert_notifications (
+    connection TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    sent_at    TEXT NOT NULL,
+    PRIMARY KEY (connection, key)
+);

@@ -1,0 +1,413 @@
+"""Health of the Entra provisioning job: status history, cycles, quarantine, overdue, failure spikes, staged
+deletes, and Entra's error codes in plain English.
+
+``poll_job`` reads ``servicePrincipals/{sp}/synchronization/jobs/{job}`` through ``console.graph`` and keeps
+each answer in ``job_status_history``. ``job_overview`` combines that history with the stored provisioning
+logs (``console.entra_logs``) into what the Overview and Sync history pages and the alerts need.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pandas as pd
+
+from console.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from console.connections import Connection
+    from console.context import Context
+
+DEFAULT_INTERVAL = timedelta(minutes=40)
+#: overdue when no cycle completed for more than this many schedule intervals
+OVERDUE_INTERVALS = 2
+#: a cycle's failure rate is a spike when it is at least SPIKE_FACTOR x the trailing median and SPIKE_MARGIN
+#: above it, at least SPIKE_MIN_RATE, with at least SPIKE_MIN_FAILURES failures
+SPIKE_WINDOW, SPIKE_FACTOR, SPIKE_MARGIN, SPIKE_MIN_RATE, SPIKE_MIN_FAILURES = 10, 2.0, 0.15, 0.10, 3
+CREDENTIAL_CODES = ("SystemForCrossDomainIdentityManagementCredentialValidationFailure", "Unauthorized",
+                    "InsufficientRights", "CredentialValidationFailure")
+
+# Entra error codes -> (what it means, what to do). From Microsoft's provisioning documentation
+# (../shared/reference/entra-provisioning.md). Codes ending in the key also match (e.g. "<App>EntryConflict").
+ERROR_CODES: dict[str, tuple[str, str]] = {
+    "SystemForCrossDomainIdentityManagementCredentialValidationFailure": (
+        "Entra could not authenticate to 6clicks: the SCIM token (secret token) is expired, revoked or wrong, "
+        "or the tenant URL is wrong. Entra quarantines the job when this persists.",
+        "Generate a new 6clicks token (Connection & token page, or python -m console token rotate) and push it to "
+        "Entra, then restart provisioning with the QuarantineState scope."),
+    "EntryConflict": (
+        "6clicks already has an object with the same unique value (409 uniqueness), typically a user with the "
+        "same userName or e-mail that Entra did not create or cannot match.",
+        "Find the existing 6clicks user with that userName or e-mail; delete or rename it, or fix the matching "
+        "attribute in Entra, then retry (provision on demand)."),
+    "DuplicateTargetEntries": (
+        "More than one object in 6clicks matched the Entra object on the matching attribute.",
+        "Remove or change the duplicate users/groups in 6clicks so that exactly one matches."),
+    "DuplicateSourceEntries": (
+        "More than one object in Entra has the same matching-attribute value.",
+        "Make the matching attribute (usually userPrincipalName or mail) unique in Entra."),
+    "InvalidAnchor": (
+        "The 6clicks object Entra had matched earlier no longer exists (deleted outside provisioning).",
+        "Restart provisioning with the Watermark scope or provision the user on demand so Entra matches again."),
+    "ImportSkipped": (
+        "Entra skipped the object while reading the source, often because a required attribute is empty.",
+        "Fill in the attribute named in the details (for example mail or userPrincipalName) in Entra."),
+    "EntrySynchronizationSkipped": (
+        "Nothing to do for this object: it is out of scope, not assigned, or already up to date.",
+        "No action needed unless the person should be provisioned: then assign them to the enterprise app."),
+    "TooManyRequests": (
+        "6clicks answered 429 (too many requests). Entra retries these in the next cycle.",
+        "Usually clears by itself; if it persists, reduce other API load on 6clicks or contact 6clicks support."),
+    "Timeout": (
+        "6clicks did not answer in time. Entra retries in the next cycle.",
+        "Usually transient; if it repeats, check 6clicks status and network reachability of the tenant URL."),
+    "InternalServerError": (
+        "6clicks answered 500 (server error). Entra retries in the next cycle.",
+        "Retry later; if it repeats for the same object, report it to 6clicks support with the change id."),
+    "WebExceptionProtocolError": (
+        "The HTTP exchange with 6clicks failed (connection refused, TLS or protocol error).",
+        "Check the tenant URL in the provisioning settings and that 6clicks is reachable."),
+    "InsufficientRights": (
+        "The 6clicks API key behind the token lacks a permission needed for this change.",
+        "Give the API key the missing permission in 6clicks (Integrations, Create/Edit/Delete users, "
+        "Manage groups, Manage group members), then generate a new token."),
+    "Unauthorized": (
+        "6clicks rejected the token (401).",
+        "Generate a new 6clicks token and push it to Entra (Connection & token page)."),
+    "SystemForCrossDomainIdentityManagementBadRequest": (
+        "6clicks rejected the request as invalid (400), for example a missing or malformed attribute.",
+        "Check the attribute mappings in Entra for the attribute named in the details; provision on demand "
+        "to see the exact request."),
+    "SystemForCrossDomainIdentityManagementBadResponse": (
+        "6clicks answered with something Entra could not understand.",
+        "Report it to 6clicks support with the change id; check the attribute values of this object."),
+    "SystemForCrossDomainIdentityManagementMultipleEntriesInResponse": (
+        "A lookup in 6clicks returned several objects where Entra expected one.",
+        "Remove the duplicate users or groups in 6clicks (same userName / displayName)."),
+    "SystemForCrossDomainIdentityManagementServiceIncompatible": (
+        "6clicks' SCIM answer is not what Entra expects (e.g. an unsupported filter or PATCH form).",
+        "Check the tenant URL (the aadOptscim062020 flag) and report it to 6clicks support."),
+    "StagedDelete": (
+        "The accidental-deletion threshold was exceeded, so Entra held these deletes/disables.",
+        "Check the deletions are intended; then allow them in the Entra admin center (Provisioning > "
+        "accidental deletions) or raise the threshold."),
+    "TooManyDeletes": (
+        "The accidental-deletion threshold was exceeded, so Entra held the deletes and quarantined the job.",
+        "Review the held deletions; if intended, allow them in the Entra admin center and restart the job."),
+}
+QUARANTINE_REASONS: dict[str, str] = {
+    "EncounteredBaseEscrowThreshold": "too many failures in a cycle (escrow threshold)",
+    "EncounteredTotalEscrowThreshold": "too many failures in total (escrow threshold)",
+    "EncounteredEscrowProportionThreshold": "more than 40 % of operations failed",
+    "EncounteredQuarantineException": "a quarantine exception, usually invalid credentials",
+    "TooManyDeletes": "the accidental-deletion threshold was exceeded",
+    "QuarantinedOnDemand": "quarantined on demand",
+    "IngestionInterrupted": "ingestion was interrupted",
+    "Unknown": "an unknown reason",
+}
+
+
+def explain_error(code: str | None) -> tuple[str, str]:
+    """(plain-English explanation, suggested fix) for an Entra error code; generic text for unknown codes."""
+    if not code or code == "(no error code)":
+        return ("The record failed without an error code.", "Open the record's steps for the reason.")
+    if code in ERROR_CODES:
+        return ERROR_CODES[code]
+    for key, value in ERROR_CODES.items():
+        if code.lower().endswith(key.lower()):
+            return value
+    return (f"Entra reported {code}; this code is not in the console's table.",
+            "Open a failed record's steps and reason; search Microsoft's provisioning error reference for the code.")
+
+
+def parse_interval(text: str | None) -> timedelta:
+    """ISO 8601 duration (PT40M, PT1H30M, P1D) -> timedelta; the 40-minute default when missing/unreadable."""
+    if not text:
+        return DEFAULT_INTERVAL
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", str(text).strip().upper())
+    if not m or not any(m.groups()):
+        return DEFAULT_INTERVAL
+    d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    value = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    return value if value > timedelta(0) else DEFAULT_INTERVAL
+
+
+def _lower(d: Any) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in d.items()} if isinstance(d, dict) else {}
+
+
+def _time(value: Any) -> str | None:
+    """A Graph time as ISO UTC, None for empty / "never" (0001-01-01)."""
+    from console.entra_logs import parse_time
+
+    t = parse_time(value)
+    if t is None or t.year < 1971:
+        return None
+    return t.isoformat()
+
+
+# ------------------------------------------------------------------------------------------------- polling
+
+def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at: datetime | None = None) -> None:
+    """Store one answer of ``GET .../synchronization/jobs/{jobId}``."""
+    if not isinstance(job, dict):
+        raise InvalidInput("The provisioning job answer is not a JSON object.", "Check the Graph base URL.")
+    name = conn if isinstance(conn, str) else conn.name
+    j = _lower(job)
+    schedule, status = _lower(j.get("schedule")), _lower(j.get("status"))
+    quarantine, last = _lower(status.get("quarantine")), _lower(status.get("lastexecution"))
+    error = _lower(quarantine.get("error")) or _lower(last.get("error"))
+    ctx.store.execute(
+        "INSERT INTO job_status_history (connection, polled_at, code, schedule_interval, schedule_state,"
+        " quarantine_reason, quarantine_began, quarantine_next, error_code, successive_failures, last_cycle_id,"
+        " last_began, last_ended, last_state, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (name, (polled_at or datetime.now(UTC)).astimezone(UTC).isoformat(), status.get("code"),
+         schedule.get("interval"), schedule.get("state"), quarantine.get("reason") if quarantine else None,
+         _time(quarantine.get("currentbegan") or quarantine.get("seriesbegan")) if quarantine else None,
+         _time(quarantine.get("nextattempt")) if quarantine else None, error.get("code"),
+         status.get("countsuccessivecompletefailures"), last.get("activityidentifier"),
+         _time(last.get("timebegan")), _time(last.get("timeended")), last.get("state"),
+         zlib.compress(orjson.dumps(job, default=str))))
+
+
+def poll_job(ctx: Context, conn: Connection) -> dict:
+    """Read the job from Graph and store it. Raises the Graph error (with its remedy) when that fails."""
+    from console.graph import GraphClient
+
+    if getattr(conn, "entra", None) is None:
+        raise InvalidInput(f"Connection {conn.name!r} has no Microsoft Graph settings.",
+                           "Add them on the Connection page to see the provisioning job's status.")
+    graph = GraphClient.for_connection(ctx, conn)
+    try:
+        job = graph.get_job()
+    finally:
+        close = getattr(graph, "close", None)
+        if callable(close):
+            close()
+    record_job_status(ctx, conn, job)
+    return job
+
+
+def status_history(ctx: Context, conn: Connection | str) -> pd.DataFrame:
+    name = conn if isinstance(conn, str) else conn.name
+    rows = ctx.store.query(
+        "SELECT polled_at, code, schedule_interval, schedule_state, quarantine_reason, quarantine_began,"
+        " quarantine_next, error_code, successive_failures, last_cycle_id, last_began, last_ended, last_state"
+        " FROM job_status_history WHERE connection = ? ORDER BY polled_at", (name,))
+    cols = ["polled_at", "code", "schedule_interval", "schedule_state", "quarantine_reason", "quarantine_began",
+            "quarantine_next", "error_code", "successive_failures", "last_cycle_id", "last_began", "last_ended",
+            "last_state"]
+    df = pd.DataFrame([tuple(r) for r in rows], columns=cols)
+    for c in ("polled_at", "quarantine_began", "quarantine_next", "last_began", "last_ended"):
+        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+    return df
+
+
+# ------------------------------------------------------------------------------------------------ deriving
+
+def quarantine_periods(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """Periods the job spent in quarantine: start, end (NaT while still quarantined), reason, error_code."""
+    periods: list[dict] = []
+    current: dict | None = None
+    for row in history.itertuples(index=False):
+        quarantined = str(row.code or "").lower() == "quarantine"
+        if quarantined and current is None:
+            began = row.quarantine_began if pd.notna(row.quarantine_began) else row.polled_at
+            current = {"start": began, "end": pd.NaT, "reason": row.quarantine_reason, "error_code": row.error_code}
+        elif quarantined and current is not None:
+            current["reason"] = current["reason"] or row.quarantine_reason
+        elif not quarantined and current is not None:
+            current["end"] = row.polled_at
+            periods.append(current)
+            current = None
+    if current is not None:
+        periods.append(current)
+    return pd.DataFrame(periods, columns=["start", "end", "reason", "error_code"])
+
+
+def failure_spikes(cycles: pd.DataFrame) -> pd.DataFrame:
+    """Cycles whose failure rate is well above the median of the previous ``SPIKE_WINDOW`` cycles."""
+    if cycles.empty or len(cycles) < 4:
+        return cycles.iloc[0:0].assign(trailing_median=pd.Series(dtype=float))
+    c = cycles.sort_values("start").reset_index(drop=True)
+    rates = c["failure_rate"].astype(float)
+    median = rates.shift(1).rolling(SPIKE_WINDOW, min_periods=3).median()
+    spike = (median.notna() & (rates >= SPIKE_MIN_RATE) & (c["failure"] >= SPIKE_MIN_FAILURES)
+             & (rates >= median * SPIKE_FACTOR) & (rates >= median + SPIKE_MARGIN))
+    return c[spike].assign(trailing_median=median[spike])
+
+
+def job_cycles(ctx: Context, conn: Connection | str, since: datetime | None = None) -> pd.DataFrame:
+    """Cycles from the logs (grouped by cycleId) completed with executions seen in the job's status history
+    (cycles without changes leave no log records). Columns as ``entra_logs.cycles_from_counts`` plus
+    ``state`` (job lastExecution state, when known) and ``source`` (logs | job | both)."""
+    from console.entra_logs import cycles_from_counts, grouped_counts
+
+    cycles = cycles_from_counts(grouped_counts(ctx, conn, since))
+    cycles["state"] = None
+    cycles["source"] = "logs"
+    hist = status_history(ctx, conn)
+    execs = hist.dropna(subset=["last_cycle_id"]).drop_duplicates("last_cycle_id", keep="last")
+    if since is not None and not execs.empty:
+        execs = execs[execs["last_began"].isna() | (execs["last_began"] >= pd.Timestamp(since))]
+    if execs.empty:
+        return cycles
+    known = set(cycles["cycle_id"])
+    extra = []
+    for row in execs.itertuples(index=False):
+        if row.last_cycle_id in known:
+            cycles.loc[cycles["cycle_id"] == row.last_cycle_id, ["state", "source"]] = [row.last_state, "both"]
+            continue
+        extra.append({"cycle_id": row.last_cycle_id, "start": row.last_began, "end": row.last_ended, "total": 0,
+                      "success": 0, "failure": 0, "skipped": 0, "warning": 0, "failure_rate": 0.0,
+                      "state": row.last_state, "source": "job"})
+    if extra:
+        cycles = pd.concat([cycles, pd.DataFrame(extra)], ignore_index=True) if len(cycles) else pd.DataFrame(extra)
+        cycles = cycles.sort_values("start").reset_index(drop=True)
+    for col in cycles.columns:
+        if col.startswith("action_") or col in ("total", "success", "failure", "skipped", "warning"):
+            cycles[col] = cycles[col].fillna(0).astype("int64")
+    return cycles
+
+
+@dataclass
+class JobOverview:
+    """What the pages and alerts need about the provisioning job and its cycles (all times UTC)."""
+
+    has_graph: bool
+    status: str | None                  # job status code from the last poll (None if never polled)
+    schedule_state: str | None
+    interval: timedelta
+    last_polled: datetime | None
+    last_cycle_id: str | None
+    last_cycle_end: datetime | None
+    next_expected: datetime | None
+    overdue: bool
+    overdue_by: timedelta | None
+    quarantine: dict | None             # reason, reason_text, began, next_attempt, error_code, explanation, fix
+    quarantine_periods: pd.DataFrame
+    spike: dict | None                  # cycle_id, at, failure_rate, trailing_median, failures, total
+    staged_deletes: int                 # stagedDelete records in the latest cycle with any
+    staged_delete_cycle: str | None
+    staged_delete_at: datetime | None
+    credential_failures: dict | None    # error_code, count, last_seen, cycle_id
+    failures_24h: int | None = None     # failure records in the last 24 hours (None without any logs)
+    last_state: str | None = None       # job lastExecution state (Succeeded / Failed / EntryLevelErrors)
+    cycles: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def next_expected_cycle(self) -> datetime | None:
+        return self.next_expected
+
+    @property
+    def last_cycle(self) -> dict | None:
+        """The newest completed cycle: cycle_id, ended, state (what the Overview page shows)."""
+        if self.last_cycle_end is None:
+            return None
+        return {"cycle_id": self.last_cycle_id, "ended": self.last_cycle_end, "state": self.last_state}
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = None) -> JobOverview:
+    """Status, last cycle, next expected cycle, overdue, quarantine, failure spike, staged deletes,
+    credential failures."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    has_graph = not isinstance(conn, str) and getattr(conn, "entra", None) is not None
+    hist = status_history(ctx, conn)
+    last = hist.iloc[-1] if len(hist) else None
+    interval = parse_interval(last["schedule_interval"] if last is not None else None)
+    cycles = job_cycles(ctx, conn)
+    # cycle end: the later of the newest log record and the job's last execution end
+    ends = []
+    last_cycle_id = None
+    if len(cycles):
+        done = cycles.dropna(subset=["end"])
+        if len(done):
+            row = done.sort_values("end").iloc[-1]
+            ends.append((_ts(row["end"]), row["cycle_id"]))
+    if last is not None and pd.notna(last["last_ended"]):
+        ends.append((_ts(last["last_ended"]), last["last_cycle_id"]))
+    last_end = None
+    if ends:
+        last_end, last_cycle_id = max(ends, key=lambda e: e[0])
+    next_expected = last_end + interval if last_end else None
+    paused = last is not None and str(last["schedule_state"] or "").lower() in ("paused", "disabled")
+    overdue_by = (now - last_end) if last_end else None
+    overdue = bool(last_end and not paused and now - last_end > OVERDUE_INTERVALS * interval)
+
+    quarantine = None
+    if last is not None and str(last["code"] or "").lower() == "quarantine":
+        reason = last["quarantine_reason"] or "Unknown"
+        code = last["error_code"] or ("TooManyDeletes" if reason == "TooManyDeletes" else None)
+        explanation, fix = explain_error(code) if code else ("", "")
+        quarantine = {"reason": reason, "reason_text": QUARANTINE_REASONS.get(reason, reason),
+                      "began": _ts(last["quarantine_began"]) or _ts(last["polled_at"]),
+                      "next_attempt": _ts(last["quarantine_next"]), "error_code": code,
+                      "explanation": explanation, "fix": fix}
+
+    spike = None
+    spikes = failure_spikes(cycles[cycles["total"] > 0]) if len(cycles) else pd.DataFrame()
+    log_cycles = cycles[cycles["total"] > 0] if len(cycles) else cycles
+    if len(spikes) and len(log_cycles) and spikes.iloc[-1]["cycle_id"] == log_cycles.iloc[-1]["cycle_id"]:
+        s = spikes.iloc[-1]
+        spike = {"cycle_id": s["cycle_id"], "at": _ts(s["start"]), "failure_rate": float(s["failure_rate"]),
+                 "trailing_median": float(s["trailing_median"]), "failures": int(s["failure"]),
+                 "total": int(s["total"])}
+
+    staged, staged_cycle, staged_at = 0, None, None
+    if len(cycles) and "action_stagedDelete" in cycles:
+        with_staged = cycles[cycles["action_stagedDelete"] > 0]
+        if len(with_staged):
+            row = with_staged.iloc[-1]
+            staged, staged_cycle, staged_at = int(row["action_stagedDelete"]), row["cycle_id"], _ts(row["start"])
+
+    cred = _credential_failures(ctx, conn, log_cycles)
+    if cred is None and last is not None and last["error_code"] in CREDENTIAL_CODES:
+        cred = {"error_code": last["error_code"], "count": None, "last_seen": _ts(last["polled_at"]),
+                "cycle_id": last["last_cycle_id"]}
+    name = conn if isinstance(conn, str) else conn.name
+    day_ago = int((now - timedelta(hours=24)).timestamp() * 1000)
+    any_logs = ctx.store.query_one("SELECT 1 FROM provisioning_logs WHERE connection = ? LIMIT 1", (name,))
+    failures_24h = None
+    if any_logs:
+        failures_24h = int(ctx.store.query_one(
+            "SELECT COUNT(*) FROM provisioning_logs WHERE connection = ? AND activity_ms >= ? AND status = 'failure'",
+            (name, day_ago))[0])
+    return JobOverview(
+        failures_24h=failures_24h, last_state=(last["last_state"] if last is not None else None),
+        has_graph=has_graph, status=(last["code"] if last is not None else None),
+        schedule_state=(last["schedule_state"] if last is not None else None), interval=interval,
+        last_polled=_ts(last["polled_at"]) if last is not None else None, last_cycle_id=last_cycle_id,
+        last_cycle_end=last_end, next_expected=next_expected, overdue=overdue,
+        overdue_by=overdue_by if overdue else None, quarantine=quarantine,
+        quarantine_periods=quarantine_periods(hist, now), spike=spike, staged_deletes=staged,
+        staged_delete_cycle=staged_cycle, staged_delete_at=staged_at, credential_failures=cred, cycles=cycles)
+
+
+def _credential_failures(ctx: Context, conn: Connection | str, log_cycles: pd.DataFrame) -> dict | None:
+    """Credential error codes in the latest cycle with log records."""
+    if log_cycles is None or log_cycles.empty:
+        return None
+    name = conn if isinstance(conn, str) else conn.name
+    latest = log_cycles.iloc[-1]["cycle_id"]
+    marks = ",".join("?" * len(CREDENTIAL_CODES))
+    cycle_clause = "cycle_id IS NULL" if latest == "(no cycle id)" else "cycle_id = ?"
+    params = (name,) if latest == "(no cycle id)" else (name, latest)
+    row = ctx.store.query_one(
+        f"SELECT error_code, COUNT(*) AS n, MAX(activity_ms) AS last FROM provisioning_logs WHERE connection = ?"
+        f" AND {cycle_clause} AND error_code IN ({marks}) GROUP BY error_code ORDER BY n DESC LIMIT 1",
+        (*params, *CREDENTIAL_CODES))
+    if row is None:
+        return None
+    return {"error_code": row["error_code"], "count": int(row["n"]),
+            "last_seen": datetime.fromtimestamp(row["last"] / 1000, UTC), "cycle_id": latest}
