@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,18 +15,45 @@ if TYPE_CHECKING:
     from console.credentials import CredentialStore
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Context:
     data_dir: Path
     store: Store
     credentials: CredentialStore
+    # The time source of the core (timezone-aware UTC). Tests inject a fixed or stepping clock.
+    clock: Callable[[], datetime] = field(default=_utcnow, repr=False)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        self.store.close()
 
 
-def open_context(data_dir: Path | None = None, *, credentials: CredentialStore | None = None) -> Context:
+def open_context(
+    data_dir: Path | None = None,
+    *,
+    credentials: CredentialStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Context:
     """Open the store (migrating it) and the credential store. ``credentials`` defaults to the OS keyring
-    wrapper configured from the environment (see ``console.credentials``)."""
+    wrapper configured from the environment (see ``console.credentials``). Demo connections' secrets are
+    kept in memory whatever the backend."""
     from console.credentials import default_credentials
 
     path = Path(data_dir) if data_dir else default_data_dir()
     path.mkdir(parents=True, exist_ok=True)
-    return Context(data_dir=path, store=Store.open(path), credentials=credentials or default_credentials())
+    store = Store.open(path)
+    creds = credentials or default_credentials()
+
+    def is_demo(name: str) -> bool:
+        row = store.query_one("SELECT is_demo FROM connections WHERE name = ? COLLATE NOCASE", (name.strip(),))
+        return bool(row and row["is_demo"])
+
+    if creds.demo_lookup is None:
+        creds.demo_lookup = is_demo
+    return Context(data_dir=path, store=store, credentials=creds, clock=clock or _utcnow)

@@ -1,0 +1,374 @@
+"""Secrets in the keyring, one entry per connection and kind; never in files the console writes, logs or errors.
+
+Backends, chosen by ``SCIM_CONSOLE_KEYRING`` (default ``auto``):
+
+- ``system``: whatever ``keyring`` picks (a desktop keyring: Secret Service/GNOME Keyring, KWallet, macOS
+  Keychain, Windows Credential Manager). Insecure backends (fail, null, plaintext/base64 files, a chainer of only
+  those) are refused with one message naming the ways out.
+- ``cryptfile``: ``keyrings.cryptfile``'s ``CryptFileKeyring`` (Argon2 + AES), unlocked with a passphrase from
+  ``SCIM_CONSOLE_KEYRING_PASSPHRASE`` or a hidden prompt; file ``SCIM_CONSOLE_KEYRING_FILE`` or keyring's default.
+- ``session``: in memory for the life of this process; nothing is written anywhere, and it says so.
+- ``memory``: the same in-memory backend, for tests and the demo.
+- ``auto``: a secure system keyring if there is one, else the encrypted file keyring (when ``keyrings.cryptfile``
+  is installed), which asks for its passphrase when first used.
+
+The demo connection's secrets always live in a process-wide in-memory keyring, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+from keyring import backend as keyring_backend
+from keyring.errors import KeyringError, PasswordDeleteError
+
+from console.errors import ConsoleError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+SERVICE = "scim-console"
+KINDS = ("api_key", "access_token", "graph_client_secret", "notify_urls")
+ENV_MODE = "SCIM_CONSOLE_KEYRING"
+ENV_PASSPHRASE = "SCIM_CONSOLE_KEYRING_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+ENV_FILE = "SCIM_CONSOLE_KEYRING_FILE"
+MODES = ("auto", "system", "cryptfile", "session", "memory")
+
+WAYS_OUT = (
+    "Use a desktop keyring (Secret Service/GNOME Keyring, KWallet, macOS Keychain or Windows Credential Manager); "
+    "on a headless server set SCIM_CONSOLE_KEYRING=cryptfile and give a passphrase in "
+    "SCIM_CONSOLE_KEYRING_PASSPHRASE (or at the hidden prompt) to keep secrets in an encrypted file; "
+    "or set SCIM_CONSOLE_KEYRING=session to keep them in memory only until the console stops."
+)
+
+
+class CredentialsError(ConsoleError):
+    """The keyring cannot be used (insecure, locked, wrong passphrase, refused an operation)."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str  # e.g. "keyring.backends.SecretService.Keyring"
+    secure: bool  # False: the console refuses to store secrets there
+    label: str  # one line for people, e.g. "Encrypted file keyring (~/.local/share/python_keyring/...)"
+    remedy: str = ""  # what to do when not secure / not usable
+    mode: str = ""  # the SCIM_CONSOLE_KEYRING mode that chose it
+    persistent: bool = True  # False for session/memory: secrets vanish when the process ends
+    locked: bool = False  # an encrypted file keyring still waiting for its passphrase
+
+
+class MemoryKeyring(keyring_backend.KeyringBackend):
+    """A keyring backend that keeps passwords in this process only. For tests, the demo and session mode.
+
+    Usable as ``PYTHON_KEYRING_BACKEND=console.credentials.MemoryKeyring`` or ``keyring.set_keyring(...)``."""
+
+    priority = 0.1  # type: ignore[assignment]  # never chosen automatically (not registered as an entry point)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        with self._lock:
+            return self._data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        with self._lock:
+            self._data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        with self._lock:
+            if self._data.pop((service, username), None) is None:
+                raise PasswordDeleteError("not found")
+
+    def __repr__(self) -> str:  # never show contents
+        return f"<MemoryKeyring with {len(self._data)} entries>"
+
+
+_DEMO_KEYRING = MemoryKeyring()  # process-wide, shared by every context (the demo re-creates its secrets)
+
+_DESKTOP = {
+    "keyring.backends.SecretService": "Secret Service (GNOME Keyring / KeePassXC)",
+    "keyring.backends.libsecret": "libsecret (GNOME Keyring)",
+    "keyring.backends.kwallet": "KWallet",
+    "keyring.backends.macOS": "macOS Keychain",
+    "keyring.backends.Windows": "Windows Credential Manager",
+}
+
+
+def _qualname(backend: object) -> str:
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def _is_insecure(backend: object) -> bool:
+    module, name = type(backend).__module__, type(backend).__name__
+    if module in ("keyring.backends.fail", "keyring.backends.null"):
+        return True
+    lowered = name.lower()
+    return "plaintext" in lowered or "base64" in lowered or "uncrypted" in lowered
+
+
+def _is_cryptfile(backend: object) -> bool:
+    return type(backend).__name__ == "CryptFileKeyring"
+
+
+def _desktop_label(backend: object) -> str | None:
+    for prefix, label in _DESKTOP.items():
+        if type(backend).__module__.startswith(prefix):
+            return label
+    return None
+
+
+def _members(backend: object) -> list[object]:
+    if type(backend).__module__ == "keyring.backends.chainer":
+        # keyring offers every loaded backend class to the chainer; ours is only used when configured explicitly
+        return [b for b in getattr(backend, "backends", []) if not isinstance(b, MemoryKeyring)]
+    return [backend]
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4 and secret in text:
+        text = text.replace(secret, "[secret]")
+    return text
+
+
+def _default_passphrase_provider() -> str | None:
+    value = os.environ.get(ENV_PASSPHRASE)
+    if value:
+        return value
+    if sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty():
+        return getpass.getpass("Passphrase for the console's encrypted keyring: ")
+    return None
+
+
+class CredentialStore:
+    """``get/set/delete(conn_name, kind)`` over one keyring backend, refusing insecure ones."""
+
+    def __init__(
+        self,
+        backend: keyring_backend.KeyringBackend | None,
+        info: BackendInfo,
+        *,
+        passphrase_provider: Callable[[], str | None] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._info = info
+        self._passphrase_provider = passphrase_provider
+        self._unlock_lock = threading.Lock()
+        self._memory_names: set[str] = set()
+        self.demo_lookup: Callable[[str], bool] | None = None  # set by open_context: is this a demo connection?
+
+    # -- introspection ----------------------------------------------------------------------------------
+    def backend_info(self) -> BackendInfo:
+        return self._info
+
+    def is_memory_only(self, conn_name: str) -> bool:
+        """True when this connection's secrets live in the process-wide in-memory keyring (demo)."""
+        key = conn_name.strip().casefold()
+        if key in self._memory_names:
+            return True
+        if self.demo_lookup is not None:
+            try:
+                return bool(self.demo_lookup(conn_name))
+            except Exception:  # a store problem must not leak into secret handling
+                return False
+        return False
+
+    def keep_in_memory(self, conn_name: str) -> None:
+        """Keep this connection's secrets in the process-wide in-memory keyring (used for the demo)."""
+        self._memory_names.add(conn_name.strip().casefold())
+
+    # -- unlocking (encrypted file keyring) -------------------------------------------------------------
+    def unlock(self, passphrase: str) -> None:
+        """Unlock the encrypted file keyring with ``passphrase``. Raises ``CredentialsError`` when wrong."""
+        if not _is_cryptfile(self._backend):
+            return
+        if not passphrase or not passphrase.strip():
+            raise CredentialsError("The keyring passphrase is empty.", "Type the passphrase the keyring was created with.")
+        path = getattr(self._backend, "file_path", "?")
+        with self._unlock_lock:
+            try:
+                self._backend.keyring_key = passphrase  # type: ignore[union-attr]  # verifies against the file
+            except (ValueError, AssertionError) as exc:
+                try:
+                    del self._backend.keyring_key  # type: ignore[union-attr]
+                except Exception:  # noqa: S110 - best effort re-lock
+                    pass
+                reason = "MAC check failed" if "MAC" in str(exc) else "incorrect password"
+                raise CredentialsError(
+                    f"The passphrase for the encrypted keyring {path} is wrong ({reason}); nothing was changed.",
+                    f"Give the passphrase it was created with (in {ENV_PASSPHRASE} or at the prompt), or move the "
+                    "file aside to start a new keyring (the secrets in it are then lost and must be entered again).",
+                ) from None
+            except OSError as exc:
+                raise CredentialsError(f"The encrypted keyring {path} cannot be opened ({exc.strerror}).",
+                                       f"Check the file's permissions, or point {ENV_FILE} at a writable path.") from None
+        self._info = BackendInfo(self._info.name, True, self._info.label.replace(" (locked)", ""),
+                                 "", self._info.mode, True, False)
+
+    def _ensure_unlocked(self) -> None:
+        if not _is_cryptfile(self._backend) or getattr(self._backend, "_keyring_key", None) is not None:
+            return
+        provider = self._passphrase_provider or _default_passphrase_provider
+        passphrase = provider()
+        if not passphrase:
+            raise CredentialsError(
+                f"The encrypted keyring {getattr(self._backend, 'file_path', '')} is locked and no passphrase was given.",
+                f"Set {ENV_PASSPHRASE} (for cron and services) or run the command in a terminal to be asked; "
+                f"other ways out: {WAYS_OUT}",
+            )
+        self.unlock(passphrase)
+
+    # -- the secrets ------------------------------------------------------------------------------------
+    def _target(self, conn_name: str) -> keyring_backend.KeyringBackend:
+        if self.is_memory_only(conn_name):
+            return _DEMO_KEYRING
+        if not self._info.secure or self._backend is None:
+            raise CredentialsError(f"Secrets cannot be stored safely here: {self._info.label}.",
+                                   self._info.remedy or WAYS_OUT)
+        self._ensure_unlocked()
+        return self._backend
+
+    @staticmethod
+    def _check(conn_name: str, kind: str) -> str:
+        if kind not in KINDS:
+            raise InvalidInput(f"Unknown secret kind {kind!r}.", f"Use one of: {', '.join(KINDS)}.")
+        name = (conn_name or "").strip()
+        if not name:
+            raise InvalidInput("A connection name is needed to store a secret.", "Give the connection's name.")
+        return f"{name.casefold()}/{kind}"
+
+    def get(self, conn_name: str, kind: str) -> str | None:
+        username = self._check(conn_name, kind)
+        target = self._target(conn_name)
+        try:
+            return target.get_password(SERVICE, username)
+        except (KeyringError, ValueError, OSError) as exc:
+            raise CredentialsError(
+                f"The keyring ({self._info.label}) could not read the {kind} of {conn_name!r} "
+                f"({type(exc).__name__}: {exc}).",
+                "Unlock the keyring (or check the passphrase) and try again; nothing was changed.",
+            ) from None
+
+    def set(self, conn_name: str, kind: str, value: str) -> None:
+        username = self._check(conn_name, kind)
+        if not isinstance(value, str) or not value:
+            raise InvalidInput(f"The {kind} to store is empty.", "Provide the value on standard input or at the prompt.")
+        target = self._target(conn_name)
+        try:
+            target.set_password(SERVICE, username, value)
+        except (KeyringError, ValueError, OSError, TypeError) as exc:
+            raise CredentialsError(
+                f"The keyring ({self._info.label}) refused to store the {kind} of {conn_name!r} "
+                f"({type(exc).__name__}: {_scrub(str(exc), value)}).",
+                "Unlock the keyring and try again; the previous value, if any, is unchanged.",
+            ) from None
+        log.info("stored %s for connection %r in %s", kind, conn_name,
+                 "memory" if target is _DEMO_KEYRING else self._info.mode)
+
+    def delete(self, conn_name: str, kind: str) -> bool:
+        """Delete one secret; True if it existed."""
+        username = self._check(conn_name, kind)
+        target = self._target(conn_name)
+        try:
+            if target.get_password(SERVICE, username) is None:
+                return False
+            target.delete_password(SERVICE, username)
+            return True
+        except PasswordDeleteError:
+            return False
+        except (KeyringError, ValueError, OSError) as exc:
+            raise CredentialsError(
+                f"The keyring ({self._info.label}) could not delete the {kind} of {conn_name!r} ({type(exc).__name__}).",
+                "Unlock the keyring and try again.",
+            ) from None
+
+    def delete_all(self, conn_name: str) -> None:
+        """Delete every secret of a connection (used when it is removed). Silently skips an unusable keyring
+        for connections that never had secrets there."""
+        for kind in KINDS:
+            try:
+                self.delete(conn_name, kind)
+            except CredentialsError:
+                if self.is_memory_only(conn_name):
+                    continue
+                raise
+
+
+def _memory_store(mode: str) -> CredentialStore:
+    label = ("Session only: secrets are kept in memory and forgotten when the console stops; nothing is written"
+             " to disk" if mode == "session" else
+             "In-memory keyring (this process only; for tests and the demo)")
+    return CredentialStore(MemoryKeyring(), BackendInfo(f"{__name__}.MemoryKeyring", True, label, "", mode, False))
+
+
+def memory_credentials() -> CredentialStore:
+    """A credential store that keeps everything in this process (tests, the demo)."""
+    return _memory_store("memory")
+
+
+def _cryptfile_store(passphrase_provider: Callable[[], str | None] | None) -> CredentialStore:
+    try:
+        from keyrings.cryptfile.cryptfile import CryptFileKeyring
+    except ImportError:
+        return CredentialStore(None, BackendInfo(
+            "keyrings.cryptfile", False, "The encrypted file keyring is not installed",
+            "Install it (pip install -r requirements.txt), or: " + WAYS_OUT, "cryptfile"))
+    kr = CryptFileKeyring()
+    configured = os.environ.get(ENV_FILE, "").strip()
+    if configured:
+        kr.file_path = str(Path(configured).expanduser())
+    path = kr.file_path
+    info = BackendInfo(_qualname(kr), True, f"Encrypted file keyring ({path}) (locked)", "", "cryptfile", True, True)
+    return CredentialStore(kr, info, passphrase_provider=passphrase_provider)
+
+
+def default_credentials(passphrase_provider: Callable[[], str | None] | None = None) -> CredentialStore:
+    """The credential store configured by ``SCIM_CONSOLE_KEYRING`` (see the module docstring).
+
+    ``passphrase_provider`` returns the encrypted keyring's passphrase when it is first needed; the default
+    reads ``SCIM_CONSOLE_KEYRING_PASSPHRASE`` or asks on the terminal (hidden)."""
+    mode = os.environ.get(ENV_MODE, "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        return CredentialStore(None, BackendInfo(
+            "unconfigured", False, f"{ENV_MODE}={mode!r} is not a known keyring mode",
+            f"Set {ENV_MODE} to one of: {', '.join(MODES)}.", mode))
+    if mode in ("session", "memory"):
+        return _memory_store(mode)
+    if mode == "cryptfile":
+        return _cryptfile_store(passphrase_provider)
+    try:
+        chosen = keyring.get_keyring()
+    except Exception as exc:  # a broken keyring configuration
+        return CredentialStore(None, BackendInfo("unknown", False, f"The keyring cannot be loaded ({exc})",
+                                                 WAYS_OUT, mode))
+    members = _members(chosen)
+    secure = [b for b in members if not _is_insecure(b) and not _is_cryptfile(b)
+              and type(b).__name__ != "EncryptedKeyring"]
+    if secure:
+        first = secure[0]
+        label = _desktop_label(first) or (
+            "In-memory keyring (this process only)" if isinstance(first, MemoryKeyring) else _qualname(first))
+        persistent = not isinstance(first, MemoryKeyring)
+        return CredentialStore(first, BackendInfo(_qualname(first), True, label, "", mode, persistent))
+    if mode == "auto" and (any(_is_cryptfile(b) for b in members) or _cryptfile_available()):
+        return _cryptfile_store(passphrase_provider)
+    names = ", ".join(_qualname(b) for b in members) or _qualname(chosen)
+    return CredentialStore(None, BackendInfo(names, False, f"no secure keyring is available (found: {names})",
+                                             WAYS_OUT, mode))
+
+
+def _cryptfile_available() -> bool:
+    try:
+        import keyrings.cryptfile.cryptfile  # noqa: F401
+    except ImportError:
+        return False
+    return True
