@@ -98,7 +98,7 @@ def confirm(plan: Plan, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise InvalidInput(f"Not confirmed: {plan.count} people would change, and there is no terminal to ask "
+        raise InvalidInput(f"Not confirmed: {plan.count} {'person' if plan.count == 1 else 'people'} would change, and there is no terminal to ask "
                            "for confirmation.", "Read the preview above, then run again with --yes.")
     answer = input(f"{plan.confirmation_text()} Type {plan.count} to confirm: ").strip()
     if answer != str(plan.count):
