@@ -527,6 +527,13 @@ def list_events(ctx: Context, conn: Connection | str, since: datetime | None = N
     return df
 
 
+def event_counts(ctx: Context, snapshot_id: int) -> dict[str, int]:
+    """How many events of each kind a snapshot recorded."""
+    rows = ctx.store.query("SELECT kind, COUNT(*) AS n FROM directory_events WHERE snapshot_id = ? GROUP BY kind",
+                           (snapshot_id,))
+    return {r["kind"]: int(r["n"]) for r in rows}
+
+
 def user_history(ctx: Context, conn: Connection | str, user_id: str, limit: int | None = 500) -> pd.DataFrame:
     """Everything recorded about one user: its own events and its group/role memberships."""
     return list_events(ctx, conn, subject_id=user_id, limit=limit)

@@ -1,0 +1,145 @@
+"""Alerts for a connection: quarantine, overdue cycle, failure spike, credential failures, staged deletes and
+token expiry. ``current_alerts`` is what the Overview and Sync history pages show; ``notify_alerts`` sends the
+new ones (deduplicated by ``Alert.key``) through ``console.reminders.send_notification``, which is how
+``python -m console remind`` delivers them alongside token reminders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from console.job_health import JobOverview, job_overview
+
+if TYPE_CHECKING:
+    from console.connections import Connection
+    from console.context import Context
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str           # quarantine | overdue | failure_spike | credential_failure | staged_deletes | token_expiry
+    severity: str       # critical | warning | info
+    title: str
+    detail: str
+    remedy: str
+    since: datetime | None
+    key: str = ""       # stable while the condition lasts; a new occurrence gets a new key
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "severity": self.severity, "title": self.title, "detail": self.detail,
+                "remedy": self.remedy, "since": self.since.isoformat() if self.since else None, "key": self.key}
+
+
+def _fmt(t: datetime | None) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "unknown"
+
+
+def _span(d: timedelta) -> str:
+    hours = d.total_seconds() / 3600
+    return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
+
+
+def job_alerts(ov: JobOverview, now: datetime) -> list[Alert]:
+    alerts: list[Alert] = []
+    if ov.quarantine:
+        q = ov.quarantine
+        detail = f"The provisioning job is in quarantine since {_fmt(q['began'])}: {q['reason_text']}."
+        if q.get("error_code"):
+            detail += f" Error {q['error_code']}: {q['explanation']}"
+        if q.get("next_attempt"):
+            detail += f" Entra retries at {_fmt(q['next_attempt'])}."
+        remedy = q.get("fix") or ("Fix the cause shown in the provisioning logs, then restart the job with the "
+                                  "QuarantineState scope.")
+        alerts.append(Alert("quarantine", "critical", "Provisioning is quarantined", detail, remedy, q["began"],
+                            f"quarantine:{q['began'].isoformat() if q['began'] else q['reason']}"))
+    if ov.overdue and not ov.quarantine:
+        alerts.append(Alert(
+            "overdue", "warning", "No provisioning cycle completed recently",
+            f"The last cycle ended {_fmt(ov.last_cycle_end)} ({_span(ov.overdue_by or timedelta())} ago); a cycle "
+            f"is expected every {int(ov.interval.total_seconds() // 60)} minutes.",
+            "Check the job in the Entra admin center (Provisioning > status) and fetch the latest logs; if the job "
+            "is stopped, start it.", ov.last_cycle_end,
+            f"overdue:{ov.last_cycle_end.isoformat() if ov.last_cycle_end else 'never'}"))
+    if ov.spike:
+        s = ov.spike
+        alerts.append(Alert(
+            "failure_spike", "warning", "Failure rate spiked in the latest cycle",
+            f"Cycle {s['cycle_id']}: {s['failures']} of {s['total']} operations failed "
+            f"({s['failure_rate']:.0%}; the recent median is {s['trailing_median']:.0%}).",
+            "Open Sync history > failures by error code for the cause and the suggested fix.", s["at"],
+            f"failure_spike:{s['cycle_id']}"))
+    if ov.credential_failures:
+        c = ov.credential_failures
+        count = f"{c['count']} records" if c.get("count") else "the job"
+        alerts.append(Alert(
+            "credential_failure", "critical", "Entra cannot authenticate to 6clicks",
+            f"{count} reported {c['error_code']} (last {_fmt(c['last_seen'])}).",
+            "Generate a new 6clicks token and push it to Entra (Connection & token page, or python -m console "
+            "token rotate), then restart provisioning.", c["last_seen"], f"credential_failure:{c['cycle_id']}"))
+    if ov.staged_deletes:
+        alerts.append(Alert(
+            "staged_deletes", "warning", "Deletions are held by Entra's accidental-deletion protection",
+            f"{ov.staged_deletes} deletes/disables were staged in cycle {ov.staged_delete_cycle} "
+            f"({_fmt(ov.staged_delete_at)}).",
+            "Review the held deletions in the Entra admin center; allow them if intended, otherwise fix the "
+            "scoping change that caused them.", ov.staged_delete_at, f"staged_deletes:{ov.staged_delete_cycle}"))
+    return alerts
+
+
+def token_alert(ctx: Context, conn: Connection) -> Alert | None:
+    try:
+        from console.tokens import TokenService
+
+        status = TokenService(ctx).status(conn.name)
+    except Exception as exc:  # the credential store may be locked or missing: say so, do not crash the page
+        return Alert("token_expiry", "warning", "The token's state cannot be read", str(exc),
+                     getattr(exc, "remedy", "") or "Check the credential store on the Connection page.", None,
+                     "token_expiry:unreadable")
+    level = getattr(status, "level", "ok")
+    if level in ("ok", "notice"):
+        return None
+    severity = "warning" if level == "warning" else "critical"
+    titles = {"warning": "The 6clicks token expires soon", "critical": "The 6clicks token expires very soon",
+              "expired": "The 6clicks token has expired", "rejected": "6clicks rejects the token",
+              "missing": "No 6clicks token is stored"}
+    expires = getattr(status, "expires_at", None)
+    return Alert("token_expiry", severity, titles.get(level, f"Token: {level}"), status.message or "",
+                 status.remedy or "Generate a new token on the Connection & token page.", expires,
+                 f"token_expiry:{level}:{expires.date().isoformat() if expires else ''}")
+
+
+def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, *,
+                   include_token: bool = True) -> list[Alert]:
+    """Every active alert for the connection, most severe first."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    alerts = job_alerts(job_overview(ctx, conn, now), now)
+    if include_token:
+        t = token_alert(ctx, conn)
+        if t is not None:
+            alerts.append(t)
+    return sorted(alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
+
+
+def notify_alerts(ctx: Context, conn: Connection, *, now: datetime | None = None, dry_run: bool = False,
+                  send: Callable[..., Any] | None = None, include_token: bool = False) -> list[tuple[Alert, Any]]:
+    """Send the current alerts through the connection's notification channels. Delivery is deduplicated per
+    channel by ``console.reminders.send_notification`` under the key ``entra:<alert key>``, so an alert goes out
+    once while its condition lasts, and a failed channel is retried on the next run. Token expiry is left to the
+    token reminders unless ``include_token``. Returns (alert, NotificationResult) pairs."""
+    if send is None:
+        from console.reminders import send_notification as send
+    results: list[tuple[Alert, Any]] = []
+    for alert in current_alerts(ctx, conn, now, include_token=include_token):
+        body = f"{alert.detail}\n\nWhat to do: {alert.remedy}"
+        result = send(ctx, conn, f"[{alert.severity}] {conn.name}: {alert.title}", body, f"entra:{alert.key}",
+                      dry_run=dry_run)
+        if getattr(result, "sent", None):
+            ctx.store.execute("INSERT OR IGNORE INTO alert_notifications (connection, key, sent_at) VALUES (?,?,?)",
+                              (conn.name, alert.key, datetime.now(UTC).isoformat()))
+        results.append((alert, result))
+    return results

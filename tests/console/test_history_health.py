@@ -1,0 +1,209 @@
+"""Job health and alerts from recorded job states and stored logs: quarantine periods, overdue, failure spike,
+staged deletes, credential failures, explanations, and notification dedupe through console.reminders."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from console.alerts import current_alerts, notify_alerts
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.credentials import memory_credentials
+from console.entra_logs import ingest_records
+from console.job_health import (
+    explain_error,
+    job_cycles,
+    job_overview,
+    parse_interval,
+    record_job_status,
+    status_history,
+)
+from console.store import Store
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Context:
+    return Context(data_dir=tmp_path, store=Store.open(tmp_path), credentials=memory_credentials())
+
+
+@pytest.fixture
+def conn() -> Connection:
+    return Connection(name="acme", api_url="https://acme.example.com/api")
+
+
+def job(code="Active", *, began=None, ended=None, cycle=None, state="Succeeded", quarantine=None, interval="PT40M",
+        schedule_state="Active"):
+    status = {"code": code, "countSuccessiveCompleteFailures": 0,
+              "lastExecution": {"activityIdentifier": cycle, "timeBegan": began.isoformat() if began else "",
+                                "timeEnded": ended.isoformat() if ended else "0001-01-01T00:00:00Z",
+                                "state": state, "error": None}}
+    if quarantine:
+        status["quarantine"] = quarantine
+    return {"id": "scim.1", "templateId": "scim", "schedule": {"interval": interval, "state": schedule_state},
+            "status": status}
+
+
+def logs(cycle: str, at: datetime, n: int, failures: int = 0, code: str = "EntryConflict", action: str = "update"):
+    out = []
+    for i in range(n):
+        failed = i < failures
+        out.append({"id": f"{cycle}-{i}", "activityDateTime": (at + timedelta(seconds=i)).isoformat(),
+                    "cycleId": cycle, "changeId": f"{cycle}-c{i}", "provisioningAction": action,
+                    "provisioningStatusInfo": {"status": "failure" if failed else "success",
+                                               "errorInformation": {"errorCode": code} if failed else None},
+                    "sourceIdentity": {"id": f"s{i}", "displayName": f"U{i}", "identityType": "User"}})
+    return out
+
+
+def test_explanations_and_intervals():
+    text, fix = explain_error("SystemForCrossDomainIdentityManagementCredentialValidationFailure")
+    assert "token" in text and "token" in fix
+    assert explain_error("Contoso6clicksEntryConflict") == explain_error("EntryConflict")
+    unknown = explain_error("BrandNewCode")
+    assert "BrandNewCode" in unknown[0]
+    assert parse_interval("PT40M") == timedelta(minutes=40)
+    assert parse_interval("PT1H30M") == timedelta(minutes=90)
+    assert parse_interval("P1D") == timedelta(days=1)
+    assert parse_interval("") == parse_interval("garbage") == timedelta(minutes=40)
+
+
+def test_healthy_job_has_no_alerts_and_expects_the_next_cycle(ctx, conn):
+    ingest_records(ctx, conn, logs("c1", T0, 10))
+    record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=2), cycle="c1"),
+                      polled_at=T0 + timedelta(minutes=3))
+    ov = job_overview(ctx, conn, now=T0 + timedelta(minutes=30))
+    assert ov.status == "Active" and not ov.overdue and ov.quarantine is None
+    assert ov.last_cycle_end == T0 + timedelta(minutes=2)
+    assert ov.next_expected == T0 + timedelta(minutes=42)
+    assert ov.last_cycle["state"] == "Succeeded"
+    assert current_alerts(ctx, conn, now=T0 + timedelta(minutes=30), include_token=False) == []
+
+
+def test_overdue_after_two_intervals_but_not_when_paused(ctx, conn):
+    record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=1), cycle="c1"), polled_at=T0)
+    assert not job_overview(ctx, conn, now=T0 + timedelta(minutes=80)).overdue
+    ov = job_overview(ctx, conn, now=T0 + timedelta(minutes=82))
+    assert ov.overdue and ov.overdue_by > timedelta(minutes=80)
+    alerts = current_alerts(ctx, conn, now=T0 + timedelta(minutes=82), include_token=False)
+    assert [a.kind for a in alerts] == ["overdue"]
+    assert alerts[0].remedy
+    record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=1), cycle="c1", schedule_state="Paused"),
+                      polled_at=T0 + timedelta(minutes=90))
+    assert not job_overview(ctx, conn, now=T0 + timedelta(hours=5)).overdue
+
+
+def test_quarantine_and_recovery(ctx, conn):
+    q = {"currentBegan": (T0 + timedelta(hours=1)).isoformat(), "nextAttempt": (T0 + timedelta(hours=7)).isoformat(),
+         "reason": "EncounteredQuarantineException", "seriesCount": 1,
+         "error": {"code": "SystemForCrossDomainIdentityManagementCredentialValidationFailure", "message": "401"}}
+    record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=1), cycle="c1"), polled_at=T0)
+    record_job_status(ctx, conn, job("Quarantine", began=T0 + timedelta(hours=1), cycle="c2", state="Failed",
+                                     quarantine=q), polled_at=T0 + timedelta(hours=1, minutes=5))
+    record_job_status(ctx, conn, job("Quarantine", began=T0 + timedelta(hours=1), cycle="c2", state="Failed",
+                                     quarantine=q), polled_at=T0 + timedelta(hours=2))
+    now = T0 + timedelta(hours=2)
+    ov = job_overview(ctx, conn, now=now)
+    assert ov.quarantine["reason"] == "EncounteredQuarantineException"
+    assert ov.quarantine["began"] == T0 + timedelta(hours=1)
+    assert "token" in ov.quarantine["fix"]
+    alerts = current_alerts(ctx, conn, now=now, include_token=False)
+    kinds = [a.kind for a in alerts]
+    assert kinds[0] == "quarantine" and alerts[0].severity == "critical"
+    assert "credential_failure" in kinds  # the job's error code names the credential failure
+    assert "overdue" not in kinds          # said by the quarantine
+    periods = ov.quarantine_periods
+    assert len(periods) == 1 and periods.iloc[0]["start"] == T0 + timedelta(hours=1)
+    assert periods.iloc[0]["end"] is None or str(periods.iloc[0]["end"]) in ("NaT", "None")
+    # recovery
+    record_job_status(ctx, conn, job(began=T0 + timedelta(hours=3), ended=T0 + timedelta(hours=3, minutes=2),
+                                     cycle="c3"), polled_at=T0 + timedelta(hours=3, minutes=5))
+    ov = job_overview(ctx, conn, now=T0 + timedelta(hours=3, minutes=10))
+    assert ov.quarantine is None
+    assert ov.quarantine_periods.iloc[0]["end"] == T0 + timedelta(hours=3, minutes=5)
+    assert current_alerts(ctx, conn, now=T0 + timedelta(hours=3, minutes=10), include_token=False) == []
+    # cycles from the job history (no logs at all)
+    cycles = job_cycles(ctx, conn)
+    assert list(cycles["cycle_id"]) == ["c1", "c2", "c3"] and set(cycles["source"]) == {"job"}
+    assert len(status_history(ctx, conn)) == 4
+
+
+def test_failure_spike_staged_deletes_and_credential_failures(ctx, conn):
+    records = []
+    for k in range(6):
+        records += logs(f"c{k}", T0 + timedelta(minutes=40 * k), 20, failures=1)
+    spike_at = T0 + timedelta(minutes=40 * 6)
+    records += logs("c6", spike_at, 20, failures=12, code="SystemForCrossDomainIdentityManagementCredentialValidationFailure")
+    records += logs("c6x", spike_at + timedelta(minutes=1), 0)
+    ingest_records(ctx, conn, records)
+    now = spike_at + timedelta(minutes=10)
+    ov = job_overview(ctx, conn, now=now)
+    assert ov.spike["cycle_id"] == "c6" and ov.spike["failures"] == 12
+    assert ov.spike["trailing_median"] == pytest.approx(0.05)
+    assert ov.credential_failures["count"] == 12
+    assert ov.failures_24h == 18
+    kinds = {a.kind for a in current_alerts(ctx, conn, now=now, include_token=False)}
+    assert kinds == {"failure_spike", "credential_failure"}
+    # staged deletes in a later cycle
+    ingest_records(ctx, conn, [
+        {**r, "id": f"sd-{i}", "cycleId": "c7", "provisioningAction": "StagedDelete",
+         "provisioningStatusInfo": {"status": "skipped", "errorInformation": {"errorCode": "TooManyDeletes"}},
+         "activityDateTime": (spike_at + timedelta(minutes=40)).isoformat()}
+        for i, r in enumerate(logs("x", spike_at, 7))])
+    ov = job_overview(ctx, conn, now=spike_at + timedelta(minutes=45))
+    assert ov.staged_deletes == 7 and ov.staged_delete_cycle == "c7"
+    alerts = current_alerts(ctx, conn, now=spike_at + timedelta(minutes=45), include_token=False)
+    staged = next(a for a in alerts if a.kind == "staged_deletes")
+    assert "7 deletes/disables" in staged.detail and staged.key == "staged_deletes:c7"
+
+
+@pytest.fixture
+def hook_server():
+    """A local HTTP endpoint that records what apprise's json:// channel posts to it."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_notify_alerts_goes_through_send_notification_once_per_key(ctx, hook_server):
+    port, received = hook_server
+    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
+                                              notify_urls=[f"json://127.0.0.1:{port}/hook"]))
+    record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=1), cycle="c1"), polled_at=T0)
+    now = T0 + timedelta(hours=3)
+    dry = notify_alerts(ctx, conn, now=now, dry_run=True)
+    assert dry and dry[0][1].would_send and received == []
+    sent = notify_alerts(ctx, conn, now=now)
+    assert [a.kind for a, _ in sent] == ["overdue"] and sent[0][1].sent
+    assert len(received) == 1
+    assert "No provisioning cycle completed recently" in received[0]["title"]
+    assert "What to do:" in received[0]["message"]
+    again = notify_alerts(ctx, conn, now=now + timedelta(minutes=5))
+    assert len(received) == 1 and again[0][1].already  # deduplicated by key per channel
+    # a new occurrence (a later last cycle, overdue again) is a new key and is sent
+    record_job_status(ctx, conn, job(began=now, ended=now + timedelta(minutes=1), cycle="c2"), polled_at=now)
+    notify_alerts(ctx, conn, now=now + timedelta(hours=3))
+    assert len(received) == 2
