@@ -263,6 +263,9 @@ async def _announce(server: Any, state: Any) -> None:
         if server.should_exit:
             return
         await asyncio.sleep(0.01)
+    waiter = getattr(entra, "wait_until_ready", None)  # the Entra demo history is written over HTTP first
+    if waiter is not None:
+        await waiter(state)
     lines = [("API base URL", state.base_url), ("SCIM base URL", f"{state.base_url}/scim"),
              ("data dir", str(state.data_dir))]
     lines.extend(entra.describe(state))

@@ -315,6 +315,7 @@ def _short(exc: Exception) -> str:
 def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], list[str]]:
     """Apply a PATCH to a stored user document. Returns (new document, ignored paths)."""
     ops = _operations(body)
+    frozen = {a for a in _IGNORED_USER_ATTRS if any(k.lower() == a and v for k, v in doc.items())}
     rfc_ops: list[dict[str, Any]] = []
     ignored: list[str] = []
     for op in ops:
@@ -329,11 +330,11 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
                     continue
                 if k.lower() == ENTERPRISE.lower() and isinstance(v, dict):
                     for sk, sv in v.items():
-                        rfc_ops.extend(_user_op(name, f"{ENTERPRISE}:{sk}", sv, ignored))
+                        rfc_ops.extend(_user_op(name, f"{ENTERPRISE}:{sk}", sv, ignored, frozen))
                 else:
-                    rfc_ops.extend(_user_op(name, k, v, ignored))
+                    rfc_ops.extend(_user_op(name, k, v, ignored, frozen))
         else:
-            rfc_ops.extend(_user_op(name, str(path), value, ignored))
+            rfc_ops.extend(_user_op(name, str(path), value, ignored, frozen))
     if not rfc_ops:
         return doc, ignored
     try:
@@ -352,7 +353,8 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
 _IGNORED_USER_ATTRS = ("username", "emails")
 
 
-def _user_op(name: str, path: str, value: Any, ignored: list[str]) -> list[dict[str, Any]]:
+def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[str]
+             ) -> list[dict[str, Any]]:
     try:
         ast = Path(path).ast
     except Exception as exc:
@@ -360,8 +362,8 @@ def _user_op(name: str, path: str, value: Any, ignored: list[str]) -> list[dict[
     attr_path = ast.attr_path if isinstance(ast, ValuePath) else ast
     attr = getattr(attr_path, "attr", "") or ""
     uri = (getattr(attr_path, "uri", None) or "").lower()
-    if attr.lower() in _IGNORED_USER_ATTRS and uri in ("", CORE_USER.lower()):
-        ignored.append(path)  # policy ignored-immutable
+    if attr.lower() in frozen and uri in ("", CORE_USER.lower()):
+        ignored.append(path)  # policy ignored-immutable: set once, later updates ignored
         return []
     if attr.lower() == "active" and uri in ("", CORE_USER.lower()) and value is not None:
         value = parse_bool(value, "active")
@@ -400,7 +402,7 @@ def _operations(body: Any) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------- groups
-def normalise_group_body(body: Any) -> tuple[dict[str, Any], list[str]]:
+def normalise_group_body(body: Any) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """(group document without members, member ids). Policy ``unknown-schema-uri``: other URIs dropped."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object (a SCIM Group).", "invalidSyntax")
@@ -415,10 +417,12 @@ def normalise_group_body(body: Any) -> tuple[dict[str, Any], list[str]]:
             raise bad_request("externalId must be a string.")
         doc["externalId"] = ext
     _, members = _ci_get(body, "members")
-    return doc, member_ids(members or [])
+    displays: dict[str, str] = {}
+    return doc, member_ids(members or [], displays), displays
 
 
-def member_ids(value: Any) -> list[str]:
+def member_ids(value: Any, displays: dict[str, str] | None = None) -> list[str]:
+    """User ids of a member list; ``displays`` collects client-given ``display`` values (kept as sent)."""
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -436,6 +440,9 @@ def member_ids(value: Any) -> list[str]:
             raise bad_request("Only users can be group members here (6clicks has no nested groups).")
         if not isinstance(v, str) or not v:
             raise bad_request('Each member needs a "value" with the user id.')
+        _, display = _ci_get(m, "display")
+        if displays is not None and isinstance(display, str):
+            displays[v] = display
         ids.append(v)
     return ids
 
@@ -447,6 +454,7 @@ class GroupChange:
         self.remove: list[str] = []
         self.replace_members: list[str] | None = None
         self.remove_all = False
+        self.displays: dict[str, str] = {}
 
     @property
     def touches_members(self) -> bool:
@@ -492,9 +500,9 @@ def _group_attr(change: GroupChange, name: str, attr: str, value: Any) -> None:
             else:
                 change.remove.extend(member_ids(value))  # policy member-value-list
         elif name == "add":
-            change.add.extend(member_ids(value if value is not None else []))
+            change.add.extend(member_ids(value if value is not None else [], change.displays))
         else:
-            change.replace_members = member_ids(value if value is not None else [])
+            change.replace_members = member_ids(value if value is not None else [], change.displays)
             change.add, change.remove = [], []
         return
     if a == "displayname":

@@ -136,8 +136,8 @@ def full_doc(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
     return doc
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+def _int_param(q: Any, name: str, default: int) -> int:
+    raw = q.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -185,9 +185,13 @@ class ScimApp:
             raise ScimHTTPError(404, "Unknown SCIM endpoint; use /scim/Users or /scim/Groups.")
         kind = parts[0].lower()
         if kind in ("users", "groups"):
+            if len(parts) == 2 and parts[1].lower() == ".search" and method == "POST":
+                params = await self._search_params(request)
+                return self.list_users(request, params) if kind == "users" else self.list_groups(request, params)
             if len(parts) == 1:
                 if method == "GET":
-                    return self.list_users(request) if kind == "users" else self.list_groups(request)
+                    params = dict(request.query_params)
+                    return self.list_users(request, params) if kind == "users" else self.list_groups(request, params)
                 if method == "POST":
                     if kind == "users":
                         return await self.create_user(request)
@@ -205,6 +209,8 @@ class ScimApp:
             if len(parts) <= 2:
                 raise ScimHTTPError(405, f"{method} is not supported on this endpoint.")
             raise ScimHTTPError(404, "Unknown SCIM endpoint.")
+        if kind == ".search" and len(parts) == 1 and method == "POST":
+            return self.search_all(request, await self._search_params(request))
         if method != "GET":
             raise ScimHTTPError(405, f"{method} is not supported on this endpoint.")
         self.principal(request)
@@ -222,16 +228,68 @@ class ScimApp:
             raise ScimHTTPError(404, f"No {parts[0]} with id {parts[1]!r}.")
         raise ScimHTTPError(404, "Unknown SCIM endpoint; use /scim/Users or /scim/Groups.")
 
-    def _paging(self, request: Request) -> tuple[int, int]:
-        start = max(_int_param(request, "startIndex", 1), 1)
-        count = _int_param(request, "count", self.state.max_page_size)
+    def _paging(self, q: dict[str, Any]) -> tuple[int, int]:
+        start = max(_int_param(q, "startIndex", 1), 1)
+        count = _int_param(q, "count", self.state.max_page_size)
         return start, min(max(count, 0), self.state.max_page_size)
 
-    # ------------------------------------------------------------------ users
-    def list_users(self, request: Request) -> Response:
+    async def _search_params(self, request: Request) -> dict[str, Any]:
+        """POST .../.search body (SearchRequest) -> the same parameters as a GET query string."""
         self.principal(request)
-        q = request.query_params
-        start, count = self._paging(request)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise bad_request("A search request must be a JSON object.", "invalidSyntax")
+        out: dict[str, Any] = {}
+        for key in ("filter", "startIndex", "count", "attributes", "excludedAttributes"):
+            _, v = scim._ci_get(body, key)
+            if v is None:
+                continue
+            if isinstance(v, list):
+                v = ",".join(str(x) for x in v)
+            out[key] = str(v) if not isinstance(v, bool) else v
+        return out
+
+    def search_all(self, request: Request, q: dict[str, Any]) -> Response:
+        """POST /scim/.search: users then groups. A filter on an attribute one type lacks matches none of it."""
+        start, count = self._paging(q)
+        store = self.state.store
+        wheres: dict[str, tuple[str | None, list[Any]] | None] = {}
+        errors = []
+        for kind in ("users", "groups"):
+            if q.get("filter"):
+                try:
+                    wheres[kind] = scim.compile_filter(q["filter"], kind)
+                except ScimHTTPError as exc:
+                    wheres[kind] = None
+                    errors.append(exc)
+            else:
+                wheres[kind] = (None, [])
+        if len(errors) == 2:
+            raise errors[0]
+        attrs, excl = q.get("attributes"), q.get("excludedAttributes")
+        base = self.state.base_url
+        resources: list[dict[str, Any]] = []
+        total = 0
+        offset = start - 1
+        uw = wheres["users"]
+        if uw is not None:
+            utotal, udocs = store.list_users(uw[0], uw[1], start, count)
+            total += utotal
+            resources += [scim.project(full_doc(orjson.loads(d), base), attrs, excl) for d in udocs]
+            offset = max(0, offset - utotal)
+        gw = wheres["groups"]
+        if gw is not None:
+            left = count - len(resources)
+            gtotal, grows = store.list_groups(gw[0], gw[1], offset + 1, left)
+            total += gtotal
+            resources += self._group_docs(grows, attrs, excl)
+        return scim_response({"schemas": [scim.LIST_URN], "totalResults": total, "startIndex": start,
+                              "itemsPerPage": len(resources), "Resources": resources})
+
+    # ------------------------------------------------------------------ users
+    def list_users(self, request: Request, q: dict[str, Any]) -> Response:
+        self.principal(request)
+        start, count = self._paging(q)
         where, params = (None, [])
         filt = q.get("filter")
         if filt:
@@ -274,10 +332,8 @@ class ScimApp:
             raise ScimHTTPError(404, f"User {rid} not found.")
         doc = scim.validate_user(body, scim.Context.RESOURCE_REPLACEMENT_REQUEST)
         doc["userName"] = old["userName"]  # policy ignored-immutable
-        if old.get("emails"):
+        if old.get("emails"):  # set once (immutable); a user created without e-mail may get one
             doc["emails"] = old["emails"]
-        else:
-            doc.pop("emails", None)
         doc["id"] = rid
         doc = self.state.store.replace_user(_ordered(doc))
         return scim_response(full_doc(doc, self.state.base_url))
@@ -317,10 +373,9 @@ class ScimApp:
             out.append(doc)
         return out
 
-    def list_groups(self, request: Request) -> Response:
+    def list_groups(self, request: Request, q: dict[str, Any]) -> Response:
         self.principal(request)
-        q = request.query_params
-        start, count = self._paging(request)
+        start, count = self._paging(q)
         where, params = (None, [])
         if q.get("filter"):
             where, params = scim.compile_filter(q["filter"], "groups")
@@ -348,11 +403,11 @@ class ScimApp:
 
     async def create_group(self, request: Request) -> Response:
         p = self.principal(request, "manage-groups")
-        doc, members = scim.normalise_group_body(await read_json(request))
+        doc, members, displays = scim.normalise_group_body(await read_json(request))
         if members:
             self._require(p, "manage-group-members")
         try:
-            doc = self.state.store.create_group(doc, members)
+            doc = self.state.store.create_group(doc, members, displays)
         except StoreNotFound as exc:
             raise bad_request(f"Member {exc} is not a user of this tenant.") from None
         return scim_response(self._group_out(doc["id"]), 201,
@@ -360,13 +415,13 @@ class ScimApp:
 
     async def put_group(self, request: Request, rid: str) -> Response:
         p = self.principal(request)
-        doc, members = scim.normalise_group_body(await read_json(request))
+        doc, members, displays = scim.normalise_group_body(await read_json(request))
         _, old = self._load_group(rid)
         if doc["displayName"] != old.get("displayName") or doc.get("externalId") != old.get("externalId"):
             self._require(p, "manage-groups")
         self._require(p, "manage-group-members")
         try:
-            self.state.store.update_group(rid, doc, replace_members=members)
+            self.state.store.update_group(rid, doc, replace_members=members, displays=displays)
         except StoreNotFound as exc:
             raise bad_request(f"Member {exc} is not a user of this tenant.") from None
         return scim_response(self._group_out(rid, request))
@@ -389,7 +444,7 @@ class ScimApp:
                     doc[k] = v
         try:
             self.state.store.update_group(rid, doc, add=change.add, remove=change.remove,
-                                          replace_members=change.replace_members)
+                                          replace_members=change.replace_members, displays=change.displays)
         except StoreNotFound as exc:
             if str(exc) == rid:
                 raise ScimHTTPError(404, f"Group {rid} not found.") from None

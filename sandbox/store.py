@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS groups_external_id ON groups_ (external_id);
 CREATE TABLE IF NOT EXISTS members (
     group_pk INTEGER NOT NULL REFERENCES groups_ (pk) ON DELETE CASCADE,
     user_pk INTEGER NOT NULL REFERENCES users (pk) ON DELETE CASCADE,
+    display TEXT,
     PRIMARY KEY (group_pk, user_pk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_user ON members (user_pk);
@@ -320,7 +321,17 @@ class Store:
         finally:
             self._group_count = None
 
-    def create_group(self, doc: dict[str, Any], member_ids: Sequence[str]) -> dict[str, Any]:
+    @staticmethod
+    def _add_members(c: sqlite3.Connection, gpk: int, pks: dict[str, int], displays: dict[str, str] | None
+                     ) -> None:
+        displays = displays or {}
+        c.executemany(
+            "INSERT INTO members (group_pk, user_pk, display) VALUES (?, ?, ?)"
+            " ON CONFLICT (group_pk, user_pk) DO UPDATE SET display = COALESCE(excluded.display, display)",
+            ((gpk, pk, displays.get(uid)) for uid, pk in pks.items()))
+
+    def create_group(self, doc: dict[str, Any], member_ids: Sequence[str],
+                     displays: dict[str, str] | None = None) -> dict[str, Any]:
         self.finish_group_doc(doc, group_id=str(uuid.uuid4()))
         try:
             with self.transaction() as c:
@@ -331,27 +342,27 @@ class Store:
                     (doc["id"], str(doc["displayName"]).lower(), doc.get("externalId"),
                      doc["meta"]["created"], doc["meta"]["lastModified"], orjson.dumps(doc)),
                 )
-                c.executemany("INSERT OR IGNORE INTO members (group_pk, user_pk) VALUES (?, ?)",
-                              ((cur.lastrowid, p) for p in pks))
+                self._add_members(c, cur.lastrowid, pks, displays)
         except sqlite3.IntegrityError as exc:
             raise StoreConflict(f"A group named {doc['displayName']!r} already exists.") from exc
         if self._group_count is not None:
             self._group_count += 1
         return doc
 
-    def _member_pks(self, member_ids: Sequence[str]) -> list[int]:
+    def _member_pks(self, member_ids: Sequence[str]) -> dict[str, int]:
         found = self.user_pks(member_ids)
         missing = [m for m in member_ids if m not in found]
         if missing:
             raise StoreNotFound(missing[0])
-        return [found[m] for m in dict.fromkeys(member_ids)]
+        return {m: found[m] for m in dict.fromkeys(member_ids)}
 
     def group_row(self, group_id: str) -> tuple[int, dict[str, Any]] | None:
         rows = self.query("SELECT pk, doc FROM groups_ WHERE id = ?", (group_id,))
         return (rows[0][0], orjson.loads(rows[0][1])) if rows else None
 
     def update_group(self, group_id: str, doc: dict[str, Any] | None, add: Sequence[str] = (),
-                     remove: Sequence[str] = (), replace_members: Sequence[str] | None = None) -> None:
+                     remove: Sequence[str] = (), replace_members: Sequence[str] | None = None,
+                     displays: dict[str, str] | None = None) -> None:
         """Apply a group change atomically: new document (or None to keep it) and member changes.
 
         ``add`` must name existing users (StoreNotFound otherwise); ``remove`` ignores unknown ids.
@@ -367,12 +378,9 @@ class Store:
                 if replace_members is not None:
                     pks = self._member_pks(replace_members)
                     c.execute("DELETE FROM members WHERE group_pk = ?", (gpk,))
-                    c.executemany("INSERT OR IGNORE INTO members (group_pk, user_pk) VALUES (?, ?)",
-                                  ((gpk, p) for p in pks))
+                    self._add_members(c, gpk, pks, displays)
                 if add:
-                    pks = self._member_pks(add)
-                    c.executemany("INSERT OR IGNORE INTO members (group_pk, user_pk) VALUES (?, ?)",
-                                  ((gpk, p) for p in pks))
+                    self._add_members(c, gpk, self._member_pks(add), displays)
                 if remove:
                     found = self.user_pks(remove)
                     c.executemany("DELETE FROM members WHERE group_pk = ? AND user_pk = ?",
@@ -412,7 +420,7 @@ class Store:
             return out
         marks = ",".join("?" * len(group_pks))
         for gpk, uid, display in self.query(
-            f"SELECT m.group_pk, u.id, u.display FROM members m JOIN users u ON u.pk = m.user_pk"
+            f"SELECT m.group_pk, u.id, COALESCE(m.display, u.display) FROM members m JOIN users u ON u.pk = m.user_pk"
             f" WHERE m.group_pk IN ({marks}) ORDER BY m.group_pk, m.user_pk", list(group_pks)
         ):
             out[gpk].append((uid, display))
