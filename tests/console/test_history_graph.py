@@ -1,0 +1,145 @@
+"""Entra provisioning logs and job health against the sandbox's Entra simulator and Graph emulator over HTTP:
+fetch, incremental fetch, quarantine and recovery seen as alerts, Graph errors (403 naming the permission,
+401, 429 honoured), and the logs command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from console.alerts import current_alerts
+from console.cli import main
+from console.entra_logs import FetchError, fetch_logs, fetch_since, log_count, query_logs, summarise
+from console.errors import ConsoleError
+from console.job_health import job_overview, poll_job
+from tests.console.test_history_sandbox import connect, home  # noqa: F401  (fixture)
+
+
+def cycles(box, count=1, **extra):
+    return box.admin("POST", "/sandbox-admin/entra/cycles", {"count": count, **extra})["cycles"]
+
+
+def tenant(box, **action):
+    return box.admin("POST", "/sandbox-admin/entra/tenant", action)["results"]
+
+
+@pytest.fixture
+def entra_box(sandbox_factory):
+    box = sandbox_factory(seed_users=20, seed_groups=3, seed=11)
+    if not getattr(box, "graph_url", None):
+        pytest.fail("the sandbox did not start its Graph emulator")
+    return box
+
+
+def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # noqa: F811
+    box = entra_box
+    ctx, conn = connect(home, box)
+    cycles(box)  # the initial cycle provisions the simulated tenant into the SCIM store
+    first = fetch_logs(ctx, conn)
+    assert first.new > 0 and first.rejected_count == 0
+    assert fetch_since(ctx, conn) is not None
+    stored = log_count(ctx, conn)
+    assert stored == first.new
+    poll_job(ctx, conn)
+    ov = job_overview(ctx, conn)
+    assert ov.status and ov.status != "Quarantine" and ov.last_cycle_end is not None
+    assert [a for a in current_alerts(ctx, conn, include_token=False)] == []
+
+    # incremental: one more person joins; only the new records come back (the overlap is deduplicated)
+    tenant(box, action="join", givenName="Iris", surname="Incremental")
+    cycles(box)
+    second = fetch_logs(ctx, conn)
+    assert second.new >= 1
+    assert log_count(ctx, conn) == stored + second.new
+    assert len(query_logs(ctx, conn, identity="Iris")) >= 1
+    again = fetch_logs(ctx, conn)
+    assert again.new == 0
+
+    # Entra's secret token goes bad: the cycle fails with 401 and the job is quarantined
+    tenant(box, action="set_token", token="bad")
+    tenant(box, action="join", givenName="Quinn", surname="Quarantine")
+    cycles(box)
+    fetch_logs(ctx, conn)
+    poll_job(ctx, conn)
+    ov = job_overview(ctx, conn)
+    assert ov.status == "Quarantine" and ov.quarantine is not None
+    alerts = current_alerts(ctx, conn, include_token=False)
+    kinds = [a.kind for a in alerts]
+    assert kinds[0] == "quarantine" and alerts[0].severity == "critical"
+    assert "credential_failure" in kinds
+    cred = next(a for a in alerts if a.kind == "credential_failure")
+    assert "token" in cred.remedy
+
+    # the summary command reports it and exits 2 (critical)
+    code = main(["logs", "summary", "--connection", conn.name, "--data-dir", str(home), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert out["job"]["quarantine"]["reason"]
+    assert {a["kind"] for a in out["alerts"]} >= {"quarantine", "credential_failure"}
+    assert out["records"] == log_count(ctx, conn)
+
+    # recovery: a valid token again, the job restarted, a successful cycle
+    tenant(box, action="set_token", token="valid")
+    from console.graph import GraphClient
+
+    with GraphClient.for_connection(ctx, conn) as graph:
+        graph.restart("QuarantineState")
+    cycles(box, ignore_backoff=True)
+    fetch_logs(ctx, conn)
+    poll_job(ctx, conn)
+    ov = job_overview(ctx, conn)
+    assert ov.quarantine is None and ov.status != "Quarantine"
+    assert len(ov.quarantine_periods) == 1 and ov.quarantine_periods.iloc[0]["end"] is not None
+    assert {a.kind for a in current_alerts(ctx, conn, include_token=False)} <= {"failure_spike"}
+    s = summarise(ctx, conn)
+    assert len(s.cycles) >= 3 and s.total == log_count(ctx, conn)
+
+
+def test_graph_errors_are_clear_and_lose_nothing(home, entra_box):  # noqa: F811
+    box = entra_box
+    ctx, conn = connect(home, box)
+    cycles(box)
+    # 429 with Retry-After on the logs endpoint: honoured, the fetch completes
+    box.set_faults(rate_429=0.5, retry_after=1, seed=3, paths=r"auditLogs/provisioning")
+    res = fetch_logs(ctx, conn)
+    assert res.new > 0
+    box.clear_faults()
+    # 403: the app lacks AuditLog.Read.All
+    box.admin("PUT", "/sandbox-admin/entra/graph-permissions", {"roles": ["Synchronization.Read.All"]})
+    with pytest.raises(FetchError) as info:
+        fetch_logs(ctx, conn)
+    assert "AuditLog.Read.All" in str(info.value)
+    assert log_count(ctx, conn) == res.new  # nothing lost
+    # 401: the client secret is wrong
+    box.admin("PUT", "/sandbox-admin/entra/graph-permissions",
+              {"roles": ["AuditLog.Read.All", "Directory.Read.All", "Synchronization.Read.All",
+                         "Synchronization.ReadWrite.All"]})
+    ctx.credentials.set(conn.name, "graph_client_secret", "wrong-secret-value")
+    with pytest.raises(ConsoleError) as info:
+        fetch_logs(ctx, conn)
+    assert "wrong-secret-value" not in str(info.value)
+    assert info.value.remedy
+    ctx.credentials.set(conn.name, "graph_client_secret", box.client_secret)
+    assert fetch_logs(ctx, conn).rejected_count == 0
+
+
+def test_logs_commands(home, entra_box, capsys, tmp_path):  # noqa: F811
+    box = entra_box
+    _ctx, conn = connect(home, box)
+    cycles(box)
+    assert main(["logs", "fetch", "--connection", conn.name, "--data-dir", str(home), "--json"]) == 0
+    fetched = json.loads(capsys.readouterr().out)
+    assert fetched["new"] > 0 and fetched["job_error"] is None
+    # a download with one bad record: exit 1, the rest imported
+    records = [{"id": "imp-1", "activityDateTime": "2026-11-20T10:00:00Z", "provisioningAction": "Create",
+                "provisioningStatusInfo": {"status": "Success"}}, {"id": "imp-2"}]
+    path = tmp_path / "download.json"
+    path.write_text(json.dumps(records))
+    assert main(["logs", "import", str(path), "--connection", conn.name, "--data-dir", str(home)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("1 new, 0 already known, 1 rejected")
+    assert "imp-2" in out and "activityDateTime" in out
+    assert main(["logs", "summary", "--connection", conn.name, "--data-dir", str(home)]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "provisioning log records" in out and "alerts:" in out
