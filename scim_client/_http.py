@@ -34,6 +34,7 @@ from .errors import (
     ScimError,
     ServerError,
     permission_for,
+    redact,
     snippet,
 )
 
@@ -355,7 +356,7 @@ class Transport:
             except (TypeError, ValueError):
                 self._provider_takes_refresh = False
         else:
-            self._token = str(token).strip()
+            self._token = self.check_token(str(token).strip().strip('"'))
 
     # -- tokens --------------------------------------------------------------------------------------------
     def _call_provider(self, refresh: bool) -> str:
@@ -366,13 +367,24 @@ class Transport:
                 "no access token available",
                 remedy="Generate a token (or save the API key so one can be generated), then try again.",
             )
-        return str(value).strip()
+        return self.check_token(str(value).strip().strip('"'))
 
     def current_token(self) -> tuple[str, int]:
         with self._lock:
             if self._token is None:
                 self._token = self._call_provider(False)
             return self._token, self._generation
+
+    @staticmethod
+    def check_token(token: str) -> str:
+        """A bearer token must be printable ASCII without spaces (a pasted token may carry junk)."""
+        if not token or any(not (33 <= ord(ch) <= 126) for ch in token):
+            raise AuthenticationError(
+                "the access token contains spaces or characters that cannot be sent in an HTTP header",
+                remedy="Paste the token again without surrounding quotes, spaces or line breaks, or generate a "
+                "new one.",
+            )
+        return token
 
     def _refresh(self, used_generation: int) -> bool:
         """Get a fresh token after a 401. False when there is no provider to ask."""
@@ -456,6 +468,17 @@ class Transport:
             if status >= 400:
                 raise error_from_response(
                     status, content_type, body, operation, self.secrets(), None, what
+                ) from None
+            if 300 <= status < 400:
+                location = redact(resp_headers.get("location", "") or "(no Location)", self.secrets())[:200]
+                raise ProtocolError(
+                    f"the server did not answer in SCIM: HTTP {status} redirect to {location}",
+                    status=status,
+                    remedy=(
+                        "Use the final address as the SCIM base URL (often https:// instead of http://, or a "
+                        "different path); the client does not follow redirects so the token is never sent "
+                        "elsewhere."
+                    ),
                 ) from None
             if status == 204 or not body.strip():
                 return Answer(status, None, resp_headers, content_type, body)

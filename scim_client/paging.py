@@ -38,6 +38,12 @@ def read_list_response(
     data: Any, status: int, parse: Callable[[dict[str, Any]], T]
 ) -> tuple[list[T], int | None]:
     """Items and totalResults from a ListResponse, tolerant of casing and a missing/empty Resources."""
+    if data is None:
+        raise ProtocolError(
+            f"the server did not answer in SCIM: HTTP {status} with an empty body where a ListResponse was "
+            "expected",
+            status=status,
+        )
     if not isinstance(data, dict):
         raise ProtocolError(
             f"the server did not answer in SCIM: HTTP {status} with a JSON {type(data).__name__} where a "

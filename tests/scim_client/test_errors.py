@@ -185,6 +185,12 @@ class Peer:
     async def mode_wrongresource(self, request, rest, n):
         return json_response({"message": "ok"})
 
+    async def mode_redirect(self, request, rest, n):
+        return Response(status_code=302, headers={"Location": "https://login.example.com/sso?next=/scim"})
+
+    async def mode_empty200(self, request, rest, n):
+        return Response(b"", 200, media_type="application/scim+json")
+
     # -- token refresh
     async def mode_refresh(self, request, rest, n):
         if request.headers.get("authorization") != f"Bearer {FRESH}":
@@ -561,3 +567,29 @@ def test_invalid_base_url_and_missing_token():
         ScimClient("api.example.com/scim", token=TOKEN)
     with pytest.raises(ScimError, match="no access token"):
         ScimClient("https://api.example.com/scim", token="  ")
+
+
+def test_redirect_is_not_followed_and_explained(peer):
+    p, url = peer
+    with client(url, "redirect") as c, pytest.raises(ProtocolError) as err:
+        c.list_users()
+    assert "redirect to https://login.example.com/sso" in str(err.value) and "base URL" in err.value.remedy
+    assert p.hits["redirect GET Users"] == 1
+
+
+def test_empty_list_body_is_a_protocol_error(peer):
+    _, url = peer
+    with client(url, "empty200") as c, pytest.raises(ProtocolError, match="empty body"):
+        c.list_users()
+
+
+@pytest.mark.parametrize("bad", ["tok en", "tökén", "line\nbreak"])
+def test_token_that_cannot_be_sent_is_refused_without_echoing_it(bad):
+    with pytest.raises(AuthenticationError) as err:
+        ScimClient("http://127.0.0.1:9/scim", token=bad)
+    assert bad not in str(err.value) and "Paste the token again" in str(err.value)
+    with ScimClient("http://127.0.0.1:9/scim", token=lambda: bad) as c, pytest.raises(AuthenticationError):
+        c.list_users()
+    assert ScimClient("http://127.0.0.1:9/scim", token=' "quoted-token-value" ')._http.current_token()[0] == (
+        "quoted-token-value"
+    )
