@@ -432,8 +432,8 @@ class TokenService:
         elif left is not None and left <= WARNING_DAYS:
             level, message, remedy = "warning", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", renew + "."
         elif left is not None and left <= notice_days:
-            level, message, remedy = "notice", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", \
-                "Plan the renewal; rotation takes two minutes."
+            level, message = "notice", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}."
+            remedy = "Plan the renewal (about two minutes). " + renew + "."
         else:
             level = "ok"
             message = f"The token …{fp} for {conn.name!r} is valid until {when}" + \
