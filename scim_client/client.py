@@ -14,7 +14,17 @@ import httpx
 from . import filters, paging
 from . import patch as patches
 from ._http import TokenSource, Transport
-from .errors import Conflict, ConnectionFailed, NotFound, ProtocolError, RateLimited, ScimError, ServerError
+from .errors import (
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ScimError,
+    ServerError,
+)
 from .models import GROUP_SCHEMA, USER_SCHEMA, Listing, ScimGroup, ScimUser, parse_group, parse_user
 
 log = logging.getLogger("scim_client")
@@ -146,7 +156,7 @@ class ScimClient:
             return self.page_size
         try:
             hint = page_size_hint(self.service_provider_config())
-        except (NotFound, ProtocolError, ServerError) as exc:
+        except (NotFound, ProtocolError, ServerError, PermissionDenied, BadRequest) as exc:
             log.info("no usable ServiceProviderConfig (%s); paging by %d", exc.message, DEFAULT_PAGE_SIZE)
             hint = None
         size = min(hint, MAX_PAGE_SIZE) if hint else DEFAULT_PAGE_SIZE

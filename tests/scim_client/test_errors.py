@@ -197,6 +197,20 @@ class Peer:
             return scim_error(401, "expired")
         return list_response([make_user(4)])
 
+    async def mode_expiresmidway(self, request, rest, n):
+        """Accepts the first token for 3 requests, then only the fresh one: concurrent pages all get a 401."""
+        auth = request.headers.get("authorization")
+        if not (auth == f"Bearer {FRESH}" or (auth == f"Bearer {TOKEN}" and n <= 3)):
+            return scim_error(401, "expired")
+        await asyncio.sleep(0.02)
+        start = int(request.query_params.get("startIndex", "1"))
+        count = int(request.query_params.get("count", "10"))
+        users = [make_user(i) for i in range(80)]
+        page = users[start - 1 : start - 1 + count]
+        return json_response(
+            {"totalResults": 80, "itemsPerPage": len(page), "startIndex": start, "Resources": page}
+        )
+
     # -- create that succeeds but whose answer is lost
     async def mode_lostcreate(self, request, rest, n):
         if request.method == "POST":
@@ -593,3 +607,20 @@ def test_token_that_cannot_be_sent_is_refused_without_echoing_it(bad):
     assert ScimClient("http://127.0.0.1:9/scim", token=' "quoted-token-value" ')._http.current_token()[0] == (
         "quoted-token-value"
     )
+
+
+def test_token_expiring_mid_listing_is_refreshed_once_for_all_pages(peer):
+    _, url = peer
+    calls: list[bool] = []
+    lock = threading.Lock()
+
+    def provider(refresh: bool = False) -> str:
+        with lock:
+            calls.append(refresh)
+        time.sleep(0.05)  # a slow exchange: other pages pile up on the 401 meanwhile
+        return FRESH if refresh else TOKEN
+
+    with client(url, "expiresmidway", token=provider, page_size=5, max_concurrency=8) as c:
+        listing = c.list_users()
+    assert [u.id for u in listing] == [f"u{i:06d}" for i in range(80)]
+    assert calls == [False, True]
