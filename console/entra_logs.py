@@ -21,6 +21,8 @@ import csv
 import io
 import json
 import re
+import struct
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 ACTIONS = {"create": "create", "update": "update", "delete": "delete", "disable": "disable",
            "stageddelete": "stagedDelete", "other": "other"}
 STATUSES = {"success": "success", "failure": "failure", "skipped": "skipped", "warning": "warning"}
+ACTIONS.update({v: v for v in list(ACTIONS.values())})  # exact canonical spelling: fast path
 BATCH = 5000
 #: how far back an incremental fetch reaches before the newest stored record (late-arriving log entries)
 FETCH_OVERLAP = timedelta(minutes=15)
@@ -64,22 +67,6 @@ class FetchError(ConsoleError):
 
 # ------------------------------------------------------------------------------------------------ normalising
 
-def _lower_map(d: Any) -> dict[str, Any]:
-    if isinstance(d, list):  # servicePrincipal as a list in older documents
-        d = d[0] if d else None
-    if not isinstance(d, dict):
-        return {}
-    return {str(k).lower(): v for k, v in d.items()}
-
-
-def _pick(d: dict[str, Any], *names: str) -> Any:
-    for n in names:
-        v = d.get(n)
-        if v is not None and v != "":
-            return v
-    return None
-
-
 def _text(v: Any) -> str | None:
     if v is None or v == "":
         return None
@@ -89,6 +76,8 @@ def _text(v: Any) -> str | None:
 def _enum(v: Any, known: dict[str, str]) -> str | None:
     if isinstance(v, dict):  # some exports nest {"value": "..."}
         v = v.get("value")
+    if v.__class__ is str and v in known:
+        return known[v]
     text = _text(v)
     if text is None:
         return None
@@ -118,36 +107,106 @@ def parse_time(value: Any) -> datetime | None:
     return ts.to_pydatetime()
 
 
+def _get(d: Any, key: str) -> Any:
+    """``d[key]`` with any key casing (exact casing first: the fast path for Graph's own documents)."""
+    if not isinstance(d, dict):
+        return None
+    v = d.get(key)
+    if v is not None or key in d:
+        return v
+    lk = key.lower()
+    for k, val in d.items():
+        if isinstance(k, str) and k.lower() == lk:
+            return val
+    return None
+
+
+def _obj(v: Any) -> dict:
+    if isinstance(v, list):  # servicePrincipal as a list in older documents
+        v = v[0] if v else None
+    return v if isinstance(v, dict) else {}
+
+
+def _first(d: Any, *keys: str) -> Any:
+    for key in keys:
+        v = _get(d, key)
+        if v is not None and v != "":
+            return v
+    return None
+
+
 def normalise(record: Any) -> tuple[tuple | None, str]:
     """One record -> the indexed columns (without connection/origin/raw), or (None, reason)."""
     if not isinstance(record, dict):
         return None, f"not a JSON object ({type(record).__name__})"
-    r = _lower_map(record)
-    rec_id = _text(r.get("id"))
+    rec_id = _text(_get(record, "id"))
     if rec_id is None:
         return None, "no id"
-    when = parse_time(_pick(r, "activitydatetime", "activitydatetimeutc", "date"))
+    raw_time = _first(record, "activityDateTime", "activityDateTimeUtc", "date")
+    when = parse_time(raw_time)
     if when is None:
-        return None, f"activityDateTime {r.get('activitydatetime')!r} is missing or not a date"
-    status_info = _lower_map(_pick(r, "provisioningstatusinfo", "statusinfo"))
-    error = _lower_map(_pick(status_info, "errorinformation") or r.get("errorinformation"))
-    status = _enum(_pick(status_info, "status") or (r.get("status") if not isinstance(r.get("status"), dict)
-                                                    else _lower_map(r.get("status")).get("status")), STATUSES)
-    source = _lower_map(r.get("sourceidentity"))
-    target = _lower_map(r.get("targetidentity"))
-    initiated = _lower_map(r.get("initiatedby"))
-    duration = r.get("durationinmilliseconds")
-    try:
-        duration = int(float(duration)) if duration not in (None, "") else None
-    except (TypeError, ValueError):
-        duration = None
-    identity_type = _text(_pick(source, "identitytype", "type") or _pick(target, "identitytype", "type"))
-    return (rec_id, int(when.timestamp() * 1000), _text(r.get("cycleid")), _text(r.get("changeid")),
-            _text(r.get("jobid")), _enum(_pick(r, "provisioningaction", "action"), ACTIONS), status,
-            _text(_pick(error, "errorcode", "code")), _text(_pick(error, "errorcategory")),
-            identity_type, _text(source.get("id")), _text(source.get("displayname")), _text(target.get("id")),
-            _text(target.get("displayname")), _text(_pick(initiated, "initiatortype", "initiatingtype")),
+        return None, f"activityDateTime {raw_time!r} is missing or not a date"
+    status_info = _obj(_first(record, "provisioningStatusInfo", "statusInfo"))
+    error = _obj(_get(status_info, "errorInformation") if "errorInformation" in status_info or
+                 "provisioningStatusInfo" in record else _get(status_info, "errorInformation") or
+                 _get(record, "errorInformation"))
+    status = _get(status_info, "status")
+    if status is None or status == "":
+        top = _get(record, "status")
+        status = _get(top, "status") if isinstance(top, dict) else top
+    source = _obj(_get(record, "sourceIdentity"))
+    target = _obj(_get(record, "targetIdentity"))
+    initiated = _obj(_get(record, "initiatedBy"))
+    duration = _get(record, "durationInMilliseconds")
+    if duration is not None and not isinstance(duration, int):
+        try:
+            duration = int(float(duration)) if duration != "" else None
+        except (TypeError, ValueError):
+            duration = None
+    identity_type = _text(_first(source, "identityType", "type") or _first(target, "identityType", "type"))
+    return (rec_id, int(when.timestamp() * 1000), _text(_get(record, "cycleId")), _text(_get(record, "changeId")),
+            _text(_get(record, "jobId")), _enum(_first(record, "provisioningAction", "action"), ACTIONS),
+            _enum(status, STATUSES), _text(_first(error, "errorCode", "code")), _text(_get(error, "errorCategory")),
+            identity_type, _text(_get(source, "id")), _text(_get(source, "displayName")), _text(_get(target, "id")),
+            _text(_get(target, "displayName")), _text(_first(initiated, "initiatorType", "initiatingType")),
             duration), ""
+
+
+# Raw JSON storage. Records are stored as they were received, in zlib-compressed blocks of up to RAW_BLOCK
+# records (JSON lines) in ``provisioning_raw``; each log row's ``raw`` column holds a reference b"B" + block id +
+# line number (struct "<qi"). Block compression is ~10x cheaper per record than compressing each record alone and
+# compresses far better. A ``raw`` value not starting with b"B" is one zlib-compressed record.
+RAW_BLOCK = 500
+_REF = struct.Struct("<qi")
+_RAW_TABLE = ("CREATE TABLE IF NOT EXISTS provisioning_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+              "connection TEXT NOT NULL, data BLOB NOT NULL)")
+_block_cache: dict[tuple[str, int], list[bytes]] = {}
+_block_lock = threading.Lock()
+
+
+def _read_block(ctx: Context, block_id: int) -> list[bytes]:
+    key = (str(ctx.store.path), block_id)
+    with _block_lock:
+        lines = _block_cache.get(key)
+    if lines is not None:
+        return lines
+    row = ctx.store.query_one("SELECT data FROM provisioning_raw WHERE id = ?", (block_id,))
+    if row is None:
+        raise NotFoundError(f"The stored raw data block {block_id} is missing.",
+                            "Import or fetch the logs again; the indexed columns are still usable.")
+    lines = zlib.decompress(row[0]).split(b"\n")
+    with _block_lock:
+        if len(_block_cache) > 16:
+            _block_cache.clear()
+        _block_cache[key] = lines
+    return lines
+
+
+def decompress_raw(ctx: Context, blob: bytes) -> Any:
+    if blob[:1] == b"B":
+        block_id, index = _REF.unpack(blob[1:1 + _REF.size])
+        return orjson.loads(_read_block(ctx, block_id)[index])
+    return orjson.loads(zlib.decompress(blob))
 
 
 # ---------------------------------------------------------------------------------------------------- storing
@@ -212,6 +271,7 @@ class _Ingester:
         self.result = ImportResult()
         self.seen: set[str] = set()
         self.rows: list[tuple] = []
+        self.raws: list[bytes] = []
         self.max_ms: int | None = None
         self.min_ms: int | None = None
 
@@ -228,21 +288,39 @@ class _Ingester:
         ms = row[1]
         self.max_ms = ms if self.max_ms is None or ms > self.max_ms else self.max_ms
         self.min_ms = ms if self.min_ms is None or ms < self.min_ms else self.min_ms
-        raw = zlib.compress(orjson.dumps(record, default=str), 6)
-        self.rows.append((self.conn_name, *row, self.origin, raw))
+        self.rows.append((self.conn_name, *row, self.origin))
+        self.raws.append(orjson.dumps(record, default=str))
         if len(self.rows) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows: skip ids already stored, put the new records' JSON in compressed blocks,
+        insert the index rows; one transaction."""
         if not self.rows:
             return
+        rows, raws = self.rows, self.raws
+        self.rows, self.raws = [], []
         with self.ctx.store.transaction() as db:
+            db.execute(_RAW_TABLE)
+            known: set[str] = set()
+            for i in range(0, len(rows), 900):
+                ids = [r[1] for r in rows[i:i + 900]]
+                known.update(x[0] for x in db.execute(
+                    f"SELECT id FROM provisioning_logs WHERE connection = ? AND id IN ({','.join('?' * len(ids))})",
+                    (self.conn_name, *ids)))
+            fresh = [k for k, r in enumerate(rows) if r[1] not in known]
+            out = []
+            for b in range(0, len(fresh), RAW_BLOCK):
+                part = fresh[b:b + RAW_BLOCK]
+                data = zlib.compress(b"\n".join(raws[k] for k in part), 6)
+                block_id = db.execute("INSERT INTO provisioning_raw (connection, data) VALUES (?, ?)",
+                                      (self.conn_name, data)).lastrowid
+                out.extend((*rows[k], b"B" + _REF.pack(block_id, n)) for n, k in enumerate(part))
             before = db.total_changes
-            db.executemany(_INSERT, self.rows)
+            db.executemany(_INSERT, out)
             inserted = db.total_changes - before
         self.result.new += inserted
-        self.result.known += len(self.rows) - inserted
-        self.rows = []
+        self.result.known += len(rows) - inserted
 
     def finish(self) -> ImportResult:
         self.flush()
@@ -851,7 +929,7 @@ def get_record(ctx: Context, conn: Connection | str, record_id: str) -> dict:
     if row is None:
         raise NotFoundError(f"No provisioning log record {record_id!r} is stored for this connection.",
                             "Fetch or import the logs first.")
-    return orjson.loads(zlib.decompress(row["raw"]))
+    return decompress_raw(ctx, row["raw"])
 
 
 def record_steps(record: dict) -> tuple[list[dict], list[dict]]:
@@ -876,4 +954,4 @@ def record_steps(record: dict) -> tuple[list[dict], list[dict]]:
 def iter_records(ctx: Context, conn: Connection | str) -> Iterator[dict]:
     for row in ctx.store.conn.execute("SELECT raw FROM provisioning_logs WHERE connection = ? ORDER BY activity_ms",
                                       (_conn_name(conn),)):
-        yield orjson.loads(zlib.decompress(row[0]))
+        yield decompress_raw(ctx, row[0])

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS provisioning_logs (
     initiator_type TEXT,
     duration_ms    INTEGER,
     origin         TEXT NOT NULL,               -- graph | import
-    raw            BLOB NOT NULL,               -- zlib-compressed JSON of the record as received
+    raw            BLOB NOT NULL,               -- reference into provisioning_raw (b"B" + block id + line)
     PRIMARY KEY (connection, id)
 );
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_time ON provisioning_logs (connection, activity_ms);
@@ -27,6 +27,13 @@ CREATE INDEX IF NOT EXISTS provisioning_logs_by_cycle
     ON provisioning_logs (connection, cycle_id, action, status, error_code, activity_ms);
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_source ON provisioning_logs (connection, source_id);
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_target ON provisioning_logs (connection, target_id);
+
+-- The records as received: zlib-compressed blocks of up to 500 JSON lines (see console/entra_logs.py).
+CREATE TABLE IF NOT EXISTS provisioning_raw (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection TEXT NOT NULL,
+    data       BLOB NOT NULL
+);
 
 -- Each poll of synchronization/jobs/{jobId}: enough columns to derive quarantine periods and cycles.
 CREATE TABLE IF NOT EXISTS job_status_history (
