@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from console.errors import InvalidInput, NotFoundError, StoreError
+from console.errors import ConsoleError, InvalidInput, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from console.context import Context
@@ -299,14 +299,19 @@ class ConnectionRepo:
 
     def remove(self, name: str) -> None:
         conn = self.get(name)
+        if self.credentials is not None:  # secrets first: a locked keyring stops the removal before anything changes
+            try:
+                self.credentials.delete_all(conn.name)
+            except ConsoleError:
+                if self.credentials.backend_info().secure:
+                    raise
+                # an unusable (insecure) backend never received secrets: nothing to delete there
         try:
             with self.store.transaction() as db:
                 db.execute("DELETE FROM connections WHERE id = ?", (conn.id,))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"Connection {conn.name!r} cannot be removed while other records point to it ({exc}).",
-                             "Nothing was removed; report this with the message.") from None
-        if self.credentials is not None:
-            self.credentials.delete_all(conn.name)
+                             "Its secrets were deleted but its records were kept; report this with the message.") from None
 
     def _save_notify_urls(self, conn: Connection) -> None:
         if conn.notify_urls is not None and self.credentials is not None:

@@ -450,6 +450,10 @@ class TokenService:
     def status_all(self) -> list[TokenStatus]:
         return [self.status(c) for c in self.repo.list()]
 
+    def attention(self) -> list[TokenStatus]:
+        """Statuses that need the operator (everything but ``ok``), most severe first: what a banner shows."""
+        return sorted((s for s in self.status_all() if s.level != "ok"), key=lambda s: -s.severity)
+
     def test(self, name: str) -> TokenStatus:
         """Test the stored token against SCIM (``GET /Users?count=1``), record the result, return the status.
         ``status.last_test_result`` is ok | rejected | forbidden | unreachable | tls | protocol | error."""
@@ -521,14 +525,17 @@ class TokenService:
                 from console.graph import GraphClient, GraphError
 
                 say("Pushing the new token to Entra (synchronization secrets)…")
+                stored_in_entra = False
                 try:
                     with GraphClient.for_connection(self.ctx, conn) as graph:
                         graph.put_secrets(conn.scim_url, issued.access_token)
+                        stored_in_entra = True
                         say("Asking Entra to validate the credentials…")
                         graph.validate_credentials(conn.scim_url, issued.access_token)
                     pushed = True
                 except GraphError as exc:
-                    push_error = str(exc)
+                    push_error = (("Entra received the new token but its Test Connection failed: " if stored_in_entra
+                                   else "") + str(exc))
             else:
                 push_error = "No Graph client secret is stored for this connection."
         elif push_to_entra:

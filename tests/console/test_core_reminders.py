@@ -194,3 +194,15 @@ def test_ics_without_token_is_a_clear_error(ctx):
     conn = ConnectionRepo(ctx.store).add(Connection(name="Prod", api_url="https://a.example"))
     with pytest.raises(ConsoleError, match="nothing to put in a calendar"):
         token_ics(ctx, conn)
+
+
+def test_attention_lists_what_a_banner_shows(ctx, clock):
+    repo = ConnectionRepo(ctx.store)
+    svc = TokenService(ctx)
+    for name, days in (("Fine", 300), ("Soon", 20), ("Urgent", 3)):
+        repo.add(Connection(name=name, api_url=f"https://{name.lower()}.example"))
+        svc.import_token(name, make_jwt(ISSUED, days=days), verify=False)
+    repo.add(Connection(name="Empty", api_url="https://empty.example"))
+    levels = [(s.connection, s.level) for s in svc.attention()]
+    assert set(levels[:2]) == {("Urgent", "critical"), ("Empty", "missing")} and levels[2] == ("Soon", "warning")
+    assert len(levels) == 3

@@ -1,0 +1,321 @@
+"""Microsoft Graph for one connection's enterprise app: provisioning logs, the provisioning job, secrets.
+
+Client-credentials sign-in (the token is cached in memory until shortly before it expires), configurable login
+and Graph base URLs (the sandbox serves its own), ``@odata.nextLink`` paging, retries that honour ``Retry-After``
+on 429 and back off on 5xx and dropped connections, and ``GraphError`` with the Graph error code, a message and
+a remedy that names the missing application permission on 403. The client secret and the access token never
+appear in messages, logs or ``repr()``; the bearer token is only sent to the Graph host.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from console.errors import ConsoleError
+
+if TYPE_CHECKING:
+    from console.connections import Connection
+    from console.context import Context
+
+log = logging.getLogger(__name__)
+
+SCOPE = "https://graph.microsoft.com/.default"
+PERM_LOGS = "AuditLog.Read.All"
+PERM_READ = "Synchronization.Read.All"
+PERM_WRITE = "Synchronization.ReadWrite.All"
+MAX_RETRY_AFTER = 120.0
+
+
+class GraphError(ConsoleError):
+    """A Graph call failed. ``code`` is Graph's error code (or an HTTP/transport summary)."""
+
+    def __init__(self, message: str, remedy: str = "", *, code: str = "", status: int | None = None) -> None:
+        super().__init__(message, remedy)
+        self.code = code
+        self.status = status
+
+
+def _graph_error_fields(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("code") or ""), str(error.get("message") or "")[:300]
+    if isinstance(error, str):  # the token endpoint answers {"error": "invalid_client", "error_description": ...}
+        return error, str(body.get("error_description") or "")[:300]
+    return "", ""
+
+
+class GraphClient:
+    """One app registration's view of Graph. Thread-safe; close it (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        graph_base_url: str = "https://graph.microsoft.com/v1.0",
+        login_base_url: str = "https://login.microsoftonline.com",
+        service_principal_id: str = "",
+        job_id: str = "",
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        verify: bool = True,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.__secret = client_secret
+        self.graph_base_url = graph_base_url.rstrip("/")
+        self.login_base_url = login_base_url.rstrip("/")
+        self.service_principal_id = service_principal_id
+        self.job_id = job_id
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self._http = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False)
+        self._lock = threading.Lock()
+        self.__token: str | None = None
+        self._token_expires = 0.0
+        self._graph_host = urlsplit(self.graph_base_url).netloc.lower()
+
+    def __repr__(self) -> str:
+        return f"GraphClient(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, graph={self.graph_base_url!r})"
+
+    @classmethod
+    def for_connection(cls, ctx: Context, conn: Connection, **kwargs: Any) -> GraphClient:
+        """A client for ``conn``'s Entra settings, with its client secret from the keyring."""
+        if conn.entra is None:
+            raise GraphError(f"Connection {conn.name!r} has no Entra (Microsoft Graph) settings.",
+                             "Add the tenant id, client id, service principal id and job id of the app registration "
+                             "(python -m console connections add/edit), then store its client secret.",
+                             code="NotConfigured")
+        secret = ctx.credentials.get(conn.name, "graph_client_secret")
+        if not secret:
+            raise GraphError(f"No Graph client secret is stored for connection {conn.name!r}.",
+                             f"Store it with: python -m console connections graph-secret {conn.name!r} --stdin",
+                             code="NoClientSecret")
+        e = conn.entra
+        return cls(tenant_id=e.tenant_id, client_id=e.client_id, client_secret=secret,
+                   graph_base_url=e.graph_base_url, login_base_url=e.login_base_url,
+                   service_principal_id=e.service_principal_id, job_id=e.job_id,
+                   verify=conn.verify_tls, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sign-in ----------------------------------------------------------------------------------------
+    def _access_token(self, force: bool = False) -> str:
+        with self._lock:
+            if not force and self.__token and time.monotonic() < self._token_expires - 60:
+                return self.__token
+            url = f"{self.login_base_url}/{quote(self.tenant_id, safe='')}/oauth2/v2.0/token"
+            data = {"client_id": self.client_id, "client_secret": self.__secret, "scope": SCOPE,
+                    "grant_type": "client_credentials"}
+            response = self._send("POST", url, what="sign in to Microsoft Entra", data=data, auth=False)
+            try:
+                body = response.json()
+                token = body["access_token"]
+                expires_in = float(body.get("expires_in", 3600))
+            except (ValueError, KeyError, TypeError):
+                raise GraphError("The Entra sign-in endpoint answered without an access token.",
+                                 "Check the login base URL and tenant id.", code="BadTokenResponse") from None
+            self.__token = str(token)
+            self._token_expires = time.monotonic() + expires_in
+            return self.__token
+
+    # -- HTTP with retries ------------------------------------------------------------------------------
+    def _send(self, method: str, url: str, *, what: str, permission: str = "", auth: bool = True,
+              json: Any = None, data: dict[str, str] | None = None, params: dict[str, str] | None = None,
+              ) -> httpx.Response:
+        if auth and urlsplit(url).netloc.lower() != self._graph_host:
+            raise GraphError(f"Graph sent a link to another host ({urlsplit(url).netloc}) while trying to {what}.",
+                             "Check the Graph base URL; the console only sends its token to that host.",
+                             code="ForeignLink")
+        attempt, refreshed = 0, False
+        while True:
+            headers = {"Accept": "application/json"}
+            if auth:
+                headers["Authorization"] = f"Bearer {self._access_token()}"
+            try:
+                response = self._http.request(method, url, headers=headers, json=json, data=data, params=params)
+            except httpx.HTTPError as exc:
+                if attempt < self.max_retries and not isinstance(exc, httpx.UnsupportedProtocol):
+                    attempt += 1
+                    self._sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2))
+                    continue
+                text = str(exc).lower()
+                host = urlsplit(url).netloc
+                if "ssl" in text or "certificate" in text:
+                    raise GraphError(f"TLS to {host} failed while trying to {what}.",
+                                     "Check the URL and the certificate (or a TLS-inspecting proxy's CA).",
+                                     code="TLS") from None
+                raise GraphError(f"Could not reach {host} to {what} ({type(exc).__name__}).",
+                                 "Check the network, proxy and the Graph/login base URLs, then try again.",
+                                 code="Unreachable") from None
+            status = response.status_code
+            if status == 429 or status in (500, 502, 503, 504):
+                if attempt < self.max_retries:
+                    attempt += 1
+                    self._sleep(self._retry_delay(response, attempt))
+                    continue
+            if status == 401 and auth and not refreshed:  # token expired early or was revoked: sign in again
+                refreshed = True
+                self._access_token(force=True)
+                continue
+            if status >= 400:
+                raise self._error(response, what, permission, auth)
+            return response
+
+    @staticmethod
+    def _retry_delay(response: httpx.Response, attempt: int) -> float:
+        value = response.headers.get("Retry-After", "").strip()
+        if value:
+            try:
+                return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+            except ValueError:
+                pass
+        return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    def _error(self, response: httpx.Response, what: str, permission: str, auth: bool) -> GraphError:
+        status = response.status_code
+        code, message = _graph_error_fields(response)
+        detail = f" ({code}: {message})" if code or message else ""
+        if not auth and status in (400, 401):
+            return GraphError(
+                f"Entra refused the app's sign-in (HTTP {status}){detail}.",
+                "The client secret is wrong or has expired, or the tenant id / client id is wrong: create a new "
+                "client secret under App registrations > the app > Certificates & secrets, and store it again.",
+                code=code or "invalid_client", status=status)
+        if status == 401:
+            return GraphError(f"Graph rejected the app's token while trying to {what}{detail}.",
+                              "The client secret may be wrong or expired; store a new one and try again.",
+                              code=code or "Unauthorized", status=status)
+        if status == 403:
+            needed = permission or "the needed"
+            return GraphError(
+                f"The app registration lacks permission to {what} (HTTP 403){detail}.",
+                f"Grant the application permission {needed} to the app (API permissions > Add > Microsoft Graph > "
+                "Application permissions), then 'Grant admin consent'.",
+                code=code or "Forbidden", status=status)
+        if status == 404:
+            return GraphError(f"Graph found nothing to {what} (HTTP 404){detail}.",
+                              "Check the service principal id and job id of the enterprise app.",
+                              code=code or "NotFound", status=status)
+        if status == 429:
+            return GraphError(f"Graph kept throttling requests to {what} (HTTP 429).",
+                              "Wait a few minutes and try again.", code=code or "TooManyRequests", status=status)
+        return GraphError(f"Graph failed to {what} (HTTP {status}){detail}.",
+                          "Try again later; if it persists, check Microsoft's service health.",
+                          code=code or f"HTTP{status}", status=status)
+
+    def _get_json(self, url: str, *, what: str, permission: str, params: dict[str, str] | None = None) -> Any:
+        response = self._send("GET", url, what=what, permission=permission, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise GraphError(f"Graph answered in something other than JSON while trying to {what}.",
+                             "Check the Graph base URL.", code="BadResponse", status=response.status_code) from None
+
+    # -- provisioning logs ------------------------------------------------------------------------------
+    def iter_provisioning_logs(self, since: datetime | None = None, filter: str | None = None,
+                               top: int | None = None) -> Iterator[dict[str, Any]]:
+        """Yield provisioningObjectSummary dicts (newest first as Graph returns them), following nextLink."""
+        clauses = []
+        if since is not None:
+            when = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            clauses.append(f"activityDateTime gt {when}")
+        if filter:
+            clauses.append(f"({filter})" if clauses else filter)
+        params: dict[str, str] | None = {}
+        if clauses:
+            params["$filter"] = " and ".join(clauses)  # type: ignore[index]
+        if top:
+            params["$top"] = str(top)  # type: ignore[index]
+        url = f"{self.graph_base_url}/auditLogs/provisioning"
+        what = "read the provisioning logs"
+        while url:
+            page = self._get_json(url, what=what, permission=f"{PERM_LOGS} (and Directory.Read.All)",
+                                  params=params or None)
+            yield from page.get("value", []) if isinstance(page, dict) else []
+            url = page.get("@odata.nextLink") if isinstance(page, dict) else None
+            params = None  # nextLink carries the query
+
+    # -- the provisioning job ---------------------------------------------------------------------------
+    def _sp(self) -> str:
+        if not self.service_principal_id:
+            raise GraphError("The enterprise app's service principal id is not configured.",
+                             "Add it to the connection's Entra settings (Enterprise applications > the app > "
+                             "Overview > Object ID).", code="NotConfigured")
+        return f"{self.graph_base_url}/servicePrincipals/{quote(self.service_principal_id, safe='')}/synchronization"
+
+    def _job(self, job_id: str | None) -> str:
+        job = job_id or self.job_id
+        if not job:
+            raise GraphError("The provisioning job id is not configured.",
+                             "List the jobs (list_jobs) and add the job id (it starts with 'scim.') to the connection.",
+                             code="NotConfigured")
+        return f"{self._sp()}/jobs/{quote(job, safe='')}"
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        body = self._get_json(f"{self._sp()}/jobs", what="list the provisioning jobs", permission=PERM_READ)
+        return list(body.get("value", [])) if isinstance(body, dict) else []
+
+    def get_job(self, job_id: str | None = None) -> dict[str, Any]:
+        body = self._get_json(self._job(job_id), what="read the provisioning job", permission=PERM_READ)
+        return body if isinstance(body, dict) else {}
+
+    def put_secrets(self, base_address: str, token: str) -> None:
+        """Give Entra a new Tenant URL + Secret Token (what the admin center's Admin Credentials do)."""
+        body = {"value": [{"key": "BaseAddress", "value": base_address}, {"key": "SecretToken", "value": token}]}
+        self._send("PUT", f"{self._sp()}/secrets", what="update the provisioning credentials",
+                   permission=PERM_WRITE, json=body)
+
+    def validate_credentials(self, base_address: str | None = None, token: str | None = None,
+                             job_id: str | None = None) -> None:
+        """Ask Entra to test credentials against the SCIM endpoint (like 'Test Connection'); raises on failure."""
+        credentials = []
+        if base_address:
+            credentials.append({"key": "BaseAddress", "value": base_address})
+        if token:
+            credentials.append({"key": "SecretToken", "value": token})
+        self._send("POST", f"{self._job(job_id)}/validateCredentials", what="validate the provisioning credentials",
+                   permission=PERM_WRITE, json={"credentials": credentials})
+
+    def restart(self, scope: str = "Watermark, Escrows, QuarantineState", job_id: str | None = None) -> None:
+        self._send("POST", f"{self._job(job_id)}/restart", what="restart the provisioning job",
+                   permission=PERM_WRITE, json={"criteria": {"resetScope": scope}})
+
+    def start(self, job_id: str | None = None) -> None:
+        self._send("POST", f"{self._job(job_id)}/start", what="start the provisioning job", permission=PERM_WRITE)
+
+    def pause(self, job_id: str | None = None) -> None:
+        self._send("POST", f"{self._job(job_id)}/pause", what="pause the provisioning job", permission=PERM_WRITE)
+
+    def provision_on_demand(self, object_id: str, *, rule_id: str, object_type: str = "User",
+                            job_id: str | None = None) -> dict[str, Any]:
+        body = {"parameters": [{"ruleId": rule_id, "subjects": [{"objectId": object_id,
+                                                                 "objectTypeName": object_type}]}]}
+        response = self._send("POST", f"{self._job(job_id)}/provisionOnDemand", what="provision on demand",
+                              permission=PERM_WRITE, json=body)
+        try:
+            return response.json() if response.content else {}
+        except ValueError:
+            return {}
