@@ -1,7 +1,7 @@
-"""Entra provisioning simulator and Microsoft Graph emulator (work in progress).
+"""Entra provisioning simulator and Microsoft Graph emulator, served by the sandbox process.
 
-Interface used by the sandbox server: ``add_cli_arguments``, ``routes``, ``startup``, ``shutdown``,
-``describe``.
+The sandbox server calls exactly these hooks: ``add_cli_arguments``, ``routes``, ``startup``, ``shutdown``,
+``describe`` (and, when present, ``wait_until_ready`` before it prints ``ready``). See docs/entra-simulator.md.
 """
 
 from __future__ import annotations
@@ -9,31 +9,82 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from starlette.routing import BaseRoute
+
+KEY = "entra"
+
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the simulator's options to the ``serve`` sub-command."""
-    parser.add_argument("--demo", action="store_true", help="seed a demo org and fast-forward its history")
-    parser.add_argument("--demo-days", type=int, default=14, help="simulated days of demo history (14)")
-    parser.add_argument("--cycle-seconds", type=float, default=60.0, help="real seconds between live cycles")
-    parser.add_argument(
-        "--entra-style", choices=["default", "aadOptscim062020"], default="default", help="PATCH style"
-    )
-    parser.add_argument(
-        "--deletion-threshold", type=int, default=500, help="QuarantineTooManyDeletesThreshold (500)"
-    )
+    """Add the simulator's options to ``python -m sandbox serve``."""
+    parser.add_argument("--demo", action="store_true",
+                        help="demo: fast-forward --demo-days of Entra history (once per data dir), then live cycles")
+    parser.add_argument("--demo-days", type=float, default=14, help="simulated days of demo history (14)")
+    parser.add_argument("--cycle-seconds", type=float, default=None,
+                        help="real seconds between live cycles (60 with --demo; without --demo cycles run only "
+                             "when asked, unless this is given)")
+    parser.add_argument("--entra-style", choices=["default", "aadOptscim062020"], default="default",
+                        help="Entra's PATCH style: default (\"Replace\", \"False\") or aadOptscim062020")
+    parser.add_argument("--deletion-threshold", type=int, default=500,
+                        help="QuarantineTooManyDeletesThreshold for a new data dir (500)")
 
 
-def routes(state: Any) -> list:
-    return []
+def _sim(state: Any) -> Any:
+    from .simulator import Simulator
+
+    sim = state.extra.get(KEY)
+    if sim is None:
+        sim = Simulator(state)
+        state.extra[KEY] = sim
+    return sim
+
+
+def routes(state: Any) -> list[BaseRoute]:
+    """Graph under /graph/v1.0, the token endpoint under /login, admin routes under /sandbox-admin/entra."""
+    from . import graph
+
+    return graph.routes()
 
 
 async def startup(state: Any) -> None:
-    return None
+    """Called once the SCIM store is ready (before requests are served): history runs in the background."""
+    await _sim(state).startup()
+
+
+async def wait_until_ready(state: Any) -> None:
+    """Wait for the demo history (fast-forward over HTTP) to be written; the server prints ``ready`` after."""
+    sim = state.extra.get(KEY)
+    if sim is not None:
+        await sim.ready.wait()
 
 
 async def shutdown(state: Any) -> None:
-    return None
+    sim = state.extra.pop(KEY, None)
+    if sim is not None:
+        await sim.shutdown()
 
 
 def describe(state: Any) -> list[tuple[str, str]]:
-    return []
+    """``name: value`` lines printed before ``ready``."""
+    sim = _sim(state)
+    lines = [
+        ("Graph base URL", f"{state.base_url}/graph/v1.0"),
+        ("Login base URL", f"{state.base_url}/login"),
+        ("tenant id", sim.ids.tenant_id),
+        ("client id", sim.ids.client_id),
+        ("client secret", sim.client_secret_shown),
+        ("service principal id", sim.ids.service_principal_id),
+        ("job id", sim.ids.job_id),
+    ]
+    if sim.demo_seconds is not None:
+        lines.append(("demo history", f"{float(getattr(state.config, 'demo_days', 14)):g} days in "
+                                      f"{sim.demo_seconds:.1f} s"))
+    if sim.ready_error:
+        lines.append(("demo history error", sim.ready_error))
+    return lines
+
+
+def add_subcommands(sub: Any, data_dir_arg: Any) -> None:
+    """Extra ``python -m sandbox`` sub-commands (``export-logs``); each sets ``handler(args, data_dir)``."""
+    from .export import add_subcommand
+
+    add_subcommand(sub, data_dir_arg)

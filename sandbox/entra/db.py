@@ -1,0 +1,163 @@
+"""The simulator's own SQLite database (``<data-dir>/entra.db``, WAL).
+
+It holds the simulated Entra tenant (source users, groups, memberships), what the provisioning service believes
+it has exported (links to target ids, exported values, escrows, staged deletes), the job state and the
+provisioning logs. No secret is ever written here: the SecretToken lives in memory only, the Graph client
+secret only as a SHA-256 hash.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS src_users (
+    object_id TEXT PRIMARY KEY,
+    upn TEXT NOT NULL,
+    mail TEXT,
+    given_name TEXT,
+    surname TEXT,
+    display_name TEXT NOT NULL,
+    department TEXT,
+    assigned INTEGER NOT NULL DEFAULT 1,
+    soft_deleted INTEGER NOT NULL DEFAULT 0,
+    soft_deleted_at TEXT,
+    hard_deleted INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 1,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS src_users_dirty ON src_users(dirty) WHERE dirty = 1;
+CREATE INDEX IF NOT EXISTS src_users_soft ON src_users(soft_deleted_at) WHERE soft_deleted = 1 AND hard_deleted = 0;
+CREATE TABLE IF NOT EXISTS src_groups (
+    object_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    assigned INTEGER NOT NULL DEFAULT 1,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS src_groups_dirty ON src_groups(dirty) WHERE dirty = 1;
+CREATE TABLE IF NOT EXISTS src_members (
+    group_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS src_members_user ON src_members(user_id);
+CREATE TABLE IF NOT EXISTS links (
+    object_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    exported TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS links_target ON links(target_id);
+CREATE TABLE IF NOT EXISTS exported_members (
+    group_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS exported_members_user ON exported_members(user_id);
+CREATE TABLE IF NOT EXISTS escrows (
+    object_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    next_cycle INTEGER NOT NULL,
+    error_code TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staged_deletes (
+    object_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    staged_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    activity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    action TEXT NOT NULL,
+    cycle_id TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    source_id TEXT,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_order ON logs(activity DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS logs_status ON logs(status, activity DESC, seq DESC);
+CREATE TABLE IF NOT EXISTS cycles (
+    seq INTEGER PRIMARY KEY,
+    cycle_id TEXT NOT NULL,
+    began TEXT NOT NULL,
+    ended TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+"""
+
+
+class EntraDB:
+    """A thread-safe wrapper over one SQLite connection (the simulator is the only writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=OFF")
+            self._conn.executescript(SCHEMA)
+            if self.get_meta("schema_version") is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed on success, rolled back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple | list = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def execute(self, sql: str, params: tuple | list = ()) -> None:
+        with self._lock:
+            self._conn.execute(sql, params)
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
+        sql = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        if conn is not None:
+            conn.execute(sql, (key, value))
+        else:
+            self.execute(sql, (key, value))
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        raw = self.get_meta(key)
+        return json.loads(raw) if raw is not None else default
+
+    def set_json(self, key: str, value: Any, conn: sqlite3.Connection | None = None) -> None:
+        self.set_meta(key, json.dumps(value, separators=(",", ":")), conn)

@@ -1,0 +1,154 @@
+"""What goes over the wire: the SCIM requests Entra's provisioning service sends, in its two PATCH styles.
+
+Mapping (the 6clicks guide): ``emails[type eq "work"].value`` <- mail (matching precedence 1), ``userName`` <-
+userPrincipalName (precedence 2), ``active`` <- ``Switch([IsSoftDeleted], , "False", "True", "True", "False")``
+(a *string*), ``name.givenName`` <- givenName, ``name.familyName`` <- surname, ``externalId`` <- objectId.
+Groups: ``displayName`` (precedence 1), ``externalId`` <- objectId, ``members``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+MS_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+EMAIL_PATH = 'emails[type eq "work"].value'
+USER_ATTRS = ("externalId", "userName", "active", EMAIL_PATH, "name.givenName", "name.familyName")
+MEMBER_BATCH = 100
+OPT_FLAG = "aadOptscim062020"
+
+
+def desired_user(row: Any) -> dict[str, str | None]:
+    """The target values of one source user, as the mapping's expressions yield them (all strings)."""
+    return {
+        "externalId": row["object_id"],
+        "userName": row["upn"],
+        "active": "False" if row["soft_deleted"] else "True",
+        EMAIL_PATH: row["mail"],
+        "name.givenName": row["given_name"],
+        "name.familyName": row["surname"],
+    }
+
+
+def create_user_body(values: dict[str, str | None]) -> dict[str, Any]:
+    email = values[EMAIL_PATH]
+    return {
+        "schemas": [CORE_USER, ENTERPRISE_USER],
+        "externalId": values["externalId"],
+        "userName": values["userName"],
+        "active": values["active"] == "True",
+        "emails": [{"primary": True, "type": "work", "value": email}] if email else [],
+        "meta": {"resourceType": "User"},
+        "name": {"familyName": values["name.familyName"], "givenName": values["name.givenName"]},
+        "roles": [],
+    }
+
+
+def user_patch(changes: dict[str, str | None], style: str) -> dict[str, Any]:
+    """PATCH body replacing ``changes`` (attribute path -> new string value)."""
+    if style == OPT_FLAG:
+        value: dict[str, Any] = {}
+        for path, v in changes.items():
+            value[path] = (v == "True") if path == "active" else v
+        if list(value) == ["active"]:
+            return {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": value["active"]}]}
+        return {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]}
+    ops = [{"op": "Replace", "path": path, "value": v} for path, v in changes.items()]
+    return {"schemas": [PATCH_OP], "Operations": ops}
+
+
+def create_group_body(object_id: str, display_name: str) -> dict[str, Any]:
+    return {
+        "schemas": [CORE_GROUP, MS_GROUP],
+        "externalId": object_id,
+        "displayName": display_name,
+        "meta": {"resourceType": "Group"},
+    }
+
+
+def group_rename_patch(display_name: str, style: str) -> dict[str, Any]:
+    op = "replace" if style == OPT_FLAG else "Replace"
+    return {"schemas": [PATCH_OP], "Operations": [{"op": op, "path": "displayName", "value": display_name}]}
+
+
+def member_patches(add: list[str], remove: list[str], style: str) -> list[dict[str, Any]]:
+    """PATCH bodies adding/removing target member ids, at most ``MEMBER_BATCH`` members per request."""
+    bodies: list[dict[str, Any]] = []
+    for i in range(0, len(add), MEMBER_BATCH):
+        chunk = add[i:i + MEMBER_BATCH]
+        bodies.append({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add" if style == OPT_FLAG else "Add", "path": "members", "value": [{"value": m} for m in chunk]}
+        ]})
+    for i in range(0, len(remove), MEMBER_BATCH):
+        chunk = remove[i:i + MEMBER_BATCH]
+        if style == OPT_FLAG:
+            ops = [{"op": "remove", "path": f'members[value eq "{m}"]'} for m in chunk]
+        else:
+            ops = [{"op": "Remove", "path": "members", "value": [{"value": m} for m in chunk]}]
+        bodies.append({"schemas": [PATCH_OP], "Operations": ops})
+    return bodies
+
+
+def split_tenant_url(base_address: str) -> tuple[str, str]:
+    """``http://host/scim/?aadOptscim062020`` -> (``http://host/scim``, style)."""
+    parts = urlsplit(base_address.strip())
+    style = OPT_FLAG if OPT_FLAG.lower() in parts.query.lower() else "default"
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), style
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int | None  # None: no HTTP answer (timeout, connection dropped)
+    body: Any
+    text: str
+    elapsed_ms: int
+    error: str | None = None  # "timeout" | "connection"
+    retry_after: str | None = None
+
+
+class ScimWire:
+    """A synchronous HTTP client to the SCIM endpoint (used from a worker thread, never the event loop)."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        self._client = httpx.Client(timeout=timeout, headers={"Accept": "application/scim+json"})
+        self.requests = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, method: str, url: str, token: str | None, *, params: dict[str, str] | None = None,
+             body: Any = None) -> Reply:
+        headers = {"Content-Type": "application/scim+json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        started = time.perf_counter()
+        self.requests += 1
+        try:
+            import json as _json
+
+            resp = self._client.request(
+                method, url, params=params, headers=headers,
+                content=_json.dumps(body).encode() if body is not None else None,
+            )
+        except httpx.TimeoutException:
+            return Reply(None, None, "", int((time.perf_counter() - started) * 1000), "timeout")
+        except httpx.HTTPError:
+            return Reply(None, None, "", int((time.perf_counter() - started) * 1000), "connection")
+        elapsed = int((time.perf_counter() - started) * 1000)
+        text = resp.text
+        parsed: Any = None
+        if text:
+            try:
+                parsed = resp.json()
+            except ValueError:
+                parsed = None
+        return Reply(resp.status_code, parsed, text[:2000], elapsed, None, resp.headers.get("Retry-After"))
