@@ -1,0 +1,38 @@
+"""Streamlit entry point: page config, optional sign-in, the embedded demo, the sidebar (connection picker,
+token badge, data freshness, refresh) and the token banner, then ``st.navigation`` over ``pages/``.
+
+Run: ``streamlit run app.py`` (settings in ``.streamlit/config.toml``: headless, 127.0.0.1, no usage stats).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui as ui
+
+st.set_page_config(page_title="SCIM console for 6clicks", page_icon=":material/badge:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+PAGES = {
+    "Monitor": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/sync_history.py", title="Sync history", icon=":material/sync:"),
+        st.Page("pages/activity.py", title="Activity", icon=":material/receipt_long:"),
+    ],
+    "Directory": [
+        st.Page("pages/users.py", title="Users", icon=":material/person:"),
+        st.Page("pages/groups.py", title="Groups & roles", icon=":material/groups:"),
+    ],
+    "Settings": [
+        st.Page("pages/connection.py", title="Connection & token", icon=":material/key:"),
+    ],
+}
+
+
+ui.require_sign_in()
+nav = st.navigation(PAGES)
+ui.render_shell()
+try:
+    nav.run()
+finally:
+    ui.shell_done()

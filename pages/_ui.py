@@ -1,0 +1,703 @@
+"""Shared page helpers: the open context, the selected connection, error screens, the token badge and banner,
+time formatting in the operator's zone, the cached directory view, sign-in and the operator's identity.
+
+Pages import this module as ``from pages import _ui as ui``. Nothing here holds or shows a secret: the
+credential store is read by the console core only; pages see fingerprints.
+
+Session-state keys (documented for other pages):
+- ``connection``: the selected connection's name.
+- ``users.selected_ids``: list of SCIM ids of the users selected on the Users page (operations read it).
+- ``users.detail_id`` / ``groups.detail_id``: the user / group whose detail view is open.
+- ``groups.selected_ids``: list of SCIM ids of the groups selected on the Groups & roles page.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+import streamlit as st
+
+from console.errors import ConsoleError
+
+log = logging.getLogger("console.app")
+
+KEY_CONNECTION = "connection"
+KEY_SELECTED_USERS = "users.selected_ids"
+KEY_USER_DETAIL = "users.detail_id"
+KEY_GROUP_DETAIL = "groups.detail_id"
+KEY_SELECTED_GROUPS = "groups.selected_ids"
+KEY_PENDING_CONNECTION = "connection.pending"  # select this connection at the next run (before the picker)
+ENV_OPERATORS = "SCIM_CONSOLE_OPERATORS"
+LOG_FILE = "console-app.log"
+
+LEVEL_COLOURS = {"ok": "green", "notice": "blue", "warning": "orange", "critical": "red", "expired": "red",
+                 "rejected": "red", "missing": "gray"}
+LEVEL_ICONS = {"ok": ":material/verified:", "notice": ":material/schedule:", "warning": ":material/warning:",
+               "critical": ":material/error:", "expired": ":material/block:", "rejected": ":material/block:",
+               "missing": ":material/key_off:"}
+
+_SECRETISH = [
+    (re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), "<jwt redacted>"),
+    (re.compile(r"(?i)(bearer\s+)\S+"), r"\1<redacted>"),
+    (re.compile(r"(?i)((?:api[_-]?key|secret|token|password)\s*[=:]\s*)\S+"), r"\1<redacted>"),
+]
+
+
+# --- context and connection --------------------------------------------------------------------------------
+
+
+def data_dir() -> Path:
+    from console.paths import data_dir as default_dir
+
+    return default_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def _open_context(path: str) -> Any:
+    from console.context import open_context
+
+    ctx = open_context(Path(path), credentials=_credentials_for_app())
+    _install_log_file(ctx.data_dir)
+    return ctx
+
+
+def _credentials_for_app() -> Any:
+    """The OS keyring wrapper; the demo connection's secrets go to its in-memory part (see console.credentials)."""
+    from console.credentials import default_credentials
+
+    return default_credentials()
+
+
+def context() -> Any:
+    """The open ``console.context.Context`` for this app's data dir (shared by all sessions)."""
+    return _open_context(str(data_dir()))
+
+
+def connections() -> list[Any]:
+    from console.connections import ConnectionRepo
+
+    return list(ConnectionRepo(context().store).list())
+
+
+def connection(required: bool = True) -> Any | None:
+    """The selected ``Connection``. With ``required`` and none configured, shows the designed screen and stops."""
+    from console.connections import ConnectionRepo
+
+    name = st.session_state.get(KEY_CONNECTION)
+    conn = None
+    if name:
+        try:
+            conn = ConnectionRepo(context().store).get(name)
+        except ConsoleError:
+            conn = None
+    if conn is None:
+        available = connections()
+        if available:
+            conn = available[0]
+    if conn is None and required:
+        no_connection_screen()
+        st.stop()
+    return conn
+
+
+def select_connection(name: str | None) -> None:
+    """Select ``name`` in the sidebar's picker from the next run on (the picker may already be drawn)."""
+    st.session_state[KEY_PENDING_CONNECTION] = name
+
+
+def no_connection_screen() -> None:
+    st.info("**No connection is configured yet.** Add your 6clicks tenant on the **Connection & token** page: "
+            "its API base URL and the API key of a dedicated 6clicks user with the six SCIM permissions.",
+            icon=":material/link_off:")
+    st.page_link("pages/connection.py", label="Add a connection", icon=":material/add_link:")
+
+
+# --- errors -----------------------------------------------------------------------------------------------
+
+
+def redact(text: str) -> str:
+    for pattern, repl in _SECRETISH:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _install_log_file(directory: Path) -> None:
+    path = Path(directory) / LOG_FILE
+    root = logging.getLogger("console")
+    if any(isinstance(h, RotatingFileHandler) and Path(h.baseFilename) == path for h in root.handlers):
+        return
+    try:
+        handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+def log_path() -> Path:
+    return data_dir() / LOG_FILE
+
+
+def show_error(exc: BaseException, *, what: str | None = None) -> None:
+    """st.error with the remedy; never a traceback. Console errors carry their own message and remedy."""
+    if isinstance(exc, ConsoleError):
+        body = f"**{exc.message}**"
+        if exc.remedy:
+            body += f"\n\n{exc.remedy}"
+    elif hasattr(exc, "remedy"):  # scim_client.ScimError and friends: str() = message + remedy
+        body = f"**{redact(str(exc))}**"
+    else:
+        body = (f"**Something went wrong{' while ' + what if what else ''}: {type(exc).__name__}.**\n\n"
+                f"Try again; if it keeps happening, send the details in `{log_path()}` to your administrator "
+                "(the log never contains secrets).")
+    st.error(redact(body), icon=":material/error:")
+
+
+def log_exception(exc: BaseException) -> None:
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error("page error: %s", redact(detail))
+
+
+@contextmanager
+def guard(what: str | None = None) -> Iterator[None]:
+    """Wrap a page body (or a panel): unexpected exceptions become st.error with a remedy and a log entry."""
+    try:
+        yield
+    except Exception as exc:  # Streamlit's stop/rerun/switch_page are BaseExceptions and pass through
+        log_exception(exc)
+        show_error(exc, what=what)
+
+
+def run_page(body: Callable[[], None], what: str | None = None) -> None:
+    """Run a page body: the shell first if app.py did not draw it in this run, then the body under guard."""
+    try:
+        if not getattr(_shell, "rendered", False):
+            render_shell()
+        with guard(what):
+            body()
+    finally:
+        shell_done()
+
+
+# --- time ---------------------------------------------------------------------------------------------------
+
+
+def operator_zone() -> tzinfo:
+    name = None
+    try:
+        name = st.context.timezone
+    except Exception:
+        name = None
+    name = name or os.environ.get("TZ")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def local(dt: datetime | None) -> datetime | None:
+    if dt is None or pd.isna(dt):
+        return None
+    if isinstance(dt, pd.Timestamp):
+        dt = dt.to_pydatetime()
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(operator_zone())
+
+
+def fmt_time(dt: datetime | None, *, date_only: bool = False) -> str:
+    value = local(dt)
+    if value is None:
+        return "—"
+    return value.strftime("%d %b %Y" if date_only else "%d %b %Y %H:%M %Z")
+
+
+def ago(dt: datetime | None, now: datetime | None = None) -> str:
+    if dt is None:
+        return "never"
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - dt).total_seconds()
+    if seconds < 0:
+        return "just now"
+    if seconds < 60:
+        return "just now" if seconds < 10 else f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+# --- token ---------------------------------------------------------------------------------------------------
+
+
+def token_service() -> Any:
+    from console.tokens import TokenService
+
+    return TokenService(context())
+
+
+def token_status(conn: Any) -> Any | None:
+    """``TokenStatus`` for ``conn`` or None when the credential store cannot be read (shown by the caller)."""
+    try:
+        return token_service().status(conn.name)
+    except ConsoleError as exc:
+        log.warning("token status for %s: %s", conn.name, exc)
+        return None
+
+
+def token_label(status: Any) -> str:
+    if status is None:
+        return "Token: unknown"
+    level = status.level
+    if level == "missing":
+        return "No token"
+    if level == "rejected":
+        return "Token rejected"
+    if level == "expired":
+        return "Token expired"
+    days = status.days_left
+    if days is None:
+        return "Token: expiry unknown"
+    approx = "≈" if getattr(status, "estimated", False) else ""
+    return f"Token: {approx}{days} day{'s' if days != 1 else ''} left"
+
+
+def token_badge(status: Any, *, where: Any = None) -> None:
+    target = where or st
+    level = status.level if status is not None else "missing"
+    target.badge(token_label(status), color=LEVEL_COLOURS.get(level, "gray"),  # type: ignore[arg-type]
+                 icon=LEVEL_ICONS.get(level), help=(status.message if status is not None else None))
+
+
+def token_banner(conn: Any, status: Any) -> None:
+    """A banner on every page once a reminder threshold is reached, or when the token is unusable."""
+    if status is None or status.level in ("ok",):
+        return
+    text = f"**{conn.name}: {status.message}**"
+    if status.remedy:
+        text += f" {status.remedy}"
+    if status.level in ("critical", "expired", "rejected"):
+        st.error(text, icon=":material/key_off:")
+    elif status.level == "missing":
+        st.warning(text, icon=":material/key_off:")
+    elif status.level == "warning":
+        st.warning(text, icon=":material/warning:")
+    else:
+        st.info(text, icon=":material/schedule:")
+
+
+def keyring_banner(conn: Any) -> None:
+    """When the selected (non-demo) connection's secrets cannot be read: say why and what to do."""
+    if conn is None or getattr(conn, "is_demo", False):
+        return
+    from console.credentials import ENV_PASSPHRASE
+
+    info = context().credentials.backend_info()
+    if not info.secure:
+        st.error(f"**The secrets of {conn.name} cannot be read: {info.label}.** Token tests, refreshes and "
+                 f"rotations need them. {info.remedy}", icon=":material/key_off:")
+    elif info.locked and not os.environ.get(ENV_PASSPHRASE):
+        st.warning("**The encrypted keyring is locked.** Unlock it on the Connection & token page to refresh the "
+                   "directory or use the token.", icon=":material/lock:")
+
+
+def demo_label(conn: Any) -> None:
+    if conn is not None and getattr(conn, "is_demo", False):
+        st.badge("DEMO — simulated tenant, nothing here is real", color="violet", icon=":material/science:")
+
+
+# --- directory ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A read-only, prepared view of one snapshot, shared by all sessions (never mutate its frames)."""
+
+    snapshot_id: Any
+    taken_at: datetime
+    users: pd.DataFrame        # snapshot users + "search" (lower-case haystack) + "groups" (membership count)
+    groups: pd.DataFrame       # snapshot groups (kind, member_count)
+    memberships: pd.DataFrame  # group_id, user_id
+    snapshot: Any
+
+    def member_ids(self, group_id: str) -> pd.Index:
+        return pd.Index(self.memberships.loc[self.memberships["group_id"] == group_id, "user_id"].unique())
+
+    def user_group_ids(self, user_id: str) -> list[str]:
+        return self.memberships.loc[self.memberships["user_id"] == user_id, "group_id"].tolist()
+
+
+_dir_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner="Loading the directory…", max_entries=4)
+def _directory(path: str, conn_name: str, snapshot_id: Any, role_rule: str, _snapshot: Any,
+               _conn: Any) -> Directory:
+    return build_directory(_snapshot, _conn)
+
+
+def build_directory(snap: Any, conn: Any) -> Directory:
+    """Prepare a snapshot for the pages: a lower-case search haystack and membership counts per user, and
+    groups classified by the connection's current role rule."""
+    users = snap.users.copy()
+    for column in ("userName", "email", "givenName", "familyName", "displayName", "externalId"):
+        if column not in users.columns:
+            users[column] = None
+    haystack = users["userName"].fillna("").astype(str)
+    for column in ("email", "givenName", "familyName", "displayName"):
+        haystack = haystack + "\x1f" + users[column].fillna("").astype(str)
+    users["search"] = haystack.str.lower()
+    memberships = snap.memberships
+    counts = memberships.groupby("user_id").size() if len(memberships) else pd.Series(dtype="int64")
+    users["groups"] = users["id"].map(counts).fillna(0).astype("int64")
+    users = users.reset_index(drop=True)
+    groups = snap.groups.copy()
+    if len(groups):  # the rule may have been edited since the snapshot: classify with the current one
+        groups["kind"] = ["role" if conn.is_role(str(n)) else "group" for n in groups["displayName"]]
+    elif "kind" not in groups.columns:
+        groups["kind"] = pd.Series(dtype="object")
+    return Directory(snapshot_id=snap.id, taken_at=snap.taken_at, users=users, groups=groups,
+                     memberships=memberships, snapshot=snap)
+
+
+def latest_snapshot(conn: Any) -> Any | None:
+    from console.snapshots import latest_snapshot as latest
+
+    return latest(context(), conn)
+
+
+def directory(conn: Any) -> Directory | None:
+    """The latest snapshot of ``conn`` as a cached ``Directory``, or None when no snapshot was taken yet."""
+    snap = latest_snapshot(conn)
+    if snap is None:
+        return None
+    return _directory(str(data_dir()), conn.name, snap.id, str(getattr(conn, "role_rule", "")), snap, conn)
+
+
+def run_with_progress(work: Callable[[Callable[[str, float], None]], Any], bar: Any) -> Any:
+    """Run ``work(report)`` in a worker thread and mirror its ``report(text, fraction)`` calls on ``bar``
+    (an ``st.progress``) from the script thread: the core reports from its own threads, which cannot touch
+    Streamlit elements. Re-raises the worker's exception."""
+    state: dict[str, Any] = {"text": "", "fraction": 0.0}
+    outcome: dict[str, Any] = {}
+
+    def report(text: str, fraction: float) -> None:
+        state["text"], state["fraction"] = text, min(max(float(fraction), 0.0), 1.0)
+
+    def target() -> None:
+        try:
+            outcome["result"] = work(report)
+        except BaseException as exc:  # handed to the script thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="console-ui-work", daemon=True)
+    worker.start()
+    shown: tuple[str, float] | None = None
+    while worker.is_alive():
+        worker.join(0.2)
+        current = (str(state["text"]), round(float(state["fraction"]), 3))
+        if current != shown and current[0]:
+            bar.progress(current[1], text=current[0])
+            shown = current
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
+
+
+def take_snapshot_with_progress(conn: Any, bar: Any) -> Any:
+    from console.demo import SnapshotProgress
+    from console.snapshots import take_snapshot
+
+    ctx = context()
+
+    def work(report: Callable[[str, float], None]) -> Any:
+        tracker = SnapshotProgress()
+
+        def on_progress(phase: str, done: int, total: int | None) -> None:
+            tracker.update(phase, done, total)
+            report(f"Fetched {tracker.text()}", tracker.fraction())
+
+        report("Listing users and groups…", 0.0)
+        return take_snapshot(ctx, conn, progress=on_progress)
+
+    return run_with_progress(work, bar)
+
+
+def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
+    """Take a snapshot with a progress bar; returns the snapshot or None (the error is shown)."""
+    target = where or st
+    with target.status(f"Fetching the directory of {conn.name}…", expanded=True) as status:
+        bar = st.progress(0.0, text="Listing users and groups…")
+        try:
+            snap = take_snapshot_with_progress(conn, bar)
+        except Exception as exc:
+            log_exception(exc)
+            status.update(label="The directory could not be fetched", state="error")
+            show_error(exc, what="fetching the directory")
+            return None
+        bar.progress(1.0, text="Done")
+        status.update(label=f"Directory fetched: {snap.user_count:,} users, {snap.group_count:,} groups",
+                      state="complete", expanded=False)
+    return snap
+
+
+def no_snapshot_screen(conn: Any) -> None:
+    st.info(f"**No directory snapshot of {conn.name} yet.** Fetch it now to see its users, groups and roles.",
+            icon=":material/cloud_download:")
+    if st.button("Fetch the directory now", key="empty.fetch", type="primary", icon=":material/refresh:"):
+        if refresh_directory(conn) is not None:
+            st.rerun()
+
+
+# --- operations hook ---------------------------------------------------------------------------------------
+
+
+def ops_module() -> Any | None:
+    """``pages/_ops_ui.py`` (owned by operations) when it exists: its ``users_actions(conn, user_ids)`` and
+    ``groups_actions(conn, group_ids)`` render the action panels on the Users and Groups & roles pages."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("pages._ops_ui") is None:
+        return None
+    return importlib.import_module("pages._ops_ui")
+
+
+# --- sign-in ------------------------------------------------------------------------------------------------
+
+
+def _secrets_section(name: str) -> Any | None:
+    from streamlit.errors import StreamlitSecretNotFoundError
+
+    try:
+        if name in st.secrets:
+            return st.secrets[name]
+    except (StreamlitSecretNotFoundError, FileNotFoundError, KeyError):
+        return None
+    return None
+
+
+def sign_in_required() -> bool:
+    return _secrets_section("auth") is not None
+
+
+def allowed_operators() -> set[str]:
+    allowed = {e.strip().lower() for e in os.environ.get(ENV_OPERATORS, "").split(",") if e.strip()}
+    configured = _secrets_section("operators")
+    if configured is not None:
+        emails = configured.get("emails", []) if hasattr(configured, "get") else configured
+        allowed |= {str(e).strip().lower() for e in emails if str(e).strip()}
+    return allowed
+
+
+def require_sign_in() -> None:
+    """With ``[auth]`` in secrets: sign in through st.login and check the allow-list; otherwise a no-op."""
+    if not sign_in_required():
+        return
+    if not st.user.is_logged_in:
+        st.title("SCIM operator console for 6clicks")
+        st.info("Sign in with your organisation account to continue.", icon=":material/login:")
+        st.button("Sign in", on_click=st.login, type="primary", icon=":material/login:")
+        st.stop()
+    email = str(st.user.get("email") or "").lower()
+    allowed = allowed_operators()
+    if not allowed or email not in allowed:
+        st.error(f"**{email or 'This account'} is not an operator of this console.** Ask an administrator to "
+                 f"add the address to `{ENV_OPERATORS}` or to `[operators] emails` in the app's secrets.",
+                 icon=":material/block:")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+
+
+def operator() -> str:
+    """Who is operating (for the audit log): the signed-in e-mail, else the OS user."""
+    try:
+        if sign_in_required() and st.user.is_logged_in:
+            return str(st.user.get("email") or "unknown")
+    except Exception as exc:  # no session (CLI, tests): fall back to the OS user
+        log.debug("operator: no signed-in user (%s)", type(exc).__name__)
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+# --- users table (pure functions; vectorised so 100,000 users stay responsive) -------------------------------
+
+USER_SORTS = {"User name": "userName", "E-mail": "email", "Display name": "displayName",
+              "Family name": "familyName", "Last modified": "lastModified", "Created": "created",
+              "Groups": "groups"}
+
+
+def filter_users(d: Directory, *, query: str = "", active: str = "All", group_ids: list[str] | None = None,
+                 role_ids: list[str] | None = None) -> pd.DataFrame:
+    """Users of ``d`` matching the search (userName / e-mail / names, case-insensitive, all words), the
+    active filter ("All" | "Active" | "Inactive") and membership of any of ``group_ids`` and any of ``role_ids``."""
+    users = d.users
+    mask = pd.Series(True, index=users.index)
+    for word in query.lower().split():
+        mask &= users["search"].str.contains(word, regex=False)
+    if active == "Active":
+        mask &= users["active"].fillna(False).astype(bool)
+    elif active == "Inactive":
+        mask &= ~users["active"].fillna(False).astype(bool)
+    for ids in (group_ids, role_ids):
+        if ids:
+            members = d.memberships.loc[d.memberships["group_id"].isin(ids), "user_id"]
+            mask &= users["id"].isin(members)
+    return users[mask]
+
+
+def sort_users(users: pd.DataFrame, by: str, descending: bool = False) -> pd.DataFrame:
+    column = USER_SORTS.get(by, by)
+    if column not in users.columns:
+        return users
+    if users[column].dtype == object or str(users[column].dtype).startswith("str"):
+        return users.sort_values(column, ascending=not descending, na_position="last",
+                                 key=lambda s: s.fillna("").astype(str).str.lower(), kind="stable")
+    return users.sort_values(column, ascending=not descending, na_position="last", kind="stable")
+
+
+def page_slice(frame: pd.DataFrame, page: int, size: int) -> pd.DataFrame:
+    pages = max(1, -(-len(frame) // size))
+    page = min(max(page, 1), pages)
+    return frame.iloc[(page - 1) * size: page * size]
+
+
+def page_count(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+def group_names_for(d: Directory, user_ids: pd.Series | list[str], kind: str) -> dict[str, str]:
+    """``{user_id: "Group A, Group B"}`` for the given users and group kind (only for a visible page)."""
+    ids = pd.Index(user_ids)
+    m = d.memberships[d.memberships["user_id"].isin(ids)]
+    if m.empty:
+        return {}
+    names = d.groups.set_index("id")
+    m = m.join(names[["displayName", "kind"]], on="group_id")
+    m = m[m["kind"] == kind]
+    return m.groupby("user_id")["displayName"].agg(lambda s: ", ".join(sorted(map(str, s)))).to_dict()
+
+
+def users_csv(frame: pd.DataFrame) -> bytes:
+    columns = [c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
+                           "externalId", "groups", "created", "lastModified") if c in frame.columns]
+    return frame[columns].rename(columns={"groups": "memberships"}).to_csv(index=False).encode("utf-8")
+
+
+# --- the shell: embedded demo, sidebar, banners (rendered by app.py; by a page when app.py did not run) ------
+
+_shell = threading.local()
+
+
+@st.cache_resource(show_spinner=False)
+def _demo_slot(data_dir: str) -> dict[str, Any]:
+    """Holds the demo sandbox handle for this data dir across reruns and sessions (``console.demo`` is
+    itself idempotent and thread-safe; this only keeps the handle where every session finds it)."""
+    return {"handle": None, "error": None}
+
+
+def start_demo_if_wanted(ctx: Any) -> None:
+    from console import demo
+
+    slot = _demo_slot(str(ctx.data_dir))
+    handle = slot["handle"]
+    if handle is not None and handle.alive():
+        return
+    if not demo.demo_wanted(ctx):
+        return
+    if slot["error"] is not None:  # do not retry on every rerun: show what failed and offer a retry
+        show_error(slot["error"], what="starting the demo")
+        st.info("You can still add a real connection on the **Connection & token** page.")
+        if not st.button("Try starting the demo again", key="demo.retry", icon=":material/refresh:"):
+            return
+        slot["error"] = None
+    with st.status("Starting the demo tenant (a simulated 6clicks with Entra history)…", expanded=True) as box:
+        bar = st.progress(0.0, text="Starting…")
+        try:
+            slot["handle"] = run_with_progress(lambda report: demo.ensure_demo(ctx, progress=report), bar)
+            slot["error"] = None
+        except Exception as exc:
+            log_exception(exc)
+            slot["error"] = exc
+            box.update(label="The demo tenant could not be started", state="error")
+            show_error(exc, what="starting the demo")
+            st.info("You can still add a real connection on the **Connection & token** page.")
+            return
+        box.update(label="Demo tenant ready", state="complete", expanded=False)
+
+
+def sidebar(ctx: Any) -> tuple[Any, Any]:
+    conns = connections()
+    with st.sidebar:
+        if not conns:
+            st.caption("No connection configured.")
+            return None, None
+        names = [c.name for c in conns]
+        demo_names = {c.name for c in conns if c.is_demo}
+        pending = st.session_state.pop(KEY_PENDING_CONNECTION, None)
+        if pending in names:
+            st.session_state[KEY_CONNECTION] = pending
+        if st.session_state.get(KEY_CONNECTION) not in names:
+            st.session_state[KEY_CONNECTION] = next((n for n in names if n not in demo_names), names[0])
+        st.selectbox("Connection", names, key=KEY_CONNECTION,
+                     format_func=lambda n: f"{n} · DEMO" if n in demo_names else n)
+        conn = connection(required=False)
+        if conn is None:
+            return None, None
+        if conn.is_demo:
+            st.badge("DEMO", color="violet", icon=":material/science:",
+                     help="A simulated 6clicks tenant with simulated Entra provisioning; nothing here is real.")
+        status = token_status(conn)
+        token_badge(status)
+        if status is not None and status.expires_at is not None:
+            st.caption(f"Token expires {fmt_time(status.expires_at, date_only=True)}"
+                       + (" (estimated)" if getattr(status, "estimated", False) else ""))
+        with guard("reading the directory's freshness"):
+            snap = latest_snapshot(conn)
+            st.caption(f"Directory fetched {ago(snap.taken_at)}" if snap is not None
+                       else "Directory not fetched yet")
+        if st.button("Refresh directory", key="sidebar.refresh", icon=":material/refresh:", width="stretch"):
+            if refresh_directory(conn) is not None:
+                st.rerun()
+        st.caption(f"Operator: {operator()}")
+    return conn, status
+
+
+def render_shell() -> None:
+    """Start the demo when wanted, draw the sidebar and the banners. Called by app.py on every run; a page
+    calls it itself when app.py did not run first (Streamlit's legacy ``pages/`` mode: AppTest reruns, or the
+    very first request of a server process arriving on a page URL)."""
+    _shell.rendered = True
+    with guard("starting the console"):
+        ctx = context()
+        start_demo_if_wanted(ctx)
+        selected, token = sidebar(ctx)
+        if selected is not None:
+            keyring_banner(selected)
+            token_banner(selected, token)
+
+
+def shell_done() -> None:
+    _shell.rendered = False

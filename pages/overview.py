@@ -1,0 +1,211 @@
+"""Overview: is the token safe, is provisioning healthy, how big is the directory, what changed lately."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui as ui
+
+SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+def token_panel(conn: Any) -> None:
+    st.subheader("Token", divider="gray")
+    status = ui.token_status(conn)
+    if status is None:
+        st.error("The token's state cannot be read from the credential store.", icon=":material/key_off:")
+        st.page_link("pages/connection.py", label="Check the keyring on Connection & token", icon=":material/key:")
+        return
+    ui.token_badge(status)
+    left, right = st.columns(2)
+    if status.level in ("missing",):
+        left.metric("Days left", "—")
+        right.metric("Expires", "no token")
+    else:
+        left.metric("Days left", "expired" if status.level == "expired" else
+                    ("—" if status.days_left is None else f"{status.days_left}"))
+        right.metric("Expires", ui.fmt_time(status.expires_at, date_only=True),
+                     help="Estimated: the token carries no readable expiry; 365 days from issue is assumed."
+                     if getattr(status, "estimated", False) else None)
+    if status.level != "ok":
+        st.caption(f"{status.message} {status.remedy or ''}".strip())
+    if status.last_test_at is not None:
+        st.caption(f"Last tested {ui.ago(status.last_test_at)}: {status.last_test_result or 'unknown'}")
+
+
+def health_panel(conn: Any) -> None:
+    st.subheader("Provisioning health", divider="gray")
+    if conn.entra is None:
+        st.info("**Entra provisioning is not connected.** Add the tenant id, client id, service principal and "
+                "job id (and the app's client secret) on the Connection & token page to see cycles, "
+                "quarantine and failures here.", icon=":material/cloud_off:")
+        return
+    try:
+        from console.job_health import job_overview
+    except ImportError:
+        st.info("Provisioning health appears here once the history module is installed.")
+        return
+    try:
+        overview = job_overview(ui.context(), conn)
+    except Exception as exc:
+        ui.log_exception(exc)
+        ui.show_error(exc, what="reading the provisioning job's health")
+        return
+    if overview is None:
+        st.info("No provisioning data yet: fetch the Entra logs on the Sync history page.",
+                icon=":material/hourglass_empty:")
+        return
+    _render_job_overview(overview)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _render_job_overview(ov: Any) -> None:
+    status = _get(ov, "status", "code", default="unknown")
+    quarantine = _get(ov, "quarantine", "quarantined", default=None)
+    last = _get(ov, "last_cycle", default=None)
+    failures = _get(ov, "failures_24h", "failures_last_24h", default=None)
+    overdue = _get(ov, "overdue", default=False)
+    a, b, c, d = st.columns(4)
+    a.metric("Job status", str(status))
+    last_at = _get(last, "ended", "ended_at", "began", "began_at", "at", default=None) if last is not None else None
+    last_state = _get(last, "state", "status", default=None) if last is not None else None
+    b.metric("Last cycle", ui.ago(last_at) if last_at else "none yet", help=ui.fmt_time(last_at) if last_at else None)
+    c.metric("Failures (24 h)", "—" if failures is None else f"{int(failures):,}")
+    q_text = "no"
+    if quarantine:
+        reason = _get(quarantine, "reason", default=None)
+        q_text = f"yes{' — ' + str(reason) if reason else ''}" if not isinstance(quarantine, bool) else "yes"
+    d.metric("Quarantine", q_text)
+    if last_state:
+        st.caption(f"Last cycle: {last_state}")
+    nxt = _get(ov, "next_expected_cycle", "next_cycle", default=None)
+    if overdue:
+        st.warning(f"The next cycle is overdue (expected {ui.fmt_time(nxt)}).", icon=":material/schedule:")
+    elif nxt:
+        st.caption(f"Next cycle expected {ui.fmt_time(nxt)}")
+    if quarantine:
+        st.error("**The provisioning job is in quarantine.** Entra retries after 6 h, 12 h, 24 h, then daily, and "
+                 "disables the job after 4 weeks. See Sync history for the failing requests; fix the cause "
+                 "(often the token) and restart the job.", icon=":material/block:")
+
+
+def counts_panel(conn: Any) -> Any:
+    """Counts from the latest snapshot's metadata (no need to load 100,000 rows to count them)."""
+    st.subheader("Directory", divider="gray")
+    snap = ui.latest_snapshot(conn)
+    if snap is None:
+        ui.no_snapshot_screen(conn)
+        return None
+    a, b, c, d = st.columns(4)
+    a.metric("Active users", f"{snap.active_users:,}")
+    b.metric("Inactive users", f"{snap.user_count - snap.active_users:,}")
+    c.metric("Groups", f"{snap.group_count:,}")
+    d.metric("Roles", f"{snap.role_count:,}")
+    st.caption(f"Snapshot taken {ui.fmt_time(snap.taken_at)} ({ui.ago(snap.taken_at)}); "
+               f"{snap.membership_count:,} memberships. Roles are recognised by the rule `{conn.role_rule}`.")
+    if snap.user_count == 0 and snap.group_count + snap.role_count == 0:
+        st.info("**The directory is empty.** Nothing has been provisioned into this tenant yet: check that the "
+                "Entra provisioning job is running and has users and groups assigned.",
+                icon=":material/inbox:")
+    return snap
+
+
+def alerts_panel(conn: Any) -> None:
+    st.subheader("Alerts", divider="gray")
+    try:
+        from console.alerts import current_alerts
+    except ImportError:
+        st.caption("Alerts appear here once the history module is installed.")
+        return
+    try:
+        alerts = list(current_alerts(ui.context(), conn))
+    except Exception as exc:
+        ui.log_exception(exc)
+        ui.show_error(exc, what="computing the alerts")
+        return
+    if not alerts:
+        st.success("No alerts.", icon=":material/check_circle:")
+        return
+    for alert in alerts:
+        severity = str(getattr(alert, "severity", "warning"))
+        text = f"**{alert.title}**"
+        if getattr(alert, "detail", None):
+            text += f" — {alert.detail}"
+        if getattr(alert, "remedy", None):
+            text += f"\n\n{alert.remedy}"
+        since = getattr(alert, "since", None)
+        if since is not None:
+            text += f"\n\n_Since {ui.fmt_time(since)}_"
+        icon = SEVERITY_ICON.get(severity, ":material/warning:")
+        if severity == "critical":
+            st.error(text, icon=icon)
+        elif severity == "info":
+            st.info(text, icon=icon)
+        else:
+            st.warning(text, icon=icon)
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=16)
+def _recent_events(data_dir: str, conn_name: str, snapshot_id: Any, since_iso: str) -> pd.DataFrame:
+    from console.connections import ConnectionRepo
+    from console.snapshots import list_events
+
+    ctx = ui.context()
+    conn = ConnectionRepo(ctx.store).get(conn_name)
+    return list_events(ctx, conn, since=datetime.fromisoformat(since_iso), limit=200)
+
+
+def changes_panel(conn: Any, snap: Any) -> None:
+    st.subheader("Recent changes (7 days)", divider="gray")
+    if snap is None:
+        st.caption("No snapshot yet.")
+        return
+    since = (datetime.now(UTC) - timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    events = _recent_events(str(ui.data_dir()), conn.name, snap.id, since.isoformat())
+    if events is None or len(events) == 0:
+        st.caption("No changes between the last snapshots.")
+        return
+    view = events.copy()
+    if "at" in view.columns:
+        view["at"] = pd.to_datetime(view["at"], utc=True).dt.tz_convert(ui.operator_zone())
+    columns = [c for c in ("at", "kind", "subject_type", "subject_name", "attribute", "old_value", "new_value",
+                           "related_name") if c in view.columns]
+    st.dataframe(view[columns], hide_index=True, width="stretch", height=320,
+                 column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                                "kind": "Change", "subject_type": "Type", "subject_name": "Name",
+                                "attribute": "Attribute", "old_value": "Before", "new_value": "After",
+                                "related_name": "Member"})
+
+
+def main() -> None:
+    conn = ui.connection()
+    st.title("Overview")
+    ui.demo_label(conn)
+    top_left, top_right = st.columns([1, 2], gap="large")
+    with top_left, ui.guard("reading the token"):
+        token_panel(conn)
+    with top_right, ui.guard("reading provisioning health"):
+        health_panel(conn)
+    directory = None
+    with ui.guard("reading the directory"):
+        directory = counts_panel(conn)
+    left, right = st.columns([1, 2], gap="large")
+    with left, ui.guard("computing alerts"):
+        alerts_panel(conn)
+    with right, ui.guard("reading recent changes"):
+        changes_panel(conn, directory)
+
+
+ui.run_page(main, "showing the overview")

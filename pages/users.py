@@ -1,0 +1,194 @@
+"""Users: the whole directory from the latest snapshot; search, filters, sort, pages, CSV export, detail.
+
+Only the visible page goes to ``st.dataframe``; filtering is vectorised pandas on a cached, prepared frame,
+so 100,000 users stay responsive. The ids of the selected rows are kept in
+``st.session_state["users.selected_ids"]`` for the operations panel (``pages/_ops_ui.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui as ui
+
+PAGE_SIZES = [25, 50, 100, 250, 500]
+
+
+def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
+    subset = groups[groups["kind"] == kind].sort_values("displayName", key=lambda s: s.astype(str).str.lower())
+    # display names are unique in 6clicks; fall back to "name (id)" if a snapshot has duplicates
+    labels = subset["displayName"].astype(str)
+    dupes = labels.duplicated(keep=False)
+    labels = labels.where(~dupes, labels + " (" + subset["id"].astype(str) + ")")
+    return dict(zip(labels, subset["id"], strict=True))
+
+
+def filters(d: ui.Directory) -> dict[str, Any]:
+    a, b = st.columns([3, 1])
+    query = a.text_input("Search", key="users.q", placeholder="userName, e-mail or name",
+                         icon=":material/search:")
+    active = b.segmented_control("Status", ["All", "Active", "Inactive"], key="users.active", default="All")
+    group_map = _names_to_ids(d.groups, "group")
+    role_map = _names_to_ids(d.groups, "role")
+    c, e = st.columns(2)
+    groups = c.multiselect("In any of these groups", list(group_map), key="users.groups")
+    roles = e.multiselect("With any of these roles", list(role_map), key="users.roles")
+    return {"query": query or "", "active": active or "All",
+            "group_ids": [group_map[g] for g in groups if g in group_map],
+            "role_ids": [role_map[r] for r in roles if r in role_map]}
+
+
+def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
+    a, b, c, e = st.columns([2, 1, 1, 1])
+    sort_by = a.selectbox("Sort by", list(ui.USER_SORTS), key="users.sort")
+    descending = b.toggle("Descending", key="users.desc")
+    size = c.selectbox("Rows per page", PAGE_SIZES, index=1, key="users.size")
+    pages = ui.page_count(len(matched), size)
+    if st.session_state.get("users.page", 1) > pages:
+        st.session_state["users.page"] = pages
+    page = e.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="users.page")
+    ordered = ui.sort_users(matched, sort_by, descending)
+    visible = ui.page_slice(ordered, int(page), int(size))
+    view = visible[["id", "userName", "email", "displayName", "active"]].copy()
+    group_names = ui.group_names_for(d, visible["id"], "group")
+    role_names = ui.group_names_for(d, visible["id"], "role")
+    view["groups_list"] = [group_names.get(i, "") for i in view["id"]]
+    view["roles_list"] = [role_names.get(i, "") for i in view["id"]]
+    if "lastModified" in visible.columns:
+        view["lastModified"] = pd.to_datetime(visible["lastModified"], utc=True).dt.tz_convert(ui.operator_zone())
+    # a new key per view (filters, page, sort) so a selection never points at rows of another view
+    table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
+    st.session_state["users.table_key"] = table_key
+    event = st.dataframe(
+        view, key=table_key, hide_index=True,
+        width="stretch", on_select="rerun", selection_mode="multi-row",
+        column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list",
+                                  "lastModified") if c in view.columns],
+        column_config={"userName": "User name", "email": "E-mail", "displayName": "Display name",
+                       "active": st.column_config.CheckboxColumn("Active"),
+                       "groups_list": "Groups", "roles_list": "Roles",
+                       "lastModified": st.column_config.DatetimeColumn("Last modified",
+                                                                       format="D MMM YYYY, HH:mm")})
+    rows = list(event.selection.rows) if event is not None else []
+    selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
+    st.session_state[ui.KEY_SELECTED_USERS] = selected
+    st.caption(f"Showing {len(visible):,} of {len(matched):,} matching users ({len(d.users):,} in the "
+               f"directory), page {int(page):,} of {pages:,}. Select rows to see details or act on them.")
+    return ordered
+
+
+def operations_panel(conn: Any, selected: list[str]) -> None:
+    """>>> Operations hook: the operations engineer's action panel (deactivate, reactivate, groups). <<<"""
+    ops = ui.ops_module()
+    actions = getattr(ops, "users_actions", None) if ops is not None else None
+    if actions is not None:
+        actions(conn, selected)
+
+
+def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
+    row = d.users[d.users["id"] == user_id]
+    if row.empty:
+        st.warning("That user is not in the latest snapshot (deleted since, or another connection).")
+        return
+    user = row.iloc[0]
+    st.subheader(f"{user['userName']}", divider="gray")
+    status = "active" if bool(user["active"]) else "inactive"
+    st.caption(f"{user.get('displayName') or ''} · {status} · SCIM id `{user_id}`")
+    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"])
+    with tabs[0]:
+        attrs = {"User name": user.get("userName"), "E-mail": user.get("email"),
+                 "Given name": user.get("givenName"), "Family name": user.get("familyName"),
+                 "Display name": user.get("displayName"), "Active": bool(user.get("active")),
+                 "External id (Entra object id)": user.get("externalId"),
+                 "Created": ui.fmt_time(user.get("created")), "Last modified": ui.fmt_time(user.get("lastModified")),
+                 "SCIM id": user_id}
+        st.dataframe(pd.DataFrame({"Attribute": list(attrs), "Value": [("" if v is None or v is pd.NA else str(v))
+                                                                        for v in attrs.values()]}),
+                     hide_index=True, width="stretch")
+    with tabs[1]:
+        gids = d.user_group_ids(user_id)
+        member_of = d.groups[d.groups["id"].isin(gids)]
+        if member_of.empty:
+            st.caption("Not a member of any group or role.")
+        for kind, label in (("role", "Roles"), ("group", "Groups")):
+            part = member_of[member_of["kind"] == kind].sort_values("displayName")
+            if part.empty:
+                continue
+            st.markdown(f"**{label}**")
+            for _, g in part.iterrows():
+                if st.button(str(g["displayName"]), key=f"users.open_group.{g['id']}", type="tertiary",
+                             icon=":material/groups:"):
+                    st.session_state[ui.KEY_GROUP_DETAIL] = str(g["id"])
+                    st.switch_page("pages/groups.py")
+    with tabs[2]:
+        history(conn, user_id)
+    with tabs[3]:
+        raw = None
+        try:
+            raw = d.snapshot.raw_user(user_id)
+        except Exception as exc:
+            ui.log_exception(exc)
+        if raw:
+            st.json(json.loads(json.dumps(raw, default=str)), expanded=True)
+        else:
+            st.caption("The raw SCIM resource is not stored for this snapshot.")
+
+
+def history(conn: Any, user_id: str) -> None:
+    try:
+        from console.snapshots import user_history
+    except ImportError:
+        st.caption("History appears here once the history module is installed.")
+        return
+    events = user_history(ui.context(), conn, user_id)
+    if events is None or len(events) == 0:
+        st.caption("No recorded changes for this user.")
+        return
+    frame = events if isinstance(events, pd.DataFrame) else pd.DataFrame(events)
+    if "at" in frame.columns:
+        frame = frame.copy()
+        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(ui.operator_zone())
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def main() -> None:
+    conn = ui.connection()
+    st.title("Users")
+    ui.demo_label(conn)
+    d = ui.directory(conn)
+    if d is None:
+        ui.no_snapshot_screen(conn)
+        return
+    if d.users.empty:
+        st.info("**No users in this directory yet.** Entra has not provisioned anyone, or every user was "
+                "deleted. Check the provisioning job on Sync history, then refresh the directory.",
+                icon=":material/person_off:")
+        return
+    chosen = filters(d)
+    matched = ui.filter_users(d, **chosen)
+    view_key = hashlib.sha256(repr(sorted(chosen.items())).encode()).hexdigest()[:10]
+    if matched.empty:
+        st.info("No user matches the search and filters. Clear the search or pick fewer groups or roles.",
+                icon=":material/filter_alt_off:")
+        st.session_state[ui.KEY_SELECTED_USERS] = []
+        return
+    ordered = table(d, matched, view_key)
+    selected = st.session_state.get(ui.KEY_SELECTED_USERS, [])
+    st.download_button("Download CSV", data=lambda: ui.users_csv(ordered),
+                       file_name=f"{conn.name}-users.csv".replace(" ", "_"), mime="text/csv",
+                       icon=":material/download:", key="users.csv",
+                       help=f"All {len(ordered):,} matching users, in this order.")
+    operations_panel(conn, selected)
+    detail_id = selected[0] if selected else st.session_state.get(ui.KEY_USER_DETAIL)
+    if detail_id:
+        if selected and len(selected) > 1:
+            st.caption(f"{len(selected)} users selected; showing the first.")
+        user_detail(conn, d, str(detail_id))
+
+
+ui.run_page(main, "showing the users")
