@@ -50,7 +50,7 @@ def test_demo_history_is_deterministic_and_tells_the_story(tmp_path) -> None:
         assert CREDENTIAL_FAILURE in codes  # the quarantine episode
         assert "InternalServerError" in codes  # the failure spike
         everything = graph.all_logs(top=1000)
-        assert {r["provisioningAction"] for r in everything} >= {"create", "update", "disable", "delete"}
+        assert {r["provisioningAction"] for r in everything} >= {"create", "update", "disable"}
         # After the quarantine, a successful cycle exported what had piled up.
         cred = min(r["activityDateTime"] for r in failures if
                    r["provisioningStatusInfo"]["errorInformation"]["errorCode"] == CREDENTIAL_FAILURE)
@@ -64,7 +64,7 @@ def test_demo_history_is_deterministic_and_tells_the_story(tmp_path) -> None:
     try:
         n = min(cycles_done, status(second)["demo"]["cycles"]) - 2
         assert _projection(first, n) == _projection(second, n)
-        assert len(_projection(first, n)) > 50
+        assert len(_projection(first, n)) > 20
     finally:
         second.cleanup()
     # A restart resumes without redoing the history.
