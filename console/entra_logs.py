@@ -470,10 +470,11 @@ _MAIN = {
 }
 _STEPS = {
     "key": ["changeid"], "logId": ["id", "provisioningid", "logid", "recordid"],
-    "name": ["stepname", "name", "step"],
+    "name": ["stepname", "name"],
     "type": ["provisioningsteptype", "steptype", "type"],
     "status": ["stepstatus", "status"], "description": ["stepdescription", "description"],
-    "details": ["stepdetails", "details"], "order": ["stepnumber", "stepindex", "order", "index", "sequence"],
+    "details": ["stepdetails", "details"],
+    "order": ["stepnumber", "stepindex", "step", "order", "index", "sequence"],
 }
 _PROPS = {
     "key": ["changeid"], "logId": ["id", "provisioningid", "logid", "recordid"],
@@ -495,11 +496,15 @@ def _resolve(headers: list[str], spec: dict[str, list[str]]) -> dict[str, str]:
     return found
 
 
-def _csv_kind(headers: list[str]) -> str:
+def _csv_kind(headers: list[str], name: str = "") -> str:
+    """logs | steps | properties, from the header (and the file name as a hint)."""
     norm = {_norm_header(h) for h in headers}
-    if {"oldvalue", "newvalue"} & norm or {"old", "new"} <= norm:
+    fname = _norm_header(name)
+    dated = bool(norm & {"date", "dateutc", "activitydatetime", "activitydatetimeutc", "datetime", "datetimeutc"})
+    if {"oldvalue", "newvalue"} & norm or {"old", "new"} <= norm or "modifiedpropert" in fname:
         return "properties"
-    if norm & {"provisioningsteptype", "steptype", "stepname", "stepnumber"}:
+    if norm & {"provisioningsteptype", "steptype", "stepname", "stepnumber"} or (
+            not dated and ("step" in norm or "steps" in fname) and norm & {"name", "type", "description"}):
         return "steps"
     return "logs"
 
@@ -535,7 +540,7 @@ def csv_bundle_to_records(files: list[tuple[str, list[str], list[dict[str, str]]
     warnings: list[str] = []
     problems: list[tuple[str, str]] = []
     for name, headers, rows in files:
-        kind = _csv_kind(headers)
+        kind = _csv_kind(headers, name)
         {"logs": logs, "steps": steps, "properties": props}[kind].append((name, headers, rows))
     if not logs:
         if steps or props:

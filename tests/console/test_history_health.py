@@ -207,3 +207,32 @@ def test_notify_alerts_goes_through_send_notification_once_per_key(ctx, hook_ser
     record_job_status(ctx, conn, job(began=now, ended=now + timedelta(minutes=1), cycle="c2"), polled_at=now)
     notify_alerts(ctx, conn, now=now + timedelta(hours=3))
     assert len(received) == 2
+
+
+def test_remind_command_sends_provisioning_alerts_once(tmp_path, hook_server, monkeypatch, capsys):
+    import keyring
+
+    from console.cli import main
+    from console.context import open_context
+    from console.credentials import MemoryKeyring, default_credentials
+
+    port, received = hook_server
+    monkeypatch.setenv("SCIM_CONSOLE_KEYRING", "system")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        ctx = open_context(tmp_path, credentials=default_credentials())
+        conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
+                                                  notify_urls=[f"json://127.0.0.1:{port}/hook"]))
+        last = datetime.now(UTC) - timedelta(hours=5)
+        record_job_status(ctx, conn, job(began=last, ended=last + timedelta(minutes=1), cycle="c1"))
+        main(["remind", "--connection", "acme", "--data-dir", str(tmp_path)])
+        out = capsys.readouterr().out
+        assert "ALERT WARNING: No provisioning cycle completed recently" in out
+        titles = [r["title"] for r in received]
+        assert sum("No provisioning cycle completed recently" in t for t in titles) == 1
+        main(["remind", "--connection", "acme", "--data-dir", str(tmp_path)])
+        titles = [r["title"] for r in received]
+        assert sum("No provisioning cycle completed recently" in t for t in titles) == 1  # not sent twice
+    finally:
+        keyring.set_keyring(previous)
