@@ -791,6 +791,22 @@ def fetch_logs(ctx: Context, conn: Connection, *, full: bool = False,
     return result
 
 
+def sync_logs(ctx: Context, conn: Connection, *, full: bool = False,
+              progress: Callable[[int], None] | None = None) -> ImportResult:
+    """``fetch_logs`` and then read the provisioning job's status (``job_health.poll_job``) when the job is
+    configured. A job that cannot be read does not undo the fetch: it is reported in ``warnings``."""
+    from console.job_health import poll_job
+
+    result = fetch_logs(ctx, conn, full=full, progress=progress)
+    entra = conn.entra
+    if entra is not None and entra.service_principal_id and entra.job_id:
+        try:
+            poll_job(ctx, conn)
+        except ConsoleError as exc:
+            result.warnings.append(f"The provisioning job could not be read: {exc}")
+    return result
+
+
 # ------------------------------------------------------------------------------------------------- reading
 
 def _ms(t: datetime | None) -> int | None:

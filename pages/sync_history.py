@@ -158,8 +158,7 @@ def alerts_strip(ctx: Any, conn: Any) -> None:
 
 
 def fetch_panel(ctx: Any, conn: Any) -> None:
-    from console.entra_logs import fetch_logs
-    from console.job_health import poll_job
+    from console.entra_logs import sync_logs
 
     if conn.entra is None:
         st.info("**Microsoft Graph is not configured for this connection**, so logs cannot be fetched "
@@ -172,20 +171,13 @@ def fetch_panel(ctx: Any, conn: Any) -> None:
     if st.button("Fetch new logs now", key="sync_history.fetch", icon=":material/cloud_download:"):
         with st.spinner("Fetching provisioning logs from Microsoft Graph…"):
             try:
-                res = fetch_logs(ctx, conn)
+                res = sync_logs(ctx, conn)
             except Exception as exc:
                 ui.log_exception(exc)
                 ui.show_error(exc, what="fetching the provisioning logs")
                 return
-            job_problem = None
-            if conn.entra.service_principal_id and conn.entra.job_id:
-                try:
-                    poll_job(ctx, conn)
-                except Exception as exc:
-                    job_problem = exc
         st.session_state[KEY_RESULT] = ("fetch", res.as_dict())
-        if job_problem is not None:
-            ui.show_error(job_problem, what="reading the provisioning job")
+        st.rerun()  # redraw the status, alerts and charts with what was fetched
 
 
 def import_panel(ctx: Any, conn: Any) -> None:
@@ -201,6 +193,7 @@ def import_panel(ctx: Any, conn: Any) -> None:
         if st.button("Import", key="sync_history.import", disabled=not files, icon=":material/upload:"):
             res = import_files(ctx, conn, [(f.name, f.getvalue()) for f in files or []])
             st.session_state[KEY_RESULT] = ("import", res.as_dict())
+            st.rerun()
 
 
 def result_panel() -> None:
@@ -274,6 +267,7 @@ def main() -> None:
     ctx = ui.context()
     st.title("Sync history")
     ui.demo_label(conn)
+    ov = None
     with ui.guard("reading the provisioning job"):
         ov = status_strip(ctx, conn)
     with ui.guard("computing alerts"):
@@ -290,7 +284,7 @@ def main() -> None:
     since = datetime.now(UTC) - span if span else None
     summary = _summary(str(ui.data_dir()), conn.name, since.replace(second=0, microsecond=0).isoformat()
                        if since else None, _version(ctx, conn.name))
-    periods = ov.quarantine_periods if "ov" in locals() else pd.DataFrame(columns=["start", "end", "reason"])
+    periods = ov.quarantine_periods if ov is not None else pd.DataFrame(columns=["start", "end", "reason"])
     if summary.total == 0:
         if conn.entra is not None:
             st.info(f"**No provisioning logs {'in the last ' + choice if span else 'yet'}.** Fetch them now "
