@@ -1,0 +1,245 @@
+"""``python -m console connections add|edit|list|show|remove|graph-secret``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from console.cli._common import data_dir_parent, open_ctx, print_json, read_secret, warn_if_ephemeral
+from console.errors import InvalidInput
+
+
+def _days(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give whole days separated by commas, e.g. 60,30,14,7,3,1") from None
+
+
+def _add_settings(p: argparse.ArgumentParser, *, editing: bool) -> None:
+    p.add_argument("--api-url", required=not editing, metavar="URL",
+                   help="6clicks API base URL, e.g. https://api-au.6clicks.io")
+    p.add_argument("--scim-url", metavar="URL", help="SCIM base URL (default: API URL + /scim)")
+    p.add_argument("--auth-mode", choices=("6clicks-api-key", "static-token"),
+                   help="how the bearer token is obtained (default 6clicks-api-key)")
+    p.add_argument("--role-rule", metavar="RULE", help="which groups are roles: 'prefix:Role - ' (default) or 'regex:...'")
+    p.add_argument("--reminder-days", type=_days, metavar="DAYS", help="reminder thresholds, default 60,30,14,7,3,1")
+    p.add_argument("--allow-http", action=argparse.BooleanOptionalAction, default=None,
+                   help="allow plain http:// to a non-loopback host (test servers only)")
+    p.add_argument("--verify-tls", action=argparse.BooleanOptionalAction, default=None,
+                   help="verify TLS certificates (default yes; --no-verify-tls only for test servers)")
+    g = p.add_argument_group("Entra / Microsoft Graph (optional: provisioning logs, job status, token push)")
+    g.add_argument("--tenant-id", metavar="ID")
+    g.add_argument("--client-id", metavar="ID", help="the app registration's application (client) id")
+    g.add_argument("--service-principal-id", metavar="ID", help="the enterprise app's object id")
+    g.add_argument("--job-id", metavar="ID", help="the provisioning job id (starts with scim.)")
+    g.add_argument("--graph-url", metavar="URL", help="Graph base URL (default https://graph.microsoft.com/v1.0)")
+    g.add_argument("--login-url", metavar="URL", help="login base URL (default https://login.microsoftonline.com)")
+    if editing:
+        g.add_argument("--no-entra", action="store_true", help="remove the Entra settings")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parent = data_dir_parent()
+    p = sub.add_parser("connections", help="add, list, show and remove connections",
+                       description="Connections: one 6clicks (or other SCIM) tenant each. No secrets are stored here.")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = s.add_parser("add", parents=[parent], help="add a connection",
+                       description="Add a connection. Then store its API key with 'token set-key'.")
+    add.add_argument("name", metavar="NAME")
+    _add_settings(add, editing=False)
+    add.set_defaults(handler=cmd_add)
+
+    edit = s.add_parser("edit", parents=[parent], help="change a connection's settings")
+    edit.add_argument("name", metavar="NAME")
+    _add_settings(edit, editing=True)
+    edit.set_defaults(handler=cmd_edit)
+
+    ls = s.add_parser("list", parents=[parent], help="list connections with their token status")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(handler=cmd_list)
+
+    show = s.add_parser("show", parents=[parent], help="show one connection")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=cmd_show)
+
+    rm = s.add_parser("remove", parents=[parent], help="remove a connection and its secrets")
+    rm.add_argument("name", metavar="NAME")
+    rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(handler=cmd_remove)
+
+    gs = s.add_parser("graph-secret", parents=[parent], help="store the Entra app registration's client secret",
+                      description="Store the Graph client secret in the keyring (from --stdin or a hidden prompt).")
+    gs.add_argument("name", metavar="NAME")
+    gs.add_argument("--stdin", action="store_true", help="read the secret from standard input")
+    gs.add_argument("--clear", action="store_true", help="delete the stored secret instead")
+    gs.set_defaults(handler=cmd_graph_secret)
+
+
+def _entra(args: argparse.Namespace, current: Any = None) -> Any:
+    from console.connections import DEFAULT_GRAPH_BASE_URL, DEFAULT_LOGIN_BASE_URL, EntraSettings
+
+    fields = {"tenant_id": args.tenant_id, "client_id": args.client_id,
+              "service_principal_id": args.service_principal_id, "job_id": args.job_id,
+              "graph_base_url": args.graph_url, "login_base_url": args.login_url}
+    given = {k: v for k, v in fields.items() if v is not None}
+    if current is None and not given:
+        return None
+    if current is None:
+        base = EntraSettings(tenant_id="", client_id="", graph_base_url=DEFAULT_GRAPH_BASE_URL,
+                             login_base_url=DEFAULT_LOGIN_BASE_URL)
+        return replace(base, **given)
+    return replace(current, **given)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from console.connections import Connection, ConnectionRepo
+
+    conn = Connection(
+        name=args.name, api_url=args.api_url, scim_url=args.scim_url, auth_mode=args.auth_mode or "6clicks-api-key",
+        entra=_entra(args), role_rule=args.role_rule or "prefix:Role - ",
+        reminder_days=args.reminder_days or (60, 30, 14, 7, 3, 1), allow_http=bool(args.allow_http),
+        verify_tls=args.verify_tls is not False)
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).add(conn)
+    print(f"Added connection {conn.name!r}: API {conn.api_url}, SCIM {conn.scim_url}.")
+    if conn.auth_mode == "6clicks-api-key":
+        print(f"Next: printf '%s' \"$KEY\" | python -m console token set-key --connection {conn.name!r} --stdin")
+    else:
+        print(f"Next: python -m console token import --connection {conn.name!r} --stdin")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+
+    ctx = open_ctx(args)
+    repo = ConnectionRepo(ctx.store)
+    conn = repo.get(args.name)
+    if args.allow_http is not None:
+        conn.allow_http = args.allow_http
+    if args.verify_tls is not None:
+        conn.verify_tls = args.verify_tls
+    if args.api_url:
+        conn.api_url = args.api_url
+        if not args.scim_url and conn.scim_url_derived:
+            conn.scim_url = None
+    if args.scim_url is not None:
+        conn.scim_url = args.scim_url or None
+    if args.auth_mode:
+        conn.auth_mode = args.auth_mode
+    if args.role_rule:
+        conn.role_rule = args.role_rule
+    if args.reminder_days:
+        conn.reminder_days = args.reminder_days
+    conn.entra = None if args.no_entra else _entra(args, conn.entra)
+    conn = repo.update(conn)
+    print(f"Updated connection {conn.name!r}.")
+    return 0
+
+
+def _describe(ctx: Any, conn: Any) -> dict[str, Any]:
+    from console.tokens import TokenService
+
+    status = TokenService(ctx).status(conn)
+    e = conn.entra
+    return {
+        "name": conn.name, "api_url": conn.api_url, "scim_url": conn.scim_url, "auth_mode": conn.auth_mode,
+        "role_rule": conn.role_rule, "reminder_days": list(conn.reminder_days), "is_demo": conn.is_demo,
+        "allow_http": conn.allow_http, "verify_tls": conn.verify_tls,
+        "entra": None if e is None else {
+            "tenant_id": e.tenant_id, "client_id": e.client_id, "service_principal_id": e.service_principal_id,
+            "job_id": e.job_id, "graph_base_url": e.graph_base_url, "login_base_url": e.login_base_url},
+        "token": status.to_dict(),
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+
+    ctx = open_ctx(args)
+    conns = ConnectionRepo(ctx.store).list()
+    if args.json:
+        print_json([_describe(ctx, c) for c in conns])
+        return 0
+    if not conns:
+        print("No connections. Add one: python -m console connections add NAME --api-url URL")
+        return 0
+    for c in conns:
+        d = _describe(ctx, c)
+        t = d["token"]
+        left = f"{t['days_left']} days left" if t["days_left"] is not None else "no token"
+        print(f"{c.name:<20} {t['level'].upper():<9} {left:<16} {c.scim_url}" + ("  [demo]" if c.is_demo else ""))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.name)
+    d = _describe(ctx, conn)
+    if args.json:
+        print_json(d)
+        return 0
+    t = d["token"]
+    print(f"Connection   {conn.name}" + ("  (demo: secrets in memory only)" if conn.is_demo else ""))
+    print(f"API URL      {conn.api_url}")
+    print(f"SCIM URL     {conn.scim_url}" + ("" if conn.scim_url_derived else "  (overridden)"))
+    print(f"Auth mode    {conn.auth_mode}")
+    print(f"Role rule    {conn.role_rule}")
+    print(f"Reminders    {', '.join(str(x) for x in conn.reminder_days)} days before expiry")
+    if conn.entra:
+        e = conn.entra
+        print(f"Entra        tenant {e.tenant_id}, client {e.client_id}, service principal "
+              f"{e.service_principal_id or '-'}, job {e.job_id or '-'}")
+        print(f"Graph        {e.graph_base_url} (login {e.login_base_url})")
+    else:
+        print("Entra        not configured")
+    print(f"Token        {t['level'].upper()}: {t['message']}")
+    if t["remedy"]:
+        print(f"             {t['remedy']}")
+    print(f"Keyring      {ctx.credentials.backend_info().label}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+
+    ctx = open_ctx(args)
+    repo = ConnectionRepo(ctx.store, ctx.credentials)
+    conn = repo.get(args.name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput(f"Removing {conn.name!r} needs confirmation.", "Add --yes to confirm without a prompt.")
+        answer = input(f"Remove connection {conn.name!r}, its token metadata and its secrets in the keyring? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing removed.")
+            return 0
+    repo.remove(conn.name)
+    print(f"Removed connection {conn.name!r} and its secrets.")
+    return 0
+
+
+def cmd_graph_secret(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+    from console.tokens import fingerprint
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.name)
+    if args.clear:
+        existed = ctx.credentials.delete(conn.name, "graph_client_secret")
+        print("Graph client secret deleted." if existed else "No Graph client secret was stored.")
+        return 0
+    secret = read_secret(args, "Graph client secret").strip()
+    if any(c.isspace() for c in secret):
+        raise InvalidInput("The client secret contains spaces or line breaks.", "Copy it again as one line.")
+    ctx.credentials.set(conn.name, "graph_client_secret", secret)
+    warn_if_ephemeral(ctx, conn.name)
+    print(f"Stored the Graph client secret …{fingerprint(secret)} for {conn.name!r} "
+          f"({ctx.credentials.backend_info().label}).")
+    return 0

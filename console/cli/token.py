@@ -1,0 +1,334 @@
+"""``python -m console token set-key|generate|import|status|check|rotate|ics|reveal|notify-urls``.
+
+``token check`` is for cron and monitoring: one line, exit 0 ok, 1 warning (≤ 30 days, or the token could not be
+tested), 2 critical (≤ 7 days, expired, rejected, missing, or an error); with no --connection every connection is
+checked and the worst wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from console.cli._common import (
+    add_connection_option,
+    data_dir_parent,
+    fmt_time,
+    open_ctx,
+    print_json,
+    progress,
+    read_secret,
+    warn_if_ephemeral,
+)
+from console.errors import InvalidInput
+
+UNCONFIRMED = ("unreachable", "tls", "protocol", "error")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parent = data_dir_parent()
+    p = sub.add_parser("token", help="API key, token generation, status, checks, rotation, reminders",
+                       description="The 6clicks token lifecycle. Secrets are read from --stdin or a hidden prompt, "
+                                   "never from the command line, and are never printed (except by 'reveal').")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    sk = s.add_parser("set-key", parents=[parent], help="store the connection's 6clicks API key",
+                      description="Store the 6clicks API key in the keyring. The key is first exchanged once to "
+                                  "prove it works (unless --no-verify); a refused key never replaces the stored one.")
+    add_connection_option(sk)
+    sk.add_argument("--stdin", action="store_true", help="read the key from standard input")
+    sk.add_argument("--no-verify", action="store_true", help="store without checking the key against 6clicks")
+    sk.set_defaults(handler=cmd_set_key)
+
+    gen = s.add_parser("generate", parents=[parent], help="generate a long-lived token from the stored API key",
+                       description="Exchange the API key for a long-lived (one year) token, test it, and store it. "
+                                   "A failure keeps the previous token.")
+    add_connection_option(gen)
+    gen.add_argument("--no-verify", action="store_true", help="do not test the new token against SCIM first")
+    gen.set_defaults(handler=cmd_generate)
+
+    imp = s.add_parser("import", parents=[parent], help="store a token generated elsewhere (pasted)",
+                       description="Store a pasted token. Its expiry is read from the JWT; a token without a readable "
+                                   "expiry needs --accept-estimated-expiry (assumed 365 days from today).")
+    add_connection_option(imp)
+    imp.add_argument("--stdin", action="store_true", help="read the token from standard input")
+    imp.add_argument("--accept-estimated-expiry", action="store_true",
+                     help="accept a token whose expiry cannot be read; assume today + 365 days, marked estimated")
+    imp.add_argument("--no-verify", action="store_true", help="do not test the token against SCIM first")
+    imp.set_defaults(handler=cmd_import)
+
+    st = s.add_parser("status", parents=[parent], help="show token status from stored data (no network)")
+    add_connection_option(st, required=False)
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(handler=cmd_status)
+
+    ck = s.add_parser("check", parents=[parent], help="test the token(s) and print one line; exit 0/1/2 for cron",
+                      description="Test each token against SCIM and print a one-line summary. Exit 0 ok, 1 warning "
+                                  "(≤ 30 days left, or the test could not reach the service), 2 critical (≤ 7 days, "
+                                  "expired, rejected, missing, or an error). Without --connection: all, worst wins.")
+    add_connection_option(ck, required=False)
+    ck.add_argument("--json", action="store_true", help="print one line of JSON")
+    ck.add_argument("--offline", action="store_true", help="do not test; use the stored expiry and last test")
+    ck.set_defaults(handler=cmd_check)
+
+    rot = s.add_parser("rotate", parents=[parent], help="generate, verify and store a new token, then update Entra",
+                       description="Generate a new token, verify it against SCIM, store it, then push it to Entra "
+                                   "through Graph (when Entra settings and the client secret are stored) or print "
+                                   "the exact manual steps. The old token stays if anything before storing fails.")
+    add_connection_option(rot)
+    rot.add_argument("--no-push", action="store_true", help="do not push to Entra; print the manual steps")
+    rot.add_argument("--json", action="store_true", help="print the result as JSON")
+    rot.set_defaults(handler=cmd_rotate)
+
+    ics = s.add_parser("ics", parents=[parent], help="write a calendar file with the renewal date and alarms")
+    add_connection_option(ics)
+    ics.add_argument("--out", required=True, metavar="PATH", help="where to write the .ics file ('-' for stdout)")
+    ics.set_defaults(handler=cmd_ics)
+
+    rv = s.add_parser("reveal", parents=[parent], help="print the stored token (to paste into Entra by hand)",
+                      description="Print the stored access token so it can be pasted into Entra's Secret Token. "
+                                  "Only to a terminal unless --to-pipe is given.")
+    add_connection_option(rv)
+    rv.add_argument("--to-pipe", action="store_true", help="also print when standard output is not a terminal")
+    rv.set_defaults(handler=cmd_reveal)
+
+    nu = s.add_parser("notify-urls", help="where reminders are sent (apprise URLs, kept in the keyring)",
+                      description="Notification channels as apprise URLs (msteams://, slack://, mailtos://, "
+                                  "json://host/path, ...). They contain credentials, so they live in the keyring.")
+    ns = nu.add_subparsers(dest="notify_action", metavar="ACTION", required=True)
+    nset = ns.add_parser("set", parents=[parent], help="replace the URLs (one per line from --stdin or the prompt)")
+    add_connection_option(nset)
+    nset.add_argument("--stdin", action="store_true", help="read the URLs from standard input, one per line")
+    nset.set_defaults(handler=cmd_notify_set)
+    nlist = ns.add_parser("list", parents=[parent], help="list the channels (scheme and fingerprint only)")
+    add_connection_option(nlist)
+    nlist.set_defaults(handler=cmd_notify_list)
+    nclear = ns.add_parser("clear", parents=[parent], help="delete all URLs")
+    add_connection_option(nclear)
+    nclear.set_defaults(handler=cmd_notify_clear)
+    ntest = ns.add_parser("test", parents=[parent], help="send a test notification to every channel")
+    add_connection_option(ntest)
+    ntest.set_defaults(handler=cmd_notify_test)
+
+
+def _service(args: argparse.Namespace) -> tuple[Any, Any]:
+    from console.tokens import TokenService
+
+    ctx = open_ctx(args)
+    return ctx, TokenService(ctx)
+
+
+def _print_status(status: Any) -> None:
+    print(f"{status.level.upper()}: {status.message}")
+    if status.remedy:
+        print(f"  {status.remedy}")
+
+
+def cmd_set_key(args: argparse.Namespace) -> int:
+    ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    key = read_secret(args, "6clicks API key")
+    if not args.no_verify:
+        progress(f"Checking the API key with {conn.api_url}…")
+    fp = svc.set_api_key(conn.name, key, verify=not args.no_verify)
+    warn_if_ephemeral(ctx, conn.name)
+    print(f"Stored the API key …{fp} for {conn.name!r} ({ctx.credentials.backend_info().label})"
+          + ("" if args.no_verify else "; 6clicks accepted it") + ".")
+    print(f"Next: python -m console token generate --connection {conn.name!r}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    progress(f"Generating a long-lived token from {conn.api_url}…")
+    status = svc.generate(conn.name, verify=not args.no_verify)
+    warn_if_ephemeral(ctx, conn.name)
+    print(f"Stored a new token …{status.fingerprint} for {conn.name!r}, valid until {fmt_time(status.expires_at)}"
+          + (" (estimated)" if status.estimated else "") + ".")
+    _print_status(status)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    token = read_secret(args, "access token")
+    status = svc.import_token(conn.name, token, accept_estimated=args.accept_estimated_expiry,
+                              verify=not args.no_verify)
+    warn_if_ephemeral(ctx, conn.name)
+    print(f"Stored the token …{status.fingerprint} for {conn.name!r}, valid until {fmt_time(status.expires_at)}"
+          + (" (estimated)" if status.estimated else "") + ".")
+    _print_status(status)
+    return 0
+
+
+def _statuses(args: argparse.Namespace, svc: Any, *, test: bool) -> list[Any]:
+    conns = [svc.repo.get(args.connection)] if args.connection else svc.repo.list()
+    out = []
+    for conn in conns:
+        out.append(svc.test(conn.name) if test else svc.status(conn))
+    return out
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _ctx, svc = _service(args)
+    statuses = _statuses(args, svc, test=False)
+    if args.json:
+        print_json([s.to_dict() for s in statuses])
+        return 0
+    if not statuses:
+        print("No connections. Add one: python -m console connections add NAME --api-url URL")
+    for s in statuses:
+        print(f"{s.connection}: {s.level.upper()}")
+        print(f"  {s.message}")
+        if s.remedy:
+            print(f"  {s.remedy}")
+        print(f"  issued {fmt_time(s.issued_at)}, expires {fmt_time(s.expires_at)}"
+              + (" (estimated)" if s.estimated else "") + f", source {s.expiry_source or '-'}, "
+              f"last test {fmt_time(s.last_test_at)} ({s.last_test_result or 'never'})")
+    return 0
+
+
+def check_exit_code(status: Any) -> int:
+    code = status.exit_code
+    if code == 0 and status.last_test_result in UNCONFIRMED:
+        code = 1
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _ctx, svc = _service(args)
+    statuses = _statuses(args, svc, test=not args.offline)
+    if not statuses:
+        if args.json:
+            print_json({"level": "missing", "exit_code": 2, "connections": []})
+        else:
+            print("CRITICAL: no connections are configured.")
+        return 2
+    codes = [check_exit_code(s) for s in statuses]
+    worst_code = max(codes)
+    worst = max(statuses, key=lambda s: (check_exit_code(s), s.severity))
+    if args.json:
+        print_json({"level": worst.level, "exit_code": worst_code,
+                    "connections": [s.to_dict() | {"exit_code": c} for s, c in zip(statuses, codes, strict=True)]})
+        return worst_code
+    label = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[worst_code]
+    if len(statuses) == 1:
+        s = statuses[0]
+        print(f"{label}: {s.message}" + (f" {s.remedy}" if s.remedy and worst_code else ""))
+    else:
+        parts = []
+        for s, _c in sorted(zip(statuses, codes, strict=True), key=lambda sc: -sc[1]):
+            left = f"{s.days_left} d" if s.days_left is not None else "no token"
+            parts.append(f"{s.connection} {s.level}" + ("" if s.level == "missing" else f" ({left})"))
+        print(f"{label}: " + "; ".join(parts) + f". Worst: {worst.message}")
+    return worst_code
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    _ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    result = svc.rotate(conn.name, push_to_entra=not args.no_push, progress=progress)
+    if args.json:
+        print_json({"outcome": result.outcome, "pushed": result.pushed, "message": result.message,
+                    "push_error": result.push_error, "manual_steps": result.manual_steps,
+                    "status": result.status.to_dict()})
+        return 0
+    print(result.message)
+    print(f"New token …{result.status.fingerprint}, valid until {fmt_time(result.status.expires_at)}.")
+    if result.manual_steps:
+        print("Update Entra by hand:")
+        for number, step in enumerate(result.manual_steps, 1):
+            print(f"  {number}. {step}")
+    return 0
+
+
+def cmd_ics(args: argparse.Namespace) -> int:
+    from console.reminders import token_ics
+
+    ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    data = token_ics(ctx, conn)
+    if args.out == "-":
+        sys.stdout.write(data.decode("utf-8"))
+        return 0
+    path = Path(args.out).expanduser()
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {path} ({exc.strerror}).", "Choose a writable path.") from None
+    print(f"Wrote {path}: renewal reminder and expiry alarms for {conn.name!r}. Import it into your calendar.")
+    return 0
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    _ctx, svc = _service(args)
+    conn = svc.repo.get(args.connection)
+    if not sys.stdout.isatty() and not args.to_pipe:
+        raise InvalidInput("Refusing to print the token: standard output is not a terminal.",
+                           "Run it in a terminal, or add --to-pipe if you really mean to pipe the token somewhere.")
+    token = svc.get_token(conn.name)
+    if not token:
+        raise InvalidInput(f"No token is stored for {conn.name!r}.", svc.status(conn).remedy)
+    print(token)
+    return 0
+
+
+def cmd_notify_set(args: argparse.Namespace) -> int:
+    from console.reminders import set_notify_urls
+
+    ctx = open_ctx(args)
+    from console.connections import ConnectionRepo
+
+    conn = ConnectionRepo(ctx.store).get(args.connection)
+    text = read_secret(args, "notification URLs", multiline=True)
+    count = set_notify_urls(ctx, conn, text.splitlines())
+    print(f"Stored {count} notification URL(s) for {conn.name!r} in the keyring.")
+    return 0
+
+
+def cmd_notify_list(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+    from console.reminders import describe_channels
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.connection)
+    channels = describe_channels(ctx, conn)
+    if not channels:
+        print(f"No notification URLs for {conn.name!r}. Add: python -m console token notify-urls set "
+              f"--connection {conn.name!r} --stdin")
+    for c in channels:
+        print(f"{c['channel']}  {c['description']}")
+    return 0
+
+
+def cmd_notify_clear(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+    from console.reminders import set_notify_urls
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.connection)
+    set_notify_urls(ctx, conn, [])
+    print(f"Deleted the notification URLs of {conn.name!r}.")
+    return 0
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from console.connections import ConnectionRepo
+    from console.reminders import send_notification
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.connection)
+    key = f"test:{datetime.now(UTC).isoformat()}"
+    result = send_notification(ctx, conn, f"Test from the SCIM console ({conn.name})",
+                               "If you can read this, token reminders will reach you here.", key)
+    if result.no_channels:
+        print("No notification URLs are configured.")
+        return 2
+    print(f"Sent to {len(result.sent)} channel(s); failed on {len(result.failed)}.")
+    return 0 if not result.failed else 2
