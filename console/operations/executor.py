@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import InvalidInput
+from console.errors import ConsoleError, InvalidInput
 from console.operations import journal
 from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, ItemResult, Plan, step_text
 
@@ -86,7 +86,8 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
     attempts = int(getattr(exc, "attempts", 0) or 0)
     extra = max(0, attempts - 1)
     op = (step or {}).get("op", "set_active")
-    if isinstance(exc, sc.AuthenticationError):
+    if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError) or (
+            isinstance(exc, ConsoleError) and type(exc).__name__ == "TokenError"):
         return Outcome("failed", "unauthorized", http_status=401,
                        error="6clicks rejected the token (401): the batch was stopped.",
                        remedy=AUTH_REMEDY, stop=True, client_attempts=extra)
@@ -138,13 +139,31 @@ ITEM_BACKOFF = 0.5
 def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]],
                        attempts: int = ITEM_ATTEMPTS) -> Outcome:
     tries = 0
+    changes: list[dict[str, Any]] = []
     while True:
         tries += 1
         out = apply_steps(client, live, user_id, steps)
+        changes = journal.merge_changes(changes, out.changes)
         if out.outcome != "busy" or tries >= attempts:
-            out.client_attempts += tries - 1
-            return out
+            break
         time.sleep(ITEM_BACKOFF * (2 ** (tries - 1)) * random.uniform(0.8, 1.2))
+    out.client_attempts += tries - 1
+    out.changes = changes
+    if out.state == "done":
+        out.outcome = "changed" if changes else "already"
+        if changes:
+            out.note = None
+    elif changes and not out.stop:
+        # e.g. a move whose add worked and whose remove failed: the person is in both, and says so
+        failed_step = next((s for s in steps if s not in changes and s["op"] == "remove"), None)
+        added = next((c for c in changes if c["op"] == "add"), None)
+        out.outcome = "partial"
+        if failed_step is not None and added is not None:
+            out.note = (f"in both {added.get('group_name')} and {failed_step.get('group_name')}: the remove "
+                        "failed; retry to finish the move")
+        else:
+            out.note = "; ".join(step_text(c) for c in changes) + " done, the rest failed; retry to finish"
+    return out
 
 
 def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]]) -> Outcome:
@@ -187,17 +206,22 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
             out = classify(exc, step, subject)
             out.changes = changes
             out.client_attempts += extra_attempts
-            if changes:  # e.g. a move whose add worked and whose remove failed: the person is in both
-                done = "; ".join(step_text(c) for c in changes)
-                out.outcome = "partial" if not out.stop else out.outcome
-                out.note = f"{done} done, then {step_text(step)} failed"
-                if step["op"] == "remove" and any(c["op"] == "add" for c in changes):
-                    out.note = (f"in both {next(c['group_name'] for c in changes if c['op'] == 'add')} and "
-                                f"{step.get('group_name')}: the remove failed; retry to finish the move")
             return out
     return Outcome("done", "changed" if changes else "already",
                    note=None if changes else ("already done: " + ", ".join(notes)) if notes else "already done",
                    changes=changes, client_attempts=extra_attempts)
+
+
+def _apply_row(client: Any, live: LiveState, row: Any, steps: list[dict[str, Any]]) -> Outcome:
+    out = apply_with_retries(client, live, row["user_id"], steps)
+    if row["state"] == "running" and out.state == "done" and out.outcome == "already" and not row["changes_json"] \
+            .strip("[] "):
+        # In flight when its process died: the change was sent but not recorded. The preview said it needed
+        # changing and it is now done, so it was almost certainly this action: keep it in the undo recipe.
+        out.outcome = "changed"
+        out.changes = [dict(s) for s in steps]
+        out.note = "already done when resumed (most likely by the interrupted run; kept in the undo recipe)"
+    return out
 
 
 @contextmanager
@@ -236,7 +260,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
                     break
                 steps = json.loads(row["steps_json"])
                 journal.mark_running(store, batch_id, row["seq"])
-                inflight[pool.submit(apply_with_retries, client, live, row["user_id"], steps)] = row
+                inflight[pool.submit(_apply_row, client, live, row, steps)] = row
             if not inflight:
                 break
             finished, _ = wait(list(inflight), timeout=5, return_when=FIRST_COMPLETED)

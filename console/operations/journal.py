@@ -140,14 +140,14 @@ def record_item(store: Any, batch_id: int, seq: int, *, state: str, outcome: str
     with store.transaction() as db:
         prev = db.execute("SELECT changes_json FROM op_items WHERE batch_id=? AND seq=?",
                           (int(batch_id), seq)).fetchone()
-        merged = _merge_changes(json.loads(prev["changes_json"]) if prev else [], changes)
+        merged = merge_changes(json.loads(prev["changes_json"]) if prev else [], changes)
         db.execute("UPDATE op_items SET state=?, outcome=?, note=?, changes_json=?, http_status=?, last_error=?,"
                    " remedy=?, attempts=attempts+?, updated_at=? WHERE batch_id=? AND seq=?",
                    (state, outcome, note, json.dumps(merged), http_status, error, remedy, extra_attempts, iso(),
                     int(batch_id), seq))
 
 
-def _merge_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Changes accumulate over attempts (a move whose add worked first time and remove on retry)."""
     out = list(old)
     for change in new:

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from console.errors import InvalidInput
+from console.errors import ConsoleError, InvalidInput
 from console.operations.model import (
     DEFAULT_CONCURRENCY,
     KINDS,
@@ -32,12 +32,18 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
         snap = latest_snapshot(ctx, conn)
         if snap is not None:
             return Directory.from_snapshot(snap)
-    if client is not None:
-        return Directory.from_live(client, conn)
-    from console.tokens import TokenService
+    from scim_client import ScimError
 
-    with TokenService(ctx).scim_client(conn.name) as live:
-        return Directory.from_live(live, conn)
+    try:
+        if client is not None:
+            return Directory.from_live(client, conn)
+        from console.tokens import TokenService
+
+        with TokenService(ctx).scim_client(conn.name) as live:
+            return Directory.from_live(live, conn)
+    except ScimError as exc:
+        raise ConsoleError(f"There is no snapshot of {conn.name} yet, and reading its directory live failed: "
+                           f"{exc.message}", exc.remedy or "Check the connection, then try again.") from None
 
 
 def _user_fields(user: DirUser) -> dict[str, Any]:
