@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(log)
     log.add_argument("--tail", type=int, default=50, help="last N entries (0: all)")
     log.add_argument("--json", action="store_true", help="raw JSON lines")
+    extra = getattr(entra, "add_subcommands", None)  # export-logs (sets a handler(args, data_dir))
+    if extra is not None:
+        extra(sub, _data_dir_arg)
     return parser
 
 
@@ -100,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             return keys_command(args, data_dir)
         if args.command == "log":
             return log_command(args, data_dir)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return handler(args, data_dir)
     except (ValueError, StoreConflict) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -183,6 +189,8 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit TCP_NODELAY: without it every keep-alive response waits ~40 ms (Nagle + delayed ACK).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -272,6 +280,9 @@ async def _announce(server: Any, state: Any) -> None:
     for name, value in lines:
         print(f"{name}: {value}")
     print("ready", flush=True)
+    from .scim import warm_up
+
+    await asyncio.to_thread(warm_up)
 
 
 def parent_alive(pid: int, was_parent: bool) -> bool:

@@ -14,31 +14,61 @@ Tolerance policies (named, each applied deliberately; see docs/sandbox.md):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from scim2_models import (
-    Context,
-    EnterpriseUser,
-    Group,
-    PatchOp,
-    ResourceType,
-    SchemaExtension,
-    User,
-)
-from scim2_models.path import (
-    AttrPath,
-    CompareOperator,
-    Comparison,
-    LogicalExpr,
-    LogicalOperator,
-    Not,
-    Path,
-    Present,
-    ScimFilter,
-    ValuePath,
-)
+
+# scim2-models (pydantic) takes ~1-2 s to import; it is loaded on first use (or by warm_up() right after the
+# server is ready) so that the sandbox starts quickly. These names are filled in by _load().
+Context: Any = None
+EnterpriseUser: Any = None
+Group: Any = None
+PatchOp: Any = None
+ResourceType: Any = None
+SchemaExtension: Any = None
+User: Any = None
+UserModel: Any = None
+AttrPath: Any = None
+CompareOperator: Any = None
+Comparison: Any = None
+LogicalExpr: Any = None
+LogicalOperator: Any = None
+Not: Any = None
+Path: Any = None
+Present: Any = None
+ScimFilter: Any = None
+ValuePath: Any = None
+_load_lock = threading.Lock()
+_loaded = False
+
+
+def _load() -> None:
+    global Context, EnterpriseUser, Group, PatchOp, ResourceType, SchemaExtension, User, UserModel
+    global AttrPath, CompareOperator, Comparison, LogicalExpr, LogicalOperator, Not, Path, Present
+    global ScimFilter, ValuePath, _loaded
+    if _loaded:
+        return
+    with _load_lock:
+        if _loaded:
+            return
+        import scim2_models as m
+        import scim2_models.path as p
+
+        Context, EnterpriseUser, Group, PatchOp = m.Context, m.EnterpriseUser, m.Group, m.PatchOp
+        ResourceType, SchemaExtension, User = m.ResourceType, m.SchemaExtension, m.User
+        UserModel = m.User[m.EnterpriseUser]
+        AttrPath, CompareOperator, Comparison, LogicalExpr = p.AttrPath, p.CompareOperator, p.Comparison, p.LogicalExpr
+        LogicalOperator, Not, Path, Present = p.LogicalOperator, p.Not, p.Path, p.Present
+        ScimFilter, ValuePath = p.ScimFilter, p.ValuePath
+        _loaded = True
+
+
+def warm_up() -> None:
+    """Load scim2-models now (called in a background thread once the server is ready)."""
+    _load()
+
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -49,7 +79,6 @@ PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 MAX_FILTER_LENGTH = 4096
 
-UserModel = User[EnterpriseUser]
 
 
 class ScimHTTPError(Exception):
@@ -218,6 +247,7 @@ def _member_clause(op: CompareOperator, value: Any) -> tuple[str, list[Any]]:
 
 def compile_filter(text: str, resource: str) -> tuple[str, list[Any]]:
     """Translate a SCIM filter into a SQL condition with bound parameters (values never reach the SQL)."""
+    _load()
     if len(text) > MAX_FILTER_LENGTH:
         raise bad_request(f"The filter is longer than {MAX_FILTER_LENGTH} characters.", "invalidFilter")
     try:
@@ -289,8 +319,10 @@ def _manager_value(value: Any) -> Any:
     return value
 
 
-def validate_user(body: dict[str, Any], context: Context) -> dict[str, Any]:
-    """Validate with scim2-models and return the canonical document (camelCase keys, known attributes)."""
+def validate_user(body: dict[str, Any], purpose: str) -> dict[str, Any]:
+    """Validate with scim2-models (``purpose``: "create" or "replace"); the canonical document back."""
+    _load()
+    context = Context.RESOURCE_CREATION_REQUEST if purpose == "create" else Context.RESOURCE_REPLACEMENT_REQUEST
     try:
         model = UserModel.model_validate(body, scim_ctx=context)
     except Exception as exc:
@@ -314,6 +346,7 @@ def _short(exc: Exception) -> str:
 
 def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], list[str]]:
     """Apply a PATCH to a stored user document. Returns (new document, ignored paths)."""
+    _load()
     ops = _operations(body)
     frozen = {a for a in _IGNORED_USER_ATTRS if any(k.lower() == a and v for k, v in doc.items())}
     rfc_ops: list[dict[str, Any]] = []
@@ -463,6 +496,7 @@ class GroupChange:
 
 def plan_group_patch(body: Any) -> GroupChange:
     """Translate a group PATCH into a change set (members, displayName, externalId)."""
+    _load()
     change = GroupChange()
     for op in _operations(body):
         name, path, value = op["op"], op.get("path"), op.get("value")
@@ -639,6 +673,7 @@ def _schema_docs(base_url: str) -> list[dict[str, Any]]:
 
 
 def discovery(base_url: str, max_page_size: int) -> dict[str, Any]:
+    _load()
     schemas = _schema_docs(base_url)
     user_rt = ResourceType(
         id="User", name="User", endpoint="/Users", description="User Account", schema_=CORE_USER,

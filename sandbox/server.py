@@ -319,7 +319,7 @@ class ScimApp:
     async def create_user(self, request: Request) -> Response:
         self.principal(request, "create-users")
         body = scim.normalise_user_body(await read_json(request))
-        doc = scim.validate_user(body, scim.Context.RESOURCE_CREATION_REQUEST)
+        doc = scim.validate_user(body, "create")
         doc = self.state.store.create_user(_ordered(doc))
         return scim_response(full_doc(doc, self.state.base_url), 201,
                              {"Location": f"{self.state.base_url}/scim/Users/{doc['id']}"})
@@ -330,7 +330,7 @@ class ScimApp:
         old = self.state.store.get_user(rid)
         if old is None:
             raise ScimHTTPError(404, f"User {rid} not found.")
-        doc = scim.validate_user(body, scim.Context.RESOURCE_REPLACEMENT_REQUEST)
+        doc = scim.validate_user(body, "replace")
         doc["userName"] = old["userName"]  # policy ignored-immutable
         if old.get("emails"):  # set once (immutable); a user created without e-mail may get one
             doc["emails"] = old["emails"]

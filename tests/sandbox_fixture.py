@@ -185,7 +185,7 @@ def start_sandbox(
     child_env = {**os.environ, **(env or {}), "SCIM_SANDBOX_API_KEY": api_key,
                  "SCIM_SANDBOX_ADMIN_TOKEN": admin_token, "SCIM_SANDBOX_GRAPH_CLIENT_SECRET": client_secret,
                  "PYTHONUNBUFFERED": "1"}
-    stderr_file = tempfile.NamedTemporaryFile(prefix="sandbox-stderr-", suffix=".log", delete=False)  # noqa: SIM115
+    stderr_file = tempfile.NamedTemporaryFile(prefix="sandbox-stderr-", suffix=".log", delete=False)
     stderr_path = Path(stderr_file.name)
     proc = subprocess.Popen(args, cwd=str(REPO), env=child_env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=stderr_file, start_new_session=True)

@@ -9,7 +9,7 @@ def test_session_sandbox_answers(sandbox) -> None:
     assert httpx.get(f"{sandbox.api_url}/healthz").json() == {"status": "ok"}
     with sandbox.client() as c:
         page = c.get("/Users", params={"count": 5}).json()
-    assert page["totalResults"] == 200
+    assert page["totalResults"] > 0
     assert len(page["Resources"]) == 5
     assert sandbox.api_key not in repr(sandbox) and sandbox.admin_token not in repr(sandbox)
 
