@@ -205,3 +205,55 @@ def test_required_forms_end_to_end_and_no_secret_anywhere(sandbox_factory, tmp_p
     assert_absent(secrets_, "\n".join(outputs), "CLI output")
     assert_absent([key, token], keyring_file.read_text(), "the encrypted keyring file")
     assert_absent([key, token], box.stderr_text(), "the sandbox's log")
+
+
+def test_remind_and_notify_urls_commands(tmp_path, capsys, monkeypatch, shared_memory_credentials):
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    from console.context import open_context
+    from console.tokens import TokenService
+    from tests.console.test_core_helpers import local_http
+
+    d = ["--data-dir", str(tmp_path / "data")]
+    run_main(capsys, "connections", "add", "Prod", "--api-url", "https://api-au.6clicks.io", *d)
+    now = datetime.now(UTC)
+    token = jwt.encode({"sub": "x", "exp": int((now + timedelta(days=20)).timestamp())}, "k" * 32, algorithm="HS256")
+    ctx = open_context(tmp_path / "data", credentials=shared_memory_credentials)
+    TokenService(ctx).import_token("Prod", token, verify=False)
+    code, _, err = run_main(capsys, "remind", *d)
+    assert code == 1  # a reminder is due but there is no channel
+    state = {"status": 500}
+    with local_http(lambda _h: (state["status"], "application/json", b"{}")) as server:
+        url = f"json://127.0.0.1:{server.server_port}/notify/hook-secret-1234"
+        monkeypatch.setattr("sys.stdin", io.StringIO(url + "\n"))
+        assert run_main(capsys, "token", "notify-urls", "set", "--connection", "Prod", "--stdin", *d)[0] == 0
+        code, out, _ = run_main(capsys, "token", "notify-urls", "list", "--connection", "Prod", *d)
+        assert code == 0 and "json://…" in out
+        code, out, _ = run_main(capsys, "remind", "--dry-run", *d)
+        assert code == 0 and "Would send" in out and not server.received
+        code, out, _ = run_main(capsys, "remind", *d)
+        assert code == 1 and "retried" in out
+        state["status"] = 200
+        code, out, _ = run_main(capsys, "remind", "--json", *d)
+        assert code == 0 and json.loads(out)[0]["sent"] == 1
+        code, out, _ = run_main(capsys, "remind", *d)
+        assert code == 0 and "already sent" in out
+        assert len(server.received) == 2
+        outputs = out
+    assert_absent(["hook-secret-1234", token], outputs + err, "CLI output")
+
+
+def test_newer_store_is_refused_by_the_cli(tmp_path, capsys, shared_memory_credentials):
+    import sqlite3
+
+    d = ["--data-dir", str(tmp_path / "data")]
+    run_main(capsys, "connections", "add", "Prod", "--api-url", "https://api-au.6clicks.io", *d)
+    db = sqlite3.connect(tmp_path / "data" / "console.db")
+    db.execute("PRAGMA user_version = 4242")
+    db.commit()
+    db.close()
+    code, _, err = run_main(capsys, "connections", "list", *d)
+    assert code == 2 and "newer version" in err and "Traceback" not in err

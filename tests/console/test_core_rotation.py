@@ -158,3 +158,17 @@ def test_graph_not_configured(ctx, box):
     conn2 = add_conn(ctx, box, name="WithEntra", entra=True)
     with pytest.raises(GraphError, match="No Graph client secret"):
         GraphClient.for_connection(ctx, conn2)
+
+
+def test_graph_retries_honour_retry_after(ctx, box):
+    conn = add_conn(ctx, box, entra=True)
+    ctx.credentials.set("Prod", "graph_client_secret", box.client_secret)
+    sleeps: list[float] = []
+    box.set_faults(rate_429=1.0, retry_after=2, paths="^/graph/")
+    with GraphClient.for_connection(ctx, conn, max_retries=2, sleep=sleeps.append) as g:
+        with pytest.raises(GraphError) as err:
+            g.get_job()
+        assert err.value.status == 429 and "throttling" in str(err.value)
+        assert sleeps == [2.0, 2.0]  # the server's Retry-After, not a guess
+        box.clear_faults()
+        assert g.get_job()["id"] == box.job_id
