@@ -143,3 +143,49 @@ def test_logs_commands(home, entra_box, capsys, tmp_path):  # noqa: F811
     assert main(["logs", "summary", "--connection", conn.name, "--data-dir", str(home)]) in (0, 1)
     out = capsys.readouterr().out
     assert "provisioning log records" in out and "alerts:" in out
+
+
+def test_import_of_sandbox_export_logs_json_and_csv(home, entra_box, tmp_path, capsys):  # noqa: F811
+    import subprocess
+    import sys
+
+    from console.entra_logs import get_record, import_files, record_steps
+
+    box = entra_box
+    ctx, conn = connect(home, box)
+    cycles(box)
+    tenant(box, action="join", givenName="Csv", surname="Person")
+    tenant(box, action="set_token", token="bad")
+    cycles(box)  # a failed cycle too, so failures and error codes are in the export
+    tenant(box, action="set_token", token="valid")
+    out_json, out_csv = tmp_path / "logs.json", tmp_path / "logs.csv"
+    for fmt, out in (("json", out_json), ("csv", out_csv)):
+        done = subprocess.run([sys.executable, "-m", "sandbox", "export-logs", "--data-dir", str(box.data_dir),
+                               "--format", fmt, "--out", str(out)], capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    csv_files = sorted(tmp_path.glob("logs*.csv"))
+    assert len(csv_files) == 3
+    exported = json.loads(out_json.read_text(encoding="utf-8"))
+    # CSV first into one connection, JSON into another; then each into the other (all already known)
+    _ctx2, other = connect(home, box, name="Other")
+    from_csv = import_files(ctx, conn, csv_files)
+    assert (from_csv.new, from_csv.rejected_count) == (len(exported), 0), from_csv.as_dict()
+    from_json = import_files(ctx, other, [out_json])
+    assert (from_json.new, from_json.rejected_count) == (len(exported), 0)
+    again = import_files(ctx, conn, [out_json])
+    assert (again.new, again.known) == (0, len(exported))
+    # the CSV round trip keeps what the page shows: same cycles, counts, error codes, steps, properties
+    a, b = summarise(ctx, conn), summarise(ctx, other)
+    assert a.cycles[["cycle_id", "total", "success", "failure"]].equals(b.cycles[["cycle_id", "total", "success",
+                                                                                   "failure"]])
+    assert a.by_error[["error_code", "count"]].equals(b.by_error[["error_code", "count"]])
+    assert a.by_error["count"].sum() > 0
+    with_steps = next(r for r in exported if r.get("provisioningSteps") and r.get("modifiedProperties"))
+    steps_csv, props_csv = record_steps(get_record(ctx, conn, with_steps["id"]))
+    steps_json, props_json = record_steps(get_record(ctx, other, with_steps["id"]))
+    assert [s["name"] for s in steps_csv] == [s["name"] for s in steps_json]
+    assert [(p["property"], p["new"]) for p in props_csv] == [(p["property"], p["new"]) for p in props_json]
+    # and through the command line, which prints the counts
+    assert main(["logs", "import", *map(str, csv_files), "--connection", "Other", "--data-dir", str(home)]) == 0
+    assert capsys.readouterr().out.startswith(f"0 new, {len(exported)} already known, 0 rejected")
