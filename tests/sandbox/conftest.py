@@ -27,9 +27,9 @@ def scim(box: RunningSandbox) -> Iterator[httpx.Client]:
         yield c
 
 
-def new_user(c: httpx.Client, user_name: str, **extra: object) -> dict:
+def new_user(c: httpx.Client, user_name: str, *, email: bool = True, **extra: object) -> dict:
     body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name, "active": True,
-            "emails": [{"value": user_name, "type": "work", "primary": True}], **extra}
+            **({"emails": [{"value": user_name, "type": "work", "primary": True}]} if email else {}), **extra}
     resp = c.post("/Users", json=body)
     assert resp.status_code == 201, resp.text
     return resp.json()
