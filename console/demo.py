@@ -272,7 +272,7 @@ def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
     api_key = handle.__dict__.pop("_api_key")
     graph_secret = handle.__dict__.pop("_graph_secret")
     svc = TokenService(ctx)
-    svc.set_api_key(DEMO_CONNECTION, api_key)
+    svc.set_api_key(DEMO_CONNECTION, api_key, verify=False)  # we made the key; generate() below proves it
     if entra is not None:
         ctx.credentials.set(DEMO_CONNECTION, "graph_client_secret", graph_secret)
     svc.generate(DEMO_CONNECTION)

@@ -22,7 +22,7 @@ KEY_ROTATION = "connection.rotation"  # the last rotation's outcome (no secrets)
 def keyring_panel(ctx: Any) -> Any:
     info = ctx.credentials.backend_info()
     if info.secure and not info.locked:
-        note = "" if info.persistent else " Secrets are forgotten when the console stops."
+        note = "" if info.persistent or "forgotten" in info.label else " Secrets are forgotten when the console stops."
         st.success(f"**Keyring:** {info.label}.{note}", icon=":material/lock:")
     elif info.secure and info.locked:
         st.warning(f"**Keyring:** {info.label}. Unlock it to read or store secrets.", icon=":material/lock:")
@@ -178,17 +178,28 @@ def expiry_timeline(conn: Any, status: Any) -> None:
                              mode="lines+markers", line={"width": 14, "color": "#2e7d32"},
                              name=f"Token …{status.fingerprint or ''}",
                              hovertemplate="%{x|%d %b %Y}<extra></extra>"))
+    labelled = sorted(conn.reminder_days, reverse=True)[:3]  # the short ones would overlap at a year's scale
     for days in sorted(conn.reminder_days, reverse=True):
         at = status.expires_at - timedelta(days=days)
         fig.add_trace(go.Scatter(x=[ui.local(at)], y=["Reminders"], mode="markers+text",
                                  marker={"size": 11, "symbol": "diamond",
                                          "color": "#ef6c00" if at <= now else "#90a4ae"},
-                                 text=[f"{days} d"], textposition="top center", showlegend=False,
+                                 text=[f"{days} d" if days in labelled else ""], textposition="bottom center",
+                                 showlegend=False,
                                  hovertemplate=f"Reminder {days} days before expiry: %{{x|%d %b %Y}}<extra></extra>"))
     today = ui.local(now)
     fig.add_shape(type="line", x0=today, x1=today, y0=0, y1=1, yref="paper", line={"dash": "dot", "color": "#1565c0"})
     fig.add_annotation(x=today, y=1, yref="paper", text="today", showarrow=False, yanchor="bottom")
-    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
+    for rotation in ui.token_service().rotations(conn.name, limit=20):
+        started = rotation.get("started_at")
+        if started:
+            fig.add_trace(go.Scatter(x=[ui.local(datetime.fromisoformat(started))], y=["Rotations"],
+                                     mode="markers", marker={"size": 10, "symbol": "circle",
+                                                             "color": "#2e7d32" if rotation.get("outcome") != "failed"
+                                                             else "#c62828"},
+                                     showlegend=False, hovertemplate=f"Rotation ({rotation.get('outcome')}): "
+                                     "%{x|%d %b %Y %H:%M}<extra></extra>"))
+    fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
                       xaxis_title=f"Time ({getattr(zone, 'key', str(zone))})")
     st.plotly_chart(fig, width="stretch", key="connection.timeline")
 

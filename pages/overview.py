@@ -193,7 +193,7 @@ def main() -> None:
     conn = ui.connection()
     st.title("Overview")
     ui.demo_label(conn)
-    top_left, top_right = st.columns([1, 2], gap="large")
+    top_left, top_right = st.columns([2, 3], gap="large")
     with top_left, ui.guard("reading the token"):
         token_panel(conn)
     with top_right, ui.guard("reading provisioning health"):
@@ -201,7 +201,7 @@ def main() -> None:
     directory = None
     with ui.guard("reading the directory"):
         directory = counts_panel(conn)
-    left, right = st.columns([1, 2], gap="large")
+    left, right = st.columns([2, 3], gap="large")
     with left, ui.guard("computing alerts"):
         alerts_panel(conn)
     with right, ui.guard("reading recent changes"):

@@ -69,9 +69,12 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list",
                                   "lastModified") if c in view.columns],
-        column_config={"userName": "User name", "email": "E-mail", "displayName": "Display name",
-                       "active": st.column_config.CheckboxColumn("Active"),
-                       "groups_list": "Groups", "roles_list": "Roles",
+        column_config={"userName": st.column_config.TextColumn("User name", width="medium"),
+                       "email": st.column_config.TextColumn("E-mail", width="medium"),
+                       "displayName": st.column_config.TextColumn("Display name", width="small"),
+                       "active": st.column_config.CheckboxColumn("Active", width="small"),
+                       "groups_list": st.column_config.TextColumn("Groups", width="medium"),
+                       "roles_list": st.column_config.TextColumn("Roles", width="medium"),
                        "lastModified": st.column_config.DatetimeColumn("Last modified",
                                                                        format="D MMM YYYY, HH:mm")})
     rows = list(event.selection.rows) if event is not None else []

@@ -1,0 +1,196 @@
+"""The app in a real browser: started with the README's command on its embedded demo, every page visited in
+Chromium through Playwright, a user searched, a group opened, the token badge read, no exception anywhere.
+Screenshots of every page go to test-artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+DEMO_USERS = 300
+
+PAGES = [("overview", "", "Overview"), ("users", "users", "Users"), ("groups", "groups", "Groups & roles"),
+         ("sync_history", "sync_history", None), ("activity", "activity", None),
+         ("connection", "connection", "Connection & token")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
+        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
+    home = tmp_path_factory.mktemp("console-home")
+    port = _free_port()
+    env = dict(os.environ, SCIM_CONSOLE_HOME=str(home), SCIM_CONSOLE_DEMO_USERS=str(DEMO_USERS),
+               SCIM_CONSOLE_KEYRING="session", PYTHONUNBUFFERED="1")
+    env.pop("SCIM_CONSOLE_NO_DEMO", None)
+    log = open(home / "streamlit.log", "wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(  # the README's command, with the headless flags from tooling-notes
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text.strip() == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not become healthy:\n" + (home / "streamlit.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield {"url": url, "home": home, "proc": proc, "started": started}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: dict) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _idle(page, timeout: float = 180_000) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, timeout=timeout)
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def _no_exception(page, where: str) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, f"traceback on {where}"
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1200)  # let lazily loaded widgets (segmented controls, charts) paint
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _demo_snapshot(home: Path):
+    from console.context import open_context
+    from console.credentials import memory_credentials
+    from console.snapshots import latest_snapshot
+
+    ctx = open_context(home, credentials=memory_credentials())
+    snap = latest_snapshot(ctx, "Demo")
+    assert snap is not None, "the demo took its first snapshot"
+    return snap
+
+
+def test_demo_opens_on_overview_with_token_badge(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/", wait_until="domcontentloaded")
+    _idle(page)
+    page.get_by_text("Active users").first.wait_for(timeout=120_000)
+    elapsed = time.monotonic() - server["started"]
+    print(f"demo ({DEMO_USERS} users): streamlit run -> Overview rendered in {elapsed:.1f} s")
+    _no_exception(page, "overview")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert "days left" in sidebar.inner_text()
+    assert "DEMO" in sidebar.inner_text()
+    assert "Directory fetched" in sidebar.inner_text()
+    _shot(page, "overview")
+    page.close()
+
+
+def test_every_page_renders(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/", wait_until="domcontentloaded")
+    _idle(page)
+    for name, path, title in PAGES:
+        page.goto(f"{server['url']}/{path}", wait_until="domcontentloaded")
+        _idle(page)
+        if title:
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+        _no_exception(page, name)
+        _shot(page, name)
+    page.close()
+
+
+def test_navigation_by_sidebar_links(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/", wait_until="domcontentloaded")
+    _idle(page)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Groups & roles").click()
+    _idle(page)
+    page.get_by_role("heading", name="Groups & roles").first.wait_for()
+    _no_exception(page, "groups via sidebar")
+    page.close()
+
+
+def test_search_for_a_user(server, browser):
+    snap = _demo_snapshot(server["home"])
+    target = str(snap.users.sort_values("userName").iloc[7]["userName"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/users", wait_until="domcontentloaded")
+    _idle(page)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill(target)
+    box.press("Enter")
+    _idle(page)
+    page.get_by_text("Showing 1 of 1 matching users").wait_for(timeout=30_000)
+    _no_exception(page, "users search")
+    _shot(page, "users-search")
+    page.close()
+
+
+def test_open_a_group(server, browser):
+    snap = _demo_snapshot(server["home"])
+    groups = snap.groups.sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
+    first = str(groups.iloc[0]["displayName"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/groups", wait_until="domcontentloaded")
+    _idle(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for()
+    bbox = grid.bounding_box()
+    assert bbox is not None
+    # the first body row's selection checkbox sits in the row-marker column at the left of the grid
+    page.mouse.click(bbox["x"] + 18, bbox["y"] + 35 + 17)
+    _idle(page)
+    page.get_by_text(first, exact=False).nth(1).wait_for(timeout=30_000)
+    heading = page.get_by_role("heading", name=first, exact=False)
+    heading.first.wait_for(timeout=30_000)
+    _no_exception(page, "group detail")
+    _shot(page, "group-detail")
+    page.close()
