@@ -534,6 +534,16 @@ def event_counts(ctx: Context, snapshot_id: int) -> dict[str, int]:
     return {r["kind"]: int(r["n"]) for r in rows}
 
 
+def purge_events(ctx: Context, conn: Connection | str, older_than: datetime) -> int:
+    """Retention: delete change events older than ``older_than`` (events are otherwise kept forever).
+    Returns how many were deleted."""
+    name = conn if isinstance(conn, str) else conn.name
+    with ctx.store.transaction() as db:
+        cur = db.execute("DELETE FROM directory_events WHERE connection = ? AND at < ?",
+                         (name, older_than.astimezone(UTC).isoformat()))
+    return int(cur.rowcount)
+
+
 def user_history(ctx: Context, conn: Connection | str, user_id: str, limit: int | None = 500) -> pd.DataFrame:
     """Everything recorded about one user: its own events and its group/role memberships."""
     return list_events(ctx, conn, subject_id=user_id, limit=limit)

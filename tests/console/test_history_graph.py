@@ -94,6 +94,17 @@ def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # 
     assert {a.kind for a in current_alerts(ctx, conn, include_token=False)} <= {"failure_spike"}
     s = summarise(ctx, conn)
     assert len(s.cycles) >= 3 and s.total == log_count(ctx, conn)
+    # no secret reached the data folder (store, WAL, snapshots, logs)
+    from console.snapshots import take_snapshot
+
+    take_snapshot(ctx, conn)
+    secrets = [box.api_key, box.client_secret, ctx.credentials.get(conn.name, "access_token")]
+    ctx.store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, f"a secret was written to {path}"
 
 
 def test_graph_errors_are_clear_and_lose_nothing(home, entra_box):  # noqa: F811
