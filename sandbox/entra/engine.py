@@ -342,12 +342,15 @@ class Provisioner:
             groups = db.query("SELECT * FROM src_groups WHERE (assigned AND NOT deleted) OR object_id IN "
                               "(SELECT object_id FROM links) OR dirty ORDER BY object_id")
         else:
+            # Two indexed lookups (the partial index on dirty, then due escrows) rather than one full scan.
             users = db.query(
-                "SELECT * FROM src_users WHERE dirty OR object_id IN (SELECT object_id FROM escrows WHERE "
-                "kind = 'User' AND next_cycle <= ?) ORDER BY object_id", (cyc.no,))
+                "SELECT * FROM src_users WHERE dirty = 1 UNION SELECT u.* FROM escrows e JOIN src_users u ON "
+                "u.object_id = e.object_id WHERE e.kind = 'User' AND e.next_cycle <= ? ORDER BY object_id",
+                (cyc.no,))
             groups = db.query(
-                "SELECT * FROM src_groups WHERE dirty OR object_id IN (SELECT object_id FROM escrows WHERE "
-                "kind = 'Group' AND next_cycle <= ?) ORDER BY object_id", (cyc.no,))
+                "SELECT * FROM src_groups WHERE dirty = 1 UNION SELECT g.* FROM escrows e JOIN src_groups g ON "
+                "g.object_id = e.object_id WHERE e.kind = 'Group' AND e.next_cycle <= ? ORDER BY object_id",
+                (cyc.no,))
         cyc.imported = len(users) + len(groups)
         links = {r["object_id"]: r for r in db.query("SELECT * FROM links WHERE object_id IN (SELECT value FROM "
                                                       "json_each(?))", (json.dumps([u["object_id"] for u in users]

@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from .db import EntraDB
 
@@ -294,13 +295,17 @@ class Tenant:
     def churn(self, rng: random.Random, at: datetime, cycle_minutes: float = 40.0) -> list[dict]:
         """Random everyday changes for one cycle at simulated time ``at``; returns what happened."""
         events: list[dict] = []
-        active = self.db.query(
-            "SELECT object_id FROM src_users WHERE assigned AND NOT soft_deleted AND NOT hard_deleted"
-            " ORDER BY object_id"
-        )
-        n = len(active)
+        n = self.db.one("SELECT count(*) AS n FROM src_users WHERE assigned AND NOT soft_deleted AND NOT hard_deleted")["n"]
         if n == 0:
             return events
+        active_cache: list[Any] = []
+
+        def pick() -> str:
+            if not active_cache:
+                active_cache.extend(self.db.query(
+                    "SELECT object_id FROM src_users WHERE assigned AND NOT soft_deleted AND NOT hard_deleted"
+                    " ORDER BY object_id"))
+            return rng.choice(active_cache)["object_id"]
         weekday = at.weekday() < 5
         hour = at.hour
         business = weekday and 7 <= hour < 19
@@ -323,11 +328,11 @@ class Tenant:
             oid = self.join(rng)
             events.append({"kind": "join", "object_id": oid})
         for _ in range(draws(daily["leave"])):
-            oid = rng.choice(active)["object_id"]
+            oid = pick()
             self.leave(oid, at)
             events.append({"kind": "leave", "object_id": oid})
         for _ in range(draws(daily["move"])):
-            oid = rng.choice(active)["object_id"]
+            oid = pick()
             row = self.user(oid)
             if row is None or row["soft_deleted"]:
                 continue
@@ -346,7 +351,7 @@ class Tenant:
                     self.move(oid, target, row["department"])
                     events.append({"kind": "move", "object_id": oid, "added": target, "removed": row["department"]})
         for _ in range(draws(daily["rename"])):
-            oid = rng.choice(active)["object_id"]
+            oid = pick()
             self.rename_user(oid, surname=rng.choice(SURNAMES))
             events.append({"kind": "rename", "object_id": oid})
         # Now and then a new hire is given the UPN and mail that a renamed colleague used to have. 6clicks

@@ -8,6 +8,8 @@ Groups: ``displayName`` (precedence 1), ``externalId`` <- objectId, ``members``.
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +121,10 @@ class ScimWire:
     """A synchronous HTTP client to the SCIM endpoint (used from a worker thread, never the event loop)."""
 
     def __init__(self, timeout: float = 15.0) -> None:
-        self._client = httpx.Client(timeout=timeout, headers={"Accept": "application/scim+json"})
+        # TCP_NODELAY: httpx writes headers and body separately; with Nagle the body waits for a delayed ACK.
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._client = httpx.Client(timeout=timeout, headers={"Accept": "application/scim+json"},
+                                    transport=transport)
         self.requests = 0
 
     def close(self) -> None:
@@ -133,11 +138,9 @@ class ScimWire:
         started = time.perf_counter()
         self.requests += 1
         try:
-            import json as _json
-
             resp = self._client.request(
                 method, url, params=params, headers=headers,
-                content=_json.dumps(body).encode() if body is not None else None,
+                content=json.dumps(body).encode() if body is not None else None,
             )
         except httpx.TimeoutException:
             return Reply(None, None, "", int((time.perf_counter() - started) * 1000), "timeout")
