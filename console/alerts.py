@@ -114,10 +114,11 @@ def token_alert(ctx: Context, conn: Connection) -> Alert | None:
 
 
 def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, *,
-                   include_token: bool = True) -> list[Alert]:
-    """Every active alert for the connection, most severe first."""
+                   include_token: bool = True, overview: JobOverview | None = None) -> list[Alert]:
+    """Every active alert for the connection, most severe first. ``overview``: a ``job_overview`` the caller
+    already computed (saves reading the logs twice)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    alerts = job_alerts(job_overview(ctx, conn, now), now)
+    alerts = job_alerts(overview if overview is not None else job_overview(ctx, conn, now), now)
     if include_token:
         t = token_alert(ctx, conn)
         if t is not None:

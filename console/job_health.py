@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from console.context import Context
 
 DEFAULT_INTERVAL = timedelta(minutes=40)
+#: how far back job_overview looks at cycles for spikes, staged deletes and credential failures
+RECENT = timedelta(days=7)
 #: overdue when no cycle completed for more than this many schedule intervals
 OVERDUE_INTERVALS = 2
 #: a cycle's failure rate is a spike when it is at least SPIKE_FACTOR x the trailing median and SPIKE_MARGIN
@@ -326,15 +328,17 @@ def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = No
     hist = status_history(ctx, conn)
     last = hist.iloc[-1] if len(hist) else None
     interval = parse_interval(last["schedule_interval"] if last is not None else None)
-    cycles = job_cycles(ctx, conn)
-    # cycle end: the later of the newest log record and the job's last execution end
+    name = conn if isinstance(conn, str) else conn.name
+    # recent cycles are enough for spikes, staged deletes and credential failures; the newest record (one
+    # index lookup) gives the last cycle's end however old it is
+    cycles = job_cycles(ctx, conn, since=now - RECENT)
     ends = []
     last_cycle_id = None
-    if len(cycles):
-        done = cycles.dropna(subset=["end"])
-        if len(done):
-            row = done.sort_values("end").iloc[-1]
-            ends.append((_ts(row["end"]), row["cycle_id"]))
+    newest = ctx.store.query_one("SELECT cycle_id, activity_ms FROM provisioning_logs WHERE connection = ?"
+                                 " ORDER BY activity_ms DESC LIMIT 1", (name,))
+    if newest is not None:
+        # a record dated in the future (clock skew, a bad import) must not hide an overdue job
+        ends.append((min(datetime.fromtimestamp(newest["activity_ms"] / 1000, UTC), now), newest["cycle_id"]))
     if last is not None and pd.notna(last["last_ended"]):
         ends.append((_ts(last["last_ended"]), last["last_cycle_id"]))
     last_end = None
@@ -375,7 +379,6 @@ def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = No
     if cred is None and last is not None and last["error_code"] in CREDENTIAL_CODES:
         cred = {"error_code": last["error_code"], "count": None, "last_seen": _ts(last["polled_at"]),
                 "cycle_id": last["last_cycle_id"]}
-    name = conn if isinstance(conn, str) else conn.name
     day_ago = int((now - timedelta(hours=24)).timestamp() * 1000)
     any_logs = ctx.store.query_one("SELECT 1 FROM provisioning_logs WHERE connection = ? LIMIT 1", (name,))
     failures_24h = None

@@ -39,6 +39,15 @@ def _summary(data_dir: str, conn_name: str, since_iso: str | None, version: tupl
     return summarise(ui.context(), conn_name, since=datetime.fromisoformat(since_iso) if since_iso else None)
 
 
+@st.cache_data(show_spinner=False, ttl=60, max_entries=16)
+def _overview(data_dir: str, conn_name: str, has_graph: bool, version: tuple) -> Any:
+    from console.job_health import job_overview
+
+    ov = job_overview(ui.context(), conn_name)
+    ov.has_graph = has_graph
+    return ov
+
+
 def _local_naive(series: pd.Series) -> pd.Series:
     """UTC timestamps -> the operator's wall-clock time (plotly draws tz-aware values as UTC)."""
     s = pd.to_datetime(series, utc=True)
@@ -130,11 +139,9 @@ def size_chart(size: pd.DataFrame) -> go.Figure:
 
 # --- panels --------------------------------------------------------------------------------------------------
 
-def status_strip(ctx: Any, conn: Any) -> Any:
+def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
     from console.entra_logs import last_fetch, log_count
-    from console.job_health import job_overview
 
-    ov = job_overview(ctx, conn)
     a, b, c, d = st.columns(4)
     a.metric("Job status", ov.status or ("not read yet" if conn.entra else "—"))
     b.metric("Last cycle", ui.ago(ov.last_cycle_end) if ov.last_cycle_end else "none yet",
@@ -146,13 +153,12 @@ def status_strip(ctx: Any, conn: Any) -> Any:
     if fetched:
         st.caption(f"Last fetched from Graph {ui.ago(datetime.fromisoformat(fetched['at']))}: {fetched['new']:,} new"
                    + ("" if fetched["complete"] else " (stopped early; the next fetch retries)"))
-    return ov
 
 
-def alerts_strip(ctx: Any, conn: Any) -> None:
+def alerts_strip(ctx: Any, conn: Any, ov: Any) -> None:
     from console.alerts import current_alerts
 
-    for alert in current_alerts(ctx, conn, include_token=False):
+    for alert in current_alerts(ctx, conn, include_token=False, overview=ov):
         text = f"**{alert.title}** — {alert.detail}\n\n{alert.remedy}"
         (st.error if alert.severity == "critical" else st.warning)(text, icon=":material/notification_important:")
 
@@ -211,16 +217,19 @@ def result_panel() -> None:
         st.caption(w)
 
 
-def log_table(ctx: Any, conn: Any, since: datetime | None) -> None:
-    from console.entra_logs import distinct_values, get_record, query_logs, record_steps
+def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None:
+    from console.entra_logs import get_record, query_logs, record_steps
 
     st.subheader("Log records", divider="gray")
     f1, f2, f3, f4, f5 = st.columns([3, 2, 2, 3, 3])
     identity = f1.text_input("Identity (name or id)", key="sync_history.f_identity")
-    action = f2.selectbox("Action", ["(any)", *distinct_values(ctx, conn, "action")], key="sync_history.f_action")
-    status = f3.selectbox("Status", ["(any)", *distinct_values(ctx, conn, "status")], key="sync_history.f_status")
-    code = f4.selectbox("Error code", ["(any)", *distinct_values(ctx, conn, "error_code")],
-                        key="sync_history.f_code")
+    # the choices are what occurs in the time range (from the cached summary, not another scan)
+    actions = sorted(a for a in summary.by_action["action"].unique() if a != "unknown")
+    statuses = sorted(s for s in summary.by_action["status"].unique() if s != "unknown")
+    codes = sorted(c for c in summary.by_error["error_code"] if c != "(no error code)")
+    action = f2.selectbox("Action", ["(any)", *actions], key="sync_history.f_action")
+    status = f3.selectbox("Status", ["(any)", *statuses], key="sync_history.f_status")
+    code = f4.selectbox("Error code", ["(any)", *codes], key="sync_history.f_code")
     cycle = f5.text_input("Cycle id", key="sync_history.f_cycle")
     rows = query_logs(ctx, conn, identity=identity or None, action=None if action == "(any)" else action,
                       status=None if status == "(any)" else status, error_code=None if code == "(any)" else code,
@@ -267,11 +276,14 @@ def main() -> None:
     ctx = ui.context()
     st.title("Sync history")
     ui.demo_label(conn)
+    version = _version(ctx, conn.name)
     ov = None
     with ui.guard("reading the provisioning job"):
-        ov = status_strip(ctx, conn)
-    with ui.guard("computing alerts"):
-        alerts_strip(ctx, conn)
+        ov = _overview(str(ui.data_dir()), conn.name, conn.entra is not None, version)
+        status_strip(ctx, conn, ov)
+    if ov is not None:
+        with ui.guard("computing alerts"):
+            alerts_strip(ctx, conn, ov)
     left, right = st.columns([1, 2])
     with left, ui.guard("fetching the logs"):
         fetch_panel(ctx, conn)
@@ -283,7 +295,7 @@ def main() -> None:
     span = RANGES[choice]
     since = datetime.now(UTC) - span if span else None
     summary = _summary(str(ui.data_dir()), conn.name, since.replace(second=0, microsecond=0).isoformat()
-                       if since else None, _version(ctx, conn.name))
+                       if since else None, version)
     periods = ov.quarantine_periods if ov is not None else pd.DataFrame(columns=["start", "end", "reason"])
     if summary.total == 0:
         if conn.entra is not None:
@@ -328,7 +340,7 @@ def main() -> None:
         st.plotly_chart(size_chart(size), width="stretch", key="chart.size")
     if summary.total:
         with ui.guard("reading the log records"):
-            log_table(ctx, conn, since)
+            log_table(ctx, conn, since, summary)
 
 
 ui.run_page(main, "showing the sync history")
