@@ -211,9 +211,11 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     if args.max_page_size < 1:
         raise ValueError("--max-page-size must be at least 1.")
     state = make_state(args, data_dir, os.environ.get(ENV_ADMIN_TOKEN) or None)
-    api_key = os.environ.get(ENV_API_KEY) or args.api_key
-    if api_key:
-        state.register_api_key(api_key, DEFAULT_KEY_NAME, None)
+    env_key = os.environ.get(ENV_API_KEY)
+    if env_key:
+        state.register_api_key(env_key, DEFAULT_KEY_NAME, None)
+    if args.api_key:  # with both, the flag's key is registered as "api-key" next to the environment's
+        state.register_api_key(args.api_key, "api-key" if env_key else DEFAULT_KEY_NAME, None)
     if args.seed_users or args.seed_groups:
         groups = args.seed_groups if args.seed_groups is not None else 20
         result = _seed_once(state.store, args.seed_users, groups, args.seed)
