@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-KINDS = {"status", "reset", "close", "hang", "drip", "truncate", "body", "huge"}
+KINDS = {"status", "reset", "close", "hang", "drip", "truncate", "body", "huge", "retype"}
 
 
 @dataclass
@@ -87,9 +87,10 @@ class FaultProxy:
         """Break requests whose ``METHOD`` and path+query match. Kinds and their params:
         ``status`` (status, body, content_type, headers), ``reset`` (fraction of the real body sent before
         an RST), ``close`` (no answer, connection closed), ``hang`` (no answer, connection kept open),
-        ``drip`` (bytes, delay: the real answer sent a few bytes at a time), ``truncate`` (fraction: full
+        ``drip`` (bytes, delay: the real answer sent a few bytes at a time), ``retype`` (content_type: the
+        real answer under another Content-Type), ``truncate`` (fraction: full
         Content-Length announced, part sent, then a clean close), ``body`` (status, body, content_type:
-        any answer), ``huge`` (size, content_type: a 200 with that many bytes of JSON-looking filler)."""
+        any answer), ``huge`` (size, content_type, html: a 200 with that many bytes of filler, JSON-looking unless html)."""
         assert kind in KINDS, kind
         rule = Rule(kind, re.compile(path), method, after, times, params)
         with self._lock:
@@ -225,13 +226,21 @@ class FaultProxy:
             return True
         if kind == "huge":
             size = int(p.get("size", 10 * 2**20))
-            filler = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"padding":"'
-            content = filler + b"x" * max(size - len(filler) - 2, 0) + b'"}'
+            if p.get("html"):
+                head, tail = b"<!DOCTYPE html><html><body><pre>", b"</pre></body></html>"
+            else:
+                head = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"padding":"'
+                tail = b'"}'
+            content = head + b"x" * max(size - len(head) - len(tail), 0) + tail
             await _write(writer, 200, {"content-type": p.get("content_type", "application/scim+json")}, content)
             return True
 
         status, out_headers, content = await self._forward(upstream, method, target, headers, body)
         if kind is None:
+            await _write(writer, status, out_headers, content)
+            return True
+        if kind == "retype":
+            out_headers["content-type"] = str(p.get("content_type", "text/html"))
             await _write(writer, status, out_headers, content)
             return True
         if kind == "reset":
