@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .engine import CYCLE_INTERVAL
+from .records import parse_iso
 
 log = logging.getLogger("sandbox.entra")
 
@@ -54,7 +55,11 @@ def fast_forward(sim: Any, now: datetime | None = None) -> dict[str, Any]:
     saved_faults = sim.state.faults.as_dict()
     good_token = eng.secret_token
     summaries = {"cycles": 0, "skipped": 0, "records": 0}
+    last = (state.get("lastExecution") or {}).get("timeBegan")
+    resume_after = parse_iso(last) if last else None  # a fast-forward interrupted by a stop resumes here
     for k, at in enumerate(times):
+        if resume_after is not None and at <= resume_after:
+            continue
         rng = random.Random(f"{sim.seed}:demo:{k}")
         sim.tenant.churn(rng, at)
         if k in spike and k == spike.start:

@@ -46,6 +46,10 @@ def parse_filter(text: str | None) -> tuple[list[str], list[Any]]:
         return [], []
     where: list[str] = []
     params: list[Any] = []
+    # Only "and" joins clauses, so parentheses carry no meaning: drop those outside quoted values.
+    text = re.sub(r"'(?:[^']|'')*'|[()]", lambda m: m.group(0) if m.group(0).startswith("'") else " ", text)
+    if re.search(r"\s+or\s+", re.sub(r"'(?:[^']|'')*'", "''", text), flags=re.IGNORECASE):
+        raise FilterError("'or' is not supported in $filter here; send separate requests.")
     for raw in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
         m = _CLAUSE.match(raw)
         if not m:

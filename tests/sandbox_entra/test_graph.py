@@ -89,6 +89,9 @@ def test_filters_on_status_and_time(logged) -> None:
     both = graph.all_logs(filter=f"activityDateTime ge {rows[-1]['activityDateTime']} and "
                                  "provisioningStatusInfo/status eq 'success'")
     assert {r["provisioningStatusInfo"]["status"] for r in both} == {"success"}
+    wrapped = graph.all_logs(filter=f"activityDateTime gt {pivot} and (provisioningStatusInfo/status eq 'failure')")
+    assert {r["id"] for r in wrapped} == {r["id"] for r in failures if r["activityDateTime"] > pivot}
+    assert graph.get("/auditLogs/provisioning", **{"$filter": "cycleId eq 'a' or cycleId eq 'b'"}).status_code == 400
     bad = graph.get("/auditLogs/provisioning", **{"$filter": "displayName eq 'x'"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadRequest"
     assert graph.get("/auditLogs/provisioning", **{"$filter": "activityDateTime gt yesterday"}).status_code == 400
