@@ -17,7 +17,6 @@ first snapshot) and stops; ``SCIM_CONSOLE_HOME=<data_dir> streamlit run app.py``
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import queue
@@ -293,8 +292,7 @@ def _first_snapshot(ctx: Context, report: Progress) -> None:
         report("Fetching the demo directory…", 0.55)
         take_snapshot(ctx, conn, progress=on_progress)
     report("Reading the simulated Entra provisioning history…", 0.92)
-    with contextlib.suppress(ImportError, AttributeError):
-        _sync_entra_logs(ctx, conn)
+    _sync_entra_logs(ctx, conn)
 
 
 class SnapshotProgress:
@@ -325,16 +323,17 @@ class SnapshotProgress:
 
 
 def _sync_entra_logs(ctx: Context, conn: object) -> None:
-    """Pull the simulator's provisioning logs through the history module, when it offers a sync call."""
-    from console import entra_logs
-
-    sync = getattr(entra_logs, "sync_logs", None) or getattr(entra_logs, "fetch_logs", None)
-    if sync is None:
+    """Pull the simulator's provisioning logs and the job's status through the history module."""
+    if getattr(conn, "entra", None) is None:
         return
-    try:
-        sync(ctx, conn)
-    except ConsoleError as exc:
-        log.warning("demo: the provisioning logs could not be read yet: %s", exc)
+    from console.entra_logs import fetch_logs
+    from console.job_health import poll_job
+
+    for what, call in (("provisioning logs", fetch_logs), ("provisioning job", poll_job)):
+        try:
+            call(ctx, conn)
+        except ConsoleError as exc:
+            log.warning("demo: the %s could not be read yet: %s", what, exc)
 
 
 def _get(repo: object, name: str):

@@ -456,9 +456,31 @@ def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
             show_error(exc, what="fetching the directory")
             return None
         bar.progress(1.0, text="Done")
-        status.update(label=f"Directory fetched: {snap.user_count:,} users, {snap.group_count:,} groups",
-                      state="complete", expanded=False)
+        label = f"Directory fetched: {snap.user_count:,} users, {snap.group_count + snap.role_count:,} groups and roles"
+        problems = refresh_entra(conn, bar) if getattr(conn, "entra", None) is not None else []
+        for problem in problems:
+            show_error(problem, what="reading Entra provisioning data")
+        status.update(label=label + ("; Entra data could not be read" if problems else ""),
+                      state="error" if problems else "complete", expanded=bool(problems))
     return snap
+
+
+def refresh_entra(conn: Any, bar: Any) -> list[BaseException]:
+    """New provisioning logs and the job's status from Graph (history module); returns the errors."""
+    from console.entra_logs import fetch_logs
+    from console.job_health import poll_job
+
+    ctx = context()
+    problems: list[BaseException] = []
+    for text, call in (("Reading new provisioning logs from Microsoft Graph…", fetch_logs),
+                       ("Reading the provisioning job's status…", poll_job)):
+        bar.progress(1.0, text=text)
+        try:
+            run_with_progress(lambda _report, call=call: call(ctx, conn), bar)
+        except Exception as exc:
+            log_exception(exc)
+            problems.append(exc)
+    return problems
 
 
 def no_snapshot_screen(conn: Any) -> None:

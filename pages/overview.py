@@ -44,61 +44,36 @@ def health_panel(conn: Any) -> None:
                 "job id (and the app's client secret) on the Connection & token page to see cycles, "
                 "quarantine and failures here.", icon=":material/cloud_off:")
         return
-    try:
-        from console.job_health import job_overview
-    except ImportError:
-        st.info("Provisioning health appears here once the history module is installed.")
+    from console.job_health import job_overview
+
+    ov = job_overview(ui.context(), conn)
+    if ov.status is None and ov.last_cycle is None and ov.failures_24h is None:
+        st.info("**No provisioning data yet.** Use **Refresh** in the sidebar (or Sync history) to read the "
+                "provisioning logs and the job's status from Microsoft Graph.", icon=":material/hourglass_empty:")
         return
-    try:
-        overview = job_overview(ui.context(), conn)
-    except Exception as exc:
-        ui.log_exception(exc)
-        ui.show_error(exc, what="reading the provisioning job's health")
-        return
-    if overview is None:
-        st.info("No provisioning data yet: fetch the Entra logs on the Sync history page.",
-                icon=":material/hourglass_empty:")
-        return
-    _render_job_overview(overview)
-
-
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
-
-
-def _render_job_overview(ov: Any) -> None:
-    status = _get(ov, "status", "code", default="unknown")
-    quarantine = _get(ov, "quarantine", "quarantined", default=None)
-    last = _get(ov, "last_cycle", default=None)
-    failures = _get(ov, "failures_24h", "failures_last_24h", default=None)
-    overdue = _get(ov, "overdue", default=False)
     a, b, c, d = st.columns(4)
-    a.metric("Job status", str(status))
-    last_at = _get(last, "ended", "ended_at", "began", "began_at", "at", default=None) if last is not None else None
-    last_state = _get(last, "state", "status", default=None) if last is not None else None
-    b.metric("Last cycle", ui.ago(last_at) if last_at else "none yet", help=ui.fmt_time(last_at) if last_at else None)
-    c.metric("Failures (24 h)", "—" if failures is None else f"{int(failures):,}")
-    q_text = "no"
-    if quarantine:
-        reason = _get(quarantine, "reason", default=None)
-        q_text = f"yes{' — ' + str(reason) if reason else ''}" if not isinstance(quarantine, bool) else "yes"
-    d.metric("Quarantine", q_text)
-    if last_state:
-        st.caption(f"Last cycle: {last_state}")
-    nxt = _get(ov, "next_expected_cycle", "next_cycle", default=None)
-    if overdue:
-        st.warning(f"The next cycle is overdue (expected {ui.fmt_time(nxt)}).", icon=":material/schedule:")
-    elif nxt:
-        st.caption(f"Next cycle expected {ui.fmt_time(nxt)}")
-    if quarantine:
-        st.error("**The provisioning job is in quarantine.** Entra retries after 6 h, 12 h, 24 h, then daily, and "
-                 "disables the job after 4 weeks. See Sync history for the failing requests; fix the cause "
-                 "(often the token) and restart the job.", icon=":material/block:")
+    a.metric("Job status", ov.status or "not polled",
+             help=f"Schedule: {ov.schedule_state or 'unknown'}; polled {ui.ago(ov.last_polled)}")
+    last = ov.last_cycle
+    b.metric("Last cycle", ui.ago(last["ended"]) if last else "none yet",
+             help=(f"Ended {ui.fmt_time(last['ended'])}; state: {last.get('state') or 'unknown'}") if last else None)
+    c.metric("Failures (24 h)", "—" if ov.failures_24h is None else f"{ov.failures_24h:,}")
+    d.metric("Quarantine", "yes" if ov.quarantine else "no")
+    if last and last.get("state"):
+        st.caption(f"Last cycle state: {last['state']}. Next cycle expected {ui.fmt_time(ov.next_expected_cycle)}.")
+    if ov.quarantine:
+        q = ov.quarantine
+        text = f"**The provisioning job is in quarantine: {q.get('reason_text') or q.get('reason')}.**"
+        if q.get("explanation"):
+            text += f" {q['explanation']}"
+        if q.get("fix"):
+            text += f"\n\n{q['fix']}"
+        if q.get("next_attempt"):
+            text += f"\n\nEntra retries {ui.fmt_time(q['next_attempt'])}; after 4 weeks it disables the job."
+        st.error(text, icon=":material/block:")
+    elif ov.overdue:
+        st.warning(f"**The next cycle is overdue** (expected {ui.fmt_time(ov.next_expected_cycle)}). Check the job "
+                   "in Entra (paused? disabled?) and on Sync history.", icon=":material/schedule:")
 
 
 def counts_panel(conn: Any) -> Any:
@@ -124,13 +99,10 @@ def counts_panel(conn: Any) -> Any:
 
 def alerts_panel(conn: Any) -> None:
     st.subheader("Alerts", divider="gray")
+    from console.alerts import current_alerts
+
     try:
-        from console.alerts import current_alerts
-    except ImportError:
-        st.caption("Alerts appear here once the history module is installed.")
-        return
-    try:
-        alerts = list(current_alerts(ui.context(), conn))
+        alerts = list(current_alerts(ui.context(), conn, include_token=False))  # the token has its own banner
     except Exception as exc:
         ui.log_exception(exc)
         ui.show_error(exc, what="computing the alerts")

@@ -143,20 +143,18 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
 
 
 def history(conn: Any, user_id: str) -> None:
-    try:
-        from console.snapshots import user_history
-    except ImportError:
-        st.caption("History appears here once the history module is installed.")
-        return
+    from console.snapshots import describe_event, user_history
+
     events = user_history(ui.context(), conn, user_id)
     if events is None or len(events) == 0:
         st.caption("No recorded changes for this user.")
         return
-    frame = events if isinstance(events, pd.DataFrame) else pd.DataFrame(events)
-    if "at" in frame.columns:
-        frame = frame.copy()
-        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(ui.operator_zone())
-    st.dataframe(frame, hide_index=True, width="stretch")
+    frame = pd.DataFrame({
+        "at": pd.to_datetime(events["at"], utc=True).dt.tz_convert(ui.operator_zone()),
+        "change": [describe_event(row) for row in events.to_dict("records")]})
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                                "change": "Change"})
 
 
 def main() -> None:
