@@ -510,6 +510,7 @@ def _csv_kind(headers: list[str], name: str = "") -> str:
 
 
 def _read_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -681,6 +682,9 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
                 csv_files.append((name, headers, rows))
         except LogImportError as exc:
             problems.append((name, str(exc)))
+        except (csv.Error, ValueError, UnicodeError, RecursionError) as exc:
+            problems.append((name, f"the file cannot be read as provisioning logs ({exc}); download the logs "
+                                   "again from the Entra admin center (JSON or CSV)"))
     if csv_files:
         records, notes, bad = csv_bundle_to_records(csv_files)
         warnings.extend(notes)

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from console.context import Context
 from console.credentials import memory_credentials
@@ -262,3 +264,19 @@ def test_summary_and_table_filters(ctx):
     assert len(query_logs(ctx, "acme", error_code="Tenant6clicksEntryConflict")) == 1
     window = query_logs(ctx, "acme", since=NOW - timedelta(hours=1, minutes=30), until=NOW)
     assert set(window["cycle_id"]) == {"cycle-2"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(
+    st.binary(max_size=400),
+    st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+    st.lists(st.dictionaries(st.sampled_from(["id", "ID", "activityDateTime", "action", "statusInfo", "x"]),
+                             st.one_of(st.none(), st.integers(), st.text(max_size=20),
+                                       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)),
+                             max_size=5), max_size=5).map(lambda v: json.dumps(v).encode()),
+))
+def test_import_never_raises_on_arbitrary_input(ctx, data):
+    for name in ("x.json", "x.csv"):
+        res = import_files(ctx, "fuzz", [(name, data)])
+        assert res.new >= 0 and res.rejected_count >= 0
+        assert len(res.rejected) <= 50

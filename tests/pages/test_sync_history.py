@@ -188,3 +188,26 @@ def test_fetch_now_against_the_graph_emulator(console_home, sandbox_factory):
     assert "Fetched:" in shown and "new" in shown
     assert chart(at, "Cycles over time")["data"]
     assert any(m.label == "Job status" and m.value not in ("—", "not read yet") for m in at.metric)
+
+
+def test_bad_files_in_the_import_box_are_reported_not_raised(console_home):
+    ctx, conn = offline(console_home)
+    good = json.dumps(records("ok", NOW - timedelta(hours=2), 3))
+    truncated = good[: good.index('"id": "ok-2"') + 10]
+    at = app(PAGE)
+    at.file_uploader(key="sync_history.upload").set_value([
+        ("cut.json", truncated.encode(), "application/json"),
+        ("noise.csv", bytes(range(256)) * 4, "text/csv"),
+        ("utf16.json", json.dumps(records("u16", NOW - timedelta(hours=1), 2)).encode("utf-16"), "application/json"),
+    ]).run()
+    at.button(key="sync_history.import").click().run()
+    assert_clean(at)
+    shown = texts(at)
+    assert "Imported: 4 new, 0 already known, 1 rejected." in shown, shown
+    assert "cut off" in shown
+    frames = [d.value for d in at.dataframe]
+    rejected = next(f for f in frames if "Why" in f.columns)
+    assert rejected["Where"].tolist() == ["noise.csv"]
+    from console.entra_logs import log_count
+
+    assert log_count(ctx, conn) == 4
