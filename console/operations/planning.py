@@ -31,7 +31,9 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     if latest_snapshot is not None:
         snap = latest_snapshot(ctx, conn)
         if snap is not None:
-            return Directory.from_snapshot(snap)
+            directory = Directory.from_snapshot(snap)
+            overlay_journal(ctx, conn, directory)
+            return directory
     from scim_client import ScimError
 
     try:
@@ -44,6 +46,40 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     except ScimError as exc:
         raise ConsoleError(f"There is no snapshot of {conn.name} yet, and reading its directory live failed: "
                            f"{exc.message}", exc.remedy or "Check the connection, then try again.") from None
+
+
+def overlay_journal(ctx: Any, conn: Any, directory: Directory) -> int:
+    """Apply this console's own changes made after the snapshot was taken, so a preview right after an action
+    (or its undo) does not show the stale state. Returns how many changes were applied."""
+    if directory.taken_at is None:
+        return 0
+    import json
+
+    from console.operations.journal import iso
+
+    rows = ctx.store.query(
+        "SELECT i.user_id, i.changes_json FROM op_items i JOIN op_batches b ON b.id = i.batch_id "
+        "WHERE b.connection = ? AND i.changes_json != '[]' AND i.updated_at > ? ORDER BY i.updated_at, b.id",
+        (conn.name, iso(directory.taken_at)))
+    applied = 0
+    for row in rows:
+        user = directory.users.get(row["user_id"] or "")
+        if user is None:
+            continue
+        for change in json.loads(row["changes_json"]):
+            if change["op"] == "set_active":
+                user.active = bool(change["value"])
+            elif change["op"] == "add":
+                directory.add_membership(change["group_id"], user.id)
+            elif change["op"] == "remove":
+                user.groups.discard(change["group_id"])
+                group = directory.groups.get(change["group_id"])
+                if group is not None:
+                    group.members.discard(user.id)
+            applied += 1
+    if applied:
+        directory.overlaid = applied
+    return applied
 
 
 def _user_fields(user: DirUser) -> dict[str, Any]:
@@ -158,8 +194,10 @@ def plan(ctx: Any, conn: Any, kind: str, targets: list[str] | CsvTargets, *, gro
                   snapshot_id=directory.snapshot_id, resolved_from=directory.source,
                   resolved_at=directory.taken_at)
     if directory.source == "snapshot" and directory.taken_at is not None:
-        result.notes.append(f"Resolved against the snapshot of {directory.taken_at:%Y-%m-%d %H:%M} UTC; each "
-                            "person is re-checked live when the change runs.")
+        since = (f", plus {directory.overlaid} change{'s' if directory.overlaid != 1 else ''} made from this "
+                 "console since" if directory.overlaid else "")
+        result.notes.append(f"Resolved against the snapshot of {directory.taken_at:%Y-%m-%d %H:%M} UTC{since}; "
+                            "each person is re-checked live when the change runs.")
     result.warnings.extend(entra_warnings(ctx, conn, result))
     return result
 
@@ -232,7 +270,7 @@ def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | Non
                   "from_kind": params.get("to_kind"), "to_id": params.get("from_id"),
                   "to_name": params.get("from_name"), "to_kind": params.get("from_kind")}
     directory = directory or load_directory(ctx, conn, client=client)
-    # A snapshot older than the action does not know the action's own effect: assume the state after it.
+    # A user missing from a snapshot newer than the action was deleted since; from an older one, maybe not.
     trust_snapshot = (directory.taken_at is not None and action.finished_at is not None
                       and directory.taken_at > action.finished_at)
     items: list[PlanItem] = []
@@ -248,7 +286,7 @@ def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | Non
         item.before = it.after_text or ""
         item.after = it.before_text or ""
         remaining = steps
-        if user is not None and trust_snapshot:
+        if user is not None:  # the directory includes this console's own changes since the snapshot
             remaining = [s for s in steps if not _satisfied(s, user)]
         if not remaining:
             item.skip, item.skip_code = "already back to how it was", "already"

@@ -172,6 +172,7 @@ class Directory:
         self.source = source
         self.taken_at = taken_at
         self.snapshot_id = snapshot_id
+        self.overlaid = 0          # console changes applied on top of the snapshot (see overlay_journal)
         self.users: dict[str, DirUser] = {}
         self.groups: dict[str, DirGroup] = {}
         self._by_name: dict[str, str] = {}
