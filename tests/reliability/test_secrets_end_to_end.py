@@ -1,0 +1,204 @@
+"""Secrets end to end: an admin's whole journey through the command line (set the API key, generate a token,
+store the Graph secret, rotate and push to Entra, refresh, deactivate someone, fetch the Entra logs, export),
+then the dashboard's pages, and afterwards a search of everything the console left behind for the API key,
+every token, the Graph client secret and the sandbox admin token: zero hits allowed.
+
+Searched: every file under the console's data dir (SQLite and its WAL, Parquet, logs, journals), the
+encrypted keyring file, the exported CSV and calendar file, Streamlit's on-disk caches, every command's
+stdout and stderr, log records, the pages' element trees and session state, and the sandbox's request log
+and stderr. The keyring is the encrypted file backend, as on a headless server, so several processes share it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _leaks(blob: bytes, needles: dict[str, bytes]) -> list[str]:
+    return [name for name, needle in needles.items() if needle and needle in blob]
+
+
+def _needles(named: dict[str, str]) -> dict[str, bytes]:
+    """The secrets, and for JWTs their signature alone too (a partial leak is a leak)."""
+    out: dict[str, bytes] = {}
+    for name, value in named.items():
+        if not value:
+            continue
+        out[name] = value.encode()
+        parts = value.split(".")
+        if len(parts) == 3 and len(parts[2]) >= 20:
+            out[name + " (signature)"] = parts[2].encode()
+    return out
+
+
+def _tree_text(at: Any) -> str:
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        children = getattr(node, "children", None) or {}
+        for child in children.values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+class Journey:
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.env = env
+        self.outputs: list[tuple[str, bytes]] = []
+
+    def run(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
+        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=REPO, env=self.env,
+                              input=(stdin or "").encode(), capture_output=True, timeout=180, check=False)
+        label = " ".join(args[:2])
+        self.outputs.append((f"stdout of {label}", proc.stdout))
+        self.outputs.append((f"stderr of {label}", proc.stderr))
+        assert proc.returncode in ok, f"{label} exited {proc.returncode}: {proc.stderr.decode()[-1500:]}"
+        return proc.stdout.decode()
+
+
+def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbox_factory: Any,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    sb = sandbox_factory(seed_users=40, seed_groups=4, seed=11)
+    if not sb.graph_url:
+        pytest.skip("this sandbox runs without the Graph emulator")
+    home = tmp_path / "home"
+    keyring_file = tmp_path / "keyring" / "console.cfg"
+    keyring_file.parent.mkdir()
+    passphrase = "e2e-" + secrets.token_hex(12)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCIM_CONSOLE_", "SCIM_SANDBOX_"))}
+    env.update({"SCIM_CONSOLE_HOME": str(home), "SCIM_CONSOLE_KEYRING": "cryptfile",
+                "SCIM_CONSOLE_KEYRING_PASSPHRASE": passphrase, "SCIM_CONSOLE_KEYRING_FILE": str(keyring_file),
+                "SCIM_CONSOLE_NO_DEMO": "1", "PYTHONUNBUFFERED": "1"})
+    j = Journey(home, env)
+    name = "E2E"
+
+    # --- the journey, through the command line ------------------------------------------------------------
+    j.run("connections", "add", name, "--api-url", sb.api_url, "--tenant-id", sb.tenant_id, "--client-id",
+          sb.client_id, "--service-principal-id", sb.service_principal_id, "--job-id", sb.job_id,
+          "--graph-url", sb.graph_url, "--login-url", sb.login_url)
+    j.run("token", "set-key", "--connection", name, "--stdin", stdin=sb.api_key)
+    j.run("connections", "graph-secret", name, "--stdin", stdin=sb.client_secret)
+    j.run("token", "generate", "--connection", name)
+    j.run("token", "status", "--connection", name)
+    j.run("token", "check", "--connection", name, "--json", ok=(0, 1))
+
+    for key, value in env.items():
+        if key.startswith("SCIM_CONSOLE_"):
+            monkeypatch.setenv(key, value)
+    from console.context import open_context
+    from console.credentials import default_credentials
+
+    def stored_token() -> str:
+        ctx = open_context(home, credentials=default_credentials())
+        value = ctx.credentials.get(name, "access_token")
+        assert value
+        return str(value)
+
+    first_token = stored_token()
+    j.run("token", "rotate", "--connection", name)
+    second_token = stored_token()
+    assert second_token != first_token, "rotation did not store a new token"
+    # the Entra side got the new token: the simulator's next cycle authenticates with it
+    sb.admin("POST", "/sandbox-admin/entra/cycles", json={"count": 1})
+
+    j.run("snapshot", "--connection", name)
+    with sb.client() as c:
+        victim = c.get("/Users", params={"filter": 'active eq true', "count": 1}).json()["Resources"]
+        if not victim:
+            victim = c.get("/Users", params={"count": 1}).json()["Resources"]
+    user_name = victim[0]["userName"]
+    j.run("users", "deactivate", user_name, "--reason", "secrets end-to-end test", "--yes", "--connection", name,
+          ok=(0, 1))
+    j.run("logs", "fetch", "--connection", name, ok=(0, 1, 2))
+    j.run("snapshot", "--connection", name)
+    j.run("audit", "list", ok=(0, 1))
+    ics = tmp_path / "renewal.ics"
+    j.run("token", "ics", "--connection", name, "--out", str(ics))
+
+    # --- export, and the dashboard's pages in this process --------------------------------------------------
+    from console.connections import ConnectionRepo
+    from console.snapshots import latest_snapshot
+
+    ctx = open_context(home, credentials=default_credentials())
+    conn = ConnectionRepo(ctx).get(name)
+    snap = latest_snapshot(ctx, conn)
+    assert snap is not None and snap.user_count == 40
+    from pages import _ui as ui
+
+    export = tmp_path / "users-export.csv"
+    frame = snap.users.copy()
+    if "groups" not in frame.columns:
+        frame["groups"] = ""
+    try:
+        export.write_bytes(ui.users_csv(frame))
+    except KeyError:
+        export.write_bytes(snap.users.to_csv(index=False).encode())
+
+    from streamlit.testing.v1 import AppTest
+
+    page_texts: list[tuple[str, str]] = []
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state[ui.KEY_CONNECTION] = name
+    at.run()
+    for page in ("pages/overview.py", "pages/users.py", "pages/groups.py", "pages/sync_history.py",
+                 "pages/activity.py", "pages/connection.py"):
+        if not (REPO / page).exists():
+            continue
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception][:1])
+        page_texts.append((page, _tree_text(at)))
+        state = at.session_state.filtered_state if hasattr(at.session_state, "filtered_state") else {}
+        page_texts.append((f"session state on {page}", repr(dict(state))))
+
+    # --- the search ------------------------------------------------------------------------------------------
+    needles = _needles({"API key": sb.api_key, "Graph client secret": sb.client_secret,
+                        "first token": first_token, "rotated token": second_token,
+                        "sandbox admin token": sb.admin_token, "keyring passphrase": passphrase})
+    hits: list[str] = []
+    searched = 0
+    places: list[Path] = [p for p in home.rglob("*") if p.is_file()]
+    places += [keyring_file, ics, export, Path(sb.data_dir) / "requests.log"]
+    for cache_dir in (REPO / ".streamlit" / "cache", Path.home() / ".streamlit" / "cache"):
+        if cache_dir.exists():
+            places += [p for p in cache_dir.rglob("*") if p.is_file()]
+    for path in places:
+        blob = path.read_bytes()
+        searched += 1
+        for leak in _leaks(blob, needles):
+            hits.append(f"{leak} in {path}")
+    for label, blob in j.outputs:
+        for leak in _leaks(blob, needles):
+            hits.append(f"{leak} in {label}")
+    for label, text in page_texts:
+        for leak in _leaks(text.encode(), needles):
+            hits.append(f"{leak} in {label}")
+    for leak in _leaks(sb.stderr_text().encode(), needles):
+        if leak != "sandbox admin token":  # the sandbox was given it; it must still not print it
+            hits.append(f"{leak} in the sandbox's stderr")
+    logged = "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)
+    for leak in _leaks(logged.encode(), needles):
+        hits.append(f"{leak} in log records")
+    assert not hits, "secrets found:\n" + "\n".join(hits)
+    # the search really looked at something: the store, the snapshots, the request log, outputs and pages
+    assert searched >= 5 and any(p.suffix == ".db" for p in places)
+    assert (Path(sb.data_dir) / "requests.log").stat().st_size > 0
+    assert len(j.outputs) >= 20 and len(page_texts) >= 6
+    # and the data the secrets protected is really there
+    assert user_name.encode() in export.read_bytes()
