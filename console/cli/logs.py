@@ -78,7 +78,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     since = None if args.full else fetch_since(ctx, conn)
-    progress(f"fetching provisioning logs {'since ' + since.isoformat() if since else '(everything Graph keeps)'}")
+    if conn.entra is not None:
+        progress(f"fetching provisioning logs {'since ' + since.isoformat() if since else '(everything Graph keeps)'}")
     res = fetch_logs(ctx, conn, full=args.full, progress=lambda n: progress(f"  {n:,} records read"))
     job_error = None
     if conn.entra is not None and conn.entra.service_principal_id and conn.entra.job_id:
