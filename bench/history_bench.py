@@ -112,6 +112,24 @@ def log_chunk(start: int, count: int, now: datetime, per_cycle: int) -> list[dic
     return out
 
 
+def timed(fn: Any, runs: int, warmup: int = 0) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds of this process) per run. The CPU time shows what the code costs when the
+    machine's two cores are shared with other work (wall time then includes waiting for a core)."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return wall, cpu
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def run(quick: bool) -> dict[str, Any]:
     from console.context import Context
     from console.credentials import memory_credentials
@@ -130,15 +148,16 @@ def run(quick: bool) -> dict[str, Any]:
         a = frames(users, 1)
         b = changed(a, 0.01, 2)
         events = diff_frames(a, b)
-        samples = repeat(lambda: diff_frames(a, b), runs=5, warmup=1)
-        med = sorted(samples)[len(samples) // 2]
+        samples, cpu = timed(lambda: diff_frames(a, b), runs=5, warmup=1)
+        med = _median(samples)
         metrics.append(metric(f"diff {users:,} users, 1 % changed", [s * 1000 for s in samples], "ms",
-                              target="<= 1000 ms", met=check(med, at_most=1.0), events=len(events)))
+                              target="<= 1000 ms", met=check(med, at_most=1.0), events=len(events),
+                              cpu_ms=round(_median(cpu) * 1000)))
         store_snapshot(ctx, "bench", a, compact=False)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         snap = store_snapshot(ctx, "bench", b, compact=False)
         metrics.append(metric("store_snapshot (Parquet write + diff + events)", (time.perf_counter() - t) * 1000,
-                              "ms", events=snap.event_count))
+                              "ms", events=snap.event_count, cpu_ms=round((time.process_time() - c) * 1000)))
         load = repeat(lambda: latest_snapshot(ctx, "bench").users, runs=5, warmup=1)
         metrics.append(metric(f"load latest snapshot's {users:,} users", [s * 1000 for s in load], "ms"))
         size = sum(p.stat().st_size for p in snap.path.glob("*.parquet"))
@@ -177,12 +196,12 @@ def run(quick: bool) -> dict[str, Any]:
         cold = time.perf_counter()
         s = summarise(ctx, "bench")
         cold = time.perf_counter() - cold
-        warm = repeat(lambda: summarise(ctx, "bench"), runs=3)
+        warm, cpu = timed(lambda: summarise(ctx, "bench"), runs=3)
         metrics.append(metric(f"page aggregations over {n_logs:,} records (summarise)", warm, "s",
-                              target="<= 2 s", met=check(sorted(warm)[1], at_most=2.0), first_run_s=round(cold, 3),
-                              cycles=len(s.cycles)))
-        ov = repeat(lambda: job_overview(ctx, "bench"), runs=3)
-        metrics.append(metric("job_overview (cycles, spikes, alerts input)", ov, "s"))
+                              target="<= 2 s", met=check(_median(warm), at_most=2.0), first_run_s=round(cold, 3),
+                              cycles=len(s.cycles), cpu_s=round(_median(cpu), 3)))
+        ov, cpu = timed(lambda: job_overview(ctx, "bench"), runs=3)
+        metrics.append(metric("job_overview (cycles, spikes, alerts input)", ov, "s", cpu_s=round(_median(cpu), 3)))
         week = now - timedelta(days=7)
         metrics.append(metric("summarise, last 7 days", repeat(lambda: summarise(ctx, "bench", since=week), runs=3),
                               "s"))
