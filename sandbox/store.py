@@ -8,6 +8,7 @@ request (the port changes between runs). Every write runs in one ``BEGIN IMMEDIA
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 import uuid
@@ -129,6 +130,10 @@ class Store:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         self._user_count: int | None = None
         self._group_count: int | None = None
+        # Positions of users in pk order, so that an unfiltered page is a keyset read (pk >= ?) instead of
+        # an OFFSET that steps over every earlier row. Reloaded when another process commits (data_version).
+        self._pks: list[int] | None = None
+        self._data_version: int | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +150,7 @@ class Store:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 self._user_count = self._group_count = None
+                self._pks = None
                 raise
             else:
                 self._conn.execute("COMMIT")
@@ -163,7 +169,18 @@ class Store:
                       (key, value))
 
     # ----------------------------------------------------------------- counts
+    def _user_positions(self) -> list[int]:
+        with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if self._pks is None or version != self._data_version:
+                self._pks = [pk for (pk,) in self._conn.execute("SELECT pk FROM users ORDER BY pk")]
+                self._data_version = version
+                self._user_count = len(self._pks)
+            return self._pks
+
     def user_count(self) -> int:
+        if self._pks is not None:
+            return len(self._user_positions())
         if self._user_count is None:
             self._user_count = self.query("SELECT COUNT(*) FROM users")[0][0]
         return self._user_count
@@ -213,16 +230,22 @@ class Store:
             raise StoreConflict(str(exc)) from exc
         finally:
             self._user_count = None
+            self._pks = None
 
     def create_user(self, doc: dict[str, Any]) -> dict[str, Any]:
         self.finish_user_doc(doc, user_id=str(uuid.uuid4()))
         try:
             with self.transaction() as c:
-                c.execute(
+                cur = c.execute(
                     "INSERT INTO users (id, user_name_lc, external_id, email_lc, display, active, created,"
                     " last_modified, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     self._user_row(doc),
                 )
+                if self._pks is not None:
+                    if self._pks and cur.lastrowid <= self._pks[-1]:
+                        self._pks = None  # not appended in order: rebuild on next use
+                    else:
+                        self._pks.append(cur.lastrowid)
         except sqlite3.IntegrityError as exc:
             raise StoreConflict(f"A user with userName {doc['userName']!r} already exists.") from exc
         if self._user_count is not None:
@@ -259,20 +282,32 @@ class Store:
 
     def delete_user(self, user_id: str) -> bool:
         with self.transaction() as c:
-            cur = c.execute("DELETE FROM users WHERE id = ?", (user_id,))
-        if cur.rowcount and self._user_count is not None:
+            rows = c.execute("SELECT pk FROM users WHERE id = ?", (user_id,)).fetchall()
+            if not rows:
+                return False
+            c.execute("DELETE FROM users WHERE pk = ?", (rows[0][0],))
+            if self._pks is not None:
+                i = bisect.bisect_left(self._pks, rows[0][0])
+                if i < len(self._pks) and self._pks[i] == rows[0][0]:
+                    del self._pks[i]
+                else:
+                    self._pks = None
+        if self._user_count is not None:
             self._user_count -= 1
-        return cur.rowcount > 0
+        return True
 
     def list_users(self, where: str | None, params: Sequence[Any], start_index: int, count: int
                    ) -> tuple[int, list[bytes]]:
         """(totalResults, page of raw JSON documents) for 1-based ``start_index``."""
         offset = max(start_index, 1) - 1
         if where is None:
-            total = self.user_count()
-            if count <= 0 or offset >= total:
-                return total, []
-            rows = self.query("SELECT doc FROM users ORDER BY pk LIMIT ? OFFSET ?", (count, offset))
+            with self._lock:
+                positions = self._user_positions()
+                total = len(positions)
+                if count <= 0 or offset >= total:
+                    return total, []
+                rows = self._conn.execute("SELECT doc FROM users WHERE pk >= ? ORDER BY pk LIMIT ?",
+                                          (positions[offset], count)).fetchall()
             return total, [r[0] for r in rows]
         total = self.query(f"SELECT COUNT(*) FROM users WHERE {where}", params)[0][0]
         if count <= 0 or offset >= total:
