@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ ENV_MODE = "SCIM_CONSOLE_KEYRING"
 ENV_PASSPHRASE = "SCIM_CONSOLE_KEYRING_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 ENV_FILE = "SCIM_CONSOLE_KEYRING_FILE"
 MODES = ("auto", "system", "cryptfile", "session", "memory")
+CACHE_SECONDS = 30.0
 
 WAYS_OUT = (
     "Use a desktop keyring (Secret Service/GNOME Keyring, KWallet, macOS Keychain or Windows Credential Manager); "
@@ -164,6 +166,10 @@ class CredentialStore:
         self._passphrase_provider = passphrase_provider
         self._unlock_lock = threading.Lock()
         self._memory_names: set[str] = set()
+        # The encrypted file keyring derives an Argon2 key for every read (about a second): values read or written
+        # are kept for CACHE_SECONDS in this process. get(..., fresh=True) bypasses it (a 401 may mean another
+        # process rotated the token).
+        self._cache: dict[str, tuple[float, str | None]] = {}
         self.demo_lookup: Callable[[str], bool] | None = None  # set by open_context: is this a demo connection?
 
     # -- introspection ----------------------------------------------------------------------------------
@@ -246,11 +252,21 @@ class CredentialStore:
             raise InvalidInput("A connection name is needed to store a secret.", "Give the connection's name.")
         return f"{name.casefold()}/{kind}"
 
-    def get(self, conn_name: str, kind: str) -> str | None:
+    def _cached(self, target: object) -> bool:
+        return target is self._backend and _is_cryptfile(self._backend)
+
+    def get(self, conn_name: str, kind: str, *, fresh: bool = False) -> str | None:
         username = self._check(conn_name, kind)
         target = self._target(conn_name)
+        if self._cached(target) and not fresh:
+            hit = self._cache.get(username)
+            if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+                return hit[1]
         try:
-            return target.get_password(SERVICE, username)
+            value = target.get_password(SERVICE, username)
+            if self._cached(target):
+                self._cache[username] = (time.monotonic(), value)
+            return value
         except (KeyringError, ValueError, OSError) as exc:
             raise CredentialsError(
                 f"The keyring ({self._info.label}) could not read the {kind} of {conn_name!r} "
@@ -263,8 +279,11 @@ class CredentialStore:
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"The {kind} to store is empty.", "Provide the value on standard input or at the prompt.")
         target = self._target(conn_name)
+        self._cache.pop(username, None)
         try:
             target.set_password(SERVICE, username, value)
+            if self._cached(target):
+                self._cache[username] = (time.monotonic(), value)
         except (KeyringError, ValueError, OSError, TypeError) as exc:
             raise CredentialsError(
                 f"The keyring ({self._info.label}) refused to store the {kind} of {conn_name!r} "
@@ -278,6 +297,7 @@ class CredentialStore:
         """Delete one secret; True if it existed."""
         username = self._check(conn_name, kind)
         target = self._target(conn_name)
+        self._cache.pop(username, None)
         try:
             if target.get_password(SERVICE, username) is None:
                 return False

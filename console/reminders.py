@@ -300,7 +300,7 @@ def remind_connection(ctx: Context, conn: Connection, *, dry_run: bool = False, 
 def run_reminders(ctx: Context, connection: str | None = None, *, dry_run: bool = False,
                   test: bool = False) -> list[ReminderOutcome]:
     repo = ConnectionRepo(ctx.store)
-    conns = [repo.get(connection)] if connection else repo.list()
+    conns = [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
     return [remind_connection(ctx, c, dry_run=dry_run, test=test) for c in conns]
 
 

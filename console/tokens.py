@@ -562,7 +562,7 @@ class TokenService:
         used: dict[str, str] = {}
 
         def provider(refresh: bool = False) -> str:
-            token = self.ctx.credentials.get(conn.name, "access_token")
+            token = self.ctx.credentials.get(conn.name, "access_token", fresh=refresh)
             if refresh and token and used.get("fp") == fingerprint(token) and conn.auth_mode == "6clicks-api-key" \
                     and self.ctx.credentials.get(conn.name, "api_key"):
                 try:

@@ -166,7 +166,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _statuses(args: argparse.Namespace, svc: Any, *, test: bool) -> list[Any]:
-    conns = [svc.repo.get(args.connection)] if args.connection else svc.repo.list()
+    # The demo's secrets live in the app's memory only, so "all connections" means the real ones.
+    conns = [svc.repo.get(args.connection)] if args.connection else [c for c in svc.repo.list() if not c.is_demo]
     out = []
     for conn in conns:
         out.append(svc.test(conn.name) if test else svc.status(conn))

@@ -98,7 +98,12 @@ def test_cryptfile_round_trip_wrong_passphrase_and_locked(monkeypatch, tmp_path)
     creds.set("Prod", "api_key", SECRET)
     assert not creds.backend_info().locked
     assert SECRET not in path.read_text()
-    assert default_credentials().get("Prod", "api_key") == SECRET  # a fresh process-like store reads it back
+    other = default_credentials()  # like another process
+    assert other.get("Prod", "api_key") == SECRET
+    other.set("Prod", "api_key", SECRET + "-rotated")
+    assert creds.get("Prod", "api_key") == SECRET  # cached for a few seconds (each decrypt costs ~1 s of Argon2)
+    assert creds.get("Prod", "api_key", fresh=True) == SECRET + "-rotated"
+    creds.set("Prod", "api_key", SECRET)
 
     monkeypatch.setenv("SCIM_CONSOLE_KEYRING_PASSPHRASE", "wrong passphrase")
     before = path.read_bytes()
