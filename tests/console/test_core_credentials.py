@@ -137,3 +137,13 @@ def test_demo_connection_secrets_stay_in_memory(tmp_path, monkeypatch):
     with pytest.raises(CredentialsError):
         ctx.credentials.set("Prod", "api_key", SECRET)
     ctx.credentials.delete("Demo", "api_key")
+
+
+def test_connection_can_be_removed_when_the_keyring_is_unusable(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIM_CONSOLE_KEYRING", "system")
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    ctx = open_context(tmp_path / "d", credentials=default_credentials())
+    repo = ConnectionRepo(ctx)
+    repo.add(Connection(name="Prod", api_url="https://api-au.6clicks.io"))
+    repo.remove("Prod")  # nothing can have been stored there, so nothing blocks the removal
+    assert repo.list() == []

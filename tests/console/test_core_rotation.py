@@ -33,7 +33,10 @@ def _ready(ctx, box, *, secret=True):
     return svc, name
 
 
-def test_rotation_pushes_to_entra_and_is_recorded(ctx, box):
+def test_rotation_pushes_to_entra_and_is_recorded(ctx, box, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     svc, _ = _ready(ctx, box)
     old = ctx.credentials.get("Prod", "access_token")
     old_fp = svc.status("Prod").fingerprint
@@ -52,6 +55,8 @@ def test_rotation_pushes_to_entra_and_is_recorded(ctx, box):
     assert rows[0]["new_fingerprint"] == result.status.fingerprint and rows[0]["verified"] == 1
     assert any("Entra" in m for m in messages)
     assert_absent([old, new, box.client_secret], repr(rows) + " ".join(messages) + repr(result), "rotation output")
+    assert_absent([old, new, box.client_secret, ctx.credentials.get("Prod", "api_key")], caplog.text, "the log")
+    assert "rotated token" in caplog.text  # the log says what happened, by fingerprint
 
 
 def test_rotation_without_graph_permission_gives_manual_steps(ctx, box):

@@ -204,6 +204,17 @@ def test_generate_against_wrong_endpoints_gives_clear_errors(ctx):
         assert "accessToken" in str(err.value)
         assert_absent(["6ck_secret_value_123456"], str(err.value), "the error")
     assert svc.status("NoToken").level == "missing"
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed = sock.getsockname()[1]
+    sock.close()
+    repo.add(Connection(name="Down", api_url=f"http://127.0.0.1:{closed}"))
+    with pytest.raises(TokenError) as err:
+        svc.set_api_key("Down", "6ck_secret_value_123456")
+    assert err.value.result == "unreachable" and "reach" in str(err.value) and err.value.remedy
+    assert ctx.credentials.get("Down", "api_key") is None
 
 
 def test_static_token_mode(sandbox, ctx):
