@@ -123,16 +123,18 @@ def confirm_dialog(panel: str, plan: Any) -> None:
     reason = st.text_area("Reason (required; recorded in the audit log)", key=_k(panel, "reason"),
                           placeholder="e.g. left the company, ticket 4711", max_chars=1000)
     a, b = st.columns(2)
-    if a.button(f"{verb} {n} {'person' if n == 1 else 'people'}", key=_k(panel, "confirm_go"), type="primary",
-                icon=":material/check:"):
+    go = a.button(f"{verb} {n} {'person' if n == 1 else 'people'}", key=_k(panel, "confirm_go"), type="primary",
+                  icon=":material/check:")
+    cancel = b.button("Cancel", key=_k(panel, "confirm_cancel"))
+    if cancel:
+        st.session_state[_k(panel, "confirm")] = False
+        st.rerun()
+    if go:
         if not (reason or "").strip():
             st.error("A reason is required for every manual change. Say why, e.g. “left the company, ticket 4711”.",
                      icon=":material/edit_note:")
             return
         st.session_state[_k(panel, "run_reason")] = reason.strip()
-        st.session_state[_k(panel, "confirm")] = False
-        st.rerun()
-    if b.button("Cancel", key=_k(panel, "confirm_cancel")):
         st.session_state[_k(panel, "confirm")] = False
         st.rerun()
 
