@@ -165,9 +165,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _statuses(args: argparse.Namespace, svc: Any, *, test: bool) -> list[Any]:
-    # The demo's secrets live in the app's memory only, so "all connections" means the real ones.
-    conns = [svc.repo.get(args.connection)] if args.connection else [c for c in svc.repo.list() if not c.is_demo]
+def _statuses(args: argparse.Namespace, svc: Any, *, test: bool, include_demo: bool = True) -> list[Any]:
+    conns = [svc.repo.get(args.connection)] if args.connection else \
+        [c for c in svc.repo.list() if include_demo or not c.is_demo]
     out = []
     for conn in conns:
         out.append(svc.test(conn.name) if test else svc.status(conn))
@@ -202,7 +202,8 @@ def check_exit_code(status: Any) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     _ctx, svc = _service(args)
-    statuses = _statuses(args, svc, test=not args.offline)
+    # The demo's secrets live in the app's memory only, so checking "all connections" means the real ones.
+    statuses = _statuses(args, svc, test=not args.offline, include_demo=False)
     if not statuses:
         if args.json:
             print_json({"level": "missing", "exit_code": 2, "connections": []})

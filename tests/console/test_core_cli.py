@@ -73,9 +73,14 @@ def test_check_exit_codes(sandbox, tmp_path, capsys, caplog, shared_memory_crede
     TokenService(ctx).import_token("Down", token, verify=False)
     code, out, _ = run_main(capsys, "token", "check", "--connection", "Down", *d)
     assert code == 1 and out.startswith("WARNING") and "could not" in out.lower()
-    # all connections: worst wins, one line
+    # all connections: worst wins, one line; the demo (secrets only in the app's memory) is left out
+    from console.connections import Connection, ConnectionRepo
+
+    ConnectionRepo(ctx.store).add(Connection(name="Demo", api_url="http://127.0.0.1:9", is_demo=True))
     code, out, _ = run_main(capsys, "token", "check", *d)
     assert code == 2 and len(out.strip().splitlines()) == 1 and "Prod rejected" in out and "Down" in out
+    assert "Demo" not in out
+    assert "Demo" in run_main(capsys, "token", "status", *d)[1]
     # expired (offline check uses the stored expiry)
     expired = sandbox.token(fresh=True)
     TokenService(ctx).import_token("Down", expired, verify=False)
