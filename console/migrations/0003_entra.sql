@@ -23,10 +23,23 @@ CREATE TABLE IF NOT EXISTS provisioning_logs (
     PRIMARY KEY (connection, id)
 );
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_time ON provisioning_logs (connection, activity_ms);
-CREATE INDEX IF NOT EXISTS provisioning_logs_by_cycle
-    ON provisioning_logs (connection, cycle_id, action, status, error_code, activity_ms);
+CREATE INDEX IF NOT EXISTS provisioning_logs_by_cycle_id ON provisioning_logs (connection, cycle_id);
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_source ON provisioning_logs (connection, source_id);
 CREATE INDEX IF NOT EXISTS provisioning_logs_by_target ON provisioning_logs (connection, target_id);
+
+-- Per-cycle counts (what the Sync history charts read), updated by every ingest in the same transaction.
+-- Empty strings stand for missing values (so the primary key stays unique).
+CREATE TABLE IF NOT EXISTS provisioning_cycle_counts (
+    connection TEXT NOT NULL,
+    cycle_id   TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    PRIMARY KEY (connection, cycle_id, action, status, error_code)
+);
 
 -- The records as received: zlib-compressed blocks of up to 500 JSON lines (see console/entra_logs.py).
 CREATE TABLE IF NOT EXISTS provisioning_raw (

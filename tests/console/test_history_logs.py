@@ -280,3 +280,28 @@ def test_import_never_raises_on_arbitrary_input(ctx, data):
         res = import_files(ctx, "fuzz", [(name, data)])
         assert res.new >= 0 and res.rejected_count >= 0
         assert len(res.rejected) <= 50
+
+
+def test_per_cycle_counts_match_the_records_and_are_rebuilt_when_missing(ctx):
+    from console.entra_logs import grouped_counts
+
+    batch = [rec(i, cycle=f"c{i % 3}", status="failure" if i % 4 == 0 else "success",
+                 code="Timeout" if i % 4 == 0 else None) for i in range(40)]
+    ingest_records(ctx, "acme", batch[:25])
+    ingest_records(ctx, "acme", [*batch[10:], {**batch[0], "cycleId": None, "id": "nocycle"}])  # overlap + new
+
+    def clean(row):
+        return tuple("" if v is None or (isinstance(v, float) and v != v) else v for v in row)
+
+    def direct():
+        rows = ctx.store.query(
+            "SELECT cycle_id, action, status, error_code, COUNT(*), MIN(activity_ms), MAX(activity_ms) FROM"
+            " provisioning_logs WHERE connection = 'acme' GROUP BY 1, 2, 3, 4")
+        return sorted(clean(r) for r in rows)
+
+    def agg():
+        return sorted(clean(r) for r in grouped_counts(ctx, "acme").itertuples(index=False, name=None))
+
+    assert agg() == direct() and sum(r[4] for r in direct()) == 41
+    ctx.store.execute("DELETE FROM provisioning_cycle_counts")
+    assert agg() == direct()  # rebuilt from the records
