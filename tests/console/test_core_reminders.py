@@ -206,3 +206,43 @@ def test_attention_lists_what_a_banner_shows(ctx, clock):
     levels = [(s.connection, s.level) for s in svc.attention()]
     assert set(levels[:2]) == {("Urgent", "critical"), ("Empty", "missing")} and levels[2] == ("Soon", "warning")
     assert len(levels) == 3
+
+
+def test_property_thresholds_never_repeat_and_arrive_in_order(tmp_path_factory):
+    """For any reminder days and any increasing run times, each notification key is delivered at most once,
+    the announced thresholds only get more urgent, and the most urgent threshold reached is always announced."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from console.reminders import reached_thresholds
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(days=st.sets(st.integers(1, 120), min_size=1, max_size=6),
+           steps=st.lists(st.floats(0.05, 40.0), min_size=1, max_size=12))
+    def check(days, steps):
+        clock = Clock(ISSUED)
+        ctx = make_ctx(tmp_path_factory.mktemp("prop"), clock)
+        answer = Receiver()
+        with local_http(answer) as server:
+            conn = ConnectionRepo(ctx.store).add(Connection(name="Prod", api_url="https://a.example",
+                                                            reminder_days=tuple(days)))
+            set_notify_urls(ctx, conn, [f"json://127.0.0.1:{server.server_port}/p"])
+            svc = TokenService(ctx)
+            svc.import_token("Prod", make_jwt(ISSUED, days=100), verify=False)
+            expires = svc.status("Prod").expires_at
+            clock.now = expires - timedelta(days=130)
+            keys: list[str] = []
+            for step in steps:
+                clock.advance(days=step)
+                out = remind_connection(ctx, conn)
+                if out.notification and out.notification.sent:
+                    keys.append(out.key)
+                reached = reached_thresholds(svc.status("Prod"), conn.reminder_days)
+                if reached:  # the most urgent reached threshold has been announced by now
+                    assert keys and keys[-1].endswith(":" + reached[-1])
+            assert len(keys) == len(set(keys)) == len(server.received)
+            urgency = [1 if k.endswith(":expired") else -int(k.rsplit(":", 1)[1]) for k in keys]
+            assert urgency == sorted(urgency)
+        ctx.close()
+
+    check()
