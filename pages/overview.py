@@ -20,21 +20,22 @@ def token_panel(conn: Any) -> None:
         st.error("The token's state cannot be read from the credential store.", icon=":material/key_off:")
         st.page_link("pages/connection.py", label="Check the keyring on Connection & token", icon=":material/key:")
         return
-    ui.token_badge(status)
-    left, right = st.columns(2)
+    a, b, c, d = st.columns(4)
     if status.level in ("missing",):
-        left.metric("Days left", "—")
-        right.metric("Expires", "no token")
+        a.metric("Days left", "—")
+        b.metric("Expires", "no token")
     else:
-        left.metric("Days left", "expired" if status.level == "expired" else
-                    ("—" if status.days_left is None else f"{status.days_left}"))
-        right.metric("Expires", ui.fmt_time(status.expires_at, date_only=True),
-                     help="Estimated: the token carries no readable expiry; 365 days from issue is assumed."
-                     if getattr(status, "estimated", False) else None)
+        a.metric("Days left", "expired" if status.level == "expired" else
+                 ("—" if status.days_left is None else f"{status.days_left}"))
+        b.metric("Expires", ui.fmt_time(status.expires_at, date_only=True),
+                 help="Estimated: the token carries no readable expiry; 365 days from issue is assumed."
+                 if getattr(status, "estimated", False) else None)
+    c.metric("Last test", (status.last_test_result or "—") if status.last_test_at else "never",
+             help=f"Tested {ui.fmt_time(status.last_test_at)}" if status.last_test_at else None)
+    with d:
+        ui.token_badge(status)
     if status.level != "ok":
         st.caption(f"{status.message} {status.remedy or ''}".strip())
-    if status.last_test_at is not None:
-        st.caption(f"Last tested {ui.ago(status.last_test_at)}: {status.last_test_result or 'unknown'}")
 
 
 def health_panel(conn: Any) -> None:
@@ -165,10 +166,9 @@ def main() -> None:
     conn = ui.connection()
     st.title("Overview")
     ui.demo_label(conn)
-    top_left, top_right = st.columns([2, 3], gap="large")
-    with top_left, ui.guard("reading the token"):
+    with ui.guard("reading the token"):
         token_panel(conn)
-    with top_right, ui.guard("reading provisioning health"):
+    with ui.guard("reading provisioning health"):
         health_panel(conn)
     directory = None
     with ui.guard("reading the directory"):

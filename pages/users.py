@@ -61,6 +61,9 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     view["roles_list"] = [role_names.get(i, "") for i in view["id"]]
     if "lastModified" in visible.columns:
         view["lastModified"] = pd.to_datetime(visible["lastModified"], utc=True).dt.tz_convert(ui.operator_zone())
+    # Entra usually maps mail and userPrincipalName to the same value: one column is enough then
+    same_email = bool((view["email"].fillna("").astype(str).str.lower()
+                       == view["userName"].fillna("").astype(str).str.lower()).all())
     # a new key per view (filters, page, sort) so a selection never points at rows of another view
     table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
     st.session_state["users.table_key"] = table_key
@@ -68,10 +71,11 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
         view, key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list",
-                                  "lastModified") if c in view.columns],
-        column_config={"userName": st.column_config.TextColumn("User name", width="medium"),
+                                  "lastModified") if c in view.columns and not (c == "email" and same_email)],
+        column_config={"userName": st.column_config.TextColumn("User name" + (" (= e-mail)" if same_email else ""),
+                                                               width="large"),
                        "email": st.column_config.TextColumn("E-mail", width="medium"),
-                       "displayName": st.column_config.TextColumn("Display name", width="small"),
+                       "displayName": st.column_config.TextColumn("Display name", width="medium"),
                        "active": st.column_config.CheckboxColumn("Active", width="small"),
                        "groups_list": st.column_config.TextColumn("Groups", width="medium"),
                        "roles_list": st.column_config.TextColumn("Roles", width="medium"),

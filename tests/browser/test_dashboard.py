@@ -23,7 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-DEMO_USERS = 300
+DEMO_USERS = 2000  # the default demo size: the printed time is the figure in docs/dashboard.md
 
 PAGES = [("overview", "", "Overview"), ("users", "users", "Users"), ("groups", "groups", "Groups & roles"),
          ("sync_history", "sync_history", None), ("activity", "activity", None),
