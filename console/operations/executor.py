@@ -289,7 +289,11 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
     except BaseException as exc:
         pool.shutdown(wait=True, cancel_futures=True)
         for fut, row in inflight.items():  # finished while we were stopping: record what really happened
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
+            if fut.cancelled():  # never started: back to pending
+                journal.record_item(store, batch_id, row["seq"], state="pending", outcome=None,
+                                    note="not run: interrupted", changes=[], http_status=None, error=None,
+                                    remedy=None)
+            elif fut.done() and fut.exception() is None:
                 out = fut.result()
                 journal.record_item(store, batch_id, row["seq"], state=out.state, outcome=out.outcome,
                                     note=out.note, changes=out.changes, http_status=out.http_status,

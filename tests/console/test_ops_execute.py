@@ -280,3 +280,50 @@ def test_reason_and_empty_plans_are_refused(box, ctx):
     p = plan(ctx, conn, "reactivate", ids)
     with pytest.raises(InvalidInput, match="Nothing to change"):
         execute(ctx, conn, p, "why", "op")
+
+
+def test_interrupted_run_is_journaled_then_abandoned_and_its_changes_stay_undoable(box, ctx):
+    conn = connect(ctx, box)
+    ids = active_ids(box, 10)
+    p = plan(ctx, conn, "deactivate", ids)
+
+    def stop_after_three(done: int, total: int) -> None:
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(ctx, conn, p, "interrupted on purpose", "op", concurrency=1, progress=stop_after_three)
+    [u] = unfinished_batches(ctx, conn)
+    assert u.state == "stopped" and "Interrupted" in (u.stop_reason or "")
+    assert u.counts["done"] == 3 and u.counts["pending"] + u.counts["running"] == 7
+    gone = abandon(ctx, u.batch_id, "op", "changed my mind")
+    assert gone.state == "abandoned" and gone.counts["done"] == 3
+    assert unfinished_batches(ctx, conn) == []
+    now = users(box)
+    assert sum(1 for i in ids if not now[i].active) == 3          # exactly what the journal says was done
+    action = get_action(ctx, u.batch_id)
+    assert [e.event for e in action.events] == ["journaled", "started", "interrupted", "abandoned"]
+    undo = undo_plan(ctx, conn, u.batch_id)                        # the 3 that changed can still be undone
+    assert undo.count == 3
+    execute(ctx, conn, undo, "undo the partial run", "op")
+    assert all(users(box)[i].active for i in ids)
+
+
+def test_audit_list_command_flags_reverted_changes(box, ctx, monkeypatch, capsys):
+    from console.cli import main
+    from console.snapshots import take_snapshot
+
+    conn = connect(ctx, box, snapshot=True)
+    ids = active_ids(box, 1)
+    execute(ctx, conn, plan(ctx, conn, "deactivate", ids), "leaver", "op")
+    with scim(box) as c:
+        c.set_active(ids[0], True)
+    take_snapshot(ctx, conn)
+    monkeypatch.setenv("SCIM_CONSOLE_HOME", str(ctx.data_dir))
+    monkeypatch.setenv("SCIM_CONSOLE_KEYRING", "memory")
+    assert main(["audit", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "REVERTED for 1" in out and "leaver" in out
+    assert main(["audit", "list", "--json", "--kind", "deactivate"]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert data[0]["reverted"][0]["user_id"] == ids[0] and data[0]["reverted"][0]["now"] == "active"
