@@ -901,8 +901,8 @@ def cycles_from_counts(grouped: pd.DataFrame) -> pd.DataFrame:
     g["action"] = g["action"].fillna("unknown")
     base = g.groupby("cycle_id").agg(first_ms=("first_ms", "min"), last_ms=("last_ms", "max"),
                                      total=("count", "sum"))
-    by_status = g.pivot_table(index="cycle_id", columns="status", values="count", aggfunc="sum", fill_value=0)
-    by_action = g.pivot_table(index="cycle_id", columns="action", values="count", aggfunc="sum", fill_value=0)
+    by_status = g.groupby(["cycle_id", "status"])["count"].sum().unstack(fill_value=0)
+    by_action = g.groupby(["cycle_id", "action"])["count"].sum().unstack(fill_value=0)
     by_action.columns = [f"action_{c}" for c in by_action.columns]
     out = base.join(by_status).join(by_action).reset_index()
     for s in ("success", "failure", "skipped", "warning"):
