@@ -134,8 +134,11 @@ def ensure_demo(ctx: Context, *, users: int | None = None, progress: Progress | 
             log.warning("the demo sandbox exited (code %s); starting it again", handle.process.returncode)
             _running.pop(key, None)
         count = users if users is not None else demo_users()
-        report("Starting the demo 6clicks sandbox…", 0.05)
-        handle = _start_sandbox(key / DEMO_DIR, count)
+        first = not (key / DEMO_DIR / "sandbox.db").exists()
+        label = "Starting the demo 6clicks sandbox" + (
+            f" and simulating two weeks of Entra provisioning for {count:,} users (first start only)" if first else "")
+        report(label + "…", 0.05)
+        handle = _start_sandbox(key / DEMO_DIR, count, lambda text, f: report(f"{label}… {text}", f))
         try:
             report("Storing the demo API key and generating a token…", 0.5)
             _configure_connection(ctx, handle)
@@ -178,7 +181,7 @@ def prepare_demo(data_dir: Path, *, users: int, progress: Progress | None = None
 # --- internals -------------------------------------------------------------------------------------------
 
 
-def _start_sandbox(data_dir: Path, users: int) -> DemoSandbox:
+def _start_sandbox(data_dir: Path, users: int, report: Progress | None = None) -> DemoSandbox:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     api_key = secrets.token_urlsafe(32)
     graph_secret = secrets.token_urlsafe(32)
@@ -198,7 +201,7 @@ def _start_sandbox(data_dir: Path, users: int) -> DemoSandbox:
             raise DemoError(f"The demo sandbox could not be started ({exc}).",
                             "Check that Python can run `python -m sandbox serve`, or add a connection on "
                             "the Connection & token page.") from None
-    info = _read_until_ready(process, stderr_path)
+    info = _read_until_ready(process, stderr_path, report)
     handle = DemoSandbox(process=process, data_dir=data_dir, info=info, admin_token=admin_token, users=users)
     # Secrets travel to _configure_connection on the handle only for this call, then are dropped.
     handle._api_key = api_key  # type: ignore[attr-defined]
@@ -206,7 +209,8 @@ def _start_sandbox(data_dir: Path, users: int) -> DemoSandbox:
     return handle
 
 
-def _read_until_ready(process: subprocess.Popen, stderr_path: Path) -> dict[str, str]:
+def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
+                      report: Progress | None = None) -> dict[str, str]:
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -217,8 +221,12 @@ def _read_until_ready(process: subprocess.Popen, stderr_path: Path) -> dict[str,
 
     threading.Thread(target=pump, name="demo-sandbox-stdout", daemon=True).start()
     info: dict[str, str] = {}
-    deadline = time.monotonic() + READY_TIMEOUT
+    started = time.monotonic()
+    deadline = started + READY_TIMEOUT
     while True:
+        if report is not None:
+            waited = time.monotonic() - started
+            report(f"{waited:.0f} s", 0.05 + 0.4 * min(waited / 60.0, 1.0))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             process.kill()

@@ -122,6 +122,11 @@ def test_embedded_demo_starts_and_is_labelled(tmp_path, monkeypatch):
             assert secret not in text and api_key not in text
         # the child never got a secret on its command line
         assert all(api_key not in arg for arg in handle.process.args)
+        # no file the console wrote holds a secret (the sandbox's own key store aside: it plays 6clicks)
+        for path in (tmp_path / "home").rglob("*"):
+            if path.is_file() and path.name not in ("sandbox.db", "sandbox.db-wal", "jwt.key"):
+                data = path.read_bytes()
+                assert secret.encode() not in data and api_key.encode() not in data, path
     finally:
         demo.stop_demo()
 
