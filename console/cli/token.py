@@ -22,7 +22,7 @@ from console.cli._common import (
     read_secret,
     warn_if_ephemeral,
 )
-from console.errors import InvalidInput
+from console.errors import ConsoleError, InvalidInput
 
 UNCONFIRMED = ("unreachable", "tls", "protocol", "error")
 
@@ -203,7 +203,15 @@ def check_exit_code(status: Any) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     _ctx, svc = _service(args)
     # The demo's secrets live in the app's memory only, so checking "all connections" means the real ones.
-    statuses = _statuses(args, svc, test=not args.offline, include_demo=False)
+    try:
+        statuses = _statuses(args, svc, test=not args.offline, include_demo=False)
+    except ConsoleError as exc:  # e.g. a locked keyring: monitoring still gets its one line on stdout
+        if args.json:
+            print_json({"level": "error", "exit_code": 2, "message": exc.message, "remedy": exc.remedy,
+                        "connections": []})
+        else:
+            print(f"CRITICAL: {exc}")
+        return 2
     if not statuses:
         if args.json:
             print_json({"level": "missing", "exit_code": 2, "connections": []})

@@ -88,6 +88,8 @@ def test_check_exit_codes(sandbox, tmp_path, capsys, caplog, shared_memory_crede
                       "connection_id = (SELECT id FROM connections WHERE name = 'Down')")
     code, out, _ = run_main(capsys, "token", "check", "--connection", "Down", "--offline", *d)
     assert code == 2 and "expired" in out
+    code, out, _ = run_main(capsys, "token", "check", "--connection", "Nope", "--json", *d)
+    assert code == 2 and json.loads(out)["level"] == "error" and "Nope" in json.loads(out)["message"]
     code, out, _ = run_main(capsys, "token", "check", "--data-dir", str(tmp_path / "empty"))
     assert code == 2 and "no connections" in out
     assert_absent([key, token, expired], caplog.text, "the log")
@@ -182,8 +184,8 @@ def test_required_forms_end_to_end_and_no_secret_anywhere(sandbox_factory, tmp_p
     before = keyring_file.read_bytes()
     bad = _cli({**env, "SCIM_CONSOLE_KEYRING_PASSPHRASE": "not it"}, "token", "check", "--connection", "Prod")
     outputs.append(bad.stdout + bad.stderr)
-    assert bad.returncode == 2 and "passphrase" in bad.stderr and "wrong" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and bad.stdout.startswith("CRITICAL:") and "passphrase" in bad.stdout
+    assert "wrong" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr
     assert keyring_file.read_bytes() == before
     # reveal refuses to print into a pipe
     rv = _cli(env, "token", "reveal", "--connection", "Prod")
