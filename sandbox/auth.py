@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -104,6 +105,9 @@ class Auth:
     def __init__(self, store: Store, data_dir: Path) -> None:
         self.store = store
         self._secret = load_signing_key(data_dir)
+        # Verified claims by token: signature checks cost more than the rest of a lookup. Expiry, revocation
+        # and permission version are still checked on every request.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def register_key(self, key: str, name: str, permissions: Sequence[str] | None = None) -> KeyRecord:
         """Register ``key`` under ``name`` idempotently (same key + name: kept; otherwise replaced)."""
@@ -156,13 +160,21 @@ class Auth:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthError("Malformed Authorization header; expected 'Bearer <access token>'.")
-        try:
-            claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
-                                options={"require": ["exp", "sub", "kid"]})
-        except jwt.ExpiredSignatureError:
-            raise AuthError("The access token has expired; generate a new one from the API key.") from None
-        except jwt.PyJWTError:
-            raise AuthError("The access token is malformed or was not issued by this server.") from None
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
+                                    options={"require": ["exp", "sub", "kid"]})
+            except jwt.ExpiredSignatureError:
+                raise AuthError("The access token has expired; generate a new one from the API key.") from None
+            except jwt.PyJWTError:
+                raise AuthError("The access token is malformed or was not issued by this server.") from None
+            if len(self._verified) >= 4096:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif claims["exp"] <= time.time():
+            self._verified.pop(token, None)
+            raise AuthError("The access token has expired; generate a new one from the API key.")
         rec = self.store.key_by_name(str(claims["sub"]))
         if rec is None or rec.key_id != claims["kid"]:
             raise AuthError("The access token's API key was deleted or revoked; create a new key and token.")

@@ -14,6 +14,7 @@ Tolerance policies (named, each applied deliberately; see docs/sandbox.md):
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -245,11 +246,48 @@ def _member_clause(op: CompareOperator, value: Any) -> tuple[str, list[Any]]:
             " WHERE m.group_pk = groups_.pk AND u.id = ?)"), [value]
 
 
+# Fast path for the lookups Entra makes on every object (attr eq "value"), so the hot path skips the full
+# grammar; anything else goes through scim2-models' parser. Values are JSON string literals.
+_SIMPLE_EQ = re.compile(
+    r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:(User|Group):)?'
+    r'(userName|externalId|id|displayName|emails\[type eq "work"\]\.value)'
+    r'\s+eq\s+("(?:[^"\\\x00-\x1f]|\\.)*")\s*$',
+    re.IGNORECASE,
+)
+
+
+def _fast_filter(text: str, resource: str) -> tuple[str, list[Any]] | None:
+    m = _SIMPLE_EQ.match(text)
+    if m is None:
+        return None
+    if m.group(1) and m.group(1).lower() != ("user" if resource == "users" else "group"):
+        return None
+    try:
+        value = orjson.loads(m.group(3))
+    except orjson.JSONDecodeError:
+        return None
+    key = m.group(2).lower()
+    if key.startswith("emails"):
+        key = "emails.value"
+    attrs = _USER_ATTRS if resource == "users" else _GROUP_ATTRS
+    if key not in attrs or not isinstance(value, str):
+        return None
+    expr, kind = attrs[key]
+    if kind == "ci-lc":
+        return f"{expr} = ?", [value.lower()]
+    if kind == "exact":
+        return f"{expr} = ?", [value]
+    return None
+
+
 def compile_filter(text: str, resource: str) -> tuple[str, list[Any]]:
     """Translate a SCIM filter into a SQL condition with bound parameters (values never reach the SQL)."""
-    _load()
     if len(text) > MAX_FILTER_LENGTH:
         raise bad_request(f"The filter is longer than {MAX_FILTER_LENGTH} characters.", "invalidFilter")
+    fast = _fast_filter(text, resource)
+    if fast is not None:
+        return fast
+    _load()
     try:
         ast = ScimFilter(text).ast
     except Exception as exc:  # the parser raises several types; all mean "not a filter"
