@@ -252,3 +252,40 @@ def test_list_response_of_the_wrong_shape_is_a_protocol_error(serve):
             c.list_users()
         with pytest.raises(ProtocolError, match="did not answer in SCIM"):
             c.list_groups()
+
+
+def test_a_failing_page_stops_the_listing_with_its_error(serve):
+    from scim_client import ServerError
+
+    d = Directory(200)
+    original = d.list_page
+
+    def failing(request):
+        if request.query_params.get("startIndex") == "51":
+            from .peers import json_response
+
+            return json_response({"status": "500", "detail": "page 51 exploded"}, 500)
+        return original(request)
+
+    d.list_page = failing
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10, max_concurrency=4) as c:
+        with pytest.raises(ServerError, match="page 51 exploded"):
+            c.list_users()
+        # The client is still usable afterwards.
+        import itertools
+
+        assert [u.id for u in itertools.islice(c.iter_users(), 3)] == expected(3)
+
+
+def test_listings_and_records_survive_pickling(serve):
+    """Streamlit's cache_data pickles return values: a Listing must keep its attributes."""
+    import pickle
+
+    d = Directory(5)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN) as c:
+        listing = c.list_users()
+    again = pickle.loads(pickle.dumps(listing))  # noqa: S301 - our own bytes
+    assert list(again) == list(listing) and again.total_results == 5 and again.warnings == []
+    assert again.changed_during_listing is False
