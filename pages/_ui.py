@@ -647,7 +647,9 @@ def start_demo_if_wanted(ctx: Any) -> None:
     handle = slot["handle"]
     if handle is not None and handle.alive():
         return
-    if not demo.demo_wanted(ctx):
+    selected = st.session_state.get(KEY_PENDING_CONNECTION) or st.session_state.get(KEY_CONNECTION)
+    chosen_demo = bool(selected) and any(c.is_demo and c.name == selected for c in connections())
+    if not (demo.demo_wanted(ctx) or (chosen_demo and not demo.demo_disabled())):
         return
     if slot["error"] is not None:  # do not retry on every rerun: show what failed and offer a retry
         show_error(slot["error"], what="starting the demo")

@@ -88,7 +88,7 @@ def test_keyring_unavailable_is_explained(console_home, sandbox, monkeypatch):
     assert "days left" in texts(at)  # the token's metadata is still shown
 
 
-def test_embedded_demo_starts_and_is_labelled(tmp_path, monkeypatch):
+def test_embedded_demo_starts_and_is_labelled(tmp_path, monkeypatch, sandbox):
     """No connection configured: the app starts the sandbox demo, stores its key in memory, generates a token,
     takes a snapshot and opens on a DEMO connection. Secrets do not appear on the page."""
     from console import demo
@@ -127,6 +127,17 @@ def test_embedded_demo_starts_and_is_labelled(tmp_path, monkeypatch):
             if path.is_file() and path.name not in ("sandbox.db", "sandbox.db-wal", "jwt.key"):
                 data = path.read_bytes()
                 assert secret.encode() not in data and api_key.encode() not in data, path
+        # once a real connection exists the demo is not started by default, only when it is selected
+        demo.stop_demo()
+        make_connection(tmp_path / "home", sandbox, name="Real", snapshot=False, entra=False)
+        at3 = app(timeout=240)
+        assert_clean(at3)
+        assert at3.selectbox(key="connection").value == "Real"
+        assert demo.running_demo(ctx) is None
+        at4 = app(timeout=240, state={"connection": demo.DEMO_CONNECTION})
+        assert_clean(at4)
+        assert demo.running_demo(ctx) is not None
+        assert "Active users" in texts(at4)
     finally:
         demo.stop_demo()
 
