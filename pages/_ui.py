@@ -702,7 +702,9 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
             snap = latest_snapshot(conn)
             st.caption(f"Directory fetched {ago(snap.taken_at)}" if snap is not None
                        else "Directory not fetched yet")
-        if st.button("Refresh directory", key="sidebar.refresh", icon=":material/refresh:", width="stretch"):
+        if st.button("Refresh", key="sidebar.refresh", icon=":material/refresh:", width="stretch",
+                     help="Fetch the directory (users, groups, roles) again"
+                          + ("; read new Entra provisioning logs and the job's status" if conn.entra else "") + "."):
             if refresh_directory(conn) is not None:
                 st.rerun()
         st.caption(f"Operator: {operator()}")
