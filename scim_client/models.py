@@ -66,6 +66,12 @@ class Listing(list, Generic[T]):
         self.changed_during_listing = changed_during_listing
         self.warnings = list(warnings or [])
 
+    @property
+    def complete(self) -> bool:
+        """False when the server announced more records (totalResults) than it returned: do not treat the
+        missing ones as deleted."""
+        return self.total_results is None or len(self) >= self.total_results
+
     def __repr__(self) -> str:
         return (
             f"Listing(len={len(self)}, total_results={self.total_results}, "

@@ -59,6 +59,7 @@ def read_list_response(
                 resources = v
             elif total is None and low == "totalresults":
                 total = v
+    no_resources = resources is None
     if resources is None:
         resources = []
     if not isinstance(resources, list):
@@ -74,13 +75,15 @@ def read_list_response(
             total = None
     if (
         total is None
-        and not resources
-        and "schemas" not in data
+        and no_resources
         and not any(isinstance(k, str) and k.lower() in ("itemsperpage", "startindex") for k in data)
     ):
+        # Neither a count nor items nor paging fields: not an (empty) page, whatever its "schemas" claim.
+        # Reading it as "no more users" would make a whole directory look deleted.
         raise ProtocolError(
-            f"the server did not answer in SCIM: HTTP {status} with a JSON object that is not a ListResponse "
-            f"(fields: {', '.join(sorted(map(str, data))[:10]) or 'none'})",
+            f"the server did not answer in SCIM: HTTP {status} with a JSON object that is not a usable "
+            f"ListResponse: no totalResults and no Resources (fields: "
+            f"{', '.join(sorted(map(str, data))[:10]) or 'none'})",
             status=status,
         )
     items = [parse(r) for r in resources if isinstance(r, dict)]
@@ -93,6 +96,11 @@ class Outcome:
     total: int | None
     changed: bool
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """False when the server announced more records than it returned (the listing has gaps)."""
+        return self.total is None or len(self.items) >= self.total
 
 
 def _key(item: Any) -> Any:
@@ -211,7 +219,10 @@ def list_all(fetch: PageFetcher, page_size: int, workers: int, progress: Progres
             items2,
             total2,
             False,
-            [f"The server reported {total2} records but returned {len(items2)} (listed twice, same result)."],
+            [
+                f"The server reported {total2} records but returned {len(items2)} (listed twice, same result)"
+                + ("; the listing is incomplete." if total2 is not None and len(items2) < total2 else ".")
+            ],
         )
     warnings = [
         f"The directory changed while it was being listed ({'; '.join(reasons)}); it was listed again."

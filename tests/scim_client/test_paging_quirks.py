@@ -26,7 +26,7 @@ def test_short_pages_are_filled_without_gaps_or_duplicates(serve, max_page):
     with ScimClient(base, token=TOKEN, page_size=25, max_concurrency=4) as c:
         listing = c.list_users()
     assert ids(listing) == expected(101)
-    assert not listing.changed_during_listing and listing.warnings == []
+    assert not listing.changed_during_listing and listing.warnings == [] and listing.complete
     # Every request asked for a startIndex that was not yet covered.
     starts = sorted(s for s, _ in d.list_requests)
     assert len(starts) == len(set(starts))
@@ -161,7 +161,8 @@ def test_total_results_wrong_but_stable_is_a_warning_not_a_change(serve):
         listing = c.list_users()
     assert ids(listing) == expected(12)
     assert not listing.changed_during_listing
-    assert listing.warnings and "reported 15" in listing.warnings[0]
+    assert listing.warnings and "reported 15" in listing.warnings[0] and "incomplete" in listing.warnings[0]
+    assert listing.complete is False
 
 
 @pytest.mark.parametrize(
@@ -289,3 +290,29 @@ def test_listings_and_records_survive_pickling(serve):
     again = pickle.loads(pickle.dumps(listing))  # noqa: S301 - our own bytes
     assert list(again) == list(listing) and again.total_results == 5 and again.warnings == []
     assert again.changed_during_listing is False
+
+
+@pytest.mark.parametrize("after", [0, 1])
+def test_list_response_in_name_only_is_refused_not_read_as_empty(serve, after):
+    """{"schemas": [ListResponse], "padding": ...} without totalResults or Resources must not end the listing
+    as if the directory were empty (that would make every user look deleted)."""
+    d = Directory(30)
+    original = d.list_page
+
+    def hollow(request):
+        if len(d.list_requests) >= after:
+            d.list_requests.append((0, 0))
+            from .peers import json_response
+
+            return json_response(
+                {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "padding": "x" * 5000}
+            )
+        return original(request)
+
+    d.list_page = hollow
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=10) as c:
+        with pytest.raises(ProtocolError, match="no totalResults and no Resources"):
+            c.list_users()
+        with pytest.raises(ProtocolError):
+            list(c.iter_users())
