@@ -23,7 +23,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,6 +253,26 @@ class CredentialStore:
             raise InvalidInput("A connection name is needed to store a secret.", "Give the connection's name.")
         return f"{name.casefold()}/{kind}"
 
+    @contextmanager
+    def _file_lock(self, target: object) -> Iterator[None]:
+        """Serialise writers of the encrypted keyring file across processes (it is rewritten on every change)."""
+        if target is not self._backend or not _is_cryptfile(self._backend):
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, keep going
+            yield
+            return
+        path = Path(str(getattr(self._backend, "file_path", ""))).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _cached(self, target: object) -> bool:
         return target is self._backend and _is_cryptfile(self._backend)
 
@@ -281,7 +302,8 @@ class CredentialStore:
         target = self._target(conn_name)
         self._cache.pop(username, None)
         try:
-            target.set_password(SERVICE, username, value)
+            with self._file_lock(target):
+                target.set_password(SERVICE, username, value)
             if self._cached(target):
                 self._cache[username] = (time.monotonic(), value)
         except (KeyringError, ValueError, OSError, TypeError) as exc:
@@ -299,9 +321,10 @@ class CredentialStore:
         target = self._target(conn_name)
         self._cache.pop(username, None)
         try:
-            if target.get_password(SERVICE, username) is None:
-                return False
-            target.delete_password(SERVICE, username)
+            with self._file_lock(target):
+                if target.get_password(SERVICE, username) is None:
+                    return False
+                target.delete_password(SERVICE, username)
             return True
         except PasswordDeleteError:
             return False

@@ -147,3 +147,4 @@ def test_connection_can_be_removed_when_the_keyring_is_unusable(tmp_path, monkey
     repo.add(Connection(name="Prod", api_url="https://api-au.6clicks.io"))
     repo.remove("Prod")  # nothing can have been stored there, so nothing blocks the removal
     assert repo.list() == []
+
