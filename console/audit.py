@@ -242,7 +242,7 @@ def find_reverted(ctx: Any, conn: Any, actions: list[Action]) -> None:
         snap = None
     if snap is None:
         return
-    from console.operations.targets import Directory
+    from console.operations.targets import Directory, snapshot_directory
 
     taken = getattr(snap, "taken_at", None)
     directory: Directory | None = None
@@ -255,7 +255,7 @@ def find_reverted(ctx: Any, conn: Any, actions: list[Action]) -> None:
         if action.finished_at is None or taken is None or taken <= action.finished_at or not action.changed_count:
             continue
         if directory is None:
-            directory = Directory.from_snapshot(snap)
+            directory = snapshot_directory(ctx.data_dir, conn.name, snap)
         if not action.items:
             action.items = [_item(r) for r in journal.items(ctx.store, action.id)]
         found: list[Reverted] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from console.operations.model import (
     inverse_step,
     order_steps,
 )
-from console.operations.targets import CsvTargets, Directory, DirGroup, DirUser
+from console.operations.targets import CsvTargets, Directory, DirGroup, DirUser, snapshot_directory
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     if latest_snapshot is not None:
         snap = latest_snapshot(ctx, conn)
         if snap is not None:
-            directory = Directory.from_snapshot(snap)
+            directory = snapshot_directory(ctx.data_dir, conn.name, snap).view()
             overlay_journal(ctx, conn, directory)
             return directory
     from scim_client import ScimError
@@ -66,16 +67,15 @@ def overlay_journal(ctx: Any, conn: Any, directory: Directory) -> int:
         user = directory.users.get(row["user_id"] or "")
         if user is None:
             continue
+        user = replace(user, groups=set(user.groups))  # a copy: the snapshot's directory is shared
+        directory.users[user.id] = user
         for change in json.loads(row["changes_json"]):
             if change["op"] == "set_active":
                 user.active = bool(change["value"])
             elif change["op"] == "add":
-                directory.add_membership(change["group_id"], user.id)
+                user.groups.add(change["group_id"])
             elif change["op"] == "remove":
                 user.groups.discard(change["group_id"])
-                group = directory.groups.get(change["group_id"])
-                if group is not None:
-                    group.members.discard(user.id)
             applied += 1
     if applied:
         directory.overlaid = applied
