@@ -211,6 +211,25 @@ class Peer:
             {"totalResults": 80, "itemsPerPage": len(page), "startIndex": start, "Resources": page}
         )
 
+    async def mode_nobody(self, request, rest, n):
+        """A server that answers writes without bodies (201/204 empty): the client reads the result back."""
+        if request.method == "POST":
+            body = orjson.loads(await request.body())
+            with self.lock:
+                user = make_user(200) | {"userName": body["userName"], "active": body.get("active", True)}
+                self.users[user["id"]] = user
+            return Response(status_code=201)
+        if request.method == "PATCH":
+            body = orjson.loads(await request.body())
+            user = self.users[rest.split("/")[-1]]
+            for op in body["Operations"]:
+                assert op["op"] == "replace" and op["path"] == "active" and isinstance(op["value"], bool)
+                user["active"] = op["value"]
+            return Response(status_code=204)
+        if rest.startswith("Users/"):
+            return json_response(self.users[rest.split("/")[-1]])
+        return list_response(list(self.users.values()))
+
     # -- create that succeeds but whose answer is lost
     async def mode_lostcreate(self, request, rest, n):
         if request.method == "POST":
@@ -624,3 +643,12 @@ def test_token_expiring_mid_listing_is_refreshed_once_for_all_pages(peer):
         listing = c.list_users()
     assert [u.id for u in listing] == [f"u{i:06d}" for i in range(80)]
     assert calls == [False, True]
+
+
+def test_writes_answered_without_a_body_are_read_back(peer):
+    _, url = peer
+    with client(url, "nobody") as c:
+        user = c.create_user("quiet@example.com")
+        assert user.user_name == "quiet@example.com" and user.id == "u000200"
+        assert c.set_active(user.id, False).active is False
+        assert c.set_active(user.id, True).active is True
