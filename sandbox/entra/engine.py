@@ -811,17 +811,18 @@ class Provisioner:
             modified.append(mod("displayName", current_name, name))
             self._link(oid, "Group", tid, {"displayName": name, "externalId": current_ext})
         # References: members.
+        # Only the differences between the source membership and what was exported (groups can be large).
+        valid = ("SELECT m.user_id, l.target_id FROM src_members m CROSS JOIN links l ON l.object_id = m.user_id "
+                 "CROSS JOIN src_users u ON u.object_id = m.user_id WHERE m.group_id = ? AND u.assigned "
+                 "AND NOT u.hard_deleted")
         desired = {r["user_id"]: r["target_id"] for r in self.db.query(
-            "SELECT m.user_id, l.target_id FROM src_members m JOIN links l ON l.object_id = m.user_id "
-            "JOIN src_users u ON u.object_id = m.user_id WHERE m.group_id = ? AND u.assigned AND NOT u.hard_deleted",
-            (oid,))}
-        exported = {r["user_id"] for r in self.db.query("SELECT user_id FROM exported_members WHERE group_id = ?",
-                                                        (oid,))}
+            f"SELECT v.user_id, v.target_id FROM ({valid}) v WHERE NOT EXISTS (SELECT 1 FROM exported_members e "
+            "WHERE e.group_id = ? AND e.user_id = v.user_id)", (oid, oid))}
         old_targets = {r["user_id"]: r["target_id"] for r in self.db.query(
             "SELECT e.user_id, l.target_id FROM exported_members e LEFT JOIN links l ON l.object_id = e.user_id "
-            "WHERE e.group_id = ?", (oid,))}
-        add = sorted(set(desired) - exported)
-        remove = sorted(exported - set(desired))
+            f"WHERE e.group_id = ? AND e.user_id NOT IN (SELECT user_id FROM ({valid}))", (oid, oid))}
+        add = sorted(desired)
+        remove = sorted(old_targets)
         remove_targets = [old_targets[r] for r in remove if old_targets.get(r)]
         if add or remove:
             ok_add: list[str] = []
