@@ -350,7 +350,7 @@ class Directory:
 _dir_lock = threading.Lock()
 
 
-@st.cache_resource(show_spinner="Loading the directory…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the directory…", max_entries=3)
 def _directory(path: str, conn_name: str, snapshot_id: Any, role_rule: str, _snapshot: Any,
                _conn: Any) -> Directory:
     return build_directory(_snapshot, _conn)
@@ -376,6 +376,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
         groups["kind"] = ["role" if conn.is_role(str(n)) else "group" for n in groups["displayName"]]
     elif "kind" not in groups.columns:
         groups["kind"] = pd.Series(dtype="object")
+    snap.__dict__.pop("users", None)  # the prepared copy above replaces the snapshot's lazily loaded frame
     return Directory(snapshot_id=snap.id, taken_at=snap.taken_at, users=users, groups=groups,
                      memberships=memberships, snapshot=snap)
 
