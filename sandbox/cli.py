@@ -291,6 +291,7 @@ async def _announce(server: Any, state: Any) -> None:
     from .scim import warm_up
 
     await asyncio.to_thread(warm_up)
+    await asyncio.to_thread(state.store.warm_positions)
 
 
 def parent_alive(pid: int, was_parent: bool) -> bool:

@@ -125,15 +125,16 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute("PRAGMA cache_size=-65536")
         self._lock = threading.RLock()
-        self._conn.executescript(_DDL)
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
         self._user_count: int | None = None
         self._group_count: int | None = None
         # Positions of users in pk order, so that an unfiltered page is a keyset read (pk >= ?) instead of
         # an OFFSET that steps over every earlier row. Reloaded when another process commits (data_version).
         self._pks: list[int] | None = None
         self._data_version: int | None = None
+        self._writes = 0
+        self._conn.executescript(_DDL)
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +146,7 @@ class Store:
         """One atomic write: everything inside commits together or not at all."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            self._writes += 1
             try:
                 yield self._conn
             except BaseException:
@@ -169,6 +171,24 @@ class Store:
                       (key, value))
 
     # ----------------------------------------------------------------- counts
+    def warm_positions(self) -> None:
+        """Load the pk positions on a separate connection (background thread), then install them if nothing
+        was written meanwhile, so the first unfiltered page does not pay for it on the event loop."""
+        with self._lock:
+            if self._pks is not None:
+                return
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            writes = self._writes
+        conn = sqlite3.connect(str(self.path))
+        try:
+            pks = [pk for (pk,) in conn.execute("SELECT pk FROM users ORDER BY pk")]
+        finally:
+            conn.close()
+        with self._lock:
+            now = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if self._pks is None and now == version and self._writes == writes:
+                self._pks, self._data_version, self._user_count = pks, version, len(pks)
+
     def _user_positions(self) -> list[int]:
         with self._lock:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
