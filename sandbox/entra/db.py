@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS src_users (
 );
 CREATE INDEX IF NOT EXISTS src_users_dirty ON src_users(dirty) WHERE dirty = 1;
 CREATE INDEX IF NOT EXISTS src_users_upn ON src_users(lower(upn));
+CREATE INDEX IF NOT EXISTS src_users_note ON src_users(note) WHERE note IS NOT NULL;
 CREATE INDEX IF NOT EXISTS src_users_soft ON src_users(soft_deleted_at) WHERE soft_deleted = 1 AND hard_deleted = 0;
 CREATE TABLE IF NOT EXISTS src_groups (
     object_id TEXT PRIMARY KEY,
