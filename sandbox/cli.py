@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -263,7 +264,15 @@ async def _run(state: Any, sock: socket.socket) -> None:
         http = "h11"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=http,
                             timeout_graceful_shutdown=3, server_header=False)
-    server = uvicorn.Server(config)
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Graceful stop on SIGTERM/SIGINT, then a normal exit (status 0) instead of uvicorn re-raising the
+            # signal after shutdown; a second Ctrl-C forces the exit.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    server = _Server(config)
     tasks = [asyncio.create_task(_announce(server, state))]
     if state.config.parent_pid:
         tasks.append(asyncio.create_task(_watch_parent(server, state.config.parent_pid)))
