@@ -230,6 +230,15 @@ def _changed(a: pd.Series, b: pd.Series) -> np.ndarray:
     return (differs & ~a_na & ~b_na) | (a_na != b_na)
 
 
+def _in_sorted(values: np.ndarray, universe_sorted: np.ndarray) -> np.ndarray:
+    """``np.isin`` for int64 keys by binary search (numpy's hash-based isin is slow for large key ranges)."""
+    if len(universe_sorted) == 0:
+        return np.zeros(len(values), dtype=bool)
+    idx = np.searchsorted(universe_sorted, values)
+    idx[idx >= len(universe_sorted)] = len(universe_sorted) - 1
+    return universe_sorted[idx] == values
+
+
 def _isin(values: pd.Series, universe: pd.Series) -> np.ndarray:
     """``values.isin(universe)`` through factorised codes (fast for Arrow strings)."""
     codes, uniques = pd.factorize(pd.concat([values, universe], ignore_index=True))
@@ -322,8 +331,8 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
     u_codes, u_uniques = pd.factorize(pd.concat([pm["user_id"], cm["user_id"]], ignore_index=True))
     keys = g_codes.astype(np.int64) * (len(u_uniques) + 1) + u_codes.astype(np.int64)
     pk, ck = keys[:len(pm)], keys[len(pm):]
-    added = cm[~np.isin(ck, pk)]
-    removed = pm[~np.isin(pk, ck)]
+    added = cm[~_in_sorted(ck, np.sort(pk))]
+    removed = pm[~_in_sorted(pk, np.sort(ck))]
     if len(removed):  # removals implied by a deleted group or user are said by that delete event
         removed = removed[_isin(removed["group_id"], cg["id"]) & _isin(removed["user_id"], cu["id"])]
     if len(added) or len(removed):
