@@ -11,7 +11,10 @@ import asyncio
 import hmac
 import ipaddress
 import secrets
+import sqlite3
+import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +180,14 @@ class ScimApp:
             return error_response(request, exc)
         except StoreConflict as exc:
             return error_response(request, ScimHTTPError(409, str(exc), "uniqueness"))
+        except sqlite3.OperationalError as exc:  # e.g. the database is locked by another process
+            return error_response(request, ScimHTTPError(
+                503, f"The store is busy ({exc}); retry shortly. Nothing was changed.",
+                headers={"Retry-After": "1"}))
+        except Exception as exc:  # a defect: answer a SCIM 500, keep the traceback for developers on stderr
+            traceback.print_exc(file=sys.stderr)
+            return error_response(request, ScimHTTPError(
+                500, f"Internal error ({type(exc).__name__}); the request changed nothing. See the server's stderr."))
 
     async def dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path_params.get("rest", "").split("/") if p]
