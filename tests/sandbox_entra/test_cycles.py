@@ -245,3 +245,24 @@ def test_admin_routes_need_the_admin_token(sandbox_factory) -> None:
     resp = httpx.post(f"{box.api_url}/sandbox-admin/entra/tenant", json={"action": "explode"},
                       headers={"Authorization": f"Bearer {box.admin_token}"})
     assert resp.status_code == 400 and "Unknown action" in resp.json()["error"]
+
+
+def test_live_cycles_run_on_their_own_with_cycle_seconds(sandbox_factory) -> None:
+    import time
+
+    box = sandbox_factory(seed_users=6, seed_groups=2, seed=12, extra_args=["--cycle-seconds", "1"])
+    graph = Graph(box)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = graph.job()["status"]
+        if job["code"] == "Active" and job["lastExecution"]["activityIdentifier"]:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no live cycle ran within 60 s")
+    first = job["lastExecution"]["timeBegan"]
+    while time.monotonic() < deadline:
+        if graph.job()["status"]["lastExecution"]["timeBegan"] > first:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the live cycles stopped after the first one")
