@@ -44,6 +44,8 @@ ACTIONS = {"create": "create", "update": "update", "delete": "delete", "disable"
            "stageddelete": "stagedDelete", "other": "other"}
 STATUSES = {"success": "success", "failure": "failure", "skipped": "skipped", "warning": "warning"}
 ACTIONS.update({v: v for v in list(ACTIONS.values())})  # exact canonical spelling: fast path
+ACTIONS_EXACT = {v: v for v in ACTIONS.values()}
+STATUSES_EXACT = dict(STATUSES)
 BATCH = 5000
 #: how far back an incremental fetch reaches before the newest stored record (late-arriving log entries)
 FETCH_OVERLAP = timedelta(minutes=15)
@@ -135,8 +137,56 @@ def _first(d: Any, *keys: str) -> Any:
     return None
 
 
+def _normalise_fast(r: dict) -> tuple | None:
+    """The common case, Graph v1.0 as documented (exact key casing, canonical enum values, plain types), without
+    the case-insensitive lookups; None sends the record to the tolerant path."""
+    rec_id, t, info, act = r.get("id"), r.get("activityDateTime"), r.get("provisioningStatusInfo"), \
+        r.get("provisioningAction")
+    if rec_id.__class__ is not str or not rec_id or t.__class__ is not str or info.__class__ is not dict:
+        return None
+    action = ACTIONS_EXACT.get(act) if act.__class__ is str else None
+    status = info.get("status")
+    status = STATUSES_EXACT.get(status) if status.__class__ is str else None
+    if action is None or status is None:
+        return None
+    err = info.get("errorInformation")
+    src, tgt, ini = r.get("sourceIdentity"), r.get("targetIdentity"), r.get("initiatedBy")
+    if err is None:
+        code = category = None
+    elif err.__class__ is dict:
+        code, category = err.get("errorCode"), err.get("errorCategory")
+    else:
+        return None
+    if src.__class__ is not dict or tgt.__class__ is not dict or (ini is not None and ini.__class__ is not dict):
+        return None
+    dur = r.get("durationInMilliseconds")
+    texts = (r.get("cycleId"), r.get("changeId"), r.get("jobId"), code, category, src.get("identityType"),
+             src.get("id"), src.get("displayName"), tgt.get("id"), tgt.get("displayName"),
+             ini.get("initiatorType") if ini else None)
+    for v in texts:
+        if v is not None and v.__class__ is not str:
+            return None
+    if (dur is not None and dur.__class__ is not int) or "initiatingType" in (ini or {}):
+        return None
+    try:
+        when = datetime.fromisoformat(t[:-1] + "+00:00" if t[-1:] in "zZ" else t)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    c, ch, job, code, category, itype, sid, sname, tid, tname, initiator = (v or None for v in texts)
+    if itype is None:  # the tolerant path knows where else the identity type may be
+        return None
+    return (rec_id, int(when.timestamp() * 1000), c, ch, job, action, status, code, category, itype, sid, sname,
+            tid, tname, initiator, dur)
+
+
 def normalise(record: Any) -> tuple[tuple | None, str]:
     """One record -> the indexed columns (without connection/origin/raw), or (None, reason)."""
+    if record.__class__ is dict:
+        row = _normalise_fast(record)
+        if row is not None:
+            return row, ""
     if not isinstance(record, dict):
         return None, f"not a JSON object ({type(record).__name__})"
     rec_id = _text(_get(record, "id"))

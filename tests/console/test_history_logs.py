@@ -305,3 +305,17 @@ def test_per_cycle_counts_match_the_records_and_are_rebuilt_when_missing(ctx):
     assert agg() == direct() and sum(r[4] for r in direct()) == 41
     ctx.store.execute("DELETE FROM provisioning_cycle_counts")
     assert agg() == direct()  # rebuilt from the records
+
+
+def test_fast_and_tolerant_normalisation_agree():
+    class Plain(dict):  # not exactly a dict: forces the tolerant path
+        pass
+
+    samples = [rec(i, action=a, status=s, code=c) for i, (a, s, c) in enumerate([
+        ("create", "success", None), ("update", "failure", "EntryConflict"), ("stagedDelete", "skipped", None),
+        ("Update", "Failure", "X"), ("delete", "warning", None), ("other", "success", None)])]
+    samples += [{**samples[0], "durationInMilliseconds": "12"}, {**samples[0], "cycleId": ""},
+                {**samples[1], "initiatedBy": {"initiatingType": "System"}}, {**samples[0], "targetIdentity": {}},
+                {**samples[0], "activityDateTime": "2026-11-20T10:00:00"}, {**samples[0], "sourceIdentity": {}}]
+    for r in samples:
+        assert normalise(r) == normalise(Plain(r)), r
