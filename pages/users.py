@@ -70,15 +70,15 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     event = st.dataframe(
         view, key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
-        column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list",
-                                  "lastModified") if c in view.columns and not (c == "email" and same_email)],
+        column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list")
+                      if c in view.columns and not (c == "email" and same_email)],
         column_config={"userName": st.column_config.TextColumn("User name" + (" (= e-mail)" if same_email else ""),
-                                                               width="large"),
-                       "email": st.column_config.TextColumn("E-mail", width="medium"),
-                       "displayName": st.column_config.TextColumn("Display name", width="medium"),
+                                                               width=300),
+                       "email": st.column_config.TextColumn("E-mail", width=240),
+                       "displayName": st.column_config.TextColumn("Display name", width=160),
                        "active": st.column_config.CheckboxColumn("Active", width="small"),
-                       "groups_list": st.column_config.TextColumn("Groups", width="medium"),
-                       "roles_list": st.column_config.TextColumn("Roles", width="medium"),
+                       "groups_list": st.column_config.TextColumn("Groups", width=170),
+                       "roles_list": st.column_config.TextColumn("Roles", width=190),
                        "lastModified": st.column_config.DatetimeColumn("Last modified",
                                                                        format="D MMM YYYY, HH:mm")})
     rows = list(event.selection.rows) if event is not None else []
