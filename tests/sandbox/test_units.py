@@ -61,3 +61,29 @@ def test_project_handles_enterprise_and_sub_attributes() -> None:
                    "meta": {}}
     out = scim.project(doc, None, f"userName,{scim.ENTERPRISE}:employeeNumber,id")
     assert "userName" not in out and out["id"] == "1" and out[scim.ENTERPRISE] == {"department": "d"}
+
+
+def test_is_admin_needs_loopback_and_the_exact_token(tmp_path) -> None:
+    import argparse
+
+    from starlette.requests import Request
+
+    from sandbox.server import make_state
+
+    state = make_state(argparse.Namespace(max_page_size=100), tmp_path, "the-admin-token")
+    try:
+        def req(host: str, auth: str | None) -> Request:
+            headers = [(b"authorization", auth.encode())] if auth else []
+            return Request({"type": "http", "method": "GET", "path": "/sandbox-admin/faults", "headers": headers,
+                            "client": (host, 40000), "query_string": b""})
+
+        assert state.is_admin(req("127.0.0.1", "Bearer the-admin-token"))
+        assert state.is_admin(req("::1", "bearer the-admin-token"))
+        assert not state.is_admin(req("10.1.2.3", "Bearer the-admin-token"))  # not loopback
+        assert not state.is_admin(req("127.0.0.1", "Bearer the-admin-token2"))
+        assert not state.is_admin(req("127.0.0.1", "the-admin-token"))
+        assert not state.is_admin(req("127.0.0.1", None))
+        assert not state.is_admin(req("not-an-ip", "Bearer the-admin-token"))
+    finally:
+        state.store.close()
+        state.request_log.close()
