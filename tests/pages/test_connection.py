@@ -177,3 +177,19 @@ def test_remove_connection(live):
     assert_clean(at)
     assert ConnectionRepo(live.ctx).find("Tenant") is None
     assert live.ctx.credentials.get("Tenant", "api_key") is None
+
+
+def test_locked_encrypted_keyring_is_unlocked_from_the_page(console_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIM_CONSOLE_KEYRING", "cryptfile")
+    monkeypatch.setenv("SCIM_CONSOLE_KEYRING_FILE", str(tmp_path / "keyring.cfg"))
+    monkeypatch.delenv("SCIM_CONSOLE_KEYRING_PASSPHRASE", raising=False)
+    at = app(PAGE)
+    assert_clean(at)
+    assert "Unlock it to read or store secrets" in texts(at)
+    at.text_input(key="connection.passphrase").input("correct horse battery staple")
+    at.button(key="FormSubmitter:connection.unlock-Unlock").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Encrypted file keyring" in texts(at)
+    assert "Unlock it to read or store secrets" not in texts(at)
+    assert "correct horse battery staple" not in texts(at)

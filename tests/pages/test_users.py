@@ -131,6 +131,7 @@ def test_empty_directory(console_home, sandbox_factory):
     at.switch_page("pages/overview.py").run()
     assert_clean(at)
     assert "The directory is empty" in texts(at)
+    assert "Entra provisioning is not connected" in texts(at)  # Graph not configured
 
 
 @pytest.mark.slow
