@@ -7,16 +7,35 @@ Never a token, key or Authorization header: the writer only accepts these fields
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 
 MAX_BYTES = 50 * 1024 * 1024
+_SECRET_NAME = re.compile(r"token|secret|key|password|passwd|code|assertion|signature|sig$|auth", re.IGNORECASE)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+
+
+def scrub_query(query: str) -> str:
+    """Redact query parameters that could carry a secret (by name, or any JWT-looking value).
+
+    Nothing in this API puts a secret in a URL, but a misbehaving client might; the log must not keep it."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and (_SECRET_NAME.search(unquote_plus(name)) or _JWT.search(unquote_plus(value))):
+            value = "[redacted]"
+        parts.append(name + sep + value)
+    return "&".join(parts)
 FIELDS = ("ts", "method", "path", "query", "status", "ms", "key", "detail", "fault")
 
 

@@ -37,7 +37,7 @@ from .auth import (
     normalise_permissions,
 )
 from .faults import Faults
-from .requestlog import RequestLog
+from .requestlog import RequestLog, scrub_query
 from .scim import SCIM_JSON, ScimHTTPError, bad_request
 from .store import LOCATION_PREFIX, Store, StoreConflict, StoreNotFound
 
@@ -664,7 +664,7 @@ class Edge:
 
     def _log(self, scope: Scope, status: int, started: float, info: dict[str, Any]) -> None:
         try:
-            qs = scope.get("query_string", b"").decode("latin-1")
+            qs = scrub_query(scope.get("query_string", b"").decode("latin-1"))
             self.state.request_log.write(
                 method=scope.get("method"), path=scope.get("path"), query=qs or None, status=status or None,
                 ms=round((time.perf_counter() - started) * 1000, 2), key=info.get("key"),
