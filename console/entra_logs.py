@@ -23,6 +23,7 @@ import json
 import re
 import struct
 import threading
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -100,13 +101,18 @@ def parse_time(value: Any) -> datetime | None:
         parsed = None
     if parsed is not None:
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    if not re.search(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", text):  # looks like no date at all
+        return None
     try:
-        ts = pd.to_datetime(text, utc=True)
-    except (ValueError, TypeError, OverflowError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ts = pd.to_datetime(text, utc=True)
+        if pd.isna(ts):
+            return None
+        parsed = ts.to_pydatetime()
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
         return None
-    if pd.isna(ts):
-        return None
-    return ts.to_pydatetime()
+    return parsed if parsed.year >= 1900 else None
 
 
 def _get(d: Any, key: str) -> Any:
@@ -172,7 +178,7 @@ def _normalise_fast(r: dict) -> tuple | None:
         when = datetime.fromisoformat(t[:-1] + "+00:00" if t[-1:] in "zZ" else t)
     except ValueError:
         return None
-    if when.tzinfo is None:
+    if when.tzinfo is None or when.year < 1971:
         return None
     c, ch, job, code, category, itype, sid, sname, tid, tname, initiator = (v or None for v in texts)
     if itype is None:  # the tolerant path knows where else the identity type may be
@@ -196,6 +202,8 @@ def normalise(record: Any) -> tuple[tuple | None, str]:
     when = parse_time(raw_time)
     if when is None:
         return None, f"activityDateTime {raw_time!r} is missing or not a date"
+    if when.year < 1971:
+        return None, f"activityDateTime {raw_time!r} is not a plausible time (before 1971)"
     status_info = _obj(_first(record, "provisioningStatusInfo", "statusInfo"))
     error = _obj(_get(status_info, "errorInformation") if "errorInformation" in status_info or
                  "provisioningStatusInfo" in record else _get(status_info, "errorInformation") or
