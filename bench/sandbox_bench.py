@@ -116,8 +116,8 @@ def measure_server(base_url: str, token: str, total: int, *, runs: int, seconds:
 
 def run(quick: bool) -> dict[str, Any]:
     users, groups = (2_000, 20) if quick else (100_000, 1_000)
-    peer_users = 1_000 if quick else 20_000
-    runs, seconds, samples = (2, 1.0, 15) if quick else (3, 5.0, 60)
+    peer_users = 500 if quick else 20_000
+    runs, seconds, samples = (2, 0.5, 10) if quick else (3, 5.0, 60)
     params = {"sandbox_users": users, "sandbox_groups": groups, "scim2_server_users": peer_users,
               "clients": CLIENTS, "runs": runs, "seconds_per_throughput_run": seconds,
               "page_samples_per_run": samples, "page_size": 100}
