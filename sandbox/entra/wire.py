@@ -8,14 +8,15 @@ Groups: ``displayName`` (precedence 1), ``externalId`` <- objectId, ``members``.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -118,40 +119,98 @@ class Reply:
 
 
 class ScimWire:
-    """A synchronous HTTP client to the SCIM endpoint (used from a worker thread, never the event loop)."""
+    """A small synchronous HTTP/1.1 client to the SCIM endpoint (worker threads only, never the event loop).
+
+    ``http.client`` with one kept-alive connection: the simulator and the server share one process, so the
+    client's own CPU cost matters during a fast-forward. A connection idle for more than ``IDLE_SECONDS`` is
+    reopened before use (the server closes idle keep-alive connections), so no request is ever re-sent.
+    """
+
+    IDLE_SECONDS = 2.0
 
     def __init__(self, timeout: float = 15.0) -> None:
-        # TCP_NODELAY: httpx writes headers and body separately; with Nagle the body waits for a delayed ACK.
-        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        self._client = httpx.Client(timeout=timeout, headers={"Accept": "application/scim+json"},
-                                    transport=transport)
+        self.timeout = timeout
         self.requests = 0
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._conn_key: tuple[str, str] | None = None
+        self._last_used = 0.0
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+        self._conn = None
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        stale = time.monotonic() - self._last_used > self.IDLE_SECONDS
+        if self._conn is None or self._conn_key != (scheme, netloc) or stale:
+            self._drop()
+            self._conn = self._open(scheme, netloc)
+            self._conn_key = (scheme, netloc)
+        return self._conn
+
+    def _open(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = cls(netloc, timeout=self.timeout)
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
 
     def send(self, method: str, url: str, token: str | None, *, params: dict[str, str] | None = None,
              body: Any = None) -> Reply:
-        headers = {"Content-Type": "application/scim+json"}
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        if params:
+            target += "?" + urlencode(params, quote_via=quote)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/scim+json", "Content-Type": "application/scim+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if data is not None:
+            headers["Content-Length"] = str(len(data))
         started = time.perf_counter()
         self.requests += 1
+        pooled = self._lock.acquire(blocking=False)  # a concurrent caller (validateCredentials) gets its own
+        conn: http.client.HTTPConnection | None = None
         try:
-            resp = self._client.request(
-                method, url, params=params, headers=headers,
-                content=json.dumps(body).encode() if body is not None else None,
-            )
-        except httpx.TimeoutException:
+            conn = self._connection(parts.scheme, parts.netloc) if pooled else self._open(parts.scheme, parts.netloc)
+            conn.request(method, target, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status, retry_after = resp.status, resp.getheader("Retry-After")
+            if resp.will_close or not pooled:
+                conn.close()
+                if pooled:
+                    self._conn = None
+        except TimeoutError:
+            self._fail(conn, pooled)
             return Reply(None, None, "", int((time.perf_counter() - started) * 1000), "timeout")
-        except httpx.HTTPError:
+        except (http.client.HTTPException, OSError):
+            self._fail(conn, pooled)
             return Reply(None, None, "", int((time.perf_counter() - started) * 1000), "connection")
+        finally:
+            self._last_used = time.monotonic()
+            if pooled:
+                self._lock.release()
         elapsed = int((time.perf_counter() - started) * 1000)
-        text = resp.text
+        text = raw.decode("utf-8", "replace")
         parsed: Any = None
         if text:
             try:
-                parsed = resp.json()
+                parsed = json.loads(text)
             except ValueError:
                 parsed = None
-        return Reply(resp.status_code, parsed, text[:2000], elapsed, None, resp.headers.get("Retry-After"))
+        return Reply(status, parsed, text[:2000], elapsed, None, retry_after)
+
+    def _fail(self, conn: http.client.HTTPConnection | None, pooled: bool) -> None:
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
+        if pooled:
+            self._conn = None
