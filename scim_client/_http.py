@@ -509,14 +509,15 @@ class Transport:
             body = b"".join(chunks)
         finally:
             response.close()
-        log.debug(
-            "%s %s -> %d (%d bytes, %.0f ms)",
-            method,
-            request.url.copy_with(query=None),
-            response.status_code,
-            len(body),
-            (time.perf_counter() - t0) * 1000,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d (%d bytes, %.0f ms)",
+                method,
+                request.url.copy_with(query=None),
+                response.status_code,
+                len(body),
+                (time.perf_counter() - t0) * 1000,
+            )
         return response.status_code, response.headers, body
 
     def close(self) -> None:

@@ -11,8 +11,9 @@ result says so.
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -110,17 +111,19 @@ def _key(item: Any) -> Any:
 def _dedupe(pages: dict[int, list[Any]]) -> tuple[list[Any], int]:
     out: list[Any] = []
     seen: set[Any] = set()
+    add = seen.add
+    append = out.append
     dupes = 0
     for start in sorted(pages):
         for item in pages[start]:
-            k = _key(item)
-            if k is None:
-                out.append(item)
+            k = getattr(item, "id", None)
+            if not k:
+                append(item)
             elif k in seen:
                 dupes += 1
             else:
-                seen.add(k)
-                out.append(item)
+                add(k)
+                append(item)
     return out, dupes
 
 
@@ -158,45 +161,48 @@ def _one_pass(
     scheduled_to = done  # indexes 1..scheduled_to are requested
     last_total = total
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="scim-page") as pool:
-        futures: dict[Future[Page], tuple[int, int]] = {}
+        pending: dict[Future[Page], tuple[int, int]] = {}
+        finished: queue.SimpleQueue[Future[Page]] = queue.SimpleQueue()  # O(1) per completed page
+
+        def submit(start: int, count: int) -> None:
+            fut = pool.submit(fetch, start, count)
+            pending[fut] = (start, count)
+            fut.add_done_callback(finished.put)
 
         def schedule(up_to: int) -> None:
             nonlocal scheduled_to
             while scheduled_to < up_to:
-                start = scheduled_to + 1
                 count = min(step, up_to - scheduled_to)
-                futures[pool.submit(fetch, start, count)] = (start, count)
+                submit(scheduled_to + 1, count)
                 scheduled_to += count
 
         schedule(total)
         try:
-            while futures:
-                finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    start, count = futures.pop(fut)
-                    page = fut.result()
-                    if page.total is not None:
-                        totals.add(page.total)
-                        last_total = page.total
-                    k = len(page.items)
-                    if k > count and start + count - 1 < scheduled_to:
-                        # The server ignored count: the next chunk holds the rest; keep our share only.
-                        page.items = page.items[:count]
-                        k = count
-                    if k:
-                        pages[start] = page.items
-                        done += k
-                    if 0 < k < count:
-                        # Short page: ask for the rest of this chunk from where it stopped.
-                        rest = (start + k, count - k)
-                        futures[pool.submit(fetch, *rest)] = rest
-                    if page.total is not None and page.total > scheduled_to:
-                        schedule(page.total)  # the directory grew: cover the new indexes
+            while pending:
+                fut = finished.get()
+                start, count = pending.pop(fut)
+                page = fut.result()
+                if page.total is not None:
+                    totals.add(page.total)
+                    last_total = page.total
+                k = len(page.items)
+                if k > count and start + count - 1 < scheduled_to:
+                    # The server ignored count: the next chunk holds the rest; keep our share only.
+                    page.items = page.items[:count]
+                    k = count
+                if k:
+                    pages[start] = page.items
+                    done += k
+                if 0 < k < count:
+                    # Short page: ask for the rest of this chunk from where it stopped.
+                    submit(start + k, count - k)
+                if page.total is not None and page.total > scheduled_to:
+                    schedule(page.total)  # the directory grew: cover the new indexes
                 if progress:
                     progress(done, max(last_total, done))
         except BaseException:
-            for fut in futures:
-                fut.cancel()
+            for other in pending:
+                other.cancel()
             raise
     return pages, totals, last_total
 
