@@ -184,10 +184,28 @@ def guard(what: str | None = None) -> Iterator[None]:
         show_error(exc, what=what)
 
 
+def _leave_legacy_pages_mode() -> bool:
+    """Streamlit decides per process whether a ``pages/`` folder means its legacy multipage mode, and only
+    ``st.navigation`` (in app.py) switches that off. When the very first request of a server process asks for a
+    page URL (a browser tab reconnecting after a restart), that page runs alone in legacy mode, with a
+    navigation listing every file in ``pages/``. Switch the mode off as ``st.navigation`` does and report
+    whether it was on, so the caller reruns through app.py."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: nothing to fix
+        return False
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        return True
+    return False
+
+
 def run_page(body: Callable[[], None], what: str | None = None) -> None:
     """Run a page body: the shell first if app.py did not draw it in this run, then the body under guard."""
     try:
         if not getattr(_shell, "rendered", False):
+            if _leave_legacy_pages_mode():
+                st.rerun()  # run again through app.py: its navigation, sidebar and banners
             render_shell()
         with guard(what):
             body()

@@ -4,6 +4,7 @@ Screenshots of every page go to test-artifacts/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -36,27 +37,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
-        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
-    home = tmp_path_factory.mktemp("console-home")
+@contextlib.contextmanager
+def running_app(home: Path, **env_extra: str) -> Iterator[dict]:
+    """``streamlit run app.py`` (the README's command with the headless flags) on a free port, healthy."""
     port = _free_port()
-    env = dict(os.environ, SCIM_CONSOLE_HOME=str(home), SCIM_CONSOLE_DEMO_USERS=str(DEMO_USERS),
-               SCIM_CONSOLE_KEYRING="session", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, SCIM_CONSOLE_HOME=str(home), SCIM_CONSOLE_KEYRING="session", PYTHONUNBUFFERED="1")
     env.pop("SCIM_CONSOLE_NO_DEMO", None)
+    env.update(env_extra)
     log = open(home / "streamlit.log", "wb")
     started = time.monotonic()
-    proc = subprocess.Popen(  # the README's command, with the headless flags from tooling-notes
+    proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(f"{url}/_stcore/health", timeout=2).text.strip() == "ok":
@@ -78,9 +75,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module")
-def browser(server: dict) -> Iterator:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
+        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
+    with running_app(tmp_path_factory.mktemp("console-home"), SCIM_CONSOLE_DEMO_USERS=str(DEMO_USERS)) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
+        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -194,3 +205,18 @@ def test_open_a_group(server, browser):
     _no_exception(page, "group detail")
     _shot(page, "group-detail")
     page.close()
+
+
+def test_first_request_on_a_page_url_gets_the_real_navigation(browser, tmp_path):
+    """A browser tab reconnecting to a restarted server asks for a page URL first; Streamlit would then run
+    that page alone in its legacy pages/ mode (navigation listing every file). The app switches that off."""
+    with running_app(tmp_path, SCIM_CONSOLE_NO_DEMO="1") as app:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app["url"] + "/users", wait_until="domcontentloaded")
+        _idle(page)
+        nav = page.locator("[data-testid='stSidebarNav']")
+        nav.get_by_text("Groups & roles").wait_for(timeout=30_000)
+        text = nav.inner_text()
+        assert "Connection & token" in text and "ops ui" not in text and "\nui\n" not in f"\n{text}\n"
+        _no_exception(page, "deep link")
+        page.close()
