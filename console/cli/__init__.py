@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import pkgutil
 import sys
 
@@ -28,7 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging() -> None:
+    """Diagnostics on stderr at ``SCIM_CONSOLE_LOG_LEVEL`` (default WARNING). No module logs a secret."""
+    name = os.environ.get("SCIM_CONSOLE_LOG_LEVEL", "WARNING").strip().upper() or "WARNING"
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None:
+        print(f"warning: SCIM_CONSOLE_LOG_LEVEL={name!r} is not a log level (DEBUG, INFO, WARNING, ERROR); "
+              "using WARNING", file=sys.stderr)
+        level = logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
