@@ -28,6 +28,8 @@ SIM_KEY_NAME = "entra-provisioning"
 GRAPH_ROLES = ["AuditLog.Read.All", "Directory.Read.All", "Synchronization.Read.All",
                "Synchronization.ReadWrite.All"]
 TOKEN_LIFETIME = 365 * 24 * 3600
+DEMO_DEFAULT_USERS = 2000
+DEMO_DEFAULT_GROUPS = 20
 
 
 def hash_secret(secret: str) -> str:
@@ -120,6 +122,15 @@ class Simulator:
             start = None
             if demo:
                 from .demo import window
+
+                store = self.state.store
+                if store.get_meta("seeded") is None and store.user_count() == 0:
+                    # `serve --demo` without --seed-users: the server's own seeding at the demo's default size.
+                    from ..seed import seed as seed_store
+
+                    seed_store(store, DEMO_DEFAULT_USERS, DEMO_DEFAULT_GROUPS, self.seed)
+                    store.set_meta("seeded", f"users={DEMO_DEFAULT_USERS} groups={DEMO_DEFAULT_GROUPS} "
+                                             f"seed={self.seed} (entra demo)")
 
                 start, _ = window(float(getattr(self.config, "demo_days", 14) or 14))
             adopt(self, linked=demo, window_start=start)
