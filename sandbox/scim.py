@@ -10,6 +10,7 @@ Tolerance policies (named, each applied deliberately; see docs/sandbox.md):
 - ``explicit-nulls``: attributes sent as ``null`` are treated as absent (a PATCH to ``null`` removes).
 - ``bare-manager-id``: ``manager`` given as a bare string id or a one-element list.
 - ``ignored-immutable``: updates to ``userName`` and ``emails`` are accepted and ignored (6clicks semantics).
+- ``typed-element-create``: ``attr[type eq "T"].sub`` on a user without a T element creates it (add/replace).
 """
 
 from __future__ import annotations
@@ -387,6 +388,7 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
     _load()
     ops = _operations(body)
     frozen = {a for a in _IGNORED_USER_ATTRS if any(k.lower() == a and v for k, v in doc.items())}
+    created: set[tuple[str, str]] = set()
     rfc_ops: list[dict[str, Any]] = []
     ignored: list[str] = []
     for op in ops:
@@ -401,11 +403,11 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
                     continue
                 if k.lower() == ENTERPRISE.lower() and isinstance(v, dict):
                     for sk, sv in v.items():
-                        rfc_ops.extend(_user_op(name, f"{ENTERPRISE}:{sk}", sv, ignored, frozen))
+                        rfc_ops.extend(_user_op(name, f"{ENTERPRISE}:{sk}", sv, ignored, frozen, doc, created))
                 else:
-                    rfc_ops.extend(_user_op(name, k, v, ignored, frozen))
+                    rfc_ops.extend(_user_op(name, k, v, ignored, frozen, doc, created))
         else:
-            rfc_ops.extend(_user_op(name, str(path), value, ignored, frozen))
+            rfc_ops.extend(_user_op(name, str(path), value, ignored, frozen, doc, created))
     if not rfc_ops:
         return doc, ignored
     try:
@@ -424,7 +426,23 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
 _IGNORED_USER_ATTRS = ("username", "emails")
 
 
-def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[str]
+def _typed_element_missing(doc: dict[str, Any], ast: Any) -> tuple[str, str] | None:
+    """For ``attr[type eq "T"].sub`` paths: (attr name, T) when ``doc`` has no element of type T."""
+    if not isinstance(ast, ValuePath) or not ast.sub_attr or ast.attr_path.uri or ast.attr_path.sub_attr:
+        return None
+    f = ast.val_filter
+    if not (isinstance(f, Comparison) and f.attr_path.attr.lower() == "type" and f.op == CompareOperator.eq
+            and isinstance(f.value, str)):
+        return None
+    _, items = _ci_get(doc, ast.attr_path.attr)
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and str(item.get("type", "")).lower() == f.value.lower():
+            return None
+    return ast.attr_path.attr, f.value
+
+
+def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[str],
+             doc: dict[str, Any] | None = None, created: set[tuple[str, str]] | None = None
              ) -> list[dict[str, Any]]:
     try:
         ast = Path(path).ast
@@ -440,6 +458,15 @@ def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[s
         value = parse_bool(value, "active")
     if attr.lower() == "manager" and uri == ENTERPRISE.lower():
         value = _manager_value(value)
+    missing = _typed_element_missing(doc, ast) if doc is not None else None
+    if missing is not None and created is not None:
+        key = (missing[0].lower(), missing[1].lower())
+        if key not in created:
+            if value is None or name == "remove":
+                return []  # nothing of that type to remove
+            # policy typed-element-create: Entra sets emails[type eq "work"].value on a user without one
+            created.add(key)
+            return [{"op": "add", "path": missing[0], "value": [{"type": missing[1], ast.sub_attr: value}]}]
     if value is None and name in ("add", "replace"):
         return [{"op": "remove", "path": path}]  # policy explicit-nulls
     if isinstance(value, dict | list):

@@ -271,3 +271,26 @@ def test_seeded_org_has_departments_roles_and_inactive_users(scim: httpx.Client)
     inactive = scim.get("/Users", params={"filter": "active eq false"}).json()
     active = scim.get("/Users", params={"filter": "active eq true"}).json()
     assert inactive["totalResults"] >= 1 and active["totalResults"] >= 1
+
+
+def test_typed_element_path_creates_the_element_when_missing(scim: httpx.Client) -> None:
+    user = new_user(scim, f"noemail-{uuid.uuid4().hex[:6]}@contoso.example", email=False)
+    resp = scim.patch(f"/Users/{user['id']}", json={"Operations": [
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "first@contoso.example"},
+        {"op": "Add", "path": 'emails[type eq "work"].primary', "value": True},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+61 400 000 000"},
+        {"op": "Remove", "path": 'addresses[type eq "work"].locality'},
+    ]})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["emails"] == [{"value": "first@contoso.example", "type": "work", "primary": True}]
+    assert body["phoneNumbers"] == [{"value": "+61 400 000 000", "type": "mobile"}]
+    found = scim.get("/Users", params={"filter": 'emails[type eq "work"].value eq "first@contoso.example"'}).json()
+    assert [u["id"] for u in found["Resources"]] == [user["id"]]
+    # once set, the e-mail is kept (6clicks), while the phone number follows updates
+    resp = scim.patch(f"/Users/{user['id']}", json={"Operations": [
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "second@contoso.example"},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+61 400 111 111"}]})
+    assert resp.status_code == 200
+    assert resp.json()["emails"][0]["value"] == "first@contoso.example"
+    assert resp.json()["phoneNumbers"][0]["value"] == "+61 400 111 111"
