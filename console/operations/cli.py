@@ -151,6 +151,11 @@ def run_plan(ctx: Any, conn: Any, plan: Plan, args: argparse.Namespace) -> int:
     if plan.count == 0:
         print("Nothing to change: everyone listed is skipped (see above). Nothing was sent to 6clicks.",
               file=sys.stderr)
+        if args.json:
+            print(json.dumps({"action_id": None, "state": "nothing to change",
+                              "counts": {"skipped": len(plan.skipped)}, "items": [
+                                  {"user_name": i.user_name or i.input, "state": "skipped", "note": i.skip}
+                                  for i in plan.items]}, indent=2))
         return 0
     validate_reason(args.reason)
     confirm(plan, args.yes)

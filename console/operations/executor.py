@@ -130,8 +130,9 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
                    remedy="Retry the item; if it keeps failing, report this message.")
 
 
-# Transient failures (429/5xx/connection) left over after the client's own retries are tried again per item,
-# each time from a fresh live check, up to this many attempts in one run; then the item fails (retryable).
+# Transient failures (429/5xx/connection, and 409 from a concurrent change) left over after the client's own
+# retries are tried again per item, each time from a fresh live check (so a person someone else just changed
+# ends as "already done"), up to this many attempts in one run; then the item fails (retryable).
 ITEM_ATTEMPTS = 3
 ITEM_BACKOFF = 0.5
 
@@ -144,7 +145,7 @@ def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[d
         tries += 1
         out = apply_steps(client, live, user_id, steps)
         changes = journal.merge_changes(changes, out.changes)
-        if out.outcome != "busy" or tries >= attempts:
+        if out.outcome not in ("busy", "conflict") or tries >= attempts:
             break
         time.sleep(ITEM_BACKOFF * (2 ** (tries - 1)) * random.uniform(0.8, 1.2))
     out.client_attempts += tries - 1
