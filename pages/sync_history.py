@@ -139,6 +139,16 @@ def size_chart(size: pd.DataFrame) -> go.Figure:
 
 # --- panels --------------------------------------------------------------------------------------------------
 
+def _until(when: datetime | None) -> str:
+    """A short "in 25 min" / "45 min ago" for the metric (the full local time is in its help)."""
+    if when is None:
+        return "—"
+    minutes = int((when - datetime.now(UTC)).total_seconds() // 60)
+    if minutes >= 0:
+        return f"in {minutes} min" if minutes < 120 else f"in {minutes // 60} h"
+    return f"{-minutes} min ago" if -minutes < 120 else f"{-minutes // 60} h ago"
+
+
 def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
     from console.entra_logs import last_fetch, log_count
 
@@ -146,8 +156,9 @@ def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
     a.metric("Job status", ov.status or ("not read yet" if conn.entra else "—"))
     b.metric("Last cycle", ui.ago(ov.last_cycle_end) if ov.last_cycle_end else "none yet",
              help=ui.fmt_time(ov.last_cycle_end) if ov.last_cycle_end else None)
-    c.metric("Next cycle expected", ui.fmt_time(ov.next_expected) if ov.next_expected else "—",
-             delta="overdue" if ov.overdue else None, delta_color="inverse" if ov.overdue else "normal")
+    c.metric("Next cycle expected", _until(ov.next_expected), help=ui.fmt_time(ov.next_expected)
+             if ov.next_expected else None, delta="overdue" if ov.overdue else None,
+             delta_color="inverse" if ov.overdue else "normal")
     d.metric("Log records stored", f"{log_count(ctx, conn):,}")
     fetched = last_fetch(ctx, conn)
     if fetched:
