@@ -30,11 +30,16 @@ class CsvTargets:
     encoding: str
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "UTF-16"
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
+def _decode(data: bytes, name: str) -> tuple[str, str]:
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16"), "UTF-16"
+        if data.startswith(b"\xef\xbb\xbf"):
+            return data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{name} starts with a byte-order mark but is not valid text in that encoding "
+                           "(a truncated or damaged file?).",
+                           "Save the list again as CSV (UTF-8 is best) and upload that.") from None
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
@@ -59,14 +64,20 @@ def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") 
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InvalidInput(f"{name} does not look like a text CSV file.",
                            "Export the list as CSV (one userName or e-mail per row) and upload that.")
-    text, encoding = _decode(data)
+    text, encoding = _decode(data, name)
+    # Old Mac files end lines with a lone CR, which the csv module refuses outside quotes: read them as lines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     sample = text[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t") if ("," in sample or ";" in sample
                                                                          or "\t" in sample) else csv.excel
     except csv.Error:
         dialect = csv.excel
-    rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
+    try:
+        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
+    except csv.Error as exc:
+        raise InvalidInput(f"{name} is not a CSV file this console can read ({exc}).",
+                           "Put one userName or e-mail per row (a header is optional) and save as CSV.") from None
     rows = [r for r in rows if any(r)]
     notes: list[str] = []
     if not rows:

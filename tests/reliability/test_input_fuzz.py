@@ -202,13 +202,10 @@ def test_csv_upload_reading_gives_unique_clean_values_or_a_remedy() -> None:
     check()
 
 
-@pytest.mark.xfail(strict=True, reason="known defects: read_csv_targets lets csv.Error (a lone CR, the classic Mac "
-                   "line ending) and UnicodeDecodeError (a truncated UTF-16 file) escape instead of raising "
-                   "InvalidInput with a remedy")
 @pytest.mark.parametrize("data", [b"\r\x01", b"ada@example.org\rbob@example.org\r\"x\ny\"\r1",
                                   b"\xff\xfe" + "ada@example.org".encode("utf-16-le") + b"\n"],
                          ids=["lone-cr", "lone-cr-quoted", "truncated-utf16"])
-def test_csv_known_defects_get_a_remedy(data: bytes) -> None:
+def test_csv_lone_cr_and_truncated_utf16_get_a_remedy_or_read(data: bytes) -> None:
     from console.operations.targets import read_csv_targets
 
     try:
