@@ -383,6 +383,14 @@ def _row_to_snapshot(ctx: Context, row: Any) -> Snapshot:
         warnings=json.loads(row["warnings"] or "[]"))
 
 
+def _diff_against(previous: Snapshot | None, frames: SnapshotFrames) -> pd.DataFrame:
+    """Events from ``previous`` to ``frames``; none for the first snapshot of a connection."""
+    prev_frames = previous.frames() if previous is not None and previous.path is not None else None
+    if prev_frames is None:
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    return diff_frames(prev_frames, frames)
+
+
 def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_raw: list[str] | None = None,
                    group_raw: list[str] | None = None, *, taken_at: datetime | None = None,
                    fetch_seconds: float | None = None, warnings: list[str] | None = None,
@@ -395,16 +403,18 @@ def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_ra
     user_raw = user_raw if user_raw is not None else ["{}"] * len(frames.users)
     group_raw = group_raw if group_raw is not None else ["{}"] * len(frames.groups)
     previous = latest_snapshot(ctx, conn_name)
-    prev_frames = previous.frames() if previous is not None and previous.path is not None else None
-    events = diff_frames(prev_frames, frames) if prev_frames is not None else diff_frames(
-        SnapshotFrames(frames.users.iloc[0:0], frames.groups.iloc[0:0], frames.memberships.iloc[0:0]),
-        frames).iloc[0:0]
+    events = _diff_against(previous, frames)
     root = snapshot_root(ctx, conn_name)
     staging = root / f".staging-{time.time_ns()}"
     _write_frames(staging, frames, user_raw, group_raw)
     at = taken_at.isoformat()
     try:
         with ctx.store.transaction() as db:
+            # Another refresh (cron beside the dashboard) may have stored a snapshot since we diffed: under the
+            # write lock, diff again against that one so that no change is recorded twice.
+            newest = latest_snapshot(ctx, conn_name)
+            if (newest.id if newest else None) != (previous.id if previous else None):
+                events = _diff_against(newest, frames)
             cur = db.execute(
                 "INSERT INTO snapshots (connection, taken_at, user_count, active_users, group_count, role_count,"
                 " membership_count, event_count, fetch_seconds, files, warnings)"

@@ -173,9 +173,6 @@ def test_refresh_and_bulk_deactivation_side_by_side_share_the_store(race: tuple[
     assert result["action_id"] in {x["id"] for x in listed}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: two snapshots stored at the same time both diff against the same previous snapshot, so "
-    "every change is recorded twice (store_snapshot reads the previous snapshot outside its transaction)"))
 def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Two refreshes (cron and the dashboard: two contexts on one data dir) finishing at the same moment.
@@ -201,11 +198,14 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
     changed.loc[changed["id"].isin(victims), "active"] = False
     new_frames = snapshots.SnapshotFrames(changed, frames.groups, frames.memberships)
 
-    gate = threading.Barrier(2, timeout=30)
+    gate = threading.Barrier(2, timeout=10)
     real_diff = snapshots.diff_frames
 
     def diff_in_step(prev: Any, cur: Any) -> Any:
-        gate.wait()  # both writers have read the same "previous" snapshot
+        try:
+            gate.wait()  # both writers have read the same "previous" snapshot
+        except threading.BrokenBarrierError:
+            pass  # the second diff of the writer that lost the race: it runs alone
         return real_diff(prev, cur)
 
     monkeypatch.setattr(snapshots, "diff_frames", diff_in_step)
