@@ -49,7 +49,7 @@ ENTRA_MANUAL_STEPS = (
     "Go to Enterprise applications > All applications > the 6clicks SCIM app > Provisioning.",
     "Open Admin Credentials; check that Tenant URL is {scim_url}.",
     "Paste the new token into Secret Token (print it in a terminal with: python -m console token reveal "
-    "--connection {name!r}, or copy it from the Connection & token page).",
+    "--connection {name!r}; the console never shows it on a page).",
     "Click Test Connection and wait for the green confirmation.",
     "Click Save.",
 )

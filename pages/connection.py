@@ -161,7 +161,6 @@ def rotation_outcome(conn: Any) -> None:
                icon=":material/assignment:")
     steps = done["manual_steps"] or ui.token_service().manual_steps(conn)
     # this page never displays a secret: the token is copied from the terminal command named in the steps
-    steps = [s.replace(", or copy it from the Connection & token page", "") for s in steps]
     st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)))
     st.caption("The browser never shows the token; copy it from the terminal command above, on this machine.")
 
