@@ -236,12 +236,6 @@ def normalise(record: Any) -> tuple[tuple | None, str]:
 # compresses far better. A ``raw`` value not starting with b"B" is one zlib-compressed record.
 RAW_BLOCK = 500
 _REF = struct.Struct("<qi")
-_RAW_TABLE = ("CREATE TABLE IF NOT EXISTS provisioning_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-              "connection TEXT NOT NULL, data BLOB NOT NULL)")
-_COUNTS_TABLE = ("CREATE TABLE IF NOT EXISTS provisioning_cycle_counts (connection TEXT NOT NULL, "
-                 "cycle_id TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error_code TEXT NOT NULL, "
-                 "count INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, "
-                 "PRIMARY KEY (connection, cycle_id, action, status, error_code))")
 _COUNTS_UPSERT = ("INSERT INTO provisioning_cycle_counts (connection, cycle_id, action, status, error_code, count,"
                   " first_ms, last_ms) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (connection, cycle_id, action, status,"
                   " error_code) DO UPDATE SET count = count + excluded.count, first_ms = min(first_ms,"
@@ -371,7 +365,6 @@ class _Ingester:
         rows, raws = self.rows, self.raws
         self.rows, self.raws = [], []
         with self.ctx.store.transaction() as db:
-            db.execute(_RAW_TABLE)
             known: set[str] = set()
             for i in range(0, len(rows), 900):
                 ids = [r[1] for r in rows[i:i + 900]]
@@ -390,7 +383,6 @@ class _Ingester:
             db.executemany(_INSERT, out)
             inserted = db.total_changes - before
             # keep the per-cycle counts (what the page's charts read) in step, in the same transaction
-            db.execute(_COUNTS_TABLE)
             if inserted == len(out):
                 agg: dict[tuple, list[int]] = {}
                 for r in out:  # (conn, id, ms, cycle, change, job, action, status, code, ...)
@@ -910,19 +902,6 @@ def log_count(ctx: Context, conn: Connection | str) -> int:
     return int(row["n"]) if row else 0
 
 
-def _ensure_counts(ctx: Context, name: str) -> None:
-    """Build the per-cycle counts of a store written before they existed (once)."""
-    db = ctx.store.conn
-    db.execute(_COUNTS_TABLE)
-    if db.execute("SELECT 1 FROM provisioning_cycle_counts WHERE connection = ? LIMIT 1", (name,)).fetchone():
-        return
-    if not db.execute("SELECT 1 FROM provisioning_logs WHERE connection = ? LIMIT 1", (name,)).fetchone():
-        return
-    with ctx.store.transaction() as tx:
-        tx.execute("DELETE FROM provisioning_cycle_counts WHERE connection = ?", (name,))
-        tx.execute(_COUNTS_REBUILD, (name,))
-
-
 def grouped_counts(ctx: Context, conn: Connection | str, since: datetime | None = None,
                    until: datetime | None = None) -> pd.DataFrame:
     """One row per (cycle, action, status, error code) with count, first and last time: the basis of every
@@ -930,7 +909,6 @@ def grouped_counts(ctx: Context, conn: Connection | str, since: datetime | None 
     so it costs the same at 1,000,000 records as at 1,000. A time range selects whole cycles: those with a
     record in ``[since, until)``."""
     name = _conn_name(conn)
-    _ensure_counts(ctx, name)
     where, params = ["connection = ?"], [name]
     if since is not None:
         where.append("last_ms >= ?")
