@@ -151,7 +151,9 @@ def test_two_processes_on_the_same_people_end_consistent_and_both_audited(setup,
             again = run_cli(["ops", "retry", str(r["action_id"]), "--json"], env)
             assert again.returncode == 0, (r["counts"], again.stdout, again.stderr)
             r.update(json.loads(again.stdout))
-    assert all(r["counts"]["done"] == 16 for r in results), [r["counts"] for r in results]
+    # a preview made after the other process changed someone skips that person ("already inactive")
+    assert all(r["counts"]["done"] + r["counts"].get("skipped", 0) == 16 for r in results), [
+        r["counts"] for r in results]
     assert all(not a.active for a in users(sb).values() if a.user_name in set(names))
     listed = json.loads(run_cli(["audit", "list", "--json"], env).stdout)
     assert {a["id"] for a in listed} == {r["action_id"] for r in results}
