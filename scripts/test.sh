@@ -13,4 +13,4 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 python -m ruff check .
-python -m pytest "$@"
+python -m pytest -n 2 "$@"   # two workers: most tests wait on sandboxes and browsers, not CPU
