@@ -232,6 +232,50 @@ def quarantine_periods(history: pd.DataFrame, now: datetime | None = None) -> pd
     return pd.DataFrame(periods, columns=["start", "end", "reason", "error_code"])
 
 
+def inferred_quarantine_periods(grouped: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine periods read from the logs alone (``entra_logs.grouped_counts``), for the time before the
+    console polled the job or when it cannot read it: from a cycle whose records failed with a credential error
+    (Entra quarantines on those) to the start of the next cycle with a success. Reason ``inferred from logs``."""
+    columns = ["start", "end", "reason", "error_code"]
+    if grouped.empty:
+        return pd.DataFrame(columns=columns)
+    g = grouped.assign(cred=grouped["error_code"].isin(CREDENTIAL_CODES) & (grouped["status"] == "failure"),
+                       ok=grouped["status"] == "success")
+    per_cycle = g.groupby(g["cycle_id"].fillna(""), sort=False).agg(
+        start=("first_ms", "min"), cred=("cred", "any"), ok=("ok", "any"),
+        code=("error_code", lambda c: next((x for x in c if x in CREDENTIAL_CODES), None))).sort_values("start")
+    periods: list[dict] = []
+    current: dict | None = None
+    for row in per_cycle.itertuples():
+        at = pd.Timestamp(row.start, unit="ms", tz="UTC")
+        if row.cred and not row.ok and current is None:
+            current = {"start": at, "end": pd.NaT, "reason": "inferred from logs", "error_code": row.code}
+        elif row.ok and current is not None:
+            current["end"] = at
+            periods.append(current)
+            current = None
+    if current is not None:
+        periods.append(current)
+    return pd.DataFrame(periods, columns=columns)
+
+
+def _merge_periods(polled: pd.DataFrame, inferred: pd.DataFrame) -> pd.DataFrame:
+    """Polled periods win; an inferred one is kept only where it overlaps no polled period."""
+    if inferred.empty:
+        return polled
+    keep = []
+    for row in inferred.itertuples(index=False):
+        end = row.end if pd.notna(row.end) else pd.Timestamp.max.tz_localize("UTC")
+        overlaps = any(pd.Timestamp(p.start) <= end and (pd.isna(p.end) or pd.Timestamp(p.end) >= row.start)
+                       for p in polled.itertuples(index=False))
+        if not overlaps:
+            keep.append(row._asdict())
+    if not keep:
+        return polled
+    merged = pd.concat([polled, pd.DataFrame(keep)], ignore_index=True) if len(polled) else pd.DataFrame(keep)
+    return merged.sort_values("start").reset_index(drop=True)
+
+
 def failure_spikes(cycles: pd.DataFrame) -> pd.DataFrame:
     """Cycles whose failure rate is well above the median of the previous ``SPIKE_WINDOW`` cycles."""
     if cycles.empty or len(cycles) < 4:
@@ -323,6 +367,8 @@ def _ts(value: Any) -> datetime | None:
 def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = None) -> JobOverview:
     """Status, last cycle, next expected cycle, overdue, quarantine, failure spike, staged deletes,
     credential failures."""
+    from console.entra_logs import grouped_counts
+
     now = (now or datetime.now(UTC)).astimezone(UTC)
     has_graph = not isinstance(conn, str) and getattr(conn, "entra", None) is not None
     hist = status_history(ctx, conn)
@@ -393,7 +439,8 @@ def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = No
         last_polled=_ts(last["polled_at"]) if last is not None else None, last_cycle_id=last_cycle_id,
         last_cycle_end=last_end, next_expected=next_expected, overdue=overdue,
         overdue_by=overdue_by if overdue else None, quarantine=quarantine,
-        quarantine_periods=quarantine_periods(hist, now), spike=spike, staged_deletes=staged,
+        quarantine_periods=_merge_periods(quarantine_periods(hist, now),
+                                          inferred_quarantine_periods(grouped_counts(ctx, conn))), spike=spike, staged_deletes=staged,
         staged_delete_cycle=staged_cycle, staged_delete_at=staged_at, credential_failures=cred, cycles=cycles)
 
 

@@ -236,3 +236,29 @@ def test_remind_command_sends_provisioning_alerts_once(tmp_path, hook_server, mo
         assert sum("No provisioning cycle completed recently" in t for t in titles) == 1  # not sent twice
     finally:
         keyring.set_keyring(previous)
+
+
+def test_quarantine_periods_are_inferred_from_logs_before_the_job_was_polled(ctx, conn):
+    """A console attached after a quarantine (or without job access) still shades it: credential failures
+    start a period, the next cycle with a success ends it; a polled period wins where both exist."""
+    cred = "SystemForCrossDomainIdentityManagementCredentialValidationFailure"
+    ingest_records(ctx, conn.name, [
+        *logs("c1", T0, 3),
+        *logs("c2", T0 + timedelta(minutes=40), 2, failures=2, code=cred),
+        *logs("c3", T0 + timedelta(hours=6), 1, failures=1, code=cred),
+        *logs("c4", T0 + timedelta(hours=18), 4),
+        *logs("c5", T0 + timedelta(hours=19), 2, failures=1, code="EntryConflict"),  # not a quarantine
+    ])
+    periods = job_overview(ctx, conn, now=T0 + timedelta(days=1)).quarantine_periods
+    assert len(periods) == 1
+    p = periods.iloc[0]
+    assert p["start"] == T0 + timedelta(minutes=40) and p["end"] == T0 + timedelta(hours=18)
+    assert p["reason"] == "inferred from logs" and p["error_code"] == cred
+
+    # a later poll of the job that reports the same quarantine replaces the inference
+    record_job_status(ctx, conn, job("Quarantine", quarantine={
+        "currentBegan": (T0 + timedelta(minutes=41)).isoformat(), "reason": "EncounteredQuarantineException",
+        "error": {"code": cred}}), polled_at=T0 + timedelta(hours=1))
+    record_job_status(ctx, conn, job("Active"), polled_at=T0 + timedelta(hours=18, minutes=5))
+    periods = job_overview(ctx, conn, now=T0 + timedelta(days=1)).quarantine_periods
+    assert list(periods["reason"]) == ["EncounteredQuarantineException"]
