@@ -218,7 +218,7 @@ class CredentialStore:
             except OSError as exc:
                 raise CredentialsError(f"The encrypted keyring {path} cannot be opened ({exc.strerror}).",
                                        f"Check the file's permissions, or point {ENV_FILE} at a writable path.") from None
-        self._info = BackendInfo(self._info.name, True, self._info.label.replace(" (locked)", ""),
+        self._info = BackendInfo(self._info.name, True, self._info.label.split(" (")[0] + f" ({path})",
                                  "", self._info.mode, True, False)
 
     def _ensure_unlocked(self) -> None:
@@ -370,7 +370,8 @@ def _cryptfile_store(passphrase_provider: Callable[[], str | None] | None) -> Cr
     if configured:
         kr.file_path = str(Path(configured).expanduser())
     path = kr.file_path
-    info = BackendInfo(_qualname(kr), True, f"Encrypted file keyring ({path}) (locked)", "", "cryptfile", True, True)
+    state = "locked" if Path(path).exists() else "not created yet: the first passphrase given creates it"
+    info = BackendInfo(_qualname(kr), True, f"Encrypted file keyring ({path}) ({state})", "", "cryptfile", True, True)
     return CredentialStore(kr, info, passphrase_provider=passphrase_provider)
 
 

@@ -25,10 +25,15 @@ def keyring_panel(ctx: Any) -> Any:
         note = "" if info.persistent or "forgotten" in info.label else " Secrets are forgotten when the console stops."
         st.success(f"**Keyring:** {info.label}.{note}", icon=":material/lock:")
     elif info.secure and info.locked:
-        st.warning(f"**Keyring:** {info.label}. Unlock it to read or store secrets.", icon=":material/lock:")
+        creating = "not created yet" in info.label
+        st.warning(f"**Keyring:** {info.label}. "
+                   + ("Choose a passphrase to create it before adding a real connection."
+                      if creating else "Unlock it to read or store secrets.")
+                   + " The demo does not need it: its secrets live in memory only.", icon=":material/lock:")
         with st.form("connection.unlock", clear_on_submit=True):
-            passphrase = st.text_input("Keyring passphrase", type="password", key="connection.passphrase")
-            if st.form_submit_button("Unlock", icon=":material/lock_open:"):
+            passphrase = st.text_input("New keyring passphrase" if creating else "Keyring passphrase",
+                                       type="password", key="connection.passphrase")
+            if st.form_submit_button("Create keyring" if creating else "Unlock", icon=":material/lock_open:"):
                 try:
                     ctx.credentials.unlock(passphrase)
                 except Exception as exc:  # wrong passphrase: message + remedy, nothing changed

@@ -185,11 +185,12 @@ def test_locked_encrypted_keyring_is_unlocked_from_the_page(console_home, tmp_pa
     monkeypatch.delenv("SCIM_CONSOLE_KEYRING_PASSPHRASE", raising=False)
     at = app(PAGE)
     assert_clean(at)
-    assert "Unlock it to read or store secrets" in texts(at)
+    # no keyring file yet: the first passphrase creates it, and the page says so
+    assert "Choose a passphrase to create it" in texts(at) and "demo does not need it" in texts(at)
     at.text_input(key="connection.passphrase").input("correct horse battery staple")
-    at.button(key="FormSubmitter:connection.unlock-Unlock").click().run()
+    at.button(key="FormSubmitter:connection.unlock-Create keyring").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
     assert "Encrypted file keyring" in texts(at)
-    assert "Unlock it to read or store secrets" not in texts(at)
+    assert "Choose a passphrase" not in texts(at) and "Unlock it to read or store secrets" not in texts(at)
     assert "correct horse battery staple" not in texts(at)
