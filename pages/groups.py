@@ -44,7 +44,7 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
         return []
     event = st.dataframe(
         view, key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
-        selection_mode="multi-row", height=min(38 + 35 * len(view), 460),
+        selection_mode="multi-row", height=min(38 + 35 * len(view), 740),
         column_order=["displayName", "kind", "member_count", "externalId"],
         column_config={"displayName": "Name", "kind": "Kind",
                        "member_count": st.column_config.NumberColumn("Members", format="%d"),
