@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-python -m pip install -q -r requirements-dev.txt
+PY=$(command -v python || command -v python3)
+"$PY" -m pip install -q -r requirements-dev.txt
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium for the browser tests"
@@ -12,5 +13,5 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "note: /usr/bin/chromium is missing, so the browser tests will be skipped (sudo apt-get install chromium)"
   fi
 fi
-python -m ruff check .
-python -m pytest -n 2 "$@"   # two workers: most tests wait on sandboxes and browsers, not CPU
+"$PY" -m ruff check .
+"$PY" -m pytest -n 2 "$@"   # two workers: most tests wait on sandboxes and browsers, not CPU
