@@ -896,6 +896,17 @@ def _ms(t: datetime | None) -> int | None:
     return int(t.astimezone(UTC).timestamp() * 1000) if t is not None else None
 
 
+def history_version(ctx: Context, conn: Connection | str) -> tuple:
+    """A cheap fingerprint of everything the Sync history page shows (logs, job polls, snapshots): it changes
+    whenever any of them does, so the page can cache its aggregations on it."""
+    name = _conn_name(conn)
+    logs = ctx.store.query_one(
+        "SELECT COUNT(*), MAX(activity_ms) FROM provisioning_logs WHERE connection = ?", (name,))
+    jobs = ctx.store.query_one("SELECT COUNT(*), MAX(id) FROM job_status_history WHERE connection = ?", (name,))
+    snaps = ctx.store.query_one("SELECT MAX(id) FROM snapshots WHERE connection = ?", (name,))
+    return (logs[0], logs[1], jobs[0], jobs[1], snaps[0])
+
+
 def log_count(ctx: Context, conn: Connection | str) -> int:
     row = ctx.store.query_one("SELECT COUNT(*) AS n FROM provisioning_logs WHERE connection = ?",
                               (_conn_name(conn),))

@@ -25,11 +25,9 @@ KEY_RECORD = "sync_history.record"
 # --- data (cached by a cheap version of the stored logs) ----------------------------------------------------
 
 def _version(ctx: Any, conn_name: str) -> tuple:
-    row = ctx.store.query_one(
-        "SELECT COUNT(*), MAX(activity_ms) FROM provisioning_logs WHERE connection = ?", (conn_name,))
-    jobs = ctx.store.query_one("SELECT COUNT(*), MAX(id) FROM job_status_history WHERE connection = ?", (conn_name,))
-    snaps = ctx.store.query_one("SELECT MAX(id) FROM snapshots WHERE connection = ?", (conn_name,))
-    return (row[0], row[1], jobs[0], jobs[1], snaps[0])
+    from console.entra_logs import history_version
+
+    return history_version(ctx, conn_name)
 
 
 @st.cache_data(show_spinner=False, ttl=300, max_entries=32)
