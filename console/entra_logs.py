@@ -913,6 +913,17 @@ def log_count(ctx: Context, conn: Connection | str) -> int:
     return int(row["n"]) if row else 0
 
 
+def _time_range(where: list[str], params: list, since: datetime | None, until: datetime | None, *,
+                start_col: str, end_col: str) -> None:
+    """Add ``start_col >= since`` and ``end_col < until`` (epoch ms) to a WHERE clause being built."""
+    if since is not None:
+        where.append(f"{start_col} >= ?")
+        params.append(_ms(since))
+    if until is not None:
+        where.append(f"{end_col} < ?")
+        params.append(_ms(until))
+
+
 def grouped_counts(ctx: Context, conn: Connection | str, since: datetime | None = None,
                    until: datetime | None = None) -> pd.DataFrame:
     """One row per (cycle, action, status, error code) with count, first and last time: the basis of every
@@ -921,12 +932,7 @@ def grouped_counts(ctx: Context, conn: Connection | str, since: datetime | None 
     record in ``[since, until)``."""
     name = _conn_name(conn)
     where, params = ["connection = ?"], [name]
-    if since is not None:
-        where.append("last_ms >= ?")
-        params.append(_ms(since))
-    if until is not None:
-        where.append("first_ms < ?")
-        params.append(_ms(until))
+    _time_range(where, params, since, until, start_col="last_ms", end_col="first_ms")
     rows = ctx.store.conn.execute(
         "SELECT NULLIF(cycle_id, ''), NULLIF(action, ''), NULLIF(status, ''), NULLIF(error_code, ''), count,"
         f" first_ms, last_ms FROM provisioning_cycle_counts WHERE {' AND '.join(where)}", tuple(params)).fetchall()
@@ -1015,12 +1021,7 @@ def query_logs(ctx: Context, conn: Connection | str, *, identity: str | None = N
         like = f"%{identity.strip()}%"
         where.append("(source_id = ? OR target_id = ? OR source_name LIKE ? OR target_name LIKE ?)")
         params.extend([identity.strip(), identity.strip(), like, like])
-    if since is not None:
-        where.append("activity_ms >= ?")
-        params.append(_ms(since))
-    if until is not None:
-        where.append("activity_ms < ?")
-        params.append(_ms(until))
+    _time_range(where, params, since, until, start_col="activity_ms", end_col="activity_ms")
     rows = ctx.store.conn.execute(
         "SELECT id, activity_ms, cycle_id, change_id, action, status, error_code, identity_type, source_id,"
         " source_name, target_id, target_name, initiator_type, duration_ms FROM provisioning_logs"
