@@ -77,7 +77,9 @@ def app_to_overview(users: int, timeout: float) -> dict[str, Any]:
                             h.RssSampler(app.pid, children=False) as mem_app:
                         health = h.wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=timeout)
                         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+                        from console.access import access_url, ensure_secret  # the operator's access link
+
+                        page.goto(access_url(ensure_secret(home), port), wait_until="domcontentloaded")
                         deadline = time.monotonic() + timeout
                         while not _overview_rendered(page):
                             if time.monotonic() > deadline:

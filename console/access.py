@@ -216,6 +216,10 @@ def session_mark(secret: str) -> str:
     return _mac(secret, "session")
 
 
+def session_valid(secret: str, mark: str | None) -> bool:
+    return mark is not None and hmac.compare_digest(mark, session_mark(secret))
+
+
 def cookie_name(host_header: str | None) -> str:
     """One cookie per port: two consoles on one machine (two homes) do not overwrite each other's."""
     port = _port_of(host_header)
@@ -292,7 +296,7 @@ def decide(secret: str, *, presented: str | None, cookie: str | None, session: s
         return Decision(False, "foreign-origin")
     if presented is not None and matches(secret, presented):
         return Decision(True, "token", make_cookie(secret, now))
-    if session is not None and hmac.compare_digest(session, session_mark(secret)):
+    if session_valid(secret, session):
         return Decision(True, "session")
     if cookie_valid(secret, cookie, now):
         return Decision(True, "cookie")

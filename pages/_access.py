@@ -5,10 +5,12 @@ Unless sign-in (``st.login``) is configured, a browser gets in only by presentin
 and a mark in the session. Anything else sees one page saying how to get in, and the run stops there: no
 sidebar, no connection, no demo start, no directory, no widget that could act.
 
-After a fresh entry the secret is removed from ``st.query_params`` and from the address bar (history entry
-replaced), and the cookie is set by a small script. The same script refuses to show the app inside another
-page's frame. A WebSocket opened from another origin (e.g. a page on another port of 127.0.0.1, to which the
-browser would attach the cookie) is refused before anything else.
+A browser's fresh entry does not draw the console: a small script sets the cookie and replaces the current
+history entry with the address minus the secret (so neither the address bar nor the back button shows it),
+and the reload is signed in by the cookie. Sessions without a browser (AppTest) drop the secret from
+``st.query_params`` and carry on. A WebSocket opened from another origin (e.g. a page on another port of
+127.0.0.1, to which the browser would attach the cookie: cookies ignore ports) is refused before anything else,
+and a script on every run refuses to show the console inside another page's frame.
 
 Session-state key: ``_access.grant`` holds an object of a private class (a browser can never set it: widget
 values are never instances of it).
@@ -80,13 +82,17 @@ def _log_to_app_log() -> None:
         pass
 
 
-def _take_presented_token() -> str | None:
-    """The ``token`` query parameter, removed from ``st.query_params`` (and so from the address bar)."""
+def _presented_token() -> str | None:
+    """The ``token`` query parameter, if the address carries one (left in place: see ``require_access``)."""
     if access.TOKEN_PARAM not in st.query_params:
         return None
     value = st.query_params.get(access.TOKEN_PARAM)
-    del st.query_params[access.TOKEN_PARAM]
     return value if isinstance(value, str) else ""
+
+
+def _drop_token() -> None:
+    if access.TOKEN_PARAM in st.query_params:
+        del st.query_params[access.TOKEN_PARAM]
 
 
 def require_access(pages: Any = None) -> None:
@@ -98,21 +104,22 @@ def require_access(pages: Any = None) -> None:
     if _sign_in_configured():  # st.login and the operator allow-list guard the app
         if not access.same_origin(origin, host):
             _refuse("foreign-origin", host, pages)
-        _browser_script(None, None, strip=False)
+        _frame_guard()
         return
     try:
         secret = access.ensure_secret()
     except ConsoleError as exc:
         log.error("access gate: %s", exc)
         _refuse("unusable", host, pages, error=exc)
-    presented = _take_presented_token()
+    presented = _presented_token()
     grant = st.session_state.get(KEY_GRANT)
+    mark = grant.mark if isinstance(grant, _Grant) else None
     name = access.cookie_name(host)
-    decision = access.decide(secret, presented=presented, cookie=_cookies().get(name),
-                             session=grant.mark if isinstance(grant, _Grant) else None,
+    decision = access.decide(secret, presented=presented, cookie=_cookies().get(name), session=mark,
                              origin=origin, host=host)
     if not decision.granted:
         st.session_state.pop(KEY_GRANT, None)
+        _drop_token()
         if decision.via == "foreign-origin":
             log.warning("access refused: a page of another origin (%r) opened a session", origin)
         elif decision.via == "wrong-token":
@@ -120,30 +127,49 @@ def require_access(pages: Any = None) -> None:
         else:
             _print_url_once(secret)
         _refuse(decision.via, host, pages)
+    signed_in_before = access.session_valid(secret, mark)
     if decision.via != "session":
         st.session_state[KEY_GRANT] = _Grant(access.session_mark(secret))
         log.info("access granted to a browser session (%s)", "access link" if decision.via == "token"
                  else "remembered browser")
-    _browser_script(name, decision.set_cookie, strip=presented is not None)
+    if decision.via == "token" and host and not signed_in_before:
+        _open_cleanly(name, decision.set_cookie, pages)  # a browser's fresh entry: stops this run
+    _drop_token()
+    _frame_guard()
 
 
-def _browser_script(cookie_name: str | None, cookie_value: str | None, *, strip: bool) -> None:
-    """Refuse to run inside another page's frame; after an entry, remember it and clean the address bar.
-    Only fixed text and values checked against a strict shape go into the script."""
+def _open_cleanly(cookie_name: str, cookie_value: str | None, pages: Any) -> NoReturn:
+    """A browser just opened the access link. Changing ``st.query_params`` now would push a new history entry
+    and leave the one with the secret behind, so instead: remember the entry in the cookie and replace the
+    current history entry with the address minus the secret (a reload, now signed in by the cookie). Where the
+    browser refuses the cookie, "Continue in this tab" carries on with this session only."""
     cookie = ""
-    if cookie_name and cookie_value and access.cookie_valid_shape(cookie_name, cookie_value):
+    if cookie_value and access.cookie_valid_shape(cookie_name, cookie_value):
         cookie = (f"{cookie_name}={cookie_value}; Max-Age={access.REMEMBER_SECONDS}; Path=/; SameSite=Strict"
                   + ("; Secure" if _is_https() else ""))
-    script = _SCRIPT.replace("__COOKIE__", json.dumps(cookie)).replace("__STRIP__", json.dumps(bool(strip)))
-    st.html(script, unsafe_allow_javascript=True)
+    if pages is not None:
+        st.navigation(pages, position="hidden")
+    st.html(_ENTRY_SCRIPT.replace("__COOKIE__", json.dumps(cookie)).replace("__NAME__", json.dumps(cookie_name)),
+            unsafe_allow_javascript=True)
+    st.title("SCIM operator console for 6clicks")
+    st.info("Opening the console…", icon=":material/lock_open:")
+    st.caption("If this page stays, your browser did not keep the console's cookie for 127.0.0.1: the console "
+               "then works in this tab only, and reloading needs the link again.")
+    st.button("Continue in this tab", key="_access.continue")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop raises
+
+
+def _frame_guard() -> None:
+    """Refuse to show the console inside another page's frame (Streamlit cannot send X-Frame-Options)."""
+    st.html(_FRAME_SCRIPT, unsafe_allow_javascript=True)
 
 
 def _is_https() -> bool:
     return bool(st.get_option("server.sslCertFile"))
 
 
-_SCRIPT = """<script>
-(function () {
+_FRAMED = """
   var framed = true;
   try { framed = window.top !== window.self; } catch (e) { framed = true; }
   if (framed) {
@@ -152,16 +178,20 @@ _SCRIPT = """<script>
       + "own browser tab.";
     document.body.replaceChildren(note);
     return;
-  }
-  var cookie = __COOKIE__;
-  if (cookie) { document.cookie = cookie; }
-  if (__STRIP__) {
-    var url = new URL(window.location.href);
-    if (url.searchParams.has("token")) {
-      url.searchParams.delete("token");
-      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
-    }
-  }
+  }"""
+
+_FRAME_SCRIPT = "<script>\n(function () {" + _FRAMED + "\n})();\n</script>"
+
+# Only fixed text and values checked against a strict shape (access.cookie_valid_shape) go into the script.
+_ENTRY_SCRIPT = "<script>\n(function () {" + _FRAMED + """
+  var cookie = __COOKIE__, name = __NAME__;
+  if (!cookie) { return; }
+  document.cookie = cookie;
+  var kept = document.cookie.split("; ").some(function (c) { return c.indexOf(name + "=") === 0; });
+  if (!kept) { return; }
+  var url = new URL(window.location.href);
+  url.searchParams.delete("token");
+  window.location.replace(url.pathname + url.search + url.hash);
 })();
 </script>"""
 
