@@ -312,12 +312,15 @@ class ScimApp:
                 if not isinstance(v, str):
                     raise bad_request("filter must be a string.", "invalidFilter")
                 out[key] = v
-            else:
-                if isinstance(v, str):
-                    v = [v]
+            else:  # RFC 7644 §3.4.3: multi-valued lists of strings
                 if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                    raise bad_request(f"{key} must be a list of attribute names (strings).", "invalidValue")
+                    raise bad_request(f"{key} must be a list of attribute names, e.g. [\"userName\"].",
+                                      "invalidValue")
                 out[key] = ",".join(v)
+        _, schemas = scim._ci_get(body, "schemas")
+        if schemas is not None and (not isinstance(schemas, list) or not all(isinstance(x, str) for x in schemas)):
+            raise bad_request("schemas must be a list of schema URIs, e.g. "
+                              "[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"].", "invalidSyntax")
         return out
 
     def search_all(self, request: Request, q: dict[str, Any]) -> Response:
@@ -895,9 +898,19 @@ def build_app(state: SandboxState, extra_routes: list[BaseRoute], lifespan: Any 
         Route("/sandbox-admin/keys/{name}/permissions", admin_key, methods=["PUT"]),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _internal_error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={Exception: _internal_error, 404: _http_error, 405: _http_error})
     app.state.sandbox = state
     return Edge(app, state)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """No such route (404) or method (405): an error body in the route's style, not Starlette's plain text."""
+    status = int(getattr(exc, "status_code", 404))
+    detail = ("No such endpoint in this sandbox; see docs/sandbox.md for its routes." if status == 404
+              else f"{request.method} is not supported on this endpoint.")
+    status, doc, media = _error_for(request.url.path, status, detail, None)
+    return Response(doc, status, dict(getattr(exc, "headers", None) or {}), media)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
