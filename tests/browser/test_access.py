@@ -219,6 +219,29 @@ def test_the_link_opens_the_app_and_leaves_no_secret_behind(guarded, chromium):
     assert (guarded["home"] / SECRET_FILE).stat().st_mode & 0o777 == 0o600
 
 
+def test_a_browser_refusing_the_cookie_continues_in_its_tab_only(guarded, chromium):
+    """Cookies switched off in the page (Chromium's DevTools switch): the link opens a "Continue in this tab"
+    step; the tab then works on its session alone, and nothing of the console showed before it."""
+    from console.access import access_url
+
+    context = chromium.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Emulation.setDocumentCookieDisabled", {"disabled": True})
+    page.goto(access_url(guarded["secret"], guarded["port"]), wait_until="domcontentloaded")
+    page.get_by_role("button", name="Continue in this tab").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert not _shows_any(page.content(), guarded["hidden"]), "nothing of the console before continuing"
+    page.get_by_role("button", name="Continue in this tab").click()
+    _idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_text("Directory fetched").wait_for(timeout=60_000)
+    assert not [c for c in context.cookies() if c["name"].startswith("scim_console_access")]
+    page.wait_for_timeout(1000)
+    clean = "token=" not in page.url
+    assert clean, "the address bar lost the secret"
+    context.close()
+
+
 def test_a_foreign_page_framing_the_app_cannot_use_it(guarded, chromium, tmp_path):
     """A page on another port of 127.0.0.1 frames the app in a browser that entered it (so the cookie would
     be sent: same site): the framed app shows only a refusal note."""
