@@ -34,7 +34,17 @@ def sandbox_demo_ready(users: int, days: int) -> float:
 
 
 def _overview_rendered(page: Any) -> bool:
-    """True once the Overview's title and directory metrics are on screen and no script is running."""
+    """True once the Overview's title and directory metrics are on screen and no script is running (False
+    while the page reloads: opening the access link reloads it once, signed in by its cookie)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return _overview_check(page)
+    except PlaywrightError:
+        return False
+
+
+def _overview_check(page: Any) -> bool:
     return bool(page.evaluate(
         """() => {
             const app = document.querySelector("[data-testid='stApp']");
