@@ -37,7 +37,8 @@ def test_secret_is_created_once_private_and_stable(tmp_path: Path) -> None:
     path = tmp_path / access.SECRET_FILE
     assert _mode(path) == 0o600
     assert path.stat().st_uid == os.geteuid()
-    assert len(first) >= 43 and access._SECRET_SHAPE.match(first)
+    shaped = len(first) >= 43 and bool(access._SECRET_SHAPE.match(first))
+    assert shaped, "256 random bits, URL-safe"
     same = access.ensure_secret(tmp_path) == first
     assert same, "a second call must return the stored secret"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".access-secret-")], "no temporary file left"
@@ -57,7 +58,8 @@ def test_concurrent_first_starts_agree_on_one_secret(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(results) == 8
-    assert len(set(results)) == 1, "every starter must get the same secret"
+    agreed = len(set(results)) == 1
+    assert agreed, "every starter must get the same secret"
     stored = (tmp_path / access.SECRET_FILE).read_text().strip() == results[0]
     assert stored
 
@@ -92,7 +94,8 @@ def test_garbage_in_the_file_is_replaced(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe not a secret")
     path.chmod(0o600)
     value = access.ensure_secret(tmp_path)
-    assert access._SECRET_SHAPE.match(value)
+    shaped = bool(access._SECRET_SHAPE.match(value))
+    assert shaped
     assert _mode(path) == 0o600
 
 
@@ -128,8 +131,8 @@ def test_rotation_replaces_the_secret_and_signs_browsers_out(tmp_path: Path) -> 
     old = access.ensure_secret(tmp_path)
     cookie = access.make_cookie(old)
     new = access.rotate_secret(tmp_path)
-    assert new != old
-    assert access.ensure_secret(tmp_path) == new
+    renewed, stored = new != old, access.ensure_secret(tmp_path) == new
+    assert renewed and stored
     assert _mode(tmp_path / access.SECRET_FILE) == 0o600
     assert access.cookie_valid(old, cookie)
     assert not access.cookie_valid(new, cookie)
@@ -206,7 +209,8 @@ def test_decide_covers_every_way_in_and_out() -> None:
 
     assert d() == access.Decision(False, "missing")
     entered = d(presented=secret)
-    assert entered.granted and entered.via == "token" and access.cookie_valid(secret, entered.set_cookie)
+    remembered = access.cookie_valid(secret, entered.set_cookie)
+    assert entered.granted and entered.via == "token" and remembered
     assert d(presented="nope") == access.Decision(False, "wrong-token")
     assert d(cookie=cookie) == access.Decision(True, "cookie")
     assert d(session=mark) == access.Decision(True, "session")
@@ -248,8 +252,8 @@ def test_access_url_prints_the_link_and_new_renews_it(tmp_path: Path) -> None:
     renewed = _console(home, "access-url", "--new")
     assert renewed.returncode == 0
     new = access.ensure_secret(home)
-    assert new != secret
-    assert renewed.stdout.strip().endswith(new) and "renewed" in renewed.stderr
+    changed, printed_new = new != secret, renewed.stdout.strip().endswith(new)
+    assert changed and printed_new and "renewed" in renewed.stderr
     leaked = secret in renewed.stderr or new in renewed.stderr
     assert not leaked
     bad = _console(home, "access-url", "--port", "70000")
@@ -309,7 +313,8 @@ def test_app_prints_the_link_to_a_terminal_when_ready(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).text == "ok"
         assert _mode(home / access.SECRET_FILE) == 0o600
         again = _console(home, "access-url")
-        assert again.stdout.strip().startswith(f"http://127.0.0.1:{port}/?token=")
+        right_port = again.stdout.strip().startswith(f"http://127.0.0.1:{port}/?token=")
+        assert right_port, "access-url prints the running app's port"
         assert "You can now view your Streamlit app" not in out, "one link only: Streamlit's own is hidden"
     finally:
         proc.terminate()
