@@ -1,13 +1,15 @@
-"""Streamlit entry point: page config, optional sign-in, the embedded demo, the sidebar (connection picker,
+"""Streamlit entry point: page config, the access gate (pages/_access.py), optional sign-in, the embedded demo, the sidebar (connection picker,
 token badge, data freshness, refresh) and the token banner, then ``st.navigation`` over ``pages/``.
 
-Run: ``streamlit run app.py`` (settings in ``.streamlit/config.toml``: headless, 127.0.0.1, no usage stats).
+Run: ``python -m console app`` (prints the access link, then runs ``streamlit run app.py``; settings in
+``.streamlit/config.toml``: headless, 127.0.0.1, loopback host names only, no usage stats).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from pages import _access
 from pages import _ui as ui
 
 st.set_page_config(page_title="SCIM console for 6clicks", page_icon=":material/badge:", layout="wide",
@@ -29,6 +31,7 @@ PAGES = {
 }
 
 
+_access.require_access(PAGES)
 ui.require_sign_in()
 nav = st.navigation(PAGES)
 ui.render_shell()

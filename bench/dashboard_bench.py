@@ -92,6 +92,9 @@ def run(quick: bool) -> dict[str, Any]:
 
                 at = AppTest.from_file(str(h.ROOT / "app.py"), default_timeout=600)
                 at.session_state[ui.KEY_CONNECTION] = "Bench"
+                from console import access
+
+                at.query_params[access.TOKEN_PARAM] = access.ensure_secret(home)  # the operator's access link
                 at.run()
                 with h.stopwatch() as first:
                     at.switch_page("pages/users.py").run()

@@ -34,7 +34,17 @@ def sandbox_demo_ready(users: int, days: int) -> float:
 
 
 def _overview_rendered(page: Any) -> bool:
-    """True once the Overview's title and directory metrics are on screen and no script is running."""
+    """True once the Overview's title and directory metrics are on screen and no script is running (False
+    while the page reloads: opening the access link reloads it once, signed in by its cookie)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return _overview_check(page)
+    except PlaywrightError:
+        return False
+
+
+def _overview_check(page: Any) -> bool:
     return bool(page.evaluate(
         """() => {
             const app = document.querySelector("[data-testid='stApp']");
@@ -77,7 +87,9 @@ def app_to_overview(users: int, timeout: float) -> dict[str, Any]:
                             h.RssSampler(app.pid, children=False) as mem_app:
                         health = h.wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=timeout)
                         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+                        from console.access import access_url, ensure_secret  # the operator's access link
+
+                        page.goto(access_url(ensure_secret(home), port), wait_until="domcontentloaded")
                         deadline = time.monotonic() + timeout
                         while not _overview_rendered(page):
                             if time.monotonic() > deadline:

@@ -1,4 +1,5 @@
-"""Where the console keeps its data. UI-free; no secrets ever go below this folder."""
+"""Where the console keeps its data. UI-free; no connection secret ever goes below this folder (the one secret
+here is the app's own access secret, console/access.py, in a 0600 file)."""
 
 from __future__ import annotations
 

@@ -206,6 +206,9 @@ def run_page(body: Callable[[], None], what: str | None = None) -> None:
         if not getattr(_shell, "rendered", False):
             if _leave_legacy_pages_mode():
                 st.rerun()  # run again through app.py: its navigation, sidebar and banners
+            from pages import _access
+
+            _access.require_access()
             render_shell()
         with guard(what):
             body()

@@ -65,9 +65,13 @@ def new_api_key() -> str:
 
 
 def normalise_permissions(perms: Sequence[str] | None) -> list[str]:
-    """Accept CLI names or 6clicks names, any case; default (None/empty) = all six."""
-    if not perms:
+    """Accept CLI names or 6clicks names, any case. ``None`` (not given) = all six; ``[]`` = none, as a
+    6clicks user with no permission ticked. A single string is refused: it would be read letter by letter."""
+    if perms is None:
         return list(ALL_PERMISSIONS)
+    if isinstance(perms, str | bytes) or not all(isinstance(p, str) for p in perms):
+        raise ValueError("Permissions are a list of names (one of: " + ", ".join(PERMISSIONS) + "); "
+                         "[] means none.")
     by_label = {v.lower(): k for k, v in PERMISSIONS.items()}
     out: list[str] = []
     for p in perms:

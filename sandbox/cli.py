@@ -66,8 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     kc = ksub.add_parser("create", help="create a key and print it once")
     _data_dir_arg(kc)
     kc.add_argument("--name", required=True)
-    kc.add_argument("--permission", action="append", default=None,
-                    help=f"repeat; one of {', '.join(PERMISSIONS)} (default: all six)")
+    perms = kc.add_mutually_exclusive_group()
+    perms.add_argument("--permission", action="append", default=None,
+                       help=f"repeat; one of {', '.join(PERMISSIONS)} (default: all six)")
+    perms.add_argument("--no-permissions", action="store_true",
+                       help="a key whose user has none of the six permissions (every SCIM call answers 403)")
     kl = ksub.add_parser("list", help="list keys (names, permissions; never the keys)")
     _data_dir_arg(kl)
     kr = ksub.add_parser("revoke", help="delete a key; its tokens stop working at once")
@@ -76,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     kp = ksub.add_parser("permissions", help="replace a key's permissions (removing one invalidates tokens)")
     _data_dir_arg(kp)
     kp.add_argument("name")
-    kp.add_argument("--permission", action="append", default=[])
+    kp.add_argument("--permission", action="append", default=[],
+                    help=f"repeat; one of {', '.join(PERMISSIONS)} (none given: the key keeps no permission)")
 
     log = sub.add_parser("log", help="show the request log")
     _data_dir_arg(log)
@@ -120,7 +124,7 @@ def keys_command(args: argparse.Namespace, data_dir: Path) -> int:
     auth = Auth(store, data_dir)
     try:
         if args.keys_command == "create":
-            key = auth.create_key(args.name, args.permission)
+            key = auth.create_key(args.name, [] if args.no_permissions else args.permission)
             print(key)
             print(f"(shown once; fingerprint {fingerprint(key)}; key name {args.name!r})", file=sys.stderr)
             return 0

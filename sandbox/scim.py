@@ -424,6 +424,9 @@ def apply_user_patch(doc: dict[str, Any], body: Any) -> tuple[dict[str, Any], li
 
 
 _IGNORED_USER_ATTRS = ("username", "emails")
+# The User's multi-valued complex attributes: a PATCH value for the whole attribute must be a list (or one object).
+_MULTI_VALUED = frozenset({"emails", "phonenumbers", "ims", "photos", "addresses", "groups", "entitlements", "roles",
+                           "x509certificates"})
 
 
 def _typed_element_missing(doc: dict[str, Any], ast: Any) -> tuple[str, str] | None:
@@ -451,6 +454,12 @@ def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[s
     attr_path = ast.attr_path if isinstance(ast, ValuePath) else ast
     attr = getattr(attr_path, "attr", "") or ""
     uri = (getattr(attr_path, "uri", None) or "").lower()
+    whole = not isinstance(ast, ValuePath) and not getattr(attr_path, "sub_attr", None)
+    if (whole and attr.lower() in _MULTI_VALUED and uri in ("", CORE_USER.lower()) and name != "remove"
+            and value is not None and not isinstance(value, list | dict)):
+        raise bad_request(f"{attr} is a list of objects: send a list such as [{{\"value\": \"...\", "
+                          f"\"type\": \"work\"}}], or a path such as {attr}[type eq \"work\"].value for one "
+                          "value.", "invalidValue")
     if attr.lower() in frozen and uri in ("", CORE_USER.lower()):
         ignored.append(path)  # policy ignored-immutable: set once, later updates ignored
         return []
@@ -480,6 +489,9 @@ def _user_op(name: str, path: str, value: Any, ignored: list[str], frozen: set[s
 def _operations(body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         raise bad_request("The PATCH body must be a JSON object with Operations.", "invalidSyntax")
+    _, schemas = _ci_get(body, "schemas")
+    if schemas is not None and (not isinstance(schemas, list) or not all(isinstance(x, str) for x in schemas)):
+        raise bad_request(f"schemas must be a list of schema URIs, e.g. [\"{PATCH_URN}\"].", "invalidSyntax")
     _, ops = _ci_get(body, "Operations")
     if not isinstance(ops, list) or not ops:
         raise bad_request("The PATCH body needs a non-empty Operations list.", "invalidSyntax")

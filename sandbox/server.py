@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -41,7 +42,9 @@ from .requestlog import RequestLog, scrub_query
 from .scim import SCIM_JSON, ScimHTTPError, bad_request
 from .store import LOCATION_PREFIX, Store, StoreConflict, StoreNotFound
 
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024  # every route, enforced by Edge before any handler runs (413)
+MAX_JSON_DEPTH = 64  # SCIM and admin bodies nest a handful of levels; deeper bodies are refused (400)
+MAX_START_INDEX = 2**31 - 1  # larger startIndex values are refused (400); SQLite offsets are 64-bit
 Scope = dict[str, Any]
 
 
@@ -122,9 +125,30 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise bad_request("The request body is empty; send a JSON object.", "invalidSyntax")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"The request body is not valid JSON ({exc}).", "invalidSyntax") from None
+    if too_deep(value):
+        raise bad_request(f"The request body nests deeper than {MAX_JSON_DEPTH} levels; SCIM resources and "
+                          "requests need only a few.", "invalidSyntax")
+    return value
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` (iterative: deep input cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def with_location(raw: bytes, base_url: str) -> bytes:
@@ -143,10 +167,28 @@ def _int_param(q: Any, name: str, default: int) -> int:
     raw = q.get(name)
     if raw is None or raw == "":
         return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise bad_request(f"{name} must be an integer.", "invalidValue")
     try:
         return int(raw)
     except ValueError:
-        raise bad_request(f"{name} must be an integer (got {raw!r}).", "invalidValue") from None
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise bad_request(f"{name} must be an integer (got {shown!r}).", "invalidValue") from None
+
+
+def _check_query_text(request: Request) -> None:
+    """Refuse a query string whose percent-escapes are not UTF-8 text (``%ED%A0%80`` encodes a lone surrogate):
+    decoded leniently it would become U+FFFD and silently match nothing."""
+    raw = request.scope.get("query_string", b"")
+    if b"%" not in raw:
+        return
+    try:
+        parse_qsl(raw.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        scim_type = "invalidFilter" if b"filter=" in raw.lower() else "invalidValue"
+        raise bad_request("The query string is not UTF-8 text once percent-decoded (an escape such as %ED%A0%80 "
+                          "is a lone surrogate or a broken sequence); encode parameters as UTF-8.", scim_type
+                          ) from None
 
 
 # ------------------------------------------------------------------------------------------------ SCIM
@@ -180,6 +222,8 @@ class ScimApp:
             return error_response(request, exc)
         except StoreConflict as exc:
             return error_response(request, ScimHTTPError(409, str(exc), "uniqueness"))
+        except RecursionError:  # a nesting read_json's depth check did not see (e.g. a value built later)
+            return error_response(request, bad_request("The request nests too deeply.", "invalidSyntax"))
         except sqlite3.OperationalError as exc:  # e.g. the database is locked by another process
             return error_response(request, ScimHTTPError(
                 503, f"The store is busy ({exc}); retry shortly. Nothing was changed.",
@@ -190,6 +234,7 @@ class ScimApp:
                 500, f"Internal error ({type(exc).__name__}); the request changed nothing. See the server's stderr."))
 
     async def dispatch(self, request: Request) -> Response:
+        _check_query_text(request)
         parts = [p for p in request.path_params.get("rest", "").split("/") if p]
         method = request.method
         if not parts:
@@ -240,7 +285,11 @@ class ScimApp:
         raise ScimHTTPError(404, "Unknown SCIM endpoint; use /scim/Users or /scim/Groups.")
 
     def _paging(self, q: dict[str, Any]) -> tuple[int, int]:
+        """RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0, a count above the maximum
+        gets the maximum. A startIndex beyond 2^31 - 1 is refused rather than handed to SQLite."""
         start = max(_int_param(q, "startIndex", 1), 1)
+        if start > MAX_START_INDEX:
+            raise bad_request(f"startIndex must be at most {MAX_START_INDEX}.", "invalidValue")
         count = _int_param(q, "count", self.state.max_page_size)
         return start, min(max(count, 0), self.state.max_page_size)
 
@@ -255,9 +304,23 @@ class ScimApp:
             _, v = scim._ci_get(body, key)
             if v is None:
                 continue
-            if isinstance(v, list):
-                v = ",".join(str(x) for x in v)
-            out[key] = str(v) if not isinstance(v, bool) else v
+            if key in ("startIndex", "count"):
+                if isinstance(v, bool) or not isinstance(v, int | str):
+                    raise bad_request(f"{key} must be an integer.", "invalidValue")
+                out[key] = v
+            elif key == "filter":
+                if not isinstance(v, str):
+                    raise bad_request("filter must be a string.", "invalidFilter")
+                out[key] = v
+            else:  # RFC 7644 §3.4.3: multi-valued lists of strings
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    raise bad_request(f"{key} must be a list of attribute names, e.g. [\"userName\"].",
+                                      "invalidValue")
+                out[key] = ",".join(v)
+        _, schemas = scim._ci_get(body, "schemas")
+        if schemas is not None and (not isinstance(schemas, list) or not all(isinstance(x, str) for x in schemas)):
+            raise bad_request("schemas must be a list of schema URIs, e.g. "
+                              "[\"urn:ietf:params:scim:api:messages:2.0:SearchRequest\"].", "invalidSyntax")
         return out
 
     def search_all(self, request: Request, q: dict[str, Any]) -> Response:
@@ -522,6 +585,21 @@ async def healthz(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ admin
+def admin_error(status: int, detail: str, scim_type: str | None = None) -> Response:
+    """An admin route's error: a SCIM error body, plus ``error`` (the admin routes' original field)."""
+    doc: dict[str, Any] = {"schemas": [scim.ERROR_URN], "status": str(status)}
+    if scim_type:
+        doc["scimType"] = scim_type
+    doc["detail"] = detail
+    doc["error"] = detail
+    return _json(doc, status)
+
+
+# Errors a handler raises when a body has the wrong shape (a wrong type reaching float(), int(), len(), a
+# missing key, ...): answered 400. Anything else is a defect and stays a 500 (with an error body, see Edge).
+INPUT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
+
+
 def admin_guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def guarded(request: Request) -> Response:
         state: SandboxState = request.app.state.sandbox
@@ -532,17 +610,20 @@ def admin_guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[
             loopback = False
         if not loopback:
             note(request, detail="admin route from a non-loopback address")
-            return _json({"error": "Admin routes answer only on loopback."}, 403)
+            return admin_error(403, "Admin routes answer only on loopback.")
         if not state.is_admin(request):
             note(request, detail="admin token missing or wrong")
-            return _json({"error": "Send Authorization: Bearer $SCIM_SANDBOX_ADMIN_TOKEN."}, 401)
+            return admin_error(401, "Send Authorization: Bearer $SCIM_SANDBOX_ADMIN_TOKEN.")
         note(request, key="(admin)")
         try:
             return await handler(request)
-        except (ValueError, ScimHTTPError) as exc:
-            detail = exc.detail if isinstance(exc, ScimHTTPError) else str(exc)
-            note(request, detail=detail)
-            return _json({"error": detail}, getattr(exc, "status", 400))
+        except ScimHTTPError as exc:
+            note(request, detail=exc.detail)
+            return admin_error(exc.status, exc.detail, exc.scim_type)
+        except INPUT_ERRORS as exc:
+            detail = str(exc) if isinstance(exc, ValueError) else f"The request body has the wrong shape ({exc!r})."
+            note(request, detail=detail[:300])
+            return admin_error(400, detail[:1000], "invalidValue")
     return guarded
 
 
@@ -553,11 +634,52 @@ async def _admin_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _number(body: dict[str, Any], name: str, *, low: float, high: float, integer: bool = False) -> Any:
+    """A finite number in [low, high] (booleans are not numbers here); absent/null -> None."""
+    import math
+
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number.")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}.")
+    return value
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool, max_length: int = 200) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string.")
+    if len(value) > max_length:
+        raise ValueError(f"{name} must be at most {max_length} characters.")
+    return value
+
+
+def _permission_list(value: Any) -> list[str]:
+    """``permissions`` as sent: a list of names ([] = none). A string or anything else is refused."""
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError("permissions must be a list of permission names, e.g. [\"integrations\", "
+                         "\"create-users\"] ([] = none).")
+    return normalise_permissions(value)
+
+
 @admin_guard
 async def admin_faults(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     if request.method == "PUT":
-        state.faults.set(**await _admin_body(request))
+        body = await _admin_body(request)
+        for name in ("latency_ms", "rate_429", "rate_500", "rate_drop"):
+            _number(body, name, low=0, high=60_000)
+        _number(body, "retry_after", low=0, high=86_400, integer=True)
+        _number(body, "seed", low=-(2**63), high=2**63 - 1, integer=True)
+        _string(body, "paths", required=False, max_length=1000)
+        state.faults.set(**body)
     return _json(state.faults.as_dict())
 
 
@@ -565,14 +687,12 @@ async def admin_faults(request: Request) -> Response:
 async def admin_tokens(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     body = await _admin_body(request)
-    name = body.get("key_name")
-    lifetime = body.get("lifetime_seconds", 3600)
-    if not isinstance(name, str) or not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
-        raise ValueError("Send {\"key_name\": str, \"lifetime_seconds\": number (may be negative)}.")
+    name = _string(body, "key_name", required=True)
+    lifetime = _number(body, "lifetime_seconds", low=-(10 * 365 * 86400), high=10 * 365 * 86400)
     try:
-        return _json({"accessToken": state.issue_token(name, lifetime)})
+        return _json({"accessToken": state.issue_token(str(name), 3600 if lifetime is None else lifetime)})
     except AuthError as exc:
-        return _json({"error": str(exc)}, 404)
+        return admin_error(404, str(exc))
 
 
 @admin_guard
@@ -582,18 +702,19 @@ async def admin_keys(request: Request) -> Response:
         return _json([{"name": k.name, "permissions": k.permissions, "created": k.created}
                       for k in state.store.list_keys()])
     body = await _admin_body(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("Send {\"name\": str, \"permissions\": [..] (default all), \"apiKey\": optional}.")
-    perms = normalise_permissions(body.get("permissions"))
-    key = body.get("apiKey")
+    if not isinstance(body.get("name"), str) or not body["name"].strip():
+        raise ValueError("Send {\"name\": str, \"permissions\": [..] (absent: all six; []: none), "
+                         "\"apiKey\": optional str}.")
+    name = str(_string(body, "name", required=True))
+    perms = list(ALL_PERMISSIONS) if body.get("permissions") is None else _permission_list(body["permissions"])
+    key = _string(body, "apiKey", required=False, max_length=500) if body.get("apiKey") != "" else None
     try:
-        if isinstance(key, str) and key:
+        if key:
             state.auth.register_key(key, name, perms)
         else:
             key = state.auth.create_key(name, perms)
     except StoreConflict as exc:
-        return _json({"error": str(exc)}, 409)
+        return admin_error(409, str(exc), "uniqueness")
     return _json({"name": name, "apiKey": key, "permissions": perms}, 201)
 
 
@@ -603,17 +724,16 @@ async def admin_key(request: Request) -> Response:
     name = request.path_params["name"]
     if request.method == "DELETE":
         if not state.store.revoke_key(name):
-            return _json({"error": f"No API key named {name!r}."}, 404)
+            return admin_error(404, f"No API key named {name!r}.")
         return Response(status_code=204)
     body = await _admin_body(request)
-    perms = body.get("permissions")
-    if not isinstance(perms, list):
+    if "permissions" not in body:
         raise ValueError("Send {\"permissions\": [..]} (an empty list removes all).")
-    perms = [normalise_permissions([p])[0] for p in perms]
+    perms = _permission_list(body["permissions"])
     try:
         rec = state.store.set_key_permissions(name, perms)
     except StoreNotFound:
-        return _json({"error": f"No API key named {name!r}."}, 404)
+        return admin_error(404, f"No API key named {name!r}.")
     return _json({"name": rec.name, "permissions": rec.permissions})
 
 
@@ -635,13 +755,25 @@ class Edge:
         status_box = [0]
         path = scope.get("path", "")
 
+        done = [False]
+
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                done[0] = True
             await send(message)
 
         decision = self.state.faults.decide(path)
         try:
+            body = await _read_capped(scope, receive)
+            if body is None:
+                info["detail"] = f"request body over {MAX_BODY} bytes"
+                status, doc, media = _error_for(path, 413, f"The request body is larger than {MAX_BODY} bytes "
+                                                           "(1 MiB); nothing was read or changed.", "tooLarge")
+                await Response(doc, status, {"Connection": "close"}, media)(scope, receive, send_wrapper)
+                return
+            receive = _replay(body, receive)
             if decision is not None:
                 if decision.latency_s:
                     await asyncio.sleep(decision.latency_s)
@@ -658,7 +790,18 @@ class Edge:
                     info["detail"] = err.detail
                     await Response(err.body(), err.status, err.headers, SCIM_JSON)(scope, receive, send_wrapper)
                     return
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception as exc:  # a defect: still an error body (never a bare 500), traceback on stderr
+                if done[0]:
+                    return  # answered already (the app's 500 handler); its traceback is on stderr
+                traceback.print_exc(file=sys.stderr)
+                if status_box[0]:
+                    raise  # the answer has started: nothing sensible can be sent any more
+                info["detail"] = f"internal error ({type(exc).__name__})"
+                status, doc, media = _error_for(path, 500, f"Internal error ({type(exc).__name__}); the request "
+                                                           "changed nothing. See the server's stderr.", None)
+                await Response(doc, status, None, media)(scope, receive, send_wrapper)
         finally:
             self._log(scope, status_box[0], started, info)
 
@@ -671,6 +814,62 @@ class Edge:
                 detail=info.get("detail"), fault=info.get("fault"))
         except Exception:  # noqa: S110 - a log failure must never fail the request
             pass
+
+
+async def _read_capped(scope: Scope, receive: Any) -> bytes | None:
+    """The whole request body, or None when it exceeds MAX_BODY (announced or sent): every route is capped."""
+    for name, value in scope.get("headers") or []:
+        if name == b"content-length":
+            try:
+                if int(value) > MAX_BODY:
+                    return None
+            except ValueError:
+                pass
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # disconnected: the handler sees an empty body and the client is gone anyway
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls: wait for the disconnect, as the server would
+
+    return replay
+
+
+def _error_for(path: str, status: int, detail: str, scim_type: str | None) -> tuple[int, bytes, str]:
+    """An error body in the style of the route: Graph, Microsoft identity platform, or SCIM (admin and the
+    token endpoint also get their ``error`` field)."""
+    if path.startswith("/graph/"):
+        code = {413: "RequestEntityTooLarge", 500: "InternalServerError"}.get(status, "BadRequest")
+        return status, orjson.dumps({"error": {"code": code, "message": detail}}), "application/json"
+    if path.startswith("/login/"):
+        return status, orjson.dumps({"error": "invalid_request", "error_description": detail}), "application/json"
+    doc: dict[str, Any] = {"schemas": [scim.ERROR_URN], "status": str(status)}
+    if scim_type:
+        doc["scimType"] = scim_type
+    doc["detail"] = detail
+    if not path.startswith("/scim"):
+        doc["error"] = detail
+        return status, orjson.dumps(doc), "application/json"
+    return status, orjson.dumps(doc), SCIM_JSON
 
 
 def _drop_connection(send: Any) -> None:
@@ -699,9 +898,28 @@ def build_app(state: SandboxState, extra_routes: list[BaseRoute], lifespan: Any 
         Route("/sandbox-admin/keys/{name}/permissions", admin_key, methods=["PUT"]),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={Exception: _internal_error, 404: _http_error, 405: _http_error})
     app.state.sandbox = state
     return Edge(app, state)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """No such route (404) or method (405): an error body in the route's style, not Starlette's plain text."""
+    status = int(getattr(exc, "status_code", 404))
+    detail = ("No such endpoint in this sandbox; see docs/sandbox.md for its routes." if status == 404
+              else f"{request.method} is not supported on this endpoint.")
+    status, doc, media = _error_for(request.url.path, status, detail, None)
+    return Response(doc, status, dict(getattr(exc, "headers", None) or {}), media)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A defect anywhere below: an error body in the route's style, the traceback on stderr."""
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    note(request, detail=f"internal error ({type(exc).__name__})")
+    status, doc, media = _error_for(request.url.path, 500, f"Internal error ({type(exc).__name__}); the request "
+                                                           "changed nothing. See the server's stderr.", None)
+    return Response(doc, status, None, media)
 
 
 def make_state(config: argparse.Namespace, data_dir: Path, admin_token: str | None) -> SandboxState:

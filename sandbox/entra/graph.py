@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from datetime import UTC, datetime
@@ -110,14 +111,40 @@ def _job_path(request: Request, job: bool = True) -> Response | None:
     return None
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"The request body is not valid JSON ({name} is not a JSON number).")
+
+
 async def _json_body(request: Request) -> Any:
+    """The JSON body (the sandbox's edge caps its size); NaN/Infinity and nesting over 64 levels refused."""
     raw = await request.body()
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise ValueError("The request body is not valid JSON.") from None
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("The request body nests too deeply.") from None
+    except ValueError as exc:
+        raise ValueError(str(exc) if "JSON number" in str(exc) else "The request body is not valid JSON.") from None
+    if _too_deep(value):
+        raise ValueError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 async def provisioning_logs(request: Request) -> Response:
@@ -235,8 +262,13 @@ async def restart(request: Request) -> Response:
     sim = _sim(request)
     try:
         body = await _json_body(request) or {}
-        scope = ((body.get("criteria") or {}).get("resetScope") or "Full") if isinstance(body, dict) else "Full"
-        await asyncio.to_thread(sim.engine.restart, str(scope), datetime.now(UTC))
+        criteria = body.get("criteria") if isinstance(body, dict) else None
+        if criteria is not None and not isinstance(criteria, dict):
+            raise ValueError("criteria must be an object: {\"criteria\": {\"resetScope\": \"Full\"}}.")
+        scope = (criteria or {}).get("resetScope") or "Full"
+        if not isinstance(scope, str):
+            raise ValueError("resetScope must be a string such as \"Full\".")
+        await asyncio.to_thread(sim.engine.restart, scope, datetime.now(UTC))
     except ValueError as exc:
         return graph_error(400, "BadRequest", str(exc))
     return Response(status_code=204)
@@ -293,30 +325,54 @@ async def on_demand(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ admin
+_ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+# A body of the wrong shape surfaces as one of these while it is read: answered 400, never 500.
+_INPUT_ERRORS = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
+def _admin_error(status: int, detail: str) -> Response:
+    """Like the SCIM server's admin routes: a SCIM error body plus ``error``."""
+    doc: dict[str, Any] = {"schemas": [_ERROR_URN], "status": str(status)}
+    if status == 400:
+        doc["scimType"] = "invalidValue"
+    doc.update(detail=detail, error=detail)
+    return JSONResponse(doc, status)
+
+
 def _admin(handler: Any) -> Any:
     async def guarded(request: Request) -> Response:
         state = request.app.state.sandbox
         if not state.is_admin(request):
-            return JSONResponse({"error": "Send Authorization: Bearer $SCIM_SANDBOX_ADMIN_TOKEN (loopback only)."},
-                                401)
+            return _admin_error(401, "Send Authorization: Bearer $SCIM_SANDBOX_ADMIN_TOKEN (loopback only).")
         try:
             body = await _json_body(request) if request.method != "GET" else None
+            if body is not None and not isinstance(body, dict):
+                raise ValueError("Send a JSON object.")
             return await handler(request, body)
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": str(exc) if not isinstance(exc, KeyError) else f"Unknown object: {exc}"},
-                                400)
+        except _INPUT_ERRORS as exc:
+            detail = f"Unknown object: {exc}" if isinstance(exc, KeyError) else str(exc)
+            if not isinstance(exc, ValueError | KeyError):
+                detail = f"The request body has the wrong shape ({exc!r})."
+            return _admin_error(400, detail[:1000])
     return guarded
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false.")
+    return value
 
 
 @_admin
 async def admin_cycles(request: Request, body: Any) -> Response:
     sim = _sim(request)
     body = body or {}
-    count = int(body.get("count", 1))
-    if not 1 <= count <= 1000:
-        raise ValueError("count must be between 1 and 1000.")
-    churn = bool(body.get("churn", False))
-    ignore_backoff = bool(body.get("ignore_backoff", False))
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        raise ValueError("count must be an integer between 1 and 1000.")
+    churn = _flag(body, "churn")
+    ignore_backoff = _flag(body, "ignore_backoff")
 
     def run() -> list[dict[str, Any]]:
         out = []
@@ -335,8 +391,28 @@ async def admin_tenant(request: Request, body: Any) -> Response:
     if not isinstance(body, dict):
         raise ValueError("Send a JSON object with an \"action\" (or \"actions\": [...]).")
     actions = body.get("actions") if "actions" in body else [body]
+    if not isinstance(actions, list) or not actions or len(actions) > 10_000:
+        raise ValueError("actions must be a non-empty list (at most 10,000) of {\"action\": ...} objects.")
+    for action in actions:
+        _check_action(action)
     results = await asyncio.to_thread(lambda: [sim.mutate(a) for a in actions])
     return JSONResponse({"results": results})
+
+
+def _check_action(action: Any) -> None:
+    """One tenant change: an object whose ``action`` is a string and whose other values are strings, numbers,
+    booleans, null or lists of strings (user/group references, names, counts)."""
+    if not isinstance(action, dict) or not isinstance(action.get("action"), str):
+        raise ValueError("Each change is an object with an \"action\" string, e.g. {\"action\": \"leave\", "
+                         "\"user\": \"alice@contoso.example\"}.")
+    for key, value in action.items():
+        if isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as infinity
+            raise ValueError(f"{key} must be a finite number.")
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{key} must be a list of strings.")
+        elif value is not None and not isinstance(value, str | int | float | bool):
+            raise ValueError(f"{key} must be a string, a number, true/false or a list of strings.")
 
 
 @_admin

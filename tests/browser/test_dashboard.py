@@ -1,6 +1,10 @@
 """The app in a real browser: started with the README's command on its embedded demo, every page visited in
 Chromium through Playwright, a user searched, a group opened, the token badge read, no exception anywhere.
-Screenshots of every page go to test-artifacts/screenshots/ (git-ignored)."""
+Screenshots of every page go to test-artifacts/screenshots/ (git-ignored).
+
+Browsers here are the operator's: their pages carry the remembered-browser cookie the app sets after the
+access link was opened (pages/_access.py), computed from the test home's access secret. The way in itself is
+tested in tests/browser/test_access.py."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,9 +42,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# app URL -> (cookie name, value) of a browser that entered with the access link; added to every new page
+_ENTERED: dict[str, tuple[str, str]] = {}
+
+
 @contextlib.contextmanager
 def running_app(home: Path, **env_extra: str) -> Iterator[dict]:
-    """``streamlit run app.py`` (the README's command with the headless flags) on a free port, healthy."""
+    """``python -m console app`` (the README's command; it runs ``streamlit run app.py`` with the settings of
+    .streamlit/config.toml) on a free port, healthy. Yields url, home, proc, started (nothing secret: pytest
+    prints fixture values when a test fails)."""
+    from console import access
+
     port = _free_port()
     env = dict(os.environ, SCIM_CONSOLE_HOME=str(home), SCIM_CONSOLE_KEYRING="session", PYTHONUNBUFFERED="1")
     env.pop("SCIM_CONSOLE_NO_DEMO", None)
@@ -47,11 +60,13 @@ def running_app(home: Path, **env_extra: str) -> Iterator[dict]:
     log = open(home / "streamlit.log", "wb")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+        [sys.executable, "-m", "console", "app", "--port", str(port), "--", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType",
+         "none"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    secret = access.ensure_secret(home)
+    _ENTERED[url] = (access.cookie_name(f"127.0.0.1:{port}"), access.make_cookie(secret))
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -65,6 +80,7 @@ def running_app(home: Path, **env_extra: str) -> Iterator[dict]:
             time.sleep(0.3)
         yield {"url": url, "home": home, "proc": proc, "started": started}
     finally:
+        _ENTERED.pop(url, None)
         proc.terminate()
         try:
             proc.wait(20)
@@ -95,9 +111,30 @@ def browser() -> Iterator:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield b
+            yield OperatorBrowser(b)
         finally:
             b.close()
+
+
+class OperatorBrowser:
+    """A Playwright browser whose new pages already entered every running app (its remembered-browser cookie).
+    Anything else is the plain browser's."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs: Any) -> Any:
+        context = self._browser.new_context(**kwargs)
+        cookies = [{"name": name, "value": value, "url": url + "/"} for url, (name, value) in _ENTERED.items()]
+        if cookies:
+            context.add_cookies(cookies)
+        return context
+
+    def new_page(self, **kwargs: Any) -> Any:
+        return self.new_context(**kwargs).new_page()  # the context closes with the browser
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
 
 
 def _idle(page, timeout: float = 180_000) -> None:

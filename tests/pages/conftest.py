@@ -22,6 +22,31 @@ APP = str(REPO / "app.py")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "legacy_pages: run AppTest in Streamlit's raw legacy pages/ mode")
+    config.addinivalue_line("markers", "no_access_link: AppTest sessions do not present the access link")
+
+
+@pytest.fixture(autouse=True)
+def access_link(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AppTest session presents the console's access link on its first run, as the operator's browser
+    does (``?token=`` from ``<SCIM_CONSOLE_HOME>/access-secret``, see pages/_access.py); the app then keeps
+    the session signed in. Only with a test home set (never the real one). Tests marked ``no_access_link``
+    see the way-in page."""
+    if request.node.get_closest_marker("no_access_link"):
+        return
+    import os
+
+    from console.access import TOKEN_PARAM, ensure_secret
+
+    original = AppTest.run
+
+    def run(self: AppTest, *args: Any, **kwargs: Any) -> AppTest:
+        home = os.environ.get("SCIM_CONSOLE_HOME")
+        if home and not getattr(self, "_access_presented", False):
+            self.query_params[TOKEN_PARAM] = ensure_secret(Path(home))
+            self._access_presented = True  # type: ignore[attr-defined]
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppTest, "run", run)
 
 
 @pytest.fixture(autouse=True)

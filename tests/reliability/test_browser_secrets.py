@@ -2,8 +2,9 @@
 
 The connection, API key, token and Graph secret are set up with the command line against a sandbox (encrypted
 file keyring, shared with the app through its environment); then every page is visited, the Connection page's
-test action clicked, and each page's visible text and full HTML searched for the API key, the token (and its
-signature alone), the Graph client secret and the keyring passphrase. Screenshots of each page go to
+test action clicked, and each page's visible text, full HTML and address searched for the API key, the token
+(and its signature alone), the Graph client secret, the keyring passphrase and the console's access secret (the
+browser entered with the access link, as the operator does). Screenshots of each page go to
 test-artifacts/screenshots/secrets-*.png (git-ignored) so a reader can see what was checked.
 """
 
@@ -86,8 +87,12 @@ def test_no_secret_in_any_page_text_or_html(tmp_path: Path, sandbox_factory: Any
         for k in [k for k in os.environ if k.startswith("SCIM_CONSOLE_")]:
             os.environ.pop(k)
     assert token
+    from console.access import TOKEN_PARAM, access_url, ensure_secret
+
+    entry_secret = ensure_secret(home)
     needles = {"API key": sb.api_key, "token": token, "token signature": token.split(".")[-1],
-               "Graph client secret": sb.client_secret, "keyring passphrase": passphrase}
+               "Graph client secret": sb.client_secret, "keyring passphrase": passphrase,
+               "console access secret": entry_secret}
 
     port = _free_port()
     log = open(tmp_path / "streamlit.log", "wb")
@@ -113,6 +118,10 @@ def test_no_secret_in_any_page_text_or_html(tmp_path: Path, sandbox_factory: Any
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(access_url(entry_secret, port), wait_until="domcontentloaded")  # the operator's link
+                _idle(page)
+                entered_url = page.url
+                assert f"{TOKEN_PARAM}=" not in entered_url, "the access secret left the address bar"
                 for path in PAGES:
                     page.goto(f"{url}/{path}", wait_until="domcontentloaded")
                     _idle(page)
@@ -126,6 +135,7 @@ def test_no_secret_in_any_page_text_or_html(tmp_path: Path, sandbox_factory: Any
                     assert page.locator("[data-testid='stException']").count() == 0, f"traceback on /{path}"
                     seen.append((f"/{path} text", page.inner_text("body")))
                     seen.append((f"/{path} html", page.content()))
+                    seen.append((f"/{path} address", page.url))
                     SHOTS.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(SHOTS / f"secrets-{path or 'overview'}.png"), full_page=True)
             finally:
@@ -143,4 +153,4 @@ def test_no_secret_in_any_page_text_or_html(tmp_path: Path, sandbox_factory: Any
     assert not hits, "secrets on screen:\n" + "\n".join(hits)
     # the pages really showed this connection's data
     assert any(name in text for where, text in seen if where.endswith("text"))
-    assert len(seen) == 2 * len(PAGES) + 1
+    assert len(seen) == 3 * len(PAGES) + 1

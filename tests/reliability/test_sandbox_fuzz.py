@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+FUZZ_ROUTES = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 # -- filters --------------------------------------------------------------------------------------------------
@@ -169,3 +171,93 @@ def test_random_patch_bodies_never_5xx_and_refusals_change_nothing(box) -> None:
 
         check()
     assert httpx.get(f"{box.api_url}/healthz", timeout=10).status_code == 200
+
+
+# -- any request shape, on every route (issue 12) ------------------------------------------------------------
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+ROUTES = [  # (method, path template); {u} {g} {sp} {job} {tenant} are filled in, {x} is random text
+    ("GET", "/scim/Users"), ("POST", "/scim/Users"), ("GET", "/scim/Users/{u}"), ("PUT", "/scim/Users/{u}"),
+    ("PATCH", "/scim/Users/{u}"), ("GET", "/scim/Users/{x}"), ("PATCH", "/scim/Users/{x}"),
+    ("POST", "/scim/Users/.search"), ("GET", "/scim/Groups"), ("POST", "/scim/Groups"),
+    ("GET", "/scim/Groups/{g}"), ("PUT", "/scim/Groups/{g}"), ("PATCH", "/scim/Groups/{g}"),
+    ("POST", "/scim/Groups/.search"), ("POST", "/scim/.search"), ("GET", "/scim/Schemas/{x}"),
+    ("GET", "/scim/ServiceProviderConfig"), ("POST", "/auth-api/1.0/auth/token"),
+    ("PUT", "/sandbox-admin/faults"), ("POST", "/sandbox-admin/tokens"), ("POST", "/sandbox-admin/keys"),
+    ("PUT", "/sandbox-admin/keys/{x}/permissions"), ("DELETE", "/sandbox-admin/keys/{x}"),
+    ("POST", "/login/{tenant}/oauth2/v2.0/token"), ("POST", "/login/{x}/oauth2/v2.0/token"),
+    ("GET", "/graph/v1.0/auditLogs/provisioning"), ("GET", "/graph/v1.0/servicePrincipals/{sp}/synchronization/jobs"),
+    ("PUT", "/graph/v1.0/servicePrincipals/{sp}/synchronization/secrets"),
+    ("POST", "/graph/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/validateCredentials"),
+    ("POST", "/graph/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/restart"),
+    ("POST", "/graph/v1.0/servicePrincipals/{sp}/synchronization/jobs/{job}/provisionOnDemand"),
+    ("POST", "/sandbox-admin/entra/tenant"), ("PUT", "/sandbox-admin/entra/graph-permissions"),
+]
+query_value = st.one_of(nasty_text, st.integers(-2**70, 2**70).map(str), st.sampled_from(
+    ["%ED%A0%80", "%80", "%C3", "\ufffd", "9" * 400, "1e5", "", "-0", "2147483648"]))
+query = st.dictionaries(st.sampled_from(["filter", "startIndex", "count", "attributes", "excludedAttributes",
+                                         "$filter", "$top", "$skiptoken", "x"]), query_value, max_size=3)
+raw_body = st.one_of(
+    st.none(),
+    json_value.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=200),
+    st.sampled_from([b"{", b"[" * 600 + b"]" * 600, b'{"a":' * 600 + b"1" + b"}" * 600, b'{"x": NaN}',
+                     b'{"filter": "\\ud800"}', b"\xed\xa0\x80", b"grant_type=client_credentials&client_id=%ED%A0%80"]),
+)
+
+
+def _has_error_body(resp: httpx.Response) -> bool:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return False
+    if not isinstance(doc, dict):
+        return False
+    if doc.get("schemas") == [SCIM_ERROR]:
+        return doc.get("status") == str(resp.status_code) and bool(doc.get("detail"))
+    error = doc.get("error")
+    return bool(error) and (isinstance(error, str) or (isinstance(error, dict) and bool(error.get("code"))))
+
+
+def test_no_request_shape_gets_a_500_or_an_empty_error(sandbox_factory) -> None:
+    """Random methods' bodies, query strings and credentials on every route of the sandbox, its Graph emulator
+    and its admin API: every answer is below 500, and every error carries an error body."""
+    box = sandbox_factory(seed_users=15, seed_groups=3)
+    token = box.token()
+    with httpx.Client(base_url=box.scim_url, timeout=30, headers=_auth(token)) as c:
+        ids = {"u": c.get("/Users", params={"count": 1}).json()["Resources"][0]["id"],
+               "g": c.get("/Groups", params={"count": 1}).json()["Resources"][0]["id"],
+               "sp": box.service_principal_id or "sp", "job": box.job_id or "job", "tenant": box.tenant_id or "t"}
+    graph_token = None
+    if box.graph_url:
+        graph_token = httpx.post(f"{box.login_url}/{box.tenant_id}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": box.client_id, "client_secret": box.client_secret,
+            "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    credentials = {"none": None, "scim": token, "admin": box.admin_token, "graph": graph_token, "junk": "x.y.z"}
+    routes = [r for r in ROUTES if box.graph_url or not ("/graph/" in r[1] or "/login/" in r[1] or "entra" in r[1])]
+
+    with httpx.Client(base_url=box.api_url, timeout=30) as client:
+
+        @FUZZ_ROUTES
+        @given(route=st.sampled_from(routes), text=st.text(max_size=12), params=query, body=raw_body,
+               who=st.sampled_from(sorted(credentials)),
+               content_type=st.sampled_from(["application/scim+json", "application/json",
+                                             "application/x-www-form-urlencoded", "text/plain"]))
+        def check(route, text, params, body, who, content_type) -> None:
+            method, template = route
+            path = template.format(x=quote(text or "x", safe=""), **ids)
+            headers = {"Content-Type": content_type}
+            if credentials[who]:
+                headers["Authorization"] = f"Bearer {credentials[who]}"
+            qs = "&".join(f"{quote(k)}={v if v.startswith('%') else quote(v)}" for k, v in params.items())
+            resp = client.request(method, path + ("?" + qs if qs else ""), content=body, headers=headers)
+            shown = (method, path, params, (body or b"")[:80], who)
+            assert resp.status_code < 500, (shown, resp.status_code, resp.text[:300])
+            if resp.status_code >= 400:
+                assert _has_error_body(resp), (shown, resp.status_code, resp.text[:300])
+            if template == "/sandbox-admin/faults" and resp.status_code == 200:
+                client.put("/sandbox-admin/faults", json={},  # a valid random fault setting must not leak
+                           headers={"Authorization": f"Bearer {box.admin_token}"})
+
+        check()
+    assert httpx.get(f"{box.api_url}/healthz", timeout=10).status_code == 200
+    assert "Traceback" not in box.stderr_text(), "no defect reached the server's stderr"

@@ -154,9 +154,14 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     from streamlit.testing.v1 import AppTest
 
     page_texts: list[tuple[str, str]] = []
+    from console.access import SECRET_FILE, TOKEN_PARAM, ensure_secret
+
+    entry_secret = ensure_secret(home)  # the console's access secret: the session enters with the access link
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.session_state[ui.KEY_CONNECTION] = name
+    at.query_params[TOKEN_PARAM] = entry_secret
     at.run()
+    assert TOKEN_PARAM not in at.query_params
     for page in ("pages/overview.py", "pages/users.py", "pages/groups.py", "pages/sync_history.py",
                  "pages/activity.py", "pages/connection.py"):
         if not (REPO / page).exists():
@@ -170,7 +175,8 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     # --- the search ------------------------------------------------------------------------------------------
     needles = _needles({"API key": sb.api_key, "Graph client secret": sb.client_secret,
                         "first token": first_token, "rotated token": second_token,
-                        "sandbox admin token": sb.admin_token, "keyring passphrase": passphrase})
+                        "sandbox admin token": sb.admin_token, "keyring passphrase": passphrase,
+                        "console access secret": entry_secret})
     hits: list[str] = []
     searched = 0
     places: list[Path] = [p for p in home.rglob("*") if p.is_file()]
@@ -179,6 +185,8 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
         if cache_dir.exists():
             places += [p for p in cache_dir.rglob("*") if p.is_file()]
     for path in places:
+        if path == home / SECRET_FILE:  # where the access secret lives (0600); nowhere else
+            continue
         blob = path.read_bytes()
         searched += 1
         for leak in _leaks(blob, needles):

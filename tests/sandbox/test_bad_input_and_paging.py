@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -181,3 +182,268 @@ def test_patch_errors_leave_the_user_unchanged(scim: httpx.Client) -> None:
         resp = scim.patch(f"/Users/{user['id']}", json=body)
         assert resp.status_code == 400, (body, resp.text)
     assert scim.get(f"/Users/{user['id']}").json()["title"] == "Keep"
+
+
+# --- issue 12: bad input is a 400 (or 413) with an error body, never a 500 -------------------------------------
+
+ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+DEEP = "[" * 600 + "]" * 600
+DEEP_OBJECT = '{"a":' * 600 + "1" + "}" * 600
+
+
+def _admin(box, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, f"{box.api_url}{path}", timeout=30,
+                         headers={"Authorization": f"Bearer {box.admin_token}", **kw.pop("headers", {})}, **kw)
+
+
+def _assert_admin_error(resp: httpx.Response, status: int = 400) -> dict:
+    """Admin routes answer a SCIM error body, and keep their ``error`` field."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:300])
+    body = resp.json()
+    assert body["schemas"] == [ERROR_URN] and body["status"] == str(status), body
+    assert body["detail"] and body["error"] == body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("start", [10**30, 2**63, 2**63 - 1, 2**31, "9" * 5000])
+def test_a_huge_start_index_is_400(scim: httpx.Client, start) -> None:
+    for resource in ("/Users", "/Groups"):
+        assert_scim_error(scim.get(resource, params={"startIndex": start}), 400, "invalidValue")
+    if isinstance(start, int) and start < 2**63:  # JSON numbers up to 64 bits reach the check itself
+        for path in ("/Users/.search", "/Groups/.search", "/.search"):
+            assert_scim_error(scim.post(path, json={"startIndex": start}), 400, "invalidValue")
+
+
+def test_the_largest_start_index_is_an_empty_page(scim: httpx.Client) -> None:
+    doc = scim.get("/Users", params={"startIndex": 2**31 - 1}).json()
+    assert doc["Resources"] == [] and doc["startIndex"] == 2**31 - 1 and doc["totalResults"] > 0
+    doc = scim.get("/Users", params={"startIndex": -(10**30), "count": 10**30}).json()  # RFC: 1 and the maximum
+    assert doc["startIndex"] == 1 and 0 < doc["itemsPerPage"] <= 100
+
+
+@pytest.mark.parametrize("query", [
+    'filter=userName%20eq%20%22%ED%A0%80%22',   # a lone surrogate, UTF-8-encoded
+    'filter=displayName%20eq%20%22%ED%B0%80x%22',
+    'filter=userName%20eq%20%22%80%22',          # a stray continuation byte
+    'filter=userName%20sw%20%22%C3%22',          # a truncated sequence
+])
+def test_a_filter_that_is_not_utf8_text_is_400(scim: httpx.Client, query: str) -> None:
+    for resource in ("/Users", "/Groups"):
+        body = assert_scim_error(scim.get(f"{resource}?{query}"), 400, "invalidFilter")
+        assert "UTF-8" in body["detail"]
+    assert_scim_error(scim.get("/Users?attributes=%ED%A0%80"), 400, "invalidValue")
+
+
+def test_a_lone_surrogate_escape_in_a_json_body_is_400(scim: httpx.Client) -> None:
+    for path, raw in (("/Users/.search", b'{"filter": "userName eq \\"\\ud800\\""}'),
+                      ("/.search", b'{"filter": "displayName eq \\"\\udfff\\""}'),
+                      ("/Users", b'{"schemas": ["%s"], "userName": "\\ud800@contoso.example"}' % USER_URN.encode())):
+        resp = scim.post(path, content=raw, headers={"content-type": "application/scim+json"})
+        assert_scim_error(resp, 400, "invalidSyntax")
+
+
+def test_600_deep_json_is_400_on_every_write(scim: httpx.Client) -> None:
+    user = new_user(scim, f"deep-{uuid.uuid4().hex[:6]}@contoso.example")
+    group = scim.get("/Groups", params={"count": 1}).json()["Resources"][0]
+    before = scim.get(f"/Users/{user['id']}").json()
+    def nest(doc: dict) -> str:  # the JSON of ``doc`` with DEEP_OBJECT where "__DEEP__" stands
+        return json.dumps(doc).replace('"__DEEP__"', DEEP_OBJECT)
+
+    bodies = {
+        ("POST", "/Users"): DEEP,
+        ("POST", "/Groups"): DEEP_OBJECT,
+        ("POST", "/Users/.search"): nest({"filter": "__DEEP__"}),
+        ("PUT", f"/Users/{user['id']}"): nest({"schemas": [USER_URN], "userName": "x", "name": "__DEEP__"}),
+        ("PATCH", f"/Users/{user['id']}"): nest({"schemas": [PATCH_URN], "Operations": [
+            {"op": "add", "path": "title", "value": "__DEEP__"}]}),
+        ("PATCH", f"/Groups/{group['id']}"): nest({"schemas": [PATCH_URN], "Operations": [
+            {"op": "add", "value": "__DEEP__"}]}),
+        ("POST", "/Users#ext"): nest({"schemas": [USER_URN], "userName": "deep2@contoso.example",
+                                      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": "__DEEP__"}),
+    }
+    for (method, path), raw in bodies.items():
+        resp = scim.request(method, path.split("#")[0], content=raw.encode(),
+                            headers={"content-type": "application/scim+json"})
+        assert_scim_error(resp, 400, "invalidSyntax")
+    assert scim.get(f"/Users/{user['id']}").json() == before, "nothing changed"
+
+
+def test_a_string_where_a_list_belongs_is_400(scim: httpx.Client) -> None:
+    user = new_user(scim, f"lists-{uuid.uuid4().hex[:6]}@contoso.example")
+    group = scim.get("/Groups", params={"count": 1}).json()["Resources"][0]
+    before = scim.get(f"/Users/{user['id']}").json()
+    cases = [
+        ("POST", "/Users", {"schemas": [USER_URN], "userName": "l1@contoso.example", "emails": "l1@contoso.example"}),
+        ("POST", "/Users", {"schemas": USER_URN, "userName": "l2@contoso.example"}),
+        ("POST", "/Groups", {"schemas": [GROUP_URN], "displayName": "lists", "members": user["id"]}),
+        ("PUT", f"/Groups/{group['id']}", {"schemas": [GROUP_URN], "displayName": group["displayName"],
+                                          "members": user["id"]}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": PATCH_URN,
+                                           "Operations": [{"op": "replace", "path": "active", "value": False}]}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_URN], "Operations": "replace"}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_URN],
+                                           "Operations": [{"op": "add", "path": "emails", "value": "x@y.example"}]}),
+        ("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_URN],
+                                           "Operations": [{"op": "replace", "value": {"phoneNumbers": "123"}}]}),
+        ("PATCH", f"/Groups/{group['id']}", {"schemas": [PATCH_URN],
+                                            "Operations": [{"op": "add", "path": "members", "value": user["id"]}]}),
+        ("POST", "/Users/.search", {"attributes": "userName"}),
+        ("POST", "/Users/.search", {"excludedAttributes": "emails"}),
+        ("POST", "/.search", {"schemas": "urn:ietf:params:scim:api:messages:2.0:SearchRequest"}),
+    ]
+    for method, path, body in cases:
+        resp = scim.request(method, path, json=body)
+        assert resp.status_code == 400, (method, path, body, resp.status_code, resp.text[:200])
+        assert_scim_error(resp, 400)
+    assert scim.get(f"/Users/{user['id']}").json() == before, "nothing changed"
+
+
+def test_wrongly_typed_search_parameters_are_400(scim: httpx.Client) -> None:
+    for body in ({"filter": 5}, {"filter": ["userName pr"]}, {"startIndex": "x"}, {"startIndex": True},
+                 {"count": 1.5}, {"count": {"n": 1}}, {"attributes": [1]}):
+        assert_scim_error(scim.post("/Users/.search", json=body), 400)
+
+
+def test_every_route_caps_its_body_with_an_error_body(box) -> None:
+    """Every route, the token endpoints included, refuses a body over 1 MiB with 413 and an error body in its own
+    style, whether the size is announced (Content-Length) or only sent (chunked)."""
+    big = b"x" * (1024 * 1024 + 1)
+
+    def chunked():
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    routes = [("POST", "/scim/Users", "scim"), ("PATCH", "/scim/Users/x", "scim"), ("POST", "/scim/.search", "scim"),
+              ("POST", "/auth-api/1.0/auth/token", "admin"), ("PUT", "/sandbox-admin/faults", "admin"),
+              ("POST", "/sandbox-admin/keys", "admin"), ("POST", "/healthz", "admin"), ("POST", "/nowhere", "admin")]
+    if box.graph_url:
+        routes += [("POST", f"/login/{box.tenant_id}/oauth2/v2.0/token", "login"),
+                   ("PUT", f"/graph/v1.0/servicePrincipals/{box.service_principal_id}/synchronization/secrets", "graph"),
+                   ("POST", "/sandbox-admin/entra/tenant", "admin")]
+    for method, path, style in routes:
+        for content in (big, chunked()):
+            resp = httpx.request(method, box.api_url + path, content=content, timeout=60,
+                                 headers={"Authorization": f"Bearer {box.admin_token}"})
+            assert resp.status_code == 413, (method, path, resp.status_code, resp.text[:200])
+            doc = resp.json()
+            if style == "scim":
+                assert doc["schemas"] == [ERROR_URN] and doc["status"] == "413" and doc["scimType"] == "tooLarge"
+            elif style == "admin":
+                assert doc["status"] == "413" and "1 MiB" in doc["error"]
+            elif style == "graph":
+                assert doc["error"]["code"] == "RequestEntityTooLarge"
+            else:
+                assert doc["error"] == "invalid_request" and "1 MiB" in doc["error_description"]
+    assert httpx.get(box.api_url + "/healthz").status_code == 200, "the server is still up"
+
+
+BAD_ADMIN_BODIES = [b"not json", b"", b"[]", b'"a string"', b"42", b"null", b'{"x": NaN}', DEEP.encode(),
+                    DEEP_OBJECT.encode()]
+
+
+def _admin_routes(box) -> list[tuple[str, str]]:
+    routes = [("PUT", "/sandbox-admin/faults"), ("POST", "/sandbox-admin/tokens"), ("POST", "/sandbox-admin/keys"),
+              ("PUT", "/sandbox-admin/keys/default/permissions")]
+    if box.graph_url:
+        routes += [("POST", "/sandbox-admin/entra/cycles"), ("POST", "/sandbox-admin/entra/tenant"),
+                   ("PUT", "/sandbox-admin/entra/graph-permissions")]
+    return routes
+
+
+def test_bad_admin_bodies_are_400_on_every_admin_route(box) -> None:
+    for method, path in _admin_routes(box):
+        for raw in BAD_ADMIN_BODIES:
+            if raw in (b"", b"null") and path.startswith("/sandbox-admin/entra/cycles"):
+                continue  # no body = one cycle (the route's documented default)
+            resp = _admin(box, method, path, content=raw, headers={"content-type": "application/json"})
+            if raw in (b"", b"null") and path.endswith(("entra/tenant", "graph-permissions")):
+                assert resp.status_code in (200, 400), (path, raw[:20], resp.status_code)
+                if resp.status_code == 200:
+                    continue
+            _assert_admin_error(resp)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", "/sandbox-admin/faults", {"latency_ms": "slow"}),
+    ("PUT", "/sandbox-admin/faults", {"rate_500": [0.5]}),
+    ("PUT", "/sandbox-admin/faults", {"rate_drop": True}),
+    ("PUT", "/sandbox-admin/faults", {"paths": ["/scim"]}),
+    ("PUT", "/sandbox-admin/faults", {"seed": 10**30}),
+    ("PUT", "/sandbox-admin/faults", {"retry_after": 1.5}),
+    ("PUT", "/sandbox-admin/faults", {"nosuch": 1}),
+    ("POST", "/sandbox-admin/tokens", {}),
+    ("POST", "/sandbox-admin/tokens", {"key_name": ["default"]}),
+    ("POST", "/sandbox-admin/tokens", {"key_name": "default", "lifetime_seconds": "1h"}),
+    ("POST", "/sandbox-admin/tokens", {"key_name": "default", "lifetime_seconds": 1e308}),
+    ("POST", "/sandbox-admin/keys", {}),
+    ("POST", "/sandbox-admin/keys", {"name": 5}),
+    ("POST", "/sandbox-admin/keys", {"name": "k", "permissions": "integrations"}),
+    ("POST", "/sandbox-admin/keys", {"name": "k", "permissions": [1, 2]}),
+    ("POST", "/sandbox-admin/keys", {"name": "k", "permissions": ["nosuch"]}),
+    ("POST", "/sandbox-admin/keys", {"name": "k", "apiKey": {"v": 1}}),
+    ("PUT", "/sandbox-admin/keys/default/permissions", {}),
+    ("PUT", "/sandbox-admin/keys/default/permissions", {"permissions": "integrations"}),
+    ("PUT", "/sandbox-admin/keys/default/permissions", {"permissions": [None]}),
+    ("POST", "/sandbox-admin/entra/cycles", {"count": "3"}),
+    ("POST", "/sandbox-admin/entra/cycles", {"count": 10**6}),
+    ("POST", "/sandbox-admin/entra/cycles", {"count": 1, "churn": "yes"}),
+    ("POST", "/sandbox-admin/entra/tenant", {"actions": "leave"}),
+    ("POST", "/sandbox-admin/entra/tenant", {"actions": []}),
+    ("POST", "/sandbox-admin/entra/tenant", {"action": 5}),
+    ("POST", "/sandbox-admin/entra/tenant", {"action": "join", "givenName": {"first": "A"}}),
+    ("POST", "/sandbox-admin/entra/tenant", {"action": "join", "groups": [1]}),
+    ("POST", "/sandbox-admin/entra/tenant", {"action": "leave", "user": "nobody@nowhere.example"}),
+    ("POST", "/sandbox-admin/entra/tenant", {"action": "no-such-action"}),
+    ("PUT", "/sandbox-admin/entra/graph-permissions", {"roles": "AuditLog.Read.All"}),
+    ("PUT", "/sandbox-admin/entra/graph-permissions", {"roles": [1]}),
+])
+def test_wrong_types_and_missing_fields_in_admin_bodies_are_400(box, method, path, body) -> None:
+    if path.startswith("/sandbox-admin/entra") and not box.graph_url:
+        pytest.skip("this sandbox runs without the Entra simulator")
+    _assert_admin_error(_admin(box, method, path, json=body))
+    assert _admin(box, "GET", "/sandbox-admin/faults").json()["rate_500"] == 0, "faults untouched"
+    keys = {k["name"]: k["permissions"] for k in _admin(box, "GET", "/sandbox-admin/keys").json()}
+    assert len(keys["default"]) == 6 and "k" not in keys, "keys untouched"
+
+
+def test_an_empty_permission_list_means_none(box) -> None:
+    name = f"none-{uuid.uuid4().hex[:6]}"
+    resp = _admin(box, "POST", "/sandbox-admin/keys", json={"name": name, "permissions": []})
+    assert resp.status_code == 201 and resp.json()["permissions"] == []
+    listed = {k["name"]: k["permissions"] for k in _admin(box, "GET", "/sandbox-admin/keys").json()}
+    assert listed[name] == []
+    token = httpx.post(f"{box.api_url}/auth-api/1.0/auth/token", json={"apiKey": resp.json()["apiKey"]}).json()
+    denied = httpx.get(f"{box.scim_url}/Users", headers={"Authorization": f"Bearer {token['accessToken']}"})
+    body = assert_scim_error(denied, 403)
+    assert "Integrations" in body["detail"]
+    everything = _admin(box, "POST", "/sandbox-admin/keys", json={"name": name + "-all"})
+    assert len(everything.json()["permissions"]) == 6, "no permissions field: all six, as documented"
+    cleared = _admin(box, "PUT", f"/sandbox-admin/keys/{name}-all/permissions", json={"permissions": []})
+    assert cleared.status_code == 200 and cleared.json()["permissions"] == []
+
+
+def test_the_cli_creates_a_key_without_permissions_only_when_asked(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sandbox", "keys", *args, "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    assert keys("create", "--name", "all").returncode == 0
+    assert keys("create", "--name", "none", "--no-permissions").returncode == 0
+    assert keys("create", "--name", "bad", "--no-permissions", "--permission", "integrations").returncode == 2
+    listed = dict(line.split("\t")[:2] for line in keys("list").stdout.splitlines())
+    assert listed["all"].count(",") == 5 and listed["none"] == "(none)" and "bad" not in listed
+
+
+def test_unknown_routes_and_methods_answer_an_error_body(box) -> None:
+    for method, path in (("GET", "/nowhere"), ("PUT", "/sandbox-admin/keys/a/b/c"), ("DELETE", "/healthz"),
+                         ("GET", "/sandbox-admin/tokens"), ("POST", "/scim")):
+        resp = httpx.request(method, box.api_url + path, timeout=30)
+        assert resp.status_code in (404, 405), (method, path, resp.status_code)
+        doc = resp.json()
+        assert doc["schemas"] == [ERROR_URN] and doc["status"] == str(resp.status_code) and doc["detail"]
