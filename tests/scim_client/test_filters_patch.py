@@ -176,3 +176,20 @@ def test_patch_rejects_bad_input():
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "displayName", "value": "New"}],
     }
+
+
+@given(st.lists(text.filter(bool), max_size=10))
+def test_replace_members_is_one_op_with_the_whole_list(member_ids):
+    body = patch.replace_members(member_ids)
+    PatchOp[Group].model_validate(body)
+    (operation,) = body["Operations"]
+    assert operation == {"op": "replace", "path": "members",
+                         "value": [{"value": m} for m in dict.fromkeys(member_ids)]}
+
+
+def test_replace_members_rejects_a_string_and_empty_ids():
+    with pytest.raises(TypeError):
+        patch.replace_members("abc")
+    with pytest.raises(ValueError):
+        patch.replace_members(["a", ""])
+    assert patch.replace_members([])["Operations"][0]["value"] == []      # an emptied group can be said so
