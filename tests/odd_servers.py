@@ -13,6 +13,7 @@ whose defects are the ones real servers have:
   (200/201 without a body), ``"none"`` (204) or ``"junk"`` (200/201 with JSON that is not a resource).
 - ``ignore_active``: PATCHes of ``active`` succeed without being stored; with ``echo_active`` the answer even
   shows the asked value (a body that lies).
+- ``ignore_removes``: "remove members" succeeds without removing anyone.
 
 It has the sandbox's process contract where tests need it: ``api_url``, ``scim_url``, ``api_key``, ``token()``.
 ``requests`` records every request (method, path, query, JSON body) so tests can check what was sent.
@@ -87,12 +88,13 @@ class OddScim:
 
     def __init__(self, *, users: int = 0, groups: list[tuple[str, list[int]]] | None = None,
                  rmw_projection: bool = False, sloppy_add: bool = False, write_answer: str = "resource",
-                 ignore_active: bool = False, echo_active: bool = False) -> None:
+                 ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False) -> None:
         self.rmw_projection = rmw_projection
         self.sloppy_add = sloppy_add
         self.write_answer = write_answer
         self.ignore_active = ignore_active
         self.echo_active = echo_active
+        self.ignore_removes = ignore_removes
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -318,6 +320,8 @@ class OddScim:
         if isinstance(path, str) and path.lower().startswith("members["):
             if name != "remove":
                 raise ScimFailure(400, "a members[...] path is only supported with remove", "invalidPath")
+            if self.ignore_removes:
+                return
             test = _compile(path[len("members["):-1])
             doc["members"] = [m for m in members if not test(m)]
             return
@@ -332,6 +336,8 @@ class OddScim:
                 doc["members"] = members + [{"value": v} for v in dict.fromkeys(values) if v not in present]
             elif name == "replace":
                 doc["members"] = [{"value": v} for v in dict.fromkeys(values)]
+            elif name == "remove" and self.ignore_removes:
+                pass
             elif name == "remove":
                 if value is None:
                     doc["members"] = []

@@ -154,6 +154,20 @@ class ItemResult:
 
 
 @dataclass
+class DefectReport:
+    """A server defect seen by read-back verification (e.g. a group that lost members nobody asked to remove)."""
+
+    kind: str                  # collateral_loss
+    target_id: str | None
+    target_name: str | None
+    summary: str               # one line
+    report: str                # plain text: what happened, the request and answer, the restore, what to do
+    lost: int
+    still_missing: int
+    restored: bool
+
+
+@dataclass
 class BatchResult:
     batch_id: int
     state: str
@@ -161,6 +175,7 @@ class BatchResult:
     items: list[ItemResult]
     stop_reason: str | None = None
     stop_remedy: str | None = None
+    defects: list[DefectReport] = field(default_factory=list)
 
     @property
     def failed(self) -> list[ItemResult]:
