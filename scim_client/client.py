@@ -422,14 +422,17 @@ class ScimClient:
         # apply them to the resource they read, so ``excludedAttributes=members`` wipes the group's members.
         return self._write("PATCH", f"Groups/{_segment(group_id)}", body, operation, f"group {group_id}")
 
-    def add_members(self, group_id: str, user_ids: Iterable[str]) -> list[Exchange]:
-        """Add users to a group (PATCH add members, up to 100 per request). Returns what was sent and answered;
-        the server's answer (200 with or without the group, or 204) is not trusted: read the group back to check
-        (``get_group``), as the console's operations do."""
+    def add_members(
+        self, group_id: str, user_ids: Iterable[str], *, per_request: int = MEMBER_BATCH
+    ) -> list[Exchange]:
+        """Add users to a group (PATCH add members, ``per_request`` per request, 100 by default). Returns what was
+        sent and answered; the server's answer (200 with or without the group, or 204) is not trusted: read the
+        group back to check (``get_group``), as the console's operations do."""
         ids = list(dict.fromkeys(str(i) for i in user_ids))
+        size = max(1, int(per_request))
         out: list[Exchange] = []
-        for i in range(0, len(ids), MEMBER_BATCH):
-            _, sent = self._patch_group(group_id, patches.add_members(ids[i : i + MEMBER_BATCH]), "group_members")
+        for i in range(0, len(ids), size):
+            _, sent = self._patch_group(group_id, patches.add_members(ids[i : i + size]), "group_members")
             out.append(sent)
         return out
 

@@ -15,7 +15,7 @@ members", or ignore ``active``. So every change a run makes is read back:
 Only writes that completed before a read-back was sent are judged by it (writes still in flight, or whose
 outcome is unknown after an error, are judged by a later one), so concurrency never causes a false alarm.
 Members that vanished are put back (``restore``): first with "add members", and when the server loses them
-again, with one "replace members" carrying the full list; each attempt is read back.
+again, with one "add members" carrying the whole list in one request; each attempt is read back.
 
 UI-free and without the journal: the executor turns findings into item results, defect records and events.
 """
@@ -315,22 +315,24 @@ class Verifier:
     # -- repair ---------------------------------------------------------------------------------------------
     def restore(self, check: GroupCheck) -> Repair:
         """Put back everyone expected in the group and missing (nothing is in flight any more). First "add
-        members"; when that loses people again (a server that replaces on add), one "replace members" with the
-        full list (what is there now, plus everyone missing, minus what this run removed). Each write is read
-        back; the repair stops when nobody is missing."""
+        members" with the missing people; when that loses people again (a server that replaces on add), "add
+        members" once more with the whole list in one request (everyone there now, plus everyone missing, minus
+        what this run removed). Never "replace members": a server whose read-back is incomplete would then lose
+        the members it did not show. Each attempt is read back; the repair stops when nobody is missing."""
         repair = Repair(check.group_id, check.group_name, set(check.vanished | check.lost_added))
         if not repair.missing:
             return repair
         try:
             sent = self.client.add_members(check.group_id, sorted(repair.missing))
             after = self.check_group(check.group_id, scheduled=False)
-            repair.attempts.append(("add members", sent, after.vanished | after.lost_added))
+            repair.attempts.append(("add the missing members", sent, after.vanished | after.lost_added))
             if not repair.still_missing:
                 return repair
             desired = (after.actual | after.expected_in) - after.expected_out
-            sent = self.client.replace_members(check.group_id, sorted(desired))
+            sent = self.client.add_members(check.group_id, sorted(desired), per_request=max(1, len(desired)))
             after = self.check_group(check.group_id, scheduled=False)
-            repair.attempts.append(("replace members", sent, after.vanished | after.lost_added))
+            repair.attempts.append(("add the whole member list in one request", sent,
+                                    after.vanished | after.lost_added))
         except Exception as exc:  # a failed repair is reported, never raised past the report
             repair.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
             log.warning("restoring the members of group %s failed: %s", check.group_id, repair.error)

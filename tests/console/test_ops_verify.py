@@ -134,7 +134,7 @@ def test_sloppy_add_is_caught_after_one_write_restored_and_reported(ctx, tmp_pat
         assert "SERVER DEFECT" in report and f"request: PATCH Groups/{fin}" in report
         assert f'"value":"{first}"' in report and "answer:  HTTP 200" in report          # the request and answer
         assert "Before this action: 10 member(s)" in report and "1 member(s)" in report
-        assert "replace members: 0 still missing" in report and "Do not resume" in report
+        assert "add the whole member list in one request: 0 still missing" in report and "Do not resume" in report
         assert "person000@odd.example" in report                                       # who, by name and id
         assert "Server defect" in res.stop_reason and "Do not resume" in res.stop_remedy
         assert str(res.batch_id) in res.stop_remedy

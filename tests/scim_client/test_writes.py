@@ -109,3 +109,5 @@ def test_member_changes_above_a_hundred_are_split_and_all_reported():
         assert srv.member_ids(gid) == set(srv.users)
         sent = c.remove_members(gid, ids[:150])
         assert len(sent) == 2 and srv.member_ids(gid) == set(srv.users) - set(ids[:150])
+        sent = c.add_members(gid, ids[:150], per_request=150)              # one request, e.g. for a repair
+        assert len(sent) == 1 and srv.member_ids(gid) == set(srv.users)
