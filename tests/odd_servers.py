@@ -14,6 +14,7 @@ whose defects are the ones real servers have:
 - ``ignore_active``: PATCHes of ``active`` succeed without being stored; with ``echo_active`` the answer even
   shows the asked value (a body that lies).
 - ``ignore_removes``: "remove members" succeeds without removing anyone.
+- ``fail_group_reads``: ``GET /Groups/{id}`` answers 500 (writes still work), to test read-backs that fail.
 
 It has the sandbox's process contract where tests need it: ``api_url``, ``scim_url``, ``api_key``, ``token()``.
 ``requests`` records every request (method, path, query, JSON body) so tests can check what was sent.
@@ -88,13 +89,15 @@ class OddScim:
 
     def __init__(self, *, users: int = 0, groups: list[tuple[str, list[int]]] | None = None,
                  rmw_projection: bool = False, sloppy_add: bool = False, write_answer: str = "resource",
-                 ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False) -> None:
+                 ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False,
+                 fail_group_reads: bool = False) -> None:
         self.rmw_projection = rmw_projection
         self.sloppy_add = sloppy_add
         self.write_answer = write_answer
         self.ignore_active = ignore_active
         self.echo_active = echo_active
         self.ignore_removes = ignore_removes
+        self.fail_group_reads = fail_group_reads
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -217,6 +220,8 @@ class OddScim:
             if doc is None:
                 raise ScimFailure(404, f"{kind[:-1]} {rid} not found")
             if method == "GET":
+                if kind == "Groups" and self.fail_group_reads:
+                    raise ScimFailure(500, "group reads are failing")
                 return _ok(project(doc, q.get("attributes"), q.get("excludedAttributes")))
             if method == "DELETE":
                 del store[rid]

@@ -515,7 +515,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
                   + (f", {len(run.collateral)} group(s) lost other members" if run.collateral else ", nobody else "
                      "lost" if group_kind else ""))
         if run.unverified:
-            detail += "; could not read back: " + "; ".join(run.unverified[:3])[:500]
+            detail += UNVERIFIED_MARK + "; ".join(run.unverified[:3])[:500]
         journal.add_event(store, batch_id, operator, "verified", detail)
     counts = journal.counts(store, batch_id)
     if defects:
@@ -542,8 +542,16 @@ def batch_result(ctx: Any, batch_id: int) -> BatchResult:
                             summary=d["summary"], report=d["report"], lost=len(json.loads(d["lost_json"])),
                             still_missing=len(json.loads(d["still_missing_json"])), restored=bool(d["restored"]))
                for d in journal.defects(ctx.store, batch_id)]
+    last = ctx.store.query_one("SELECT detail FROM op_events WHERE batch_id=? AND event='verified' ORDER BY id DESC"
+                               " LIMIT 1", (int(batch_id),))
+    detail = (last["detail"] or "") if last is not None else ""
+    unverified = detail.split(UNVERIFIED_MARK, 1)[1] if UNVERIFIED_MARK in detail else None
     return BatchResult(batch_id=int(batch_id), state=row["state"], counts=journal.counts(ctx.store, batch_id),
-                       items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"], defects=defects)
+                       items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"], defects=defects,
+                       unverified=unverified)
+
+
+UNVERIFIED_MARK = "; could not read back: "
 
 
 def validate_reason(reason: str | None) -> str:

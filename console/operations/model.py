@@ -176,6 +176,7 @@ class BatchResult:
     stop_reason: str | None = None
     stop_remedy: str | None = None
     defects: list[DefectReport] = field(default_factory=list)
+    unverified: str | None = None    # read-backs that could not be made (the changes may be right; check them)
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -194,6 +195,9 @@ class BatchResult:
         if c.get("pending") or c.get("running"):
             text += f", {c.get('pending', 0) + c.get('running', 0)} not run yet"
         text += "."
+        if self.unverified:
+            text += (f" Some changes could not be read back to verify them ({self.unverified}); check them in "
+                     "6clicks.")
         if self.stop_reason:
             text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
         elif c.get("failed"):

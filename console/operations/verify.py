@@ -133,6 +133,7 @@ class Verifier:
         self.groups: dict[str, _Watch] = {}
         self._users: dict[str, tuple[int, bool, dict[str, Any], int]] = {}  # uid -> (seq, want, step, done_tick)
         self._users_checking = False
+        self._users_threshold = self.users_per_check
         self._id_filter = True
         self.trusted = False       # a read-back after a real change has passed (the canary)
         self.reads = 0             # read-back requests made
@@ -180,7 +181,7 @@ class Verifier:
                    if not w.checking and w.since and (final or w.since >= w.threshold)]
             for gid in out:
                 self.groups[gid].checking = True
-            if self._users and not self._users_checking and (final or len(self._users) >= self.users_per_check):
+            if self._users and not self._users_checking and (final or len(self._users) >= self._users_threshold):
                 self._users_checking = True
                 out.append("users")
             return out
@@ -199,7 +200,9 @@ class Verifier:
         except BaseException:
             if scheduled:
                 with self._lock:
-                    self.groups[group_id].checking = False
+                    watch = self.groups[group_id]
+                    watch.checking = False
+                    watch.threshold = watch.since + watch.threshold   # try again after more changes, and at the end
             raise
         actual = set(group.member_ids or [])
         with self._lock:
@@ -235,6 +238,8 @@ class Verifier:
                 watch.writes = 0
                 watch.recent.clear()
                 watch.threshold = min(self.every, watch.threshold * 2)
+            elif scheduled:
+                watch.threshold = watch.since + watch.threshold   # judged once; look again after more changes
             return check
 
     def mismatches(self, check: GroupCheck, *, lost_added: bool = True) -> list[Mismatch]:
@@ -265,12 +270,17 @@ class Verifier:
         try:
             due = {uid: v for uid, v in pending.items() if v[3] <= sent_tick}
             seen = self._read_active(list(due))
+        except BaseException:
+            with self._lock:
+                self._users_threshold = len(self._users) + self.users_per_check   # later, and at the end
+            raise
         finally:
             if scheduled:
                 with self._lock:
                     self._users_checking = False
         out: list[Mismatch] = []
         with self._lock:
+            self._users_threshold = self.users_per_check
             for uid, (seq, want, step, tick) in due.items():
                 if self._users.get(uid, (None, None, None, -1))[3] != tick:
                     continue                     # changed again meanwhile: judged by a later read-back

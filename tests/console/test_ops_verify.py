@@ -242,6 +242,24 @@ def test_active_the_server_ignored_fails_the_item(ctx, echo):
         assert len(undo_plan(ctx, conn, res.batch_id).to_change) == 3
 
 
+def test_read_backs_that_fail_are_said_not_hidden(ctx):
+    with odd_server(users=12, groups=[("Team", [0, 1, 2])]) as srv:
+        conn = connect(ctx, srv)
+        team = srv.group_id("Team")
+        newcomers = sorted(set(srv.users) - srv.member_ids(team))[:3]
+
+        def break_reads(done: int, total: int) -> None:
+            if done >= 1:
+                srv.fail_group_reads = True
+
+        res = execute(ctx, conn, plan(ctx, conn, "add", names_of(srv, newcomers), group="Team"), "team", "op",
+                      progress=break_reads)
+        assert res.counts["done"] == 3 and res.state == "completed" and not res.defects
+        assert res.unverified and "500" in res.unverified
+        assert "could not be read back to verify them" in res.summary() and "check them in 6clicks" in res.summary()
+        assert srv.member_ids(team) >= set(newcomers)
+
+
 # -- the stock server ----------------------------------------------------------------------------------------
 
 

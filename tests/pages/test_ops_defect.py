@@ -45,6 +45,14 @@ def test_groups_panel_shows_the_defect_report_as_plain_text(console_home):
         assert before < srv.member_ids(gid) and len(srv.member_ids(gid)) == 11
         [action] = list_actions(live.ctx)
         assert action.outcome == "defect" and action.source == "ui"
+        # the Activity page shows the same report for the action, as plain text
+        at = app("pages/activity.py")
+        at.session_state["activity.table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+        at.run()
+        assert_clean(at)
+        assert any("removed group members it was not asked to remove" in e.value for e in at.error)
+        assert [c.value for c in at.code] == [code]
+        assert "🛑 server defect" in texts(at) or any("server defect" in str(df.value) for df in at.dataframe)
 
 
 def test_users_panel_shows_the_defect_report(console_home):
