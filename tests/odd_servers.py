@@ -15,6 +15,7 @@ whose defects are the ones real servers have:
   shows the asked value (a body that lies).
 - ``ignore_removes``: "remove members" succeeds without removing anyone.
 - ``fail_group_reads``: ``GET /Groups/{id}`` answers 500 (writes still work), to test read-backs that fail.
+- ``no_id_filter``: a filter on ``id`` is refused (400), as some servers do.
 
 It has the sandbox's process contract where tests need it: ``api_url``, ``scim_url``, ``api_key``, ``token()``.
 ``requests`` records every request (method, path, query, JSON body) so tests can check what was sent.
@@ -90,7 +91,7 @@ class OddScim:
     def __init__(self, *, users: int = 0, groups: list[tuple[str, list[int]]] | None = None,
                  rmw_projection: bool = False, sloppy_add: bool = False, write_answer: str = "resource",
                  ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False,
-                 fail_group_reads: bool = False) -> None:
+                 fail_group_reads: bool = False, no_id_filter: bool = False) -> None:
         self.rmw_projection = rmw_projection
         self.sloppy_add = sloppy_add
         self.write_answer = write_answer
@@ -98,6 +99,7 @@ class OddScim:
         self.echo_active = echo_active
         self.ignore_removes = ignore_removes
         self.fail_group_reads = fail_group_reads
+        self.no_id_filter = no_id_filter
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -242,6 +244,8 @@ class OddScim:
     def _list(self, kind: str, store: dict[str, dict[str, Any]], q: dict[str, str]) -> Response:
         docs = sorted(store.values(), key=lambda d: d.get("userName") or d.get("displayName") or "")
         if q.get("filter"):
+            if self.no_id_filter and any(t.lower() == "id" for t in q["filter"].replace("(", " ").split()):
+                raise ScimFailure(400, "filtering on id is not supported", "invalidFilter")
             test = _compile(q["filter"])
             docs = [d for d in docs if test(d)]
         start = max(1, int(q.get("startIndex", "1") or 1))

@@ -293,7 +293,7 @@ class Verifier:
         return out
 
     def _read_active(self, ids: list[str]) -> dict[str, bool]:
-        from scim_client import BadRequest, NotFound, ProtocolError, filters
+        from scim_client import BadRequest, NotFound, ProtocolError, ServerError, filters
 
         seen: dict[str, bool] = {}
         for i in range(0, len(ids), self.users_per_check):
@@ -308,7 +308,7 @@ class Verifier:
                     for u in found:
                         if u.id in chunk:
                             seen[u.id] = bool(u.active)
-                except (BadRequest, ProtocolError) as exc:
+                except (BadRequest, ProtocolError, ServerError) as exc:  # no (or a broken) filter on id
                     log.info("the server refused a filter on id (%s); reading users back one by one", exc.message)
                     self._id_filter = False
             for uid in chunk:

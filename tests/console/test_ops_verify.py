@@ -220,9 +220,10 @@ def test_removes_the_server_ignored_fail_their_items(ctx):
         assert [c["op"] for c in get_action(ctx, res.batch_id).items[0].changes] == ["add"]
 
 
-@pytest.mark.parametrize("echo", [False, True], ids=["answer-shows-it", "answer-lies"])
-def test_active_the_server_ignored_fails_the_item(ctx, echo):
-    with odd_server(users=10, ignore_active=True, echo_active=echo) as srv:
+@pytest.mark.parametrize("echo,id_filter", [(False, True), (True, True), (True, False)],
+                         ids=["answer-shows-it", "answer-lies", "answer-lies-no-id-filter"])
+def test_active_the_server_ignored_fails_the_item(ctx, echo, id_filter):
+    with odd_server(users=10, ignore_active=True, echo_active=echo, no_id_filter=not id_filter) as srv:
         conn = connect(ctx, srv)
         targets = sorted(u for u, d in srv.users.items() if d["active"])[:3]
         res = execute(ctx, conn, plan(ctx, conn, "deactivate", names_of(srv, targets)), "leavers", "op")
