@@ -104,9 +104,14 @@ def _verification_cost(ctx: Any, conn: Any, tokens: Any, sandbox: Any, per_run: 
                  per_person_ms=round(on / per_run * 1000, 1), read_backs=reads),
         h.metric(f"move {per_run:,} people, read-backs off (baseline)", seconds["unverified"], "s",
                  per_person_ms=round(off / per_run * 1000, 1)),
-        h.metric("time added by read-back verification on the move", overhead, "%", target="< 15 %",
-                 met=h.check(overhead, at_most=15), requests_per_person=3,
+        # the target is for 1,000 people; the quick size (100) is dominated by the fixed canary and final reads
+        h.metric("time added by read-back verification on the move", overhead, "%",
+                 target="< 15 % at 1,000 people" if per_run >= 1000 else None,
+                 met=h.check(overhead, at_most=15) if per_run >= 1000 else None, requests_per_person=3,
                  read_backs_per_run=statistics.median(reads) if reads else None),
+        # deterministic: the requests verification adds, against the 3 per person a move makes anyway
+        h.metric("requests added by read-back verification on the move",
+                 [r / (3 * per_run) * 100 for r in reads], "%", read_backs=reads),
     ]
 
 
@@ -172,4 +177,6 @@ def run(quick: bool) -> dict[str, Any]:
                                         target="<= 2 s", met=h.check(t["seconds"], at_most=2)))
         finally:
             sandbox.stop()
-    return {"params": params, "metrics": metrics}
+    notes = ["Read-back overhead: the machine's other load makes single runs vary by more than the overhead; "
+             "the deterministic row is the share of requests the read-backs add."]
+    return {"parameters": params, "metrics": metrics, "notes": notes}
