@@ -14,7 +14,8 @@ whose defects are the ones real servers have:
 - ``ignore_active``: PATCHes of ``active`` succeed without being stored; with ``echo_active`` the answer even
   shows the asked value (a body that lies).
 - ``ignore_removes``: "remove members" succeeds without removing anyone.
-- ``fail_group_reads``: ``GET /Groups/{id}`` answers 500 (writes still work), to test read-backs that fail.
+- ``fail_group_reads``: ``GET /Groups/{id}`` answers 500 (writes still work), to test read-backs that fail;
+  ``group_reads_left=N`` does the same after N successful reads.
 - ``no_id_filter``: a filter on ``id`` is refused (400), as some servers do.
 
 It has the sandbox's process contract where tests need it: ``api_url``, ``scim_url``, ``api_key``, ``token()``.
@@ -91,7 +92,8 @@ class OddScim:
     def __init__(self, *, users: int = 0, groups: list[tuple[str, list[int]]] | None = None,
                  rmw_projection: bool = False, sloppy_add: bool = False, write_answer: str = "resource",
                  ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False,
-                 fail_group_reads: bool = False, no_id_filter: bool = False) -> None:
+                 fail_group_reads: bool = False, group_reads_left: int | None = None,
+                 no_id_filter: bool = False) -> None:
         self.rmw_projection = rmw_projection
         self.sloppy_add = sloppy_add
         self.write_answer = write_answer
@@ -99,6 +101,7 @@ class OddScim:
         self.echo_active = echo_active
         self.ignore_removes = ignore_removes
         self.fail_group_reads = fail_group_reads
+        self.group_reads_left = group_reads_left
         self.no_id_filter = no_id_filter
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
@@ -222,6 +225,9 @@ class OddScim:
             if doc is None:
                 raise ScimFailure(404, f"{kind[:-1]} {rid} not found")
             if method == "GET":
+                if kind == "Groups" and self.group_reads_left is not None:
+                    self.fail_group_reads = self.fail_group_reads or self.group_reads_left <= 0
+                    self.group_reads_left -= 1
                 if kind == "Groups" and self.fail_group_reads:
                     raise ScimFailure(500, "group reads are failing")
                 return _ok(project(doc, q.get("attributes"), q.get("excludedAttributes")))

@@ -37,6 +37,7 @@ from console.operations.verify import (
     NOT_APPLIED_REMEDY,
     GroupCheck,
     Mismatch,
+    Repair,
     Verifier,
     collateral_report,
 )
@@ -210,11 +211,10 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
                     continue
                 user = client.set_active(user_id, want)
                 if bool(user.active) != want:
-                    out = Outcome("failed", "not_applied", http_status=None,
-                                  error=f"6clicks: {NOT_APPLIED} (the user is still "
-                                        f"{'active' if user.active else 'inactive'}).",
-                                  remedy=NOT_APPLIED_REMEDY, changes=changes)
-                    return out
+                    return Outcome("failed", "not_applied",
+                                   error=not_applied_error(f"the user is still {'active' if user.active else 'inactive'}"
+                                                           " in its answer"),
+                                   remedy=NOT_APPLIED_REMEDY, changes=changes)
                 changes.append(dict(step))
                 verifier.active_done(user_id, seq, want, dict(step))
             else:
@@ -372,10 +372,13 @@ def _repair(ctx: Any, client: Any, run: _Run, batch_id: int, operator: str, labe
         seen = run.collateral[gid]
         try:
             fresh = run.verifier.check_group(gid, scheduled=False)
-        except Exception as exc:  # cannot even read it: report what was seen, restore nothing blindly
+            repair = run.verifier.restore(fresh)
+        except Exception as exc:  # cannot even read it: report what was seen, send nothing blindly
             fresh = seen
             log.warning("could not read group %s again before restoring it: %s", gid, exc)
-        repair = run.verifier.restore(fresh)
+            repair = Repair(gid, seen.group_name, set(seen.vanished | seen.lost_added),
+                            error=f"the group could not be read again, so nothing was sent to restore it "
+                                  f"({getattr(exc, 'message', None) or type(exc).__name__})")
         lost = seen.vanished | seen.lost_added | fresh.vanished | fresh.lost_added
         names = _user_names(client, lost)
         summary, report = collateral_report(batch_id, label, _merged(seen, fresh), repair, names)

@@ -153,6 +153,21 @@ def test_sloppy_add_is_caught_after_one_write_restored_and_reported(ctx, tmp_pat
         assert len(report) <= 13000
 
 
+def test_a_restore_that_cannot_read_the_group_sends_nothing_and_says_so(ctx):
+    """Group reads fail right after the one that showed the loss: no blind write, the report names who is missing."""
+    with odd_server(users=14, groups=[("Finance", list(range(6)))], sloppy_add=True, group_reads_left=2) as srv:
+        conn = connect(ctx, srv)
+        fin = srv.group_id("Finance")
+        newcomers = sorted(set(srv.users) - srv.member_ids(fin))[:2]
+        res = execute(ctx, conn, plan(ctx, conn, "add", names_of(srv, newcomers), group="Finance"), "t", "op")
+        [defect] = res.defects
+        assert res.state == "stopped" and not defect.restored and defect.still_missing == 6
+        assert "could NOT be put back" in defect.summary and "nothing was sent to restore it" in defect.report
+        assert "add them back by hand" in defect.report and "person000@odd.example" in defect.report
+        assert len(srv.member_ids(fin)) == 1                     # still wiped: nothing blind was sent
+        assert events(ctx, res.batch_id)[2:4] == ["server_defect", "restore_failed"]
+
+
 def test_sloppy_add_into_the_target_of_a_move_is_restored(ctx):
     with odd_server(users=16, groups=[("From", [0, 1, 2, 3]), ("To", [4, 5, 6, 7, 8])], sloppy_add=True) as srv:
         conn = connect(ctx, srv)
