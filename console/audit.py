@@ -1,8 +1,10 @@
 """The audit log of manual operations: who, when, what, why, the result per person, and the undo recipe.
 
-It reads the operations journal (migration 0004): every batch is an *action* with its items and its life
-events (journaled, started, stopped, resumed, retried, abandoned, finished). It also flags changes that a
-later provisioning cycle (or anyone else) reverted, by comparing the latest snapshot with what the action did.
+It reads the operations journal (migrations 0004, 0005): every batch is an *action* with its items, its life
+events (journaled, started, interrupted, resumed, retried, stopped, abandoned, verified, server_defect, restored,
+finished) and the server defects its read-backs found (with the request, the answer and the repair). It also
+flags changes that a later provisioning cycle (or anyone else) reverted, by comparing the latest snapshot with
+what the action did.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from console.errors import NotFoundError
 from console.operations import journal
 from console.operations.model import inverse_step, kind_label, order_steps, step_text
 
-OUTCOMES = ("success", "partial", "failed", "stopped", "interrupted", "running", "abandoned", "pending")
+OUTCOMES = ("success", "partial", "failed", "stopped", "defect", "interrupted", "running", "abandoned", "pending")
 
 
 def os_operator() -> str:
@@ -60,6 +62,21 @@ class AuditEvent:
 
 
 @dataclass
+class AuditDefect:
+    """A server defect found by read-back: what was lost, whether it was restored, and the plain-text report."""
+
+    at: datetime | None
+    kind: str
+    target_id: str | None
+    target_name: str | None
+    summary: str
+    report: str
+    lost: list[str]
+    still_missing: list[str]
+    restored: bool
+
+
+@dataclass
 class Reverted:
     user_id: str
     user_name: str | None
@@ -93,6 +110,7 @@ class Action:
     events: list[AuditEvent] = field(default_factory=list)
     undone_by: list[int] = field(default_factory=list)
     reverted: list[Reverted] | None = None     # None: unknown (no snapshot after the action)
+    defects: list[AuditDefect] = field(default_factory=list)
 
     def undo_recipe(self) -> dict[str, Any]:
         """The inverse action with exactly the people this action changed."""
@@ -114,6 +132,7 @@ class Action:
         data["items"] = [{**asdict(i), "updated_at": i.updated_at.isoformat() if i.updated_at else None}
                          for i in self.items] if items else None
         data["events"] = [{**asdict(e), "at": e.at.isoformat() if e.at else None} for e in self.events]
+        data["defects"] = [{**asdict(d), "at": d.at.isoformat() if d.at else None} for d in self.defects]
         data["reverted"] = None if self.reverted is None else [
             {**asdict(r), "seen_at": r.seen_at.isoformat() if r.seen_at else None} for r in self.reverted]
         if self.items:
@@ -121,8 +140,10 @@ class Action:
         return data
 
 
-def _outcome(row: Any, counts: dict[str, int], changed: int) -> str:
+def _outcome(row: Any, counts: dict[str, int], changed: int, defects: bool = False) -> str:
     state = row["state"]
+    if defects:
+        return "defect"
     if state == "abandoned":
         return "abandoned"
     if state == "stopped":
@@ -135,7 +156,7 @@ def _outcome(row: Any, counts: dict[str, int], changed: int) -> str:
     return "success"
 
 
-def _action(ctx: Any, row: Any, counts: dict[str, int], changed: int) -> Action:
+def _action(ctx: Any, row: Any, counts: dict[str, int], changed: int, defects: bool = False) -> Action:
     params = json.loads(row["params_json"] or "{}")
     label = kind_label(row["kind"], params)
     if row["undo_of"]:
@@ -143,7 +164,7 @@ def _action(ctx: Any, row: Any, counts: dict[str, int], changed: int) -> Action:
     return Action(id=int(row["id"]), connection=row["connection"], kind=row["kind"], params=params, label=label,
                   reason=row["reason"], operator=row["operator"], source=row["source"], undo_of=row["undo_of"],
                   notes=json.loads(row["notes_json"] or "[]"), state=row["state"],
-                  outcome=_outcome(row, counts, changed), created_at=journal.parse_iso(row["created_at"]),
+                  outcome=_outcome(row, counts, changed, defects), created_at=journal.parse_iso(row["created_at"]),
                   started_at=journal.parse_iso(row["started_at"]),
                   finished_at=journal.parse_iso(row["finished_at"]), stop_reason=row["stop_reason"],
                   stop_remedy=row["stop_remedy"], counts=counts, changed_count=changed)
@@ -167,8 +188,13 @@ def get_action(ctx: Any, action_id: int | str) -> Action:
     row = journal.batch_row(ctx.store, ident)
     items = [_item(r) for r in journal.items(ctx.store, ident)]
     counts = journal.counts(ctx.store, ident)
-    action = _action(ctx, row, counts, sum(1 for i in items if i.changes))
+    defects = [AuditDefect(at=journal.parse_iso(d["at"]), kind=d["kind"], target_id=d["target_id"],
+                           target_name=d["target_name"], summary=d["summary"], report=d["report"],
+                           lost=json.loads(d["lost_json"]), still_missing=json.loads(d["still_missing_json"]),
+                           restored=bool(d["restored"])) for d in journal.defects(ctx.store, ident)]
+    action = _action(ctx, row, counts, sum(1 for i in items if i.changes), bool(defects))
     action.items = items
+    action.defects = defects
     action.events = [AuditEvent(at=journal.parse_iso(e["at"]), operator=e["operator"], event=e["event"],
                                 detail=e["detail"])
                      for e in ctx.store.query("SELECT * FROM op_events WHERE batch_id=? ORDER BY id", (ident,))]
@@ -213,9 +239,10 @@ def list_actions(ctx: Any, *, connection: str | None = None, since: datetime | N
     undone: dict[int, list[int]] = {}
     for r in ctx.store.query("SELECT id, undo_of FROM op_batches WHERE undo_of IS NOT NULL ORDER BY id"):
         undone.setdefault(int(r["undo_of"]), []).append(int(r["id"]))
+    with_defects = {int(r["batch_id"]) for r in ctx.store.query("SELECT DISTINCT batch_id FROM op_defects")}
     out = []
     for row in rows:
-        action = _action(ctx, row, counts[int(row["id"])], changed[int(row["id"])])
+        action = _action(ctx, row, counts[int(row["id"])], changed[int(row["id"])], int(row["id"]) in with_defects)
         action.undone_by = undone.get(action.id, [])
         if outcome and action.outcome != outcome:
             continue

@@ -183,7 +183,9 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
     ops = _ops()
     result = ops.batch_result(ui.context(), batch_id)
     summary = result.summary()
-    if result.stop_reason:
+    if result.defects:
+        show_defects(result)
+    elif result.stop_reason:
         st.error(summary, icon=":material/key_off:")
         st.page_link("pages/connection.py", label="Open Connection & token", icon=":material/key:")
     elif result.counts.get("failed"):
@@ -203,7 +205,8 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
         ops.retry_failed(ui.context(), conn, batch_id, ui.operator(),
                          progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"Retrying: {d} of {t}"))
         st.rerun()
-    if result.state == "stopped" and a.button("Resume", key=_k(panel, "resume"), icon=":material/play_arrow:"):
+    if result.state == "stopped" and not result.defects and a.button("Resume", key=_k(panel, "resume"),
+                                                                     icon=":material/play_arrow:"):
         bar = st.progress(0.0, text="Resuming…")
         ops.resume(ui.context(), conn, batch_id, ui.operator(),
                    progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"Resuming: {d} of {t}"))
@@ -212,6 +215,25 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
     if c.button("Done", key=_k(panel, "done")):
         clear(panel)
         st.rerun()
+
+
+DEFECT_TEXT = ("The server answered success but removed group members it was not asked to remove. This action "
+               "was stopped at once and the lost members were put back{restored}. The report below shows what "
+               "happened, the request and the server's answer.")
+DEFECT_TODO = ("What to do: send the report to the service provider. Do not resume this action until they have fixed "
+               "it; make the change in Entra ID instead. It stays in Activity with the same report.")
+
+
+def show_defects(result: Any) -> None:
+    """A server defect (collateral loss) and its repair. Fixed wording in the alert; everything that comes from
+    the server or the directory (group names, ids, request and answer) only as plain text (``st.code``)."""
+    restored = all(d.restored for d in result.defects)
+    st.error(DEFECT_TEXT.format(restored=" and verified" if restored else ", but NOT all of them could be: add the "
+                                                                      "missing people back by hand (listed below)"),
+             icon=":material/report:")
+    st.text(DEFECT_TODO)
+    for defect in result.defects:
+        st.code(defect.report, language=None, wrap_lines=True)
 
 
 def flow(panel: str, conn: Any) -> None:

@@ -18,6 +18,7 @@ PANEL = "activity"
 KEY_SELECTED = "activity.selected_id"
 RANGES = {"24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30), "All": None}
 OUTCOME_LABELS = {"success": "✅ success", "partial": "⚠️ partial", "failed": "❌ failed", "stopped": "⛔ stopped",
+                  "defect": "🛑 server defect",
                   "interrupted": "⏸ interrupted", "running": "▶ running", "abandoned": "✖ abandoned",
                   "pending": "… pending"}
 
@@ -138,7 +139,9 @@ def detail(conn: Any, action_id: int) -> None:
         st.caption(f"This action undoes action {action.undo_of}.")
     if action.undone_by:
         st.caption("Undone by action " + ", ".join(str(i) for i in action.undone_by) + ".")
-    if action.stop_reason:
+    if action.defects:  # fixed wording; the report (server and directory text) only as plain text
+        ops_ui.show_defects(action)
+    elif action.stop_reason:
         st.error(f"{action.stop_reason} {action.stop_remedy or ''}", icon=":material/block:")
     if action.reverted:
         people = len({r.user_id for r in action.reverted})

@@ -1,7 +1,7 @@
 """A fast, correct SCIM 2.0 client with 6clicks token exchange (see docs/scim_client.md)."""
 
 from . import filters, patch
-from .client import ScimClient, page_size_hint
+from .client import Exchange, ScimClient, page_size_hint
 from .errors import (
     AuthenticationError,
     BadRequest,
@@ -23,6 +23,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "ConnectionFailed",
+    "Exchange",
     "IssuedToken",
     "Listing",
     "NotFound",

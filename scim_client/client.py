@@ -7,6 +7,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from .errors import (
     RateLimited,
     ScimError,
     ServerError,
+    snippet,
 )
 from .models import GROUP_SCHEMA, USER_SCHEMA, Listing, ScimGroup, ScimUser, parse_group, parse_user
 
@@ -32,6 +35,8 @@ log = logging.getLogger("scim_client")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MEMBER_BATCH = 100
+# How much of a write's answer an Exchange keeps (for defect reports; redacted, one line).
+ANSWER_LIMIT = 2000
 
 # Where servers advertise their page size limit in ServiceProviderConfig (the first found wins).
 _PAGE_HINTS = (
@@ -76,6 +81,20 @@ def page_size_hint(config: dict[str, Any]) -> int | None:
                 if number > 0:
                     return number
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One write as sent and as answered, for reports when a server misbehaves. Holds no token: ``request`` is
+    the JSON body sent (ids and values only) and ``answer`` the start of the answer's body, redacted, on one line
+    ("" when there was none)."""
+
+    method: str
+    path: str  # relative to the SCIM base URL, e.g. "Groups/9f1c"
+    request: dict[str, Any] | None
+    status: int
+    answer: str
+    at: datetime
 
 
 class ScimClient:
@@ -328,7 +347,8 @@ class ScimClient:
                 if found is not None:
                     return found
                 continue
-            if answer.data is None:  # 201 without a body: read it back
+            created = self._written_resource(answer)
+            if created is None:  # 201 without the resource: read it back
                 found = lookup()
                 if found is None:
                     raise ProtocolError(
@@ -337,29 +357,21 @@ class ScimClient:
                         status=answer.status,
                     )
                 return found
-            return parse(self._resource(answer.data, answer.status))
+            return parse(created)
 
     def set_active(self, user_id: str, active: bool) -> ScimUser:
-        """Enable or disable a user (PATCH replace active, a JSON boolean)."""
-        answer = self._http.request(
-            "PATCH",
-            f"Users/{_segment(user_id)}",
-            json=patches.set_active(bool(active)),
-            operation="edit_user",
-            what=f"user {user_id}",
-        )
-        if answer.data is None:  # 204: read it back
-            return self.get_user(user_id)
-        return parse_user(self._resource(answer.data, answer.status))
+        """Enable or disable a user (PATCH replace active, a JSON boolean). Returns the user as the server
+        answered it (200 with the resource), else as read back (200 without a body, 204). The caller checks
+        ``.active``: a server may answer success without applying the change."""
+        return self.patch_user(user_id, patches.set_active(bool(active)))
 
     def patch_user(self, user_id: str, body: dict[str, Any]) -> ScimUser:
-        """Send a PatchOp body built with :mod:`scim_client.patch`."""
-        answer = self._http.request(
-            "PATCH", f"Users/{_segment(user_id)}", json=body, operation="edit_user", what=f"user {user_id}"
-        )
-        if answer.data is None:
+        """Send a PatchOp body built with :mod:`scim_client.patch`; the user as answered, else read back."""
+        answer, _ = self._write("PATCH", f"Users/{_segment(user_id)}", body, "edit_user", f"user {user_id}")
+        found = self._written_resource(answer)
+        if found is None:
             return self.get_user(user_id)
-        return parse_user(self._resource(answer.data, answer.status))
+        return parse_user(found)
 
     def delete_user(self, user_id: str) -> None:
         self._http.request(
@@ -405,36 +417,81 @@ class ScimClient:
             f"group {display_name}",
         )
 
-    def _patch_group(self, group_id: str, body: dict[str, Any], operation: str) -> Any:
-        return self._http.request(
-            "PATCH",
-            f"Groups/{_segment(group_id)}",
-            params={"excludedAttributes": "members"},
-            json=body,
-            operation=operation,
-            what=f"group {group_id}",
-        )
+    def _patch_group(self, group_id: str, body: dict[str, Any], operation: str) -> tuple[Any, Exchange]:
+        # Never with ``attributes``/``excludedAttributes``: some servers implement PATCH as read-modify-write and
+        # apply them to the resource they read, so ``excludedAttributes=members`` wipes the group's members.
+        return self._write("PATCH", f"Groups/{_segment(group_id)}", body, operation, f"group {group_id}")
 
-    def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+    def add_members(
+        self, group_id: str, user_ids: Iterable[str], *, per_request: int = MEMBER_BATCH
+    ) -> list[Exchange]:
+        """Add users to a group (PATCH add members, ``per_request`` per request, 100 by default). Returns what was
+        sent and answered; the server's answer (200 with or without the group, or 204) is not trusted: read the
+        group back to check (``get_group``), as the console's operations do."""
         ids = list(dict.fromkeys(str(i) for i in user_ids))
-        for i in range(0, len(ids), MEMBER_BATCH):
-            self._patch_group(group_id, patches.add_members(ids[i : i + MEMBER_BATCH]), "group_members")
+        size = max(1, int(per_request))
+        out: list[Exchange] = []
+        for i in range(0, len(ids), size):
+            _, sent = self._patch_group(group_id, patches.add_members(ids[i : i + size]), "group_members")
+            out.append(sent)
+        return out
 
-    def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+    def remove_members(self, group_id: str, user_ids: Iterable[str]) -> list[Exchange]:
+        """Remove users from a group (one ``members[value eq "id"]`` op each, up to 100 per request)."""
         ids = list(dict.fromkeys(str(i) for i in user_ids))
+        out: list[Exchange] = []
         for i in range(0, len(ids), MEMBER_BATCH):
-            self._patch_group(group_id, patches.remove_members(ids[i : i + MEMBER_BATCH]), "group_members")
+            _, sent = self._patch_group(
+                group_id, patches.remove_members(ids[i : i + MEMBER_BATCH]), "group_members"
+            )
+            out.append(sent)
+        return out
+
+    def replace_members(self, group_id: str, user_ids: Iterable[str]) -> list[Exchange]:
+        """Set a group's members to exactly ``user_ids`` in one request (PATCH replace members). Used to repair a
+        group a server emptied; prefer add/remove for ordinary changes (a replace races with other writers)."""
+        ids = list(dict.fromkeys(str(i) for i in user_ids))
+        _, sent = self._patch_group(group_id, patches.replace_members(ids), "group_members")
+        return [sent]
 
     def rename_group(self, group_id: str, name: str) -> ScimGroup:
-        answer = self._patch_group(group_id, patches.rename_group(name), "rename_group")
-        if answer.data is None:
+        answer, _ = self._patch_group(group_id, patches.rename_group(name), "rename_group")
+        found = self._written_resource(answer)
+        if found is None:
             return self.get_group(group_id, members=False)
-        return parse_group(self._resource(answer.data, answer.status), False)
+        return parse_group(found, False)
 
     def delete_group(self, group_id: str) -> None:
         self._http.request(
             "DELETE", f"Groups/{_segment(group_id)}", operation="delete_group", what=f"group {group_id}"
         )
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def _write(
+        self, method: str, path: str, body: dict[str, Any] | None, operation: str, what: str
+    ) -> tuple[Any, Exchange]:
+        """One write, never with ``attributes``/``excludedAttributes``; with the record of what was exchanged."""
+        answer = self._http.request(method, path, json=body, operation=operation, what=what)
+        sent = Exchange(
+            method=method,
+            path=path,
+            request=body,
+            status=answer.status,
+            answer="" if answer.data is None else snippet(answer.body, self._http.secrets(), ANSWER_LIMIT),
+            at=datetime.now(UTC),
+        )
+        return answer, sent
+
+    @staticmethod
+    def _written_resource(answer: Any) -> dict[str, Any] | None:
+        """The resource a write answered with, or None when the server sent none (204, 200 without a body, or a
+        200 whose JSON is not a resource): the caller then reads it back instead of parsing nothing."""
+        data = answer.data
+        if isinstance(data, dict) and any(isinstance(k, str) and k.lower() == "id" for k in data):
+            return data
+        if data is not None:
+            log.info("HTTP %d to a write without the resource in its body; reading it back", answer.status)
+        return None
 
     # -- helpers -------------------------------------------------------------------------------------------
     @staticmethod

@@ -121,6 +121,16 @@ def remove_members(member_ids: Iterable[str]) -> dict[str, Any]:
     return request([remove(member_path(i)) for i in ids])
 
 
+def replace_members(member_ids: Iterable[str]) -> dict[str, Any]:
+    """``replace members`` with exactly these ids (may be empty): one operation, for repairing a group."""
+    if isinstance(member_ids, str):
+        raise TypeError("pass a list of ids, not a single string")
+    ids = list(dict.fromkeys(str(i) for i in member_ids))
+    if any(not i for i in ids):
+        raise ValueError("a member id cannot be empty")
+    return request(replace("members", [{"value": i} for i in ids]))
+
+
 def _ids(member_ids: Iterable[str]) -> list[str]:
     if isinstance(member_ids, str):
         raise TypeError("pass a list of ids, not a single string")

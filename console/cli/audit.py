@@ -26,8 +26,8 @@ def register(sub: Any) -> None:
     p.add_argument("--since", help="7d, 12h, 30m or an ISO date")
     p.add_argument("--operator", help="part of the operator's name or e-mail")
     p.add_argument("--kind", choices=("deactivate", "reactivate", "add", "remove", "move"))
-    p.add_argument("--outcome", choices=("success", "partial", "failed", "stopped", "interrupted", "running",
-                                         "abandoned"))
+    p.add_argument("--outcome", choices=("success", "partial", "failed", "stopped", "defect", "interrupted",
+                                         "running", "abandoned"))
     p.add_argument("--connection", metavar="NAME")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
@@ -96,6 +96,8 @@ def _list(args: argparse.Namespace) -> int:
             flags.append(f"REVERTED for {len({r.user_id for r in a.reverted})} (changed back later, e.g. by Entra)")
         if a.undone_by:
             flags.append("undone by " + ", ".join(f"#{i}" for i in a.undone_by))
+        if a.outcome == "defect":
+            flags.append(f"SERVER DEFECT: see python -m console audit show {a.id}")
         print(f"#{a.id:<5} {cli.local(a.created_at)}  {a.operator:<20} {a.connection}: {a.label}  [{a.outcome}] "
               f"changed {a.changed_count}, failed {c.get('failed', 0)}, skipped {c.get('skipped', 0)}"
               f"{', pending ' + str(c['pending'] + c['running']) if c.get('pending') or c.get('running') else ''}"
@@ -136,6 +138,9 @@ def _show(args: argparse.Namespace) -> int:
             print(f"  REVERTED: {r.user_name}: {r.change} no longer holds (now {r.now})")
     if action.changed_count:
         print(f"  undo: {action.undo_recipe()['command']}")
+    for defect in action.defects:
+        print()
+        print(defect.report)
     return 0
 
 

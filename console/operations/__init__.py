@@ -3,7 +3,9 @@
 ``plan`` previews (nothing is sent), ``execute`` journals the plan and then runs it with bounded concurrency,
 re-checking every person live (idempotent). Interrupted batches are listed by ``unfinished_batches`` and
 finished by ``resume`` or given up by ``abandon``; ``retry_failed`` re-runs failed items alone; ``undo_plan``
-previews the exact inverse of an action. The audit side is ``console.audit``. UI-free.
+previews the exact inverse of an action. Every change is read back (``verify``): a server that loses members
+it was not asked to remove stops the batch, the members are restored and the defect is reported
+(``BatchResult.defects``). The audit side is ``console.audit``. UI-free.
 """
 
 from console.operations.executor import (
@@ -20,6 +22,7 @@ from console.operations.model import (
     DEFAULT_CONCURRENCY,
     KINDS,
     BatchResult,
+    DefectReport,
     ItemResult,
     Plan,
     PlanItem,
@@ -29,7 +32,7 @@ from console.operations.planning import entra_warnings, load_directory, next_cyc
 from console.operations.targets import CsvTargets, Directory, read_csv_targets
 
 __all__ = [
-    "DEFAULT_CONCURRENCY", "KINDS", "BatchResult", "CsvTargets", "Directory", "ItemResult", "Plan", "PlanItem",
+    "DEFAULT_CONCURRENCY", "KINDS", "BatchResult", "CsvTargets", "DefectReport", "Directory", "ItemResult", "Plan", "PlanItem",
     "Unfinished", "abandon", "batch_result", "entra_warnings", "execute", "kind_label", "load_directory",
     "next_cycle_text", "plan", "read_csv_targets", "resume", "retry_failed", "undo_plan", "unfinished_batches",
     "validate_reason",

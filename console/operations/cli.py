@@ -2,7 +2,8 @@
 
 Previews go to stdout, progress to stderr. Without ``--yes`` the command asks on a terminal for the number of
 people as confirmation; with no terminal it prints the preview and refuses (exit 2), so a script never changes
-6clicks by accident. Exit codes: 0 done (or a dry run), 1 done with failed items or stopped, 2 refused/error.
+6clicks by accident. Exit codes: 0 done (or a dry run), 1 done with failed items or stopped, 2 refused/error,
+3 stopped because the server mishandled a change (a server defect: see the report printed with the result).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, Plan
 
 PREVIEW_ROWS = 40
 HELP_TAIL = ("A preview is printed first. Without --yes you are asked to type the number of people; with no "
-             "terminal the command refuses (exit 2). Exit codes: 0 done or dry run, 1 done with failed items or "
-             "stopped, 2 refused or error. Progress goes to stderr.")
+             "terminal the command refuses (exit 2). Every change is read back from the server. Exit codes: 0 done "
+             "or dry run, 1 done with failed items or stopped, 2 refused or error, 3 stopped on a server defect "
+             "(members lost; restored where possible; the report is printed). Progress goes to stderr.")
+EXIT_DEFECT = 3
 
 
 def add_common(parser: argparse.ArgumentParser, *, users: bool = True) -> None:
@@ -126,15 +129,26 @@ def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -
     if as_json:
         print(json.dumps({"action_id": result.batch_id, "state": result.state, "counts": result.counts,
                           "stop_reason": result.stop_reason, "stop_remedy": result.stop_remedy,
+                          "defects": [vars(d) for d in result.defects],
                           "items": [vars(i) for i in result.items]}, indent=2, default=str), file=out)
     else:
         print(result.summary(), file=out)
+        for defect in result.defects:
+            print(file=out)
+            print(defect.report, file=out)
+            print(file=out)
         for item in result.items:
             if item.state == "failed" or (item.state == "pending" and result.stop_reason):
                 print(f"  {item.state}: {item.user_name or item.user_id}: {item.error or item.note or ''} "
                       f"{('→ ' + item.remedy) if item.remedy else ''}".rstrip(), file=out)
             elif item.state == "done" and item.outcome in ("partial",):
                 print(f"  partial: {item.user_name}: {item.note}", file=out)
+    if result.defects:
+        print(f"Server defect: action {result.batch_id} was stopped"
+              + ("; every lost member was restored and verified." if all(d.restored for d in result.defects)
+                 else "; some lost members could NOT be restored: see the report.")
+              + f" Full report: python -m console audit show {result.batch_id}", file=sys.stderr)
+        return EXIT_DEFECT
     if result.stop_reason or result.counts.get("failed"):
         return 1
     return 0

@@ -23,7 +23,24 @@ from typing import Any
 
 from console.errors import ConsoleError, InvalidInput
 from console.operations import journal
-from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, ItemResult, Plan, step_text
+from console.operations.model import (
+    DEFAULT_CONCURRENCY,
+    BatchResult,
+    DefectReport,
+    ItemResult,
+    Plan,
+    kind_label,
+    step_text,
+)
+from console.operations.verify import (
+    NOT_APPLIED,
+    NOT_APPLIED_REMEDY,
+    GroupCheck,
+    Mismatch,
+    Repair,
+    Verifier,
+    collateral_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +65,33 @@ class Outcome:
 
 
 class LiveState:
-    """Live look-ups shared by the worker threads of one run: users per item, group members once per group."""
+    """Live look-ups shared by the worker threads of one run: users per item, group members once per group (the
+    read-back baseline of the run's ``Verifier``)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, verifier: Verifier | None = None) -> None:
         self.client = client
+        self.verifier = verifier if verifier is not None else Verifier(client)
         self._members: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._group_locks: dict[str, threading.Lock] = {}
 
-    def members(self, group_id: str) -> set[str]:
+    def members(self, group_id: str, name: str | None = None) -> set[str]:
         with self._lock:
             glock = self._group_locks.setdefault(group_id, threading.Lock())
         with glock:
             if group_id not in self._members:
                 group = self.client.get_group(group_id, members=True)
                 self._members[group_id] = set(group.member_ids or [])
+                self.verifier.baseline(group_id, name or group.display_name, self._members[group_id])
             return self._members[group_id]
 
-    def is_member(self, group_id: str, user: Any) -> bool:
+    def is_member(self, group_id: str, user: Any, name: str | None = None) -> bool:
+        members = self.members(group_id, name)  # also the baseline: read before this run's first change to it
         raw = getattr(user, "raw", None) or {}
         if isinstance(raw.get("groups"), list):  # the server lists a user's groups: freshest, per item
             return any(isinstance(g, dict) and g.get("value") == group_id for g in raw["groups"])
-        return user.id in self.members(group_id)
+        with self._lock:
+            return user.id in members
 
     def changed(self, group_id: str, user_id: str, added: bool) -> None:
         with self._lock:
@@ -138,12 +160,12 @@ ITEM_BACKOFF = 0.5
 
 
 def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]],
-                       attempts: int = ITEM_ATTEMPTS) -> Outcome:
+                       attempts: int = ITEM_ATTEMPTS, seq: int = 0) -> Outcome:
     tries = 0
     changes: list[dict[str, Any]] = []
     while True:
         tries += 1
-        out = apply_steps(client, live, user_id, steps)
+        out = apply_steps(client, live, user_id, steps, seq)
         changes = journal.merge_changes(changes, out.changes)
         if out.outcome not in ("busy", "conflict") or tries >= attempts:
             break
@@ -167,11 +189,14 @@ def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[d
     return out
 
 
-def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]]) -> Outcome:
-    """Bring one user to the state the steps describe, checking live state first (idempotent)."""
+def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]], seq: int = 0) -> Outcome:
+    """Bring one user to the state the steps describe, checking live state first (idempotent). Every write is
+    registered with the run's verifier, which reads it back later; a user's ``active`` is also checked at once
+    against what the server answered (or read back when it answered without the user)."""
     changes: list[dict[str, Any]] = []
     notes: list[str] = []
     extra_attempts = 0
+    verifier = live.verifier
     try:
         user = client.get_user(user_id)
     except Exception as exc:
@@ -185,22 +210,40 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
                     notes.append(f"already {'active' if want else 'inactive'}")
                     continue
                 user = client.set_active(user_id, want)
+                if bool(user.active) != want:
+                    return Outcome("failed", "not_applied",
+                                   error=not_applied_error(f"the user is still {'active' if user.active else 'inactive'}"
+                                                           " in its answer"),
+                                   remedy=NOT_APPLIED_REMEDY, changes=changes)
                 changes.append(dict(step))
+                verifier.active_done(user_id, seq, want, dict(step))
             else:
                 subject = "group"
                 gid = step["group_id"]
-                member = live.is_member(gid, user)
+                member = live.is_member(gid, user, step.get("group_name"))
                 if step["op"] == "add":
                     if member:
                         notes.append(f"already in {step.get('group_name') or gid}")
                         continue
-                    client.add_members(gid, [user_id])
+                    verifier.begin(gid, user_id, "add", seq)
+                    try:
+                        sent = client.add_members(gid, [user_id])
+                    except BaseException:
+                        verifier.failed(gid, user_id)
+                        raise
+                    verifier.done(gid, user_id, sent)
                     live.changed(gid, user_id, True)
                 else:
                     if not member:
                         notes.append(f"already not in {step.get('group_name') or gid}")
                         continue
-                    client.remove_members(gid, [user_id])
+                    verifier.begin(gid, user_id, "remove", seq)
+                    try:
+                        sent = client.remove_members(gid, [user_id])
+                    except BaseException:
+                        verifier.failed(gid, user_id)
+                        raise
+                    verifier.done(gid, user_id, sent)
                     live.changed(gid, user_id, False)
                 changes.append(dict(step))
         except Exception as exc:
@@ -214,7 +257,7 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
 
 
 def _apply_row(client: Any, live: LiveState, row: Any, steps: list[dict[str, Any]]) -> Outcome:
-    out = apply_with_retries(client, live, row["user_id"], steps)
+    out = apply_with_retries(client, live, row["user_id"], steps, seq=int(row["seq"]))
     if row["state"] == "running" and out.state == "done" and out.outcome == "already" and not row["changes_json"] \
             .strip("[] "):
         # In flight when its process died: the change was sent but not recorded. The preview said it needed
@@ -239,33 +282,186 @@ def _client_for(ctx: Any, conn: Any, client: Any) -> Iterator[Any]:
         made.close()
 
 
+class _Run:
+    """The journal side of one run's read-backs: item failures the server did not apply, collateral losses."""
+
+    def __init__(self, ctx: Any, batch_id: int, operator: str, verifier: Verifier) -> None:
+        self.store = ctx.store
+        self.batch_id = batch_id
+        self.operator = operator
+        self.verifier = verifier
+        self.recorded: set[int] = set()                 # items the main thread has journaled in this run
+        self.deferred: dict[int, list[Mismatch]] = {}   # mismatches of items not journaled yet
+        self.collateral: dict[str, GroupCheck] = {}     # group id -> the read-back that showed it
+        self.not_applied = 0
+        self.unverified: list[str] = []                 # read-backs that could not be made
+
+    def mismatch(self, found: list[Mismatch]) -> None:
+        for m in found:
+            if m.seq in self.recorded:
+                self._unapply(m)
+            else:
+                self.deferred.setdefault(m.seq, []).append(m)
+
+    def item_recorded(self, seq: int) -> None:
+        self.recorded.add(seq)
+        for m in self.deferred.pop(seq, []):
+            self._unapply(m)
+
+    def flush(self) -> None:
+        for seq in list(self.deferred):
+            for m in self.deferred.pop(seq):
+                self._unapply(m)
+
+    def _unapply(self, m: Mismatch) -> None:
+        self.not_applied += 1
+        journal.unapply(self.store, self.batch_id, m.seq, m.step, error=not_applied_error(m.detail),
+                        remedy=NOT_APPLIED_REMEDY)
+
+    def checked(self, target: str, fut: Future[Any]) -> None:
+        """Handle a finished read-back (run in the checker pool)."""
+        try:
+            result = fut.result()
+        except Exception as exc:  # a read that failed proves nothing either way: tried again at the end
+            self.unverified.append(f"{target}: {type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
+            log.info("read-back of %s failed: %s", target, exc)
+            return
+        self.judge(result)
+
+    def judge(self, result: GroupCheck | list[Mismatch]) -> None:
+        if isinstance(result, GroupCheck):
+            if result.collateral:
+                self.collateral.setdefault(result.group_id, result)   # the first sighting, with its writes
+                self.mismatch(self.verifier.mismatches(result, lost_added=False))
+            else:
+                self.mismatch(self.verifier.mismatches(result))
+        else:
+            self.mismatch(result)
+
+
+def not_applied_error(detail: str) -> str:
+    return f"{NOT_APPLIED[0].upper()}{NOT_APPLIED[1:]}: {detail}."
+
+
+def _read_back(verifier: Verifier, target: str, *, scheduled: bool = True) -> GroupCheck | list[Mismatch]:
+    if target == "users":
+        return verifier.check_users(scheduled=scheduled)
+    return verifier.check_group(target, scheduled=scheduled)
+
+
+def _user_names(client: Any, ids: set[str]) -> dict[str, str]:
+    """userNames of (at most a report's worth of) people, for the report; best effort."""
+    from console.operations.verify import NAMES_IN_REPORT
+    from scim_client import ScimError, filters
+
+    wanted = sorted(ids)[:NAMES_IN_REPORT]
+    if not wanted:
+        return {}
+    try:
+        found = client.list_users(filter=filters.or_(*[filters.eq("id", i) for i in wanted])
+                                  if len(wanted) > 1 else filters.eq("id", wanted[0]))
+    except ScimError:
+        return {}
+    return {u.id: str(u.user_name) for u in found if u.id in set(wanted) and u.user_name}
+
+
+def _repair(ctx: Any, client: Any, run: _Run, batch_id: int, operator: str, label: str) -> list[str]:
+    """Restore every group that lost members, verify, and record each defect. Returns the one-line summaries."""
+    summaries: list[str] = []
+    for gid in list(run.collateral):
+        seen = run.collateral[gid]
+        try:
+            fresh = run.verifier.check_group(gid, scheduled=False)
+            repair = run.verifier.restore(fresh)
+        except Exception as exc:  # cannot even read it: report what was seen, send nothing blindly
+            fresh = seen
+            log.warning("could not read group %s again before restoring it: %s", gid, exc)
+            repair = Repair(gid, seen.group_name, set(seen.vanished | seen.lost_added),
+                            error=f"the group could not be read again, so nothing was sent to restore it "
+                                  f"({getattr(exc, 'message', None) or type(exc).__name__})")
+        lost = seen.vanished | seen.lost_added | fresh.vanished | fresh.lost_added
+        names = _user_names(client, lost)
+        summary, report = collateral_report(batch_id, label, _merged(seen, fresh), repair, names)
+        journal.add_defect(ctx.store, batch_id, operator, kind="collateral_loss", target_id=gid,
+                           target_name=seen.group_name, summary=summary, report=report, lost=sorted(lost),
+                           still_missing=sorted(repair.still_missing), restored=repair.restored)
+        # our own adds that the server lost and that could not be put back: those items did not happen
+        gone = repair.still_missing & (seen.lost_added | fresh.lost_added)
+        if gone:
+            run.mismatch(run.verifier.mismatches(_only_lost(fresh, gone)))
+        summaries.append(summary)
+    return summaries
+
+
+def _merged(seen: GroupCheck, fresh: GroupCheck) -> GroupCheck:
+    """The check a report shows: what the first read-back saw vanish, with the writes that preceded it."""
+    if fresh is seen:
+        return seen
+    return GroupCheck(group_id=seen.group_id, group_name=seen.group_name, before=seen.before, actual=seen.actual,
+                      vanished=seen.vanished | fresh.vanished, lost_added=seen.lost_added | fresh.lost_added,
+                      lingering=seen.lingering, expected_in=seen.expected_in, expected_out=seen.expected_out,
+                      writes=max(seen.writes, fresh.writes), recent=seen.recent or fresh.recent, at=seen.at)
+
+
+def _only_lost(check: GroupCheck, uids: set[str]) -> GroupCheck:
+    return GroupCheck(group_id=check.group_id, group_name=check.group_name, before=check.before,
+                      actual=check.actual, vanished=set(), lost_added=set(uids), lingering=set(),
+                      expected_in=check.expected_in, expected_out=check.expected_out, writes=check.writes,
+                      recent=check.recent, at=check.at)
+
+
+DEFECT_REMEDY = ("Report the defect to the service provider with the request and answer in the report (Activity "
+                 "page, or `python -m console audit show {id}`). Do not resume this action until it is fixed; make "
+                 "the change in Entra ID instead. Items not run stay pending.")
+
+
 def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, concurrency: int,
          progress: Progress | None) -> BatchResult:
     store = ctx.store
+    batch = journal.batch_row(store, batch_id)
+    label = kind_label(batch["kind"], json.loads(batch["params_json"] or "{}"))
+    group_kind = batch["kind"] in ("add", "remove", "move")
     todo = journal.items(store, batch_id, ("pending", "running"))
     total = len(todo)
     done_count = 0
     stop: Outcome | None = None
     if progress:
         progress(0, total)
-    live = LiveState(client)
+    verifier = Verifier(client)
+    run = _Run(ctx, batch_id, operator, verifier)
+    live = LiveState(client, verifier)
     queue = iter(todo)
     inflight: dict[Future[Outcome], Any] = {}
+    checks: dict[Future[Any], str] = {}
     last_beat = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"op{batch_id}")
+    checker = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"op{batch_id}-check")
+    careful = group_kind
     try:
         while True:
-            while stop is None and len(inflight) < max(1, concurrency):
+            halted = stop is not None or bool(run.collateral)
+            if not halted:
+                for target in verifier.due():
+                    checks[checker.submit(_read_back, verifier, target)] = target
+            # A canary: group changes go one at a time until the read-backs after a real change have all passed,
+            # so a server that wipes groups is caught after one write.
+            if careful and verifier.trusted and not checks and not run.collateral:
+                careful = False
+            limit = (0 if checks else 1) if careful else max(1, concurrency)
+            while not halted and len(inflight) < limit:
                 row = next(queue, None)
                 if row is None:
                     break
                 steps = json.loads(row["steps_json"])
                 journal.mark_running(store, batch_id, row["seq"])
                 inflight[pool.submit(_apply_row, client, live, row, steps)] = row
-            if not inflight:
+            if not inflight and not checks:
                 break
-            finished, _ = wait(list(inflight), timeout=5, return_when=FIRST_COMPLETED)
+            finished, _ = wait([*inflight, *checks], timeout=5, return_when=FIRST_COMPLETED)
             for fut in finished:
+                if fut in checks:
+                    run.checked(checks.pop(fut), fut)
+                    continue
                 row = inflight.pop(fut)
                 try:
                     out = fut.result()
@@ -282,6 +478,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
                                         note=out.note, changes=out.changes, http_status=out.http_status,
                                         error=out.error, remedy=out.remedy, extra_attempts=out.client_attempts)
                     done_count += 1
+                run.item_recorded(int(row["seq"]))
                 if progress:
                     progress(done_count, total)
             if time.monotonic() - last_beat > 5:
@@ -289,6 +486,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
                 last_beat = time.monotonic()
     except BaseException as exc:
         pool.shutdown(wait=True, cancel_futures=True)
+        checker.shutdown(wait=True, cancel_futures=True)
         for fut, row in inflight.items():  # finished while we were stopping: record what really happened
             if fut.cancelled():  # never started: back to pending
                 journal.record_item(store, batch_id, row["seq"], state="pending", outcome=None,
@@ -305,8 +503,29 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
                        stop_remedy="Resume it to finish the remaining items, or abandon it.")
         raise
     pool.shutdown(wait=True)
+    checker.shutdown(wait=True)
+    # Final read-backs of everything not yet verified (nothing is in flight any more), then repairs.
+    for target in verifier.due(final=True):
+        try:
+            run.judge(_read_back(verifier, target, scheduled=True))
+        except Exception as exc:  # recorded below: the operator sees what could not be verified
+            run.unverified.append(f"{target}: {type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
+    defects = _repair(ctx, client, run, batch_id, operator, label) if run.collateral else []
+    run.flush()
+    if verifier.reads or run.unverified:
+        detail = (f"{verifier.reads} read-back(s): {verifier.verified} change(s) confirmed"
+                  + (f", {run.not_applied} not applied by the server" if run.not_applied else "")
+                  + (f", {len(run.collateral)} group(s) lost other members" if run.collateral else ", nobody else "
+                     "lost" if group_kind else ""))
+        if run.unverified:
+            detail += UNVERIFIED_MARK + "; ".join(run.unverified[:3])[:500]
+        journal.add_event(store, batch_id, operator, "verified", detail)
     counts = journal.counts(store, batch_id)
-    if stop is not None:
+    if defects:
+        reason = " ".join(defects) + f" The action was stopped; {counts['pending']} item(s) not run."
+        journal.finish(store, batch_id, operator, state="stopped", event="stopped", detail=reason[:1000],
+                       stop_reason=reason, stop_remedy=DEFECT_REMEDY.format(id=batch_id))
+    elif stop is not None:
         journal.finish(store, batch_id, operator, state="stopped", event="stopped",
                        detail=f"{stop.error} {counts['pending']} items left pending.",
                        stop_reason=stop.error, stop_remedy=stop.remedy)
@@ -322,8 +541,20 @@ def batch_result(ctx: Any, batch_id: int) -> BatchResult:
     items = [ItemResult(seq=r["seq"], user_id=r["user_id"], user_name=r["user_name"] or r["input"],
                         state=r["state"], outcome=r["outcome"], note=r["note"], attempts=int(r["attempts"]),
                         http_status=r["http_status"], error=r["last_error"], remedy=r["remedy"]) for r in rows]
+    defects = [DefectReport(kind=d["kind"], target_id=d["target_id"], target_name=d["target_name"],
+                            summary=d["summary"], report=d["report"], lost=len(json.loads(d["lost_json"])),
+                            still_missing=len(json.loads(d["still_missing_json"])), restored=bool(d["restored"]))
+               for d in journal.defects(ctx.store, batch_id)]
+    last = ctx.store.query_one("SELECT detail FROM op_events WHERE batch_id=? AND event='verified' ORDER BY id DESC"
+                               " LIMIT 1", (int(batch_id),))
+    detail = (last["detail"] or "") if last is not None else ""
+    unverified = detail.split(UNVERIFIED_MARK, 1)[1] if UNVERIFIED_MARK in detail else None
     return BatchResult(batch_id=int(batch_id), state=row["state"], counts=journal.counts(ctx.store, batch_id),
-                       items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"])
+                       items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"], defects=defects,
+                       unverified=unverified)
+
+
+UNVERIFIED_MARK = "; could not read back: "
 
 
 def validate_reason(reason: str | None) -> str:
@@ -457,6 +688,7 @@ def abandon(ctx: Any, batch_id: int, operator: str, note: str | None = None) -> 
                                              and row["owner_pid"] == os.getpid()):
             raise InvalidInput(f"Action {batch_id} is running right now in another process.",
                                "Wait for it to finish, then look again.")
+        journal.note_interrupted(db, row)
         stamp = journal.iso()
         db.execute("UPDATE op_items SET state='skipped', outcome='abandoned', note='abandoned before it ran',"
                    " updated_at=? WHERE batch_id=? AND state='pending'", (stamp, int(batch_id)))

@@ -114,6 +114,8 @@ def claim(store: Any, batch_id: int, operator: str, event: str, detail: str | No
             raise InvalidInput(f"Action {batch_id} is being run right now by another process "
                                f"(pid {row['owner_pid']} on {row['owner_host']}).",
                                "Wait for it to finish; it will show up as completed or unfinished.")
+        if event != "started":
+            note_interrupted(db, row)
         stamp = iso()
         db.execute("UPDATE op_batches SET state='running', owner_host=?, owner_pid=?, heartbeat_at=?,"
                    " started_at=COALESCE(started_at, ?), finished_at=NULL, stop_reason=NULL, stop_remedy=NULL"
@@ -121,6 +123,24 @@ def claim(store: Any, batch_id: int, operator: str, event: str, detail: str | No
         db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
                    (int(batch_id), stamp, operator, event, detail))
         return db.execute("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),)).fetchone()
+
+
+def note_interrupted(db: Any, row: Any) -> bool:
+    """Record an ``interrupted`` event for a batch whose process died while running it (crash, kill, power
+    loss: nothing could be written then). Called inside the transaction that takes the batch over (resume,
+    retry, abandon). Dated at the last sign of life (heartbeat). False when the batch was not interrupted."""
+    if row["state"] not in ("pending", "running") or owner_alive(row):
+        return False
+    left = db.execute("SELECT SUM(state='running') AS running, SUM(state='pending') AS pending FROM op_items"
+                      " WHERE batch_id=?", (int(row["id"]),)).fetchone()
+    running, pending = int(left["running"] or 0), int(left["pending"] or 0)
+    seen = row["heartbeat_at"] or row["started_at"] or row["created_at"]
+    detail = (f"the process running it (pid {row['owner_pid']} on {row['owner_host']}) stopped without finishing; "
+              f"last sign of life {seen}; {running} item(s) were in flight (re-checked live on resume), "
+              f"{pending} not started")
+    db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+               (int(row["id"]), seen, row["operator"], "interrupted", detail))
+    return True
 
 
 def heartbeat(store: Any, batch_id: int) -> None:
@@ -164,6 +184,67 @@ def merge_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[
         elif change not in out:
             out.append(change)
     return out
+
+
+def unapply(store: Any, batch_id: int, seq: int, step: dict[str, Any], *, error: str, remedy: str) -> None:
+    """A read-back showed that ``step`` of item ``seq`` did not happen although the server answered success:
+    drop it from the item's changes (the undo recipe stays exact) and fail the item (retryable)."""
+    with store.transaction() as db:
+        row = db.execute("SELECT changes_json FROM op_items WHERE batch_id=? AND seq=?",
+                         (int(batch_id), seq)).fetchone()
+        if row is None:
+            return
+        changes = [c for c in json.loads(row["changes_json"] or "[]") if not _same_step(c, step)]
+        outcome = "partial" if changes else "not_applied"
+        note = None
+        if changes and step.get("op") == "remove":
+            added = next((c for c in changes if c["op"] == "add"), None)
+            if added is not None:
+                note = (f"in both {added.get('group_name')} and {step.get('group_name')}: the server did not apply the "
+                        "remove; retry to finish the move")
+        elif changes:
+            note = "; ".join(_step_words(c) for c in changes) + " done, the rest was not applied by the server"
+        db.execute("UPDATE op_items SET state='failed', outcome=?, note=?, changes_json=?, last_error=?, remedy=?,"
+                   " updated_at=? WHERE batch_id=? AND seq=?",
+                   (outcome, note, json.dumps(changes), error, remedy, iso(), int(batch_id), seq))
+
+
+def _same_step(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.get("op") != b.get("op"):
+        return False
+    if a.get("op") == "set_active":
+        return bool(a.get("value")) == bool(b.get("value"))
+    return a.get("group_id") == b.get("group_id")
+
+
+def _step_words(step: dict[str, Any]) -> str:
+    from console.operations.model import step_text
+
+    return step_text(step)
+
+
+def add_defect(store: Any, batch_id: int, operator: str, *, kind: str, target_id: str | None,
+               target_name: str | None, summary: str, report: str, lost: list[str], still_missing: list[str],
+               restored: bool) -> None:
+    """Record a server defect (with its full report) and a ``server_defect`` event, plus a ``restored`` or
+    ``restore_failed`` event, in one transaction."""
+    stamp = iso()
+    with store.transaction() as db:
+        db.execute("INSERT INTO op_defects(batch_id, at, kind, target_id, target_name, summary, report, lost_json,"
+                   " still_missing_json, restored) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   (int(batch_id), stamp, kind, target_id, target_name, summary, report, json.dumps(lost),
+                    json.dumps(still_missing), int(bool(restored))))
+        db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                   (int(batch_id), stamp, operator, "server_defect", summary))
+        if lost:
+            db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
+                       (int(batch_id), stamp, operator, "restored" if restored else "restore_failed",
+                        f"{len(lost) - len(still_missing)} of {len(lost)} lost member(s) put back and verified"
+                        + (f"; {len(still_missing)} still missing" if still_missing else "")))
+
+
+def defects(store: Any, batch_id: int) -> list[Any]:
+    return store.query("SELECT * FROM op_defects WHERE batch_id=? ORDER BY id", (int(batch_id),))
 
 
 def finish(store: Any, batch_id: int, operator: str, *, state: str, detail: str,

@@ -154,6 +154,20 @@ class ItemResult:
 
 
 @dataclass
+class DefectReport:
+    """A server defect seen by read-back verification (e.g. a group that lost members nobody asked to remove)."""
+
+    kind: str                  # collateral_loss
+    target_id: str | None
+    target_name: str | None
+    summary: str               # one line
+    report: str                # plain text: what happened, the request and answer, the restore, what to do
+    lost: int
+    still_missing: int
+    restored: bool
+
+
+@dataclass
 class BatchResult:
     batch_id: int
     state: str
@@ -161,6 +175,8 @@ class BatchResult:
     items: list[ItemResult]
     stop_reason: str | None = None
     stop_remedy: str | None = None
+    defects: list[DefectReport] = field(default_factory=list)
+    unverified: str | None = None    # read-backs that could not be made (the changes may be right; check them)
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -179,6 +195,9 @@ class BatchResult:
         if c.get("pending") or c.get("running"):
             text += f", {c.get('pending', 0) + c.get('running', 0)} not run yet"
         text += "."
+        if self.unverified:
+            text += (f" Some changes could not be read back to verify them ({self.unverified}); check them in "
+                     "6clicks.")
         if self.stop_reason:
             text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
         elif c.get("failed"):

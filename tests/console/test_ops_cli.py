@@ -17,6 +17,7 @@ import pytest
 
 from console.operations import unfinished_batches
 from tests.console._ops_helpers import REPO, cli_env, connect, cryptfile_ctx, db_text, run_cli, users
+from tests.odd_servers import odd_server
 
 
 @pytest.fixture
@@ -123,8 +124,11 @@ def test_crash_mid_batch_then_ops_list_and_resume(setup, tmp_path):
     assert all(not a.active for a in users(sb).values() if a.user_name in set(names))
     assert unfinished_batches(ctx, conn) == []
     shown = json.loads(run_cli(["audit", "show", str(u.batch_id), "--json"], env).stdout)
-    assert [e["event"] for e in shown["events"]][:2] == ["journaled", "started"]
-    assert "resumed" in [e["event"] for e in shown["events"]]
+    timeline = [e["event"] for e in shown["events"]]
+    assert timeline[:2] == ["journaled", "started"]
+    # the crash left no trace by itself: the resume records it, before its own "resumed"
+    assert timeline[2:4] == ["interrupted", "resumed"], timeline
+    assert "stopped without finishing" in shown["events"][2]["detail"]
     assert len(shown["undo"]["items"]) == 30        # in-flight items at the crash are kept in the undo recipe
 
 
@@ -175,3 +179,40 @@ def test_no_secret_in_outputs_store_or_audit(setup, tmp_path):
     entry = json.loads(outs[2].stdout)
     assert entry["operator"] and entry["reason"] == "secret scan" and entry["created_at"]
     assert {i["outcome"] for i in entry["items"]} == {"changed"} and entry["undo"]["kind"] == "reactivate"
+
+
+def test_cli_stops_on_a_server_defect_prints_the_report_and_exits_3(tmp_path, monkeypatch):
+    home, keyfile = tmp_path / "home", tmp_path / "keyring.cfg"
+    ctx = cryptfile_ctx(home, keyfile, monkeypatch)
+    with odd_server(users=14, groups=[("Finance", list(range(10)))], sloppy_add=True) as srv:
+        connect(ctx, srv, "Odd")
+        env = cli_env(home, keyfile)
+        fin = srv.group_id("Finance")
+        before = srv.member_ids(fin)
+        newcomers = [srv.users[u]["userName"] for u in sorted(set(srv.users) - before)[:3]]
+        out = run_cli(["groups", "add", *newcomers, "--group", "Finance", "--reason", "team", "--yes"], env)
+        assert out.returncode == 3, (out.stdout, out.stderr)
+        assert "SERVER DEFECT" in out.stdout and f"request: PATCH Groups/{fin}" in out.stdout
+        assert "answer:  HTTP 200" in out.stdout and "Do not resume" in out.stdout
+        assert "every lost member was restored and verified" in out.stderr and "audit show" in out.stderr
+        assert before <= srv.member_ids(fin) and len(srv.member_ids(fin)) == 11
+        listed = json.loads(run_cli(["audit", "list", "--json", "--outcome", "defect"], env).stdout)
+        assert len(listed) == 1 and listed[0]["outcome"] == "defect"
+        shown = run_cli(["audit", "show", str(listed[0]["id"])], env)
+        assert shown.returncode == 0 and "SERVER DEFECT" in shown.stdout and "server_defect" in shown.stdout
+        text = "\n".join([out.stdout, out.stderr, shown.stdout]) + db_text(home)
+        assert srv.token() not in text and srv.api_key not in text
+        assert "SERVER DEFECT" in run_cli(["audit", "list"], env).stdout
+
+
+def test_cli_reports_changes_the_server_did_not_apply(tmp_path, monkeypatch):
+    home, keyfile = tmp_path / "home", tmp_path / "keyring.cfg"
+    ctx = cryptfile_ctx(home, keyfile, monkeypatch)
+    with odd_server(users=8, ignore_active=True, echo_active=True) as srv:
+        connect(ctx, srv, "Odd")
+        env = cli_env(home, keyfile)
+        names = sorted(d["userName"] for d in srv.users.values() if d["active"])[:2]
+        out = run_cli(["users", "deactivate", *names, "--reason", "leavers", "--yes"], env)
+        assert out.returncode == 1, (out.stdout, out.stderr)
+        assert out.stdout.count("did not apply the change") == 2 and "0 changed" in out.stdout
+        assert all(srv.users[srv.user_id(n)]["active"] for n in names)

@@ -125,6 +125,7 @@ def test_patch_values_survive_json_exactly(op, path, value):
 
 
 @given(st.booleans())
+@settings(deadline=None)  # behaviour, not timing: a loaded machine must not fail it
 def test_set_active_sends_a_json_boolean(active):
     body = patch.set_active(active)
     assert orjson.dumps(body).count(b'"value":' + (b"true" if active else b"false")) == 1
@@ -146,6 +147,7 @@ def test_member_removal_paths_escape_ids(member_ids):
 
 
 @given(st.lists(text.filter(bool), min_size=1, max_size=10))
+@settings(deadline=None)  # behaviour, not timing: a loaded machine must not fail it
 def test_member_add_is_one_op_with_a_value_list(member_ids):
     body = patch.add_members(member_ids)
     PatchOp[Group].model_validate(body)
@@ -176,3 +178,21 @@ def test_patch_rejects_bad_input():
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "displayName", "value": "New"}],
     }
+
+
+@given(st.lists(text.filter(bool), max_size=10))
+@settings(deadline=None)  # behaviour, not timing: a loaded machine must not fail it
+def test_replace_members_is_one_op_with_the_whole_list(member_ids):
+    body = patch.replace_members(member_ids)
+    PatchOp[Group].model_validate(body)
+    (operation,) = body["Operations"]
+    assert operation == {"op": "replace", "path": "members",
+                         "value": [{"value": m} for m in dict.fromkeys(member_ids)]}
+
+
+def test_replace_members_rejects_a_string_and_empty_ids():
+    with pytest.raises(TypeError):
+        patch.replace_members("abc")
+    with pytest.raises(ValueError):
+        patch.replace_members(["a", ""])
+    assert patch.replace_members([])["Operations"][0]["value"] == []      # an emptied group can be said so

@@ -146,3 +146,25 @@ def test_group_lifecycle_and_members(populated):
         c.delete_group(g.id)
         with pytest.raises(NotFound):
             c.get_group(g.id)
+
+
+def test_membership_writes_are_exact_on_the_stock_server(populated):
+    """scim2-server answers PATCH with 204 and rejects a remove with a value list; our remove path
+    (``members[value eq "id"]``, no value) and the read-back-based answers work there, and no member is lost."""
+    base, users = populated
+    ids = [u.id for u in users]
+    with ScimClient(base, token=STOCK_TOKEN) as c:
+        g = c.create_group("Exact members", member_ids=ids[:10])
+        assert sorted(c.get_group(g.id).member_ids) == sorted(ids[:10])
+        sent = c.add_members(g.id, ids[10:12])
+        assert [s.status for s in sent] == [204] and sent[0].answer == ""
+        assert sorted(c.get_group(g.id).member_ids) == sorted(ids[:12])          # 10 + 2 = 12
+        sent = c.remove_members(g.id, [ids[3]])
+        assert sent[0].request["Operations"] == [{"op": "remove", "path": f'members[value eq "{ids[3]}"]'}]
+        assert sorted(c.get_group(g.id).member_ids) == sorted(set(ids[:12]) - {ids[3]})
+        c.replace_members(g.id, ids[20:23])
+        assert sorted(c.get_group(g.id).member_ids) == sorted(ids[20:23])
+        renamed = c.rename_group(g.id, "Exact members 2")                        # 204: read back without members
+        assert renamed.display_name == "Exact members 2" and renamed.member_ids is None
+        assert sorted(c.get_group(g.id).member_ids) == sorted(ids[20:23])
+        c.delete_group(g.id)

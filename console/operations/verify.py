@@ -1,0 +1,424 @@
+"""Read-back verification of what a run changed, and repair when a server destroyed more than it was asked to.
+
+A service provider can answer a write with success and still get it wrong: apply ``excludedAttributes`` to
+the resource it reads in a read-modify-write PATCH (members vanish), treat "add members" as "replace
+members", or ignore ``active``. So every change a run makes is read back:
+
+- **Groups** (``GET /Groups/{id}``, members included): the people added are there, the people removed are
+  gone, and nobody else disappeared. Each group is read once before its first change in a run (the
+  baseline), then after 1, 2, 4, … confirmed changes (at most ``VERIFY_EVERY`` apart) and once at the end.
+  Group operations start with one person at a time until a read-back has passed (a canary), so a server
+  that wipes a group is caught after its first write, not after a thousand.
+- **Users** (``active``): read back in bulk (``filter=id eq "…" or …``, ``USERS_PER_CHECK`` at a time; one
+  ``GET /Users/{id}`` each when a server refuses that filter).
+
+Only writes that completed before a read-back was sent are judged by it (writes still in flight, or whose
+outcome is unknown after an error, are judged by a later one), so concurrency never causes a false alarm.
+Members that vanished are put back (``restore``): first with "add members", and when the server loses them
+again, with one "add members" carrying the whole list in one request; each attempt is read back.
+
+UI-free and without the journal: the executor turns findings into item results, defect records and events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+VERIFY_EVERY = 100        # at most this many confirmed changes to one group between two read-backs
+USERS_PER_CHECK = 50      # users read back per request
+RECENT_WRITES = 5         # writes to a group kept for a defect report (the latest ones)
+NAMES_IN_REPORT = 25      # people named in a report; the journal keeps every id
+REQUEST_LIMIT = 1500      # characters of a request body quoted in a report
+REPORT_LIMIT = 12000      # characters of a whole report
+
+NOT_APPLIED = "the server answered success but did not apply the change"
+NOT_APPLIED_REMEDY = ("The service provider reported success without doing it: check this person in 6clicks. Retry "
+                      "the item once; if it fails again, report it to the provider with the action id.")
+
+
+@dataclass
+class _Op:
+    kind: str                  # add | remove
+    seq: int
+    state: str = "inflight"    # inflight | done | uncertain
+    done_tick: int = 0
+
+
+@dataclass
+class _Watch:
+    group_id: str
+    name: str | None
+    baseline: set[str]
+    ops: dict[str, _Op] = field(default_factory=dict)
+    since: int = 0             # confirmed changes since the last clean read-back
+    threshold: int = 1
+    checking: bool = False
+    recent: deque[Any] = field(default_factory=lambda: deque(maxlen=RECENT_WRITES))
+    writes: int = 0            # writes since the last clean read-back
+    checks: int = 0
+
+
+@dataclass
+class Mismatch:
+    """One item whose change the server did not apply (read back)."""
+
+    seq: int
+    step: dict[str, Any]
+    detail: str                # e.g. "still a member of Finance"
+
+
+@dataclass
+class GroupCheck:
+    group_id: str
+    group_name: str | None
+    before: int                # members in the baseline
+    actual: set[str]           # members read back
+    vanished: set[str]         # not touched by this run, expected present, missing: collateral loss
+    lost_added: set[str]       # added by this run (confirmed), missing
+    lingering: set[str]        # removed by this run (confirmed), still there
+    expected_in: set[str]
+    expected_out: set[str]
+    writes: int                # writes to the group since the last clean read-back
+    recent: list[Any]          # the latest of those writes (scim_client.Exchange)
+    at: datetime
+
+    @property
+    def collateral(self) -> bool:
+        return bool(self.vanished)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.vanished or self.lost_added or self.lingering)
+
+
+@dataclass
+class Repair:
+    """What restoring a group took: each write with its read-back, and who is still missing."""
+
+    group_id: str
+    group_name: str | None
+    missing: set[str]                      # expected present and missing when the repair began
+    attempts: list[tuple[str, list[Any], set[str]]] = field(default_factory=list)  # (how, writes, still missing)
+    error: str | None = None
+
+    @property
+    def still_missing(self) -> set[str]:
+        if self.error is not None and not self.attempts:
+            return set(self.missing)
+        return self.attempts[-1][2] if self.attempts else set(self.missing)
+
+    @property
+    def restored(self) -> bool:
+        return not self.still_missing and self.error is None
+
+
+class Verifier:
+    """Shared by the worker threads of one run; checks may run in any thread."""
+
+    def __init__(self, client: Any, *, every: int = VERIFY_EVERY, users_per_check: int = USERS_PER_CHECK) -> None:
+        self.client = client
+        self.every = max(1, int(every))
+        self.users_per_check = max(1, int(users_per_check))
+        self._lock = threading.Lock()
+        self._tick = itertools.count(1)
+        self.groups: dict[str, _Watch] = {}
+        self._users: dict[str, tuple[int, bool, dict[str, Any], int]] = {}  # uid -> (seq, want, step, done_tick)
+        self._users_checking = False
+        self._users_threshold = self.users_per_check
+        self._id_filter = True
+        self.trusted = False       # a read-back after a real change has passed (the canary)
+        self.reads = 0             # read-back requests made
+        self.verified = 0          # changes confirmed by a read-back
+
+    # -- recording (worker threads) -------------------------------------------------------------------------
+    def baseline(self, group_id: str, name: str | None, members: set[str]) -> None:
+        with self._lock:
+            if group_id not in self.groups:
+                self.groups[group_id] = _Watch(group_id, name, set(members))
+
+    def begin(self, group_id: str, user_id: str, kind: str, seq: int) -> None:
+        with self._lock:
+            watch = self.groups[group_id]
+            watch.ops[user_id] = _Op(kind, seq)
+
+    def done(self, group_id: str, user_id: str, sent: list[Any]) -> None:
+        with self._lock:
+            watch = self.groups[group_id]
+            op = watch.ops[user_id]
+            op.state, op.done_tick = "done", next(self._tick)
+            watch.since += 1
+            watch.writes += len(sent)
+            watch.recent.extend(sent)
+
+    def failed(self, group_id: str, user_id: str, sent: list[Any] | None = None) -> None:
+        """The write raised: it may or may not have been applied; no read-back judges it."""
+        with self._lock:
+            watch = self.groups[group_id]
+            op = watch.ops.get(user_id)
+            if op is not None:
+                op.state = "uncertain"
+            if sent:
+                watch.recent.extend(sent)
+
+    def active_done(self, user_id: str, seq: int, want: bool, step: dict[str, Any]) -> None:
+        with self._lock:
+            self._users[user_id] = (seq, want, step, next(self._tick))
+
+    # -- scheduling (the run loop) --------------------------------------------------------------------------
+    def due(self, *, final: bool = False) -> list[str]:
+        """Targets to read back now: group ids, and ``"users"`` for the pending ``active`` checks."""
+        with self._lock:
+            out = [gid for gid, w in self.groups.items()
+                   if not w.checking and w.since and (final or w.since >= w.threshold)]
+            for gid in out:
+                self.groups[gid].checking = True
+            if self._users and not self._users_checking and (final or len(self._users) >= self._users_threshold):
+                self._users_checking = True
+                out.append("users")
+            return out
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._users_checking and not any(w.checking for w in self.groups.values())
+
+    # -- read-backs (any thread) ----------------------------------------------------------------------------
+    def check_group(self, group_id: str, *, scheduled: bool = True) -> GroupCheck:
+        """Read the group back and judge every write that completed before the read was sent."""
+        with self._lock:
+            sent_tick = next(self._tick)
+        try:
+            group = self.client.get_group(group_id, members=True)
+        except BaseException:
+            if scheduled:
+                with self._lock:
+                    watch = self.groups[group_id]
+                    watch.checking = False
+                    watch.threshold = watch.since + watch.threshold   # try again after more changes, and at the end
+            raise
+        actual = set(group.member_ids or [])
+        with self._lock:
+            self.reads += 1
+            watch = self.groups[group_id]
+            expected_in: set[str] = set()
+            expected_out: set[str] = set()
+            ours: set[str] = set()
+            for uid in watch.baseline:
+                if uid not in watch.ops:
+                    expected_in.add(uid)
+            for uid, op in watch.ops.items():
+                if op.state != "done" or op.done_tick > sent_tick:
+                    continue
+                (expected_in if op.kind == "add" else expected_out).add(uid)
+                if op.kind == "add":
+                    ours.add(uid)
+            missing = expected_in - actual
+            check = GroupCheck(
+                group_id=group_id, group_name=watch.name, before=len(watch.baseline), actual=actual,
+                vanished=missing - ours, lost_added=missing & ours, lingering=expected_out & actual,
+                expected_in=expected_in, expected_out=expected_out, writes=watch.writes, recent=list(watch.recent),
+                at=datetime.now(UTC))
+            watch.checks += 1
+            if scheduled:
+                watch.checking = False
+            if check.clean:
+                confirmed = sum(1 for op in watch.ops.values() if op.state == "done" and op.done_tick <= sent_tick)
+                if confirmed:
+                    self.trusted = True
+                self.verified += watch.since
+                watch.since = 0
+                watch.writes = 0
+                watch.recent.clear()
+                watch.threshold = min(self.every, watch.threshold * 2)
+            elif scheduled:
+                watch.threshold = watch.since + watch.threshold   # judged once; look again after more changes
+            return check
+
+    def mismatches(self, check: GroupCheck, *, lost_added: bool = True) -> list[Mismatch]:
+        """The items a group read-back shows were not applied (their op is dropped: judged once). With
+        ``lost_added=False`` only removes that did not happen (lost adds are being restored instead)."""
+        out: list[Mismatch] = []
+        name = check.group_name or check.group_id
+        with self._lock:
+            watch = self.groups[check.group_id]
+            for uid in sorted((check.lost_added if lost_added else set()) | check.lingering):
+                op = watch.ops.pop(uid, None)
+                if op is None:
+                    continue
+                if op.kind == "add":
+                    detail = f"not a member of {name} after the add"
+                else:
+                    detail = f"still a member of {name} after the remove"
+                    watch.baseline.add(uid)        # still there: from now on an ordinary member
+                out.append(Mismatch(op.seq, {"op": op.kind, "group_id": check.group_id, "group_name": check.group_name},
+                                    detail))
+        return out
+
+    def check_users(self, *, scheduled: bool = True) -> list[Mismatch]:
+        """Read back ``active`` of the users changed so far; those not as asked are returned (and dropped)."""
+        with self._lock:
+            pending = dict(self._users)
+            sent_tick = next(self._tick)
+        try:
+            due = {uid: v for uid, v in pending.items() if v[3] <= sent_tick}
+            seen = self._read_active(list(due))
+        except BaseException:
+            with self._lock:
+                self._users_threshold = len(self._users) + self.users_per_check   # later, and at the end
+            raise
+        finally:
+            if scheduled:
+                with self._lock:
+                    self._users_checking = False
+        out: list[Mismatch] = []
+        with self._lock:
+            self._users_threshold = self.users_per_check
+            for uid, (seq, want, step, tick) in due.items():
+                if self._users.get(uid, (None, None, None, -1))[3] != tick:
+                    continue                     # changed again meanwhile: judged by a later read-back
+                self._users.pop(uid, None)
+                now = seen.get(uid)
+                if now is None or now == want:    # deleted meanwhile (nothing to judge), or as asked
+                    self.verified += now is not None
+                    continue
+                out.append(Mismatch(seq, step, f"still {'active' if now else 'inactive'} when read back"))
+        return out
+
+    def _read_active(self, ids: list[str]) -> dict[str, bool]:
+        from scim_client import BadRequest, NotFound, ProtocolError, ServerError, filters
+
+        seen: dict[str, bool] = {}
+        for i in range(0, len(ids), self.users_per_check):
+            chunk = ids[i:i + self.users_per_check]
+            if self._id_filter:
+                try:
+                    flt = filters.or_(*[filters.eq("id", uid) for uid in chunk]) if len(chunk) > 1 \
+                        else filters.eq("id", chunk[0])
+                    found = self.client.list_users(filter=flt)
+                    with self._lock:
+                        self.reads += 1
+                    for u in found:
+                        if u.id in chunk:
+                            seen[u.id] = bool(u.active)
+                except (BadRequest, ProtocolError, ServerError) as exc:  # no (or a broken) filter on id
+                    log.info("the server refused a filter on id (%s); reading users back one by one", exc.message)
+                    self._id_filter = False
+            for uid in chunk:
+                if uid in seen:
+                    continue
+                try:
+                    seen[uid] = bool(self.client.get_user(uid).active)
+                    with self._lock:
+                        self.reads += 1
+                except NotFound:
+                    continue
+        return seen
+
+    # -- repair ---------------------------------------------------------------------------------------------
+    def restore(self, check: GroupCheck) -> Repair:
+        """Put back everyone expected in the group and missing (nothing is in flight any more). First "add
+        members" with the missing people; when that loses people again (a server that replaces on add), "add
+        members" once more with the whole list in one request (everyone there now, plus everyone missing, minus
+        what this run removed). Never "replace members": a server whose read-back is incomplete would then lose
+        the members it did not show. Each attempt is read back; the repair stops when nobody is missing."""
+        repair = Repair(check.group_id, check.group_name, set(check.vanished | check.lost_added))
+        if not repair.missing:
+            return repair
+        try:
+            sent = self.client.add_members(check.group_id, sorted(repair.missing))
+            after = self.check_group(check.group_id, scheduled=False)
+            repair.attempts.append(("add the missing members", sent, after.vanished | after.lost_added))
+            if not repair.still_missing:
+                return repair
+            desired = (after.actual | after.expected_in) - after.expected_out
+            sent = self.client.add_members(check.group_id, sorted(desired), per_request=max(1, len(desired)))
+            after = self.check_group(check.group_id, scheduled=False)
+            repair.attempts.append(("add the whole member list in one request", sent,
+                                    after.vanished | after.lost_added))
+        except Exception as exc:  # a failed repair is reported, never raised past the report
+            repair.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            log.warning("restoring the members of group %s failed: %s", check.group_id, repair.error)
+        return repair
+
+
+# -- reports ------------------------------------------------------------------------------------------------
+
+
+def exchange_text(sent: Any) -> str:
+    """One write as plain text: method, path, the JSON body (bounded) and the answer (already bounded)."""
+    body = json.dumps(sent.request, ensure_ascii=False, separators=(",", ":")) if sent.request is not None else ""
+    if len(body) > REQUEST_LIMIT:
+        body = body[:REQUEST_LIMIT] + f"… ({len(body):,} characters in all)"
+    answer = sent.answer if sent.answer else "(no body)"
+    return (f"  request: {sent.method} {sent.path}\n"
+            f"           {body}\n"
+            f"  answer:  HTTP {sent.status} at {sent.at:%Y-%m-%d %H:%M:%S} UTC: {answer}")
+
+
+def people_text(ids: set[str], names: dict[str, str]) -> str:
+    shown = sorted(ids, key=lambda i: (names.get(i) or "~", i))[:NAMES_IN_REPORT]
+    text = ", ".join(f"{names[i]} ({i})" if names.get(i) else i for i in shown)
+    if len(ids) > len(shown):
+        text += f", … and {len(ids) - len(shown):,} more (every id is in the journal)"
+    return text
+
+
+def collateral_report(action_id: int, label: str, check: GroupCheck, repair: Repair,
+                      names: dict[str, str]) -> tuple[str, str]:
+    """(one-line summary, full plain-text report) of a collateral loss and its repair."""
+    group = f"“{check.group_name}” ({check.group_id})" if check.group_name else check.group_id
+    lost = check.vanished | check.lost_added
+    if repair.restored:
+        outcome = f"all {len(lost):,} put back and verified by reading the group again"
+    else:
+        outcome = f"{len(repair.still_missing):,} could NOT be put back"
+    summary = (f"Server defect: {len(check.vanished):,} member(s) vanished from group {group} after this action "
+               f"changed other members; {outcome}.")
+    lines = [
+        "SERVER DEFECT: the service provider removed group members it was not asked to remove.",
+        f"Action {action_id} ({label}) was stopped at once.",
+        f"Group: {group}",
+        f"Before this action: {check.before:,} member(s). Read back at {check.at:%Y-%m-%d %H:%M:%S} UTC: "
+        f"{len(check.actual):,} member(s).",
+        f"Vanished although not touched by this action: {len(check.vanished):,}"
+        + (f"; added by this action and gone again: {len(check.lost_added):,}" if check.lost_added else "") + ".",
+        f"Who: {people_text(lost, names)}",
+        "",
+        f"The write(s) to this group before the read-back ({check.writes:,} since the last good read-back; the "
+        f"latest {len(check.recent)} shown):",
+    ]
+    for sent in check.recent:
+        lines.append(exchange_text(sent))
+    lines += ["", "Restore:"]
+    if not repair.attempts and repair.error is None:
+        lines.append("  nothing was missing any more when the group was read again.")
+    for how, sent_list, still in repair.attempts:
+        lines.append(f"  {how}: {len(still):,} still missing after reading the group back"
+                     + (" (restored)" if not still else ""))
+        for sent in sent_list[-2:]:
+            lines.append(exchange_text(sent))
+    if repair.error:
+        lines.append(f"  the restore failed: {repair.error}")
+    if repair.restored:
+        lines.append("Result: every lost member is back in the group (verified by reading it again).")
+    else:
+        lines.append(f"Result: {len(repair.still_missing):,} member(s) are still missing: add them back by hand in "
+                     f"6clicks (or let Entra's next cycle do it): {people_text(repair.still_missing, names)}")
+    lines += [
+        "",
+        "What to do: report this defect to the service provider with the request and answer above. Do not resume "
+        "this action until they have fixed it; make the change in Entra ID (the source of truth) instead. Items "
+        "that were not run stay pending in the journal.",
+    ]
+    text = "\n".join(lines)
+    if len(text) > REPORT_LIMIT:
+        text = text[:REPORT_LIMIT] + "\n… (report cut; the journal keeps every id)"
+    return summary, text
