@@ -46,9 +46,12 @@ _FORMULA = re.compile("[" + re.escape("".join(_BLANKS)) + "]*[" + re.escape("".j
 QUOTE = "'"
 
 
+_FIRST = frozenset(TRIGGERS | set(_BLANKS))
+
+
 def is_formula_like(text: str) -> bool:
     """Whether a spreadsheet could evaluate ``text`` (or what an importer leaves of it) as a formula."""
-    return bool(text) and _FORMULA.match(text) is not None
+    return bool(text) and text[0] in _FIRST and _FORMULA.match(text) is not None
 
 
 def neutralise(text: str) -> str:
@@ -99,7 +102,8 @@ def _column(series: pd.Series) -> list[Any]:
         return [_cell(v) for v in series.astype(object).tolist()]
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return ["" if pd.isna(v) else v.isoformat() for v in series.tolist()]
-    return [_cell(v) for v in series.astype(object).tolist()]
+    return [(QUOTE + v if v and v[0] in _FIRST and _FORMULA.match(v) else v) if type(v) is str else _cell(v)
+            for v in series.astype(object).tolist()]
 
 
 def _writer(out: io.StringIO) -> Any:
