@@ -644,6 +644,17 @@ def users_csv(frame: pd.DataFrame) -> bytes:
     return to_csv_bytes(frame[columns].rename(columns={"groups": "memberships"}))
 
 
+def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
+    """A "Download CSV" button for a table, written by ``console.csvsafe`` (no cell can start a formula). Tables
+    leave the app only this way: ``client.disableDataExport`` hides the grid's own CSV export, which writes cells
+    verbatim."""
+    from console.csvsafe import to_csv_bytes
+
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_name.removesuffix(".csv")) or "export"
+    st.download_button(label, data=lambda: to_csv_bytes(frame() if callable(frame) else frame),
+                       file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key=key)
+
+
 # --- the shell: embedded demo, sidebar, banners (rendered by app.py; by a page when app.py did not run) ------
 
 _shell = threading.local()
