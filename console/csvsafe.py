@@ -47,6 +47,13 @@ QUOTE = "'"
 
 
 _FIRST = frozenset(TRIGGERS | set(_BLANKS))
+#: Inside a cell: a separator or line break that a spreadsheet splitting on another delimiter (a ";" locale opening
+#: a "," file) or not honouring quotes would start a new cell at, followed by a trigger.
+_SPLITS = ",;\t|\r\n"
+_TRIGGER_CLASS = "[" + re.escape("".join(sorted(TRIGGERS))) + "]"
+_INNER = re.compile("([" + re.escape(_SPLITS) + "])(?=[" + re.escape(_BLANKS + '"') + "]*" + _TRIGGER_CLASS + ")")
+_INNER_BACK = re.compile("([" + re.escape(_SPLITS) + "])'(?=[" + re.escape(_BLANKS + '"') + "]*" + _TRIGGER_CLASS
+                         + ")")
 
 
 def is_formula_like(text: str) -> bool:
@@ -55,15 +62,18 @@ def is_formula_like(text: str) -> bool:
 
 
 def neutralise(text: str) -> str:
-    """``text`` as a spreadsheet will show it, never evaluate it: a leading ``'`` where it could start a formula."""
-    return QUOTE + text if is_formula_like(text) else text
+    """``text`` as a spreadsheet will show it, never evaluate it: a ``'`` before it where it could start a formula,
+    and after any separator or line break inside it that is followed by a trigger (OWASP: an attacker can use the
+    field separator to start a new cell; ``a;=1+1`` in a ``;`` locale)."""
+    out = _INNER.sub(r"\1'", text)
+    return QUOTE + out if is_formula_like(out) else out
 
 
 def restore(text: str) -> str:
     """Undo :func:`neutralise` (for files this console wrote and an operator uploads again)."""
     if text.startswith(QUOTE) and is_formula_like(text[1:]):
-        return text[1:]
-    return text
+        text = text[1:]
+    return _INNER_BACK.sub(r"\1", text)
 
 
 def _is_number(value: Any) -> bool:
@@ -102,8 +112,7 @@ def _column(series: pd.Series) -> list[Any]:
         return [_cell(v) for v in series.astype(object).tolist()]
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return ["" if pd.isna(v) else v.isoformat() for v in series.tolist()]
-    return [(QUOTE + v if v and v[0] in _FIRST and _FORMULA.match(v) else v) if type(v) is str else _cell(v)
-            for v in series.astype(object).tolist()]
+    return [neutralise(v) if type(v) is str else _cell(v) for v in series.astype(object).tolist()]
 
 
 def _writer(out: io.StringIO) -> Any:

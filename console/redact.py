@@ -35,7 +35,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     # JSON Web Tokens (also JWE's five parts: the first three go, the rest is unreadable without them)
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted jwt]"),
     # the sandbox's API keys (and any 6ck_-prefixed key)
-    (re.compile(r"\b6ck_[A-Za-z0-9]{16,}"), "[redacted api key]"),
+    (re.compile(r"6ck_[A-Za-z0-9_]{16,}"), "[redacted api key]"),
     # Entra (Azure AD) client secrets
     (re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
      "[redacted client secret]"),

@@ -31,7 +31,7 @@ _REDACTED = "[redacted]"
 #: (3 characters, a digit, "Q~", 31-34 more), the credential after Bearer/Basic, and long high-entropy tokens.
 _SHAPES = [
     re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"6ck_[A-Za-z0-9]{16,}"),
+    re.compile(r"6ck_[A-Za-z0-9_]{16,}"),
     re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{6,}|(?<=basic )[A-Za-z0-9+/=]{6,}"),
 ]
