@@ -151,6 +151,8 @@ def decode_text(data: bytes, *, name: str = "the file",
         return DecodedText(data.decode("utf-8"), "UTF-8")
     except UnicodeDecodeError as exc:
         first_bad = exc.start
+    if _damaged_utf8(data):
+        return _decode(data, "utf_8", "UTF-8", name, remedy)
     start = max(0, data.rfind(b"\n", 0, max(0, first_bad - DETECT_SAMPLE // 4)) + 1)
     sample = data[start:start + DETECT_SAMPLE]
     if start + DETECT_SAMPLE < len(data) and b"\n" in sample:
@@ -163,6 +165,17 @@ def decode_text(data: bytes, *, name: str = "the file",
     if codec == "cp1252" and _undefined_cp1252(data):
         codec = "latin_1"  # bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D): Latin-1 reads them
     return _decode(data, codec, _LABELS.get(codec, codec), name, remedy)
+
+
+def _damaged_utf8(data: bytes) -> bool:
+    """UTF-8 with a few bad bytes (a truncated copy, one line pasted from elsewhere), not a legacy encoding: far
+    more valid multi-byte characters than invalid bytes. Legacy files (Shift_JIS, Windows-1252) form valid UTF-8
+    sequences only by accident, and the detector would otherwise never consider UTF-8 once one byte is wrong."""
+    text = data.decode("utf-8", errors=_ERRORS)
+    errors = text.count(_MARK)
+    lines = 1 + _count_breaks(text, 0, len(text))
+    multibyte = len(text) - len(text.encode("ascii", errors="ignore")) - errors
+    return errors <= max(3, MAX_BAD_LINE_SHARE * lines) and multibyte >= 2 * errors
 
 
 def _undefined_cp1252(data: bytes) -> bool:
@@ -222,7 +235,8 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
     table = Table(rows=[], lines=[], delimiter=delimiter, encoding=decoded.encoding, notes=notes,
                   bad_lines=list(decoded.bad_lines))
     if decoded.bad_lines:
-        table.notes.append(f"{line_list(decoded.bad_lines).capitalize()}: bytes that are not valid "
+        listed = line_list(decoded.bad_lines)
+        table.notes.append(f"{listed[0].upper()}{listed[1:]}: bytes that are not valid "
                            f"{decoded.encoding} were replaced by “\ufffd”.")
     unwrapped = 0
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=True)
