@@ -47,12 +47,18 @@ def _high_entropy(m: re.Match[str]) -> str:
     return _REDACTED if mixed else s
 
 
+def _credential_value(m: re.Match[str]) -> str:
+    """The value after a credential-ish name, unless it is a plain word ("token: expired" stays readable)."""
+    value = m.group(2)
+    plain = value.isalpha() and (value.islower() or value.isupper() or value.istitle())
+    return m.group(0) if "[redacted" in value or plain else m.group(1) + _REDACTED
+
+
 def scrub(text: str) -> str:
     """``text`` without anything shaped like a secret (see the module docstring)."""
     for pattern in _SHAPES:
         text = pattern.sub(_REDACTED, text)
-    text = _VALUE_AFTER_NAME.sub(lambda m: m.group(1) + (_REDACTED if "[redacted" not in m.group(2) else m.group(2)),
-                                 text)
+    text = _VALUE_AFTER_NAME.sub(_credential_value, text)
     return _LONG.sub(_high_entropy, text)
 
 
