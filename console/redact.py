@@ -27,22 +27,24 @@ import re
 REDACTED = "[redacted]"
 
 _CRED_CHARS = r"A-Za-z0-9._~+/=-"
-_NAMES = (r"[A-Za-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|password|passwd|pwd|passphrase|credential"
-          r"|authorization|assertion|signature)")
+# the credential word itself (client_secret, SCIM_SANDBOX_API_KEY, SecretToken match at their last word); no
+# unbounded prefix, so a 30,000-character line costs linear time, not quadratic
+_NAMES = (r"(?:api[_-]?key|apikey|secret|token|password|passwd|pwd|passphrase|credential|authorization"
+          r"|assertion|signature)")
 _ALWAYS = re.compile(r"(?i)(?:password|passwd|pwd|passphrase|secret)$")
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     # JSON Web Tokens (also JWE's five parts: the first three go, the rest is unreadable without them)
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted jwt]"),
+    (re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted jwt]"),
     # the sandbox's API keys (and any 6ck_-prefixed key)
-    (re.compile(r"6ck_[A-Za-z0-9_]{16,}"), "[redacted api key]"),
+    (re.compile(r"(?<![A-Za-z0-9_])6ck_[A-Za-z0-9_]{16,}"), "[redacted api key]"),
     # Entra (Azure AD) client secrets
     (re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
      "[redacted client secret]"),
     # HTTP authorization schemes
     (re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[" + _CRED_CHARS + r"]{6,}"), r"\1\2" + REDACTED),
     # user:password@ in URLs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:" + REDACTED + "@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^/\s:@]+):[^/\s@]+@"), r"\1:" + REDACTED + "@"),
 ]
 
 # name, its closing quote, the separator, the value's opening quote, the value

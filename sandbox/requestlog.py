@@ -30,13 +30,13 @@ _REDACTED = "[redacted]"
 #: Secret shapes, removed wherever they appear: JWTs, the sandbox's API keys (6ck_ + 40 hex), Entra client secrets
 #: (3 characters, a digit, "Q~", 31-34 more), the credential after Bearer/Basic, and long high-entropy tokens.
 _SHAPES = [
-    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"6ck_[A-Za-z0-9_]{16,}"),
+    re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"(?<![A-Za-z0-9_])6ck_[A-Za-z0-9_]{16,}"),
     re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{6,}|(?<=basic )[A-Za-z0-9+/=]{6,}"),
 ]
 _VALUE_AFTER_NAME = re.compile(
-    r"(?i)([A-Za-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|password|passwd|passphrase|assertion|signature"
+    r"(?i)((?:api[_-]?key|apikey|secret|token|password|passwd|passphrase|assertion|signature"
     r"|authorization)[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}\]]{6,})")
 _LONG = re.compile(r"(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+=-]{32,}(?![A-Za-z0-9_+=-])")
 

@@ -128,3 +128,18 @@ def test_the_command_line_log_is_redacted() -> None:
     assert proc.returncode == 0, proc.stderr[-800:]
     assert "rejected" in proc.stderr and "Traceback" in proc.stderr
     assert secret not in proc.stderr and "[redacted api key]" in proc.stderr
+
+
+PATHOLOGICAL = ["x" * 200_000, "eyJ" * 70_000, "6ck_" * 50_000, "token:" * 30_000, "aB3" * 70_000,
+                "ab1Q~" * 40_000, "bearer " * 30_000, "a." * 100_000, "token" * 40_000 + "=x1", "secret_" * 30_000,
+                "a://b:" * 30_000, "https://" + "a" * 100_000, "password" + " " * 100_000 + "x"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("impl", [redact, scrub], ids=["console", "sandbox"])
+def test_huge_hostile_lines_are_redacted_in_linear_time(impl) -> None:
+    """A 200,000-character path or filter (the sandbox fuzz sends them) must not hang the log writer: every rule
+    runs in linear time (a quadratic one takes minutes here, and the timeout fails the test)."""
+    for text in PATHOLOGICAL:
+        impl(text)
+    assert impl("q=" + "eyJ" * 5 + ".abcdef.ghijk") != "q=" + "eyJ" * 5 + ".abcdef.ghijk"
