@@ -16,7 +16,7 @@ Text encoding (:func:`decode_text`), in this order:
    where the first non-UTF-8 byte is (0.03 s instead of 3.2 s on a 50 MB file); the whole file is then decoded
    strictly and every line holding bytes that are not valid in the chosen encoding is reported.
 
-CSV (:func:`read_table`): Excel's ``sep=;`` first line, CRLF / LF / lone CR line ends, quoted newlines, a
+CSV (:func:`read_table`): Excel's ``sep=;`` first line, CRLF / LF / lone CR line ends (all kept as they are), quoted newlines, a
 delimiter among ``,`` ``;`` tab ``|`` chosen by how consistently it splits the first rows (CleverCSV's pattern
 score: robust to a short last row, a single column gives ``,``), ``="00123"`` cells (Excel's way of keeping
 leading zeros) read as their text, and trailing empty columns ignored. A quote that never closes, a cell over
@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ DETECT_SAMPLE = 256 * 1024
 #: Japanese and Western European locales.
 LEGACY_CANDIDATES = ("cp932", "cp1252", "latin_1")
 DELIMITERS = (",", ";", "\t", "|")
+SNIFF_CHARS = 64 * 1024  # the start of the text the delimiter is chosen from (at most 200 rows of it)
 #: More lines with bytes invalid in the detected encoding than this share means the detection is wrong: refuse.
 MAX_BAD_LINE_SHARE = 0.01
 
@@ -94,19 +96,32 @@ class Table:
 
     def records(self) -> tuple[list[str], list[dict[str, str]], list[int]]:
         """The first row as the header; the others as ``{header: cell}`` (missing trailing cells are "").
-        Returns (header, records, their lines). Cells beyond the header are reported in :attr:`problems`."""
-        if not self.rows:
+        Returns (header, records, their lines). Cells beyond the header are reported in :attr:`problems`.
+        Consumes :attr:`rows` (a 50 MB file's rows and records would otherwise be held twice)."""
+        rows, self.rows = self.rows, []
+        if not rows:
             return [], [], []
-        header = [h.strip() for h in self.rows[0]]
+        header = [h.strip() for h in rows[0]]
         while header and not header[-1]:
             header.pop()
+        named = [(i, h) for i, h in enumerate(header) if h]
+        width = len(header)
+        all_named = len(named) == width and len(set(header)) == width
         out: list[dict[str, str]] = []
-        for row, line in zip(self.rows[1:], self.lines[1:], strict=True):
-            extra = [c for c in row[len(header):] if c.strip()]
-            if extra:
-                self.problems.append((line, f"{len(extra)} cell(s) beyond the {len(header)} named columns "
-                                            f"(first: {_preview(extra[0])}); they were not read"))
-            out.append({h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h})
+        for n in range(1, len(rows)):
+            row = rows[n]
+            rows[n] = []
+            if len(row) > width:
+                extra = [c for c in row[width:] if c.strip()]
+                if extra:
+                    self.problems.append((self.lines[n], f"{len(extra)} cell(s) beyond the {width} named columns "
+                                                         f"(first: {_preview(extra[0])}); they were not read"))
+            if len(row) == width and all_named:
+                out.append(dict(zip(header, row, strict=True)))
+            elif len(row) >= width:
+                out.append({h: row[i] for i, h in named})
+            else:
+                out.append({h: (row[i] if i < len(row) else "") for i, h in named})
         return header, out, self.lines[1:]
 
 
@@ -213,6 +228,7 @@ def _count_breaks(text: str, start: int, end: int) -> int:
 
 # ------------------------------------------------------------------------------------------------ CSV
 _SEP_LINE = re.compile(r'^"?sep=(.)"?[,;\t|]*$', re.IGNORECASE)
+_FIRST_LINE = re.compile(r"([^\r\n]{0,64})(?:\r\n|\r|\n)")
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
 
 
@@ -221,14 +237,14 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
                              "and upload that.") -> Table:
     """An uploaded CSV -> its rows, with the delimiter, the encoding, notes and the rows that could not be read."""
     decoded = source if isinstance(source, DecodedText) else decode_text(source, name=name, remedy=remedy)
-    text = decoded.text.replace("\r\n", "\n").replace("\r", "\n")
+    text = decoded.text  # CRLF, LF and a lone CR all end a line: csv reads them as such from newline="" streams
     notes: list[str] = []
     first_line = 1
-    first, _, rest = text.partition("\n")
-    sep = _SEP_LINE.match(first.strip())
-    if sep and sep.group(1) in DELIMITERS:
+    head = _FIRST_LINE.match(text)
+    sep = _SEP_LINE.match(head.group(1).strip()) if head else None
+    if head and sep and sep.group(1) in DELIMITERS:
         delimiter = sep.group(1)
-        text, first_line = rest, 2
+        text, first_line = text[head.end():], 2
         notes.append(f"Excel's “sep={'TAB' if delimiter == chr(9) else delimiter}” line read as the delimiter.")
     else:
         delimiter = sniff_delimiter(text)
@@ -239,6 +255,7 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
         table.notes.append(f"{listed[0].upper()}{listed[1:]}: bytes that are not valid "
                            f"{decoded.encoding} were replaced by “\ufffd”.")
     unwrapped = 0
+    excel_text = '="' in text
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=True)
     previous = 0
     while True:
@@ -253,18 +270,17 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
             continue
         start = previous + first_line
         previous = reader.line_num
-        if not any(c.strip() for c in row):
+        if not "".join(row).strip():
             continue
-        cells = []
-        for cell in row:
-            m = _EXCEL_TEXT.match(cell)
-            if m:
-                cell = m.group(1).replace('""', '"')
-                unwrapped += 1
-            cells.append(cell)
-        while len(cells) > 1 and not cells[-1].strip():
-            cells.pop()
-        table.rows.append(cells)
+        if excel_text and any(c.startswith('="') for c in row):
+            for i, cell in enumerate(row):
+                m = _EXCEL_TEXT.match(cell)
+                if m:
+                    row[i] = m.group(1).replace('""', '"')
+                    unwrapped += 1
+        while len(row) > 1 and not row[-1].strip():
+            row.pop()
+        table.rows.append(row)
         table.lines.append(start)
     if unwrapped:
         table.notes.append(f"{unwrapped:,} cell{'s' if unwrapped != 1 else ''} written as =\"…\" (Excel's way of "
@@ -289,19 +305,22 @@ def sniff_delimiter(text: str, *, rows: int = 200) -> str:
     over each distinct width L of (rows of width L) x (L - 1) / L, divided by the number of distinct widths.
     A single column scores 0 with every delimiter, and ``,`` wins the tie; one short row lowers a score only a
     little, unlike ``csv.Sniffer``, which gives up."""
-    sample_lines = text.split("\n", rows + 1)[:rows]
-    sample = "\n".join(sample_lines)
+    sample = text[:SNIFF_CHARS]
+    cut = len(text) > SNIFF_CHARS
     best, best_score = ",", 0.0
     for d in DELIMITERS:
         if d not in sample:
             continue
         widths: Counter[int] = Counter()
         try:
-            for row in csv.reader(io.StringIO(sample, newline=""), delimiter=d, quotechar='"'):
-                if any(c.strip() for c in row):
-                    widths[len(row)] += 1
+            parsed = list(itertools.islice(csv.reader(io.StringIO(sample, newline=""), delimiter=d), rows + 1))
         except csv.Error:
             continue
+        if cut and len(parsed) > 1:
+            parsed.pop()  # the sample's last row may be cut short
+        for row in parsed[:rows]:
+            if "".join(row).strip():
+                widths[len(row)] += 1
         if not widths:
             continue
         score = sum(n * (w - 1) / w for w, n in widths.items()) / len(widths)
