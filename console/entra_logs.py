@@ -33,7 +33,7 @@ import orjson
 import pandas as pd
 
 from console.errors import ConsoleError, InvalidInput, NotFoundError
-from console.uploads import UploadError, decode_text, read_table
+from console.uploads import UploadError, decode_text, read_records
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -720,8 +720,8 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
             elif not text.strip():
                 problems.append((name, "the file is empty"))
             else:
-                table = read_table(decoded, name=name)
-                headers, rows, _lines = table.records()
+                table = read_records(decoded, name=name)
+                headers, rows = table.header, table.records
                 if len(headers) < 2:
                     problems.append((name, "the file is neither JSON nor a CSV with a header row; download the "
                                            "provisioning logs again (JSON or CSV)"))

@@ -31,6 +31,7 @@ import io
 import itertools
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from charset_normalizer import from_bytes
@@ -87,42 +88,14 @@ class DecodedText:
 @dataclass
 class Table:
     rows: list[list[str]]            # every row with a non-blank cell, in file order (a header is rows[0])
-    lines: list[int]                 # the line each row starts on (1-based, in the file as uploaded)
+    lines: list[int]                 # the line each row (or record) starts on (1-based, in the file as uploaded)
     delimiter: str
     encoding: str
     notes: list[str] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, why) for rows that could not be read
     bad_lines: list[int] = field(default_factory=list)  # lines where undecodable bytes became U+FFFD (noted too)
-
-    def records(self) -> tuple[list[str], list[dict[str, str]], list[int]]:
-        """The first row as the header; the others as ``{header: cell}`` (missing trailing cells are "").
-        Returns (header, records, their lines). Cells beyond the header are reported in :attr:`problems`.
-        Consumes :attr:`rows` (a 50 MB file's rows and records would otherwise be held twice)."""
-        rows, self.rows = self.rows, []
-        if not rows:
-            return [], [], []
-        header = [h.strip() for h in rows[0]]
-        while header and not header[-1]:
-            header.pop()
-        named = [(i, h) for i, h in enumerate(header) if h]
-        width = len(header)
-        all_named = len(named) == width and len(set(header)) == width
-        out: list[dict[str, str]] = []
-        for n in range(1, len(rows)):
-            row = rows[n]
-            rows[n] = []
-            if len(row) > width:
-                extra = [c for c in row[width:] if c.strip()]
-                if extra:
-                    self.problems.append((self.lines[n], f"{len(extra)} cell(s) beyond the {width} named columns "
-                                                         f"(first: {_preview(extra[0])}); they were not read"))
-            if len(row) == width and all_named:
-                out.append(dict(zip(header, row, strict=True)))
-            elif len(row) >= width:
-                out.append({h: row[i] for i, h in named})
-            else:
-                out.append({h: (row[i] if i < len(row) else "") for i, h in named})
-        return header, out, self.lines[1:]
+    header: list[str] = field(default_factory=list)     # read_records: the first row, trailing empty names dropped
+    records: list[dict[str, str]] = field(default_factory=list)  # read_records: the other rows by header name
 
 
 def _preview(text: str, n: int = 40) -> str:
@@ -142,10 +115,9 @@ def _refuse(name: str, why: str, remedy: str) -> UploadError:
     return UploadError(name, why, remedy)
 
 
-def decode_text(data: bytes, *, name: str = "the file",
-                remedy: str = "Save it as CSV UTF-8 (in Excel: File › Save As › “CSV UTF-8 (Comma delimited)”) "
-                              "and upload that.") -> DecodedText:
+def decode_text(data: bytes, *, name: str = "the file", remedy: str = "") -> DecodedText:
     """Bytes of an uploaded text file -> text and its encoding, or :class:`UploadError` saying why not."""
+    remedy = remedy or _REMEDY
     data = bytes(data)
     for signature, what in _SIGNATURES:
         if data.startswith(signature):
@@ -232,10 +204,61 @@ _FIRST_LINE = re.compile(r"([^\r\n]{0,64})(?:\r\n|\r|\n)")
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
 
 
-def read_table(source: bytes | DecodedText, *, name: str = "the file",
-               remedy: str = "Save it as CSV UTF-8 (in Excel: File › Save As › “CSV UTF-8 (Comma delimited)”) "
-                             "and upload that.") -> Table:
+_REMEDY = "Save it as CSV UTF-8 (in Excel: File › Save As › “CSV UTF-8 (Comma delimited)”) and upload that."
+
+
+def read_table(source: bytes | DecodedText, *, name: str = "the file", remedy: str = _REMEDY) -> Table:
     """An uploaded CSV -> its rows, with the delimiter, the encoding, notes and the rows that could not be read."""
+    table = _parse(source, name, remedy)
+    for line, row in table.pop_rows():
+        table.rows.append(row)
+        table.lines.append(line)
+    return table
+
+
+def read_records(source: bytes | DecodedText, *, name: str = "the file", remedy: str = _REMEDY) -> Table:
+    """An uploaded CSV with a header row -> :attr:`Table.header` and :attr:`Table.records` (``{name: cell}``;
+    missing trailing cells are ""), built row by row (a 50 MB log file's rows are never held twice). Cells
+    beyond the named columns are reported in :attr:`Table.problems` with their line."""
+    table = _parse(source, name, remedy)
+    rows = table.pop_rows()
+    first = next(rows, None)
+    if first is None:
+        return table
+    header = [h.strip() for h in first[1]]
+    while header and not header[-1]:
+        header.pop()
+    table.header = header
+    named = [(i, h) for i, h in enumerate(header) if h]
+    width = len(header)
+    all_named = len(named) == width and len(set(header)) == width
+    out, lines = table.records, table.lines
+    for line, row in rows:
+        if len(row) > width:
+            extra = [c for c in row[width:] if c.strip()]
+            if extra:
+                table.problems.append((line, f"{len(extra)} cell(s) beyond the {width} named columns "
+                                             f"(first: {_preview(extra[0])}); they were not read"))
+        if len(row) == width and all_named:
+            out.append(dict(zip(header, row, strict=True)))
+        elif len(row) >= width:
+            out.append({h: row[i] for i, h in named})
+        else:
+            out.append({h: (row[i] if i < len(row) else "") for i, h in named})
+        lines.append(line)
+    return table
+
+
+class _Parsed(Table):
+    """A table whose rows are still to be read (:meth:`pop_rows`, once)."""
+
+    _rows: Iterator[tuple[int, list[str]]]
+
+    def pop_rows(self) -> Iterator[tuple[int, list[str]]]:
+        return self._rows
+
+
+def _parse(source: bytes | DecodedText, name: str, remedy: str) -> _Parsed:
     decoded = source if isinstance(source, DecodedText) else decode_text(source, name=name, remedy=remedy)
     text = decoded.text  # CRLF, LF and a lone CR all end a line: csv reads them as such from newline="" streams
     notes: list[str] = []
@@ -248,12 +271,18 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
         notes.append(f"Excel's “sep={'TAB' if delimiter == chr(9) else delimiter}” line read as the delimiter.")
     else:
         delimiter = sniff_delimiter(text)
-    table = Table(rows=[], lines=[], delimiter=delimiter, encoding=decoded.encoding, notes=notes,
-                  bad_lines=list(decoded.bad_lines))
+    table = _Parsed(rows=[], lines=[], delimiter=delimiter, encoding=decoded.encoding, notes=notes,
+                    bad_lines=list(decoded.bad_lines))
     if decoded.bad_lines:
         listed = line_list(decoded.bad_lines)
         table.notes.append(f"{listed[0].upper()}{listed[1:]}: bytes that are not valid "
                            f"{decoded.encoding} were replaced by “\ufffd”.")
+    table._rows = _rows(text, delimiter, first_line, table)
+    return table
+
+
+def _rows(text: str, delimiter: str, first_line: int, table: Table) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of every non-blank row; unreadable rows go to ``table.problems``; notes at the end."""
     unwrapped = 0
     excel_text = '="' in text
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=True)
@@ -280,12 +309,10 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file",
                     unwrapped += 1
         while len(row) > 1 and not row[-1].strip():
             row.pop()
-        table.rows.append(row)
-        table.lines.append(start)
+        yield start, row
     if unwrapped:
         table.notes.append(f"{unwrapped:,} cell{'s' if unwrapped != 1 else ''} written as =\"…\" (Excel's way of "
                            "keeping leading zeros) read as the text inside.")
-    return table
 
 
 def _csv_problem(message: str, start: int, end: int) -> str:

@@ -17,7 +17,7 @@ from console.csvsafe import to_csv_bytes
 from console.entra_logs import import_files, parse_files
 from console.errors import InvalidInput
 from console.operations import read_csv_targets
-from console.uploads import UploadError, decode_text, read_table, sniff_delimiter
+from console.uploads import UploadError, decode_text, read_records, read_table, sniff_delimiter
 
 PEOPLE = [("yamada@corp.example", "山田 太郎"), ("zoe@corp.example", "Zoë Müller"),
           ("francois@corp.example", "François Lévêque"), ("sato@corp.example", "佐藤 ｶﾀｶﾅ")]
@@ -129,9 +129,9 @@ def test_single_column_files() -> None:
 def test_excel_quirks_sep_line_crlf_trailing_columns_quoted_newlines_and_leading_zeros() -> None:
     text = ('sep=;\r\nid;userName;note;;\r\n="00123";ada@x.example;"two\r\nlines";;\r\n'
             '"=""00456""";bob@x.example;plain;;\r\n')
-    table = read_table(b"\xef\xbb\xbf" + text.encode())
+    table = read_records(b"\xef\xbb\xbf" + text.encode())
     assert table.delimiter == ";" and table.encoding == "UTF-8 with BOM"
-    header, records, lines = table.records()
+    header, records, lines = table.header, table.records, table.lines
     assert header == ["id", "userName", "note"]
     assert records == [{"id": "00123", "userName": "ada@x.example", "note": "two\r\nlines"},  # kept as written
                        {"id": "00456", "userName": "bob@x.example", "note": "plain"}]
@@ -164,9 +164,8 @@ def test_a_quote_that_never_closes_names_the_lines_it_swallowed() -> None:
 
 
 def test_cells_beyond_the_header_are_reported() -> None:
-    table = read_table(b"a,b\n1,2,surprise\n3,4\n")
-    _, records, _ = table.records()
-    assert records == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+    table = read_records(b"a,b\n1,2,surprise\n3,4\n")
+    assert table.records == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
     assert table.problems and table.problems[0][0] == 2 and "surprise" in table.problems[0][1]
 
 
