@@ -13,10 +13,12 @@ Text encoding (:func:`decode_text`), in this order:
    locales: Shift_JIS (Microsoft's cp932, what Excel on Japanese Windows saves as "CSV"), Windows-1252 and
    Latin-1. Unrestricted, the detector calls a short Shift_JIS file Big5 or cp949 (measured: see
    docs/history.md); restricted, it gets them right. It sees at most :data:`DETECT_SAMPLE` bytes, taken
-   where the first non-UTF-8 byte is (0.03 s instead of 3.2 s on a 50 MB file); the whole file is then decoded
-   strictly and every line holding bytes that are not valid in the chosen encoding is reported.
+   where the first non-UTF-8 byte is (a few ms; the whole 50 MB file takes 0.7 s restricted, 3.2 s not:
+   ``python -m bench uploads``); the whole file is then decoded and every line holding bytes that are not valid
+   in the chosen encoding is reported. UTF-8 with a few bad bytes stays UTF-8, with those lines reported.
 
-CSV (:func:`read_table`): Excel's ``sep=;`` first line, CRLF / LF / lone CR line ends (all kept as they are), quoted newlines, a
+CSV (:func:`read_table` for rows, :func:`read_records` for a header and ``{name: cell}`` records): Excel's
+``sep=;`` first line, CRLF / LF / lone CR line ends (kept as they are), quoted newlines, a
 delimiter among ``,`` ``;`` tab ``|`` chosen by how consistently it splits the first rows (CleverCSV's pattern
 score: robust to a short last row, a single column gives ``,``), ``="00123"`` cells (Excel's way of keeping
 leading zeros) read as their text, and trailing empty columns ignored. A quote that never closes, a cell over
@@ -38,7 +40,7 @@ from charset_normalizer import from_bytes
 
 from console.errors import InvalidInput
 
-#: The most bytes shown to the encoding detector (measured: 0.03 s for 256 KiB; the full 50 MB took 3.2 s).
+#: The most bytes shown to the encoding detector (a few ms; a whole 50 MB file: 0.7 s; bench/uploads_bench.py).
 DETECT_SAMPLE = 256 * 1024
 #: What the detector may answer when the file is neither UTF-8 nor UTF-16/32: Excel's and Windows' encodings for
 #: Japanese and Western European locales.
