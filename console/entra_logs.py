@@ -16,9 +16,6 @@ Sources:
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import json
 import re
 import struct
@@ -36,6 +33,7 @@ import orjson
 import pandas as pd
 
 from console.errors import ConsoleError, InvalidInput, NotFoundError
+from console.uploads import UploadError, decode_text, read_records
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -58,6 +56,9 @@ _INSERT = ("INSERT OR IGNORE INTO provisioning_logs (connection, id, activity_ms
            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 LOG_COLUMNS = ["id", "time", "cycle_id", "change_id", "action", "status", "error_code", "identity_type",
                "source_id", "source_name", "target_id", "target_name", "initiator_type", "duration_ms"]
+
+
+_IMPORT_REMEDY = "Download the provisioning logs again from the Entra admin center (JSON, or the CSV files)."
 
 
 class LogImportError(InvalidInput):
@@ -430,31 +431,6 @@ def ingest_records(ctx: Context, conn: Connection | str, records: Iterable[Any],
 
 # ----------------------------------------------------------------------------------------------------- files
 
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Bytes -> (text, encoding name). UTF-8 with/without BOM, UTF-16 (BOM or NUL pattern), else latin-1."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", errors="replace"), "UTF-8 with BOM"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace"), "UTF-16"
-    head = data[:400]
-    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4:
-        return data.decode("utf-16-le", errors="replace"), "UTF-16LE"
-    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4:
-        return data.decode("utf-16-be", errors="replace"), "UTF-16BE"
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace") if _is_cp1252(data) else data.decode("latin-1"), "latin-1"
-
-
-def _is_cp1252(data: bytes) -> bool:
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _salvage_json(text: str) -> tuple[list[Any], str]:
     """Read the complete objects of a truncated JSON array / envelope. Returns (records, note)."""
     decoder = json.JSONDecoder()
@@ -586,18 +562,6 @@ def _csv_kind(headers: list[str], name: str = "") -> str:
             not dated and ("step" in norm or "steps" in fname) and norm & {"name", "type", "description"}):
         return "steps"
     return "logs"
-
-
-def _read_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    rows = [r for r in reader if any((v or "").strip() for k, v in r.items() if k is not None)]
-    return [h for h in (reader.fieldnames or []) if h is not None], rows
 
 
 def _maybe_json(value: str | None) -> Any:
@@ -741,7 +705,12 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
     problems: list[tuple[str, str]] = []
     csv_files = []
     for name, data in files:
-        text, encoding = decode_bytes(data)
+        try:
+            decoded = decode_text(data, name=name, remedy=_IMPORT_REMEDY)
+        except UploadError as exc:
+            problems.append((name, exc.reason))
+            continue
+        text = decoded.text
         head = text.lstrip()[:1]
         try:
             if head in ("[", "{"):
@@ -751,17 +720,20 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
             elif not text.strip():
                 problems.append((name, "the file is empty"))
             else:
-                headers, rows = _read_csv(text)
+                table = read_records(decoded, name=name)
+                headers, rows = table.header, table.records
                 if len(headers) < 2:
                     problems.append((name, "the file is neither JSON nor a CSV with a header row; download the "
                                            "provisioning logs again (JSON or CSV)"))
                     continue
-                if encoding not in ("UTF-8", "UTF-8 with BOM"):
-                    warnings.append(f"{name}: read as {encoding}")
+                if not decoded.is_utf8:
+                    warnings.append(f"{name}: read as {decoded.encoding}")
+                warnings.extend(f"{name}: {n}" for n in table.notes)
+                problems.extend((f"{name} line {line}", why) for line, why in table.problems)
                 csv_files.append((name, headers, rows))
         except LogImportError as exc:
             problems.append((name, str(exc)))
-        except (csv.Error, ValueError, UnicodeError, RecursionError) as exc:
+        except (ValueError, UnicodeError, RecursionError) as exc:
             problems.append((name, f"the file cannot be read as provisioning logs ({exc}); download the logs "
                                    "again from the Entra admin center (JSON or CSV)"))
     if csv_files:

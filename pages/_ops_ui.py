@@ -154,6 +154,7 @@ def _preview(panel: str, plan: Any) -> None:
                  height=min(38 + 35 * max(len(rows), 1), 420),
                  column_config={"user": "User", "email": "E-mail", "change": "Changes?", "from": "From",
                                 "to": "To", "why skipped": "Why skipped"})
+    ui.csv_download("Download the preview (CSV)", rows, "preview", key=_k(panel, "preview_csv"))
     a, b = st.columns([1, 1])
     if changed == 0:
         st.info("Nothing to change: everyone listed is skipped (see why above). Nothing will be sent to 6clicks.",
@@ -197,6 +198,7 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
                            "error": i.error or "", "what to do": i.remedy or ""} for i in result.items])
     st.dataframe(items, hide_index=True, width="stretch", key=_k(panel, "result_table"),
                  height=min(38 + 35 * max(len(items), 1), 420))
+    ui.csv_download("Download the results (CSV)", items, f"batch-{batch_id}", key=_k(panel, "result_csv"))
     a, b, c = st.columns(3)
     failed = result.counts.get("failed", 0)
     if failed and result.state == "completed" and a.button(f"Retry the {failed} failed", key=_k(panel, "retry"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -49,13 +48,6 @@ LEVEL_COLOURS = {"ok": "green", "notice": "blue", "warning": "orange", "critical
 LEVEL_ICONS = {"ok": ":material/verified:", "notice": ":material/schedule:", "warning": ":material/warning:",
                "critical": ":material/error:", "expired": ":material/block:", "rejected": ":material/block:",
                "missing": ":material/key_off:"}
-
-_SECRETISH = [
-    (re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"), "<jwt redacted>"),
-    (re.compile(r"(?i)(bearer\s+)\S+"), r"\1<redacted>"),
-    (re.compile(r"(?i)((?:api[_-]?key|secret|token|password)\s*[=:]\s*)\S+"), r"\1<redacted>"),
-]
-
 
 # --- context and connection --------------------------------------------------------------------------------
 
@@ -130,9 +122,10 @@ def no_connection_screen() -> None:
 
 
 def redact(text: str) -> str:
-    for pattern, repl in _SECRETISH:
-        text = pattern.sub(repl, text)
-    return text
+    """Secrets out of a text shown on a page or logged (the console core's one implementation)."""
+    from console.redact import redact as core_redact
+
+    return core_redact(text)
 
 
 def _install_log_file(directory: Path) -> None:
@@ -144,8 +137,9 @@ def _install_log_file(directory: Path) -> None:
         handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError:
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
+    from console.redact import redacting_handler
+
+    root.addHandler(redacting_handler(handler, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
 
@@ -645,9 +639,23 @@ def group_names_for(d: Directory, user_ids: pd.Series | list[str], kind: str) ->
 
 
 def users_csv(frame: pd.DataFrame) -> bytes:
+    """The Users export: formula-neutralised UTF-8 CSV with a BOM (``console.csvsafe``)."""
+    from console.csvsafe import to_csv_bytes
+
     columns = [c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
                            "externalId", "groups", "created", "lastModified") if c in frame.columns]
-    return frame[columns].rename(columns={"groups": "memberships"}).to_csv(index=False).encode("utf-8")
+    return to_csv_bytes(frame[columns].rename(columns={"groups": "memberships"}))
+
+
+def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
+    """A "Download CSV" button for a table, written by ``console.csvsafe`` (no cell can start a formula). Tables
+    leave the app only this way: ``client.disableDataExport`` hides the grid's own CSV export, which writes cells
+    verbatim."""
+    from console.csvsafe import to_csv_bytes
+
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_name.removesuffix(".csv")) or "export"
+    st.download_button(label, data=lambda: to_csv_bytes(frame() if callable(frame) else frame),
+                       file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key=key)
 
 
 # --- the shell: embedded demo, sidebar, banners (rendered by app.py; by a page when app.py did not run) ------

@@ -118,6 +118,7 @@ def table(actions: list[Any]) -> int | None:
                                         "operator": "Operator", "action": "Action", "outcome": "Outcome",
                                         "changed": "Changed", "failed": "Failed", "skipped": "Skipped",
                                         "reason": "Reason", "flags": "Flags"})
+    ui.csv_download(f"Download these {len(frame):,} actions (CSV)", frame, "audit-log", key="activity.csv")
     rows = list(event.selection.rows) if event is not None else []
     if rows and 0 <= rows[0] < len(frame):
         st.session_state[KEY_SELECTED] = int(frame["id"].iloc[rows[0]])
@@ -163,6 +164,8 @@ def detail(conn: Any, action_id: int) -> None:
                            "error": i.error or "", "what to do": i.remedy or ""} for i in action.items])
     st.dataframe(items, hide_index=True, width="stretch", key=f"activity.items.{action.id}",
                  height=min(38 + 35 * max(len(items), 1), 420))
+    ui.csv_download("Download the per-person results (CSV)", items, f"action-{action.id}",
+                    key=f"activity.items_csv.{action.id}")
     with st.expander("Timeline"):
         for e in action.events:
             st.markdown(f"- {ui.fmt_time(e.at)} · **{e.event}** · {e.operator} · {e.detail or ''}")

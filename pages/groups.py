@@ -90,6 +90,10 @@ def group_detail(d: ui.Directory, group_id: str) -> None:
                                         "active": st.column_config.CheckboxColumn("Active")})
     if len(members) > len(shown):
         st.caption(f"Showing the first {len(shown):,} of {len(members):,} members; filter to narrow down.")
+    exported = members[[c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
+                                    "externalId") if c in members.columns]]
+    ui.csv_download(f"Download the {len(members):,} members (CSV)", exported,
+                    f"{group['displayName']}-members", key=f"groups.members_csv.{group_id}")
     rows = list(event.selection.rows) if event is not None else []
     if rows:
         user_id = str(shown["id"].iloc[rows[0]])

@@ -256,6 +256,8 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
                                 "identity_type": "Type", "source_name": "Source (Entra)",
                                 "target_name": "Target (6clicks)", "cycle_id": "Cycle", "id": "Record id"})
     st.caption(f"Showing the newest {len(rows):,} matching records (at most 500).")
+    ui.csv_download(f"Download these {len(rows):,} records (CSV, times in UTC)", rows,
+                    f"{conn.name}-provisioning-logs", key="sync_history.csv")
     labels = {r.id: f"{_local_naive(pd.Series([r.time])).iloc[0]:%d %b %H:%M:%S} · {r.action} · {r.status} · "
                     f"{r.source_name or r.target_name or r.id}" for r in rows.itertuples()}
     chosen = st.selectbox("Record details", ["(choose a record)", *labels], format_func=lambda k: labels.get(k, k),

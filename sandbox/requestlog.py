@@ -2,7 +2,13 @@
 
 Fields: ``ts`` (UTC), ``method``, ``path``, ``query`` (filters and paging only: this API never carries a
 secret in a URL), ``status``, ``ms``, ``key`` (the API key's *name*), ``detail`` (error detail), ``fault``.
-Never a token, key or Authorization header: the writer only accepts these fields.
+Never a token, key or Authorization header: the writer only accepts these fields, and every text field is passed
+through :func:`scrub`, which removes secrets by their *shape* wherever they are (a client may well put a key in a
+path, a query value under an innocuous name, or a body that ends up in an error detail).
+
+The console has the same rules in ``console/redact.py``; this is a separate, smaller implementation on purpose:
+the sandbox imports neither ``console`` nor ``scim_client``, so that a bug in one cannot hide a bug in the other
+(tests/sandbox and tests/reliability check both).
 """
 
 from __future__ import annotations
@@ -20,22 +26,57 @@ import orjson
 
 MAX_BYTES = 50 * 1024 * 1024
 _SECRET_NAME = re.compile(r"token|secret|key|password|passwd|code|assertion|signature|sig$|auth", re.IGNORECASE)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_REDACTED = "[redacted]"
+#: Secret shapes, removed wherever they appear: JWTs, the sandbox's API keys (6ck_ + 40 hex), Entra client secrets
+#: (3 characters, a digit, "Q~", 31-34 more), the credential after Bearer/Basic, and long high-entropy tokens.
+_SHAPES = [
+    re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"(?<![A-Za-z0-9_])6ck_[A-Za-z0-9_]{16,}"),
+    re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
+    re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{6,}|(?<=basic )[A-Za-z0-9+/=]{6,}"),
+]
+_VALUE_AFTER_NAME = re.compile(
+    r"(?i)((?:api[_-]?key|apikey|secret|token|password|passwd|passphrase|assertion|signature"
+    r"|authorization)[\"']?\s*[=:]\s*[\"']?)([^\s\"'&,;}\]]{6,})")
+_LONG = re.compile(r"(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+=-]{32,}(?![A-Za-z0-9_+=-])")
+
+
+def _high_entropy(m: re.Match[str]) -> str:
+    s = m.group(0)
+    mixed = any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s)
+    return _REDACTED if mixed else s
+
+
+def _credential_value(m: re.Match[str]) -> str:
+    """The value after a credential-ish name, unless it is a plain word ("token: expired" stays readable)."""
+    value = m.group(2)
+    plain = value.isalpha() and (value.islower() or value.isupper() or value.istitle())
+    return m.group(0) if "[redacted" in value or plain else m.group(1) + _REDACTED
+
+
+def scrub(text: str) -> str:
+    """``text`` without anything shaped like a secret (see the module docstring)."""
+    for pattern in _SHAPES:
+        text = pattern.sub(_REDACTED, text)
+    text = _VALUE_AFTER_NAME.sub(_credential_value, text)
+    return _LONG.sub(_high_entropy, text)
 
 
 def scrub_query(query: str) -> str:
-    """Redact query parameters that could carry a secret (by name, or any JWT-looking value).
-
-    Nothing in this API puts a secret in a URL, but a misbehaving client might; the log must not keep it."""
+    """Redact query parameters that could carry a secret: by name, and any secret-shaped value (:func:`scrub`)."""
     if not query:
         return query
     parts = []
     for part in query.split("&"):
         name, sep, value = part.partition("=")
-        if sep and (_SECRET_NAME.search(unquote_plus(name)) or _JWT.search(unquote_plus(value))):
-            value = "[redacted]"
-        parts.append(name + sep + value)
+        if sep and _SECRET_NAME.search(unquote_plus(name)):
+            value = _REDACTED
+        elif sep and scrub(unquote_plus(value)) != unquote_plus(value):
+            value = _REDACTED
+        parts.append(scrub(name) + sep + value)
     return "&".join(parts)
+
+
 FIELDS = ("ts", "method", "path", "query", "status", "ms", "key", "detail", "fault")
 
 
@@ -48,6 +89,9 @@ class RequestLog:
 
     def write(self, **entry: Any) -> None:
         rec = {k: entry[k] for k in FIELDS if entry.get(k) is not None}
+        for k in ("path", "query", "key", "detail", "fault"):
+            if isinstance(rec.get(k), str):
+                rec[k] = scrub(rec[k])
         rec.setdefault("ts", datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
         line = orjson.dumps(rec) + b"\n"
         with self._lock:

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from console.errors import ConsoleError
+from console.redact import redact, redacting_handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging() -> None:
-    """Diagnostics on stderr at ``SCIM_CONSOLE_LOG_LEVEL`` (default WARNING). No module logs a secret."""
+    """Diagnostics on stderr at ``SCIM_CONSOLE_LOG_LEVEL`` (default WARNING). No module logs a secret, and the
+    handler redacts anything shaped like one all the same (``console.redact``), tracebacks included."""
     name = os.environ.get("SCIM_CONSOLE_LOG_LEVEL", "WARNING").strip().upper() or "WARNING"
     level = logging.getLevelNamesMapping().get(name)
     if level is None:
         print(f"warning: SCIM_CONSOLE_LOG_LEVEL={name!r} is not a log level (DEBUG, INFO, WARNING, ERROR); "
               "using WARNING", file=sys.stderr)
         level = logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = redacting_handler(logging.StreamHandler(sys.stderr), "%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except ConsoleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

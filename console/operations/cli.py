@@ -31,7 +31,8 @@ def add_common(parser: argparse.ArgumentParser, *, users: bool = True) -> None:
         parser.add_argument("users", nargs="*", metavar="USER",
                             help="userName, e-mail or SCIM id (as many as you like)")
         parser.add_argument("--from-csv", metavar="PATH", type=Path,
-                            help="a CSV with one userName or e-mail per row (header optional; UTF-8, BOM or Latin-1)")
+                            help="a CSV with one userName or e-mail per row (header optional; UTF-8, UTF-16, Shift_JIS, "
+                                 "Windows-1252 or Latin-1; , ; tab or | separated)")
     parser.add_argument("--reason", metavar="TEXT", help="why (required to run; recorded in the audit log)")
     parser.add_argument("--dry-run", action="store_true", help="show the preview only; change nothing")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -6,8 +6,6 @@ is no snapshot yet, a live listing of users and groups. Execution re-checks ever
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import threading
 from dataclasses import dataclass, field
@@ -15,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.csvsafe import restore
 from console.errors import InvalidInput
+from console.uploads import line_list, read_table
 
 HEADER_NAMES = {
     "username", "user name", "user", "login", "upn", "userprincipalname", "user principal name",
@@ -30,26 +30,15 @@ class CsvTargets:
     encoding: str
 
 
-def _decode(data: bytes, name: str) -> tuple[str, str]:
-    try:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return data.decode("utf-16"), "UTF-16"
-        if data.startswith(b"\xef\xbb\xbf"):
-            return data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{name} starts with a byte-order mark but is not valid text in that encoding "
-                           "(a truncated or damaged file?).",
-                           "Save the list again as CSV (UTF-8 is best) and upload that.") from None
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "Latin-1"
+_REMEDY = "Save the list as CSV UTF-8 (one userName or e-mail per row, a header is optional) and upload that."
 
 
 def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") -> CsvTargets:
     """Read userNames or e-mails, one per row. A header row is optional (recognised by its name); with several
-    columns, the userName/e-mail column is used. BOM, UTF-8, UTF-16 and Latin-1 files are accepted. Duplicate
-    rows (case-insensitive) are collapsed, with a note saying how many."""
+    columns, the userName/e-mail column is used. The file is read by ``console.uploads`` (UTF-8 with or without
+    BOM, UTF-16/32, Shift_JIS, Windows-1252, Latin-1; ``,`` ``;`` tab ``|``; Excel's quirks). A row or line that
+    cannot be read refuses the whole list, with its line number: an operation must not silently miss someone.
+    Duplicate rows (case-insensitive) are collapsed, with a note saying how many."""
     if isinstance(source, Path):
         name = str(source)
         try:
@@ -61,23 +50,18 @@ def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") 
         data = source.encode("utf-8")
     else:
         data = bytes(source)
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InvalidInput(f"{name} does not look like a text CSV file.",
-                           "Export the list as CSV (one userName or e-mail per row) and upload that.")
-    text, encoding = _decode(data, name)
-    # Old Mac files end lines with a lone CR, which the csv module refuses outside quotes: read them as lines.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t") if ("," in sample or ";" in sample
-                                                                         or "\t" in sample) else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
-    except csv.Error as exc:
-        raise InvalidInput(f"{name} is not a CSV file this console can read ({exc}).",
-                           "Put one userName or e-mail per row (a header is optional) and save as CSV.") from None
+    table = read_table(data, name=name, remedy=_REMEDY)
+    encoding = table.encoding
+    if table.problems:
+        shown = "; ".join(f"line {line}: {why}" for line, why in table.problems[:5])
+        more = f" (and {len(table.problems) - 5} more)" if len(table.problems) > 5 else ""
+        raise InvalidInput(f"{name} has rows that cannot be read: {shown}{more}.",
+                           "Fix those lines (or save the list again from Excel as CSV UTF-8) and upload it again; "
+                           "nothing was changed.")
+    if table.bad_lines:
+        raise InvalidInput(f"{name} holds bytes that are not valid {table.encoding} on {line_list(table.bad_lines)}; "
+                           "the people named there cannot be read exactly.", _REMEDY)
+    rows = [[restore(c.strip()) for c in row] for row in table.rows]
     rows = [r for r in rows if any(r)]
     notes: list[str] = []
     if not rows:
@@ -115,8 +99,9 @@ def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") 
             continue
         seen.add(key)
         values.append(value)
-    if encoding not in ("UTF-8",):
+    if encoding != "UTF-8":
         notes.append(f"Read as {encoding}.")
+    notes.extend(table.notes)
     if duplicates:
         notes.append(f"{duplicates} duplicate row{'s' if duplicates != 1 else ''} collapsed (each person is "
                      "changed once).")

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from console.context import Context
 from console.credentials import memory_credentials
 from console.entra_logs import (
-    decode_bytes,
     get_record,
     import_files,
     ingest_records,
@@ -216,12 +215,14 @@ def test_csv_with_missing_columns(ctx):
     assert res.rejected_count == 2
 
 
-def test_decode_bytes_detects_encodings():
-    assert decode_bytes("é".encode())[1] == "UTF-8"
-    assert decode_bytes("\ufeffé".encode())[0] == "é"
-    assert decode_bytes("hello, world".encode("utf-16"))[0] == "hello, world"
-    assert decode_bytes("hello, world".encode("utf-16-le"))[0] == "hello, world"
-    assert decode_bytes("Zoë".encode("latin-1"))[0] == "Zoë"
+def test_log_files_go_through_the_upload_decoder():
+    from console.uploads import decode_text
+
+    assert decode_text("é".encode()).encoding == "UTF-8"
+    assert decode_text("\ufeffé".encode()).text == "é"
+    assert decode_text("hello, world".encode("utf-16")).text == "hello, world"
+    assert decode_text("hello, world".encode("utf-16-le")).text == "hello, world"
+    assert decode_text("Zoë Müller, Renée".encode("latin-1")).text == "Zoë Müller, Renée"
 
 
 def test_summary_and_table_filters(ctx):

@@ -7,6 +7,11 @@ Searched: every file under the console's data dir (SQLite and its WAL, Parquet, 
 encrypted keyring file, the exported CSV and calendar file, Streamlit's on-disk caches, every command's
 stdout and stderr, log records, the pages' element trees and session state, and the sandbox's request log
 and stderr. The keyring is the encrypted file backend, as on a headless server, so several processes share it.
+
+Then the worst case on purpose: a misbehaving client puts the API key and the token in a URL path, in a query
+value under an innocuous name and in a JSON body the sandbox echoes in an error; a console module logs them in
+an exception text and a message; a command runs at DEBUG. The request log, the app log file and stderr must
+still hold none of them (redaction by shape: console/redact.py and sandbox/requestlog.py).
 """
 
 from __future__ import annotations
@@ -62,8 +67,9 @@ class Journey:
         self.env = env
         self.outputs: list[tuple[str, bytes]] = []
 
-    def run(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
-        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=REPO, env=self.env,
+    def run(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,),
+            env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run([sys.executable, "-m", "console", *args], cwd=REPO, env={**self.env, **(env or {})},
                               input=(stdin or "").encode(), capture_output=True, timeout=180, check=False)
         label = " ".join(args[:2])
         self.outputs.append((f"stdout of {label}", proc.stdout))
@@ -129,6 +135,7 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     j.run("logs", "fetch", "--connection", name, ok=(0, 1, 2))
     j.run("snapshot", "--connection", name)
     j.run("audit", "list", ok=(0, 1))
+    j.run("snapshot", "--connection", name, env={"SCIM_CONSOLE_LOG_LEVEL": "DEBUG"})  # httpx logs every URL
     ics = tmp_path / "renewal.ics"
     j.run("token", "ics", "--connection", name, "--out", str(ics))
 
@@ -172,6 +179,26 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
         state = at.session_state.filtered_state if hasattr(at.session_state, "filtered_state") else {}
         page_texts.append((f"session state on {page}", repr(dict(state))))
 
+    # --- secrets in odd places on purpose: a careless client, a careless log line ----------------------------
+    import httpx
+
+    with httpx.Client(base_url=sb.scim_url, headers={"Authorization": f"Bearer {second_token}"}, timeout=30) as c:
+        c.get(f"/Users/{sb.api_key}")                                         # in a URL path
+        c.get("/Users", params={"q": second_token, "note": sb.client_secret})  # query values, innocuous names
+        c.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x@x.example",
+                               sb.api_key: first_token})                     # echoed in the error detail
+    import logging
+
+    honest_records = len(caplog.records)  # records before the deliberate ones are searched as records too
+    careless = logging.getLogger("console.e2e_careless")
+    try:
+        raise RuntimeError(f"login failed: key={sb.api_key} secret {sb.client_secret} token {second_token}")
+    except RuntimeError as exc:
+        ui.log_exception(exc)
+        careless.error("retrying with Bearer %s and %s", second_token, sb.api_key, exc_info=True)
+    app_log = home / ui.LOG_FILE
+    assert app_log.exists() and b"login failed" in app_log.read_bytes(), "the app log file did not get the lines"
+
     # --- the search ------------------------------------------------------------------------------------------
     needles = _needles({"API key": sb.api_key, "Graph client secret": sb.client_secret,
                         "first token": first_token, "rotated token": second_token,
@@ -200,13 +227,15 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     for leak in _leaks(sb.stderr_text().encode(), needles):
         if leak != "sandbox admin token":  # the sandbox was given it; it must still not print it
             hits.append(f"{leak} in the sandbox's stderr")
-    logged = "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)
+    logged = "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records[:honest_records])
     for leak in _leaks(logged.encode(), needles):
         hits.append(f"{leak} in log records")
     assert not hits, "secrets found:\n" + "\n".join(hits)
     # the search really looked at something: the store, the snapshots, the request log, outputs and pages
     assert searched >= 5 and any(p.suffix == ".db" for p in places)
     assert (Path(sb.data_dir) / "requests.log").stat().st_size > 0
+    assert b"/scim/Users/[redacted" in (Path(sb.data_dir) / "requests.log").read_bytes()
+    assert b"[redacted" in app_log.read_bytes()
     assert len(j.outputs) >= 20 and len(page_texts) >= 6
     # and the data the secrets protected is really there
     assert user_name.encode() in export.read_bytes()
