@@ -14,6 +14,7 @@ whole users frame, vectorised (100,000 rows in well under a second).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,3 +75,19 @@ def display_labels(frame: pd.DataFrame) -> pd.Series:
     for column in ("userName", "email", "id"):
         label = label.fillna(_column(frame, column))
     return label.fillna(NO_NAME).astype("string")
+
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
+
+
+def is_active(value: Any) -> bool:
+    """Whether a stored ``active`` value means active: a bool, or a string boolean as Entra sends ("True",
+    "False"), or a number; missing or unreadable is *not* active (never claim a person can sign in)."""
+    if isinstance(value, bool):
+        return value
+    text = as_text(value)
+    if text is None:
+        return False
+    if isinstance(value, numbers.Number):
+        return bool(value != 0)
+    return text.lower() in _TRUE

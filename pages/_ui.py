@@ -32,6 +32,7 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import ConsoleError
+from console.people import display_labels
 
 log = logging.getLogger("console.app")
 
@@ -209,17 +210,18 @@ def log_path() -> Path:
 
 def show_error(exc: BaseException, *, what: str | None = None) -> None:
     """st.error with the remedy; never a traceback. Console errors carry their own message and remedy."""
+    # messages may carry a server's words (a SCIM error detail, a record's reason): shown as text, redacted first
     if isinstance(exc, ConsoleError):
-        body = f"**{exc.message}**"
+        body = f"**{md_escape(redact(exc.message), limit=2000)}**"
         if exc.remedy:
-            body += f"\n\n{exc.remedy}"
+            body += "\n\n" + md_escape(redact(exc.remedy), limit=2000, multiline=True)
     elif hasattr(exc, "remedy"):  # scim_client.ScimError and friends: str() = message + remedy
-        body = f"**{redact(str(exc))}**"
+        body = f"**{md_escape(redact(str(exc)), limit=2000)}**"
     else:
-        body = (f"**Something went wrong{' while ' + what if what else ''}: {type(exc).__name__}.**\n\n"
-                f"Try again; if it keeps happening, send the details in `{log_path()}` to your administrator "
-                "(the log never contains secrets).")
-    st.error(redact(body), icon=":material/error:")
+        body = (f"**Something went wrong{' while ' + md_escape(what) if what else ''}: {type(exc).__name__}.**"
+                f"\n\nTry again; if it keeps happening, send the details in {md_escape(str(log_path()))} to your "
+                "administrator (the log never contains secrets).")
+    st.error(body, icon=":material/error:")
 
 
 def log_exception(exc: BaseException) -> None:
@@ -357,16 +359,16 @@ def token_badge(status: Any, *, where: Any = None) -> None:
     target = where or st
     level = status.level if status is not None else "missing"
     target.badge(token_label(status), color=LEVEL_COLOURS.get(level, "gray"),  # type: ignore[arg-type]
-                 icon=LEVEL_ICONS.get(level), help=(status.message if status is not None else None))
+                 icon=LEVEL_ICONS.get(level), help=(md_escape(status.message) if status is not None else None))
 
 
 def token_banner(conn: Any, status: Any) -> None:
     """A banner on every page once a reminder threshold is reached, or when the token is unusable."""
     if status is None or status.level in ("ok",):
         return
-    text = f"**{conn.name}: {status.message}**"
+    text = f"**{md_escape(conn.name)}: {md_escape(status.message, limit=1000)}**"
     if status.remedy:
-        text += f" {status.remedy}"
+        text += " " + md_escape(status.remedy, limit=1000)
     if status.level in ("critical", "expired", "rejected"):
         st.error(text, icon=":material/key_off:")
     elif status.level == "missing":
@@ -385,8 +387,9 @@ def keyring_banner(conn: Any) -> None:
 
     info = context().credentials.backend_info()
     if not info.secure:
-        st.error(f"**The secrets of {conn.name} cannot be read: {info.label}.** Token tests, refreshes and "
-                 f"rotations need them. {info.remedy}", icon=":material/key_off:")
+        st.error(f"**The secrets of {md_escape(conn.name)} cannot be read: {md_escape(info.label)}.** Token tests, "
+                 f"refreshes and rotations need them. {md_escape(info.remedy, limit=1000)}",
+                 icon=":material/key_off:")
     elif info.locked and not os.environ.get(ENV_PASSPHRASE):
         st.warning("**The encrypted keyring is locked.** Unlock it on the Connection & token page to refresh the "
                    "directory or use the token.", icon=":material/lock:")
@@ -438,6 +441,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
     for column in ("email", "givenName", "familyName", "displayName"):
         haystack = haystack + "\x1f" + users[column].fillna("").astype(str)
     users["search"] = haystack.str.lower()
+    users["label"] = display_labels(users)  # the one display name of console.people (displayName is often absent)
     memberships = snap.memberships
     counts = memberships.groupby("user_id").size() if len(memberships) else pd.Series(dtype="int64")
     users["groups"] = users["id"].map(counts).fillna(0).astype("int64")
@@ -518,7 +522,7 @@ def take_snapshot_with_progress(conn: Any, bar: Any) -> Any:
 def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
     """Take a snapshot with a progress bar; returns the snapshot or None (the error is shown)."""
     target = where or st
-    with target.status(f"Fetching the directory of {conn.name}…", expanded=True) as status:
+    with target.status(f"Fetching the directory of {md_escape(conn.name)}…", expanded=True) as status:
         bar = st.progress(0.0, text="Listing users and groups…")
         try:
             snap = take_snapshot_with_progress(conn, bar)
@@ -556,7 +560,8 @@ def refresh_entra(conn: Any, bar: Any) -> list[BaseException]:
 
 
 def no_snapshot_screen(conn: Any) -> None:
-    st.info(f"**No directory snapshot of {conn.name} yet.** Fetch it now to see its users, groups and roles.",
+    st.info(f"**No directory snapshot of {md_escape(conn.name)} yet.** Fetch it now to see its users, groups and "
+            "roles.",
             icon=":material/cloud_download:")
     if st.button("Fetch the directory now", key="empty.fetch", type="primary", icon=":material/refresh:"):
         if refresh_directory(conn) is not None:
@@ -616,7 +621,8 @@ def require_sign_in() -> None:
     email = str(st.user.get("email") or "").lower()
     allowed = allowed_operators()
     if not allowed or email not in allowed:
-        st.error(f"**{email or 'This account'} is not an operator of this console.** Ask an administrator to "
+        st.error(f"**{md_escape(email) if email else 'This account'} is not an operator of this console.** Ask an "
+                 "administrator to "
                  f"add the address to `{ENV_OPERATORS}` or to `[operators] emails` in the app's secrets.",
                  icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
@@ -638,7 +644,7 @@ def operator() -> str:
 
 # --- users table (pure functions; vectorised so 100,000 users stay responsive) -------------------------------
 
-USER_SORTS = {"User name": "userName", "E-mail": "email", "Display name": "displayName",
+USER_SORTS = {"User name": "userName", "E-mail": "email", "Name": "label",
               "Family name": "familyName", "Last modified": "lastModified", "Created": "created",
               "Groups": "groups"}
 
@@ -757,8 +763,8 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
             st.session_state[KEY_CONNECTION] = pending
         if st.session_state.get(KEY_CONNECTION) not in names:
             st.session_state[KEY_CONNECTION] = next((n for n in names if n not in demo_names), names[0])
-        st.selectbox("Connection", names, key=KEY_CONNECTION,
-                     format_func=lambda n: f"{n} · DEMO" if n in demo_names else n)
+        st.selectbox("Connection", names, key=KEY_CONNECTION,  # options are plain text (see "text" above)
+                     format_func=lambda n: f"{plain(n)} · DEMO" if n in demo_names else plain(n))
         conn = connection(required=False)
         if conn is None:
             return None, None
@@ -779,7 +785,7 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
                           + ("; read new Entra provisioning logs and the job's status" if conn.entra else "") + "."):
             if refresh_directory(conn) is not None:
                 st.rerun()
-        st.caption(f"Operator: {operator()}")
+        st.caption(f"Operator: {md_escape(operator())}")
     return conn, status
 
 

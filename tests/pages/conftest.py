@@ -5,6 +5,7 @@ real sandbox, and helpers to run the app at a given page."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,15 +114,30 @@ def app(page: str | None = None, *, timeout: float = 90, state: dict[str, Any] |
     return at
 
 
-def texts(at: AppTest) -> str:
-    """Every piece of visible text of the last run (markdown, captions, alerts, metrics, titles, badges)."""
+MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def sources(at: AppTest) -> str:
+    """The Markdown sources of every Markdown-rendering text of the last run (markdown, captions, alerts,
+    metric labels and values, titles, badges), as Streamlit receives them."""
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success"):
+    for kind in MARKDOWN_KINDS:
         parts.extend(str(e.value) for e in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
     for el in at.get("badge"):
         parts.append(str(getattr(el.proto, "label", "")) or str(el.proto))
     return "\n".join(parts)
+
+
+def unescape(markdown: str) -> str:
+    """What ``ui.md_escape`` text reads as: backslash escapes resolved, word joiners dropped."""
+    return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of visible text of the last run (see ``sources``), escapes resolved."""
+    return unescape(sources(at))
 
 
 def assert_clean(at: AppTest) -> None:
