@@ -101,7 +101,9 @@ def md_escape(value: Any, *, limit: int | None = 300, multiline: bool = False, e
     text = plain(value, limit=limit, multiline=multiline, empty=empty)
     if not multiline:
         return _escape_line(text)
-    return "  \n".join(_escape_line(line.lstrip()) for line in text.split("\n"))
+    lines = [_escape_line(line.lstrip()) for line in text.split("\n")]
+    return "\n".join(line + "  " if line and i + 1 < len(lines) and lines[i + 1] else line
+                     for i, line in enumerate(lines))  # hard breaks inside a paragraph, blank lines stay blank
 
 
 def plot_text(value: Any, *, limit: int | None = 120, empty: str = "—") -> str:

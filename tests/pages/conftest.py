@@ -130,6 +130,40 @@ def sources(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+#: proto fields Streamlit renders as Markdown (labels, bodies, help tooltips, metric values and deltas, progress
+#: texts, segmented-control options, dialog titles); plain-text elements are left out on purpose
+MARKDOWN_FIELDS = frozenset({"body", "label", "help", "text", "delta", "content", "title"})
+PLAIN_ELEMENTS = frozenset({"Dataframe", "ArrowDataFrame", "Json", "Code", "Text", "PlotlyChart"})
+
+
+def markdown_strings(at: AppTest) -> list[str]:
+    """Every string of the last run that reaches a Markdown renderer, from every element and block (widget
+    labels and help, expander, tab and popover labels, toasts, alerts, metrics...)."""
+    out: list[str] = []
+
+    def collect(message: Any) -> None:
+        for descriptor, value in message.ListFields():
+            repeated = getattr(descriptor, "is_repeated", None)
+            if repeated is None:  # older protobuf
+                repeated = descriptor.label == descriptor.LABEL_REPEATED
+            items = list(value) if repeated else [value]
+            if descriptor.type == descriptor.TYPE_MESSAGE:
+                for item in items:
+                    collect(item)
+            elif descriptor.type == descriptor.TYPE_STRING and descriptor.name in MARKDOWN_FIELDS:
+                out.extend(str(item) for item in items)
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None and proto.DESCRIPTOR.name not in PLAIN_ELEMENTS:
+            collect(proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return out
+
+
 def unescape(markdown: str) -> str:
     """What ``ui.md_escape`` text reads as: backslash escapes resolved, word joiners dropped."""
     return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
