@@ -60,6 +60,17 @@ def _marker(match: re.Match[str]) -> str:
     return f"[U+{ord(match.group()):04X}]"
 
 
+#: control and bidi formatting characters (what ``reveal`` makes visible), for vectorised matching
+INVISIBLE_PATTERN = _INVISIBLE.pattern
+
+
+def reveal(text: str) -> str:
+    """Only the visibility part of ``plain``: control and bidi characters as ``[U+XXXX]``; nothing else
+    changes (no cut, line breaks kept). For table cells, which are shown verbatim but still reordered by an RTL
+    override."""
+    return _INVISIBLE.sub(_marker, text)
+
+
 def plain(value: Any, *, limit: int | None = DEFAULT_LIMIT, multiline: bool = False, empty: str = "") -> str:
     """``value`` as text a reader sees exactly (see the module docstring); ``empty`` when missing or blank."""
     if is_missing(value):

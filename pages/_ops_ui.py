@@ -166,7 +166,7 @@ def _preview(panel: str, plan: Any) -> None:
     for warning in plan.warnings:
         st.warning(ui.md_escape(warning, limit=2000), icon=":material/sync_problem:")
     rows = pd.DataFrame(plan.rows(), columns=["user", "name", "email", "change", "from", "to", "why skipped"])
-    st.dataframe(rows, hide_index=True, width="stretch", key=_k(panel, "preview_table"),
+    st.dataframe(ui.plain_table(rows), hide_index=True, width="stretch", key=_k(panel, "preview_table"),
                  height=min(38 + 35 * max(len(rows), 1), 420),
                  column_config={"user": "User", "name": "Name", "email": "E-mail", "change": "Changes?", "from": "From",
                                 "to": "To", "why skipped": "Why skipped"})
@@ -210,7 +210,7 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
     items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.user_id, "state": i.state,
                            "result": i.outcome or "", "note": i.note or "", "attempts": i.attempts,
                            "error": i.error or "", "what to do": i.remedy or ""} for i in result.items])
-    st.dataframe(items, hide_index=True, width="stretch", key=_k(panel, "result_table"),
+    st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=_k(panel, "result_table"),
                  height=min(38 + 35 * max(len(items), 1), 420))
     a, b, c = st.columns(3)
     failed = result.counts.get("failed", 0)

@@ -106,6 +106,31 @@ def md_escape(value: Any, *, limit: int | None = 300, multiline: bool = False, e
                      for i, line in enumerate(lines))  # hard breaks inside a paragraph, blank lines stay blank
 
 
+def plain_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for st.dataframe: cells are shown verbatim there (no Markdown), but an RTL override would still
+    reorder a cell and control characters would draw as boxes, so text cells holding any get them made visible
+    (``[U+202E]``). Other cells, and frames without such characters, are returned as they are (no copy)."""
+    from console.text import INVISIBLE_PATTERN, reveal
+
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not str(values.dtype).startswith(("str", "string")):
+            continue
+        try:
+            hits = values.str.contains(INVISIBLE_PATTERN, regex=True, na=False).astype(bool)
+        except (AttributeError, TypeError):  # not text after all (lists, numbers...)
+            continue
+        if not hits.any():
+            continue
+        if out is frame:
+            out = frame.copy()
+        fixed = values.astype(object).copy()
+        fixed[hits] = [reveal(v) if isinstance(v, str) else v for v in values[hits]]
+        out[column] = fixed
+    return out
+
+
 def plot_text(value: Any, *, limit: int | None = 120, empty: str = "—") -> str:
     """Text for a Plotly label, tick, legend, annotation or hover value: Plotly reads a subset of HTML there
     (``<a href>``, ``<b>``, ``<br>``...), so ``&``, ``<`` and ``>`` become entities it shows literally."""

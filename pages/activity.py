@@ -111,7 +111,7 @@ def table(actions: list[Any]) -> int | None:
         "outcome": OUTCOME_LABELS.get(a.outcome, a.outcome), "changed": a.changed_count,
         "failed": a.counts.get("failed", 0), "skipped": a.counts.get("skipped", 0), "reason": a.reason,
         "flags": flags(a)} for a in actions])
-    event = st.dataframe(frame, hide_index=True, width="stretch", key="activity.table", on_select="rerun",
+    event = st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch", key="activity.table", on_select="rerun",
                          selection_mode="single-row", height=min(38 + 35 * len(frame), 460),
                          column_config={"id": st.column_config.NumberColumn("#", format="%d"),
                                         "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
@@ -149,8 +149,9 @@ def detail(conn: Any, action_id: int) -> None:
                    "the latest snapshot: a later provisioning cycle (Entra is the source of truth) or someone else "
                    "changed them back. Make the change in Entra too (unassign the user from the enterprise app, "
                    "block sign-in, or change the group membership there).", icon=":material/sync_problem:")
-        st.dataframe(pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change, "now": r.now,
-                                    "seen": ui.local(r.seen_at)} for r in action.reverted]),
+        st.dataframe(ui.plain_table(pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change,
+                                                   "now": r.now, "seen": ui.local(r.seen_at)}
+                                                  for r in action.reverted])),
                      hide_index=True, width="stretch", key=f"activity.reverted.{action.id}")
     elif action.reverted is None and action.changed_count and action.finished_at:
         st.caption("Whether a later cycle reverted these changes shows once a snapshot newer than the action "
@@ -162,7 +163,7 @@ def detail(conn: Any, action_id: int) -> None:
                            "from": i.before_text or "", "to": i.after_text or "", "state": i.state,
                            "result": i.outcome or "", "note": i.note or "", "attempts": i.attempts,
                            "error": i.error or "", "what to do": i.remedy or ""} for i in action.items])
-    st.dataframe(items, hide_index=True, width="stretch", key=f"activity.items.{action.id}",
+    st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=f"activity.items.{action.id}",
                  height=min(38 + 35 * max(len(items), 1), 420))
     with st.expander("Timeline"):
         for e in action.events:

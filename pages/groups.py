@@ -39,13 +39,13 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
         mask &= groups["kind"] == "role"
     view = groups[mask].sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
     view = view[["id", "displayName", "kind", "member_count", "externalId"]].reset_index(drop=True)
-    st.caption(f"{len(view):,} of {len(groups):,} · role rule: {ui.md_escape(conn.role_rule)} (change it on "
+    st.caption(f"{len(view):,} of {len(groups):,} · role rule: “{ui.md_escape(conn.role_rule)}” (change it on "
                "Connection & token)")
     if view.empty:
         st.info("Nothing matches. Clear the search or the kind filter.", icon=":material/filter_alt_off:")
         return []
     event = st.dataframe(
-        view, key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
+        ui.plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
         selection_mode="multi-row", height=min(38 + 35 * len(view), 740),
         column_order=["displayName", "kind", "member_count", "externalId"],
         column_config={"displayName": "Name", "kind": "Kind",
@@ -84,7 +84,7 @@ def group_detail(d: ui.Directory, group_id: str) -> None:
     shown = members.head(500)
     members_key = f"groups.members.{group_id}.{q}"
     st.session_state["groups.members_key"] = members_key
-    event = st.dataframe(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True),
+    event = st.dataframe(ui.plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
                          key=members_key, hide_index=True, width="stretch",
                          on_select="rerun", selection_mode="single-row",
                          column_order=["userName", "email", "label", "active"],

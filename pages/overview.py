@@ -94,7 +94,7 @@ def counts_panel(conn: Any) -> Any:
     d.metric("Roles", f"{snap.role_count:,}")
     st.caption(f"Snapshot taken {ui.fmt_time(snap.taken_at)} ({ui.ago(snap.taken_at)}); "
                f"{snap.membership_count:,} memberships. Roles are recognised by the rule "
-               f"{ui.md_escape(conn.role_rule)}.")
+               f"“{ui.md_escape(conn.role_rule)}”.")
     if snap.user_count == 0 and snap.group_count + snap.role_count == 0:
         st.info("**The directory is empty.** Nothing has been provisioned into this tenant yet: check that the "
                 "Entra provisioning job is running and has users and groups assigned.",
@@ -160,7 +160,7 @@ def changes_panel(conn: Any, snap: Any) -> None:
         view["at"] = pd.to_datetime(view["at"], utc=True).dt.tz_convert(ui.operator_zone())
     columns = [c for c in ("at", "kind", "subject_type", "subject_name", "attribute", "old_value", "new_value",
                            "related_name") if c in view.columns]
-    st.dataframe(view[columns], hide_index=True, width="stretch", height=320,
+    st.dataframe(ui.plain_table(view[columns]), hide_index=True, width="stretch", height=320,
                  column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
                                 "kind": "Change", "subject_type": "Type", "subject_name": "Name",
                                 "attribute": "Attribute", "old_value": "Before", "new_value": "After",

@@ -225,7 +225,8 @@ def result_panel() -> None:
             f"known, {res['rejected']:,} rejected.")
     (st.warning if res["rejected"] else st.success)(text, icon=":material/fact_check:")
     if res["rejected_examples"]:
-        st.dataframe(pd.DataFrame(res["rejected_examples"]).rename(columns={"where": "Where", "reason": "Why"}),
+        st.dataframe(ui.plain_table(pd.DataFrame(res["rejected_examples"]).rename(
+            columns={"where": "Where", "reason": "Why"})),
                      hide_index=True, width="stretch")
     for w in res["warnings"]:  # they quote file names and record contents
         st.caption(ui.md_escape(w, limit=1000))
@@ -254,8 +255,8 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
         return
     view = rows.copy()
     view["time"] = _local_naive(view["time"])
-    st.dataframe(view[["time", "action", "status", "error_code", "identity_type", "source_name", "target_name",
-                       "cycle_id", "id"]], hide_index=True, width="stretch", height=360,
+    st.dataframe(ui.plain_table(view[["time", "action", "status", "error_code", "identity_type", "source_name",
+                                      "target_name", "cycle_id", "id"]]), hide_index=True, width="stretch", height=360,
                  column_config={"time": st.column_config.DatetimeColumn(f"Time ({ui.operator_zone()})",
                                                                         format="D MMM YYYY, HH:mm:ss"),
                                 "action": "Action", "status": "Status", "error_code": "Error code",
@@ -281,10 +282,12 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
                      f"Suggested fix: {ui.md_escape(fix, limit=1000)}", icon=":material/report:")
         left, right = st.columns(2)
         left.markdown("**Steps**")
-        left.dataframe(pd.DataFrame(steps, columns=["name", "type", "status", "description", "details"]),
+        left.dataframe(ui.plain_table(pd.DataFrame(steps, columns=["name", "type", "status", "description",
+                                                                   "details"])),
                        hide_index=True, width="stretch")
         right.markdown("**Modified properties**")
-        right.dataframe(pd.DataFrame(props, columns=["property", "old", "new"]), hide_index=True, width="stretch")
+        right.dataframe(ui.plain_table(pd.DataFrame(props, columns=["property", "old", "new"])), hide_index=True,
+                        width="stretch")
 
 
 def main() -> None:
@@ -341,7 +344,8 @@ def main() -> None:
             st.plotly_chart(errors_chart(summary.by_error), width="stretch", key="chart.errors")
             table = summary.by_error.copy()
             table["last_seen"] = _local_naive(table["last_seen"])
-            st.dataframe(table[["error_code", "count", "last_seen", "explanation", "fix"]], hide_index=True,
+            st.dataframe(ui.plain_table(table[["error_code", "count", "last_seen", "explanation", "fix"]]),
+                         hide_index=True,
                          width="stretch", column_config={
                              "error_code": "Error code", "count": "Records",
                              "last_seen": st.column_config.DatetimeColumn("Last seen", format="D MMM, HH:mm"),

@@ -72,7 +72,7 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
     st.session_state["users.table_key"] = table_key
     event = st.dataframe(
-        view, key=table_key, hide_index=True,
+        ui.plain_table(view), key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "label", "active", "groups_list", "roles_list")
                       if c in view.columns and not (c == "email" and same_email)],
@@ -127,7 +127,8 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
                  "External id (Entra object id)": user.get("externalId"),
                  "Created": ui.fmt_time(user.get("created")), "Last modified": ui.fmt_time(user.get("lastModified")),
                  "SCIM id": user_id}
-        st.dataframe(pd.DataFrame({"Attribute": list(attrs), "Value": [as_text(v) or "" for v in attrs.values()]}),
+        st.dataframe(ui.plain_table(pd.DataFrame({"Attribute": list(attrs),
+                                                  "Value": [as_text(v) or "" for v in attrs.values()]})),
                      hide_index=True, width="stretch")
     with tabs[1]:
         gids = d.user_group_ids(user_id)
@@ -170,7 +171,7 @@ def history(conn: Any, user_id: str) -> None:
     frame = pd.DataFrame({
         "at": pd.to_datetime(events["at"], utc=True).dt.tz_convert(ui.operator_zone()),
         "change": [describe_event(row) for row in events.to_dict("records")]})
-    st.dataframe(frame, hide_index=True, width="stretch",
+    st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch",
                  column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
                                 "change": "Change"})
 

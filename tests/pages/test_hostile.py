@@ -76,6 +76,10 @@ def assert_text_only(at: Any, values: dict[str, str]) -> list[str]:
         assert not raw, f"{key!r} reached Markdown unescaped: {raw[:2]!r}"
     for s in strings:
         assert not UNESCAPED.search(s), f"unescaped Markdown from data: {s[:200]!r}"
+    for frame in at.dataframe:  # plain, but an RTL override would still reorder a cell: made visible
+        for column in frame.value.columns:
+            cells = [v for v in frame.value[column].tolist() if isinstance(v, str)]
+            assert not [v for v in cells if "\u202e" in v or "\x00" in v or "\x1b" in v], column
     return strings
 
 
