@@ -98,8 +98,12 @@ def _assert_inert(page: Any, world: dict[str, Any], where: str) -> None:
     assert not world["pixel"].requests, f"{where}: the pixel server was asked for {world['pixel'].requests}"
 
 
-def _shot(page: Any, name: str) -> None:
+def _shot(page: Any, name: str, focus: Any = None) -> None:
+    """A screenshot; ``focus`` (a locator) is scrolled into view first (Streamlit's main area scrolls inside
+    the page, so a full-page shot shows only the top)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    if focus is not None:
+        focus.scroll_into_view_if_needed()
     page.wait_for_timeout(800)
     page.screenshot(path=str(SHOTS / f"hostile-{name}.png"), full_page=True)
 
@@ -169,7 +173,7 @@ def test_users_hostile_person(world: dict[str, Any], page: Any, key: str) -> Non
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, f"users {key}")
     if key in ("image", "heading", "colour", "html", "rtl"):
-        _shot(page, f"users-{key}")
+        _shot(page, f"users-{key}", heading)
 
 
 @pytest.mark.parametrize(("who", "search", "heading"), [
@@ -188,7 +192,7 @@ def test_users_guide_shaped_and_null_people(world: dict[str, Any], page: Any, wh
     _no_exception(page, f"users {who}")
     assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"an error box for {who}"
     _assert_inert(page, world, f"users {who}")
-    _shot(page, f"person-{who}")
+    _shot(page, f"person-{who}", h3)
 
 
 def test_groups_hostile_role(world: dict[str, Any], page: Any) -> None:
@@ -207,7 +211,7 @@ def test_groups_hostile_role(world: dict[str, Any], page: Any) -> None:
     assert _collapse(f"Change the members of role Role - {values['link']}") in text
     _no_exception(page, "groups")
     _assert_inert(page, world, "groups")
-    _shot(page, "groups-role")
+    _shot(page, "groups-role", h3)
 
 
 def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: Any) -> None:
@@ -232,7 +236,7 @@ def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: 
     assert _plain(values["html"]) in svg_text.replace(WJ, ""), "the hostile error code is a chart label, as text"
     _no_exception(page, "sync history")
     _assert_inert(page, world, "sync history record")
-    _shot(page, "sync-history-record")
+    _shot(page, "sync-history-record", error)
 
 
 def test_activity_with_a_hostile_reason(world: dict[str, Any], page: Any) -> None:
