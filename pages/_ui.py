@@ -75,7 +75,7 @@ _WJ = "\u2060"  # WORD JOINER: invisible, breaks the patterns below without chan
 # emoji / :streamlit: / :material_x: shortcodes, GFM literal autolinks (http://, www., e-mail addresses) and
 # Streamlit's typographic arrows (" -> " becomes "→").
 _SHORTCODE = re.compile(r":(?=[A-Za-z0-9_+\-]+:)")
-_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=[-.\w+])(?=@)")
+_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=[-.\w+])(?=@[-\w]+(?:\.[-\w]+)+)")
 _ARROW = re.compile(r"(?:^|(?<=\s))(<->|->|<-|--|>=|<=|~=)(?=\s|$)")
 
 
