@@ -90,3 +90,24 @@ def plain(value: Any, *, limit: int | None = DEFAULT_LIMIT, multiline: bool = Fa
     if cut:
         text += f"… ({cut:,} more characters)"
     return text
+
+
+# the characters a terminal acts on (ESC starts the sequences that recolour, move the cursor, retitle the window
+# or write to the clipboard), and the bidi overrides; tab, line feed and carriage return pass (progress lines)
+_TERMINAL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+
+
+class TerminalSafe:
+    """A terminal's text stream whose writes show control and bidi characters as ``[U+001B]`` markers, so that
+    directory data, log records or server answers printed by a command cannot drive the terminal. The command
+    line wraps stdout and stderr in it when they are terminals (piped output is data, left exact)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(_TERMINAL.sub(_marker, text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
