@@ -33,6 +33,8 @@ import streamlit as st
 
 from console.errors import ConsoleError
 from console.people import display_labels
+from console.text import INVISIBLE_PATTERN, reveal
+from console.text import plain as _neutralise
 
 log = logging.getLogger("console.app")
 
@@ -82,9 +84,7 @@ _ARROW = re.compile(r"(?:^|(?<=\s))(<->|->|<-|--|>=|<=|~=)(?=\s|$)")
 def plain(value: Any, *, limit: int | None = 300, multiline: bool = False, empty: str = "—") -> str:
     """Text for a plain-text element (st.text, selectbox options): controls and bidi overrides made visible,
     line breaks collapsed unless ``multiline``, at most ``limit`` characters; ``empty`` when there is none."""
-    from console.text import plain as neutralise
-
-    return neutralise(value, limit=limit, multiline=multiline, empty=empty)
+    return _neutralise(value, limit=limit, multiline=multiline, empty=empty)
 
 
 def _escape_line(line: str) -> str:
@@ -110,8 +110,6 @@ def plain_table(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` for st.dataframe: cells are shown verbatim there (no Markdown), but an RTL override would still
     reorder a cell and control characters would draw as boxes, so text cells holding any get them made visible
     (``[U+202E]``). Other cells, and frames without such characters, are returned as they are (no copy)."""
-    from console.text import INVISIBLE_PATTERN, reveal
-
     out = frame
     for column in frame.columns:
         values = frame[column]

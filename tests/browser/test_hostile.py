@@ -210,8 +210,37 @@ def test_groups_hostile_role(world: dict[str, Any], page: Any) -> None:
     text = _visible(page)
     assert _collapse(f"Change the members of role Role - {values['link']}") in text
     _no_exception(page, "groups")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, "groups")
     _shot(page, "groups-role", h3)
+
+
+@pytest.mark.parametrize(("search", "heading"), [("ada.guide", "Ada Guide"),
+                                                 ("nulls.person", "nulls.person@contoso.example")])
+def test_groups_member_opens_on_the_users_page(world: dict[str, Any], page: Any, search: str, heading: str) -> None:
+    """A role's member with only the guide's attributes, or with nulls: selected in the members table and opened
+    on the Users page, without an error box on either page."""
+    _open(page, world, "groups")
+    page.get_by_role("textbox", name="Search").fill("re-authenticate")
+    page.get_by_role("textbox", name="Search").press("Enter")
+    _idle(page)
+    page.locator("[data-testid='stMain'] button", has_text="Roles").first.click()
+    _idle(page)
+    _select_first_row(page)
+    members = page.get_by_role("textbox", name="Filter members")
+    members.fill(search)
+    members.press("Enter")
+    _idle(page)
+    _select_first_row(page, nth=1)
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    page.get_by_role("button", name="Open this user").click()
+    _idle(page)
+    h3 = page.locator("[data-testid='stMain'] h3").first
+    h3.wait_for(timeout=30_000)
+    assert h3.inner_text().replace(WJ, "").strip() == heading
+    _no_exception(page, f"member {search}")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    _assert_inert(page, world, f"member {search}")
 
 
 def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: Any) -> None:
@@ -253,6 +282,7 @@ def test_activity_with_a_hostile_reason(world: dict[str, Any], page: Any) -> Non
     page.get_by_text("Timeline").first.click()
     _idle(page)
     _no_exception(page, "activity")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, "activity")
     _shot(page, "activity")
 
@@ -263,6 +293,7 @@ def test_connection_page(world: dict[str, Any], page: Any) -> None:
     h3 = page.locator("[data-testid='stMain'] h3").first
     assert h3.inner_text().replace(WJ, "").strip() == CONNECTION
     _no_exception(page, "connection")
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, "connection")
     _shot(page, "connection")
 

@@ -240,6 +240,24 @@ def test_group_members_and_operations_over_a_hostile_role(world: dict[str, Any])
     assert "31337" in picker.options and "ada.guide@contoso.example" in picker.options
 
 
+@pytest.mark.parametrize(("who", "heading"), [("guide", "Ada Guide"), ("nulls", "nulls.person@contoso.example"),
+                                              ("numbers", "['not', 'a', 'string']")])
+def test_group_member_opens_on_the_users_page(world: dict[str, Any], who: str, heading: str) -> None:
+    """Select a guide-shaped, null or odd member of a role and open it: no error box on either page."""
+    directory = world["directory"]
+    uid = directory.special_ids[who]
+    at = app("pages/groups.py", state={"groups.detail_id": directory.role_ids["bold"]})
+    members_key = at.session_state["groups.members_key"]
+    shown = at.dataframe[1].value.reset_index(drop=True)
+    row = int(shown.index[shown["id"] == uid][0])
+    at.session_state[members_key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert_no_error_box(at)
+    at.button(key="groups.open_user").click().run()
+    assert_no_error_box(at)
+    assert at.subheader[0].value == ui.md_escape(heading)
+
+
 # --- Sync history ------------------------------------------------------------------------------------------
 
 def test_sync_history_with_hostile_records_and_one_opened(world: dict[str, Any]) -> None:
