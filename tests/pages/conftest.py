@@ -197,7 +197,9 @@ def synthetic_frames(users: int, groups: int, *, memberships_per_user: int = 2, 
     now = pd.Timestamp.now(tz="UTC")
     udf = pd.DataFrame({
         "id": ids, "userName": user_names.astype(object), "email": user_names.astype(object),
-        "givenName": given, "familyName": family, "displayName": given + " " + family,
+        # as the guide's Entra mapping provisions people: no displayName (one in ten has one, set by hand)
+        "givenName": given, "familyName": family,
+        "displayName": np.where(rng.random(users) < 0.1, given + " " + family, None),
         "active": rng.random(users) > 0.1, "externalId": [f"ext-{i}" for i in range(users)],
         "created": now - pd.Timedelta(days=30), "lastModified": now - pd.Timedelta(days=1)})
     gids = [f"g{i:04d}" for i in range(groups)]
