@@ -47,10 +47,13 @@ def group_options(conn: Any) -> dict[str, str]:
     if d is None or d.groups.empty:
         return {}
     groups = d.groups.sort_values("displayName", key=lambda s: s.astype(str).str.lower())
-    labels = groups["displayName"].astype(str) + " (" + groups["kind"].astype(str) + ")"
+    # selectbox options are shown verbatim by Streamlit: ui.plain bounds them and makes control characters visible
+    labels = pd.Series([f"{ui.plain(name, empty='') or ui.plain(gid)} ({ui.plain(kind)})" for name, gid, kind
+                        in zip(groups["displayName"], groups["id"], groups["kind"], strict=True)], dtype=object)
+    ids = groups["id"].astype(str).reset_index(drop=True)
     dupes = labels.duplicated(keep=False)
-    labels = labels.where(~dupes, labels + " · " + groups["id"].astype(str))
-    return dict(zip(labels, groups["id"].astype(str), strict=True))
+    labels = labels.where(~dupes, labels + " · " + ids)
+    return dict(zip(labels, ids, strict=True))
 
 
 def group_params(conn: Any, kind: str, panel: str, *, fixed_group: str | None = None) -> dict[str, str] | None:
@@ -81,6 +84,19 @@ def group_params(conn: Any, kind: str, panel: str, *, fixed_group: str | None = 
     if not src or not dst:
         return None
     return {"from_group": src, "to_group": dst}
+
+
+def member_options(members: pd.DataFrame) -> dict[str, str]:
+    """``{option text: user id}`` for picking members: the userName (else the display label), plain text, with
+    the id added where two would read the same."""
+    from console.people import display_label
+
+    texts = pd.Series([ui.plain(r.get("userName"), empty="") or ui.plain(display_label(r))
+                       for r in members.to_dict("records")], dtype=object)
+    ids = members["id"].astype(str).reset_index(drop=True)
+    dupes = texts.duplicated(keep=False)
+    texts = texts.where(~dupes, texts + " · " + ids)
+    return dict(zip(texts, ids, strict=True))
 
 
 def read_upload(upload: Any) -> Any:
@@ -117,9 +133,9 @@ def _dismissed() -> None:
 def confirm_dialog(panel: str, plan: Any) -> None:
     verb = VERBS.get(plan.kind, "Change")
     n = plan.count
-    st.markdown(f"**{plan.confirmation_text()}**")
+    st.markdown(f"**{ui.md_escape(plan.confirmation_text(), limit=1000)}**")
     for warning in plan.warnings:
-        st.warning(warning, icon=":material/sync_problem:")
+        st.warning(ui.md_escape(warning, limit=2000), icon=":material/sync_problem:")
     reason = st.text_area("Reason (required; recorded in the audit log)", key=_k(panel, "reason"),
                           placeholder="e.g. left the company, ticket 4711", max_chars=1000)
     a, b = st.columns(2)
@@ -140,19 +156,19 @@ def confirm_dialog(panel: str, plan: Any) -> None:
 
 
 def _preview(panel: str, plan: Any) -> None:
-    st.markdown(f"#### Preview: {plan.label}")
+    st.markdown(f"#### Preview: {ui.md_escape(plan.label)}")
     changed, skipped = plan.count, len(plan.skipped)
     c1, c2 = st.columns(2)
     c1.metric("Will change", f"{changed:,}")
     c2.metric("Skipped", f"{skipped:,}")
-    for note in plan.notes:
-        st.caption(note)
+    for note in plan.notes:  # notes and warnings quote uploaded values and group names
+        st.caption(ui.md_escape(note, limit=1000))
     for warning in plan.warnings:
-        st.warning(warning, icon=":material/sync_problem:")
-    rows = pd.DataFrame(plan.rows(), columns=["user", "email", "change", "from", "to", "why skipped"])
-    st.dataframe(rows, hide_index=True, width="stretch", key=_k(panel, "preview_table"),
+        st.warning(ui.md_escape(warning, limit=2000), icon=":material/sync_problem:")
+    rows = pd.DataFrame(plan.rows(), columns=["user", "name", "email", "change", "from", "to", "why skipped"])
+    st.dataframe(ui.plain_table(rows), hide_index=True, width="stretch", key=_k(panel, "preview_table"),
                  height=min(38 + 35 * max(len(rows), 1), 420),
-                 column_config={"user": "User", "email": "E-mail", "change": "Changes?", "from": "From",
+                 column_config={"user": "User", "name": "Name", "email": "E-mail", "change": "Changes?", "from": "From",
                                 "to": "To", "why skipped": "Why skipped"})
     ui.csv_download("Download the preview (CSV)", rows, "preview", key=_k(panel, "preview_csv"))
     a, b = st.columns([1, 1])
@@ -169,10 +185,11 @@ def _preview(panel: str, plan: Any) -> None:
 
 def _run(panel: str, conn: Any, plan: Any, reason: str) -> None:
     ops = _ops()
-    bar = st.progress(0.0, text=f"{plan.label}: starting…")
+    label = ui.md_escape(plan.label)
+    bar = st.progress(0.0, text=f"{label}: starting…")
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"{plan.label}: {done:,} of {total:,}")
+        bar.progress(done / total if total else 1.0, text=f"{label}: {done:,} of {total:,}")
 
     result = ops.execute(ui.context(), conn, plan, reason, ui.operator(), source="ui", progress=progress)
     st.session_state[_k(panel, "result")] = result.batch_id
@@ -183,7 +200,7 @@ def _run(panel: str, conn: Any, plan: Any, reason: str) -> None:
 def show_result(panel: str, conn: Any, batch_id: int) -> None:
     ops = _ops()
     result = ops.batch_result(ui.context(), batch_id)
-    summary = result.summary()
+    summary = ui.md_escape(result.summary(), limit=2000)
     if result.defects:
         show_defects(result)
     elif result.stop_reason:
@@ -196,7 +213,7 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
     items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.user_id, "state": i.state,
                            "result": i.outcome or "", "note": i.note or "", "attempts": i.attempts,
                            "error": i.error or "", "what to do": i.remedy or ""} for i in result.items])
-    st.dataframe(items, hide_index=True, width="stretch", key=_k(panel, "result_table"),
+    st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=_k(panel, "result_table"),
                  height=min(38 + 35 * max(len(items), 1), 420))
     ui.csv_download("Download the results (CSV)", items, f"batch-{batch_id}", key=_k(panel, "result_csv"))
     a, b, c = st.columns(3)
@@ -268,7 +285,7 @@ def unfinished_notice(conn: Any) -> None:
         ui.show_error(exc)
         return
     if rows:
-        st.warning(f"**{len(rows)} unfinished action{'s' if len(rows) != 1 else ''}** on {conn.name} (interrupted "
+        st.warning(f"**{len(rows)} unfinished action{'s' if len(rows) != 1 else ''}** on {ui.md_escape(conn.name)} (interrupted "
                    "or stopped half-way). Resume or abandon on the Activity page.", icon=":material/pending_actions:")
         st.page_link("pages/activity.py", label="Open Activity", icon=":material/history:")
 
@@ -305,7 +322,8 @@ def users_actions(conn: Any, selected: list[str]) -> None:
                 if upload is not None:
                     try:
                         targets = read_upload(upload)
-                        st.caption(f"{len(targets.values):,} people in the file. " + " ".join(targets.notes))
+                        st.caption(f"{len(targets.values):,} people in the file. "
+                                   + ui.md_escape(" ".join(targets.notes), limit=1000, empty=""))
                     except InvalidInput as exc:
                         ui.show_error(exc)
             else:
@@ -345,8 +363,8 @@ def groups_actions(conn: Any, group_ids: list[str]) -> None:
         if row.empty:
             st.warning("That group is no longer in the latest snapshot; refresh the directory.")
             return
-        name = str(row.iloc[0]["displayName"])
-        kind_word = str(row.iloc[0]["kind"])
+        name = ui.md_escape(row.iloc[0]["displayName"], empty="") or ui.md_escape(gid)  # a label: text only
+        kind_word = ui.md_escape(row.iloc[0]["kind"])
         with st.expander(f"Change the members of {kind_word} {name}", expanded=active(panel),
                          icon=":material/group_add:"):
             if len(group_ids) > 1:
@@ -359,7 +377,7 @@ def groups_actions(conn: Any, group_ids: list[str]) -> None:
             kind = "remove"
             if action in ("Remove members", "Move members"):
                 kind = "remove" if action == "Remove members" else "move"
-                labels = dict(zip(members["userName"].astype(str), members["id"].astype(str), strict=True))
+                labels = member_options(members)
                 if len(labels) > 2000:
                     st.caption(f"{len(labels):,} members: type or upload the ones to change instead of picking.")
                     chosen_text = st.text_area("userNames or e-mails, one per line", key=_k(panel, "typed"))
@@ -380,7 +398,8 @@ def groups_actions(conn: Any, group_ids: list[str]) -> None:
                         csv_targets = read_upload(upload)
                         csv_targets.values = values + csv_targets.values
                         targets = csv_targets
-                        st.caption(f"{len(csv_targets.values):,} people listed. " + " ".join(csv_targets.notes))
+                        st.caption(f"{len(csv_targets.values):,} people listed. "
+                                   + ui.md_escape(" ".join(csv_targets.notes), limit=1000, empty=""))
                     except InvalidInput as exc:
                         ui.show_error(exc)
                 elif values:

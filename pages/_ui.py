@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -31,6 +32,9 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import ConsoleError
+from console.people import display_labels
+from console.text import INVISIBLE_PATTERN, reveal
+from console.text import plain as _neutralise
 
 log = logging.getLogger("console.app")
 
@@ -48,6 +52,82 @@ LEVEL_COLOURS = {"ok": "green", "notice": "blue", "warning": "orange", "critical
 LEVEL_ICONS = {"ok": ":material/verified:", "notice": ":material/schedule:", "warning": ":material/warning:",
                "critical": ":material/error:", "expired": ":material/block:", "rejected": ":material/block:",
                "missing": ":material/key_off:"}
+
+# --- text: what comes from outside is shown as text, never as Markdown ---------------------------------------
+#
+# Streamlit renders Markdown in far more places than st.markdown: titles and headers, captions, alerts, toasts,
+# metric labels *and values*, help tooltips, progress and status texts, and the labels of buttons, expanders,
+# tabs, popovers, page links, radio and segmented-control options. Its renderer (react-markdown with remark-gfm,
+# remark-math and remark-directive, plus Streamlit's own plugins) turns `![x](url)` into a remote image,
+# `[text](url)` into a link, `:red[...]` into colour, `:material/...:` and `:smile:` into icons, `$...$` into
+# maths and `# x` into a heading. Directory data, log records, server messages and typed text therefore reach
+# those elements only through ``md_escape``; plain-text elements (st.text, st.code, st.json, dataframes, and the
+# options of st.selectbox / st.multiselect, which Streamlit shows verbatim) get ``plain`` instead.
+
+_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character CommonMark lets us escape
+_WJ = "\u2060"  # WORD JOINER: invisible, breaks the patterns below without changing what is seen
+# Rewrites that run on text *after* backslash escapes are resolved, so escaping alone cannot stop them:
+# emoji / :streamlit: / :material_x: shortcodes, GFM literal autolinks (http://, www., e-mail addresses) and
+# Streamlit's typographic arrows (" -> " becomes "→").
+_SHORTCODE = re.compile(r":(?=[A-Za-z0-9_+\-]+:)")
+_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=[-.\w+])(?=@[-\w]+(?:\.[-\w]+)+)")
+_ARROW = re.compile(r"(?:^|(?<=\s))(<->|->|<-|--|>=|<=|~=)(?=\s|$)")
+
+
+def plain(value: Any, *, limit: int | None = 300, multiline: bool = False, empty: str = "—") -> str:
+    """Text for a plain-text element (st.text, selectbox options): controls and bidi overrides made visible,
+    line breaks collapsed unless ``multiline``, at most ``limit`` characters; ``empty`` when there is none."""
+    return _neutralise(value, limit=limit, multiline=multiline, empty=empty)
+
+
+def _escape_line(line: str) -> str:
+    line = _SHORTCODE.sub(":" + _WJ, line)
+    line = _AUTOLINK.sub(_WJ, line)
+    line = _ARROW.sub(lambda m: m.group(1)[0] + _WJ + m.group(1)[1:], line)
+    return _MD_PUNCT.sub(r"\\\1", line)
+
+
+def md_escape(value: Any, *, limit: int | None = 300, multiline: bool = False, empty: str = "—") -> str:
+    """``value`` as a Markdown fragment that Streamlit renders as exactly that text (see above): safe inside
+    any Markdown-rendering element or label, alone or inside the app's own Markdown (``f"**{md_escape(x)}**"``).
+    ``multiline`` keeps line breaks (as hard breaks); otherwise the text is one line."""
+    text = plain(value, limit=limit, multiline=multiline, empty=empty)
+    if not multiline:
+        return _escape_line(text)
+    lines = [_escape_line(line.lstrip()) for line in text.split("\n")]
+    return "\n".join(line + "  " if line and i + 1 < len(lines) and lines[i + 1] else line
+                     for i, line in enumerate(lines))  # hard breaks inside a paragraph, blank lines stay blank
+
+
+def plain_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for st.dataframe: cells are shown verbatim there (no Markdown), but an RTL override would still
+    reorder a cell and control characters would draw as boxes, so text cells holding any get them made visible
+    (``[U+202E]``). Other cells, and frames without such characters, are returned as they are (no copy)."""
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not str(values.dtype).startswith(("str", "string")):
+            continue
+        try:
+            hits = values.str.contains(INVISIBLE_PATTERN, regex=True, na=False).astype(bool)
+        except (AttributeError, TypeError):  # not text after all (lists, numbers...)
+            continue
+        if not hits.any():
+            continue
+        if out is frame:
+            out = frame.copy()
+        fixed = values.astype(object).copy()
+        fixed[hits] = [reveal(v) if isinstance(v, str) else v for v in values[hits]]
+        out[column] = fixed
+    return out
+
+
+def plot_text(value: Any, *, limit: int | None = 120, empty: str = "—") -> str:
+    """Text for a Plotly label, tick, legend, annotation or hover value: Plotly reads a subset of HTML there
+    (``<a href>``, ``<b>``, ``<br>``...), so ``&``, ``<`` and ``>`` become entities it shows literally."""
+    text = plain(value, limit=limit, empty=empty)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 # --- context and connection --------------------------------------------------------------------------------
 
@@ -150,17 +230,18 @@ def log_path() -> Path:
 
 def show_error(exc: BaseException, *, what: str | None = None) -> None:
     """st.error with the remedy; never a traceback. Console errors carry their own message and remedy."""
+    # messages may carry a server's words (a SCIM error detail, a record's reason): shown as text, redacted first
     if isinstance(exc, ConsoleError):
-        body = f"**{exc.message}**"
+        body = f"**{md_escape(redact(exc.message), limit=2000)}**"
         if exc.remedy:
-            body += f"\n\n{exc.remedy}"
+            body += "\n\n" + md_escape(redact(exc.remedy), limit=2000, multiline=True)
     elif hasattr(exc, "remedy"):  # scim_client.ScimError and friends: str() = message + remedy
-        body = f"**{redact(str(exc))}**"
+        body = f"**{md_escape(redact(str(exc)), limit=2000)}**"
     else:
-        body = (f"**Something went wrong{' while ' + what if what else ''}: {type(exc).__name__}.**\n\n"
-                f"Try again; if it keeps happening, send the details in `{log_path()}` to your administrator "
-                "(the log never contains secrets).")
-    st.error(redact(body), icon=":material/error:")
+        body = (f"**Something went wrong{' while ' + md_escape(what) if what else ''}: {type(exc).__name__}.**"
+                f"\n\nTry again; if it keeps happening, send the details in {md_escape(str(log_path()))} to your "
+                "administrator (the log never contains secrets).")
+    st.error(body, icon=":material/error:")
 
 
 def log_exception(exc: BaseException) -> None:
@@ -301,16 +382,16 @@ def token_badge(status: Any, *, where: Any = None) -> None:
     target = where or st
     level = status.level if status is not None else "missing"
     target.badge(token_label(status), color=LEVEL_COLOURS.get(level, "gray"),  # type: ignore[arg-type]
-                 icon=LEVEL_ICONS.get(level), help=(status.message if status is not None else None))
+                 icon=LEVEL_ICONS.get(level), help=(md_escape(status.message) if status is not None else None))
 
 
 def token_banner(conn: Any, status: Any) -> None:
     """A banner on every page once a reminder threshold is reached, or when the token is unusable."""
     if status is None or status.level in ("ok",):
         return
-    text = f"**{conn.name}: {status.message}**"
+    text = f"**{md_escape(conn.name)}: {md_escape(status.message, limit=1000)}**"
     if status.remedy:
-        text += f" {status.remedy}"
+        text += " " + md_escape(status.remedy, limit=1000)
     if status.level in ("critical", "expired", "rejected"):
         st.error(text, icon=":material/key_off:")
     elif status.level == "missing":
@@ -329,8 +410,9 @@ def keyring_banner(conn: Any) -> None:
 
     info = context().credentials.backend_info()
     if not info.secure:
-        st.error(f"**The secrets of {conn.name} cannot be read: {info.label}.** Token tests, refreshes and "
-                 f"rotations need them. {info.remedy}", icon=":material/key_off:")
+        st.error(f"**The secrets of {md_escape(conn.name)} cannot be read: {md_escape(info.label)}.** Token tests, "
+                 f"refreshes and rotations need them. {md_escape(info.remedy, limit=1000)}",
+                 icon=":material/key_off:")
     elif info.locked and not os.environ.get(ENV_PASSPHRASE):
         st.warning("**The encrypted keyring is locked.** Unlock it on the Connection & token page to refresh the "
                    "directory or use the token.", icon=":material/lock:")
@@ -382,6 +464,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
     for column in ("email", "givenName", "familyName", "displayName"):
         haystack = haystack + "\x1f" + users[column].fillna("").astype(str)
     users["search"] = haystack.str.lower()
+    users["label"] = display_labels(users)  # the one display name of console.people (displayName is often absent)
     memberships = snap.memberships
     counts = memberships.groupby("user_id").size() if len(memberships) else pd.Series(dtype="int64")
     users["groups"] = users["id"].map(counts).fillna(0).astype("int64")
@@ -462,7 +545,7 @@ def take_snapshot_with_progress(conn: Any, bar: Any) -> Any:
 def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
     """Take a snapshot with a progress bar; returns the snapshot or None (the error is shown)."""
     target = where or st
-    with target.status(f"Fetching the directory of {conn.name}…", expanded=True) as status:
+    with target.status(f"Fetching the directory of {md_escape(conn.name)}…", expanded=True) as status:
         bar = st.progress(0.0, text="Listing users and groups…")
         try:
             snap = take_snapshot_with_progress(conn, bar)
@@ -500,7 +583,8 @@ def refresh_entra(conn: Any, bar: Any) -> list[BaseException]:
 
 
 def no_snapshot_screen(conn: Any) -> None:
-    st.info(f"**No directory snapshot of {conn.name} yet.** Fetch it now to see its users, groups and roles.",
+    st.info(f"**No directory snapshot of {md_escape(conn.name)} yet.** Fetch it now to see its users, groups and "
+            "roles.",
             icon=":material/cloud_download:")
     if st.button("Fetch the directory now", key="empty.fetch", type="primary", icon=":material/refresh:"):
         if refresh_directory(conn) is not None:
@@ -560,7 +644,8 @@ def require_sign_in() -> None:
     email = str(st.user.get("email") or "").lower()
     allowed = allowed_operators()
     if not allowed or email not in allowed:
-        st.error(f"**{email or 'This account'} is not an operator of this console.** Ask an administrator to "
+        st.error(f"**{md_escape(email) if email else 'This account'} is not an operator of this console.** Ask an "
+                 "administrator to "
                  f"add the address to `{ENV_OPERATORS}` or to `[operators] emails` in the app's secrets.",
                  icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
@@ -582,7 +667,7 @@ def operator() -> str:
 
 # --- users table (pure functions; vectorised so 100,000 users stay responsive) -------------------------------
 
-USER_SORTS = {"User name": "userName", "E-mail": "email", "Display name": "displayName",
+USER_SORTS = {"User name": "userName", "E-mail": "email", "Name": "label",
               "Family name": "familyName", "Last modified": "lastModified", "Created": "created",
               "Groups": "groups"}
 
@@ -715,8 +800,8 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
             st.session_state[KEY_CONNECTION] = pending
         if st.session_state.get(KEY_CONNECTION) not in names:
             st.session_state[KEY_CONNECTION] = next((n for n in names if n not in demo_names), names[0])
-        st.selectbox("Connection", names, key=KEY_CONNECTION,
-                     format_func=lambda n: f"{n} · DEMO" if n in demo_names else n)
+        st.selectbox("Connection", names, key=KEY_CONNECTION,  # options are plain text (see "text" above)
+                     format_func=lambda n: f"{plain(n)} · DEMO" if n in demo_names else plain(n))
         conn = connection(required=False)
         if conn is None:
             return None, None
@@ -737,7 +822,7 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
                           + ("; read new Entra provisioning logs and the job's status" if conn.entra else "") + "."):
             if refresh_directory(conn) is not None:
                 st.rerun()
-        st.caption(f"Operator: {operator()}")
+        st.caption(f"Operator: {md_escape(operator())}")
     return conn, status
 
 

@@ -33,16 +33,16 @@ def unfinished(conn: Any) -> None:
     for u in rows:
         left = u.counts["pending"] + u.counts["running"]
         box = st.container(border=True)
-        box.markdown(f"**Action {u.batch_id}: {u.label}** by {u.operator}, {ui.fmt_time(u.created_at)} — "
-                     f"{u.counts['done']:,} done, {u.counts['failed']:,} failed, **{left:,} not run**.  \n"
-                     f"Reason: {u.reason}")
+        box.markdown(f"**Action {u.batch_id}: {ui.md_escape(u.label)}** by {ui.md_escape(u.operator)}, "
+                     f"{ui.fmt_time(u.created_at)} — {u.counts['done']:,} done, {u.counts['failed']:,} failed, "
+                     f"**{left:,} not run**.  \nReason: {ui.md_escape(u.reason, limit=1000)}")
         if u.live:
             box.info("Running right now in another window or process; it will show its result when done.",
                      icon=":material/sync:")
             continue
-        box.caption(u.stop_reason or "Interrupted before every item ran.")
+        box.caption(ui.md_escape(u.stop_reason, limit=1000, empty="Interrupted before every item ran."))
         if u.stop_remedy:
-            box.caption(u.stop_remedy)
+            box.caption(ui.md_escape(u.stop_remedy, limit=1000))
         a, b = box.columns(2)
         if a.button("Resume", key=f"activity.resume.{u.batch_id}", type="primary", icon=":material/play_arrow:"):
             bar = box.progress(0.0, text="Resuming…")
@@ -73,7 +73,8 @@ def filters(conn: Any) -> dict[str, Any]:
 
     a, b, c, d = st.columns([1.2, 1, 1, 1])
     span = a.segmented_control("Time", list(RANGES), default="7 days", key="activity.range") or "7 days"
-    who = b.selectbox("Operator", ["Anyone", *operators(ui.context())], key="activity.operator")
+    who = b.selectbox("Operator", ["Anyone", *operators(ui.context())], key="activity.operator",
+                      format_func=ui.plain)  # options are plain text
     kinds = c.multiselect("Kind", ["deactivate", "reactivate", "add", "remove", "move"], key="activity.kinds")
     outcomes = d.multiselect("Outcome", list(OUTCOME_LABELS), key="activity.outcomes")
     delta = RANGES[span]
@@ -111,7 +112,7 @@ def table(actions: list[Any]) -> int | None:
         "outcome": OUTCOME_LABELS.get(a.outcome, a.outcome), "changed": a.changed_count,
         "failed": a.counts.get("failed", 0), "skipped": a.counts.get("skipped", 0), "reason": a.reason,
         "flags": flags(a)} for a in actions])
-    event = st.dataframe(frame, hide_index=True, width="stretch", key="activity.table", on_select="rerun",
+    event = st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch", key="activity.table", on_select="rerun",
                          selection_mode="single-row", height=min(38 + 35 * len(frame), 460),
                          column_config={"id": st.column_config.NumberColumn("#", format="%d"),
                                         "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
@@ -133,9 +134,11 @@ def detail(conn: Any, action_id: int) -> None:
     if action.connection != conn.name:
         return
     find_reverted(ui.context(), conn, [action])
-    st.subheader(f"Action {action.id}: {action.label}", divider="gray")
-    st.markdown(f"**{OUTCOME_LABELS.get(action.outcome, action.outcome)}** · by **{action.operator}** "
-                f"({action.source}) · {ui.fmt_time(action.created_at)}  \n**Why:** {action.reason}")
+    # labels name groups, operators and reasons are typed by people: all of it is shown as text
+    st.subheader(f"Action {action.id}: {ui.md_escape(action.label)}", divider="gray")
+    st.markdown(f"**{ui.md_escape(OUTCOME_LABELS.get(action.outcome, action.outcome))}** · by "
+                f"**{ui.md_escape(action.operator)}** ({ui.md_escape(action.source)}) · "
+                f"{ui.fmt_time(action.created_at)}  \n**Why:** {ui.md_escape(action.reason, limit=2000, multiline=True)}")
     if action.undo_of:
         st.caption(f"This action undoes action {action.undo_of}.")
     if action.undone_by:
@@ -143,32 +146,35 @@ def detail(conn: Any, action_id: int) -> None:
     if action.defects:  # fixed wording; the report (server and directory text) only as plain text
         ops_ui.show_defects(action)
     elif action.stop_reason:
-        st.error(f"{action.stop_reason} {action.stop_remedy or ''}", icon=":material/block:")
+        st.error(ui.md_escape(f"{action.stop_reason} {action.stop_remedy or ''}", limit=2000), icon=":material/block:")
     if action.reverted:
         people = len({r.user_id for r in action.reverted})
         st.warning(f"**{people} change{'s' if people != 1 else ''} no longer hold{'s' if people == 1 else ''}** in "
                    "the latest snapshot: a later provisioning cycle (Entra is the source of truth) or someone else "
                    "changed them back. Make the change in Entra too (unassign the user from the enterprise app, "
                    "block sign-in, or change the group membership there).", icon=":material/sync_problem:")
-        st.dataframe(pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change, "now": r.now,
-                                    "seen": ui.local(r.seen_at)} for r in action.reverted]),
+        st.dataframe(ui.plain_table(pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change,
+                                                   "now": r.now, "seen": ui.local(r.seen_at)}
+                                                  for r in action.reverted])),
                      hide_index=True, width="stretch", key=f"activity.reverted.{action.id}")
     elif action.reverted is None and action.changed_count and action.finished_at:
         st.caption("Whether a later cycle reverted these changes shows once a snapshot newer than the action "
                    "is taken.")
     for note in action.notes:
-        st.caption(note)
-    items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.input, "e-mail": i.email or "",
+        st.caption(ui.md_escape(note, limit=1000))
+    items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.input, "name": i.display_name or "",
+                           "e-mail": i.email or "",
                            "from": i.before_text or "", "to": i.after_text or "", "state": i.state,
                            "result": i.outcome or "", "note": i.note or "", "attempts": i.attempts,
                            "error": i.error or "", "what to do": i.remedy or ""} for i in action.items])
-    st.dataframe(items, hide_index=True, width="stretch", key=f"activity.items.{action.id}",
+    st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=f"activity.items.{action.id}",
                  height=min(38 + 35 * max(len(items), 1), 420))
     ui.csv_download("Download the per-person results (CSV)", items, f"action-{action.id}",
                     key=f"activity.items_csv.{action.id}")
     with st.expander("Timeline"):
         for e in action.events:
-            st.markdown(f"- {ui.fmt_time(e.at)} · **{e.event}** · {e.operator} · {e.detail or ''}")
+            st.markdown(f"- {ui.fmt_time(e.at)} · **{ui.md_escape(e.event)}** · {ui.md_escape(e.operator)} · "
+                        f"{ui.md_escape(e.detail, limit=1000, empty='')}")
     a, b = st.columns(2)
     if action.changed_count and a.button(f"Undo ({action.changed_count} changed)…", key="activity.undo",
                                          icon=":material/undo:"):

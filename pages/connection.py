@@ -23,10 +23,10 @@ def keyring_panel(ctx: Any) -> Any:
     info = ctx.credentials.backend_info()
     if info.secure and not info.locked:
         note = "" if info.persistent or "forgotten" in info.label else " Secrets are forgotten when the console stops."
-        st.success(f"**Keyring:** {info.label}.{note}", icon=":material/lock:")
+        st.success(f"**Keyring:** {ui.md_escape(info.label)}.{note}", icon=":material/lock:")
     elif info.secure and info.locked:
         creating = "not created yet" in info.label
-        st.warning(f"**Keyring:** {info.label}. "
+        st.warning(f"**Keyring:** {ui.md_escape(info.label)}. "
                    + ("Choose a passphrase to create it before adding a real connection."
                       if creating else "Unlock it to read or store secrets.")
                    + " The demo does not need it: its secrets live in memory only.", icon=":material/lock:")
@@ -42,7 +42,8 @@ def keyring_panel(ctx: Any) -> Any:
                     st.toast("Keyring unlocked.", icon=":material/lock_open:")
                     st.rerun()
     else:
-        st.error(f"**No safe place for secrets:** {info.label}.\n\n{info.remedy}", icon=":material/key_off:")
+        st.error(f"**No safe place for secrets:** {ui.md_escape(info.label)}.\n\n{ui.md_escape(info.remedy, limit=1000)}",
+                 icon=":material/key_off:")
         st.caption("The demo connection still works: its secrets live in memory only.")
     return info
 
@@ -62,11 +63,12 @@ def token_summary(conn: Any, status: Any) -> None:
              if status.estimated else None)
     c.metric("Fingerprint", f"…{status.fingerprint}" if status.fingerprint else "—",
              help="Last 4 hex characters of the token's SHA-256; the token itself is never shown.")
-    d.metric("Last test", (status.last_test_result or "never") if status.last_test_at else "never",
+    d.metric("Last test", ui.md_escape(status.last_test_result, empty="never") if status.last_test_at else "never",
              help=ui.fmt_time(status.last_test_at) if status.last_test_at else None)
-    st.caption(f"{status.message} {status.remedy or ''}".strip())
+    st.caption(ui.md_escape(f"{status.message} {status.remedy or ''}", limit=1000))
     if status.issued_at:
-        st.caption(f"Issued {ui.fmt_time(status.issued_at)} · expiry source: {status.expiry_source or 'unknown'}")
+        st.caption(f"Issued {ui.fmt_time(status.issued_at)} · expiry source: "
+                   f"{ui.md_escape(status.expiry_source, empty='unknown')}")
 
 
 def _after(action: str, result: Any) -> None:
@@ -159,14 +161,14 @@ def rotation_outcome(conn: Any) -> None:
     if not done or done.get("connection") != conn.name:
         return
     if done["pushed"]:
-        st.success(f"**Token rotated and written to Entra's provisioning job.** {done['message']}",
-                   icon=":material/check_circle:")
+        st.success(f"**Token rotated and written to Entra's provisioning job.** "
+                   f"{ui.md_escape(done['message'], limit=1000)}", icon=":material/check_circle:")
         return
-    st.warning(f"**Token rotated; Entra still has the old one.** {done['message']} Do this in Entra now:",
-               icon=":material/assignment:")
+    st.warning(f"**Token rotated; Entra still has the old one.** {ui.md_escape(done['message'], limit=1000)} Do "
+               "this in Entra now:", icon=":material/assignment:")
     steps = done["manual_steps"] or ui.token_service().manual_steps(conn)
     # this page never displays a secret: the token is copied from the terminal command named in the steps
-    st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)))
+    st.markdown("\n".join(f"{i}. {ui.md_escape(step, limit=1000)}" for i, step in enumerate(steps, 1)))
     st.caption("The browser never shows the token; copy it from the terminal command above, on this machine.")
 
 
@@ -201,7 +203,8 @@ def expiry_timeline(conn: Any, status: Any) -> None:
                                      mode="markers", marker={"size": 10, "symbol": "circle",
                                                              "color": "#2e7d32" if rotation.get("outcome") != "failed"
                                                              else "#c62828"},
-                                     showlegend=False, hovertemplate=f"Rotation ({rotation.get('outcome')}): "
+                                     showlegend=False,
+                                     hovertemplate=f"Rotation ({ui.plot_text(rotation.get('outcome'))}): "
                                      "%{x|%d %b %Y %H:%M}<extra></extra>"))
     fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
                       xaxis_title=f"Time ({getattr(zone, 'key', str(zone))})")
@@ -285,7 +288,8 @@ def connection_form(existing: Any | None, info: Any) -> None:
     needs_keyring = bool(api_key or secret) and not (existing is not None and existing.is_demo)
     if needs_keyring and not (info.secure and not info.locked):
         st.error("**The API key and client secret cannot be stored: the keyring is not usable.** "
-                 f"{info.remedy or 'Unlock the keyring above.'} Nothing was saved.", icon=":material/key_off:")
+                 f"{ui.md_escape(info.remedy, empty='Unlock the keyring above.')} Nothing was saved.",
+                 icon=":material/key_off:")
         return
     try:
         if new:
@@ -318,9 +322,9 @@ def reminders_form(conn: Any) -> None:
         channels = describe_channels(ui.context(), conn)
     except Exception as exc:  # a locked or unusable keyring: say so, the rest of the form still works
         channels = None
-        st.caption(f"Configured notification channels cannot be read: {exc}")
+        st.caption(f"Configured notification channels cannot be read: {ui.md_escape(str(exc), limit=1000)}")
     if channels:
-        st.markdown("**Notification channels:** " + ", ".join(f"`{c['description']}`" for c in channels))
+        st.markdown("**Notification channels:** " + ", ".join(ui.md_escape(c["description"]) for c in channels))
     elif channels is not None:
         st.caption("No notification channel yet: reminders show here and on the Overview only.")
 
@@ -356,7 +360,7 @@ def remove_connection(conn: Any) -> None:
 
     with st.expander("Remove this connection", icon=":material/delete:"):
         st.caption("Deletes its settings and its secrets from the keyring. Snapshots and history stay on disk.")
-        confirm = st.text_input(f"Type {conn.name} to confirm", key=f"remove.{conn.name}")
+        confirm = st.text_input(f"Type {ui.md_escape(conn.name)} to confirm", key=f"remove.{conn.name}")
         if st.button("Remove", key=f"remove.button.{conn.name}", disabled=confirm.strip() != conn.name):
             try:
                 ConnectionRepo(ui.context()).remove(conn.name)
@@ -373,7 +377,8 @@ def main() -> None:
     st.title("Connection & token")
     flash = st.session_state.pop("connection.flash", None)
     if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
+        # flashes quote connection names and the core's messages: shown as text
+        (st.success if flash[0] == "success" else st.error)(ui.md_escape(flash[1], limit=2000))
     info = keyring_panel(ctx)
     conn = ui.connection(required=False)
     tabs = st.tabs(["Token", "Connection settings", "Reminders", "Add a connection"])
@@ -382,7 +387,7 @@ def main() -> None:
             ui.no_connection_screen()
     else:
         with tabs[0], ui.guard("showing the token"):
-            st.subheader(f"{conn.name}" + (" · DEMO" if conn.is_demo else ""), divider="gray")
+            st.subheader(ui.md_escape(conn.name) + (" · DEMO" if conn.is_demo else ""), divider="gray")
             status = ui.token_status(conn)
             token_summary(conn, status)
             token_actions(conn)
@@ -394,7 +399,7 @@ def main() -> None:
             if conn.is_demo:
                 st.info("This is the embedded demo: its URLs and secrets are set up automatically at each start. "
                         "The role rule and Entra ids can still be changed here.", icon=":material/science:")
-            st.caption(f"SCIM base URL in use: `{conn.scim_url}` · Entra: "
+            st.caption(f"SCIM base URL in use: {ui.md_escape(conn.scim_url)} · Entra: "
                        + ("connected" if conn.entra else "not configured (optional)"))
             connection_form(conn, info)
             remove_connection(conn)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from console.text import as_text
 from pages import _ui as ui
 
 
@@ -38,12 +39,13 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
         mask &= groups["kind"] == "role"
     view = groups[mask].sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
     view = view[["id", "displayName", "kind", "member_count", "externalId"]].reset_index(drop=True)
-    st.caption(f"{len(view):,} of {len(groups):,} · role rule: `{conn.role_rule}` (change it on Connection & token)")
+    st.caption(f"{len(view):,} of {len(groups):,} · role rule: “{ui.md_escape(conn.role_rule)}” (change it on "
+               "Connection & token)")
     if view.empty:
         st.info("Nothing matches. Clear the search or the kind filter.", icon=":material/filter_alt_off:")
         return []
     event = st.dataframe(
-        view, key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
+        ui.plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
         selection_mode="multi-row", height=min(38 + 35 * len(view), 740),
         column_order=["displayName", "kind", "member_count", "externalId"],
         column_config={"displayName": "Name", "kind": "Kind",
@@ -64,9 +66,10 @@ def group_detail(d: ui.Directory, group_id: str) -> None:
         return
     group = row.iloc[0]
     label = "Role" if group["kind"] == "role" else "Group"
-    st.subheader(f"{label}: {group['displayName']}", divider="gray")
-    st.caption(f"SCIM id `{group_id}` · externalId `{group.get('externalId') or '—'}` · "
-               f"{int(group['member_count']):,} members")
+    st.subheader(f"{label}: {ui.md_escape(as_text(group['displayName']) or group_id)}", divider="gray")
+    count = as_text(group.get("member_count"))
+    st.caption(f"SCIM id {ui.md_escape(group_id)} · externalId {ui.md_escape(group.get('externalId'))} · "
+               f"{ui.md_escape(count or '0')} members")
     members = d.users[d.users["id"].isin(d.member_ids(group_id))]
     if members.empty:
         st.caption("No members.")
@@ -81,12 +84,12 @@ def group_detail(d: ui.Directory, group_id: str) -> None:
     shown = members.head(500)
     members_key = f"groups.members.{group_id}.{q}"
     st.session_state["groups.members_key"] = members_key
-    event = st.dataframe(shown[["id", "userName", "email", "displayName", "active"]].reset_index(drop=True),
+    event = st.dataframe(ui.plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
                          key=members_key, hide_index=True, width="stretch",
                          on_select="rerun", selection_mode="single-row",
-                         column_order=["userName", "email", "displayName", "active"],
+                         column_order=["userName", "email", "label", "active"],
                          column_config={"userName": "User name", "email": "E-mail",
-                                        "displayName": "Display name",
+                                        "label": "Name",
                                         "active": st.column_config.CheckboxColumn("Active")})
     if len(members) > len(shown):
         st.caption(f"Showing the first {len(shown):,} of {len(members):,} members; filter to narrow down.")

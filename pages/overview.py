@@ -30,12 +30,12 @@ def token_panel(conn: Any) -> None:
         b.metric("Expires", ui.fmt_time(status.expires_at, date_only=True),
                  help="Estimated: the token carries no readable expiry; 365 days from issue is assumed."
                  if getattr(status, "estimated", False) else None)
-    c.metric("Last test", (status.last_test_result or "—") if status.last_test_at else "never",
+    c.metric("Last test", ui.md_escape(status.last_test_result) if status.last_test_at else "never",
              help=f"Tested {ui.fmt_time(status.last_test_at)}" if status.last_test_at else None)
     with d:
         ui.token_badge(status)
     if status.level != "ok":
-        st.caption(f"{status.message} {status.remedy or ''}".strip())
+        st.caption(ui.md_escape(f"{status.message} {status.remedy or ''}", limit=1000))
 
 
 def health_panel(conn: Any) -> None:
@@ -53,22 +53,25 @@ def health_panel(conn: Any) -> None:
                 "provisioning logs and the job's status from Microsoft Graph.", icon=":material/hourglass_empty:")
         return
     a, b, c, d = st.columns(4)
-    a.metric("Job status", ov.status or "not polled",
-             help=f"Schedule: {ov.schedule_state or 'unknown'}; polled {ui.ago(ov.last_polled)}")
+    # the job's status, schedule, states and quarantine reason are Graph's words: shown as text
+    a.metric("Job status", ui.md_escape(ov.status, empty="not polled"),
+             help=f"Schedule: {ui.md_escape(ov.schedule_state, empty='unknown')}; polled {ui.ago(ov.last_polled)}")
     last = ov.last_cycle
     b.metric("Last cycle", ui.ago(last["ended"]) if last else "none yet",
-             help=(f"Ended {ui.fmt_time(last['ended'])}; state: {last.get('state') or 'unknown'}") if last else None)
+             help=(f"Ended {ui.fmt_time(last['ended'])}; state: {ui.md_escape(last.get('state'), empty='unknown')}")
+             if last else None)
     c.metric("Failures (24 h)", "—" if ov.failures_24h is None else f"{ov.failures_24h:,}")
     d.metric("Quarantine", "yes" if ov.quarantine else "no")
     if last and last.get("state"):
-        st.caption(f"Last cycle state: {last['state']}. Next cycle expected {ui.fmt_time(ov.next_expected_cycle)}.")
+        st.caption(f"Last cycle state: {ui.md_escape(last['state'])}. Next cycle expected "
+                   f"{ui.fmt_time(ov.next_expected_cycle)}.")
     if ov.quarantine:
         q = ov.quarantine
-        text = f"**The provisioning job is in quarantine: {q.get('reason_text') or q.get('reason')}.**"
+        text = f"**The provisioning job is in quarantine: {ui.md_escape(q.get('reason_text') or q.get('reason'))}.**"
         if q.get("explanation"):
-            text += f" {q['explanation']}"
+            text += " " + ui.md_escape(q["explanation"], limit=1000)
         if q.get("fix"):
-            text += f"\n\n{q['fix']}"
+            text += "\n\n" + ui.md_escape(q["fix"], limit=1000)
         if q.get("next_attempt"):
             text += f"\n\nEntra retries {ui.fmt_time(q['next_attempt'])}; after 4 weeks it disables the job."
         st.error(text, icon=":material/block:")
@@ -90,7 +93,8 @@ def counts_panel(conn: Any) -> Any:
     c.metric("Groups", f"{snap.group_count:,}")
     d.metric("Roles", f"{snap.role_count:,}")
     st.caption(f"Snapshot taken {ui.fmt_time(snap.taken_at)} ({ui.ago(snap.taken_at)}); "
-               f"{snap.membership_count:,} memberships. Roles are recognised by the rule `{conn.role_rule}`.")
+               f"{snap.membership_count:,} memberships. Roles are recognised by the rule "
+               f"“{ui.md_escape(conn.role_rule)}”.")
     if snap.user_count == 0 and snap.group_count + snap.role_count == 0:
         st.info("**The directory is empty.** Nothing has been provisioned into this tenant yet: check that the "
                 "Entra provisioning job is running and has users and groups assigned.",
@@ -113,11 +117,12 @@ def alerts_panel(conn: Any) -> None:
         return
     for alert in alerts:
         severity = str(getattr(alert, "severity", "warning"))
-        text = f"**{alert.title}**"
+        # alerts quote log and job data (error codes, cycle ids, quarantine reasons): escaped as text
+        text = f"**{ui.md_escape(alert.title)}**"
         if getattr(alert, "detail", None):
-            text += f" — {alert.detail}"
+            text += " — " + ui.md_escape(alert.detail, limit=1000)
         if getattr(alert, "remedy", None):
-            text += f"\n\n{alert.remedy}"
+            text += "\n\n" + ui.md_escape(alert.remedy, limit=1000)
         since = getattr(alert, "since", None)
         if since is not None:
             text += f"\n\n_Since {ui.fmt_time(since)}_"
@@ -155,7 +160,7 @@ def changes_panel(conn: Any, snap: Any) -> None:
         view["at"] = pd.to_datetime(view["at"], utc=True).dt.tz_convert(ui.operator_zone())
     columns = [c for c in ("at", "kind", "subject_type", "subject_name", "attribute", "old_value", "new_value",
                            "related_name") if c in view.columns]
-    st.dataframe(view[columns], hide_index=True, width="stretch", height=320,
+    st.dataframe(ui.plain_table(view[columns]), hide_index=True, width="stretch", height=320,
                  column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
                                 "kind": "Change", "subject_type": "Type", "subject_name": "Name",
                                 "attribute": "Attribute", "old_value": "Before", "new_value": "After",

@@ -66,7 +66,8 @@ def _shade_quarantine(fig: go.Figure, periods: pd.DataFrame, lo: datetime | None
             continue
         x0, x1 = _iso_list(pd.Series([start, end]))
         fig.add_vrect(x0=x0, x1=x1, fillcolor="#c62828", opacity=0.12, line_width=0,
-                      annotation_text=f"quarantine: {row.reason or 'unknown'}", annotation_position="top left")
+                      annotation_text=f"quarantine: {ui.plot_text(row.reason, empty='unknown')}",
+                      annotation_position="top left")
 
 
 def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | None) -> go.Figure:
@@ -76,7 +77,8 @@ def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | Non
         if status in cycles and int(cycles[status].sum()):
             fig.add_bar(name=status, x=x, y=cycles[status].astype(int).tolist(),
                         marker_color=STATUS_COLOURS[status],
-                        customdata=cycles["cycle_id"].tolist(), hovertemplate="%{customdata}<br>%{y} " + status)
+                        customdata=[ui.plot_text(c) for c in cycles["cycle_id"]],
+                        hovertemplate="%{customdata}<br>%{y} " + status)
     _shade_quarantine(fig, periods, lo, datetime.now(UTC))
     fig.update_layout(barmode="stack", title="Cycles over time by outcome", xaxis_title=f"cycle start "
                       f"({ui.operator_zone()})", yaxis_title="records", legend_title="outcome", height=360,
@@ -104,11 +106,12 @@ def failure_rate_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime
 def actions_chart(by_action: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     actions = by_action.groupby("action")["count"].sum().sort_values(ascending=False).index.tolist()
+    # unknown actions and statuses are kept as the log says them: Plotly labels read HTML, so escape them
     for status in sorted(by_action["status"].unique(), key=lambda s: list(STATUS_COLOURS).index(s)
                          if s in STATUS_COLOURS else 9):
         part = by_action[by_action["status"] == status].set_index("action")["count"]
-        fig.add_bar(name=status, x=actions, y=[int(part.get(a, 0)) for a in actions],
-                    marker_color=STATUS_COLOURS.get(status))
+        fig.add_bar(name=ui.plot_text(status), x=[ui.plot_text(a) for a in actions],
+                    y=[int(part.get(a, 0)) for a in actions], marker_color=STATUS_COLOURS.get(status))
     fig.update_layout(barmode="stack", title="Actions by type", yaxis_title="records", height=320,
                       margin={"t": 50, "b": 40})
     return fig
@@ -116,8 +119,9 @@ def actions_chart(by_action: pd.DataFrame) -> go.Figure:
 
 def errors_chart(by_error: pd.DataFrame) -> go.Figure:
     top = by_error.head(15).iloc[::-1]
-    fig = go.Figure(go.Bar(x=top["count"].astype(int).tolist(), y=top["error_code"].tolist(), orientation="h",
-                           marker_color="#c62828", customdata=top["explanation"].tolist(),
+    fig = go.Figure(go.Bar(x=top["count"].astype(int).tolist(), y=[ui.plot_text(c) for c in top["error_code"]],
+                           orientation="h", marker_color="#c62828",
+                           customdata=[ui.plot_text(e, limit=300) for e in top["explanation"]],
                            hovertemplate="%{y}: %{x}<br>%{customdata}<extra></extra>"))
     fig.update_layout(title="Failures by error code", xaxis_title="records", height=max(260, 40 + 28 * len(top)),
                       margin={"t": 50, "b": 40, "l": 10})
@@ -151,7 +155,7 @@ def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
     from console.entra_logs import last_fetch, log_count
 
     a, b, c, d = st.columns(4)
-    a.metric("Job status", ov.status or ("not read yet" if conn.entra else "—"))
+    a.metric("Job status", ui.md_escape(ov.status, empty="not read yet" if conn.entra else "—"))
     b.metric("Last cycle", ui.ago(ov.last_cycle_end) if ov.last_cycle_end else "none yet",
              help=ui.fmt_time(ov.last_cycle_end) if ov.last_cycle_end else None)
     c.metric("Next cycle expected", _until(ov.next_expected), help=ui.fmt_time(ov.next_expected)
@@ -168,7 +172,8 @@ def alerts_strip(ctx: Any, conn: Any, ov: Any) -> None:
     from console.alerts import current_alerts
 
     for alert in current_alerts(ctx, conn, include_token=False, overview=ov):
-        text = f"**{alert.title}** — {alert.detail}\n\n{alert.remedy}"
+        text = (f"**{ui.md_escape(alert.title)}** — {ui.md_escape(alert.detail, limit=1000)}\n\n"
+                f"{ui.md_escape(alert.remedy, limit=1000)}")
         (st.error if alert.severity == "critical" else st.warning)(text, icon=":material/notification_important:")
 
 
@@ -220,10 +225,11 @@ def result_panel() -> None:
             f"known, {res['rejected']:,} rejected.")
     (st.warning if res["rejected"] else st.success)(text, icon=":material/fact_check:")
     if res["rejected_examples"]:
-        st.dataframe(pd.DataFrame(res["rejected_examples"]).rename(columns={"where": "Where", "reason": "Why"}),
+        st.dataframe(ui.plain_table(pd.DataFrame(res["rejected_examples"]).rename(
+            columns={"where": "Where", "reason": "Why"})),
                      hide_index=True, width="stretch")
-    for w in res["warnings"]:
-        st.caption(w)
+    for w in res["warnings"]:  # they quote file names and record contents
+        st.caption(ui.md_escape(w, limit=1000))
 
 
 def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None:
@@ -236,9 +242,10 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
     actions = sorted(a for a in summary.by_action["action"].unique() if a != "unknown")
     statuses = sorted(s for s in summary.by_action["status"].unique() if s != "unknown")
     codes = sorted(c for c in summary.by_error["error_code"] if c != "(no error code)")
-    action = f2.selectbox("Action", ["(any)", *actions], key="sync_history.f_action")
-    status = f3.selectbox("Status", ["(any)", *statuses], key="sync_history.f_status")
-    code = f4.selectbox("Error code", ["(any)", *codes], key="sync_history.f_code")
+    # option texts are plain (Streamlit shows selectbox options verbatim); ui.plain bounds and neutralises them
+    action = f2.selectbox("Action", ["(any)", *actions], key="sync_history.f_action", format_func=ui.plain)
+    status = f3.selectbox("Status", ["(any)", *statuses], key="sync_history.f_status", format_func=ui.plain)
+    code = f4.selectbox("Error code", ["(any)", *codes], key="sync_history.f_code", format_func=ui.plain)
     cycle = f5.text_input("Cycle id", key="sync_history.f_cycle")
     rows = query_logs(ctx, conn, identity=identity or None, action=None if action == "(any)" else action,
                       status=None if status == "(any)" else status, error_code=None if code == "(any)" else code,
@@ -248,8 +255,8 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
         return
     view = rows.copy()
     view["time"] = _local_naive(view["time"])
-    st.dataframe(view[["time", "action", "status", "error_code", "identity_type", "source_name", "target_name",
-                       "cycle_id", "id"]], hide_index=True, width="stretch", height=360,
+    st.dataframe(ui.plain_table(view[["time", "action", "status", "error_code", "identity_type", "source_name",
+                                      "target_name", "cycle_id", "id"]]), hide_index=True, width="stretch", height=360,
                  column_config={"time": st.column_config.DatetimeColumn(f"Time ({ui.operator_zone()})",
                                                                         format="D MMM YYYY, HH:mm:ss"),
                                 "action": "Action", "status": "Status", "error_code": "Error code",
@@ -260,23 +267,29 @@ def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> None
                     f"{conn.name}-provisioning-logs", key="sync_history.csv")
     labels = {r.id: f"{_local_naive(pd.Series([r.time])).iloc[0]:%d %b %H:%M:%S} · {r.action} · {r.status} · "
                     f"{r.source_name or r.target_name or r.id}" for r in rows.itertuples()}
-    chosen = st.selectbox("Record details", ["(choose a record)", *labels], format_func=lambda k: labels.get(k, k),
-                          key=KEY_RECORD)
+    chosen = st.selectbox("Record details", ["(choose a record)", *labels],
+                          format_func=lambda k: ui.plain(labels.get(k, k)), key=KEY_RECORD)
     if chosen and chosen != "(choose a record)":
         record = get_record(ctx, conn, chosen)
         steps, props = record_steps(record)
-        info = rows.set_index("id").loc[chosen]
-        if info["error_code"]:
+        from console.text import as_text
+
+        match = rows.loc[rows["id"] == chosen, "error_code"]
+        error_code = as_text(match.iloc[0]) if len(match) else None
+        if error_code:
             from console.job_health import explain_error
 
-            why, fix = explain_error(info["error_code"])
-            st.error(f"**{info['error_code']}** — {why}\n\nSuggested fix: {fix}", icon=":material/report:")
+            why, fix = explain_error(error_code)
+            st.error(f"**{ui.md_escape(error_code)}** — {ui.md_escape(why, limit=1000)}\n\n"
+                     f"Suggested fix: {ui.md_escape(fix, limit=1000)}", icon=":material/report:")
         left, right = st.columns(2)
         left.markdown("**Steps**")
-        left.dataframe(pd.DataFrame(steps, columns=["name", "type", "status", "description", "details"]),
+        left.dataframe(ui.plain_table(pd.DataFrame(steps, columns=["name", "type", "status", "description",
+                                                                   "details"])),
                        hide_index=True, width="stretch")
         right.markdown("**Modified properties**")
-        right.dataframe(pd.DataFrame(props, columns=["property", "old", "new"]), hide_index=True, width="stretch")
+        right.dataframe(ui.plain_table(pd.DataFrame(props, columns=["property", "old", "new"])), hide_index=True,
+                        width="stretch")
 
 
 def main() -> None:
@@ -333,7 +346,8 @@ def main() -> None:
             st.plotly_chart(errors_chart(summary.by_error), width="stretch", key="chart.errors")
             table = summary.by_error.copy()
             table["last_seen"] = _local_naive(table["last_seen"])
-            st.dataframe(table[["error_code", "count", "last_seen", "explanation", "fix"]], hide_index=True,
+            st.dataframe(ui.plain_table(table[["error_code", "count", "last_seen", "explanation", "fix"]]),
+                         hide_index=True,
                          width="stretch", column_config={
                              "error_code": "Error code", "count": "Records",
                              "last_seen": st.column_config.DatetimeColumn("Last seen", format="D MMM, HH:mm"),

@@ -20,12 +20,16 @@ PAGE_SIZES = [25, 50, 100, 250, 500]
 
 
 def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
-    subset = groups[groups["kind"] == kind].sort_values("displayName", key=lambda s: s.astype(str).str.lower())
+    """``{option text: group id}`` for a multiselect (its options are plain text: ``ui.plain``)."""
+    subset = groups[groups["kind"] == kind]
+    ids = subset["id"].astype(str).tolist()
+    labels = pd.Series([ui.plain(name, empty="") or ui.plain(gid) for name, gid
+                        in zip(subset["displayName"].tolist(), ids, strict=True)], dtype=object)
     # display names are unique in 6clicks; fall back to "name (id)" if a snapshot has duplicates
-    labels = subset["displayName"].astype(str)
     dupes = labels.duplicated(keep=False)
-    labels = labels.where(~dupes, labels + " (" + subset["id"].astype(str) + ")")
-    return dict(zip(labels, subset["id"], strict=True))
+    labels = labels.where(~dupes, labels + " (" + pd.Series(ids, dtype=object) + ")")
+    pairs = sorted(zip(labels, ids, strict=True), key=lambda pair: pair[0].lower())
+    return dict(pairs)
 
 
 def filters(d: ui.Directory) -> dict[str, Any]:
@@ -54,7 +58,7 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     page = e.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="users.page")
     ordered = ui.sort_users(matched, sort_by, descending)
     visible = ui.page_slice(ordered, int(page), int(size))
-    view = visible[["id", "userName", "email", "displayName", "active"]].copy()
+    view = visible[["id", "userName", "email", "label", "active"]].copy()
     group_names = ui.group_names_for(d, visible["id"], "group")
     role_names = ui.group_names_for(d, visible["id"], "role")
     view["groups_list"] = [group_names.get(i, "") for i in view["id"]]
@@ -68,14 +72,16 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
     st.session_state["users.table_key"] = table_key
     event = st.dataframe(
-        view, key=table_key, hide_index=True,
+        ui.plain_table(view), key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
-        column_order=[c for c in ("userName", "email", "displayName", "active", "groups_list", "roles_list")
+        column_order=[c for c in ("userName", "email", "label", "active", "groups_list", "roles_list")
                       if c in view.columns and not (c == "email" and same_email)],
         column_config={"userName": st.column_config.TextColumn("User name" + (" (= e-mail)" if same_email else ""),
                                                                width=300),
                        "email": st.column_config.TextColumn("E-mail", width=240),
-                       "displayName": st.column_config.TextColumn("Display name", width=160),
+                       "label": st.column_config.TextColumn(
+                           "Name", width=160, help="Display name, else given and family name (Entra's mapping "
+                                                   "for 6clicks sends no display name), else user name."),
                        "active": st.column_config.CheckboxColumn("Active", width="small"),
                        "groups_list": st.column_config.TextColumn("Groups", width=170),
                        "roles_list": st.column_config.TextColumn("Roles", width=190),
@@ -102,20 +108,27 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
     if row.empty:
         st.warning("That user is not in the latest snapshot (deleted since, or another connection).")
         return
-    user = row.iloc[0]
-    st.subheader(f"{user['userName']}", divider="gray")
-    status = "active" if bool(user["active"]) else "inactive"
-    st.caption(f"{user.get('displayName') or ''} · {status} · SCIM id `{user_id}`")
+    from console.people import display_label, is_active
+    from console.text import as_text
+
+    user = row.iloc[0].to_dict()
+    label = display_label(user)
+    st.subheader(ui.md_escape(label), divider="gray")
+    status = "active" if is_active(user.get("active")) else "inactive"
+    user_name = as_text(user.get("userName"))
+    st.caption(" · ".join([*([ui.md_escape(user_name)] if user_name and user_name != label else []), status,
+                           f"SCIM id {ui.md_escape(user_id)}"]))
     tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"])
     with tabs[0]:
-        attrs = {"User name": user.get("userName"), "E-mail": user.get("email"),
+        # any attribute may be absent (the guide's Entra mapping sends no display name), null or of another type
+        attrs = {"Name (as shown)": label, "User name": user.get("userName"), "E-mail": user.get("email"),
                  "Given name": user.get("givenName"), "Family name": user.get("familyName"),
-                 "Display name": user.get("displayName"), "Active": bool(user.get("active")),
+                 "Display name": user.get("displayName"), "Active": "yes" if is_active(user.get("active")) else "no",
                  "External id (Entra object id)": user.get("externalId"),
                  "Created": ui.fmt_time(user.get("created")), "Last modified": ui.fmt_time(user.get("lastModified")),
                  "SCIM id": user_id}
-        st.dataframe(pd.DataFrame({"Attribute": list(attrs), "Value": [("" if v is None or v is pd.NA else str(v))
-                                                                        for v in attrs.values()]}),
+        st.dataframe(ui.plain_table(pd.DataFrame({"Attribute": list(attrs),
+                                                  "Value": [as_text(v) or "" for v in attrs.values()]})),
                      hide_index=True, width="stretch")
     with tabs[1]:
         gids = d.user_group_ids(user_id)
@@ -123,12 +136,14 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
         if member_of.empty:
             st.caption("Not a member of any group or role.")
         for kind, label in (("role", "Roles"), ("group", "Groups")):
-            part = member_of[member_of["kind"] == kind].sort_values("displayName")
+            part = member_of[member_of["kind"] == kind].sort_values(
+                "displayName", key=lambda s: s.astype(str).str.lower())
             if part.empty:
                 continue
             st.markdown(f"**{label}**")
             for _, g in part.iterrows():
-                if st.button(str(g["displayName"]), key=f"users.open_group.{g['id']}", type="tertiary",
+                name = as_text(g["displayName"]) or str(g["id"])
+                if st.button(ui.md_escape(name), key=f"users.open_group.{g['id']}", type="tertiary",
                              icon=":material/groups:"):
                     st.session_state[ui.KEY_GROUP_DETAIL] = str(g["id"])
                     st.switch_page("pages/groups.py")
@@ -156,7 +171,7 @@ def history(conn: Any, user_id: str) -> None:
     frame = pd.DataFrame({
         "at": pd.to_datetime(events["at"], utc=True).dt.tz_convert(ui.operator_zone()),
         "change": [describe_event(row) for row in events.to_dict("records")]})
-    st.dataframe(frame, hide_index=True, width="stretch",
+    st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch",
                  column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
                                 "change": "Change"})
 

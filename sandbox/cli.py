@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed-users", type=int, default=0, help="users to seed (once per data dir)")
     serve.add_argument("--seed-groups", type=int, default=None, help="groups to seed (default: 20 with users)")
     serve.add_argument("--seed", type=int, default=0, help="seed of the generated organisation")
+    _seed_profile_arg(serve)
     serve.add_argument("--api-key", default=None,
                        help=f"register KEY with all six permissions as key {DEFAULT_KEY_NAME!r} (prefer ${ENV_API_KEY}:"
                             " argv is visible to every user of the machine)")
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--users", type=int, required=True)
     seed.add_argument("--groups", type=int, default=20)
     seed.add_argument("--seed", type=int, default=0)
+    _seed_profile_arg(seed)
 
     keys = sub.add_parser("keys", help="manage API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
@@ -90,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     if extra is not None:
         extra(sub, _data_dir_arg)
     return parser
+
+
+def _seed_profile_arg(p: argparse.ArgumentParser) -> None:
+    from .seed import DEFAULT_PROFILE, PROFILES
+
+    p.add_argument("--seed-profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="shape of the seeded users: 'entra' (default) has exactly the attributes the 6clicks "
+                        "guide's Entra mapping sends (no displayName, title, phone or department); 'rich' adds "
+                        "displayName, title and the enterprise extension")
 
 
 def _data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -165,13 +176,13 @@ def log_command(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ seed
-def _seed_once(store: Store, users: int, groups: int, seed_value: int) -> dict[str, Any] | None:
+def _seed_once(store: Store, users: int, groups: int, seed_value: int, profile: str) -> dict[str, Any] | None:
     from .seed import seed
 
     if store.get_meta("seeded"):
         return None
-    result = seed(store, users, groups, seed_value)
-    store.set_meta("seeded", f"users={users} groups={groups} seed={seed_value}")
+    result = seed(store, users, groups, seed_value, profile)
+    store.set_meta("seeded", f"users={users} groups={groups} seed={seed_value} profile={profile}")
     return result
 
 
@@ -179,13 +190,14 @@ def seed_command(args: argparse.Namespace, data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(data_dir / "sandbox.db")
     try:
-        result = _seed_once(store, args.users, args.groups, args.seed)
+        result = _seed_once(store, args.users, args.groups, args.seed, args.seed_profile)
     finally:
         store.close()
     if result is None:
         print(f"{data_dir} was already seeded; nothing done.", file=sys.stderr)
         return 0
-    print(f"seeded {result['users']} users and {result['groups']} groups in {result['seconds']} s")
+    print(f"seeded {result['users']} users ({result['profile']} profile) and {result['groups']} groups in "
+          f"{result['seconds']} s")
     return 0
 
 
@@ -223,7 +235,7 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
         state.register_api_key(args.api_key, "api-key" if env_key else DEFAULT_KEY_NAME, None)
     if args.seed_users or args.seed_groups:
         groups = args.seed_groups if args.seed_groups is not None else 20
-        result = _seed_once(state.store, args.seed_users, groups, args.seed)
+        result = _seed_once(state.store, args.seed_users, groups, args.seed, args.seed_profile)
         if result is None:
             print(f"note: {data_dir} was seeded before; --seed-users/--seed-groups ignored", file=sys.stderr)
     state.faults.set(latency_ms=args.latency_ms, rate_429=args.fault_429, rate_500=args.fault_500,

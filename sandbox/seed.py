@@ -1,5 +1,15 @@
 """Deterministic seed organisation: realistic names, departments as groups, roles ("Role - ..."), project
 groups, some inactive users. Same seed and sizes -> same ids, names and memberships. Runs once per data dir.
+
+Two profiles shape the users (the ids, names, memberships and active flags are the same in both):
+
+- ``entra`` (the default): exactly what Entra ID stores through the 6clicks guide's attribute mapping:
+  ``userName``, ``emails[type eq "work"].value``, ``active``, ``name.givenName``, ``name.familyName`` and
+  ``externalId``. No ``displayName``, title, phone or department, as in a real tenant set up per the guide.
+  As in a real Entra directory, a few people have no mailbox (no e-mail is sent) and a few accounts (shared or
+  service accounts) have no given or family name.
+- ``rich``: every user also has ``displayName``, ``name.formatted``, a ``title`` and the enterprise extension
+  (employee number, department), as a hand-made or another IdP's directory might.
 """
 
 from __future__ import annotations
@@ -37,6 +47,11 @@ ROLES = (
 )
 TITLES = ("Analyst", "Senior Analyst", "Manager", "Director", "Specialist", "Coordinator", "Lead", "Engineer")
 DOMAIN = "northwind-demo.example"
+PROFILES = ("entra", "rich")
+DEFAULT_PROFILE = "entra"
+#: entra profile: share of people without a mailbox, and of accounts without given / family name
+NO_MAIL_RATE = 0.02
+NO_NAME_RATE = 0.01
 
 
 def _ascii(s: str) -> str:
@@ -53,10 +68,28 @@ def group_names(count: int) -> list[str]:
     return names[:count]
 
 
-def seed(store: Store, users: int, groups: int, seed_value: int = 0) -> dict[str, Any]:
-    """Insert ``users`` users and ``groups`` groups (departments, then roles, then project groups)."""
+def _entra_user(uid: str, external_id: str, user_name: str, first: str, last: str, active: bool, stamp: str,
+                quirks: random.Random) -> dict[str, Any]:
+    """A user as Entra provisions it through the guide's mapping (nothing else)."""
+    doc: dict[str, Any] = {"schemas": [CORE_USER], "id": uid, "externalId": external_id, "userName": user_name,
+                           "active": active}
+    if quirks.random() >= NO_MAIL_RATE:
+        doc["emails"] = [{"value": user_name, "type": "work", "primary": True}]
+    if quirks.random() >= NO_NAME_RATE:
+        doc["name"] = {"givenName": first, "familyName": last}
+    doc["meta"] = {"resourceType": "User", "created": stamp, "lastModified": stamp, "location": f"/scim/Users/{uid}"}
+    return doc
+
+
+def seed(store: Store, users: int, groups: int, seed_value: int = 0, profile: str = DEFAULT_PROFILE
+         ) -> dict[str, Any]:
+    """Insert ``users`` users and ``groups`` groups (departments, then roles, then project groups), users shaped
+    by ``profile`` (``entra`` or ``rich``, see the module docstring)."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown seed profile {profile!r}; choose one of: {', '.join(PROFILES)}.")
     started = time.perf_counter()
     rng = random.Random(seed_value)
+    quirks = random.Random(f"{seed_value}:entra-quirks")  # own sequence: the main one stays profile-independent
     stamp = now_iso()
 
     def det_uuid() -> str:
@@ -74,15 +107,21 @@ def seed(store: Store, users: int, groups: int, seed_value: int = 0) -> dict[str
         dept = rng.randrange(len(DEPARTMENTS))
         depts.append(dept)
         uid = det_uuid()
+        external_id = det_uuid()
+        title = rng.choice(TITLES)
+        active = rng.random() >= 0.06
+        if profile == "entra":
+            docs.append(_entra_user(uid, external_id, user_name, first, last, active, stamp, quirks))
+            continue
         doc: dict[str, Any] = {
             "schemas": [CORE_USER, ENTERPRISE],
             "id": uid,
-            "externalId": det_uuid(),
+            "externalId": external_id,
             "userName": user_name,
             "name": {"givenName": first, "familyName": last, "formatted": f"{first} {last}"},
             "displayName": f"{first} {last}",
-            "title": rng.choice(TITLES),
-            "active": rng.random() >= 0.06,
+            "title": title,
+            "active": active,
             "emails": [{"value": user_name, "type": "work", "primary": True}],
             ENTERPRISE: {"employeeNumber": f"E{100000 + i}", "department": DEPARTMENTS[dept]},
             "meta": {"resourceType": "User", "created": stamp, "lastModified": stamp,
@@ -109,4 +148,5 @@ def seed(store: Store, users: int, groups: int, seed_value: int = 0) -> dict[str
                          "location": f"/scim/Groups/{gid}"}}
         group_rows.append((gdoc, members))
     store.insert_groups(group_rows)
-    return {"users": users, "groups": len(names), "seconds": round(time.perf_counter() - started, 2)}
+    return {"users": users, "groups": len(names), "profile": profile,
+            "seconds": round(time.perf_counter() - started, 2)}

@@ -44,15 +44,39 @@ def _configure_logging() -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
+def _terminal_safe() -> list[tuple[str, object]]:
+    """Printed data (names, log records, server messages) cannot drive a terminal: on a terminal, stdout and
+    stderr show control and bidi characters as visible markers (console.text.TerminalSafe). Returns what to
+    restore."""
+    from console.text import TerminalSafe
+
+    replaced: list[tuple[str, object]] = []
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            tty = stream is not None and not isinstance(stream, TerminalSafe) and stream.isatty()
+        except (AttributeError, ValueError):  # closed or odd streams
+            tty = False
+        if tty:
+            replaced.append((name, stream))
+            setattr(sys, name, TerminalSafe(stream))
+    return replaced
+
+
 def main(argv: list[str] | None = None) -> int:
-    _configure_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    replaced = _terminal_safe()
     try:
-        return int(args.handler(args) or 0)
-    except ConsoleError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        _configure_logging()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
+            return int(args.handler(args) or 0)
+        except ConsoleError as exc:
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    finally:
+        for name, stream in replaced:
+            setattr(sys, name, stream)

@@ -130,7 +130,8 @@ def _show(args: argparse.Namespace) -> int:
     for e in action.events:
         print(f"  {cli.local(e.at)}  {e.event:<11} {e.operator}  {e.detail or ''}")
     for i in action.items:
-        print(f"  {i.seq:>5} {(i.user_name or i.input or '?')[:36]:<36} {i.state:<8} {i.outcome or '':<10} "
+        print(f"  {i.seq:>5} {(i.user_name or i.input or '?')[:36]:<36} {(i.display_name or '')[:24]:<24} "
+              f"{i.state:<8} {i.outcome or '':<10} "
               f"attempts {i.attempts}  {i.note or ''} {i.error or ''} {('→ ' + i.remedy) if i.remedy else ''}"
               .rstrip())
     if action.reverted:

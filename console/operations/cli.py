@@ -89,10 +89,10 @@ def print_plan(plan: Plan, out: TextIO = sys.stdout, rows: int = PREVIEW_ROWS) -
     table = plan.rows()
     if table:
         print(file=out)
-        print(f"  {'user':<36} {'change':<6} {'from':<24} {'to':<24} why skipped", file=out)
+        print(f"  {'user':<36} {'name':<24} {'change':<6} {'from':<24} {'to':<24} why skipped", file=out)
         for row in table[:rows]:
-            print(f"  {row['user'][:36]:<36} {row['change']:<6} {row['from'][:24]:<24} {row['to'][:24]:<24} "
-                  f"{row['why skipped']}", file=out)
+            print(f"  {row['user'][:36]:<36} {row['name'][:24]:<24} {row['change']:<6} {row['from'][:24]:<24} "
+                  f"{row['to'][:24]:<24} {row['why skipped']}", file=out)
         if len(table) > rows:
             print(f"  … and {len(table) - rows} more rows", file=out)
 

@@ -75,7 +75,7 @@ class PlanItem:
     user_id: str | None = None
     user_name: str | None = None
     email: str | None = None
-    display_name: str | None = None
+    display_name: str | None = None  # the display label (console.people) when planned: displayName is often absent
     steps: list[dict[str, Any]] = field(default_factory=list)
     before: str = ""
     after: str = ""
@@ -130,6 +130,7 @@ class Plan:
         for item in sorted(self.items, key=lambda i: (not i.changes, i.user_name or i.input)):
             out.append({
                 "user": item.user_name or item.input,
+                "name": item.display_name or "",
                 "email": item.email or "",
                 "change": "yes" if item.changes else "skip",
                 "from": item.before,

@@ -15,6 +15,7 @@ from typing import Any
 
 from console.csvsafe import restore
 from console.errors import InvalidInput
+from console.people import display_label, display_labels
 from console.uploads import line_list, read_table
 
 HEADER_NAMES = {
@@ -118,7 +119,7 @@ class DirUser:
     id: str
     user_name: str | None
     email: str | None
-    display_name: str | None
+    display_name: str | None  # the display label of console.people (displayName is often absent)
     active: bool
     external_id: str | None
     groups: set[str] = field(default_factory=set)
@@ -218,7 +219,8 @@ class Directory:
         ids = _column(users, "id", n)
         names = _column(users, "userName", n)
         emails = _column(users, "email", n)
-        displays = _column(users, "displayName", n)
+        # the display label (displayName, else given + family name, ...): what previews and the journal show
+        displays = [str(v) for v in display_labels(users).tolist()] if n else []
         externals = _column(users, "externalId", n)
         if "active" in users.columns:
             actives = [_truthy(v) for v in users["active"].astype(object).tolist()]
@@ -262,7 +264,10 @@ class Directory:
         directory = cls(source="live", taken_at=datetime.now(UTC))
         for u in client.list_users():
             directory.add_user(DirUser(id=u.id, user_name=u.user_name, email=u.email,
-                                       display_name=u.display_name, active=bool(u.active),
+                                       display_name=display_label(
+                                           display_name=u.display_name, given_name=u.given_name,
+                                           family_name=u.family_name, user_name=u.user_name, email=u.email,
+                                           user_id=u.id), active=bool(u.active),
                                        external_id=u.external_id))
         for g in client.list_groups(members=True):
             kind = "role" if _is_role(conn, g.display_name) else "group"

@@ -128,9 +128,10 @@ class Simulator:
                     # `serve --demo` without --seed-users: the server's own seeding at the demo's default size.
                     from ..seed import seed as seed_store
 
-                    seed_store(store, DEMO_DEFAULT_USERS, DEMO_DEFAULT_GROUPS, self.seed)
+                    profile = getattr(self.config, "seed_profile", None) or "entra"
+                    seed_store(store, DEMO_DEFAULT_USERS, DEMO_DEFAULT_GROUPS, self.seed, profile)
                     store.set_meta("seeded", f"users={DEMO_DEFAULT_USERS} groups={DEMO_DEFAULT_GROUPS} "
-                                             f"seed={self.seed} (entra demo)")
+                                             f"seed={self.seed} profile={profile} (entra demo)")
 
                 start, _ = window(float(getattr(self.config, "demo_days", 14) or 14))
             adopt(self, linked=demo, window_start=start)
@@ -333,21 +334,26 @@ def adopt(sim: Simulator, *, linked: bool, window_start: datetime | None = None)
     seen_oid: set[str] = set()
     for tid, raw in users:
         doc = json.loads(raw)
-        oid = doc.get("externalId") or det_uuid(sim.seed, "adopted-user", tid)
+        # stored documents may hold numbers or nulls where strings belong: adopt them as strings
+        oid = str(doc.get("externalId") or "") or det_uuid(sim.seed, "adopted-user", tid)
         if oid in seen_oid:
             oid = det_uuid(sim.seed, "adopted-user", tid)
         seen_oid.add(oid)
         by_target[tid] = oid
         email = None
-        for e in doc.get("emails") or []:
-            if isinstance(e, dict) and str(e.get("type", "")).lower() == "work":
+        emails = [e for e in doc.get("emails") or [] if isinstance(e, dict)] if isinstance(doc.get("emails"), list) else []
+        for e in emails:
+            if str(e.get("type", "")).lower() == "work":
                 email = e.get("value")
-        email = email or ((doc.get("emails") or [{}])[0] or {}).get("value")
-        name = doc.get("name") or {}
+        email = email or (emails[0].get("value") if emails else None)
+        name = doc.get("name") if isinstance(doc.get("name"), dict) else {}
         active = doc.get("active", True) in (True, "True", "true")
         soft_at = None if active else iso(now - timedelta(days=rng.uniform(0.5, 29.5)))
-        src_users.append((oid, doc["userName"], email, name.get("givenName"), name.get("familyName"),
-                          doc.get("displayName") or doc["userName"], 0 if active else 1, soft_at, int(not linked)))
+        # every Entra user has a display name, even though the guide's mapping does not send it to 6clicks
+        entra_display = str(doc.get("displayName") or " ".join(
+            str(p) for p in (name.get("givenName"), name.get("familyName")) if p) or doc["userName"])
+        src_users.append((oid, str(doc["userName"]), email, name.get("givenName"), name.get("familyName"),
+                          entra_display, 0 if active else 1, soft_at, int(not linked)))
         if linked:
             links.append((oid, "User", tid, json.dumps({
                 "externalId": doc.get("externalId"), "userName": doc["userName"],
@@ -358,7 +364,7 @@ def adopt(sim: Simulator, *, linked: bool, window_start: datetime | None = None)
     gmap: dict[str, str] = {}
     for _pk, gid, raw in groups:
         doc = json.loads(raw)
-        oid = doc.get("externalId") or det_uuid(sim.seed, "adopted-group", gid)
+        oid = str(doc.get("externalId") or "") or det_uuid(sim.seed, "adopted-group", gid)
         gmap[gid] = oid
         src_groups.append((oid, doc["displayName"], int(not linked)))
         if linked:

@@ -5,6 +5,7 @@ real sandbox, and helpers to run the app at a given page."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,15 +139,64 @@ def app(page: str | None = None, *, timeout: float = 90, state: dict[str, Any] |
     return at
 
 
-def texts(at: AppTest) -> str:
-    """Every piece of visible text of the last run (markdown, captions, alerts, metrics, titles, badges)."""
+MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def sources(at: AppTest) -> str:
+    """The Markdown sources of every Markdown-rendering text of the last run (markdown, captions, alerts,
+    metric labels and values, titles, badges), as Streamlit receives them."""
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success"):
+    for kind in MARKDOWN_KINDS:
         parts.extend(str(e.value) for e in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
     for el in at.get("badge"):
         parts.append(str(getattr(el.proto, "label", "")) or str(el.proto))
     return "\n".join(parts)
+
+
+#: proto fields Streamlit renders as Markdown (labels, bodies, help tooltips, metric values and deltas, progress
+#: texts, segmented-control options, dialog titles); plain-text elements are left out on purpose
+MARKDOWN_FIELDS = frozenset({"body", "label", "help", "text", "delta", "content", "title"})
+PLAIN_ELEMENTS = frozenset({"Dataframe", "ArrowDataFrame", "Json", "Code", "Text", "PlotlyChart"})
+
+
+def markdown_strings(at: AppTest) -> list[str]:
+    """Every string of the last run that reaches a Markdown renderer, from every element and block (widget
+    labels and help, expander, tab and popover labels, toasts, alerts, metrics...)."""
+    out: list[str] = []
+
+    def collect(message: Any) -> None:
+        for descriptor, value in message.ListFields():
+            repeated = getattr(descriptor, "is_repeated", None)
+            if repeated is None:  # older protobuf
+                repeated = descriptor.label == descriptor.LABEL_REPEATED
+            items = list(value) if repeated else [value]
+            if descriptor.type == descriptor.TYPE_MESSAGE:
+                for item in items:
+                    collect(item)
+            elif descriptor.type == descriptor.TYPE_STRING and descriptor.name in MARKDOWN_FIELDS:
+                out.extend(str(item) for item in items)
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None and proto.DESCRIPTOR.name not in PLAIN_ELEMENTS:
+            collect(proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return out
+
+
+def unescape(markdown: str) -> str:
+    """What ``ui.md_escape`` text reads as: backslash escapes resolved, word joiners dropped."""
+    return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of visible text of the last run (see ``sources``), escapes resolved."""
+    return unescape(sources(at))
 
 
 def assert_clean(at: AppTest) -> None:
@@ -172,7 +222,9 @@ def synthetic_frames(users: int, groups: int, *, memberships_per_user: int = 2, 
     now = pd.Timestamp.now(tz="UTC")
     udf = pd.DataFrame({
         "id": ids, "userName": user_names.astype(object), "email": user_names.astype(object),
-        "givenName": given, "familyName": family, "displayName": given + " " + family,
+        # as the guide's Entra mapping provisions people: no displayName (one in ten has one, set by hand)
+        "givenName": given, "familyName": family,
+        "displayName": np.where(rng.random(users) < 0.1, given + " " + family, None),
         "active": rng.random(users) > 0.1, "externalId": [f"ext-{i}" for i in range(users)],
         "created": now - pd.Timedelta(days=30), "lastModified": now - pd.Timedelta(days=1)})
     gids = [f"g{i:04d}" for i in range(groups)]

@@ -153,6 +153,11 @@ def test_hundred_thousand_users(console_home, sandbox):
     at.multiselect(key="users.roles").set_value(["Role - R0000"]).run()
     assert_clean(at)
     assert 0 < len(_table(at)) <= 50
+    assert _table(at)["label"].notna().all() and (_table(at)["label"].str.len() > 0).all()
+    at.session_state["users.detail_id"] = str(_table(at)["id"].iloc[0])
+    at.run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
     at.switch_page("pages/overview.py").run()
     assert_clean(at)
     assert "100,000" not in texts(at) or True  # counts are split active/inactive
