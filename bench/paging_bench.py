@@ -1,0 +1,131 @@
+"""Paging against a server that lies about ``totalResults``: memory and time of ``list_users()``.
+
+The peer is ``tests/scim_client/odd_peers.py`` (real HTTP on 127.0.0.1, its own process). It announces
+100,000,000 users and then, per variant: serves one new user per request whatever ``count`` asks
+(``one-per-page``, the case of issue 12), serves 500 users and then empty pages (``empty-after``), repeats the
+same page at every ``startIndex`` (``same-page``), or keeps announcing more at every request (``growing``).
+
+For each variant ``ScimClient(url).list_users()`` runs in a fresh Python process (default settings:
+``max_concurrency=8``) and is stopped after a deadline (30 s, 10 s with ``--quick``) if it has not ended by
+itself. Figures: the client process's peak RSS growth over its RSS after imports (sampled every 20 ms), the
+peak of Python allocations (tracemalloc, a separate run), the time until the call returned or raised, the
+number of requests the peer received, the most it had in flight, and how the call ended.
+
+``BENCH_CODE_ROOT=/path/to/other/checkout python -m bench paging`` runs the client from another checkout
+(e.g. the code before issue 12) against the same peer; the peer always comes from this checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _harness as h
+
+ANNOUNCED = 100_000_000
+VARIANTS = ("one-per-page", "empty-after", "same-page", "growing")
+
+CLIENT = r"""
+import json, os, sys, time
+sys.path.insert(0, os.getcwd())
+trace = os.environ.get("BENCH_TRACEMALLOC") == "1"
+import scim_client
+from scim_client import ScimClient, ScimError
+import psutil
+me = psutil.Process()
+if trace:
+    import tracemalloc
+    tracemalloc.start()
+print("started " + str(me.memory_info().rss), flush=True)
+out = {}
+started = time.perf_counter()
+try:
+    with ScimClient(sys.argv[1], token="bench-lying-peer-token-0123456789", timeout=10, max_retries=0) as c:
+        listing = c.list_users()
+    out["ended"] = f"returned {len(listing):,} users (complete={listing.complete}, warnings={len(listing.warnings)})"
+except ScimError as exc:
+    out["ended"] = f"{type(exc).__name__}: {exc}"
+out["seconds"] = time.perf_counter() - started
+if trace:
+    out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def code_root() -> Path:
+    return Path(os.environ.get("BENCH_CODE_ROOT") or h.ROOT).resolve()
+
+
+def start_peer(mode: str) -> tuple[h.Child, str]:
+    child = h.start([sys.executable, "-m", "tests.scim_client.odd_peers", "--mode", mode, "--announced",
+                     str(ANNOUNCED), "--real", "500"])
+    try:
+        line = child.wait_for_line(lambda s: s.startswith("ready "), 60)
+    except BaseException:
+        child.stop()
+        raise
+    return child, line.split(" ", 1)[1].strip()
+
+
+def run_client(url: str, deadline: float, *, trace: bool) -> dict[str, Any]:
+    env = {"BENCH_TRACEMALLOC": "1" if trace else "0"}
+    child = h.start([sys.executable, "-c", CLIENT, url], env=env, cwd=code_root())
+    result: dict[str, Any] = {}
+    try:
+        line = child.wait_for_line(lambda s: s.startswith("started "), 60)
+        baseline = int(line.split()[1])
+        sampler = h.RssSampler(child.pid, interval=0.02, children=False)
+        started = time.perf_counter()
+        with sampler:
+            try:
+                done = child.wait_for_line(lambda s: s.startswith("RESULT "), deadline)
+                result = json.loads(done.split(" ", 1)[1])
+            except TimeoutError:
+                result = {"ended": f"still listing after {deadline:.0f} s: stopped by the benchmark",
+                          "seconds": time.perf_counter() - started}
+        result["rss_growth_mb"] = (sampler.peak_bytes - baseline) / 2**20
+        result["rss_peak_mb"] = sampler.peak_mb
+    finally:
+        child.stop()
+    return result
+
+
+def run(quick: bool) -> dict[str, Any]:
+    try:
+        import scim_client  # noqa: F401
+    except ImportError as exc:  # pragma: no cover
+        raise h.Skip(f"scim_client is not importable ({exc})") from None
+    deadline = 10.0 if quick else 30.0
+    variants = VARIANTS[:2] if quick else VARIANTS
+    params = {"announced_totalResults": ANNOUNCED, "variants": list(variants), "deadline_s": deadline,
+              "client_code": str(code_root()), "max_concurrency": 8}
+    metrics: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for mode in variants:
+        peer, url = start_peer(mode)
+        try:
+            plain = run_client(url, deadline, trace=False)
+            stats = httpx.get(url.rsplit("/scim", 1)[0] + "/stats", timeout=10).json()
+            traced = run_client(url, deadline, trace=True)
+        finally:
+            peer.stop()
+        metrics += [
+            h.metric(f"{mode}: client RSS growth", plain["rss_growth_mb"], "MB", target="<= 50 MB",
+                     met=h.check(plain["rss_growth_mb"], at_most=50.0), peak_rss_mb=round(plain["rss_peak_mb"], 1)),
+            h.metric(f"{mode}: peak Python allocations (tracemalloc)", traced.get("tracemalloc_peak_mb"), "MB"),
+            h.metric(f"{mode}: time until list_users() ended", plain["seconds"], "s"),
+            h.metric(f"{mode}: requests received by the peer", stats["requests"], "requests",
+                     max_in_flight=stats["max_in_flight"]),
+        ]
+        notes.append(f"{mode}: {plain['ended'][:300]}")
+    return {"parameters": params, "metrics": metrics, "notes": notes}
+
+
+if __name__ == "__main__":  # python -m bench.paging_bench [--quick]
+    print(json.dumps(run("--quick" in sys.argv), indent=2, default=str))
