@@ -31,12 +31,14 @@ Old snapshots are compacted (files deleted, metadata row kept for the directory-
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
+import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -150,6 +153,11 @@ class Snapshot:
 
 # --------------------------------------------------------------------------------------------- building frames
 
+#: rows per Parquet row group / Arrow batch while a listing streams in
+USER_BATCH = 10_000
+MEMBERSHIP_BATCH = 50_000
+
+
 def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -162,47 +170,241 @@ def _utc(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _dump(resource: Any) -> bytes:
+    """A resource as compact JSON (what ``raw_user`` gives back)."""
+    try:
+        return orjson.dumps(resource)
+    except (TypeError, orjson.JSONEncodeError):  # not from orjson (a test's object, a huge int): be lenient
+        return json.dumps(resource, default=str).encode()
+
+
+def _schema(frame: pd.DataFrame, raw: bool) -> pa.Schema:
+    """The Arrow schema of a normalised frame, with pandas' metadata (so the file reads back with the same
+    dtypes), plus the raw JSON column."""
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    return schema.append(pa.field("raw", pa.string())) if raw else schema
+
+
+def _empty_users() -> pd.DataFrame:
+    df = _norm_users(pd.DataFrame({c: [] for c in USER_COLUMNS}))
+    for col in ("created", "lastModified"):
+        df[col] = df[col].astype("datetime64[us, UTC]")
+    return df
+
+
+class _RawColumn:
+    """JSON documents packed into one buffer with offsets (an Arrow string column in the making): a resource
+    costs its bytes, not a Python object each (orjson's bytes objects keep a 4 KB allocation however short)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("i", [0])
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def append(self, document: bytes) -> None:
+        self._data += document
+        self._offsets.append(len(self._data))
+
+    def take(self) -> pa.Array:
+        """The documents as an Arrow string array; empties the column."""
+        if len(self._data) >= 2**31:
+            raise SnapshotError("A batch of raw SCIM resources is larger than 2 GB.",
+                                "The server returns implausibly large resources; no snapshot was stored.")
+        # the buffers are handed over, not copied: this column starts new ones
+        arr = pa.Array.from_buffers(pa.string(), len(self), [None, pa.py_buffer(self._offsets),
+                                                              pa.py_buffer(self._data)])
+        self._data = bytearray()
+        self._offsets = array("i", [0])
+        return arr
+
+
+class _Sink:
+    """Rows in column lists, turned into Arrow batches every ``batch`` rows: each batch is written to ``path``
+    (Parquet, zstd, one row group) with its raw JSON and kept in memory without it. With no ``path`` everything
+    (raw included) stays in memory (``build_frames``)."""
+
+    def __init__(self, schema: pa.Schema, path: Path | None, batch: int) -> None:
+        self.schema = schema
+        self.path = path
+        self.batch = batch
+        self._writer: pq.ParquetWriter | None = None
+        self._kept: list[pa.RecordBatch] = []
+        self._has_raw = "raw" in schema.names
+        self._fields = [f for f in schema if f.name != "raw"]
+        self._cols: list[list[Any]] = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+
+    def _flush(self) -> None:
+        if not self._cols[0]:
+            return
+        arrays = [pa.array(values, type=f.type) for values, f in zip(self._cols, self._fields, strict=True)]
+        if self._has_raw:
+            arrays.append(self._raw.take())
+        self._cols = [[] for _ in self._fields]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        if self.path is None:
+            self._kept.append(batch)
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._writer.write_batch(batch)
+        if self._has_raw:
+            batch = batch.drop_columns(["raw"])
+        self._kept.append(batch)
+
+    def finish(self) -> pa.Table:
+        """The rows (without the raw JSON when it went to the file); closes the file."""
+        self._flush()
+        schema = self.schema
+        if self.path is not None:
+            if self._writer is None:  # no rows: still an (empty) file with the schema
+                self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._writer.close()
+            self._writer = None
+            if self._has_raw:
+                schema = schema.remove(schema.get_field_index("raw"))
+        return pa.Table.from_batches(self._kept, schema=schema)
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self._kept.clear()
+        self._cols = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+
+
+class _UserSink(_Sink):
+    """``ScimUser``-like records (id, user_name, email, given_name, family_name, display_name, active,
+    external_id, created, last_modified, raw) into the users table."""
+
+    def __init__(self, path: Path | None = None, batch: int | None = None) -> None:
+        super().__init__(_schema(_empty_users(), raw=True), path, batch or USER_BATCH)
+
+    def add(self, users: Iterable[Any]) -> None:
+        ids, names, emails, given, family, display, active, external, created, modified = self._cols
+        raw = self._raw
+        for u in users:
+            ids.append(u.id)
+            names.append(u.user_name)
+            emails.append(u.email)
+            given.append(u.given_name)
+            family.append(u.family_name)
+            display.append(u.display_name)
+            active.append(bool(u.active))
+            external.append(u.external_id)
+            created.append(_utc(u.created))
+            modified.append(_utc(u.last_modified))
+            raw.append(_dump(getattr(u, "raw", None) or {}))
+        if len(ids) >= self.batch:
+            self._flush()
+
+
+class _MembershipSink(_Sink):
+    def __init__(self, path: Path | None = None, batch: int | None = None) -> None:
+        frame = pd.DataFrame({"group_id": pd.array([], dtype="string"), "user_id": pd.array([], dtype="string")})
+        super().__init__(_schema(frame, raw=False), path, batch or MEMBERSHIP_BATCH)
+
+    def add(self, group_id: str, member_ids: Iterable[str]) -> int:
+        """The group's members, de-duplicated (order kept); returns how many."""
+        gids, uids = self._cols
+        before = len(uids)
+        for m in dict.fromkeys(member_ids):
+            gids.append(group_id)
+            uids.append(m)
+        added = len(uids) - before
+        if len(uids) >= self.batch:
+            self._flush()
+        return added
+
+
+class _GroupSink:
+    """``ScimGroup``-like records into the groups table (kept in lists: one row per group) and their members
+    into the memberships table (streamed in batches: the large part). A group whose ``member_ids`` is None
+    (the server left members out) is remembered in ``missing`` for :meth:`set_members`."""
+
+    def __init__(self, is_role: Callable[[str], bool], groups_path: Path | None = None,
+                 members_path: Path | None = None) -> None:
+        frame = _norm_groups(pd.DataFrame({c: [] for c in GROUP_COLUMNS}))
+        self.schema = _schema(frame, raw=True)
+        self.is_role = is_role
+        self.groups_path = groups_path
+        self.members = _MembershipSink(members_path)
+        self.missing: list[str] = []
+        self._fields = [f for f in self.schema if f.name != "raw"]
+        self._rows: list[list[Any]] = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+        self._index: dict[str, int] = {}
+
+    def add(self, groups: Iterable[Any]) -> None:
+        ids, names, external, kinds, counts = self._rows
+        raw = self._raw
+        for g in groups:
+            name = g.display_name or ""
+            self._index[g.id] = len(ids)
+            ids.append(g.id)
+            names.append(name)
+            external.append(g.external_id)
+            kinds.append("role" if self.is_role(name) else "group")
+            resource = getattr(g, "raw", None) or {}
+            raw.append(_dump({k: v for k, v in resource.items() if k != "members"}))
+            if g.member_ids is None:
+                self.missing.append(g.id)
+                counts.append(0)
+            else:
+                counts.append(self.members.add(g.id, g.member_ids))
+
+    def set_members(self, group_id: str, member_ids: Iterable[str]) -> None:
+        """Members fetched separately for a group the listing gave without them."""
+        self._rows[4][self._index[group_id]] = self.members.add(group_id, member_ids)
+
+    def finish(self) -> tuple[pa.Table, pa.Table]:
+        """(groups table with raw JSON, memberships table without it when they went to files)."""
+        arrays = [pa.array(values, type=f.type) for values, f in zip(self._rows, self._fields, strict=True)]
+        groups = pa.Table.from_arrays([*arrays, self._raw.take()], schema=self.schema)
+        if self.groups_path is not None:
+            pq.write_table(groups, self.groups_path, compression="zstd")
+        return groups, self.members.finish()
+
+    def discard(self) -> None:
+        self.members.discard()
+        self._rows = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+        self._index.clear()
+        self.missing.clear()
+        if self.groups_path is not None:
+            self.groups_path.unlink(missing_ok=True)
+
+
+def _frame(table: pa.Table, columns: list[str]) -> pd.DataFrame:
+    return table.select(columns).to_pandas()
+
+
 def build_frames(users: Iterable[Any], groups: Iterable[Any], is_role: Callable[[str], bool]
                  ) -> tuple[SnapshotFrames, list[str], list[str]]:
     """Turn ``ScimUser`` / ``ScimGroup`` objects into the snapshot tables. Returns the frames and the raw JSON
-    of users and groups (aligned with the frames' rows)."""
-    users = list(users)
-    groups = list(groups)
-    udf = pd.DataFrame({
-        "id": [u.id for u in users],
-        "userName": [u.user_name for u in users],
-        "email": [u.email for u in users],
-        "givenName": [u.given_name for u in users],
-        "familyName": [u.family_name for u in users],
-        "displayName": [u.display_name for u in users],
-        "active": pd.array([bool(u.active) for u in users], dtype="bool"),
-        "externalId": [u.external_id for u in users],
-        "created": pd.to_datetime([_utc(u.created) for u in users], utc=True),
-        "lastModified": pd.to_datetime([_utc(u.last_modified) for u in users], utc=True),
-    }, columns=USER_COLUMNS)
-    names = [g.display_name or "" for g in groups]
-    gdf = pd.DataFrame({
-        "id": pd.array([g.id for g in groups], dtype="string"),
-        "displayName": pd.array(names, dtype="string"),
-        "externalId": pd.array([g.external_id for g in groups], dtype="string"),
-        "kind": pd.array(["role" if is_role(n) else "group" for n in names], dtype="string"),
-        "member_count": pd.array([len(g.member_ids or []) for g in groups], dtype="int64"),
-    }, columns=GROUP_COLUMNS)
-    gids: list[str] = []
-    uids: list[str] = []
-    for g in groups:
-        for m in dict.fromkeys(g.member_ids or []):  # dedupe, keep order
-            gids.append(g.id)
-            uids.append(m)
-    mdf = pd.DataFrame({"group_id": pd.array(gids, dtype="string"), "user_id": pd.array(uids, dtype="string")})
-    user_raw = [json.dumps(getattr(u, "raw", None) or {}, default=str) for u in users]
-    group_raw = [json.dumps({k: v for k, v in (getattr(g, "raw", None) or {}).items() if k != "members"},
-                            default=str) for g in groups]
-    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf), user_raw, group_raw
+    of users and groups (aligned with the frames' rows). ``take_snapshot`` streams pages through the same
+    column builders instead of holding every record."""
+    user_sink = _UserSink()
+    user_sink.add(users)
+    group_sink = _GroupSink(is_role)
+    group_sink.add(groups)
+    for gid in group_sink.missing:
+        group_sink.set_members(gid, [])
+    users_table = user_sink.finish()
+    groups_table, members_table = group_sink.finish()
+    frames = SnapshotFrames(_norm_users(_frame(users_table, USER_COLUMNS)),
+                            _norm_groups(_frame(groups_table, GROUP_COLUMNS)),
+                            _frame(members_table, MEMBERSHIP_COLUMNS))
+    return frames, users_table.column("raw").to_pylist(), groups_table.column("raw").to_pylist()
 
 
 def _norm_users(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)  # copy-on-write: columns already of the right type are not copied
     for col in ("id", "userName", "email", "givenName", "familyName", "displayName", "externalId"):
         df[col] = df[col].astype("string")
     df["active"] = df["active"].astype("bool")
@@ -212,7 +414,7 @@ def _norm_users(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _norm_groups(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)
     for col in ("id", "displayName", "externalId", "kind"):
         df[col] = df[col].astype("string")
     df["member_count"] = df["member_count"].astype("int64")
@@ -293,21 +495,21 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
         deleted = pu.iloc[only_old]
         parts.append(_events("user_deleted", "user", deleted["id"], deleted["userName"]))
     if len(both_new):
-        old, new = pu.iloc[both_old].reset_index(drop=True), cu.iloc[both_new].reset_index(drop=True)
-        old_active = old["active"].to_numpy(dtype=bool)
-        new_active = new["active"].to_numpy(dtype=bool)
+        # column by column: never a copy of the whole matched frames (100,000 users each)
+        old_active = pu["active"].to_numpy(dtype=bool)[both_old]
+        new_active = cu["active"].to_numpy(dtype=bool)[both_new]
         for kind, mask, before, after in (("user_deactivated", old_active & ~new_active, "true", "false"),
                                           ("user_reactivated", ~old_active & new_active, "false", "true")):
-            rows = new[mask]
-            if len(rows):
+            if mask.any():
+                rows = cu.iloc[both_new[mask]]
                 parts.append(_events(kind, "user", rows["id"], rows["userName"], attribute="active",
                                      old_value=before, new_value=after))
         for attr in TRACKED_USER_ATTRIBUTES:
-            mask = _changed(old[attr], new[attr])
+            mask = _changed(pu[attr].iloc[both_old], cu[attr].iloc[both_new])
             if mask.any():
-                rows = new[mask]
+                rows = cu.iloc[both_new[mask]]
                 parts.append(_events("user_changed", "user", rows["id"], rows["userName"], attribute=attr,
-                                     old_value=old.loc[mask, attr], new_value=rows[attr]))
+                                     old_value=pu[attr].iloc[both_old[mask]], new_value=rows[attr]))
 
     pg, cg = prev.groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
     g_only_old, g_only_new, g_both_old, g_both_new = _align(pg["id"], cg["id"])
@@ -391,24 +593,42 @@ def _diff_against(previous: Snapshot | None, frames: SnapshotFrames) -> pd.DataF
     return diff_frames(prev_frames, frames)
 
 
+def _staging(ctx: Context, conn_name: str) -> Path:
+    folder = snapshot_root(ctx, conn_name) / f".staging-{time.time_ns()}"
+    folder.mkdir(parents=True)
+    return folder
+
+
 def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_raw: list[str] | None = None,
                    group_raw: list[str] | None = None, *, taken_at: datetime | None = None,
                    fetch_seconds: float | None = None, warnings: list[str] | None = None,
                    compact: bool = True) -> Snapshot:
     """Store complete frames as a new snapshot and record the events against the previous one (atomically:
     the files are moved into place only when the metadata and events are written)."""
-    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
     frames = SnapshotFrames(_norm_users(frames.users), _norm_groups(frames.groups),
                             frames.memberships[MEMBERSHIP_COLUMNS].astype("string"))
     user_raw = user_raw if user_raw is not None else ["{}"] * len(frames.users)
     group_raw = group_raw if group_raw is not None else ["{}"] * len(frames.groups)
-    previous = latest_snapshot(ctx, conn_name)
-    events = _diff_against(previous, frames)
-    root = snapshot_root(ctx, conn_name)
-    staging = root / f".staging-{time.time_ns()}"
-    _write_frames(staging, frames, user_raw, group_raw)
+    staging = _staging(ctx, conn_name)
+    try:
+        _write_frames(staging, frames, user_raw, group_raw)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return _commit(ctx, conn_name, staging, frames, taken_at=taken_at, fetch_seconds=fetch_seconds,
+                   warnings=warnings, compact=compact)
+
+
+def _commit(ctx: Context, conn_name: str, staging: Path, frames: SnapshotFrames, *, taken_at: datetime | None,
+            fetch_seconds: float | None, warnings: list[str] | None, compact: bool) -> Snapshot:
+    """Diff ``frames`` against the latest snapshot, record the events and metadata, and move the files written
+    in ``staging`` into place, in one transaction (``staging`` is removed if anything fails)."""
+    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
     at = taken_at.isoformat()
     try:
+        previous = latest_snapshot(ctx, conn_name)
+        events = _diff_against(previous, frames)
+        root = snapshot_root(ctx, conn_name)
         with ctx.store.transaction() as db:
             # Another refresh (cron beside the dashboard) may have stored a snapshot since we diffed: under the
             # write lock, diff again against that one so that no change is recorded twice.
@@ -590,16 +810,57 @@ def describe_event(row: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------- fetching
 
-def _listing_problem(listing: Any, what: str) -> str | None:
-    if getattr(listing, "changed_during_listing", False):
-        return f"the {what} changed while they were being read"
-    total = getattr(listing, "total_results", None)
-    if isinstance(total, int) and total > len(listing):
-        return f"only {len(listing)} of {total} {what} came back"
-    return None
+def _verdict(stream: Any, previous: Any, what: str) -> tuple[bool, str | None, list[str]]:
+    """Whether one listing pass can be stored: (accept, the problem if not, warnings)."""
+    warnings = list(getattr(stream, "warnings", []))
+    reasons = stream.change_reasons
+    if not reasons:
+        if previous is not None:
+            warnings.insert(0, f"The {what} changed while they were being read; they were read again.")
+        return True, None, warnings
+    steady = (previous is not None and not stream.moved and not previous.moved
+              and previous.total_results == stream.total_results and previous.count == stream.count)
+    if steady:  # the server's count is simply wrong, the same way twice
+        if stream.complete:
+            warnings.insert(0, f"The server reported {stream.total_results} {what} but returned {stream.count} "
+                               "(read twice, same result).")
+            return True, None, warnings
+        return False, f"only {stream.count} of {stream.total_results} {what} came back (read twice, same result)", []
+    if not stream.complete and not stream.moved:
+        return False, f"only {stream.count} of {stream.total_results} {what} came back", []
+    return False, f"the {what} changed while they were being read ({'; '.join(reasons)})", []
 
 
-def _fetch(ctx: Context, conn: Connection, progress: Progress | None) -> tuple[Any, Any, list[str]]:
+def _read(open_stream: Callable[[], Any], sink: Any, what: str, passes: int) -> list[str]:
+    """Stream listing passes into ``sink`` until one can be stored (at most ``passes``); returns its warnings.
+    Raises SnapshotError when none could (the sink is emptied)."""
+    previous = None
+    problem = None
+    for _ in range(max(1, passes)):
+        stream = open_stream()
+        try:
+            for page in stream:
+                sink.add(page)
+        except BaseException:
+            sink.discard()
+            raise
+        ok, problem, warnings = _verdict(stream, previous, what)
+        if ok:
+            return warnings
+        sink.discard()
+        previous = stream
+        if "read twice" in (problem or ""):
+            break  # the same both times: another pass would say the same
+    raise SnapshotError(
+        f"The directory was not read consistently: {problem}.",
+        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
+        "(between Entra cycles).")
+
+
+def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | None,
+           passes: int) -> tuple[SnapshotFrames, list[str]]:
+    """Read users and groups concurrently, page by page, into the snapshot's files in ``staging``; returns the
+    frames (without the raw JSON, which is only in the files) and the listings' warnings."""
     from console.tokens import TokenService
 
     svc = TokenService(ctx)
@@ -609,56 +870,83 @@ def _fetch(ctx: Context, conn: Connection, progress: Progress | None) -> tuple[A
             return None
         return lambda done, total: progress(phase, done, total)
 
-    def users() -> Any:
-        with svc.scim_client(conn.name) as client:
-            return client.list_users(progress=report("users"))
+    users = _UserSink(staging / "users.parquet")
+    groups = _GroupSink(conn.is_role, staging / "groups.parquet", staging / "memberships.parquet")
 
-    def groups() -> Any:
-        with svc.scim_client(conn.name) as client:
-            listing = client.list_groups(members=True, progress=report("groups"))
-            missing = [g for g in listing if g.member_ids is None]
-            for g in missing:  # the server left members out: ask for each such group
-                full = client.get_group(g.id, members=True)
-                g.member_ids = full.member_ids
-            if any(g.member_ids is None for g in listing):
+    def read_users(client: Any) -> list[str]:
+        return _read(lambda: client.iter_user_pages(progress=report("users")), users, "users", passes)
+
+    def read_groups(client: Any) -> list[str]:
+        warnings = _read(lambda: client.iter_group_pages(members=True, progress=report("groups")), groups,
+                         "groups", passes)
+        for gid in list(groups.missing):  # the server left members out: ask for each such group
+            full = client.get_group(gid, members=True)
+            if full.member_ids is None:
                 raise SnapshotError("The server did not return the members of some groups.",
                                     "Check that the SCIM endpoint returns group members; no snapshot was stored.")
-            return listing
+            groups.set_members(gid, full.member_ids)
+        return warnings
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot") as pool:
-        fu, fg = pool.submit(users), pool.submit(groups)
-        errors = []
-        results = []
-        for fut, what in ((fu, "users"), (fg, "groups")):
-            try:
-                results.append(fut.result())
-            except ConsoleError:
-                raise
-            except Exception as exc:  # scim_client errors carry their own remedy in str()
-                errors.append(f"reading {what} failed: {exc}")
-                results.append(None)
+    # Users, then groups: one listing at a time keeps the peak memory to the larger of the two (a page of big
+    # groups can be tens of MB of parsed JSON); each listing is itself concurrent.
+    errors: list[str] = []
+    warnings: list[str] = []
+    try:
+        with svc.scim_client(conn.name) as client:
+            for what, read in (("users", read_users), ("groups", read_groups)):
+                try:
+                    warnings += read(client)
+                except ConsoleError:
+                    raise
+                except Exception as exc:  # scim_client errors carry their own remedy in str()
+                    errors.append(f"reading {what} failed: {exc}")
+                    break
+    except BaseException:
+        users.discard()
+        groups.discard()
+        raise
     if errors:
+        users.discard()
+        groups.discard()
         raise SnapshotError("The directory could not be read completely (" + "; ".join(errors) + ").",
                             "No snapshot was stored and the previous one is still shown; fix the cause and "
                             "refresh again.")
-    return results[0], results[1], [*getattr(results[0], "warnings", []), *getattr(results[1], "warnings", [])]
+    users_table = users.finish()
+    groups_table, members_table = groups.finish()
+    frames = SnapshotFrames(_norm_users(_frame(users_table, USER_COLUMNS)),
+                            _norm_groups(_frame(groups_table, GROUP_COLUMNS)),
+                            _frame(members_table, MEMBERSHIP_COLUMNS))
+    return frames, warnings
+
+
+def _give_back_memory() -> None:
+    """Return memory freed by a listing to the operating system before the diff needs new memory: Arrow's
+    allocator keeps freed pages, and so does glibc's malloc for the listing's threads (``malloc_trim``, as
+    long-running Python services such as Dask workers do)."""
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; musl has none
+        except OSError:
+            return
+        if trim is not None:
+            trim(0)
 
 
 def take_snapshot(ctx: Context, conn: Connection, progress: Progress | None = None, *,
-                  attempts: int = 2) -> Snapshot:
+                  attempts: int = 3) -> Snapshot:
     """Read the whole directory and store it as a snapshot (see the module docstring). ``progress(phase,
-    done, total)`` is called from worker threads with phase ``users`` or ``groups``. Raises ``SnapshotError``
-    (nothing stored) when the listing is not complete after ``attempts`` tries."""
-    problems: list[str] = []
-    for _attempt in range(max(1, attempts)):
-        started = time.monotonic()
-        users, groups, warnings = _fetch(ctx, conn, progress)
-        problems = [p for p in (_listing_problem(users, "users"), _listing_problem(groups, "groups")) if p]
-        if not problems:
-            frames, user_raw, group_raw = build_frames(users, groups, conn.is_role)
-            return store_snapshot(ctx, conn.name, frames, user_raw, group_raw,
-                                  fetch_seconds=time.monotonic() - started, warnings=warnings)
-    raise SnapshotError(
-        f"The directory was not read consistently ({'; '.join(problems)}), {attempts} times in a row.",
-        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
-        "(between Entra cycles).")
+    done, total)`` is called from worker threads with phase ``users`` or ``groups``. Pages are written to the
+    snapshot's files as they arrive (the whole directory is never held as Python objects). Each listing is
+    read up to ``attempts`` times until one pass is consistent; raises ``SnapshotError`` (nothing stored)
+    when none is, or when a listing fails."""
+    started = time.monotonic()
+    staging = _staging(ctx, conn.name)
+    try:
+        frames, warnings = _fetch(ctx, conn, staging, progress, attempts)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _give_back_memory()
+    return _commit(ctx, conn.name, staging, frames, taken_at=None, fetch_seconds=time.monotonic() - started,
+                   warnings=warnings, compact=True)
