@@ -1,9 +1,12 @@
 """Directory snapshots and change history.
 
-``take_snapshot`` reads every user and every group (with members) through ``scim_client`` (users and groups
-concurrently), and only when both listings are complete stores a snapshot: three Parquet files (zstd) under
-``<data dir>/snapshots/<connection>/<id>/`` plus a metadata row in SQLite. It then records the differences
-against the previous snapshot as events in ``directory_events``:
+``take_snapshot`` reads every user, then every group (with members), page by page through
+``ScimClient.iter_user_pages`` / ``iter_group_pages``, and writes the pages as they arrive into three Parquet
+files (zstd) in a staging folder: users in batches of 10,000 rows (one row group each, with the raw SCIM JSON of
+each user), memberships in batches of 50,000. Only the Arrow columns the diff needs stay in memory, never the
+directory as Python objects. When both listings are complete the folder becomes the snapshot
+(``<data dir>/snapshots/<connection>/<id>/``) with a metadata row in SQLite, and the differences against the
+previous snapshot are recorded as events in ``directory_events``:
 
 ============================  =========================================================================
 kind                          meaning (``subject_type`` is user, group or role)
@@ -22,9 +25,10 @@ member_added / member_removed a user joined / left a group or role (``related_id
 Membership removals implied by a deleted group or a deleted user are not recorded separately (the delete event
 says it). The first snapshot of a connection is a baseline and records no events.
 
-A listing that raised, came back shorter than the server's ``totalResults``, or reported
-``changed_during_listing`` is retried once; if it still is not complete nothing is stored and
-``SnapshotError`` says why. The previous snapshot stays the latest.
+A listing pass that moved (totalResults changed, a record on two pages, the count not adding up) is read
+again, up to three passes, and the first consistent pass is stored; one that comes back shorter than a steady
+``totalResults`` twice, keeps moving, raised, or whose server lies about its paging (``scim_client.PagingError``)
+stores nothing, and ``SnapshotError`` says why. The previous snapshot stays the latest.
 
 Old snapshots are compacted (files deleted, metadata row kept for the directory-size chart); events are kept.
 """
