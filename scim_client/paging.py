@@ -2,7 +2,7 @@
 
 The first page gives ``totalResults`` and the page size the server honours. The indexes up to the announced
 total are then requested in chunks of that size through a sliding window: at most ``workers`` requests in
-flight and at most ``2 * workers`` pages fetched ahead of the one being delivered, whatever the total says.
+flight and at most ``4 * workers`` pages fetched ahead of the one being delivered, whatever the total says.
 A page shorter than its chunk is followed by a request for the rest of the chunk from the right startIndex, so
 nothing is skipped whatever page size the server really uses. Pages are delivered in index order and
 de-duplicated by id (records without an id are left out and counted).
@@ -133,7 +133,7 @@ def read_list_response(
 class PageStream(Generic[T]):
     """One listing pass: iterate to get its pages (lists of records) in index order, without duplicates.
 
-    Memory is bounded by the window (``2 * workers`` pages) plus the set of ids seen, whatever
+    Memory is bounded by the window (``4 * workers`` pages) plus the set of ids seen, whatever
     ``totalResults`` says. After the iteration ends: ``total_results`` (the last one announced, None when the
     server gives none), ``count`` (records yielded), ``requests``, ``duplicates``, ``without_id``,
     ``change_reasons`` (why this pass may not be a consistent picture: empty when it is), ``moved``,
@@ -315,7 +315,7 @@ class PageStream(Generic[T]):
     def _window(self, planned_end: int, step: int, cursor: int) -> Iterator[list[Any]]:
         """The indexes from ``cursor`` to the announced end, ``workers`` requests at a time, in index order."""
         workers = self._workers
-        ahead = 2 * workers
+        ahead = 4 * workers  # 2x was measured slower at 50 ms latency: a slow page stalled the window
         next_start = cursor
         end_at: int | None = None  # startIndex of an empty page: the records end before it
         beyond: int | None = None  # startIndex of a non-empty page past end_at
