@@ -488,8 +488,18 @@ def _events(kind: Any, subject_type: Any, subject_id: Any, subject_name: Any = N
 def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
     """The events that turn ``prev`` into ``cur`` (columns ``EVENT_COLUMNS``). Vectorised (factorised ids,
     numpy set operations, column-wise comparisons); Python only touches the changed rows."""
+    pu = prev.users.reset_index(drop=True)
+    parts = _user_events(pu, cur.users.reset_index(drop=True))
+    parts += _group_events(prev.groups, prev.memberships, pu[["id", "userName"]], cur)
+    return _event_frame(parts)
+
+
+#: the users' columns the diff reads
+DIFF_USER_COLUMNS = ["id", "userName", "active", *[c for c in TRACKED_USER_ATTRIBUTES if c != "userName"]]
+
+
+def _user_events(pu: pd.DataFrame, cu: pd.DataFrame) -> list[pd.DataFrame]:
     parts: list[pd.DataFrame] = []
-    pu, cu = prev.users.reset_index(drop=True), cur.users.reset_index(drop=True)
     only_old, only_new, both_old, both_new = _align(pu["id"], cu["id"])
     if len(only_new):
         created = cu.iloc[only_new]
@@ -514,8 +524,15 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
                 rows = cu.iloc[both_new[mask]]
                 parts.append(_events("user_changed", "user", rows["id"], rows["userName"], attribute=attr,
                                      old_value=pu[attr].iloc[both_old[mask]], new_value=rows[attr]))
+    return parts
 
-    pg, cg = prev.groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
+
+def _group_events(prev_groups: pd.DataFrame, prev_memberships: pd.DataFrame, prev_user_names: pd.DataFrame,
+                  cur: SnapshotFrames) -> list[pd.DataFrame]:
+    """Group, role and membership events; ``prev_user_names`` (id, userName) names users who left."""
+    parts: list[pd.DataFrame] = []
+    pg, cg = prev_groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
+    cu = cur.users
     g_only_old, g_only_new, g_both_old, g_both_new = _align(pg["id"], cg["id"])
     if len(g_only_new):
         rows = cg.iloc[g_only_new]
@@ -532,10 +549,11 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
                                  attribute="displayName", old_value=old.loc[mask, "displayName"],
                                  new_value=rows["displayName"]))
 
-    pm, cm = prev.memberships.reset_index(drop=True), cur.memberships.reset_index(drop=True)
-    g_codes, _ = pd.factorize(pd.concat([pm["group_id"], cm["group_id"], pu["id"].iloc[0:0]], ignore_index=True))
+    pm, cm = prev_memberships.reset_index(drop=True), cur.memberships.reset_index(drop=True)
+    g_codes, _ = pd.factorize(pd.concat([pm["group_id"], cm["group_id"]], ignore_index=True))
     u_codes, u_uniques = pd.factorize(pd.concat([pm["user_id"], cm["user_id"]], ignore_index=True))
     keys = g_codes.astype(np.int64) * (len(u_uniques) + 1) + u_codes.astype(np.int64)
+    del g_codes, u_codes, u_uniques
     pk, ck = keys[:len(pm)], keys[len(pm):]
     added = cm[~_in_sorted(ck, np.sort(pk))]
     removed = pm[~_in_sorted(pk, np.sort(ck))]
@@ -544,7 +562,7 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
     if len(added) or len(removed):
         g_names = pd.concat([pg[["id", "displayName", "kind"]], cg[["id", "displayName", "kind"]]]
                             ).drop_duplicates("id", keep="last").set_index("id")
-        u_names = pd.concat([pu[["id", "userName"]], cu[["id", "userName"]]]).drop_duplicates(
+        u_names = pd.concat([prev_user_names[["id", "userName"]], cu[["id", "userName"]]]).drop_duplicates(
             "id", keep="last").set_index("id")["userName"]
         for kind, rows in (("member_added", added), ("member_removed", removed)):
             if len(rows):
@@ -552,6 +570,10 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
                 parts.append(_events(kind, pd.Series(gi["kind"].to_numpy()).fillna("group"), rows["group_id"],
                                      pd.Series(gi["displayName"].to_numpy()), related_id=rows["user_id"],
                                      related_name=pd.Series(u_names.reindex(rows["user_id"].to_numpy()).to_numpy())))
+    return parts
+
+
+def _event_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
     events = pd.concat(parts, ignore_index=True)
@@ -589,12 +611,33 @@ def _row_to_snapshot(ctx: Context, row: Any) -> Snapshot:
         warnings=json.loads(row["warnings"] or "[]"))
 
 
+def _read_lean(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Columns of a snapshot file, row group by row group on this thread (a lower peak than ``read_table``'s
+    pre-buffered, multi-threaded read), with the dtypes the file's pandas metadata gives."""
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    full = pf.schema_arrow
+    schema = pa.schema([full.field(c) for c in columns], metadata=full.metadata)
+    batches = pf.iter_batches(columns=columns, use_threads=False, batch_size=USER_BATCH)
+    return pa.Table.from_batches(list(batches), schema=schema).to_pandas()
+
+
 def _diff_against(previous: Snapshot | None, frames: SnapshotFrames) -> pd.DataFrame:
-    """Events from ``previous`` to ``frames``; none for the first snapshot of a connection."""
-    prev_frames = previous.frames() if previous is not None and previous.path is not None else None
-    if prev_frames is None:
+    """Events from ``previous`` to ``frames``; none for the first snapshot of a connection. The previous
+    snapshot is read in two steps (users, then groups and memberships), not cached on the object, so that the
+    diff never holds both of its large tables at once."""
+    if previous is None or previous.path is None:
         return pd.DataFrame(columns=EVENT_COLUMNS)
-    return diff_frames(prev_frames, frames)
+    try:
+        prev_users = _read_lean(previous.path / "users.parquet", DIFF_USER_COLUMNS)
+        parts = _user_events(prev_users, frames.users.reset_index(drop=True))
+        names = prev_users[["id", "userName"]]
+        del prev_users
+        parts += _group_events(_read_lean(previous.path / "groups.parquet", GROUP_COLUMNS),
+                               _read_lean(previous.path / "memberships.parquet", MEMBERSHIP_COLUMNS), names, frames)
+    except (OSError, pa.ArrowException) as exc:
+        raise NotFoundError(f"The files of snapshot {previous.id} cannot be read ({exc}).",
+                            "Take a new snapshot (python -m console snapshot); the old one is unusable.") from None
+    return _event_frame(parts)
 
 
 def _staging(ctx: Context, conn_name: str) -> Path:

@@ -275,23 +275,27 @@ class PageStream(Generic[T]):
         self._count_request()
         first = self._fetch(1, size)
         self._note_total(first.total)
-        self.received = len(first.items)
-        out = self._take(first.items)
         total = first.total
-        if total is not None:
-            self._report(max(total, self.received))
-        if out:
-            yield out
-        if total is None:
-            yield from self._walk(1 + len(first.items), bool(first.items))
-        elif first.items and self.received < total:
-            step = min(self.received, size)
-            needed = -(-(total - self.received) // step)
+        got = len(first.items)
+        self.received = got
+        step = min(got, size)
+        if total is not None and got and got < total:
+            needed = -(-(total - got) // step)
             if self.requests + needed > self._limits.max_requests:
                 raise self._fail(
                     f"the server announced {total:,} {self.what} but serves {step} per page: listing them would "
                     f"take {needed:,} requests, more than the {self._limits.max_requests:,} a listing may make")
-            yield from self._window(total, step, 1 + self.received)
+        out = self._take(first.items)
+        del first  # a first page of large groups can be tens of MB: do not keep it for the whole pass
+        if total is not None:
+            self._report(max(total, got))
+        if out:
+            yield out
+        del out
+        if total is None:
+            yield from self._walk(1 + got, bool(got))
+        elif got and got < total:
+            yield from self._window(total, step, 1 + got)
         self.finished = True
 
     def _walk(self, start: int, more: bool) -> Iterator[list[Any]]:
