@@ -857,32 +857,37 @@ def describe_event(row: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------- fetching
 
-def _verdict(stream: Any, previous: Any, what: str) -> tuple[bool, str | None, list[str]]:
-    """Whether one listing pass can be stored: (accept, the problem if not, warnings)."""
+def _verdict(stream: Any, previous: Any, earlier_problem: str | None, what: str
+             ) -> tuple[bool, str | None, bool, list[str]]:
+    """Whether one listing pass can be stored: (accept, the problem if not, whether another pass would only
+    repeat it, warnings). ``previous`` is the pass before (None for the first) and ``earlier_problem`` its
+    problem."""
     warnings = list(getattr(stream, "warnings", []))
     reasons = stream.change_reasons
     if not reasons:
         if previous is not None:
-            warnings.insert(0, f"The {what} changed while they were being read; they were read again.")
-        return True, None, warnings
+            warnings.insert(0, f"The first reading of the {what} was not consistent ({earlier_problem}); they were "
+                               "read again.")
+        return True, None, False, warnings
     steady = (previous is not None and not stream.moved and not previous.moved
               and previous.total_results == stream.total_results and previous.count == stream.count)
     if steady:  # the server's count is simply wrong, the same way twice
         if stream.complete:
             warnings.insert(0, f"The server reported {stream.total_results} {what} but returned {stream.count} "
                                "(read twice, same result).")
-            return True, None, warnings
-        return False, f"only {stream.count} of {stream.total_results} {what} came back (read twice, same result)", []
+            return True, None, False, warnings
+        return False, (f"only {stream.count} of {stream.total_results} {what} came back (read twice, same "
+                       "result)"), True, []
     if not stream.complete and not stream.moved:
-        return False, f"only {stream.count} of {stream.total_results} {what} came back", []
-    return False, f"the {what} changed while they were being read ({'; '.join(reasons)})", []
+        return False, f"only {stream.count} of {stream.total_results} {what} came back", False, []
+    return False, f"the {what} changed while they were being read ({'; '.join(reasons)})", False, []
 
 
 def _read(open_stream: Callable[[], Any], sink: Any, what: str, passes: int) -> list[str]:
     """Stream listing passes into ``sink`` until one can be stored (at most ``passes``); returns its warnings.
     Raises SnapshotError when none could (the sink is emptied)."""
     previous = None
-    problem = None
+    problem: str | None = None
     for _ in range(max(1, passes)):
         stream = open_stream()
         try:
@@ -891,12 +896,12 @@ def _read(open_stream: Callable[[], Any], sink: Any, what: str, passes: int) -> 
         except BaseException:
             sink.discard()
             raise
-        ok, problem, warnings = _verdict(stream, previous, what)
+        ok, problem_now, settled, warnings = _verdict(stream, previous, problem, what)
         if ok:
             return warnings
         sink.discard()
-        previous = stream
-        if "read twice" in (problem or ""):
+        previous, problem = stream, problem_now
+        if settled:
             break  # the same both times: another pass would say the same
     raise SnapshotError(
         f"The directory was not read consistently: {problem}.",
@@ -906,8 +911,8 @@ def _read(open_stream: Callable[[], Any], sink: Any, what: str, passes: int) -> 
 
 def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | None,
            passes: int) -> tuple[SnapshotFrames, list[str]]:
-    """Read users and groups concurrently, page by page, into the snapshot's files in ``staging``; returns the
-    frames (without the raw JSON, which is only in the files) and the listings' warnings."""
+    """Read users, then groups, page by page into the snapshot's files in ``staging``; returns the frames
+    (without the raw JSON, which is only in the files) and the listings' warnings."""
     from console.tokens import TokenService
 
     svc = TokenService(ctx)

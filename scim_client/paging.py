@@ -285,6 +285,8 @@ class PageStream(Generic[T]):
                 raise self._fail(
                     f"the server announced {total:,} {self.what} but serves {step} per page: listing them would "
                     f"take {needed:,} requests, more than the {self._limits.max_requests:,} a listing may make")
+        if total is not None and not got and total > 1000:
+            raise self._fail(f"the server announced {total:,} {self.what} but its first page is empty")
         out = self._take(first.items)
         del first  # a first page of large groups can be tens of MB: do not keep it for the whole pass
         if total is not None:

@@ -191,3 +191,16 @@ def test_limits_are_the_clients(serve):
             c.list_users()
     with ScimClient(base, TOKEN, page_size=10) as c:
         assert len(c.list_users()) == 120
+
+
+def test_an_empty_first_page_under_a_large_total_is_a_paging_error_a_small_gap_a_warning(serve):
+    liar = LyingDirectory("empty-after", announced=50_000, real=0)
+    base = serve(liar.app()) + "/scim"
+    with ScimClient(base, TOKEN, page_size=100) as c:
+        with pytest.raises(PagingError, match="50,000 users but its first page is empty"):
+            c.list_users()
+    small = LyingDirectory("empty-after", announced=20, real=0)
+    base = serve(small.app()) + "/scim"
+    with ScimClient(base, TOKEN, page_size=100) as c:
+        listing = c.list_users()
+    assert list(listing) == [] and not listing.complete and "incomplete" in listing.warnings[0]
