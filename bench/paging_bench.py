@@ -4,10 +4,13 @@ The peer is ``tests/scim_client/odd_peers.py`` (real HTTP on 127.0.0.1, its own 
 100,000,000 users and then, per variant: serves one new user per request whatever ``count`` asks
 (``one-per-page``, the case of issue 12), serves 500 users and then empty pages (``empty-after``), repeats the
 same page at every ``startIndex`` (``same-page``), or keeps announcing more at every request (``growing``).
+Each answer takes 5 ms, so that concurrent requests overlap and the most in flight can be seen.
 
-For each variant ``ScimClient(url).list_users()`` runs in a fresh Python process (default settings:
-``max_concurrency=8``) and is stopped after a deadline (30 s, 10 s with ``--quick``) if it has not ended by
-itself. Figures: the client process's peak RSS growth over its RSS after imports (sampled every 20 ms), the
+For each variant ``ScimClient(url).list_users()`` runs in a fresh Python process (``max_concurrency=8``) and is
+stopped after a deadline (30 s, 10 s with ``--quick``) if it has not ended by itself: once with the default
+limits (``max_results`` 1,000,000 and ``max_list_requests`` 200,000, which stop a 10^8 announcement at the
+first page), and once with both lifted to 10^12 ("no caps"), so that only the consistency checks and the
+sliding window bound what happens (also ``holes``: an empty page, then users again). Figures: the client process's peak RSS growth over its RSS after imports (sampled every 20 ms), the
 peak of Python allocations (tracemalloc, a separate run), the time until the call returned or raised, the
 number of requests the peer received, the most it had in flight, and how the call ended.
 
@@ -29,7 +32,9 @@ import httpx
 from bench import _harness as h
 
 ANNOUNCED = 100_000_000
-VARIANTS = ("one-per-page", "empty-after", "same-page", "growing")
+RUNS = (("one-per-page", False), ("empty-after", False), ("one-per-page", True), ("empty-after", True),
+        ("same-page", True), ("holes", True), ("growing", True))
+QUICK_RUNS = (("one-per-page", False), ("same-page", True))
 
 CLIENT = r"""
 import json, os, sys, time
@@ -45,8 +50,13 @@ if trace:
 print("started " + str(me.memory_info().rss), flush=True)
 out = {}
 started = time.perf_counter()
+import inspect
+caps = {}
+if os.environ.get("BENCH_NO_CAPS") == "1" and "max_results" in inspect.signature(ScimClient).parameters:
+    caps = {"max_results": 10**12, "max_list_requests": 10**12}
 try:
-    with ScimClient(sys.argv[1], token="bench-lying-peer-token-0123456789", timeout=10, max_retries=0) as c:
+    with ScimClient(sys.argv[1], token="bench-lying-peer-token-0123456789", timeout=10, max_retries=0,
+                    **caps) as c:
         listing = c.list_users()
     out["ended"] = f"returned {len(listing):,} users (complete={listing.complete}, warnings={len(listing.warnings)})"
 except ScimError as exc:
@@ -63,8 +73,9 @@ def code_root() -> Path:
 
 
 def start_peer(mode: str) -> tuple[h.Child, str]:
+    announced = 500 if mode == "growing" else ANNOUNCED  # growing: +1000 per request from there
     child = h.start([sys.executable, "-m", "tests.scim_client.odd_peers", "--mode", mode, "--announced",
-                     str(ANNOUNCED), "--real", "500"])
+                     str(announced), "--real", "500", "--delay-ms", "5"])  # 5 ms per answer: requests overlap
     try:
         line = child.wait_for_line(lambda s: s.startswith("ready "), 60)
     except BaseException:
@@ -73,8 +84,8 @@ def start_peer(mode: str) -> tuple[h.Child, str]:
     return child, line.split(" ", 1)[1].strip()
 
 
-def run_client(url: str, deadline: float, *, trace: bool) -> dict[str, Any]:
-    env = {"BENCH_TRACEMALLOC": "1" if trace else "0"}
+def run_client(url: str, deadline: float, *, trace: bool, no_caps: bool) -> dict[str, Any]:
+    env = {"BENCH_TRACEMALLOC": "1" if trace else "0", "BENCH_NO_CAPS": "1" if no_caps else "0"}
     child = h.start([sys.executable, "-c", CLIENT, url], env=env, cwd=code_root())
     result: dict[str, Any] = {}
     try:
@@ -102,28 +113,29 @@ def run(quick: bool) -> dict[str, Any]:
     except ImportError as exc:  # pragma: no cover
         raise h.Skip(f"scim_client is not importable ({exc})") from None
     deadline = 10.0 if quick else 30.0
-    variants = VARIANTS[:2] if quick else VARIANTS
-    params = {"announced_totalResults": ANNOUNCED, "variants": list(variants), "deadline_s": deadline,
-              "client_code": str(code_root()), "max_concurrency": 8}
+    runs = QUICK_RUNS if quick else RUNS
+    params = {"announced_totalResults": ANNOUNCED, "runs": [f"{m}{' (no caps)' if nc else ''}" for m, nc in runs],
+              "deadline_s": deadline, "client_code": str(code_root()), "max_concurrency": 8}
     metrics: list[dict[str, Any]] = []
     notes: list[str] = []
-    for mode in variants:
+    for mode, no_caps in runs:
+        label = f"{mode}{', no caps' if no_caps else ''}"
         peer, url = start_peer(mode)
         try:
-            plain = run_client(url, deadline, trace=False)
+            plain = run_client(url, deadline, trace=False, no_caps=no_caps)
             stats = httpx.get(url.rsplit("/scim", 1)[0] + "/stats", timeout=10).json()
-            traced = run_client(url, deadline, trace=True)
+            traced = run_client(url, deadline, trace=True, no_caps=no_caps)
         finally:
             peer.stop()
         metrics += [
-            h.metric(f"{mode}: client RSS growth", plain["rss_growth_mb"], "MB", target="<= 50 MB",
+            h.metric(f"{label}: client RSS growth", plain["rss_growth_mb"], "MB", target="<= 50 MB",
                      met=h.check(plain["rss_growth_mb"], at_most=50.0), peak_rss_mb=round(plain["rss_peak_mb"], 1)),
-            h.metric(f"{mode}: peak Python allocations (tracemalloc)", traced.get("tracemalloc_peak_mb"), "MB"),
-            h.metric(f"{mode}: time until list_users() ended", plain["seconds"], "s"),
-            h.metric(f"{mode}: requests received by the peer", stats["requests"], "requests",
+            h.metric(f"{label}: peak Python allocations (tracemalloc)", traced.get("tracemalloc_peak_mb"), "MB"),
+            h.metric(f"{label}: time until list_users() ended", plain["seconds"], "s"),
+            h.metric(f"{label}: requests received by the peer", stats["requests"], "requests",
                      max_in_flight=stats["max_in_flight"]),
         ]
-        notes.append(f"{mode}: {plain['ended'][:300]}")
+        notes.append(f"{label}: at most {stats['max_in_flight']} requests in flight; {plain['ended'][:240]}")
     return {"parameters": params, "metrics": metrics, "notes": notes}
 
 
