@@ -54,6 +54,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from console.errors import ConsoleError, NotFoundError
@@ -436,6 +437,27 @@ def _changed(a: pd.Series, b: pd.Series) -> np.ndarray:
     return (differs & ~a_na & ~b_na) | (a_na != b_na)
 
 
+def _column_changed(old: pd.Series, old_pos: np.ndarray, new: pd.Series, new_pos: np.ndarray) -> np.ndarray:
+    """``_changed(old.iloc[old_pos], new.iloc[new_pos])`` in Arrow: no Python strings, no filled copies, and no
+    copy at all when the positions are simply 0..n-1 (the server listed the users in the same order)."""
+    try:
+        a, b = pa.array(old), pa.array(new)  # zero-copy for the snapshot's Arrow-backed string columns
+    except (pa.ArrowException, TypeError):
+        return _changed(old.iloc[old_pos], new.iloc[new_pos])
+    if not _identity(old_pos, len(a)):
+        a = a.take(pa.array(old_pos))
+    if not _identity(new_pos, len(b)):
+        b = b.take(pa.array(new_pos))
+    differs = pc.fill_null(pc.not_equal(a, b), False)  # both present and different
+    nulls = pc.not_equal(pc.is_null(a), pc.is_null(b))  # present on one side only
+    return pc.or_(differs, nulls).to_numpy(zero_copy_only=False)
+
+
+def _identity(positions: np.ndarray, length: int) -> bool:
+    return len(positions) == length and (length == 0 or (positions[0] == 0 and positions[-1] == length - 1
+                                                          and bool((np.diff(positions) == 1).all())))
+
+
 def _in_sorted(values: np.ndarray, universe_sorted: np.ndarray) -> np.ndarray:
     """``np.isin`` for int64 keys by binary search (numpy's hash-based isin is slow for large key ranges)."""
     if len(universe_sorted) == 0:
@@ -454,7 +476,23 @@ def _isin(values: pd.Series, universe: pd.Series) -> np.ndarray:
 
 
 def _align(old_ids: pd.Series, new_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of ids only in old, only in new, and the matching (old, new) positions of ids in both."""
+    """Positions of ids only in old, only in new, and the matching (old, new) positions of ids in both
+    (ordered by the new position)."""
+    try:  # Arrow's hash lookup: no concatenated copy of both id columns, no Python strings
+        old_arr, new_arr = pa.array(old_ids), pa.array(new_ids)
+        unique = (pc.count_distinct(old_arr, mode="all").as_py() == len(old_arr)
+                  and pc.count_distinct(new_arr, mode="all").as_py() == len(new_arr))
+    except (pa.ArrowException, TypeError):
+        unique = False
+    if unique:
+        where = pc.index_in(new_arr, value_set=old_arr)  # each new id's position in old, null if new
+        found = pc.is_valid(where).to_numpy(zero_copy_only=False)
+        both_new = np.flatnonzero(found)
+        only_new = np.flatnonzero(~found)
+        both_old = pc.fill_null(where, -1).to_numpy(zero_copy_only=False).astype(np.int64)[both_new]
+        in_new = np.zeros(len(old_arr), dtype=bool)
+        in_new[both_old] = True
+        return np.flatnonzero(~in_new), only_new, both_old, both_new
     codes, _uniques = pd.factorize(pd.concat([old_ids, new_ids], ignore_index=True))
     n_old = len(old_ids)
     oc, nc = codes[:n_old], codes[n_old:]
@@ -519,7 +557,7 @@ def _user_events(pu: pd.DataFrame, cu: pd.DataFrame) -> list[pd.DataFrame]:
                 parts.append(_events(kind, "user", rows["id"], rows["userName"], attribute="active",
                                      old_value=before, new_value=after))
         for attr in TRACKED_USER_ATTRIBUTES:
-            mask = _changed(pu[attr].iloc[both_old], cu[attr].iloc[both_new])
+            mask = _column_changed(pu[attr], both_old, cu[attr], both_new)
             if mask.any():
                 rows = cu.iloc[both_new[mask]]
                 parts.append(_events("user_changed", "user", rows["id"], rows["userName"], attribute=attr,
@@ -948,6 +986,7 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
             for what, read in (("users", read_users), ("groups", read_groups)):
                 try:
                     warnings += read(client)
+                    _give_back_memory()
                 except ConsoleError:
                     raise
                 except Exception as exc:  # scim_client errors carry their own remedy in str()
