@@ -59,9 +59,9 @@ def summary_line(snap: Snapshot, counts: Counter) -> str:
 
 def _system_allocator_for_arrow() -> None:
     """This command is a batch job whose memory peak is the diff after the listing. With Arrow's buffers from
-    the system allocator, the diff reuses what the listing freed (peak RSS at 100,000 users: about 300 MB,
-    against 355 MB with Arrow's default mimalloc; docs/performance.md). ``ARROW_DEFAULT_MEMORY_POOL``, when
-    set, is left to decide."""
+    the system allocator, the diff reuses what the listing freed (peak RSS of a second snapshot at 100,000
+    users: 283 MB, against 328 MB with Arrow's default mimalloc; docs/performance.md).
+    ``ARROW_DEFAULT_MEMORY_POOL``, when set, is left to decide."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     import pyarrow as pa
