@@ -1,9 +1,12 @@
 """Directory snapshots and change history.
 
-``take_snapshot`` reads every user and every group (with members) through ``scim_client`` (users and groups
-concurrently), and only when both listings are complete stores a snapshot: three Parquet files (zstd) under
-``<data dir>/snapshots/<connection>/<id>/`` plus a metadata row in SQLite. It then records the differences
-against the previous snapshot as events in ``directory_events``:
+``take_snapshot`` reads every user, then every group (with members), page by page through
+``ScimClient.iter_user_pages`` / ``iter_group_pages``, and writes the pages as they arrive into three Parquet
+files (zstd) in a staging folder: users in batches of 10,000 rows (one row group each, with the raw SCIM JSON of
+each user), memberships in batches of 50,000. Only the Arrow columns the diff needs stay in memory, never the
+directory as Python objects. When both listings are complete the folder becomes the snapshot
+(``<data dir>/snapshots/<connection>/<id>/``) with a metadata row in SQLite, and the differences against the
+previous snapshot are recorded as events in ``directory_events``:
 
 ============================  =========================================================================
 kind                          meaning (``subject_type`` is user, group or role)
@@ -22,21 +25,24 @@ member_added / member_removed a user joined / left a group or role (``related_id
 Membership removals implied by a deleted group or a deleted user are not recorded separately (the delete event
 says it). The first snapshot of a connection is a baseline and records no events.
 
-A listing that raised, came back shorter than the server's ``totalResults``, or reported
-``changed_during_listing`` is retried once; if it still is not complete nothing is stored and
-``SnapshotError`` says why. The previous snapshot stays the latest.
+A listing pass that moved (totalResults changed, a record on two pages, the count not adding up) is read
+again, up to three passes, and the first consistent pass is stored; one that comes back shorter than a steady
+``totalResults`` twice, keeps moving, raised, or whose server lies about its paging (``scim_client.PagingError``)
+stores nothing, and ``SnapshotError`` says why. The previous snapshot stays the latest.
 
 Old snapshots are compacted (files deleted, metadata row kept for the directory-size chart); events are kept.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
+import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -45,8 +51,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from console.errors import ConsoleError, NotFoundError
@@ -150,6 +158,11 @@ class Snapshot:
 
 # --------------------------------------------------------------------------------------------- building frames
 
+#: rows per Parquet row group / Arrow batch while a listing streams in
+USER_BATCH = 10_000
+MEMBERSHIP_BATCH = 50_000
+
+
 def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -162,47 +175,241 @@ def _utc(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _dump(resource: Any) -> bytes:
+    """A resource as compact JSON (what ``raw_user`` gives back)."""
+    try:
+        return orjson.dumps(resource)
+    except (TypeError, orjson.JSONEncodeError):  # not from orjson (a test's object, a huge int): be lenient
+        return json.dumps(resource, default=str).encode()
+
+
+def _schema(frame: pd.DataFrame, raw: bool) -> pa.Schema:
+    """The Arrow schema of a normalised frame, with pandas' metadata (so the file reads back with the same
+    dtypes), plus the raw JSON column."""
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    return schema.append(pa.field("raw", pa.string())) if raw else schema
+
+
+def _empty_users() -> pd.DataFrame:
+    df = _norm_users(pd.DataFrame({c: [] for c in USER_COLUMNS}))
+    for col in ("created", "lastModified"):
+        df[col] = df[col].astype("datetime64[us, UTC]")
+    return df
+
+
+class _RawColumn:
+    """JSON documents packed into one buffer with offsets (an Arrow string column in the making): a resource
+    costs its bytes, not a Python object each (orjson's bytes objects keep a 4 KB allocation however short)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("i", [0])
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def append(self, document: bytes) -> None:
+        self._data += document
+        self._offsets.append(len(self._data))
+
+    def take(self) -> pa.Array:
+        """The documents as an Arrow string array; empties the column."""
+        if len(self._data) >= 2**31:
+            raise SnapshotError("A batch of raw SCIM resources is larger than 2 GB.",
+                                "The server returns implausibly large resources; no snapshot was stored.")
+        # the buffers are handed over, not copied: this column starts new ones
+        arr = pa.Array.from_buffers(pa.string(), len(self), [None, pa.py_buffer(self._offsets),
+                                                              pa.py_buffer(self._data)])
+        self._data = bytearray()
+        self._offsets = array("i", [0])
+        return arr
+
+
+class _Sink:
+    """Rows in column lists, turned into Arrow batches every ``batch`` rows: each batch is written to ``path``
+    (Parquet, zstd, one row group) with its raw JSON and kept in memory without it. With no ``path`` everything
+    (raw included) stays in memory (``build_frames``)."""
+
+    def __init__(self, schema: pa.Schema, path: Path | None, batch: int) -> None:
+        self.schema = schema
+        self.path = path
+        self.batch = batch
+        self._writer: pq.ParquetWriter | None = None
+        self._kept: list[pa.RecordBatch] = []
+        self._has_raw = "raw" in schema.names
+        self._fields = [f for f in schema if f.name != "raw"]
+        self._cols: list[list[Any]] = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+
+    def _flush(self) -> None:
+        if not self._cols[0]:
+            return
+        arrays = [pa.array(values, type=f.type) for values, f in zip(self._cols, self._fields, strict=True)]
+        if self._has_raw:
+            arrays.append(self._raw.take())
+        self._cols = [[] for _ in self._fields]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        if self.path is None:
+            self._kept.append(batch)
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._writer.write_batch(batch)
+        if self._has_raw:
+            batch = batch.drop_columns(["raw"])
+        self._kept.append(batch)
+
+    def finish(self) -> pa.Table:
+        """The rows (without the raw JSON when it went to the file); closes the file."""
+        self._flush()
+        schema = self.schema
+        if self.path is not None:
+            if self._writer is None:  # no rows: still an (empty) file with the schema
+                self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._writer.close()
+            self._writer = None
+            if self._has_raw:
+                schema = schema.remove(schema.get_field_index("raw"))
+        return pa.Table.from_batches(self._kept, schema=schema)
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self._kept.clear()
+        self._cols = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+
+
+class _UserSink(_Sink):
+    """``ScimUser``-like records (id, user_name, email, given_name, family_name, display_name, active,
+    external_id, created, last_modified, raw) into the users table."""
+
+    def __init__(self, path: Path | None = None, batch: int | None = None) -> None:
+        super().__init__(_schema(_empty_users(), raw=True), path, batch or USER_BATCH)
+
+    def add(self, users: Iterable[Any]) -> None:
+        ids, names, emails, given, family, display, active, external, created, modified = self._cols
+        raw = self._raw
+        for u in users:
+            ids.append(u.id)
+            names.append(u.user_name)
+            emails.append(u.email)
+            given.append(u.given_name)
+            family.append(u.family_name)
+            display.append(u.display_name)
+            active.append(bool(u.active))
+            external.append(u.external_id)
+            created.append(_utc(u.created))
+            modified.append(_utc(u.last_modified))
+            raw.append(_dump(getattr(u, "raw", None) or {}))
+        if len(ids) >= self.batch:
+            self._flush()
+
+
+class _MembershipSink(_Sink):
+    def __init__(self, path: Path | None = None, batch: int | None = None) -> None:
+        frame = pd.DataFrame({"group_id": pd.array([], dtype="string"), "user_id": pd.array([], dtype="string")})
+        super().__init__(_schema(frame, raw=False), path, batch or MEMBERSHIP_BATCH)
+
+    def add(self, group_id: str, member_ids: Iterable[str]) -> int:
+        """The group's members, de-duplicated (order kept); returns how many."""
+        gids, uids = self._cols
+        before = len(uids)
+        for m in dict.fromkeys(member_ids):
+            gids.append(group_id)
+            uids.append(m)
+        added = len(uids) - before
+        if len(uids) >= self.batch:
+            self._flush()
+        return added
+
+
+class _GroupSink:
+    """``ScimGroup``-like records into the groups table (kept in lists: one row per group) and their members
+    into the memberships table (streamed in batches: the large part). A group whose ``member_ids`` is None
+    (the server left members out) is remembered in ``missing`` for :meth:`set_members`."""
+
+    def __init__(self, is_role: Callable[[str], bool], groups_path: Path | None = None,
+                 members_path: Path | None = None) -> None:
+        frame = _norm_groups(pd.DataFrame({c: [] for c in GROUP_COLUMNS}))
+        self.schema = _schema(frame, raw=True)
+        self.is_role = is_role
+        self.groups_path = groups_path
+        self.members = _MembershipSink(members_path)
+        self.missing: list[str] = []
+        self._fields = [f for f in self.schema if f.name != "raw"]
+        self._rows: list[list[Any]] = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+        self._index: dict[str, int] = {}
+
+    def add(self, groups: Iterable[Any]) -> None:
+        ids, names, external, kinds, counts = self._rows
+        raw = self._raw
+        for g in groups:
+            name = g.display_name or ""
+            self._index[g.id] = len(ids)
+            ids.append(g.id)
+            names.append(name)
+            external.append(g.external_id)
+            kinds.append("role" if self.is_role(name) else "group")
+            resource = getattr(g, "raw", None) or {}
+            raw.append(_dump({k: v for k, v in resource.items() if k != "members"}))
+            if g.member_ids is None:
+                self.missing.append(g.id)
+                counts.append(0)
+            else:
+                counts.append(self.members.add(g.id, g.member_ids))
+
+    def set_members(self, group_id: str, member_ids: Iterable[str]) -> None:
+        """Members fetched separately for a group the listing gave without them."""
+        self._rows[4][self._index[group_id]] = self.members.add(group_id, member_ids)
+
+    def finish(self) -> tuple[pa.Table, pa.Table]:
+        """(groups table with raw JSON, memberships table without it when they went to files)."""
+        arrays = [pa.array(values, type=f.type) for values, f in zip(self._rows, self._fields, strict=True)]
+        groups = pa.Table.from_arrays([*arrays, self._raw.take()], schema=self.schema)
+        if self.groups_path is not None:
+            pq.write_table(groups, self.groups_path, compression="zstd")
+        return groups, self.members.finish()
+
+    def discard(self) -> None:
+        self.members.discard()
+        self._rows = [[] for _ in self._fields]
+        self._raw = _RawColumn()
+        self._index.clear()
+        self.missing.clear()
+        if self.groups_path is not None:
+            self.groups_path.unlink(missing_ok=True)
+
+
+def _frame(table: pa.Table, columns: list[str]) -> pd.DataFrame:
+    return table.select(columns).to_pandas()
+
+
 def build_frames(users: Iterable[Any], groups: Iterable[Any], is_role: Callable[[str], bool]
                  ) -> tuple[SnapshotFrames, list[str], list[str]]:
     """Turn ``ScimUser`` / ``ScimGroup`` objects into the snapshot tables. Returns the frames and the raw JSON
-    of users and groups (aligned with the frames' rows)."""
-    users = list(users)
-    groups = list(groups)
-    udf = pd.DataFrame({
-        "id": [u.id for u in users],
-        "userName": [u.user_name for u in users],
-        "email": [u.email for u in users],
-        "givenName": [u.given_name for u in users],
-        "familyName": [u.family_name for u in users],
-        "displayName": [u.display_name for u in users],
-        "active": pd.array([bool(u.active) for u in users], dtype="bool"),
-        "externalId": [u.external_id for u in users],
-        "created": pd.to_datetime([_utc(u.created) for u in users], utc=True),
-        "lastModified": pd.to_datetime([_utc(u.last_modified) for u in users], utc=True),
-    }, columns=USER_COLUMNS)
-    names = [g.display_name or "" for g in groups]
-    gdf = pd.DataFrame({
-        "id": pd.array([g.id for g in groups], dtype="string"),
-        "displayName": pd.array(names, dtype="string"),
-        "externalId": pd.array([g.external_id for g in groups], dtype="string"),
-        "kind": pd.array(["role" if is_role(n) else "group" for n in names], dtype="string"),
-        "member_count": pd.array([len(g.member_ids or []) for g in groups], dtype="int64"),
-    }, columns=GROUP_COLUMNS)
-    gids: list[str] = []
-    uids: list[str] = []
-    for g in groups:
-        for m in dict.fromkeys(g.member_ids or []):  # dedupe, keep order
-            gids.append(g.id)
-            uids.append(m)
-    mdf = pd.DataFrame({"group_id": pd.array(gids, dtype="string"), "user_id": pd.array(uids, dtype="string")})
-    user_raw = [json.dumps(getattr(u, "raw", None) or {}, default=str) for u in users]
-    group_raw = [json.dumps({k: v for k, v in (getattr(g, "raw", None) or {}).items() if k != "members"},
-                            default=str) for g in groups]
-    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf), user_raw, group_raw
+    of users and groups (aligned with the frames' rows). ``take_snapshot`` streams pages through the same
+    column builders instead of holding every record."""
+    user_sink = _UserSink()
+    user_sink.add(users)
+    group_sink = _GroupSink(is_role)
+    group_sink.add(groups)
+    for gid in group_sink.missing:
+        group_sink.set_members(gid, [])
+    users_table = user_sink.finish()
+    groups_table, members_table = group_sink.finish()
+    frames = SnapshotFrames(_norm_users(_frame(users_table, USER_COLUMNS)),
+                            _norm_groups(_frame(groups_table, GROUP_COLUMNS)),
+                            _frame(members_table, MEMBERSHIP_COLUMNS))
+    return frames, users_table.column("raw").to_pylist(), groups_table.column("raw").to_pylist()
 
 
 def _norm_users(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)  # copy-on-write: columns already of the right type are not copied
     for col in ("id", "userName", "email", "givenName", "familyName", "displayName", "externalId"):
         df[col] = df[col].astype("string")
     df["active"] = df["active"].astype("bool")
@@ -212,7 +419,7 @@ def _norm_users(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _norm_groups(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)
     for col in ("id", "displayName", "externalId", "kind"):
         df[col] = df[col].astype("string")
     df["member_count"] = df["member_count"].astype("int64")
@@ -228,6 +435,27 @@ def _changed(a: pd.Series, b: pd.Series) -> np.ndarray:
     a_na, b_na = a.isna().to_numpy(), b.isna().to_numpy()
     differs = (a.fillna("") != b.fillna("")).to_numpy(dtype=bool, na_value=True)
     return (differs & ~a_na & ~b_na) | (a_na != b_na)
+
+
+def _column_changed(old: pd.Series, old_pos: np.ndarray, new: pd.Series, new_pos: np.ndarray) -> np.ndarray:
+    """``_changed(old.iloc[old_pos], new.iloc[new_pos])`` in Arrow: no Python strings, no filled copies, and no
+    copy at all when the positions are simply 0..n-1 (the server listed the users in the same order)."""
+    try:
+        a, b = pa.array(old), pa.array(new)  # zero-copy for the snapshot's Arrow-backed string columns
+    except (pa.ArrowException, TypeError):
+        return _changed(old.iloc[old_pos], new.iloc[new_pos])
+    if not _identity(old_pos, len(a)):
+        a = a.take(pa.array(old_pos))
+    if not _identity(new_pos, len(b)):
+        b = b.take(pa.array(new_pos))
+    differs = pc.fill_null(pc.not_equal(a, b), False)  # both present and different
+    nulls = pc.not_equal(pc.is_null(a), pc.is_null(b))  # present on one side only
+    return pc.or_(differs, nulls).to_numpy(zero_copy_only=False)
+
+
+def _identity(positions: np.ndarray, length: int) -> bool:
+    return len(positions) == length and (length == 0 or (positions[0] == 0 and positions[-1] == length - 1
+                                                          and bool((np.diff(positions) == 1).all())))
 
 
 def _in_sorted(values: np.ndarray, universe_sorted: np.ndarray) -> np.ndarray:
@@ -248,7 +476,23 @@ def _isin(values: pd.Series, universe: pd.Series) -> np.ndarray:
 
 
 def _align(old_ids: pd.Series, new_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of ids only in old, only in new, and the matching (old, new) positions of ids in both."""
+    """Positions of ids only in old, only in new, and the matching (old, new) positions of ids in both
+    (ordered by the new position)."""
+    try:  # Arrow's hash lookup: no concatenated copy of both id columns, no Python strings
+        old_arr, new_arr = pa.array(old_ids), pa.array(new_ids)
+        unique = (pc.count_distinct(old_arr, mode="all").as_py() == len(old_arr)
+                  and pc.count_distinct(new_arr, mode="all").as_py() == len(new_arr))
+    except (pa.ArrowException, TypeError):
+        unique = False
+    if unique:
+        where = pc.index_in(new_arr, value_set=old_arr)  # each new id's position in old, null if new
+        found = pc.is_valid(where).to_numpy(zero_copy_only=False)
+        both_new = np.flatnonzero(found)
+        only_new = np.flatnonzero(~found)
+        both_old = pc.fill_null(where, -1).to_numpy(zero_copy_only=False).astype(np.int64)[both_new]
+        in_new = np.zeros(len(old_arr), dtype=bool)
+        in_new[both_old] = True
+        return np.flatnonzero(~in_new), only_new, both_old, both_new
     codes, _uniques = pd.factorize(pd.concat([old_ids, new_ids], ignore_index=True))
     n_old = len(old_ids)
     oc, nc = codes[:n_old], codes[n_old:]
@@ -282,8 +526,18 @@ def _events(kind: Any, subject_type: Any, subject_id: Any, subject_name: Any = N
 def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
     """The events that turn ``prev`` into ``cur`` (columns ``EVENT_COLUMNS``). Vectorised (factorised ids,
     numpy set operations, column-wise comparisons); Python only touches the changed rows."""
+    pu = prev.users.reset_index(drop=True)
+    parts = _user_events(pu, cur.users.reset_index(drop=True))
+    parts += _group_events(prev.groups, prev.memberships, pu[["id", "userName"]], cur)
+    return _event_frame(parts)
+
+
+#: the users' columns the diff reads
+DIFF_USER_COLUMNS = ["id", "userName", "active", *[c for c in TRACKED_USER_ATTRIBUTES if c != "userName"]]
+
+
+def _user_events(pu: pd.DataFrame, cu: pd.DataFrame) -> list[pd.DataFrame]:
     parts: list[pd.DataFrame] = []
-    pu, cu = prev.users.reset_index(drop=True), cur.users.reset_index(drop=True)
     only_old, only_new, both_old, both_new = _align(pu["id"], cu["id"])
     if len(only_new):
         created = cu.iloc[only_new]
@@ -293,23 +547,30 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
         deleted = pu.iloc[only_old]
         parts.append(_events("user_deleted", "user", deleted["id"], deleted["userName"]))
     if len(both_new):
-        old, new = pu.iloc[both_old].reset_index(drop=True), cu.iloc[both_new].reset_index(drop=True)
-        old_active = old["active"].to_numpy(dtype=bool)
-        new_active = new["active"].to_numpy(dtype=bool)
+        # column by column: never a copy of the whole matched frames (100,000 users each)
+        old_active = pu["active"].to_numpy(dtype=bool)[both_old]
+        new_active = cu["active"].to_numpy(dtype=bool)[both_new]
         for kind, mask, before, after in (("user_deactivated", old_active & ~new_active, "true", "false"),
                                           ("user_reactivated", ~old_active & new_active, "false", "true")):
-            rows = new[mask]
-            if len(rows):
+            if mask.any():
+                rows = cu.iloc[both_new[mask]]
                 parts.append(_events(kind, "user", rows["id"], rows["userName"], attribute="active",
                                      old_value=before, new_value=after))
         for attr in TRACKED_USER_ATTRIBUTES:
-            mask = _changed(old[attr], new[attr])
+            mask = _column_changed(pu[attr], both_old, cu[attr], both_new)
             if mask.any():
-                rows = new[mask]
+                rows = cu.iloc[both_new[mask]]
                 parts.append(_events("user_changed", "user", rows["id"], rows["userName"], attribute=attr,
-                                     old_value=old.loc[mask, attr], new_value=rows[attr]))
+                                     old_value=pu[attr].iloc[both_old[mask]], new_value=rows[attr]))
+    return parts
 
-    pg, cg = prev.groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
+
+def _group_events(prev_groups: pd.DataFrame, prev_memberships: pd.DataFrame, prev_user_names: pd.DataFrame,
+                  cur: SnapshotFrames) -> list[pd.DataFrame]:
+    """Group, role and membership events; ``prev_user_names`` (id, userName) names users who left."""
+    parts: list[pd.DataFrame] = []
+    pg, cg = prev_groups.reset_index(drop=True), cur.groups.reset_index(drop=True)
+    cu = cur.users
     g_only_old, g_only_new, g_both_old, g_both_new = _align(pg["id"], cg["id"])
     if len(g_only_new):
         rows = cg.iloc[g_only_new]
@@ -326,10 +587,11 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
                                  attribute="displayName", old_value=old.loc[mask, "displayName"],
                                  new_value=rows["displayName"]))
 
-    pm, cm = prev.memberships.reset_index(drop=True), cur.memberships.reset_index(drop=True)
-    g_codes, _ = pd.factorize(pd.concat([pm["group_id"], cm["group_id"], pu["id"].iloc[0:0]], ignore_index=True))
+    pm, cm = prev_memberships.reset_index(drop=True), cur.memberships.reset_index(drop=True)
+    g_codes, _ = pd.factorize(pd.concat([pm["group_id"], cm["group_id"]], ignore_index=True))
     u_codes, u_uniques = pd.factorize(pd.concat([pm["user_id"], cm["user_id"]], ignore_index=True))
     keys = g_codes.astype(np.int64) * (len(u_uniques) + 1) + u_codes.astype(np.int64)
+    del g_codes, u_codes, u_uniques
     pk, ck = keys[:len(pm)], keys[len(pm):]
     added = cm[~_in_sorted(ck, np.sort(pk))]
     removed = pm[~_in_sorted(pk, np.sort(ck))]
@@ -338,7 +600,7 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
     if len(added) or len(removed):
         g_names = pd.concat([pg[["id", "displayName", "kind"]], cg[["id", "displayName", "kind"]]]
                             ).drop_duplicates("id", keep="last").set_index("id")
-        u_names = pd.concat([pu[["id", "userName"]], cu[["id", "userName"]]]).drop_duplicates(
+        u_names = pd.concat([prev_user_names[["id", "userName"]], cu[["id", "userName"]]]).drop_duplicates(
             "id", keep="last").set_index("id")["userName"]
         for kind, rows in (("member_added", added), ("member_removed", removed)):
             if len(rows):
@@ -346,6 +608,10 @@ def diff_frames(prev: SnapshotFrames, cur: SnapshotFrames) -> pd.DataFrame:
                 parts.append(_events(kind, pd.Series(gi["kind"].to_numpy()).fillna("group"), rows["group_id"],
                                      pd.Series(gi["displayName"].to_numpy()), related_id=rows["user_id"],
                                      related_name=pd.Series(u_names.reindex(rows["user_id"].to_numpy()).to_numpy())))
+    return parts
+
+
+def _event_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
     events = pd.concat(parts, ignore_index=True)
@@ -383,12 +649,39 @@ def _row_to_snapshot(ctx: Context, row: Any) -> Snapshot:
         warnings=json.loads(row["warnings"] or "[]"))
 
 
+def _read_lean(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Columns of a snapshot file, row group by row group on this thread (a lower peak than ``read_table``'s
+    pre-buffered, multi-threaded read), with the dtypes the file's pandas metadata gives."""
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    full = pf.schema_arrow
+    schema = pa.schema([full.field(c) for c in columns], metadata=full.metadata)
+    batches = pf.iter_batches(columns=columns, use_threads=False, batch_size=USER_BATCH)
+    return pa.Table.from_batches(list(batches), schema=schema).to_pandas()
+
+
 def _diff_against(previous: Snapshot | None, frames: SnapshotFrames) -> pd.DataFrame:
-    """Events from ``previous`` to ``frames``; none for the first snapshot of a connection."""
-    prev_frames = previous.frames() if previous is not None and previous.path is not None else None
-    if prev_frames is None:
+    """Events from ``previous`` to ``frames``; none for the first snapshot of a connection. The previous
+    snapshot is read in two steps (users, then groups and memberships), not cached on the object, so that the
+    diff never holds both of its large tables at once."""
+    if previous is None or previous.path is None:
         return pd.DataFrame(columns=EVENT_COLUMNS)
-    return diff_frames(prev_frames, frames)
+    try:
+        prev_users = _read_lean(previous.path / "users.parquet", DIFF_USER_COLUMNS)
+        parts = _user_events(prev_users, frames.users.reset_index(drop=True))
+        names = prev_users[["id", "userName"]]
+        del prev_users
+        parts += _group_events(_read_lean(previous.path / "groups.parquet", GROUP_COLUMNS),
+                               _read_lean(previous.path / "memberships.parquet", MEMBERSHIP_COLUMNS), names, frames)
+    except (OSError, pa.ArrowException) as exc:
+        raise NotFoundError(f"The files of snapshot {previous.id} cannot be read ({exc}).",
+                            "Take a new snapshot (python -m console snapshot); the old one is unusable.") from None
+    return _event_frame(parts)
+
+
+def _staging(ctx: Context, conn_name: str) -> Path:
+    folder = snapshot_root(ctx, conn_name) / f".staging-{time.time_ns()}"
+    folder.mkdir(parents=True)
+    return folder
 
 
 def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_raw: list[str] | None = None,
@@ -397,18 +690,30 @@ def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_ra
                    compact: bool = True) -> Snapshot:
     """Store complete frames as a new snapshot and record the events against the previous one (atomically:
     the files are moved into place only when the metadata and events are written)."""
-    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
     frames = SnapshotFrames(_norm_users(frames.users), _norm_groups(frames.groups),
                             frames.memberships[MEMBERSHIP_COLUMNS].astype("string"))
     user_raw = user_raw if user_raw is not None else ["{}"] * len(frames.users)
     group_raw = group_raw if group_raw is not None else ["{}"] * len(frames.groups)
-    previous = latest_snapshot(ctx, conn_name)
-    events = _diff_against(previous, frames)
-    root = snapshot_root(ctx, conn_name)
-    staging = root / f".staging-{time.time_ns()}"
-    _write_frames(staging, frames, user_raw, group_raw)
+    staging = _staging(ctx, conn_name)
+    try:
+        _write_frames(staging, frames, user_raw, group_raw)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return _commit(ctx, conn_name, staging, frames, taken_at=taken_at, fetch_seconds=fetch_seconds,
+                   warnings=warnings, compact=compact)
+
+
+def _commit(ctx: Context, conn_name: str, staging: Path, frames: SnapshotFrames, *, taken_at: datetime | None,
+            fetch_seconds: float | None, warnings: list[str] | None, compact: bool) -> Snapshot:
+    """Diff ``frames`` against the latest snapshot, record the events and metadata, and move the files written
+    in ``staging`` into place, in one transaction (``staging`` is removed if anything fails)."""
+    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
     at = taken_at.isoformat()
     try:
+        previous = latest_snapshot(ctx, conn_name)
+        events = _diff_against(previous, frames)
+        root = snapshot_root(ctx, conn_name)
         with ctx.store.transaction() as db:
             # Another refresh (cron beside the dashboard) may have stored a snapshot since we diffed: under the
             # write lock, diff again against that one so that no change is recorded twice.
@@ -590,16 +895,62 @@ def describe_event(row: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------- fetching
 
-def _listing_problem(listing: Any, what: str) -> str | None:
-    if getattr(listing, "changed_during_listing", False):
-        return f"the {what} changed while they were being read"
-    total = getattr(listing, "total_results", None)
-    if isinstance(total, int) and total > len(listing):
-        return f"only {len(listing)} of {total} {what} came back"
-    return None
+def _verdict(stream: Any, previous: Any, earlier_problem: str | None, what: str
+             ) -> tuple[bool, str | None, bool, list[str]]:
+    """Whether one listing pass can be stored: (accept, the problem if not, whether another pass would only
+    repeat it, warnings). ``previous`` is the pass before (None for the first) and ``earlier_problem`` its
+    problem."""
+    warnings = list(getattr(stream, "warnings", []))
+    reasons = stream.change_reasons
+    if not reasons:
+        if previous is not None:
+            warnings.insert(0, f"The first reading of the {what} was not consistent ({earlier_problem}); they were "
+                               "read again.")
+        return True, None, False, warnings
+    steady = (previous is not None and not stream.moved and not previous.moved
+              and previous.total_results == stream.total_results and previous.count == stream.count)
+    if steady:  # the server's count is simply wrong, the same way twice
+        if stream.complete:
+            warnings.insert(0, f"The server reported {stream.total_results} {what} but returned {stream.count} "
+                               "(read twice, same result).")
+            return True, None, False, warnings
+        return False, (f"only {stream.count} of {stream.total_results} {what} came back (read twice, same "
+                       "result)"), True, []
+    if not stream.complete and not stream.moved:
+        return False, f"only {stream.count} of {stream.total_results} {what} came back", False, []
+    return False, f"the {what} changed while they were being read ({'; '.join(reasons)})", False, []
 
 
-def _fetch(ctx: Context, conn: Connection, progress: Progress | None) -> tuple[Any, Any, list[str]]:
+def _read(open_stream: Callable[[], Any], sink: Any, what: str, passes: int) -> list[str]:
+    """Stream listing passes into ``sink`` until one can be stored (at most ``passes``); returns its warnings.
+    Raises SnapshotError when none could (the sink is emptied)."""
+    previous = None
+    problem: str | None = None
+    for _ in range(max(1, passes)):
+        stream = open_stream()
+        try:
+            for page in stream:
+                sink.add(page)
+        except BaseException:
+            sink.discard()
+            raise
+        ok, problem_now, settled, warnings = _verdict(stream, previous, problem, what)
+        if ok:
+            return warnings
+        sink.discard()
+        previous, problem = stream, problem_now
+        if settled:
+            break  # the same both times: another pass would say the same
+    raise SnapshotError(
+        f"The directory was not read consistently: {problem}.",
+        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
+        "(between Entra cycles).")
+
+
+def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | None,
+           passes: int) -> tuple[SnapshotFrames, list[str]]:
+    """Read groups, then users, page by page into the snapshot's files in ``staging``; returns the frames
+    (without the raw JSON, which is only in the files) and the listings' warnings."""
     from console.tokens import TokenService
 
     svc = TokenService(ctx)
@@ -609,56 +960,88 @@ def _fetch(ctx: Context, conn: Connection, progress: Progress | None) -> tuple[A
             return None
         return lambda done, total: progress(phase, done, total)
 
-    def users() -> Any:
-        with svc.scim_client(conn.name) as client:
-            return client.list_users(progress=report("users"))
+    users = _UserSink(staging / "users.parquet")
+    groups = _GroupSink(conn.is_role, staging / "groups.parquet", staging / "memberships.parquet")
 
-    def groups() -> Any:
-        with svc.scim_client(conn.name) as client:
-            listing = client.list_groups(members=True, progress=report("groups"))
-            missing = [g for g in listing if g.member_ids is None]
-            for g in missing:  # the server left members out: ask for each such group
-                full = client.get_group(g.id, members=True)
-                g.member_ids = full.member_ids
-            if any(g.member_ids is None for g in listing):
+    def read_users(client: Any) -> list[str]:
+        return _read(lambda: client.iter_user_pages(progress=report("users")), users, "users", passes)
+
+    def read_groups(client: Any) -> list[str]:
+        warnings = _read(lambda: client.iter_group_pages(members=True, progress=report("groups")), groups,
+                         "groups", passes)
+        for gid in list(groups.missing):  # the server left members out: ask for each such group
+            full = client.get_group(gid, members=True)
+            if full.member_ids is None:
                 raise SnapshotError("The server did not return the members of some groups.",
                                     "Check that the SCIM endpoint returns group members; no snapshot was stored.")
-            return listing
+            groups.set_members(gid, full.member_ids)
+        return warnings
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot") as pool:
-        fu, fg = pool.submit(users), pool.submit(groups)
-        errors = []
-        results = []
-        for fut, what in ((fu, "users"), (fg, "groups")):
-            try:
-                results.append(fut.result())
-            except ConsoleError:
-                raise
-            except Exception as exc:  # scim_client errors carry their own remedy in str()
-                errors.append(f"reading {what} failed: {exc}")
-                results.append(None)
+    # Groups, then users: one listing at a time keeps the peak memory to the larger of the two, and a page of
+    # big groups (tens of MB of parsed JSON) meets a clean heap rather than the users' leftovers; each listing
+    # is itself concurrent. Users are announced first so that a progress bar does not reach 100 % on the
+    # groups alone.
+    errors: list[str] = []
+    warnings: list[str] = []
+    if progress is not None:
+        progress("users", 0, None)
+    try:
+        with svc.scim_client(conn.name) as client:
+            for what, read in (("groups", read_groups), ("users", read_users)):
+                try:
+                    warnings += read(client)
+                    _give_back_memory()
+                except ConsoleError:
+                    raise
+                except Exception as exc:  # scim_client errors carry their own remedy in str()
+                    errors.append(f"reading {what} failed: {exc}")
+                    break
+    except BaseException:
+        users.discard()
+        groups.discard()
+        raise
     if errors:
+        users.discard()
+        groups.discard()
         raise SnapshotError("The directory could not be read completely (" + "; ".join(errors) + ").",
                             "No snapshot was stored and the previous one is still shown; fix the cause and "
                             "refresh again.")
-    return results[0], results[1], [*getattr(results[0], "warnings", []), *getattr(results[1], "warnings", [])]
+    users_table = users.finish()
+    groups_table, members_table = groups.finish()
+    frames = SnapshotFrames(_norm_users(_frame(users_table, USER_COLUMNS)),
+                            _norm_groups(_frame(groups_table, GROUP_COLUMNS)),
+                            _frame(members_table, MEMBERSHIP_COLUMNS))
+    return frames, warnings
+
+
+def _give_back_memory() -> None:
+    """Return memory freed by a listing to the operating system before the diff needs new memory: Arrow's
+    allocator keeps freed pages, and so does glibc's malloc for the listing's threads (``malloc_trim``, as
+    long-running Python services such as Dask workers do)."""
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; musl has none
+        except OSError:
+            return
+        if trim is not None:
+            trim(0)
 
 
 def take_snapshot(ctx: Context, conn: Connection, progress: Progress | None = None, *,
-                  attempts: int = 2) -> Snapshot:
+                  attempts: int = 3) -> Snapshot:
     """Read the whole directory and store it as a snapshot (see the module docstring). ``progress(phase,
-    done, total)`` is called from worker threads with phase ``users`` or ``groups``. Raises ``SnapshotError``
-    (nothing stored) when the listing is not complete after ``attempts`` tries."""
-    problems: list[str] = []
-    for _attempt in range(max(1, attempts)):
-        started = time.monotonic()
-        users, groups, warnings = _fetch(ctx, conn, progress)
-        problems = [p for p in (_listing_problem(users, "users"), _listing_problem(groups, "groups")) if p]
-        if not problems:
-            frames, user_raw, group_raw = build_frames(users, groups, conn.is_role)
-            return store_snapshot(ctx, conn.name, frames, user_raw, group_raw,
-                                  fetch_seconds=time.monotonic() - started, warnings=warnings)
-    raise SnapshotError(
-        f"The directory was not read consistently ({'; '.join(problems)}), {attempts} times in a row.",
-        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
-        "(between Entra cycles).")
+    done, total)`` is called from worker threads with phase ``users`` or ``groups``. Pages are written to the
+    snapshot's files as they arrive (the whole directory is never held as Python objects). Each listing is
+    read up to ``attempts`` times until one pass is consistent; raises ``SnapshotError`` (nothing stored)
+    when none is, or when a listing fails."""
+    started = time.monotonic()
+    staging = _staging(ctx, conn.name)
+    try:
+        frames, warnings = _fetch(ctx, conn, staging, progress, attempts)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _give_back_memory()
+    return _commit(ctx, conn.name, staging, frames, taken_at=None, fetch_seconds=time.monotonic() - started,
+                   warnings=warnings, compact=True)

@@ -16,6 +16,7 @@ from .errors import (
     TokenExchangeError,
 )
 from .models import Listing, ScimGroup, ScimUser
+from .paging import PageStream, PagingError
 from .tokens import IssuedToken, exchange_api_key, fingerprint, read_token_expiry
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "IssuedToken",
     "Listing",
     "NotFound",
+    "PageStream",
+    "PagingError",
     "PermissionDenied",
     "ProtocolError",
     "RateLimited",

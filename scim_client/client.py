@@ -117,6 +117,8 @@ class ScimClient:
         verify: bool | ssl.SSLContext = True,
         backoff_base: float = 0.5,
         transport: httpx.BaseTransport | None = None,
+        max_results: int = paging.MAX_RESULTS,
+        max_list_requests: int = paging.MAX_REQUESTS,
     ) -> None:
         base = (scim_base_url or "").strip().rstrip("/")
         if not base.lower().startswith(("http://", "https://")):
@@ -129,6 +131,8 @@ class ScimClient:
         self.base_url = base
         self.max_concurrency = max(1, int(max_concurrency))
         self.page_size = int(page_size) if page_size else None
+        self.limits = paging.Limits(max_results=max(1, int(max_results)),
+                                    max_requests=max(1, int(max_list_requests)))
         self._http = Transport(
             base,
             token,
@@ -203,7 +207,8 @@ class ScimClient:
     ) -> Listing:
         size = self.effective_page_size()
         outcome = paging.list_all(
-            self._fetcher(resource, parse, params), size, self.max_concurrency, progress
+            self._fetcher(resource, parse, params), size, self.max_concurrency, progress,
+            limits=self.limits, what=resource.lower(),
         )
         return Listing(
             outcome.items,
@@ -216,17 +221,27 @@ class ScimClient:
         self, *, filter: filters.Filter | str | None = None, progress: paging.Progress = None
     ) -> Listing[ScimUser]:
         """Every user (matching ``filter``), fetched concurrently. ``progress(done, total)`` per page."""
-        params: dict[str, Any] = {}
-        if filter is not None:
-            params["filter"] = filters.as_text(filter)
-        return self._list("Users", parse_user, params, progress)
+        return self._list("Users", parse_user, _filter_params(filter), progress)
 
     def iter_users(self, filter: filters.Filter | str | None = None) -> Iterator[ScimUser]:
         """Users page by page, lazily (for early exits; ``list_users`` is faster for everything)."""
-        params: dict[str, Any] = {}
-        if filter is not None:
-            params["filter"] = filters.as_text(filter)
-        return paging.iterate(self._fetcher("Users", parse_user, params), self.effective_page_size())
+        return paging.iterate(
+            self._fetcher("Users", parse_user, _filter_params(filter)), self.effective_page_size(),
+            limits=self.limits, what="users",
+        )
+
+    def iter_user_pages(
+        self, *, filter: filters.Filter | str | None = None, progress: paging.Progress = None
+    ) -> paging.PageStream[ScimUser]:
+        """One listing pass of every user (matching ``filter``) as pages (``list[ScimUser]``) in index order,
+        fetched concurrently with bounded memory (see :class:`scim_client.PageStream`), for callers that build
+        their own result page by page. After the iteration the stream says whether the pass was consistent
+        (``change_reasons``, ``complete``, ``total_results``, ``warnings``); make a new one to list again.
+        ``list_users`` is this plus a second pass when the directory changed during the first."""
+        return paging.PageStream(
+            self._fetcher("Users", parse_user, _filter_params(filter)), self.effective_page_size(),
+            self.max_concurrency, progress, limits=self.limits, what="users",
+        )
 
     def list_groups(
         self,
@@ -235,12 +250,20 @@ class ScimClient:
         filter: filters.Filter | str | None = None,
         progress: paging.Progress = None,
     ) -> Listing[ScimGroup]:
-        params: dict[str, Any] = {}
-        if not members:
-            params["excludedAttributes"] = "members"
-        if filter is not None:
-            params["filter"] = filters.as_text(filter)
-        return self._list("Groups", lambda d: parse_group(d, members), params, progress)
+        return self._list("Groups", lambda d: parse_group(d, members), _group_params(members, filter), progress)
+
+    def iter_group_pages(
+        self,
+        *,
+        members: bool = True,
+        filter: filters.Filter | str | None = None,
+        progress: paging.Progress = None,
+    ) -> paging.PageStream[ScimGroup]:
+        """Like :meth:`iter_user_pages`, for groups (with their member ids unless ``members=False``)."""
+        return paging.PageStream(
+            self._fetcher("Groups", lambda d: parse_group(d, members), _group_params(members, filter)),
+            self.effective_page_size(), self.max_concurrency, progress, limits=self.limits, what="groups",
+        )
 
     # -- users ---------------------------------------------------------------------------------------------
     def get_user(self, user_id: str) -> ScimUser:
@@ -502,6 +525,17 @@ class ScimClient:
                 status=status,
             )
         return data
+
+
+def _filter_params(flt: filters.Filter | str | None) -> dict[str, Any]:
+    return {} if flt is None else {"filter": filters.as_text(flt)}
+
+
+def _group_params(members: bool, flt: filters.Filter | str | None) -> dict[str, Any]:
+    params = _filter_params(flt)
+    if not members:
+        params["excludedAttributes"] = "members"
+    return params
 
 
 def _segment(resource_id: str) -> str:

@@ -9,6 +9,7 @@ previous snapshot stays the latest).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -56,10 +57,23 @@ def summary_line(snap: Snapshot, counts: Counter) -> str:
             + (f"{snap.event_count:,} changes ({changes})" if snap.event_count else "no changes"))
 
 
+def _system_allocator_for_arrow() -> None:
+    """This command is a batch job whose memory peak is the diff after the listing. With Arrow's buffers from
+    the system allocator, the diff reuses what the listing freed (peak RSS of a second snapshot at 100,000
+    users: 283 MB, against 328 MB with Arrow's default mimalloc; docs/performance.md).
+    ``ARROW_DEFAULT_MEMORY_POOL``, when set, is left to decide."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
     from console.snapshots import event_counts, take_snapshot
 
+    _system_allocator_for_arrow()
     ctx = open_ctx(args)
     repo = ConnectionRepo(ctx.store)
     conns = [repo.get(args.connection)] if args.connection else repo.list()

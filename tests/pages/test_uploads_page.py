@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.pages.conftest import app, assert_clean, make_connection, texts
+from tests.pages.conftest import app, assert_clean, make_connection, texts, unescape
 
 
 def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sandbox_factory: Any) -> None:
@@ -31,5 +31,5 @@ def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sa
     at.segmented_control(key="ops.users.source").set_value("CSV file").run()
     at.file_uploader(key="ops.users.csv").upload("list.csv", b"PK\x03\x04" + bytes(300), "text/csv").run()
     assert_clean(at)
-    errors = " ".join(e.value for e in at.error)
+    errors = unescape(" ".join(e.value for e in at.error))
     assert "is a ZIP archive (an Excel .xlsx workbook is one), not a text file" in errors and "CSV UTF-8" in errors

@@ -1,6 +1,10 @@
 """Hypothesis feeds scim_client arbitrary SCIM-ish answers from a raw HTTP peer on 127.0.0.1: whatever comes
 back, each call returns well-typed records or raises a ScimError subclass whose message and remedy are set;
-no other exception type, no hang (Retry-After values are bounded by the retry budget), no token in a message."""
+no other exception type, no hang (Retry-After values are bounded by the retry budget), no token in a message.
+
+The peer answers every request with the same body, so a ListResponse whose totalResults is larger than what it
+holds is a server that keeps announcing more than it serves: the listing must end after a bounded number of
+requests (it once scheduled one request per announced page, and this test grew past 1.3 GB)."""
 
 from __future__ import annotations
 
@@ -105,6 +109,7 @@ CALLS = {
 @given(reply=answer, call=st.sampled_from(sorted(CALLS)))
 def test_any_answer_gives_records_or_a_scim_error(peer: FaultProxy, reply: dict, call: str) -> None:
     peer.clear()
+    peer.seen.clear()
     peer.add("body", status=reply["status"], body=reply["body"], content_type=reply["content_type"],
              headers=reply["headers"])
     started = time.monotonic()
@@ -129,3 +134,24 @@ def test_any_answer_gives_records_or_a_scim_error(peer: FaultProxy, reply: dict,
     finally:
         client.close()
     assert time.monotonic() - started < 20, "a call was not bounded by its retry budget"
+    # 2 passes of a window (4 x 8 pages ahead) plus the repeated-page limit, each request retried at most once
+    assert len(peer.seen) <= 2 * 2 * (1 + 32 + 2 * 8 + 9), f"{len(peer.seen)} requests for one call"
+
+
+@pytest.mark.parametrize("total", [2**40, 10**8, 400, "123456789"])
+@pytest.mark.parametrize("call", ["list_users", "list_groups"])
+def test_one_page_served_for_every_index_is_stopped_quickly(peer: FaultProxy, total: object, call: str) -> None:
+    """The same two records at every startIndex while totalResults says more: a PagingError, soon."""
+    users = [{"id": f"u{i}", "userName": f"u{i}@example.com", "displayName": f"U{i}", "active": True}
+             for i in range(2)]
+    peer.clear()
+    peer.seen.clear()
+    peer.add("body", status=200, content_type="application/scim+json",
+             body=json.dumps({"schemas": [LIST], "totalResults": total, "Resources": users}))
+    started = time.monotonic()
+    with scim_client.ScimClient(peer.url + "/scim", TOKEN, timeout=5, max_retries=0, page_size=2) as client:
+        with pytest.raises(scim_client.PagingError) as info:
+            CALLS[call](client)
+    _check_error(info.value)
+    assert len(peer.seen) <= 4 * 8 + 2 * 8 + 12  # a window plus the repeated-page limit
+    assert time.monotonic() - started < 10
