@@ -94,3 +94,13 @@ def test_plain_never_lets_an_invisible_character_through(text: str) -> None:
     bad = [c for c in shown if (ord(c) < 32 and c != " ") or 0x7F <= ord(c) <= 0x9F
            or c in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
     assert not bad
+
+
+def test_count_words_a_number_of_things() -> None:
+    from console.text import count
+
+    assert count(0, "person", "people") == "0 people"
+    assert count(1, "person", "people") == "1 person"
+    assert count(2, "person", "people") == "2 people"
+    assert count(1, "group") == "1 group"
+    assert count(12_345, "group") == "12,345 groups"
