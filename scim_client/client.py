@@ -1,4 +1,7 @@
-"""ScimClient: the one way the console reads and changes a SCIM 2.0 service provider (6clicks or any other)."""
+"""ScimClient: the one way the console reads and changes a SCIM 2.0 service provider (6clicks or any other).
+
+Over 500 lines because it is one class whose methods are the library's contract (docs/DESIGN.md), each a few
+lines; the work lives beside it: paging.py, models.py, filters.py, patch.py, probe.py, retry.py, _http.py."""
 
 from __future__ import annotations
 
