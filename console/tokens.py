@@ -166,11 +166,12 @@ _PROBE_RESULT = {"not-scim": "protocol"}
 def probe_token(conn: Connection, token: str, *, timeout: float = 20.0) -> ProbeResult:
     """Test ``token`` against the connection's SCIM URL with ``ScimClient.probe()`` (``GET /Users?count=1``),
     classified by scim_client's error mapping. Never raises for HTTP or network outcomes."""
+    url = conn.scim_url or ""
     try:
-        with ScimClient(conn.scim_url, token, timeout=timeout, verify=conn.verify_tls, retry=PROBE_RETRY) as client:
+        with ScimClient(url, token, timeout=timeout, verify=conn.verify_tls, retry=PROBE_RETRY) as client:
             probe = client.probe()
     except ScimError as exc:  # a token that cannot be sent in a header, a URL that is not http(s)
-        probe = Probe.from_error(exc, conn.scim_url)
+        probe = Probe.from_error(exc, url)
     result = _PROBE_RESULT.get(probe.outcome, probe.outcome)
     if probe.outcome == "ok":
         return ProbeResult("ok", "The token works: the SCIM service answered the test request.", "", probe.status)

@@ -219,7 +219,7 @@ class RetryPolicy:
     # -- how long to wait -------------------------------------------------------------------------------
     def backoff(self, retry: int) -> float:
         """The jittered exponential wait before retry number ``retry`` (0 for the first)."""
-        step = min(self.backoff_cap, self.backoff_base * (2 ** min(max(retry, 0), 32)))
+        step: float = min(self.backoff_cap, self.backoff_base * 2.0 ** min(max(retry, 0), 32))
         return step * random.uniform(0.5, 1.0)
 
     def delay(self, retry: int, retry_after: float | None = None, status: int | None = None) -> float:
