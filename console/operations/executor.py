@@ -427,7 +427,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
     stop: Outcome | None = None
     if progress:
         progress(0, total)
-    verifier = Verifier(client)
+    verifier = Verifier(client, explained=lambda gid: journal.changed_elsewhere(store, batch_id, gid))
     run = _Run(ctx, batch_id, operator, verifier)
     live = LiveState(client, verifier)
     queue = iter(todo)
