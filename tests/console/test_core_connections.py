@@ -233,3 +233,22 @@ def test_upgrading_a_store_clears_data_orphaned_by_earlier_removals(tmp_path, mo
     names = sorted(r["connection"] for r in ctx.store.query("SELECT connection FROM op_batches"))
     assert names[0] == "Gone (removed before " + names[0].split("before ", 1)[1] and names[1] == "Kept"
     assert not ctx.store.query("SELECT name FROM sqlite_master WHERE name = 'alert_notifications'")
+
+
+def test_files_are_private_even_in_a_data_folder_made_with_a_loose_mode(tmp_path):
+    import os
+    import stat
+
+    home = tmp_path / "shared"
+    home.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        (home / STORE_FILE).touch(mode=0o644)          # as an older version under umask 022 left it
+        ctx = open_context(home, credentials=memory_credentials())
+        ConnectionRepo(ctx).add(Connection(name="A", api_url="https://a.example"))
+        (home / "later.txt").write_text("x")            # anything the process writes afterwards
+        for path in (home / STORE_FILE, home / "later.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        ctx.close()
+    finally:
+        os.umask(old)
