@@ -9,12 +9,22 @@ from .models import M, load
 from .scim import CORE_GROUP, CORE_USER, ENTERPRISE
 
 _IMMUTABLE_USER_ATTRS = {"userName", "emails"}
+# (name, description) as RFC 7643 §8.7.1 and §8.7.2 give them (scim2-models repeats the class name).
+_NAMES = {CORE_USER: ("User", "User Account"), ENTERPRISE: ("EnterpriseUser", "Enterprise User"),
+          CORE_GROUP: ("Group", "Group")}
 
 
 def _schema_docs(base_url: str) -> list[dict[str, Any]]:
     docs = []
     for model in (M.User, M.EnterpriseUser, M.Group):
         schema = model.to_schema().model_dump(scim_ctx=M.Context.RESOURCE_QUERY_RESPONSE)
+        schema["name"], schema["description"] = _NAMES.get(schema["id"], (schema.get("name"), schema.get("name")))
+        if model is M.EnterpriseUser:
+            for attr in schema["attributes"]:
+                if attr["name"] == "manager":  # RFC 7643 §4.3: value and $ref are RECOMMENDED, not required
+                    for sub in attr.get("subAttributes") or []:
+                        if sub["name"] in ("value", "$ref"):
+                            sub["required"] = False
         if model is M.User:
             for attr in schema["attributes"]:
                 if attr["name"] in _IMMUTABLE_USER_ATTRS:

@@ -41,7 +41,7 @@ _lock = threading.Lock()
 # Special-use domains that real directories hold in e-mail addresses: hybrid (on-premises AD) tenants have
 # ``.local`` mail and UPN suffixes, and Entra sends them. email-validator (used by scim2-models through
 # pydantic's EmailStr) refuses every special-use domain; the sandbox accepts these ones.
-ACCEPTED_SPECIAL_USE_DOMAINS: tuple[str, ...] = ()
+ACCEPTED_SPECIAL_USE_DOMAINS: tuple[str, ...] = ("local",)
 
 
 def load() -> None:

@@ -31,6 +31,11 @@ DESCRIPTIONS: dict[str, str] = {
                          "created with); off: a changed value is refused (400 mutability)",
     "typed-element-create": 'a path such as emails[type eq "work"].value on a user without such an element creates '
                             "it; off: 400 noTarget",
+    "unknown-attributes": "user attributes outside the User and enterprise User schemas (an extra Entra mapping, a "
+                          "custom extension) are ignored, so they do not fail a whole create; off: 400 invalidValue "
+                          "(POST/PUT) or invalidPath (PATCH)",
+    "manager-path": 'the PATCH path "manager" (Microsoft\'s documented form) means the enterprise extension\'s manager; '
+                    "off: 400 invalidPath",
 }
 
 
@@ -47,6 +52,8 @@ class Tolerances:
     bare_manager_id: bool = True
     ignored_immutable: bool = True
     typed_element_create: bool = True
+    unknown_attributes: bool = True
+    manager_path: bool = True
 
     @staticmethod
     def names() -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """The SCIM 2.0 endpoints under /scim: Users, Groups, .search and the discovery documents.
 
 Reads are served from the stored JSON; writes are validated (scim2-models) and committed in one transaction.
-Every handler authenticates first, then checks the 6clicks permission the operation needs. The tolerances in
+Every handler authenticates first, then checks the 6clicks permission the operation needs, before it validates
+the body or looks the resource up: an unpermitted caller gets 403 whatever it sends (the console's setup check
+probes the six permissions with requests a permitted caller gets 400/404 for). The tolerances in
 ``state.policy`` (``sandbox.policy.Tolerances``) decide how Entra's request shapes are read.
 """
 
@@ -17,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import group_doc, user_doc
-from .auth import AuthError, PermissionError_
+from .auth import PERMISSIONS, AuthError, PermissionError_
 from .filters import compile_filter
 from .httpio import (
     MAX_START_INDEX,
@@ -36,6 +38,8 @@ from .store import StoreConflict, StoreNotFound
 
 if TYPE_CHECKING:
     from .server import SandboxState
+
+GROUP_PERMISSIONS = ("manage-groups", "manage-group-members")
 
 
 class ScimApp:
@@ -60,6 +64,14 @@ class ScimApp:
             p.require(permission)
         except PermissionError_ as exc:
             raise ScimHTTPError(403, str(exc)) from None
+
+    @staticmethod
+    def _require_any(p: Any, permissions: tuple[str, ...]) -> None:
+        """403 unless the caller holds one of ``permissions`` (which one a request needs is in its body)."""
+        if not any(perm in p.key.permissions for perm in permissions):
+            names = " or ".join(f'"{PERMISSIONS[perm]}" ({perm})' for perm in permissions)
+            raise ScimHTTPError(403, f"The API key's user lacks the 6clicks permission {names}. Grant it to the "
+                                     "key's user in 6clicks (sandbox: python -m sandbox keys permissions).")
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -238,7 +250,8 @@ class ScimApp:
 
     async def create_user(self, request: Request) -> Response:
         self.principal(request, "create-users")
-        body = user_doc.normalise_user_body(await read_json(request), self.state.policy)
+        body, unknown = user_doc.normalise_user_body(await read_json(request), self.state.policy)
+        self._note_unknown(request, unknown)
         doc = user_doc.validate_user(body, "create")
         doc = self.state.store.create_user(_ordered(doc))
         return scim_response(full_doc(doc, self.state.base_url), 201,
@@ -246,7 +259,8 @@ class ScimApp:
 
     async def put_user(self, request: Request, rid: str) -> Response:
         self.principal(request, "edit-users")
-        body = user_doc.normalise_user_body(await read_json(request), self.state.policy)
+        body, unknown = user_doc.normalise_user_body(await read_json(request), self.state.policy)
+        self._note_unknown(request, unknown)
         old = self.state.store.get_user(rid)
         if old is None:
             raise ScimHTTPError(404, f"User {rid} not found.")
@@ -262,13 +276,19 @@ class ScimApp:
         old = self.state.store.get_user(rid)
         if old is None:
             raise ScimHTTPError(404, f"User {rid} not found.")
-        new, ignored = user_doc.apply_user_patch(old, body, self.state.policy)
+        new, ignored, unknown = user_doc.apply_user_patch(old, body, self.state.policy)
         if ignored:
             note(request, detail="ignored (6clicks keeps userName/e-mails): " + ", ".join(ignored)[:200])
+        self._note_unknown(request, unknown)
         if new is not old:
             new["id"] = rid
             old = self.state.store.replace_user(_ordered(new))
         return scim_response(full_doc(old, self.state.base_url))
+
+    @staticmethod
+    def _note_unknown(request: Request, unknown: list[str]) -> None:
+        if unknown:
+            note(request, detail="ignored attributes outside the User schema: " + ", ".join(unknown)[:200])
 
     async def delete_user(self, request: Request, rid: str) -> Response:
         self.principal(request, "delete-users")
@@ -333,11 +353,12 @@ class ScimApp:
 
     async def put_group(self, request: Request, rid: str) -> Response:
         p = self.principal(request)
+        self._require_any(p, GROUP_PERMISSIONS)  # permission before validation and existence
         doc, members, displays = group_doc.normalise_group_body(await read_json(request), self.state.policy)
+        self._require(p, "manage-group-members")  # a PUT replaces the members
         _, old = self._load_group(rid)
         if doc["displayName"] != old.get("displayName") or doc.get("externalId") != old.get("externalId"):
             self._require(p, "manage-groups")
-        self._require(p, "manage-group-members")
         try:
             self.state.store.update_group(rid, doc, replace_members=members, displays=displays)
         except StoreNotFound as exc:
@@ -346,12 +367,13 @@ class ScimApp:
 
     async def patch_group(self, request: Request, rid: str) -> Response:
         p = self.principal(request)
+        self._require_any(p, GROUP_PERMISSIONS)  # permission before validation and existence
         change = group_doc.plan_group_patch(await read_json(request), self.state.policy)
-        _, old = self._load_group(rid)
         if change.doc_changes:
             self._require(p, "manage-groups")
         if change.touches_members:
             self._require(p, "manage-group-members")
+        _, old = self._load_group(rid)
         doc = None
         if change.doc_changes:
             doc = dict(old)
