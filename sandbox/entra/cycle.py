@@ -167,13 +167,15 @@ class Recorder:
         return step(5, f"EntryExport{'Add' if name == 'Created' else 'Delete' if name == 'Deleted' else 'Update'}",
                     "export", "success" if ok else "failure", desc, details)
 
-    def stage(self, cyc: Cycle, row: Any, kind: str, threshold: int, planned: int) -> None:
+    def stage(self, cyc: Cycle, row: Any, kind: str, threshold: int, planned: int, detail: str | None = None
+              ) -> None:
         """A disable or delete held back by the accidental-deletion threshold (``stagedDelete``, skipped)."""
         oid = row["object_id"]
         linked = self.db.one("SELECT target_id FROM links WHERE object_id = ?", (oid,))
         name = row["upn"] if kind == "User" else row["display_name"]
-        detail = (f"The {kind.lower()} was not disabled or deleted because this cycle would have disabled or "
-                  f"deleted {planned} objects, more than the accidental deletion threshold ({threshold}).")
+        detail = detail or (f"The {kind.lower()} was not disabled or deleted because this cycle would have disabled "
+                            f"or deleted {planned} objects, more than the accidental deletion threshold "
+                            f"({threshold}).")
         steps = [
             self.import_step(kind, name, "Delete" if kind == "Group" else "Update", {"SourceAnchor": oid}),
             self.scope_step(kind, False, {}),

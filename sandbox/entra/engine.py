@@ -30,11 +30,14 @@ from .job import (
     new_job_state,
 )
 from .records import classify, det_uuid, iso, parse_iso
+from .schema import SchemaStore
 from .tenant import Tenant
 from .users import UserExport
 
 __all__ = ["CYCLE_INTERVAL", "DEFAULT_THRESHOLD", "Identity", "Provisioner", "new_job_state"]
 
+HELD_DETAIL = ("The user was not disabled: its deactivation is held back (staged) until an administrator "
+               "releases it with a restart with ForceDeletes or QuarantineState.")
 SYSTEM_INITIATOR = {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"}
 
 
@@ -54,7 +57,8 @@ class Provisioner:
         self.on_demand_calls: list[float] = []
         self.jobs = Job(db, ids, self.lock)
         self.rec = Recorder(db, ids, seed)
-        self.users = UserExport(db, self.wire, self.rec)
+        self.schemas = SchemaStore(db, seed, ids.job_id)
+        self.users = UserExport(db, self.wire, self.rec, self.schemas)
         self.groups = GroupExport(db, self.wire, self.rec)
 
     # ------------------------------------------------------------------ job state and actions (see job.py)
@@ -123,42 +127,81 @@ class Provisioner:
                         initiator=dict(SYSTEM_INITIATOR))
             started = time.perf_counter()
             requests_before = self.wire.requests
+            self.users.refresh_mapping()
             self.tenant.purge_recycle_bin(now)
             self._run(cyc, state)
             cyc.requests = self.wire.requests - requests_before
             return self._finish(cyc, state, int((time.perf_counter() - started) * 1000))
 
+    def _on_demand_cycle(self, client_id: str) -> Cycle:
+        at = datetime.now(UTC)
+        url, _style = wire.split_tenant_url(self.base_address)
+        index = int(self.db.get_meta("on_demand_count", "0") or 0) + 1
+        self.db.set_meta("on_demand_count", str(index))
+        self.users.refresh_mapping()
+        return Cycle(no=-index, cycle_id=det_uuid(self.seed, self.ids.job_id, "on-demand", index), at=at,
+                     initial=False, token=self.secret_token, scim_url=url, style="default",
+                     initiator={"id": client_id, "displayName": "Provision on demand",
+                                "initiatorType": "application"})
+
+    def _on_demand_user(self, cyc: Cycle, object_id: str) -> dict[str, Any]:
+        u = self.db.one("SELECT * FROM src_users WHERE object_id = ?", (object_id,))
+        linked = self.db.one("SELECT * FROM links WHERE object_id = ?", (object_id,))
+        before = len(cyc.records)
+        self.users.process(cyc, u, linked)
+        if len(cyc.records) == before:
+            self.rec.record(cyc, action="other", itype="User", source_id=object_id,
+                            source_name=u["display_name"], target_id=linked["target_id"] if linked else None,
+                            target_name=u["upn"], status="skipped", steps=[
+                                self.rec.import_step("User", u["upn"], "Update", {"SourceAnchor": object_id})],
+                            modified=[], duration_ms=1,
+                            details={"SkipReason": "EntrySynchronizationSkipped",
+                                     "SkipDetail": "There was nothing to change, or the user is out of scope."})
+        return cyc.records[-1]
+
+    @staticmethod
+    def _summary(rec: dict[str, Any]) -> dict[str, Any]:
+        return {"provisioningSteps": rec["provisioningSteps"], "statusInfo": rec["provisioningStatusInfo"],
+                "provisioningAction": rec["provisioningAction"], "modifiedProperties": rec["modifiedProperties"],
+                "sourceIdentity": rec["sourceIdentity"], "targetIdentity": rec["targetIdentity"],
+                "changeId": rec["changeId"], "cycleId": rec["cycleId"]}
+
     def run_on_demand(self, object_id: str, client_id: str) -> dict[str, Any]:
         """Provision one user now, outside the schedule (default PATCH style; aadOptscim062020 does not apply)."""
         with self.lock:
-            at = datetime.now(UTC)
-            url, _style = wire.split_tenant_url(self.base_address)
-            index = int(self.db.get_meta("on_demand_count", "0") or 0) + 1
-            self.db.set_meta("on_demand_count", str(index))
-            cyc = Cycle(no=-index, cycle_id=det_uuid(self.seed, self.ids.job_id, "on-demand", index), at=at,
-                        initial=False, token=self.secret_token, scim_url=url, style="default",
-                        initiator={"id": client_id, "displayName": "Provision on demand",
-                                   "initiatorType": "application"})
-            u = self.db.one("SELECT * FROM src_users WHERE object_id = ?", (object_id,))
-            linked = self.db.one("SELECT * FROM links WHERE object_id = ?", (object_id,))
-            self.users.process(cyc, u, linked)
-            if not cyc.records:
-                self.rec.record(cyc, action="other", itype="User", source_id=object_id,
-                                source_name=u["display_name"], target_id=linked["target_id"] if linked else None,
-                                target_name=u["upn"], status="skipped", steps=[
-                                    self.rec.import_step("User", u["upn"], "Update", {"SourceAnchor": object_id})],
-                                modified=[], duration_ms=1,
-                                details={"SkipReason": "EntrySynchronizationSkipped",
-                                         "SkipDetail": "There was nothing to change, or the user is out of scope."})
+            cyc = self._on_demand_cycle(client_id)
+            rec = self._on_demand_user(cyc, object_id)
             with self.db.tx() as conn:
                 write_logs(conn, cyc.records)
                 if not cyc.escrow:
                     conn.execute("UPDATE src_users SET dirty = 0 WHERE object_id = ?", (object_id,))
-            rec = cyc.records[-1]
-            return {"provisioningSteps": rec["provisioningSteps"], "statusInfo": rec["provisioningStatusInfo"],
-                    "provisioningAction": rec["provisioningAction"], "modifiedProperties": rec["modifiedProperties"],
-                    "sourceIdentity": rec["sourceIdentity"], "targetIdentity": rec["targetIdentity"],
-                    "changeId": rec["changeId"], "cycleId": rec["cycleId"]}
+            return self._summary(rec)
+
+    def run_on_demand_group(self, group_id: str, member_ids: list[str], client_id: str) -> dict[str, Any]:
+        """Provision one group and the members the request names (each user first, then the group with exactly
+        those members added or removed), as Entra's provision on demand for groups does."""
+        with self.lock:
+            cyc = self._on_demand_cycle(client_id)
+            members = [self._on_demand_user(cyc, m) for m in member_ids]
+            g = self.db.one("SELECT * FROM src_groups WHERE object_id = ?", (group_id,))
+            linked = self.db.one("SELECT * FROM links WHERE object_id = ?", (group_id,))
+            before = len(cyc.records)
+            self.groups.process(cyc, g, linked, only=set(member_ids))
+            if len(cyc.records) == before:
+                self.rec.record(cyc, action="other", itype="Group", source_id=group_id, source_name=g["display_name"],
+                                target_id=linked["target_id"] if linked else None, target_name=g["display_name"],
+                                status="skipped", steps=[self.rec.import_step(
+                                    "Group", g["display_name"], "Update", {"SourceAnchor": group_id})],
+                                modified=[], duration_ms=1,
+                                details={"SkipReason": "EntrySynchronizationSkipped",
+                                         "SkipDetail": "There was nothing to change, or the group is out of scope."})
+            with self.db.tx() as conn:
+                write_logs(conn, cyc.records)
+            out = self._summary(cyc.records[-1])
+            out["members"] = [{"objectId": m["sourceIdentity"]["id"], "provisioningAction": m["provisioningAction"],
+                               "statusInfo": m["provisioningStatusInfo"], "changeId": m["changeId"]}
+                              for m in members]
+            return out
 
     def _imports(self, cyc: Cycle) -> tuple[list[Any], list[Any]]:
         """The source users and groups this cycle imports: everything in scope or linked in an initial cycle,
@@ -206,7 +249,9 @@ class Provisioner:
         links = {r["object_id"]: r for r in db.query(
             "SELECT * FROM links WHERE object_id IN (SELECT value FROM json_each(?))",
             (json.dumps([u["object_id"] for u in users] + [g["object_id"] for g in groups]),))}
-        deletes = self._deletes(users, groups, links)
+        held = set(db.get_json("held_deletes", []))
+        deletes = [d for d in self._deletes(users, groups, links) if d[0] not in held]
+        held &= {oid for oid, _ in self._deletes(users, [], links)}
         threshold = Job.threshold_of(state)
         staged: set[str] = set()
         if len(deletes) > threshold and not state.get("force_deletes"):
@@ -218,6 +263,10 @@ class Provisioner:
                 break
             if u["object_id"] in staged:
                 self.rec.stage(cyc, u, "User", threshold, len(deletes))
+                cyc.processed_users.append(u["object_id"])
+                continue
+            if u["object_id"] in held:
+                self.rec.stage(cyc, u, "User", threshold, 0, HELD_DETAIL)
                 cyc.processed_users.append(u["object_id"])
                 continue
             linked_now = self.users.process(cyc, u, links.get(u["object_id"]))

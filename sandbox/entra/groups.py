@@ -35,6 +35,7 @@ class _Run:
     action: str = "update"
     warning: str | None = None
     tid: str | None = None
+    only: set[str] | None = None  # provision on demand: only these members
 
     @property
     def oid(self) -> str:
@@ -51,7 +52,7 @@ class GroupExport:
         self.wire = wire_
         self.rec = rec
 
-    def process(self, cyc: Cycle, g: Any, linked: Any) -> None:
+    def process(self, cyc: Cycle, g: Any, linked: Any, only: set[str] | None = None) -> None:
         oid, name = g["object_id"], g["display_name"]
         in_scope = bool(g["assigned"]) and not g["deleted"]
         change = "Delete" if not in_scope else ("Update" if linked else "Add")
@@ -59,6 +60,7 @@ class GroupExport:
                        self.rec.scope_step("Group", in_scope, {
                            "Assigned to the application": "True" if g["assigned"] else "False",
                            "Deleted in the source system": "True" if g["deleted"] else "False"})])
+        run.only = only
         if not in_scope:
             if linked is None:
                 cyc.succeeded.append(oid)
@@ -189,8 +191,8 @@ class GroupExport:
         old_targets = {r["user_id"]: r["target_id"] for r in self.db.query(
             "SELECT e.user_id, l.target_id FROM exported_members e LEFT JOIN links l ON l.object_id = e.user_id "
             f"WHERE e.group_id = ? AND e.user_id NOT IN (SELECT user_id FROM ({_VALID_MEMBERS}))", (oid, oid))}
-        add = sorted(desired)
-        remove = sorted(old_targets)
+        add = sorted(a for a in desired if run.only is None or a in run.only)
+        remove = sorted(r for r in old_targets if run.only is None or r in run.only)
         if not add and not remove:
             return True
         remove_targets = [old_targets[r] for r in remove if old_targets.get(r)]

@@ -170,6 +170,9 @@ class Job:
                     table = "src_users" if row["kind"] == "User" else "src_groups"
                     conn.execute(f"UPDATE {table} SET dirty = 1 WHERE object_id = ?", (row["object_id"],))
                 conn.execute("DELETE FROM staged_deletes")
+                held = self.db.get_json("held_deletes", [])
+                conn.executemany("UPDATE src_users SET dirty = 1 WHERE object_id = ?", [(o,) for o in held])
+                self.db.set_json("held_deletes", [], conn)
             if "forcedeletes" in parts:
                 state["force_deletes"] = True
             if state["schedule_state"] == "Paused":

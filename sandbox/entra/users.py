@@ -14,13 +14,28 @@ from . import wire
 from .cycle import Cycle, Duration, Recorder, link
 from .db import EntraDB
 from .records import APP_NAME, ErrorKind, classify, mod, step
+from .schema import SchemaStore, UserMapping
 
 
 class UserExport:
-    def __init__(self, db: EntraDB, wire_: wire.ScimWire, rec: Recorder) -> None:
+    def __init__(self, db: EntraDB, wire_: wire.ScimWire, rec: Recorder, schemas: SchemaStore) -> None:
         self.db = db
         self.wire = wire_
         self.rec = rec
+        self.schemas = schemas
+        self.mapping: UserMapping = schemas.user_mapping()
+
+    def refresh_mapping(self) -> None:
+        """Read the job's schema again (a PUT changes what the next cycle sends)."""
+        self.mapping = self.schemas.user_mapping()
+
+    def _department(self, group_id: str) -> str | None:
+        row = self.db.one("SELECT display_name FROM src_groups WHERE object_id = ?", (group_id,))
+        return row["display_name"] if row else None
+
+    def _differences(self, values: dict[str, Any], current: dict[str, Any], *, created: bool) -> dict[str, Any]:
+        skip = set() if created else self.mapping.add_only()
+        return {k: v for k, v in values.items() if k not in skip and current.get(k) != v}
 
     def process(self, cyc: Cycle, u: Any, linked: Any) -> bool:
         """Process one source user; returns True when it became linked (created or matched) in this cycle."""
@@ -44,7 +59,7 @@ class UserExport:
                 return False
             return self._update(cyc, u, linked["target_id"], exported, {"active": "False"}, steps, took,
                                 action="disable", matched_now=False)
-        values = wire.desired_user(u)
+        values = self.mapping.desired(u, self._department)
         if linked is None:
             if u["soft_deleted"]:
                 return False  # out of scope and never provisioned: nothing to do
@@ -75,7 +90,7 @@ class UserExport:
     def _match_or_create(self, cyc: Cycle, u: Any, values: dict[str, Any], steps: list[dict[str, Any]],
                          took: Duration) -> bool:
         oid = u["object_id"]
-        tid, target, failed = self._match(cyc, values, steps, took)
+        tid, target, failed = self._match(cyc, oid, values, steps, took)
         if failed is not None:
             if failed.status == 600:
                 error = ErrorKind("DuplicateTargetEntries", "failure", False,
@@ -91,10 +106,10 @@ class UserExport:
             return False
         if tid is None:
             return self._create(cyc, u, values, steps, took)
-        current = target_values(target or {})
+        current = target_values(target or {}, values)
         exported = {**current, "_createdUserName": current.get("userName")}
         link(self.db, oid, "User", tid, exported)
-        changes = {k: v for k, v in values.items() if current.get(k) != v}
+        changes = self._differences(values, current, created=False)
         if not changes:
             cyc.succeeded.append(oid)
             return True
@@ -123,8 +138,8 @@ class UserExport:
             return False
         steps.append(step(2, "EntryImportObject", "matching", "success", f"Retrieved User '{name}' from {APP_NAME}",
                           {"TargetAnchor": tid}))
-        current = target_values(reply.body or {})
-        changes = {k: v for k, v in values.items() if current.get(k) != v}
+        current = target_values(reply.body or {}, values)
+        changes = self._differences(values, current, created=False)
         if not changes:
             cyc.succeeded.append(oid)
             return False
@@ -132,12 +147,13 @@ class UserExport:
         return self._update(cyc, u, tid, {**exported, **current}, changes, steps, took, action=action,
                             matched_now=False)
 
-    def _match(self, cyc: Cycle, values: dict[str, Any], steps: list[dict[str, Any]], took: Duration
+    def _match(self, cyc: Cycle, oid: str, values: dict[str, Any], steps: list[dict[str, Any]], took: Duration
                ) -> tuple[str | None, dict[str, Any] | None, wire.Reply | None]:
-        """Matching precedence: work e-mail, then userName. Returns (target id, target, failed reply)."""
+        """Matching precedence (the schema's: work e-mail, then userName, as the guide sets it). Returns
+        (target id, target, failed reply)."""
         tried = []
-        for attr in (wire.EMAIL_PATH, "userName"):
-            value = values[attr]
+        for attr in self.mapping.matching:
+            value = values.get(attr)
             if not value:
                 continue
             reply = took.add(self.wire.send("GET", cyc.scim_url + "/Users", cyc.token,
@@ -152,14 +168,14 @@ class UserExport:
             if len(resources) == 1:
                 tid = resources[0].get("id")
                 owner = self.db.one("SELECT object_id FROM links WHERE target_id = ?", (tid,))
-                if owner is None or owner["object_id"] == values["externalId"]:
+                if owner is None or owner["object_id"] == oid:
                     steps.append(step(2, "EntryImportByMatch", "matching", "success",
                                       f"Retrieved User '{value}' from {APP_NAME}",
                                       {"MatchingAttribute": attr, "MatchedValue": str(value), "TargetAnchor": str(tid)}))
                     return tid, resources[0], None
                 tried[-1] += " (already linked to another source object)"
         steps.append(step(2, "EntryImportByMatch", "matching", "success",
-                          f"User '{values['userName']}' was not found in {APP_NAME}",
+                          f"User '{values.get('userName') or u_name(values)}' was not found in {APP_NAME}",
                           {"MatchingAttributes": "; ".join(tried)}))
         return None, None, None
 
@@ -181,7 +197,7 @@ class UserExport:
         steps.append(self.rec.export_step("Created", "User", reply, error is None, name, error, tid))
         modified = [mod(k, None, v) for k, v in values.items()]
         if error is None and tid:
-            link(self.db, oid, "User", tid, {**values, "_createdUserName": values["userName"]})
+            link(self.db, oid, "User", tid, {**values, "_createdUserName": values.get("userName")})
             cyc.exported += 1
             cyc.succeeded.append(oid)
         elif error is not None:
@@ -226,8 +242,22 @@ def scope_details(u: Any) -> dict[str, str]:
             "Soft deleted in the source system": "True" if u["soft_deleted"] else "False"}
 
 
-def target_values(doc: dict[str, Any]) -> dict[str, str | None]:
-    """The mapped attributes of a SCIM user, as strings (what Entra compares with the source values)."""
+def u_name(values: dict[str, Any]) -> str:
+    return str(next((v for v in values.values() if v), ""))
+
+
+def target_values(doc: dict[str, Any], mapped: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """The mapped attributes of a SCIM user, as strings (what Entra compares with the source values): the guide's
+    six, plus any other attribute the schema maps (``mapped``)."""
+    out = _guide_values(doc)
+    for path in mapped or ():
+        if path not in out:
+            value = wire.get_path(doc, path)
+            out[path] = None if value is None else str(value)
+    return out
+
+
+def _guide_values(doc: dict[str, Any]) -> dict[str, str | None]:
     emails = doc.get("emails") or []
     email = None
     for e in emails:
