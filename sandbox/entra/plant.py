@@ -100,11 +100,14 @@ def _membership_drift(sim: Any, rng: random.Random, jit_id: str, exclude: set[st
     groups = db.query("SELECT g.object_id, g.display_name, l.target_id FROM src_groups g JOIN links l ON "
                       "l.object_id = g.object_id WHERE g.assigned AND NOT g.deleted AND g.display_name NOT LIKE "
                       "'Role - %' ORDER BY g.object_id")
-    g = rng.choice(groups)
+    # a group none of the other plants belongs to, so that its drift is exactly the two planted members
+    touched = {r["group_id"] for r in db.query("SELECT group_id FROM exported_members WHERE user_id IN (SELECT value "
+                                               "FROM json_each(?))", (json.dumps(sorted(exclude)),))}
+    g = rng.choice([x for x in groups if x["object_id"] not in touched] or groups)
     members = db.query("SELECT e.user_id, l.target_id FROM exported_members e JOIN links l ON l.object_id = "
                        "e.user_id JOIN src_users u ON u.object_id = e.user_id WHERE e.group_id = ? AND NOT "
                        "u.soft_deleted AND u.note IS NULL ORDER BY e.user_id", (g["object_id"],))
-    removed = rng.choice([m for m in members if m["user_id"] not in exclude])
+    removed = rng.choice(members)
     store.update_group(g["target_id"], None, add=[jit_id], remove=[removed["target_id"]])
     return {"group": g["display_name"], "onlyIn6clicks": [store.get_user(jit_id)["userName"]],
             "onlyInEntra": [sim.tenant.user(removed["user_id"])["upn"]]}
