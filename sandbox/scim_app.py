@@ -367,8 +367,18 @@ class ScimApp:
 
     async def patch_group(self, request: Request, rid: str) -> Response:
         p = self.principal(request)
-        self._require_any(p, GROUP_PERMISSIONS)  # permission before validation and existence
-        change = group_doc.plan_group_patch(await read_json(request), self.state.policy)
+        if not any(perm in p.key.permissions for perm in GROUP_PERMISSIONS):
+            # Permission before validation and existence: a caller with neither group permission gets 403; the
+            # one its body needs is named when the body can be read (a members-only PATCH: "Manage group
+            # members"), both otherwise.
+            try:
+                change = group_doc.plan_group_patch(await read_json(request), self.state.policy)
+            except ScimHTTPError:
+                self._require_any(p, GROUP_PERMISSIONS)
+                raise
+            self._require(p, "manage-groups" if change.doc_changes else "manage-group-members")
+        body = await read_json(request)
+        change = group_doc.plan_group_patch(body, self.state.policy)
         if change.doc_changes:
             self._require(p, "manage-groups")
         if change.touches_members:
