@@ -198,12 +198,19 @@ def compile_filter(text: str, resource: str) -> tuple[str, list[Any]]:
     if len(text) > MAX_FILTER_LENGTH:
         raise bad_request(f"The filter is longer than {MAX_FILTER_LENGTH} characters.", "invalidFilter")
     fast = _fast_filter(text, resource)
-    if fast is not None:
-        return fast
-    load()
-    try:
-        ast = M.ScimFilter(text).ast
-    except Exception as exc:  # the parser raises several types; all mean "not a filter"
-        raise bad_request(f"The filter could not be parsed: {exc}. {FILTER_HELP}", "invalidFilter") from None
-    return _node(ast, resource)
+    if fast is None:
+        load()
+        try:
+            ast = M.ScimFilter(text).ast
+        except Exception as exc:  # the parser raises several types; all mean "not a filter"
+            raise bad_request(f"The filter could not be parsed: {exc}. {FILTER_HELP}", "invalidFilter") from None
+        fast = _node(ast, resource)
+    for value in fast[1]:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:   # a JSON escape of a lone surrogate ("\ud800") is no character
+                raise bad_request("The filter's value is not valid Unicode (a lone surrogate escape such as "
+                                  "\\ud800).", "invalidFilter") from None
+    return fast
 
