@@ -130,10 +130,14 @@ def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -
     if as_json:
         print(json.dumps({"action_id": result.batch_id, "state": result.state, "counts": result.counts,
                           "stop_reason": result.stop_reason, "stop_remedy": result.stop_remedy,
+                          "directory_updated": result.directory_updated,
+                          "directory_detail": result.directory_detail,
                           "defects": [vars(d) for d in result.defects],
                           "items": [vars(i) for i in result.items]}, indent=2, default=str), file=out)
     else:
         print(result.summary(), file=out)
+        if result.directory_updated:
+            print(f"The directory snapshot shows the new state ({result.directory_detail}).", file=out)
         for defect in result.defects:
             print(file=out)
             print(defect.report, file=out)

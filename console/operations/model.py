@@ -178,6 +178,10 @@ class BatchResult:
     stop_remedy: str | None = None
     defects: list[DefectReport] = field(default_factory=list)
     unverified: str | None = None    # read-backs that could not be made (the changes may be right; check them)
+    # the directory snapshot after the run (``snapshots.patch_snapshot``): True updated, False could not be
+    # (``directory_detail`` says why), None nothing to update (no change seen, or no snapshot yet)
+    directory_updated: bool | None = None
+    directory_detail: str | None = None
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -199,6 +203,9 @@ class BatchResult:
         if self.unverified:
             text += (f" Some changes could not be read back to verify them ({self.unverified}); check them in "
                      "6clicks.")
+        if self.directory_updated is False:
+            text += (" The directory view could not be updated with the new state "
+                     f"({self.directory_detail or 'unknown error'}); refresh it to see the new state.")
         if self.stop_reason:
             text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
         elif c.get("failed"):
