@@ -82,6 +82,8 @@ def targets_from_args(args: argparse.Namespace) -> Any:
 def print_plan(plan: Plan, out: TextIO = sys.stdout, rows: int = PREVIEW_ROWS) -> None:
     print(f"Preview: {plan.label} on connection “{plan.connection}”", file=out)
     print(f"  {plan.count} will change, {len(plan.skipped)} skipped", file=out)
+    if plan.resolved_from == "snapshot" and plan.resolved_at is not None:
+        print(f"  note: directory snapshot of {local(plan.resolved_at)}", file=out)
     for note in plan.notes:
         print(f"  note: {note}", file=out)
     for warning in plan.warnings:

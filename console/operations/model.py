@@ -120,9 +120,11 @@ class Plan:
         return len(self.to_change)
 
     def confirmation_text(self) -> str:
-        n = self.count
-        people = "person" if n == 1 else "people"
-        return f"{self.label.capitalize()}: {n} {people} will change in 6clicks ({len(self.skipped)} skipped)."
+        from console.text import count
+
+        label = self.label[:1].upper() + self.label[1:]  # str.capitalize() would lower-case the group names
+        return (f"{label}: {count(self.count, 'person', 'people')} will change in 6clicks "
+                f"({len(self.skipped):,} skipped).")
 
     def rows(self) -> list[dict[str, Any]]:
         """The preview table: one row per input, changes first."""
