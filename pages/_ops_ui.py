@@ -234,9 +234,10 @@ def show_result(panel: str, conn: Any, batch_id: int) -> None:
                    "it.", icon=":material/sync_problem:")
     items = result_items(result.items)
     st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=_k(panel, "result_table"),
-                 height=min(38 + 35 * max(len(items), 1), 420), column_config=RESULT_COLUMNS)
+                 height=min(38 + 35 * max(len(items), 1), 420), column_config=RESULT_COLUMNS,
+                 column_order=result_columns(items))
     ui.csv_download("Download the results (CSV)", items, f"batch-{batch_id}", key=_k(panel, "result_csv"))
-    a, b, c = st.columns(3)
+    a, b, c = st.columns(3, vertical_alignment="center")
     failed = result.counts.get("failed", 0)
     if failed and result.state == "completed" and a.button(f"Retry the {failed:,} failed", key=_k(panel, "retry"),
                                                            icon=":material/replay:"):
@@ -266,12 +267,24 @@ DEFECT_TODO = ("What to do: send the report to the service provider. Do not resu
 
 RESULT_COLUMNS = {"#": st.column_config.NumberColumn("#", width=40, format="%d"),
                   "user": st.column_config.TextColumn("User", width=220),
-                  "state": st.column_config.TextColumn("State", width=90),
-                  "result": st.column_config.TextColumn("Result", width=130),
-                  "note": st.column_config.TextColumn("Note", width=180),
+                  "state": st.column_config.TextColumn("State", width=80),
+                  "result": st.column_config.TextColumn("Result", width=120),
+                  "note": st.column_config.TextColumn("Note", width=150),
                   "attempts": st.column_config.NumberColumn("Attempts", width=70, format="%d"),
-                  "error": st.column_config.TextColumn("Error", width=200),
-                  "what to do": st.column_config.TextColumn("What to do", width=200)}
+                  "error": st.column_config.TextColumn("Error", width=160),
+                  "what to do": st.column_config.TextColumn("What to do", width=160)}
+
+
+def result_columns(items: pd.DataFrame) -> list[str]:
+    """The result table's columns that say something: notes, errors and remedies only when a row has one,
+    attempts only when something was tried more than once (the table fits a 1280-px window; the CSV has all)."""
+    def says(column: str) -> bool:
+        return column in items.columns and bool(items[column].astype(str).str.strip().ne("").any())
+
+    shown = ["#", "user", "state", "result"] + [c for c in ("note", "error", "what to do") if says(c)]
+    if "attempts" in items.columns and bool((pd.to_numeric(items["attempts"], errors="coerce") > 1).any()):
+        shown.insert(4, "attempts")
+    return shown
 
 
 def result_items(items: list[Any]) -> pd.DataFrame:
@@ -379,6 +392,11 @@ def users_actions(conn: Any, selected: list[str]) -> None:
         source = st.session_state.get(_k(panel, "source")) or SOURCE_SELECTED
         _forget_if_other(panel, tuple(selected) if source == SOURCE_SELECTED else ())
         n = len(selected)
+        made_for = st.session_state.get(_k(panel, "for")) or ()
+        if not n and source == SOURCE_SELECTED and active(panel):
+            # the run's new snapshot cleared the table's selection (its rows may list other people now): the
+            # panel keeps the heading it was opened with, or Streamlit would fold it over the result
+            n = len(made_for)
         with st.expander(users_panel_label(n, source), key=_k(panel, "open"), on_change="rerun",
                          icon=":material/manage_accounts:"):
             source = st.segmented_control("Who", [SOURCE_SELECTED, SOURCE_CSV], key=_k(panel, "source"),

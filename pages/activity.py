@@ -124,7 +124,8 @@ def table(actions: list[Any]) -> int | None:
     frame["when"] = ui.local_times(frame["when"])
     st.caption("Select an action to see who it changed, undo it or retry what failed.")
     event = st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch", key="activity.table", on_select="rerun",
-                         selection_mode="single-row", height=min(38 + 35 * len(frame), 460),
+                         selection_mode="single-row", height=min(38 + 66 * len(frame), 560),
+                         row_height=66,  # above 4 rem Streamlit wraps text: results and reasons are read whole
                          column_order=["when", "action", "result", "reason", "operator"],
                          column_config={"when": ui.time_column("When", width=125),
                                         "action": st.column_config.TextColumn("Action", width=215),

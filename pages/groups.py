@@ -91,7 +91,7 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
         members = members[mask]
     members = members.sort_values("userName", key=lambda s: s.astype(str).str.lower())
     shown = members.head(500)
-    members_key = f"groups.members.{group_id}.{q}"
+    members_key = f"groups.members.{group_id}.{q}.{d.snapshot_id}"  # rows move after a change: a new selection
     st.session_state["groups.members_key"] = members_key
     event = st.dataframe(ui.plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
                          key=members_key, hide_index=True, width="stretch",

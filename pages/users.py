@@ -20,6 +20,7 @@ from pages import _ui as ui
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
 KEY_DETAIL_OF = "users.detail_of"
+KEY_TABLE_SNAPSHOT = "users.table_snapshot"  # the snapshot the table's selection was made on
 
 
 def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
@@ -56,7 +57,7 @@ def _widths(same_email: bool) -> dict[str, int]:
     """Column widths that fit the content area of a 1280-px window beside the sidebar (about 820 px)."""
     if same_email:
         return {"userName": 250, "email": 0, "label": 150, "active": 60, "groups_list": 150, "roles_list": 150}
-    return {"userName": 200, "email": 180, "label": 130, "active": 60, "groups_list": 105, "roles_list": 105}
+    return {"userName": 190, "email": 165, "label": 120, "active": 55, "groups_list": 130, "roles_list": 130}
 
 
 def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
@@ -79,8 +80,15 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     same_email = bool((view["email"].fillna("").astype(str).str.lower()
                        == view["userName"].fillna("").astype(str).str.lower()).all())
     width = _widths(same_email)
-    # a new key per view (filters, page, sort) so a selection never points at rows of another view
-    table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
+    # a new key per view (filters, page, sort) and per snapshot, so a selection never points at rows of another
+    # view: after a change the new snapshot may list other people in those rows (a move out of a filtered
+    # group), so the selection starts afresh and the details stay on the first person who was selected
+    table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}.{d.snapshot_id}"
+    if st.session_state.get(KEY_TABLE_SNAPSHOT, d.snapshot_id) != d.snapshot_id:
+        before = st.session_state.get(ui.KEY_SELECTED_USERS) or []
+        if before:
+            st.session_state[ui.KEY_USER_DETAIL] = str(before[0])
+    st.session_state[KEY_TABLE_SNAPSHOT] = d.snapshot_id
     st.session_state["users.table_key"] = table_key
     event = st.dataframe(
         ui.plain_table(view), key=table_key, hide_index=True,
@@ -168,7 +176,7 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
                  "SCIM id": user_id}
         st.dataframe(ui.plain_table(pd.DataFrame({"Attribute": list(attrs),
                                                   "Value": [as_text(v) or "" for v in attrs.values()]})),
-                     hide_index=True, width="stretch",
+                     hide_index=True, width="stretch", height=38 + 35 * len(attrs),  # every row, no scrolling
                      column_config={"Attribute": st.column_config.TextColumn(width=200),
                                     "Value": st.column_config.TextColumn(width=560)})
     with tabs[1]:
