@@ -131,6 +131,7 @@ def test_overview_shows_hostile_job_and_alerts_as_text(world: dict[str, Any]) ->
 
 def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
     from console.people import display_label
+    from console.roles import role_label
     from console.snapshots import latest_snapshot
 
     values, directory = world["values"], world["directory"]
@@ -143,9 +144,11 @@ def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
         label = display_label(users.loc[uid].to_dict() | {"id": uid})
         assert at.subheader[0].value == ui.md_escape(label), uid
         # the person's groups and roles are buttons labelled with the (hostile) names: escaped too
+        # roles without the role rule's marker: the list is headed "Roles"
         labels = sorted(b.label for b in at.button if b.key and b.key.startswith("users.open_group."))
         assert labels == sorted([ui.md_escape(v) for v in values.values()]
-                                + [ui.md_escape("Role - " + v) for v in values.values()]), uid
+                                + [ui.md_escape(role_label(world["live"].conn, "Role - " + v))
+                                   for v in values.values()]), uid
         assert any(ui.md_escape(v) in s for s in strings for v in values.values())
 
 
@@ -208,10 +211,14 @@ def test_users_operation_preview_over_a_hostile_person(world: dict[str, Any]) ->
 # --- Groups & roles ------------------------------------------------------------------------------------------
 
 def test_groups_detail_of_every_hostile_group_and_role(world: dict[str, Any]) -> None:
+    from console.roles import role_label
+
     values, directory = world["values"], world["directory"]
+    conn = world["live"].conn
     for key, value in values.items():
+        # a role's heading says "Role: …" once, its name without the rule's marker
         for gid, title in ((directory.group_ids[key], f"Group: {ui.md_escape(value)}"),
-                           (directory.role_ids[key], f"Role: {ui.md_escape('Role - ' + value)}")):
+                           (directory.role_ids[key], f"Role: {ui.md_escape(role_label(conn, 'Role - ' + value))}")):
             at = app("pages/groups.py", state={"groups.detail_id": gid})
             assert_no_error_box(at)
             assert_text_only(at, values)
@@ -232,10 +239,12 @@ def test_group_members_and_operations_over_a_hostile_role(world: dict[str, Any])
     assert_no_error_box(at)
     assert at.session_state["groups.selected_ids"] == [directory.role_ids["link"]]
     strings = assert_text_only(at, values)
-    assert any(f"Change the members of role {ui.md_escape('Role - ' + values['link'])}" == s for s in strings)
+    assert any(f"Change the members of role {ui.md_escape(values['link'])}" == s for s in strings)
     members = at.dataframe[1].value.set_index("id")
     assert members.loc["guide-person-0001", "label"] == "Ada Guide"
     assert members.loc["nulls-person-0001", "label"] == "nulls.person@contoso.example"
+    at.segmented_control(key="ops.groups.action").set_value("Remove members").run()
+    assert_no_error_box(at)
     picker = at.multiselect(key="ops.groups.members")
     assert "31337" in picker.options and "ada.guide@contoso.example" in picker.options
 

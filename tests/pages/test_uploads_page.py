@@ -17,7 +17,7 @@ def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sa
     active = users[users["active"].astype(bool)]["userName"].astype(str).tolist()[:3]
     body = "userName,氏名\r\n" + "".join(f"{u},山田 {i}号\r\n" for i, u in enumerate(active))
     at = app("pages/users.py")
-    at.segmented_control(key="ops.users.source").set_value("CSV file").run()
+    at.segmented_control(key="ops.users.source").set_value("People in a CSV file").run()
     at.file_uploader(key="ops.users.csv").upload("一覧.csv", body.encode("cp932"), "text/csv").run()
     assert_clean(at)
     shown = texts(at)
@@ -28,7 +28,7 @@ def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sa
     assert {m.label: m.value for m in at.metric}["Will change"] == str(len(active))
 
     at = app("pages/users.py")
-    at.segmented_control(key="ops.users.source").set_value("CSV file").run()
+    at.segmented_control(key="ops.users.source").set_value("People in a CSV file").run()
     at.file_uploader(key="ops.users.csv").upload("list.csv", b"PK\x03\x04" + bytes(300), "text/csv").run()
     assert_clean(at)
     errors = unescape(" ".join(e.value for e in at.error))
