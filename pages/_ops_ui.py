@@ -119,7 +119,7 @@ def start(panel: str, plan: Any) -> None:
 
 def clear(panel: str) -> None:
     """The panel's preview or result goes (Done, Cancel, another selection, another page)."""
-    for name in ("plan", "confirm", "result", "run_reason", "reason", "for"):
+    for name in ("plan", "confirm", "result", "run_reason", "reason", "for", "inputs"):
         st.session_state.pop(_k(panel, name), None)
 
 
@@ -382,6 +382,31 @@ def _forget_if_other(panel: str, subject: tuple[str, ...]) -> None:
         st.session_state[_k(panel, "open")] = False
 
 
+def _inputs(*parts: Any) -> str:
+    """A fingerprint of what a preview is made from: who (the selection, the file's bytes, typed lines), what
+    and where to."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "getvalue"):          # an uploaded file: its name and bytes
+            part = (getattr(part, "name", ""), hashlib.sha256(part.getvalue()).hexdigest())
+        digest.update(repr(part).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _forget_if_changed(panel: str, inputs: str) -> None:
+    """A preview (not yet run) belongs to the inputs it was made from: another file, other typed names, another
+    action or destination drops it, so "Continue" can never run a list the operator has already replaced."""
+    plan_key = _k(panel, "plan")
+    if st.session_state.get(plan_key) is None or st.session_state.get(_k(panel, "result")) is not None:
+        return
+    if st.session_state.get(_k(panel, "inputs")) != inputs:
+        for name in ("plan", "confirm", "run_reason", "reason"):
+            st.session_state.pop(_k(panel, name), None)
+        st.caption("The preview was dropped because what it was made from changed: press Preview again.")
+
+
 def users_actions(conn: Any, selected: list[str]) -> None:
     """Deactivate / reactivate / add to / remove from / move between groups or roles, for the selected users
     or a CSV of userNames or e-mails. Collapsed until the operator opens it; no action is preselected."""
@@ -403,8 +428,10 @@ def users_actions(conn: Any, selected: list[str]) -> None:
                                           default=SOURCE_SELECTED) or SOURCE_SELECTED
             targets: Any = None
             if source == SOURCE_CSV:
+                # any type: a workbook gets the decoder's remedy ("save it as CSV UTF-8"), not Streamlit's
+                # "files are not allowed"
                 upload = st.file_uploader("CSV with one userName or e-mail per row (header optional)",
-                                          type=["csv", "txt"], key=_k(panel, "csv"))
+                                          key=_k(panel, "csv"))
                 if upload is not None:
                     try:
                         targets = read_upload(upload)
@@ -421,6 +448,8 @@ def users_actions(conn: Any, selected: list[str]) -> None:
             kind = USER_KINDS.get(label) if label else None
             params = group_params(conn, kind, panel) if kind else None
             ready = targets is not None and params is not None
+            inputs = _inputs(source, tuple(selected) if source == SOURCE_SELECTED else upload, kind, params)
+            _forget_if_changed(panel, inputs)
             if st.button("Preview", key=_k(panel, "preview"), disabled=not ready, icon=":material/preview:",
                          help="Shows who would change and who is skipped. Nothing is sent to 6clicks yet."):
                 ops = _ops()
@@ -428,6 +457,7 @@ def users_actions(conn: Any, selected: list[str]) -> None:
                 if plan is not None:
                     start(panel, plan)
                     st.session_state[_k(panel, "for")] = tuple(selected) if source == SOURCE_SELECTED else ()
+                    st.session_state[_k(panel, "inputs")] = inputs
             flow(panel, conn)
 
 
@@ -488,8 +518,10 @@ def groups_actions(conn: Any, group_ids: list[str], member_ids: list[str] | None
                     params = group_params(conn, "move", panel, fixed_group=gid)
             elif action == "Add people":
                 kind = "add"
+                # any type: a workbook gets the decoder's remedy ("save it as CSV UTF-8"), not Streamlit's
+                # "files are not allowed"
                 upload = st.file_uploader("CSV with one userName or e-mail per row (header optional)",
-                                          type=["csv", "txt"], key=_k(panel, "csv"))
+                                          key=_k(panel, "csv"))
                 typed = st.text_area("…or type userNames or e-mails, one per line", key=_k(panel, "add_typed"))
                 values = [v for v in typed.splitlines() if v.strip()]
                 if upload is not None:
@@ -506,6 +538,9 @@ def groups_actions(conn: Any, group_ids: list[str], member_ids: list[str] | None
             else:
                 st.caption("Choose what to do.")
             ready = kind is not None and targets is not None and params is not None
+            inputs = _inputs(gid, action, kind, params, upload if action == "Add people" else None,
+                             targets if not hasattr(targets, "values") else tuple(targets.values))
+            _forget_if_changed(panel, inputs)
             if st.button("Preview", key=_k(panel, "preview"), disabled=not ready, icon=":material/preview:",
                          help="Shows who would change and who is skipped. Nothing is sent to 6clicks yet."):
                 ops = _ops()
@@ -513,4 +548,5 @@ def groups_actions(conn: Any, group_ids: list[str], member_ids: list[str] | None
                 if plan is not None:
                     start(panel, plan)
                     st.session_state[_k(panel, "for")] = (gid,)
+                    st.session_state[_k(panel, "inputs")] = inputs
             flow(panel, conn)
