@@ -289,7 +289,7 @@ def _record_rows(ctx: Context, conn: Connection | str, records: pd.DataFrame, *,
                                                                                          r.source_name)
         whats.append(record_sentence(r.action, r.status, r.identity_type, name or r.target_name, person=person,
                                      error_code=r.error_code, properties=props, meaning=person,
-                                     cycle_id=r.cycle_id))
+                                     cycle_id=r.cycle_id if person else None))
     return pd.DataFrame({
         "at": records["time"].to_numpy(), "source": SOURCE_ENTRA, "what": whats,
         "outcome": records["status"].fillna("unknown").to_numpy(),
