@@ -27,7 +27,11 @@ TICK_FORMATS = [
 ]
 #: the shortest span a time axis shows (one point, or points minutes apart, still get a readable axis)
 MIN_SPAN = timedelta(days=1)
+#: how far past the latest point or now a widened axis may reach (a share of ``MIN_SPAN``)
+FUTURE_PAD = 0.04
 HOVER_TIME = "%d %b %Y %H:%M"
+#: the person whose details the Users page opens on their History tab (set by Sync history's record link)
+KEY_OPEN_HISTORY = "users.open_history"
 #: the mark before a timeline line (badges say failures in words, not only in colour)
 OUTCOME_ICONS = {"failure": ":red-badge[failed]", "warning": ":orange-badge[warning]",
                  "skipped": ":gray-badge[skipped]", "seen": ":blue[:material/photo_camera:]"}
@@ -82,7 +86,7 @@ def local_point(t: datetime | pd.Timestamp) -> pd.Timestamp:
 def axis_range(values: Any, since: datetime | None = None, until: datetime | None = None) -> list[str] | None:
     """[start, end] of a time axis in the operator's wall-clock time: the chosen period (``since`` .. ``until``
     or now) from its first data point, else the data's extent; widened around its middle to at least
-    ``MIN_SPAN``."""
+    ``MIN_SPAN``, reaching past the latest point (or now) by ``FUTURE_PAD`` at most."""
     points = local_naive(values) if values is not None and len(values) else pd.Series([], dtype="datetime64[ns]")
     if since is not None:
         lo, hi = local_point(since), local_point(until or datetime.now(UTC))
@@ -97,6 +101,11 @@ def axis_range(values: Any, since: datetime | None = None, until: datetime | Non
     if hi - lo < MIN_SPAN:
         middle = lo + (hi - lo) / 2
         lo, hi = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
+        # never far into the future: a snapshot taken a minute ago sits near the right edge, not mid-axis
+        latest = max(points.max() if len(points) else lo, local_point(datetime.now(UTC)))
+        if hi > latest + MIN_SPAN * FUTURE_PAD:
+            hi = latest + MIN_SPAN * FUTURE_PAD
+            lo = hi - MIN_SPAN
     return [lo.isoformat(), hi.isoformat()]
 
 

@@ -11,6 +11,7 @@ operator's time zone (converted before plotting).
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -409,9 +410,32 @@ def _open_target(target: Any) -> None:
     session keys."""
     if target.kind == "user":
         st.session_state[ui.KEY_USER_DETAIL] = target.scim_id
+        st.session_state[hist.KEY_OPEN_HISTORY] = target.scim_id  # the Users page opens on their History
         st.switch_page("pages/users.py")
     st.session_state[ui.KEY_GROUP_DETAIL] = target.scim_id
     st.switch_page("pages/groups.py")
+
+
+def _details_text(details: Any) -> str | None:
+    """A step's details (Entra sends a JSON object of name/value pairs) as "name: value · name: value"; any
+    other text as it is."""
+    from console.text import as_text
+
+    text = as_text(details)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(parsed, dict):
+        return text
+    pairs = []
+    for key, value in parsed.items():
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else as_text(value)
+        if shown:
+            pairs.append(f"{key}: {shown}")
+    return " · ".join(pairs) or None
 
 
 def _steps_markdown(steps: list[dict]) -> str:
@@ -421,8 +445,9 @@ def _steps_markdown(steps: list[dict]) -> str:
         icon = STATUS_ICONS.get(str(s.get("status") or "").lower(), ":gray[:material/radio_button_unchecked:]")
         line = (f"{i}. {icon} **{ui.md_escape(STEP_WORDS.get(kind, s.get('type') or s.get('name') or 'step'))}** — "
                 f"{ui.md_escape(s.get('description'), limit=600)}")
-        if s.get("details"):
-            line += f"  \n   :gray[{ui.md_escape(s.get('details'), limit=400)}]"
+        details = _details_text(s.get("details"))
+        if details:
+            line += f"  \n   :gray[{ui.md_escape(details, limit=400)}]"
         lines.append(line)
     return "\n".join(lines)
 

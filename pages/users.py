@@ -118,7 +118,11 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
     user_name = as_text(user.get("userName"))
     st.caption(" · ".join([*([ui.md_escape(user_name)] if user_name and user_name != label else []), status,
                            f"SCIM id {ui.md_escape(user_id)}"]))
-    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"])
+    from pages._history import KEY_OPEN_HISTORY
+
+    # opened from a provisioning record on Sync history ("details and history"): on the History tab
+    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],
+                   default="History" if st.session_state.get(KEY_OPEN_HISTORY) == user_id else None)
     with tabs[0]:
         # any attribute may be absent (the guide's Entra mapping sends no display name), null or of another type
         attrs = {"Name (as shown)": label, "User name": user.get("userName"), "E-mail": user.get("email"),

@@ -364,6 +364,7 @@ def test_chart_axes_at_one_snapshot(console_home):
     x = datetime.fromisoformat(size["data"][0]["x"][0])
     lo, hi = (datetime.fromisoformat(v) for v in size["layout"]["xaxis"]["range"])
     assert lo < x < hi
+    assert hi - x < timedelta(hours=2)  # the snapshot just taken sits near the right edge, not half a day early
     assert "One snapshot in this range" in texts(at)
     rate = chart(at, "Failure rate per cycle")["layout"]["yaxis"]["range"]
     assert rate == [0, 5.0]
@@ -398,3 +399,81 @@ def test_chart_axes_at_a_year(console_home):
     assert len(chart(at, "Directory size")["data"][0]["x"]) == 365
     rate = chart(at, "Failure rate per cycle")["layout"]["yaxis"]["range"]
     assert rate == [0, 55.0]  # 1 of 2 failed at most: 50 % and a little room, not past 100 %
+
+
+# --- more states: Graph without logs, a quiet period, a person's merged history -----------------------------
+
+def test_with_graph_but_no_logs_the_page_offers_the_fetch(console_home):
+    offline(console_home, entra=True, snapshot=True)
+    at = app(PAGE)
+    assert_clean(at)
+    shown = texts(at)
+    assert "Microsoft Graph is not configured" not in shown
+    assert "**No provisioning logs in the last 7 days.** Fetch them now (button above)" in shown
+    assert at.button(key="sync_history.fetch").label == "Fetch new logs now"
+    assert at.session_state["sync_history.range"] == "7 days"  # nothing to lead to
+    assert "earlier than this range" not in shown
+    assert [m.value for m in at.metric if m.label == "Next cycle"] == ["not known yet"]
+
+
+def test_without_failures_the_page_opens_on_seven_days_and_says_so(console_home):
+    from console.entra_logs import ingest_records
+
+    ctx, conn = offline(console_home, snapshot=True)
+    ingest_records(ctx, conn, records("quiet1", NOW - timedelta(days=12), 4) + records("quiet2", NOW - timedelta(hours=2), 4))
+    at = app(PAGE)
+    assert_clean(at)
+    assert at.session_state["sync_history.range"] == "7 days"
+    shown = texts(at)
+    assert "4 records in 1 cycle, 0 failures" in shown
+    assert "No failures in this period." in shown
+    assert "earlier than this range" not in shown
+    notes = [a["text"] for a in chart(at, "Cycles over time")["layout"].get("annotations", [])]
+    assert not [n for n in notes if n.startswith("worst")]
+
+
+def test_a_persons_history_merges_snapshot_changes_with_their_entra_records(console_home, sandbox_factory):
+    """A real directory: the person's family name changes between two snapshots and Entra's records name them
+    (one failure among them). Their History lists both, newest first, in words, and says which is which."""
+    from console.entra_logs import ingest_records
+    from console.snapshots import latest_snapshot, take_snapshot
+    from console.tokens import TokenService
+    from pages._history import KEY_OPEN_HISTORY
+    from scim_client import patch as patches
+    from tests.pages.conftest import make_connection
+
+    box = sandbox_factory(seed_users=8, seed_groups=2, seed=11)
+    live = make_connection(console_home, box, entra=False)
+    person = latest_snapshot(live.ctx, live.conn).users.sort_values("userName").iloc[0]
+    uid, user_name = str(person["id"]), str(person["userName"])
+    with TokenService(live.ctx).scim_client("Tenant") as client:
+        client.patch_user(uid, patches.request(patches.replace("name.familyName", "Okonkwo-Reyes")))
+    take_snapshot(live.ctx, live.conn)
+    seen_at = latest_snapshot(live.ctx, live.conn).taken_at
+    failed = records("qq", seen_at - timedelta(hours=3), 1, failures=1,
+                     code="SystemForCrossDomainIdentityManagementCredentialValidationFailure")[0]
+    failed.update(id="p-failed", provisioningAction="update",
+                  sourceIdentity={"id": "entra-obj-1", "displayName": "The Person", "identityType": "User"},
+                  targetIdentity={"id": uid, "displayName": user_name, "identityType": "User"})
+    later = records("rr", seen_at + timedelta(minutes=5), 1)[0]
+    later.update(id="p-disabled", provisioningAction="disable", modifiedProperties=[],
+                 sourceIdentity={"id": "entra-obj-1", "displayName": "The Person", "identityType": "User"},
+                 targetIdentity={"id": uid, "displayName": user_name, "identityType": "User"})
+    other = records("rr", seen_at + timedelta(minutes=5), 1)[0]  # someone else: not in their History
+    other.update(id="p-other", targetIdentity={"id": "somebody-else", "displayName": "x@example.org",
+                                               "identityType": "User"})
+    ingest_records(live.ctx, live.conn, [failed, later, other])
+    at = app("pages/users.py", state={"users.detail_id": uid, KEY_OPEN_HISTORY: uid})
+    assert_clean(at)
+    history = next(m.value for m in at.markdown if "provisioning cycle" in unescape(m.value))
+    lines = [unescape(line) for line in history.splitlines()]
+    assert len(lines) == 3, lines
+    assert "Entra disabled the account (provisioning cycle rr)" in lines[0]
+    assert "Family name changed from" in lines[1] and "Okonkwo-Reyes" in lines[1]
+    assert lines[1].endswith("(seen in a directory snapshot)]")
+    assert lines[2].startswith("- :red-badge[failed]")
+    assert "Entra failed to update the account (provisioning cycle qq): Entra could not authenticate" in lines[2]
+    shown = texts(at)
+    assert "3 entries, newest first; 1 failed provisioning record" in shown
+    for internal in ("member_removed", "user_changed", "familyName", "jwt-exp"):
+        assert internal not in history
