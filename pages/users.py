@@ -182,7 +182,7 @@ def history(conn: Any, user_id: str) -> None:
                + (f"; {count(failures, 'failed provisioning record')}" if failures else "")
                + ". Directory changes are dated by the snapshot that saw them; Entra's records by when Entra "
                "acted.")
-    with st.container(height=min(120 + 44 * len(timeline), 460), border=True):
+    with st.container(height=460 if len(timeline) > 8 else "content", border=True):
         st.markdown(hist.timeline_markdown(timeline))
     ui.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
                     f"{conn.name}-history-{user_id}", key=f"users.history_csv.{user_id}")
