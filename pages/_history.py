@@ -32,9 +32,12 @@ FUTURE_PAD = 0.04
 HOVER_TIME = "%d %b %Y %H:%M"
 #: the person whose details the Users page opens on their History tab (set by Sync history's record link)
 KEY_OPEN_HISTORY = "users.open_history"
-#: the mark before a timeline line (badges say failures in words, not only in colour)
-OUTCOME_ICONS = {"failure": ":red-badge[failed]", "warning": ":orange-badge[warning]",
-                 "skipped": ":gray-badge[skipped]", "seen": ":blue[:material/photo_camera:]"}
+#: the badge before a timeline entry: an Entra record's outcome in words, or "snapshot" for a change seen between
+#: two directory snapshots (badges, not coloured text or lists: nothing on these pages looks like a data element)
+OUTCOME_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
+                  "warning": ":orange-badge[warning]", "skipped": ":gray-badge[skipped]",
+                  "seen": ":blue-badge[:material/photo_camera: snapshot]"}
+OTHER_OUTCOME = ":gray-badge[other outcome]"
 
 
 # --- one overview of the job for every page ------------------------------------------------------------------
@@ -133,16 +136,16 @@ def person_timeline(conn: Any, user_id: str) -> pd.DataFrame:
 
 
 def timeline_markdown(frame: pd.DataFrame, *, limit: int | None = None) -> str:
-    """A timeline frame (``console.timeline.TIMELINE_COLUMNS``) as a Markdown list, one line per entry: time
-    and what happened, newest first, failures marked, changes seen between snapshots said so. Every text from
-    the directory or the logs is escaped."""
+    """A timeline frame (``console.timeline.TIMELINE_COLUMNS``) as Markdown, one paragraph per entry: a badge
+    (the record's outcome, or "snapshot" for a change seen between snapshots), the time and what happened,
+    newest first. Every text from the directory or the logs is escaped."""
     lines = []
     rows = frame if limit is None else frame.head(limit)
     for r in rows.itertuples(index=False):
-        icon = OUTCOME_ICONS.get(str(r.outcome), ":green[:material/check_circle:]")
-        seen = " :gray[(seen in a directory snapshot)]" if r.source == SOURCE_DIRECTORY else ""
-        lines.append(f"- {icon} **{ui.fmt_time(r.at)}** · {ui.md_escape(r.what, limit=700)}{seen}")
-    return "\n".join(lines)
+        badge = OUTCOME_BADGES["seen"] if r.source == SOURCE_DIRECTORY else OUTCOME_BADGES.get(str(r.outcome),
+                                                                                               OTHER_OUTCOME)
+        lines.append(f"{badge} **{ui.fmt_time(r.at)}** · {ui.md_escape(r.what, limit=700)}")
+    return "\n\n".join(lines)
 
 
 def timeline_csv(frame: pd.DataFrame) -> pd.DataFrame:

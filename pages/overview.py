@@ -211,8 +211,9 @@ def changes_panel(conn: Any, snap: Any) -> None:
         if total > shown:
             st.caption(f"The newest {shown:,} of {count(total, 'change')}.")
     if act.entra_records:
-        st.page_link("pages/sync_history.py", label="Failures, cycles and every record on Sync history",
-                     icon=":material/sync:")
+        if st.button("Failures, cycles and every record on Sync history", key="overview.to_sync_history",
+                     type="tertiary", icon=":material/sync:"):
+            st.switch_page("pages/sync_history.py")
 
 
 def main() -> None:

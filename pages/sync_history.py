@@ -33,8 +33,8 @@ F_IDENTITY, F_ACTION, F_STATUS = "sync_history.f_identity", "sync_history.f_acti
 F_CODE, F_CYCLE = "sync_history.f_code", "sync_history.f_cycle"
 STEP_WORDS = {"import": "Read from Entra", "scoping": "Scope check", "matching": "Looked up in 6clicks",
               "processing": "Decided", "referenceresolution": "Resolved references", "export": "Wrote to 6clicks"}
-STATUS_ICONS = {"success": ":green[:material/check_circle:]", "failure": ":red-badge[failed]",
-                "skipped": ":gray-badge[skipped]", "warning": ":orange-badge[warning]"}
+STATUS_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
+                 "skipped": ":gray-badge[skipped]", "warning": ":orange-badge[warning]"}
 
 
 # --- data (cached by a cheap version of the stored logs) ----------------------------------------------------
@@ -295,7 +295,7 @@ def hidden_trouble_notice(trouble: Any, choice: str, since: datetime | None) -> 
                f"{'is' if hidden == 1 else 'are'} earlier than this range."
     box = st.container(border=True)
     left, right = box.columns([4, 1], vertical_alignment="center")
-    left.markdown(f":orange[:material/history:] **{lead}** The worst cycle, {ui.fmt_time(worst['start'])}, had "
+    left.markdown(f":orange-badge[:material/history: earlier failures] **{lead}** The worst cycle, {ui.fmt_time(worst['start'])}, had "
                   f"{worst['failures']:,} of {count(worst['total'], 'record')} failed "
                   f"({ui.md_escape(error_title(worst['error_code']))}).")
     right.button(f"Show {wider.lower() if wider != 'All' else 'everything'}", key="sync_history.widen",
@@ -438,18 +438,16 @@ def _details_text(details: Any) -> str | None:
     return " · ".join(pairs) or None
 
 
-def _steps_markdown(steps: list[dict]) -> str:
-    lines = []
+def _steps(box: Any, steps: list[dict]) -> None:
+    """The record's steps, one paragraph each (numbered in bold, not a Markdown list), their details below."""
     for i, s in enumerate(steps, 1):
         kind = str(s.get("type") or "").lower()
-        icon = STATUS_ICONS.get(str(s.get("status") or "").lower(), ":gray[:material/radio_button_unchecked:]")
-        line = (f"{i}. {icon} **{ui.md_escape(STEP_WORDS.get(kind, s.get('type') or s.get('name') or 'step'))}** — "
-                f"{ui.md_escape(s.get('description'), limit=600)}")
+        badge = STATUS_BADGES.get(str(s.get("status") or "").lower(), ":gray-badge[no status]")
+        box.markdown(f"**{i}.** {badge} **{ui.md_escape(STEP_WORDS.get(kind, s.get('type') or s.get('name') or 'step'))}**"
+                     f" — {ui.md_escape(s.get('description'), limit=600)}")
         details = _details_text(s.get("details"))
         if details:
-            line += f"  \n   :gray[{ui.md_escape(details, limit=400)}]"
-        lines.append(line)
-    return "\n".join(lines)
+            box.caption(ui.md_escape(details, limit=400))
 
 
 def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
@@ -507,7 +505,10 @@ def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
         right.button("Show this cycle's records", key="sync_history.this_cycle", on_click=_filter_cycle,
                      args=(cycle,), icon=":material/filter_list:")
     box.markdown("**Steps**")
-    box.markdown(_steps_markdown(steps) if steps else "_No steps recorded._")
+    if steps:
+        _steps(box, steps)
+    else:
+        box.markdown("_No steps recorded._")
     if props:
         box.markdown("**What changed**")
         box.dataframe(ui.plain_table(pd.DataFrame(

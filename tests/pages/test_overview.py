@@ -51,7 +51,10 @@ def test_recent_changes_after_a_change(live):
         at = app()
         assert_clean(at)
         shown = texts(at)
-        assert "page.test.newcomer@example.org created in 6clicks :gray[(seen in a directory snapshot)]" in shown
+        listed = next(m.value for m in at.markdown if "newcomer" in m.value)
+        [line] = [unescape(x) for x in listed.split("\n\n") if "newcomer" in x]
+        assert line.startswith(":blue-badge[:material/photo_camera: snapshot] **")  # seen between snapshots
+        assert line.endswith(" · page.test.newcomer@example.org created in 6clicks")
         assert "**Directory:** 1 change seen between snapshots." in shown
         assert "only one snapshot so far" not in shown
     finally:
@@ -115,8 +118,8 @@ def test_first_start_says_there_is_no_earlier_snapshot_and_shows_entras_activity
     s = summarise(live.ctx, live.conn, since=range_start(timedelta(days=7)))
     assert s.total > 0
     assert f"**Entra provisioning:** {count(s.total, 'record')} in {count(len(s.cycles), 'cycle')}" in shown
-    listed = next(m.value for m in at.markdown if m.value.startswith("- ") and "Entra" in unescape(m.value))
-    assert listed.count("\n- ") + 1 == min(s.total, 200)
+    listed = next(m.value for m in at.markdown if m.value.startswith(":") and "Entra" in unescape(m.value))
+    assert len(listed.split("\n\n")) == min(s.total, 200)
     # the Sync history page counts the same records for the same 7 days
     at.session_state["sync_history.range"] = "7 days"
     at.switch_page("pages/sync_history.py").run()

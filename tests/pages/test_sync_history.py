@@ -333,7 +333,7 @@ def test_a_failed_record_opens_its_details_and_links_to_the_person(console_home)
     assert "SCIM id u000005" in shown  # the Users page shows that person's detail
     # their History merges Entra's records with the snapshots, newest first, in plain words
     history = next(m.value for m in at.markdown if "provisioning cycle" in unescape(m.value))
-    lines = [unescape(line) for line in history.splitlines()]
+    lines = [unescape(line) for line in history.split("\n\n")]
     assert len(lines) == 3
     assert "Entra disabled the account (provisioning cycle dis)" in lines[0]
     assert "Entra created the account (provisioning cycle ok)" in lines[1]
@@ -466,12 +466,13 @@ def test_a_persons_history_merges_snapshot_changes_with_their_entra_records(cons
     at = app("pages/users.py", state={"users.detail_id": uid, KEY_OPEN_HISTORY: uid})
     assert_clean(at)
     history = next(m.value for m in at.markdown if "provisioning cycle" in unescape(m.value))
-    lines = [unescape(line) for line in history.splitlines()]
+    lines = [unescape(line) for line in history.split("\n\n")]
     assert len(lines) == 3, lines
     assert "Entra disabled the account (provisioning cycle rr)" in lines[0]
     assert "Family name changed from" in lines[1] and "Okonkwo-Reyes" in lines[1]
-    assert lines[1].endswith("(seen in a directory snapshot)]")
-    assert lines[2].startswith("- :red-badge[failed]")
+    assert lines[0].startswith(":green-badge[:material/check: done] ")
+    assert lines[1].startswith(":blue-badge[:material/photo_camera: snapshot] ")  # seen between two snapshots
+    assert lines[2].startswith(":red-badge[failed] ")
     assert "Entra failed to update the account (provisioning cycle qq): Entra could not authenticate" in lines[2]
     shown = texts(at)
     assert "3 entries, newest first; 1 failed provisioning record" in shown
