@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from console.connections import Connection, ConnectionRepo
-from console.errors import ConsoleError, InvalidInput, StoreError
+from console.errors import ConsoleError, InvalidInput, StoreError, TokenError
 from scim_client import Probe, RetryPolicy, ScimClient, ScimError
 
 if TYPE_CHECKING:
@@ -56,14 +56,6 @@ ENTRA_MANUAL_STEPS = (
 def fingerprint(secret: str) -> str:
     """Last 4 hex characters of the SHA-256 of a secret."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[-4:]
-
-
-class TokenError(ConsoleError):
-    """A token operation failed; ``result`` is the test/exchange classification when there is one."""
-
-    def __init__(self, message: str, remedy: str = "", *, result: str = "error") -> None:
-        super().__init__(message, remedy)
-        self.result = result
 
 
 @dataclass

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import ConsoleError, InvalidInput
+from console.errors import InvalidInput, TokenError
 from console.operations import journal
 from console.operations.model import (
     DEFAULT_CONCURRENCY,
@@ -106,8 +106,7 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
     status = getattr(exc, "status", None)
     attempts = exc.attempts if isinstance(exc, ScimError) else 0  # HTTP attempts under the client's retry policy
     extra = max(0, attempts - 1)
-    if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError) or (
-            isinstance(exc, ConsoleError) and type(exc).__name__ == "TokenError"):
+    if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError | TokenError):
         return Outcome("failed", "unauthorized", http_status=401,
                        error="6clicks rejected the token (401): the batch was stopped.",
                        remedy=AUTH_REMEDY, stop=True, client_attempts=extra)

@@ -34,8 +34,8 @@ def ctx(tmp_path) -> Context:
 
 
 @pytest.fixture
-def conn() -> Connection:
-    return Connection(name="acme", api_url="https://acme.example.com/api")
+def conn(ctx) -> Connection:
+    return ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
 
 
 def job(code="Active", *, began=None, ended=None, cycle=None, state="Succeeded", quarantine=None, interval="PT40M",
