@@ -169,7 +169,8 @@ def test_triage_a_failure(server, browser):  # noqa: F811
     # 3. the link to the person: the Users page with their details, on their History tab
     page.get_by_role("button", name=f"Open {target.label}", exact=False).click()
     _idle(page)
-    page.wait_for_url("**/users", timeout=30_000)
+    # st.switch_page changes the address in place (no page load to wait for)
+    page.wait_for_function("() => location.pathname.endsWith('/users')", timeout=90_000)
     page.get_by_role("heading", name=target.label, exact=False).first.wait_for(timeout=30_000)
     _no_exception(page, "person")
     tab = page.get_by_role("tab", name="History")
