@@ -915,19 +915,46 @@ def group_history(ctx: Context, conn: Connection | str, group_id: str, limit: in
     return list_events(ctx, conn, subject_id=group_id, limit=limit, group_only=True)
 
 
-def describe_event(row: Any) -> str:
-    """One line in plain English for an event row (a dict or a namedtuple/Series)."""
+#: the tracked attributes in words (events keep the SCIM names)
+ATTRIBUTE_WORDS = {"userName": "user name", "email": "e-mail", "givenName": "given name", "familyName": "family name",
+                   "displayName": "display name", "externalId": "external id (Entra object id)", "active": "active"}
+
+
+def _quoted(value: Any) -> str:
+    from console.text import as_text
+
+    text = as_text(value)
+    return f"“{text}”" if text is not None else "(empty)"
+
+
+def describe_event(row: Any, *, about_person: bool = False) -> str:
+    """One line in plain English for an event row (a dict or a namedtuple/Series): "bob@x.com removed from
+    group Engineering", "ann@x.com: family name changed from “Lee” to “Lee-Smith”". With ``about_person`` the
+    line is told from the person's own history, without their name: "Removed from group Engineering"."""
     get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
-    kind, name = get("kind"), get("subject_name") or get("subject_id")
+    kind, name = str(get("kind") or ""), get("subject_name") or get("subject_id")
+    subject_type = str(get("subject_type") or "group")
     if kind == "user_changed":
-        return f"{name}: {get('attribute')} changed from {get('old_value')!r} to {get('new_value')!r}"
+        attribute = ATTRIBUTE_WORDS.get(str(get("attribute")), str(get("attribute")))
+        change = f"{attribute} changed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
+        return change[:1].upper() + change[1:] if about_person else f"{name}: {change}"
     if kind in ("member_added", "member_removed"):
-        who = get("related_name") or get("related_id")
         verb = "added to" if kind == "member_added" else "removed from"
-        return f"{who} {verb} {get('subject_type')} {name}"
-    if kind and kind.endswith("_renamed"):
-        return f"{get('subject_type')} renamed from {get('old_value')!r} to {get('new_value')!r}"
-    return f"{name}: {str(kind).replace('_', ' ')}"
+        if about_person:
+            return f"{verb.capitalize()} {subject_type} {name}"
+        return f"{get('related_name') or get('related_id')} {verb} {subject_type} {name}"
+    user_words = {"user_created": "created in 6clicks", "user_deactivated": "deactivated",
+                  "user_reactivated": "reactivated", "user_deleted": "deleted from 6clicks"}
+    if kind in user_words:
+        words = user_words[kind]
+        if kind == "user_created" and get("new_value") == "inactive":
+            words += " (inactive)"
+        return words[:1].upper() + words[1:] if about_person else f"{name} {words}"
+    if kind.endswith("_renamed"):
+        return f"{subject_type.capitalize()} renamed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
+    if kind.endswith(("_created", "_deleted")):
+        return f"{subject_type.capitalize()} {name} {'created' if kind.endswith('_created') else 'deleted'}"
+    return f"{name}: {kind.replace('_', ' ')}"
 
 
 # --------------------------------------------------------------------------------------------------- fetching

@@ -165,7 +165,11 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
     st.caption(" · ".join([*([ui.md_escape(user_name)] if user_name and user_name != label else []), status,
                            f"SCIM id {ui.md_escape(user_id)}",
                            f"as of {ui.fmt_time(d.taken_at)} ({ui.ago(d.taken_at)})"]))
-    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"])
+    from pages._history import KEY_OPEN_HISTORY
+
+    # opened from a provisioning record on Sync history ("details and history"): on the History tab
+    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],
+                   default="History" if st.session_state.get(KEY_OPEN_HISTORY) == user_id else None)
     with tabs[0]:
         # any attribute may be absent (the guide's Entra mapping sends no display name), null or of another type
         attrs = {"Name (as shown)": label, "User name": user.get("userName"), "E-mail": user.get("email"),
@@ -211,18 +215,26 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
 
 
 def history(conn: Any, user_id: str) -> None:
-    from console.snapshots import describe_event, user_history
+    """The person's History: what the directory snapshots saw change and what Entra's provisioning did to
+    them (``console.timeline.person_timeline``), newest first, in plain words."""
+    from console.text import count
+    from pages import _history as hist
 
-    events = user_history(ui.context(), conn, user_id)
-    if events is None or len(events) == 0:
-        st.caption("No recorded changes for this user.")
+    timeline = hist.person_timeline(conn, user_id)
+    if timeline.empty:
+        st.caption("Nothing recorded for this person yet: no change between directory snapshots and no Entra "
+                   "provisioning record names them. Entra's records appear after **Fetch new logs now** on Sync "
+                   "history (or an import); changes appear when the directory is refreshed again.")
         return
-    frame = pd.DataFrame({
-        "at": pd.to_datetime(events["at"], utc=True).dt.tz_convert(ui.operator_zone()),
-        "change": [describe_event(row) for row in events.to_dict("records")]})
-    st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch",
-                 column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
-                                "change": "Change"})
+    failures = int((timeline["outcome"] == "failure").sum())
+    st.caption(f"{count(len(timeline), 'entry', 'entries')}, newest first"
+               + (f"; {count(failures, 'failed provisioning record')}" if failures else "")
+               + ". Directory changes are dated by the snapshot that saw them; Entra's records by when Entra "
+               "acted.")
+    with st.container(height=460 if len(timeline) > 8 else "content", border=True):
+        st.markdown(hist.timeline_markdown(timeline))
+    ui.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
+                    f"{conn.name}-history-{user_id}", key=f"users.history_csv.{user_id}")
 
 
 def main() -> None:

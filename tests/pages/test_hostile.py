@@ -273,22 +273,27 @@ def test_sync_history_with_hostile_records_and_one_opened(world: dict[str, Any])
     values = world["values"]
     at = app("pages/sync_history.py")
     assert_clean(at)
-    assert_text_only(at, values)
+    strings = assert_text_only(at, values)
     texts = plot_strings(at)  # chart labels, legends and hovers: Plotly reads HTML there
     assert not [t for t in texts if "<img" in t or "<b>" in t], "HTML from data in a chart"
-    assert ui.plot_text(values["html"]) in texts, "the hostile error code is a tick of the failures chart"
     assert ui.plot_text(values["image"]) in texts, "the unknown action is a tick of the actions chart"
-    box = at.selectbox(key="sync_history.record")
+    # the hostile error codes are shown as text in the failure cards (their meaning and fix are the console's)
+    assert escaped_in(values["html"], strings) and escaped_in(values["link"], strings)
+    # the log table is plain text: one sentence per record, the hostile names exactly
+    table = next(d.value for d in at.dataframe if "what" in d.value.columns)
+    assert f"Entra failed to create {values['link']}: {values['link']}" in set(table["what"])
     opened = "hostile-link"
-    assert any(o.endswith(" · " + ui.plain(values["link"])) for o in box.options)  # plain option text
-    box.set_value(opened).run()
+    key = at.session_state["sync_history.table_key"]
+    at.session_state[key] = {"selection": {"rows": [table["id"].tolist().index(opened)], "columns": [],
+                                           "cells": []}}
+    at.run()
     assert_clean(at)
     strings = assert_text_only(at, values)
     error = at.error[-1].value
-    assert error.startswith(f"**{ui.md_escape(values['link'])}** — ")
-    steps = at.dataframe[-2].value
-    assert values["link"] in set(steps["name"])  # the steps table holds the exact text (plain element)
-    assert strings
+    assert error.startswith(f"**{ui.md_escape(values['link'])}** · {ui.md_escape(values['link'])}\n\n")
+    assert escaped_in(values["link"], strings, limit=600)  # the step's description, as wrapped text
+    props = next(d.value for d in at.dataframe if "property" in d.value.columns)
+    assert values["link"] in set(props["property"])  # the changes table holds the exact text (plain element)
 
 
 def test_sync_history_filters_offer_hostile_values_as_plain_options(world: dict[str, Any]) -> None:
