@@ -72,11 +72,11 @@ def passphrase_problem(passphrase: str) -> str | None:
     if not text.strip():
         return "The passphrase is empty."
     words = [w for w in text.split() if len(w) >= 2]
+    if len(text) < MIN_PASSPHRASE_LENGTH and len(words) < MIN_PASSPHRASE_WORDS:
+        return f"The passphrase is too short ({len(text)} characters)."
     if len(set(text)) < 5:
-        return "The passphrase repeats too few characters to be guessed slowly."
-    if len(text) >= MIN_PASSPHRASE_LENGTH or len(words) >= MIN_PASSPHRASE_WORDS:
-        return None
-    return f"The passphrase is too short ({len(text)} characters)."
+        return "The passphrase uses too few different characters."
+    return None
 
 
 def _passphrase_remedy() -> str:
