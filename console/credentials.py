@@ -190,6 +190,11 @@ def _default_passphrase_provider(creating: bool = False) -> str | None:
     return first
 
 
+def env_passphrase() -> str | None:
+    """The passphrase from ``SCIM_CONSOLE_KEYRING_PASSPHRASE`` only, never a prompt (for the app)."""
+    return os.environ.get(ENV_PASSPHRASE) or None
+
+
 class CredentialStore:
     """``get/set/delete(conn_name, kind)`` over one keyring backend, refusing insecure ones."""
 

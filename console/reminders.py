@@ -513,6 +513,7 @@ _threads_lock = threading.Lock()
 
 
 def remind_interval() -> float:
+    """Seconds between the app's reminder runs (``SCIM_CONSOLE_REMIND_EVERY``; 0 turns the thread off)."""
     raw = os.environ.get(ENV_REMIND_EVERY, "").strip()
     if not raw:
         return DEFAULT_REMIND_EVERY
@@ -521,19 +522,21 @@ def remind_interval() -> float:
     except ValueError:
         log.warning("%s=%r is not a number of seconds; using %.0f", ENV_REMIND_EVERY, raw, DEFAULT_REMIND_EVERY)
         return DEFAULT_REMIND_EVERY
-    return max(1.0, value)
+    return 0.0 if value <= 0 else max(1.0, value)
 
 
 def start_reminder_thread(ctx: Context, *, interval: float | None = None,
-                          first_delay: float | None = None) -> ReminderThread:
+                          first_delay: float | None = None) -> ReminderThread | None:
     """Start the app's reminder thread for ``ctx``'s data folder, once per process (later calls, from any
-    session, return the running one)."""
+    session, return the running one). None when turned off (``SCIM_CONSOLE_REMIND_EVERY=0``)."""
     key = Path(ctx.data_dir).resolve()
     with _threads_lock:
         thread = _threads.get(key)
         if thread is not None and thread.is_alive():
             return thread
         every = interval if interval is not None else remind_interval()
+        if every <= 0:
+            return None
         thread = ReminderThread(ctx, every, min(every, FIRST_REMIND_DELAY) if first_delay is None else first_delay)
         _threads[key] = thread
         thread.start()

@@ -16,6 +16,7 @@ the token):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -317,9 +318,15 @@ def _real_connection(ctx: Context, conn: Connection | None) -> Connection | None
     return next((c for c in ConnectionRepo(ctx.store).list() if not c.is_demo), None)
 
 
-def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = None) -> list[Step]:
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = None,
+              fmt: Callable[[datetime], str] = _utc) -> list[Step]:
     """The steps from the demo to a real tenant that is healthy and reminded, each with its live state, for
-    ``conn`` (or, when that is the demo or None, the first real connection)."""
+    ``conn`` (or, when that is the demo or None, the first real connection). ``fmt`` words a time (the app
+    passes the operator's zone; the default is UTC)."""
     from console import reminders
 
     now = now or datetime.now(UTC)
@@ -417,8 +424,11 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
         last_test = reminders.last_test(ctx, conn)
         tested = ""
         if last_test:
-            tested = (f" Last Send test {last_test['at'][:16].replace('T', ' ')} UTC: "
-                      + ("delivered." if last_test.get("ok") else "failed."))
+            try:
+                tested_at = fmt(datetime.fromisoformat(str(last_test["at"])))
+            except (KeyError, ValueError):
+                tested_at = "at an unknown time"
+            tested = f" Last Send test {tested_at}: " + ("delivered." if last_test.get("ok") else "failed.")
         if channels:
             steps.append(Step("channel", STEP_TITLES["channel"], "done" if last_test and last_test.get("ok")
                               else "warning", ", ".join(c["description"] for c in channels) + "."
@@ -432,12 +442,11 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
     cli_run = runs.get("cli")
     app_run = runs.get("app")
     line = reminders.cron_line(ctx)
-    app_text = (f" While the app runs it also sends due reminders itself (last check "
-                f"{app_run:%Y-%m-%d %H:%M} UTC)." if app_run else
+    app_text = (f" While the app runs it also sends due reminders itself (last check {fmt(app_run)})." if app_run else
                 " While the app runs it also sends due reminders itself.")
     if cli_run and now - cli_run <= DAILY_JOB_FRESH:
         steps.append(Step("daily", STEP_TITLES["daily"], "done",
-                          f"Last run from the command line {cli_run:%Y-%m-%d %H:%M} UTC." + app_text, "", line))
+                          f"Last run from the command line {fmt(cli_run)}." + app_text, "", line))
     else:
         steps.append(Step("daily", STEP_TITLES["daily"], "todo",
                           ("No run from cron in the last 36 hours." if cli_run else "Not seen running yet.")
@@ -447,8 +456,9 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
 
 
 def progress(steps: list[Step]) -> tuple[int, int]:
-    """(done, counted) over the steps that are not optional."""
-    counted = [s for s in steps if s.state != "optional"]
+    """(done, counted): Microsoft Graph and its job count only once Graph is configured, so that the total does
+    not change while the admin works through the other steps."""
+    counted = [s for s in steps if s.key not in ("graph", "job") or s.state not in ("optional", "blocked")]
     return sum(1 for s in counted if s.done), len(counted)
 
 
