@@ -107,7 +107,8 @@ def alerts_panel(conn: Any) -> None:
     from console.alerts import current_alerts
 
     try:
-        alerts = list(current_alerts(ui.context(), conn, include_token=False))  # the token has its own banner
+        # the token's expiry has its own banner; a missing token is an alert all the same (no "No alerts" beside it)
+        alerts = list(current_alerts(ui.context(), conn, include_token=False, missing_token=True))
     except Exception as exc:
         ui.log_exception(exc)
         ui.show_error(exc, what="computing the alerts")
@@ -171,6 +172,10 @@ def main() -> None:
     conn = ui.connection()
     st.title("Overview")
     ui.demo_label(conn)
+    with ui.guard("showing the next step"):
+        from pages import _setup_ui
+
+        _setup_ui.next_step_pointer(conn)
     with ui.guard("reading the token"):
         token_panel(conn)
     with ui.guard("reading provisioning health"):
