@@ -254,7 +254,7 @@ def next_step_pointer(conn: Any) -> None:
                        "reminders, each with its live state.")
             b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
         return
-    health = connection_health(ui.context(), conn)
+    health = connection_health(ui.context(), conn, deep=True)  # deep: the one exact next step
     if health.state == "incomplete":
         with st.container(border=True):
             a, b = st.columns([4, 1], vertical_alignment="center")

@@ -437,7 +437,7 @@ def token_banner(conn: Any, status: Any) -> None:
     elif status.level == "missing":
         from console.setup import connection_health
 
-        health = connection_health(context(), conn)
+        health = connection_health(context(), conn, deep=True)  # the one exact next step (key, or Generate)
         st.warning(f"**{md_escape(conn.name)} is incomplete: it has no token yet.** "
                    + md_escape(health.next_step, limit=1000), icon=":material/key_off:")
     elif status.level == "warning":

@@ -41,9 +41,11 @@ def token_panel(conn: Any) -> None:
 def health_panel(conn: Any) -> None:
     st.subheader("Provisioning health", divider="gray")
     if conn.entra is None:
-        st.info("**Entra provisioning is not connected.** Add the tenant id, client id, service principal and "
-                "job id (and the app's client secret) on the Connection & token page to see cycles, "
-                "quarantine and failures here.", icon=":material/cloud_off:")
+        st.info("**Entra provisioning is not connected.** Add the tenant id, client id, client secret and "
+                "service principal on Connection & token > Microsoft Graph (the job is found for you) to see "
+                "cycles, quarantine and failures here.", icon=":material/cloud_off:")
+        st.page_link("pages/connection.py", label="Configure Microsoft Graph", icon=":material/settings:",
+                     query_params={"tab": "Microsoft Graph"})
         return
     from console.job_health import job_overview
 

@@ -416,3 +416,16 @@ def test_checklist_follows_the_set_up(ctx, sandbox):
     later = datetime.now(UTC) + timedelta(days=3)
     assert {s.key: s for s in checklist(ctx, conn, now=later)}["daily"].state == "todo"
 
+
+
+def test_readme_lists_the_graph_permissions_of_the_code():
+    """One least-privilege list per feature, in the code; the README's list is the same, line for line."""
+    from console.graph import GRAPH_PERMISSIONS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- graph-permissions")
+    block = readme[readme.index("\n", start) + 1:readme.index("<!-- /graph-permissions -->")]
+    listed = [line.removeprefix("- ") for line in block.strip().splitlines()]
+    expected = [f"{p.feature}: " + " and ".join(f"`{x}`" for x in p.permissions) + (f" ({p.note})" if p.note else "")
+                for p in GRAPH_PERMISSIONS]
+    assert listed == expected
