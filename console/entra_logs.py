@@ -50,6 +50,7 @@ BATCH = 5000
 FETCH_OVERLAP = timedelta(minutes=15)
 #: Entra keeps provisioning logs 30 days; older records in an import are kept but reported
 RETENTION = timedelta(days=30)
+MAX_DURATION_MS = 30 * 86_400_000   # a provisioning step longer than a month is not a duration
 _INSERT = ("INSERT OR IGNORE INTO provisioning_logs (connection, id, activity_ms, cycle_id, change_id, job_id,"
            " action, status, error_code, error_category, identity_type, source_id, source_name, target_id,"
            " target_name, initiator_type, duration_ms, origin, raw) VALUES"
@@ -173,7 +174,8 @@ def _normalise_fast(r: dict) -> tuple | None:
     for v in texts:
         if v is not None and v.__class__ is not str:
             return None
-    if (dur is not None and dur.__class__ is not int) or "initiatingType" in (ini or {}):
+    if (dur is not None and (dur.__class__ is not int or not 0 <= dur <= MAX_DURATION_MS)) \
+            or "initiatingType" in (ini or {}):
         return None
     try:
         when = datetime.fromisoformat(t[:-1] + "+00:00" if t[-1:] in "zZ" else t)
@@ -186,6 +188,18 @@ def _normalise_fast(r: dict) -> tuple | None:
         return None
     return (rec_id, int(when.timestamp() * 1000), c, ch, job, action, status, code, category, itype, sid, sname,
             tid, tname, initiator, dur)
+
+
+def _raw_json(record: Any) -> bytes | None:
+    """The record as stored (compact JSON); orjson refuses integers beyond 64 bits, the standard module takes
+    them; None when neither can (nesting deeper than either allows)."""
+    try:
+        return orjson.dumps(record, default=str)
+    except TypeError:
+        try:
+            return json.dumps(record, default=str, ensure_ascii=False).encode()
+        except (TypeError, ValueError, RecursionError):
+            return None
 
 
 def normalise(record: Any) -> tuple[tuple | None, str]:
@@ -220,8 +234,10 @@ def normalise(record: Any) -> tuple[tuple | None, str]:
     if duration is not None and not isinstance(duration, int):
         try:
             duration = int(float(duration)) if duration != "" else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # "1e400" is infinity
             duration = None
+    if isinstance(duration, bool) or (isinstance(duration, int) and not 0 <= duration <= MAX_DURATION_MS):
+        duration = None                                    # negative, or beyond SQLite's 64-bit integers
     identity_type = _text(_first(source, "identityType", "type") or _first(target, "identityType", "type"))
     return (rec_id, int(when.timestamp() * 1000), _text(_get(record, "cycleId")), _text(_get(record, "changeId")),
             _text(_get(record, "jobId")), _enum(_first(record, "provisioningAction", "action"), ACTIONS),
@@ -349,12 +365,17 @@ class _Ingester:
         if rec_id in self.seen:
             self.result.duplicates += 1
             return
+        raw = _raw_json(record)
+        if raw is None:
+            self.result.reject(where, "the record cannot be stored as JSON (numbers beyond 64 bits or nesting "
+                                      "too deep)")
+            return
         self.seen.add(rec_id)
         ms = row[1]
         self.max_ms = ms if self.max_ms is None or ms > self.max_ms else self.max_ms
         self.min_ms = ms if self.min_ms is None or ms < self.min_ms else self.min_ms
         self.rows.append((self.conn_name, *row, self.origin))
-        self.raws.append(orjson.dumps(record, default=str))
+        self.raws.append(raw)
         if len(self.rows) >= BATCH:
             self.flush()
 

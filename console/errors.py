@@ -25,3 +25,12 @@ class NotFoundError(ConsoleError):
 
 class InvalidInput(ConsoleError):
     """Input from the operator that cannot be used as given."""
+
+
+class TokenError(ConsoleError):
+    """A token operation failed (the token was rejected, or could not be made); ``result`` is the test or
+    exchange classification when there is one. Operations stop a batch on it, like on a 401."""
+
+    def __init__(self, message: str, remedy: str = "", *, result: str = "error") -> None:
+        super().__init__(message, remedy)
+        self.result = result

@@ -1,20 +1,21 @@
 """Microsoft Graph for one connection's enterprise app: provisioning logs, the provisioning job, secrets.
 
 Client-credentials sign-in (the token is cached in memory until shortly before it expires), configurable login
-and Graph base URLs (the sandbox serves its own), ``@odata.nextLink`` paging, retries that honour ``Retry-After``
-on 429 and back off on 5xx and dropped connections, and ``GraphError`` with the Graph error code, a message and
-a remedy that names the missing application permission on 403. The client secret and the access token never
+and Graph base URLs (the sandbox serves its own), ``@odata.nextLink`` paging, retries under scim_client's
+``RetryPolicy`` (``GRAPH_RETRY``: 429 and 502-504 for GETs, PUTs and the requests that are safe to repeat,
+``Retry-After`` in seconds or as an HTTP date, a time budget; a POST that was sent is never sent again by
+itself), and ``GraphError`` with the Graph error code, a message and a remedy that names the missing application
+permission on 403. The client secret and the access token never
 appear in messages, logs or ``repr()``; the bearer token is only sent to the Graph host.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -22,6 +23,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from console.errors import ConsoleError
+from scim_client import RetryPolicy, failure_kind
+from scim_client.retry import SENT
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -34,7 +37,9 @@ PERM_LOGS = "AuditLog.Read.All"
 PERM_DIRECTORY = "Directory.Read.All"
 PERM_READ = "Synchronization.Read.All"
 PERM_WRITE = "Synchronization.ReadWrite.All"
-MAX_RETRY_AFTER = 120.0
+# The SCIM client's rules (429, 502-504; as Microsoft's own Graph SDKs, not 500), with longer waits: Graph
+# throttles for longer. A wait that would end more than two minutes after the first attempt is not started.
+GRAPH_RETRY = RetryPolicy(max_retries=4, budget_seconds=120.0, backoff_base=0.5, backoff_cap=30.0)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,8 @@ class GraphClient:
         timeout: float = 30.0,
         max_retries: int = 4,
         verify: bool = True,
-        sleep: Any = time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy = GRAPH_RETRY,
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
@@ -122,7 +128,7 @@ class GraphClient:
         self.login_base_url = login_base_url.rstrip("/")
         self.service_principal_id = service_principal_id
         self.job_id = job_id
-        self.max_retries = max_retries
+        self.retry = retry if max_retries == retry.max_retries else replace(retry, max_retries=max_retries)
         self._sleep = sleep
         self._http = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False)
         self._lock = threading.Lock()
@@ -169,7 +175,9 @@ class GraphClient:
             url = f"{self.login_base_url}/{quote(self.tenant_id, safe='')}/oauth2/v2.0/token"
             data = {"client_id": self.client_id, "client_secret": self.__secret, "scope": SCOPE,
                     "grant_type": "client_credentials"}
-            response = self._send("POST", url, what="sign in to Microsoft Entra", data=data, auth=False)
+            # a token request changes nothing: safe to send again
+            response = self._send("POST", url, what="sign in to Microsoft Entra", data=data, auth=False,
+                                  idempotent=True)
             try:
                 body = response.json()
                 token = body["access_token"]
@@ -184,37 +192,53 @@ class GraphClient:
     # -- HTTP with retries ------------------------------------------------------------------------------
     def _send(self, method: str, url: str, *, what: str, permission: str = "", auth: bool = True,
               json: Any = None, data: dict[str, str] | None = None, params: dict[str, str] | None = None,
-              ) -> httpx.Response:
+              idempotent: bool | None = None) -> httpx.Response:
+        """One Graph call under ``self.retry``; ``idempotent`` overrides the method's rule (True for requests
+        that are safe to repeat although they are POSTs)."""
         if auth and urlsplit(url).netloc.lower() != self._graph_host:
             raise GraphError(f"Graph sent a link to another host ({urlsplit(url).netloc}) while trying to {what}.",
                              "Check the Graph base URL; the console only sends its token to that host.",
                              code="ForeignLink")
-        attempt, refreshed = 0, False
+        policy = self.retry
+        attempts = policy.start(sleep=self._sleep)
+        refreshed = False
         while True:
             headers = {"Accept": "application/json"}
             if auth:
                 headers["Authorization"] = f"Bearer {self._access_token()}"
+            attempts.attempted()
             try:
                 response = self._http.request(method, url, headers=headers, json=json, data=data, params=params)
             except httpx.HTTPError as exc:
-                if attempt < self.max_retries and not isinstance(exc, httpx.UnsupportedProtocol):
-                    attempt += 1
-                    self._sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2))
-                    continue
-                text = str(exc).lower()
+                kind = failure_kind(exc)
+                if policy.retries_failure(kind, method, idempotent):
+                    delay = attempts.next_wait()
+                    if delay is not None:
+                        log.info("%s to %s: %s (%s); retrying in %.2f s", method, what, kind,
+                                 type(exc).__name__, delay)
+                        attempts.wait(delay)
+                        continue
                 host = urlsplit(url).netloc
-                if "ssl" in text or "certificate" in text:
+                if kind == "tls":
                     raise GraphError(f"TLS to {host} failed while trying to {what}.",
                                      "Check the URL and the certificate (or a TLS-inspecting proxy's CA).",
                                      code="TLS") from None
-                raise GraphError(f"Could not reach {host} to {what} ({type(exc).__name__}).",
-                                 "Check the network, proxy and the Graph/login base URLs, then try again.",
+                unsure = kind in SENT and not policy.is_idempotent(method, idempotent)
+                raise GraphError(f"Could not reach {host} to {what} ({kind}, after {attempts.count} "
+                                 f"attempt{'s' if attempts.count != 1 else ''})."
+                                 + (" The request may have reached Graph before the connection broke, so it was "
+                                    "not sent again." if unsure else ""),
+                                 ("Check whether it took effect before repeating it; if the network is the "
+                                  "problem, check it, the proxy and the Graph/login base URLs." if unsure else
+                                  "Check the network, proxy and the Graph/login base URLs, then try again."),
                                  code="Unreachable") from None
             status = response.status_code
-            if status == 429 or status in (500, 502, 503, 504):
-                if attempt < self.max_retries:
-                    attempt += 1
-                    self._sleep(self._retry_delay(response, attempt))
+            if policy.retries_status(status, method, idempotent):
+                retry_after = policy.retry_after(response.headers.get("Retry-After"), response.headers.get("Date"))
+                delay = attempts.next_wait(retry_after, status)
+                if delay is not None:
+                    log.info("%s to %s: HTTP %d; retrying in %.2f s", method, what, status, delay)
+                    attempts.wait(delay)
                     continue
             if status == 401 and auth and not refreshed:  # token expired early or was revoked: sign in again
                 refreshed = True
@@ -223,16 +247,6 @@ class GraphClient:
             if status >= 400:
                 raise self._error(response, what, permission, auth)
             return response
-
-    @staticmethod
-    def _retry_delay(response: httpx.Response, attempt: int) -> float:
-        value = response.headers.get("Retry-After", "").strip()
-        if value:
-            try:
-                return min(MAX_RETRY_AFTER, max(0.0, float(value)))
-            except ValueError:
-                pass
-        return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
 
     def _error(self, response: httpx.Response, what: str, permission: str, auth: bool) -> GraphError:
         status = response.status_code
@@ -339,7 +353,8 @@ class GraphClient:
         if token:
             credentials.append({"key": "SecretToken", "value": token})
         self._send("POST", f"{self._job(job_id)}/validateCredentials", what="validate the provisioning credentials",
-                   permission=permissions_for("write"), json={"credentials": credentials})
+                   permission=permissions_for("write"), json={"credentials": credentials},
+                   idempotent=True)  # a test: repeatable
 
     def restart(self, scope: str = "Watermark, Escrows, QuarantineState", job_id: str | None = None) -> None:
         self._send("POST", f"{self._job(job_id)}/restart", what="restart the provisioning job",

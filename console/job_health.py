@@ -8,6 +8,7 @@ logs (``console.entra_logs``) into what the Overview and Sync history pages and 
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -153,6 +154,27 @@ def _time(value: Any) -> str | None:
     return t.isoformat()
 
 
+def _word(value: Any) -> str | None:
+    """A status field from Graph as bounded text (a hostile answer may put objects or megabytes there)."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:200]
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
+
+
+def _dump(job: dict) -> bytes:
+    try:
+        return orjson.dumps(job, default=str)
+    except TypeError:  # integers beyond 64 bits, nesting beyond orjson's limit
+        try:
+            return json.dumps(job, default=str).encode()
+        except (TypeError, ValueError, RecursionError):
+            return b"{}"
+
+
 # ------------------------------------------------------------------------------------------------- polling
 
 def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at: datetime | None = None) -> None:
@@ -168,13 +190,14 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at
         "INSERT INTO job_status_history (connection, polled_at, code, schedule_interval, schedule_state,"
         " quarantine_reason, quarantine_began, quarantine_next, error_code, successive_failures, last_cycle_id,"
         " last_began, last_ended, last_state, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (name, (polled_at or datetime.now(UTC)).astimezone(UTC).isoformat(), status.get("code"),
-         schedule.get("interval"), schedule.get("state"), quarantine.get("reason") if quarantine else None,
+        (name, (polled_at or datetime.now(UTC)).astimezone(UTC).isoformat(), _word(status.get("code")),
+         _word(schedule.get("interval")), _word(schedule.get("state")),
+         _word(quarantine.get("reason")) if quarantine else None,
          _time(quarantine.get("currentbegan") or quarantine.get("seriesbegan")) if quarantine else None,
-         _time(quarantine.get("nextattempt")) if quarantine else None, error.get("code"),
-         status.get("countsuccessivecompletefailures"), last.get("activityidentifier"),
-         _time(last.get("timebegan")), _time(last.get("timeended")), last.get("state"),
-         zlib.compress(orjson.dumps(job, default=str))))
+         _time(quarantine.get("nextattempt")) if quarantine else None, _word(error.get("code")),
+         _count(status.get("countsuccessivecompletefailures")), _word(last.get("activityidentifier")),
+         _time(last.get("timebegan")), _time(last.get("timeended")), _word(last.get("state")),
+         zlib.compress(_dump(job))))
 
 
 def poll_job(ctx: Context, conn: Connection) -> dict:

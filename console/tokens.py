@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from console.connections import Connection, ConnectionRepo
-from console.errors import ConsoleError, InvalidInput, StoreError
+from console.errors import ConsoleError, InvalidInput, StoreError, TokenError
+from scim_client import Probe, RetryPolicy, ScimClient, ScimError
 
 if TYPE_CHECKING:
     from console.context import Context
-    from scim_client import ScimClient
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +107,6 @@ def import_remedy(name: str) -> str:
 def fingerprint(secret: str) -> str:
     """Last 4 hex characters of the SHA-256 of a secret."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[-4:]
-
-
-class TokenError(ConsoleError):
-    """A token operation failed; ``result`` is the test/exchange classification when there is one."""
-
-    def __init__(self, message: str, remedy: str = "", *, result: str = "error") -> None:
-        super().__init__(message, remedy)
-        self.result = result
 
 
 @dataclass
@@ -210,87 +200,38 @@ def clean_secret(value: str, what: str) -> str:
     return text
 
 
-def _transport_failure(exc: httpx.HTTPError, url: str) -> ProbeResult:
-    try:
-        from scim_client._http import classify_transport_error
-
-        failure = classify_transport_error(exc, url)
-        result = "tls" if getattr(failure, "kind", "") == "tls" else "unreachable"
-        return ProbeResult(result, f"Could not test the token: {failure.message}.", failure.remedy)
-    except ImportError:  # pragma: no cover - scim_client always ships with the console
-        text = str(exc).lower()
-        if "ssl" in text or "certificate" in text:
-            return ProbeResult("tls", "Could not test the token: the TLS connection failed.",
-                               "Check the URL and the server's certificate.")
-        return ProbeResult("unreachable", f"Could not test the token: the SCIM host did not answer ({type(exc).__name__}).",
-                           "Check the URL, network, proxy and firewall, then try again.")
+# The token test: one request, and one retry of a transient failure within a few seconds.
+PROBE_RETRY = RetryPolicy(max_retries=1, budget_seconds=10.0)
+# scim_client's probe outcomes, as stored in tokens.last_test_result.
+_PROBE_RESULT = {"not-scim": "protocol"}
 
 
 def probe_token(conn: Connection, token: str, *, timeout: float = 20.0) -> ProbeResult:
-    """``GET {scim}/Users?startIndex=1&count=1`` with the token, classified. Never raises for HTTP outcomes."""
-    url = f"{conn.scim_url}/Users"
+    """Test ``token`` against the connection's SCIM URL with ``ScimClient.probe()`` (``GET /Users?count=1``),
+    classified by scim_client's error mapping. Never raises for HTTP or network outcomes."""
+    url = conn.scim_url or ""
     try:
-        with httpx.Client(timeout=timeout, verify=conn.verify_tls, follow_redirects=False) as http:
-            response = http.get(url, params={"startIndex": "1", "count": "1"},
-                                headers={"Authorization": f"Bearer {token}", "Accept": "application/scim+json"})
-    except httpx.HTTPError as exc:
-        return _transport_failure(exc, url)
-    status = response.status_code
-    ctype = response.headers.get("content-type", "").lower()
-    detail = ""
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            detail = str(body.get("detail") or "")[:300]
-    except ValueError:
-        body = None
-    detail = detail.replace(token, "[token]") if token else detail
-    if status == 401:
+        with ScimClient(url, token, timeout=timeout, verify=conn.verify_tls, retry=PROBE_RETRY) as client:
+            probe = client.probe()
+    except ScimError as exc:  # a token that cannot be sent in a header, a URL that is not http(s)
+        probe = Probe.from_error(exc, url)
+    result = _PROBE_RESULT.get(probe.outcome, probe.outcome)
+    if probe.outcome == "ok":
+        return ProbeResult("ok", "The token works: the SCIM service answered the test request.", "", probe.status)
+    if result == "rejected":  # the remedy names the place in the app, then the command
         return ProbeResult(
-            "rejected",
-            "The token was rejected (401). Likely causes: it expired, its API key was deleted or regenerated, the "
-            "key's 6clicks user was removed or deactivated, or a permission was taken away from that user.",
+            "rejected", f"The token test failed: {probe.message}.",
             f"{generate_remedy(conn.name)}. If that fails too, create a new API key in 6clicks for a user with the six "
             f"SCIM permissions ({SIX_PERMISSIONS}) and store it on Connection & token > Connection settings.",
-            status)
-    if status == 403:
-        try:
-            from scim_client.errors import permission_for
-
-            permission = permission_for("read", detail) or "Integrations"
-        except ImportError:  # pragma: no cover
-            permission = "Integrations"
-        return ProbeResult(
-            "forbidden",
-            f"The token works but its 6clicks user lacks the '{permission}' permission (403)"
-            + (f": {detail}" if detail else "") + ".",
-            f"In 6clicks, give the API key's user the six SCIM permissions ({SIX_PERMISSIONS}); then generate a new "
-            "token, because changing permissions invalidates existing tokens.",
-            status)
-    if 300 <= status < 400:
-        return ProbeResult("protocol", f"The SCIM URL {conn.scim_url} redirects elsewhere (HTTP {status}), so it is "
-                           "probably not the SCIM endpoint.",
-                           "Check the SCIM base URL: for 6clicks it is the API base URL + /scim.", status)
-    if status == 404:
-        return ProbeResult("protocol", f"There is no SCIM endpoint at {conn.scim_url} (404 for /Users).",
-                           "Check the SCIM base URL: for 6clicks it is the API base URL + /scim.", status)
-    if status == 429 or status >= 500:
-        return ProbeResult("error", f"The SCIM service answered HTTP {status} while testing the token.",
-                           "The service is busy or failing; try again in a few minutes.", status)
-    if status >= 400:
-        return ProbeResult("error", f"The SCIM service refused the test request (HTTP {status})"
-                           + (f": {detail}" if detail else "") + ".",
-                           "Check the SCIM base URL; report this if it persists.", status)
-    if "html" in ctype or body is None:
-        return ProbeResult("protocol", f"{conn.scim_url} answered with "
-                           + ("an HTML page" if "html" in ctype else "something other than JSON")
-                           + " instead of a SCIM list, so it is not the SCIM endpoint.",
-                           "Check the SCIM base URL (API base URL + /scim); a login page or proxy may be answering.",
-                           status)
-    if not isinstance(body, dict) or not ("Resources" in body or "totalResults" in body):
-        return ProbeResult("protocol", f"{conn.scim_url}/Users answered JSON that is not a SCIM list response.",
-                           "Check the SCIM base URL (API base URL + /scim).", status)
-    return ProbeResult("ok", "The token works: the SCIM service answered the test request.", "", status)
+            probe.status)
+    if probe.outcome == "forbidden":
+        message = (f"The token works but its 6clicks user lacks the '{probe.permission or 'Integrations'}' permission"
+                   f"{'' if probe.named else ' (probably)'}: {probe.message}.")
+    elif probe.outcome in ("unreachable", "tls"):
+        message = f"Could not test the token: {probe.message}."
+    else:
+        message = f"The token test failed: {probe.message}."
+    return ProbeResult(result, message, probe.remedy, probe.status)
 
 
 class TokenService:

@@ -17,9 +17,13 @@ from .errors import (
 )
 from .models import Listing, ScimGroup, ScimUser
 from .paging import PageStream, PagingError
+from .probe import Probe, ProbeOutcome
+from .retry import AttemptCount, Attempts, RetryPolicy, count_attempts, failure_kind, parse_retry_after
 from .tokens import IssuedToken, exchange_api_key, fingerprint, read_token_expiry
 
 __all__ = [
+    "AttemptCount",
+    "Attempts",
     "AuthenticationError",
     "BadRequest",
     "Conflict",
@@ -31,18 +35,24 @@ __all__ = [
     "PageStream",
     "PagingError",
     "PermissionDenied",
+    "Probe",
+    "ProbeOutcome",
     "ProtocolError",
     "RateLimited",
+    "RetryPolicy",
     "ScimClient",
     "ScimError",
     "ScimGroup",
     "ScimUser",
     "ServerError",
     "TokenExchangeError",
+    "count_attempts",
     "exchange_api_key",
+    "failure_kind",
     "filters",
     "fingerprint",
     "page_size_hint",
+    "parse_retry_after",
     "patch",
     "read_token_expiry",
 ]

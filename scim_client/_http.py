@@ -6,17 +6,12 @@ failure is re-raised as a :class:`~scim_client.errors.ScimError` ``from None``.
 
 from __future__ import annotations
 
-import email.utils
-import errno
 import inspect
 import logging
-import random
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -37,11 +32,10 @@ from .errors import (
     redact,
     snippet,
 )
+from .retry import Attempts, RetryPolicy, _chain, failure_kind
 
 log = logging.getLogger("scim_client")
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
 SCIM_JSON = "application/scim+json"
 
 
@@ -49,23 +43,15 @@ SCIM_JSON = "application/scim+json"
 # Transport failures
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 12:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
 def classify_transport_error(exc: BaseException, url: str) -> ConnectionFailed:
-    """Turn an httpx transport failure into a ConnectionFailed with a message that tells the cases apart."""
-    chain = _chain(exc)
+    """Turn an httpx transport failure into a ConnectionFailed with a message that tells the cases apart (the
+    kinds are :func:`scim_client.retry.failure_kind`'s)."""
+    kind = failure_kind(exc)
     host = httpx.URL(url).host if url else "the server"
-    text = " ".join(str(e) for e in chain).lower()
-    # A TLS failure first: it can surface as ConnectError.
-    if any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in text or "certificate" in text:
-        if "certificate" in text or any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+    if kind == "tls":
+        chain = _chain(exc)
+        text = " ".join(str(e) for e in chain).lower()
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "certificate" in text:
             return ConnectionFailed(
                 f"TLS certificate of {host} could not be verified",
                 kind="tls",
@@ -83,109 +69,54 @@ def classify_transport_error(exc: BaseException, url: str) -> ConnectionFailed:
                 "the vendor gives), or a proxy is interfering."
             ),
         )
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ConnectionFailed(
-            f"timed out connecting to {host}",
-            kind="connect-timeout",
-            remedy="The host did not answer: check the URL, your network, proxy and firewall, then try again.",
-        )
-    if isinstance(exc, httpx.ReadTimeout):
-        return ConnectionFailed(
-            f"timed out waiting for {host} to answer",
-            kind="read-timeout",
-            remedy="The server is slow or stuck; try again later, or raise the timeout for large directories.",
-        )
-    if isinstance(exc, httpx.WriteTimeout):
-        return ConnectionFailed(
-            f"timed out sending the request to {host}",
-            kind="write-timeout",
-            remedy="The network is slow or the server stopped reading; try again later.",
-        )
-    if isinstance(exc, httpx.PoolTimeout):
-        return ConnectionFailed(
-            "timed out waiting for a free connection",
-            kind="pool-timeout",
-            remedy="Too many requests at once; lower the concurrency or raise the timeout.",
-        )
-    is_dns = any(isinstance(e, socket.gaierror) for e in chain) or any(
-        s in text
-        for s in (
-            "name or service not known",
-            "nodename nor servname",
-            "getaddrinfo failed",
-            "temporary failure in name resolution",
-            "no address associated",
-            "name resolution",
-        )
-    )
-    if is_dns:
-        return ConnectionFailed(
-            f"the host name {host} could not be resolved (DNS)",
-            kind="dns",
-            remedy="Check the host name in the URL for typos, and that this machine can resolve it (DNS, VPN).",
-        )
-    refused = (
-        any(
-            isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
-            for e in chain
-        )
-        or "connection refused" in text
-        or "errno 111" in text
-    )
-    if refused:
-        return ConnectionFailed(
-            f"connection to {host} was refused",
-            kind="refused",
-            remedy="Nothing is listening at that address: check the host and port in the URL, and that the "
-            "service is running.",
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectionFailed(
-            f"could not connect to {host}",
-            kind="connect",
-            remedy="Check the URL, your network, proxy and firewall, then try again.",
-        )
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return ConnectionFailed(
-            f"the connection to {host} was dropped before a complete answer",
-            kind="dropped",
-            remedy="The server or a proxy closed the connection; try again. If it keeps happening, check the "
-            "proxy or load balancer in between.",
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ConnectionFailed(
-            "the URL is not a valid http(s) URL",
-            kind="bad-url",
-            remedy="Enter the full URL with https://, e.g. https://api-au.6clicks.io/scim",
-        )
+    message, remedy = _TRANSPORT_TEXT.get(kind, _TRANSPORT_TEXT["other"])
     return ConnectionFailed(
-        f"could not talk to {host} ({type(exc).__name__})",
-        kind="other",
-        remedy="Check the URL and your network, then try again.",
+        message.format(host=host, name=type(exc).__name__), kind=kind, remedy=remedy
     )
+
+
+_TRANSPORT_TEXT: dict[str, tuple[str, str]] = {
+    "connect-timeout": (
+        "timed out connecting to {host}",
+        "The host did not answer: check the URL, your network, proxy and firewall, then try again.",
+    ),
+    "read-timeout": (
+        "timed out waiting for {host} to answer",
+        "The server is slow or stuck; try again later, or raise the timeout for large directories.",
+    ),
+    "write-timeout": (
+        "timed out sending the request to {host}",
+        "The network is slow or the server stopped reading; try again later.",
+    ),
+    "pool-timeout": (
+        "timed out waiting for a free connection",
+        "Too many requests at once; lower the concurrency or raise the timeout.",
+    ),
+    "dns": (
+        "the host name {host} could not be resolved (DNS)",
+        "Check the host name in the URL for typos, and that this machine can resolve it (DNS, VPN).",
+    ),
+    "refused": (
+        "connection to {host} was refused",
+        "Nothing is listening at that address: check the host and port in the URL, and that the service is "
+        "running.",
+    ),
+    "connect": ("could not connect to {host}", "Check the URL, your network, proxy and firewall, then try again."),
+    "dropped": (
+        "the connection to {host} was dropped before a complete answer",
+        "The server or a proxy closed the connection; try again. If it keeps happening, check the proxy or load "
+        "balancer in between.",
+    ),
+    "bad-url": (
+        "the URL is not a valid http(s) URL",
+        "Enter the full URL with https://, e.g. https://api-au.6clicks.io/scim",
+    ),
+    "other": ("could not talk to {host} ({name})", "Check the URL and your network, then try again."),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Answers
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds)
 
 
 def _looks_json(body: bytes) -> bool:
@@ -267,7 +198,7 @@ def error_from_response(
             "users, Create, edit and delete groups, Manage group members). Then generate a new token."
         )
         return PermissionDenied(
-            f"HTTP 403 Forbidden{target}{tail}", permission=permission, remedy=remedy, **kwargs
+            f"HTTP 403 Forbidden{target}{tail}", permission=permission, named=named, remedy=remedy, **kwargs
         )
     if status == 404:
         return NotFound(f"HTTP 404 Not Found{target}{tail}", **kwargs)
@@ -319,19 +250,13 @@ class Transport:
         *,
         timeout: float = 30.0,
         max_concurrency: int = 8,
-        max_retries: int = 4,
-        retry_budget_seconds: float = 60.0,
+        retry: RetryPolicy | None = None,
         verify: bool | ssl.SSLContext = True,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
-        self.max_retries = max(0, int(max_retries))
-        self.retry_budget = float(retry_budget_seconds)
-        self.backoff_base = float(backoff_base)
-        self.backoff_cap = float(backoff_cap)
+        self.policy = retry if retry is not None else RetryPolicy()
         size = max(1, int(max_concurrency)) + 2
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
@@ -403,10 +328,6 @@ class Transport:
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
 
-    def _backoff(self, attempt: int) -> float:
-        step = min(self.backoff_cap, self.backoff_base * (2**attempt))
-        return step * random.uniform(0.5, 1.0)
-
     def request(
         self,
         method: str,
@@ -418,33 +339,45 @@ class Transport:
         what: str = "",
         retry: bool | None = None,
     ) -> Answer:
-        """One SCIM call with retries. Raises ScimError subclasses only."""
-        method = method.upper()
+        """One SCIM call with retries under the policy (``retry`` overrides the method's idempotency). Raises
+        ScimError subclasses only, each with ``.attempts`` set to the HTTP attempts made."""
+        attempts = self.policy.start()
+        try:
+            return self._request(method.upper(), path, params, json, operation, what, retry, attempts)
+        except ScimError as exc:
+            exc.attempts = attempts.count
+            raise
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        operation: str,
+        what: str,
+        idempotent: bool | None,
+        attempts: Attempts,
+    ) -> Answer:
+        policy = self.policy
         url = self.url(path)
         content = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": SCIM_JSON} if content is not None else {}
-        may_retry = (method in IDEMPOTENT) if retry is None else retry
-        started = time.monotonic()
-        attempt = 0
         refreshed = False
         while True:
             token, generation = self.current_token()
             headers["Authorization"] = f"Bearer {token}"
+            attempts.attempted()
             try:
                 status, resp_headers, body = self._send(method, url, params, content, headers)
             except httpx.HTTPError as exc:
                 failure = classify_transport_error(exc, url)
-                # A request whose connection never opened was not sent: safe to retry even for POST.
-                not_sent = (
-                    isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and failure.kind != "tls"
-                )
-                retryable = failure.kind not in ("tls", "dns", "bad-url") and (may_retry or not_sent)
-                delay = self._backoff(attempt)
-                if retryable and attempt < self.max_retries and self._within(started, delay):
-                    log.info("%s %s: %s; retrying in %.2f s", method, path, failure.message, delay)
-                    attempt += 1
-                    time.sleep(delay)
-                    continue
+                if policy.retries_failure(failure.kind, method, idempotent):
+                    delay = attempts.next_wait()
+                    if delay is not None:
+                        log.info("%s %s: %s; retrying in %.2f s", method, path, failure.message, delay)
+                        attempts.wait(delay)
+                        continue
                 raise failure from None
             content_type = resp_headers.get("content-type", "")
             if status == 401 and not refreshed and self._provider is not None:
@@ -452,16 +385,14 @@ class Transport:
                 log.info("%s %s: 401, refreshing the token once", method, path)
                 self._refresh(generation)
                 continue
-            if status in RETRY_STATUSES:
-                retry_after = parse_retry_after(resp_headers.get("retry-after"))
-                delay = retry_after if retry_after is not None else self._backoff(attempt)
-                if status == 429 and retry_after is not None:
-                    delay += random.uniform(0, 0.1 * max(retry_after, 0.5))  # spread the herd
-                if may_retry and attempt < self.max_retries and self._within(started, delay):
-                    log.info("%s %s: HTTP %d; retrying in %.2f s", method, path, status, delay)
-                    attempt += 1
-                    time.sleep(delay)
-                    continue
+            if status in policy.retry_statuses:
+                retry_after = policy.retry_after(resp_headers.get("retry-after"), resp_headers.get("date"))
+                if policy.retries_status(status, method, idempotent):
+                    delay = attempts.next_wait(retry_after, status)
+                    if delay is not None:
+                        log.info("%s %s: HTTP %d; retrying in %.2f s", method, path, status, delay)
+                        attempts.wait(delay)
+                        continue
                 raise error_from_response(
                     status, content_type, body, operation, self.secrets(), retry_after, what
                 ) from None
@@ -484,9 +415,6 @@ class Transport:
                 return Answer(status, None, resp_headers, content_type, body)
             data = decode_json(status, content_type, body, self.secrets())
             return Answer(status, data, resp_headers, content_type, body)
-
-    def _within(self, started: float, delay: float) -> bool:
-        return (time.monotonic() - started) + delay <= self.retry_budget
 
     def _send(
         self,

@@ -1,11 +1,13 @@
-"""ScimClient: the one way the console reads and changes a SCIM 2.0 service provider (6clicks or any other)."""
+"""ScimClient: the one way the console reads and changes a SCIM 2.0 service provider (6clicks or any other).
+
+Over 500 lines because it is one class whose methods are the library's contract (docs/DESIGN.md), each a few
+lines; the work lives beside it: paging.py, models.py, filters.py, patch.py, probe.py, retry.py, _http.py."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +25,13 @@ from .errors import (
     NotFound,
     PermissionDenied,
     ProtocolError,
-    RateLimited,
     ScimError,
     ServerError,
     snippet,
 )
 from .models import GROUP_SCHEMA, USER_SCHEMA, Listing, ScimGroup, ScimUser, parse_group, parse_user
+from .probe import Probe
+from .retry import RetryPolicy, count_attempts
 
 log = logging.getLogger("scim_client")
 
@@ -101,7 +104,9 @@ class ScimClient:
     """A SCIM 2.0 client with pooled connections, concurrent paging, retries and actionable errors.
 
     ``token`` is a bearer token, or a callable ``provider(refresh: bool = False) -> str``; on a 401 the
-    client calls ``provider(refresh=True)`` once and repeats the request.
+    client calls ``provider(refresh=True)`` once and repeats the request. Retries follow ``retry`` (a
+    :class:`~scim_client.retry.RetryPolicy`), or one made from ``max_retries``, ``retry_budget_seconds`` and
+    ``backoff_base``.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class ScimClient:
         transport: httpx.BaseTransport | None = None,
         max_results: int = paging.MAX_RESULTS,
         max_list_requests: int = paging.MAX_REQUESTS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         base = (scim_base_url or "").strip().rstrip("/")
         if not base.lower().startswith(("http://", "https://")):
@@ -133,15 +139,18 @@ class ScimClient:
         self.page_size = int(page_size) if page_size else None
         self.limits = paging.Limits(max_results=max(1, int(max_results)),
                                     max_requests=max(1, int(max_list_requests)))
+        self.retry_policy = retry if retry is not None else RetryPolicy(
+            max_retries=max(0, int(max_retries)),
+            budget_seconds=float(retry_budget_seconds),
+            backoff_base=float(backoff_base),
+        )
         self._http = Transport(
             base,
             token,
             timeout=timeout,
             max_concurrency=self.max_concurrency,
-            max_retries=max_retries,
-            retry_budget_seconds=retry_budget_seconds,
+            retry=self.retry_policy,
             verify=verify,
-            backoff_base=backoff_base,
             transport=transport,
         )
         self._config: dict[str, Any] | None = None
@@ -160,6 +169,23 @@ class ScimClient:
         self._http.close()
 
     # -- discovery -----------------------------------------------------------------------------------------
+    def probe(self) -> Probe:
+        """Does the token work against this SCIM base URL? One ``GET Users?startIndex=1&count=1`` (retried as
+        any read), answered as a :class:`~scim_client.probe.Probe`: ``ok``, ``rejected`` (401), ``forbidden``
+        (403, with the permission), ``not-scim`` (404, redirect, HTML, not a SCIM list), ``unreachable``,
+        ``tls`` or ``error`` (429/5xx after the retries, other 4xx). Never raises a ScimError."""
+        with count_attempts() as count:
+            try:
+                answer = self._http.request(
+                    "GET", "Users", params={"startIndex": 1, "count": 1}, what="testing the token"
+                )
+                paging.read_list_response(answer.data, answer.status, parse_user)
+            except ScimError as exc:
+                exc.attempts = exc.attempts or count.attempts
+                return Probe.from_error(exc, self.base_url)
+        return Probe("ok", f"the SCIM service at {self.base_url} accepted the token", "", answer.status,
+                     attempts=count.attempts)
+
     def service_provider_config(self) -> dict[str, Any]:
         """The server's ServiceProviderConfig (cached after the first success)."""
         with self._config_lock:
@@ -335,37 +361,37 @@ class ScimClient:
         lookup: Callable[[], Any],
         what: str,
     ) -> Any:
-        http = self._http
-        started = time.monotonic()
-        attempt = 0
+        """POST under the retry policy's rules for a request that is not idempotent: the transport resends it
+        only when it was never sent; after a transient failure (429, 502-504, a dropped or timed-out request)
+        the resource is looked up, and the create sent again only when it is not there. Errors carry the number
+        of POSTs made in ``.attempts``."""
+        policy = self.retry_policy
+        attempts = policy.start()
+        sent = 0
         uncertain = False  # a previous attempt may have created it
         while True:
             try:
-                answer = http.request(
+                answer = self._http.request(
                     "POST", resource, json=body, operation=operation, what=f"creating {what}"
                 )
-            except Conflict:
+            except Conflict as exc:
+                exc.attempts = sent = sent + exc.attempts
                 if uncertain:
                     found = lookup()
                     if found is not None:
                         return found
                 raise
-            except (RateLimited, ServerError, ConnectionFailed) as exc:
-                retryable = (
-                    isinstance(exc, RateLimited)
-                    or (isinstance(exc, ServerError) and exc.status in (502, 503, 504))
-                    or (
-                        isinstance(exc, ConnectionFailed)
-                        and exc.kind in ("dropped", "read-timeout", "write-timeout")
-                    )
-                )
-                delay = getattr(exc, "retry_after", None) or http._backoff(attempt)
-                if not retryable or attempt >= http.max_retries or not http._within(started, delay):
+            except ScimError as exc:
+                exc.attempts = sent = sent + exc.attempts
+                kind = exc.kind if isinstance(exc, ConnectionFailed) else None
+                if not policy.resend_after_lookup(exc.status, kind):
                     raise
-                attempt += 1
+                delay = attempts.next_wait(getattr(exc, "retry_after", None), exc.status)
+                if delay is None:
+                    raise
                 uncertain = uncertain or isinstance(exc, ConnectionFailed | ServerError)
                 log.info("creating %s: %s; checking whether it exists before retrying", what, exc.message)
-                time.sleep(delay)
+                attempts.wait(delay)
                 found = lookup()
                 if found is not None:
                     return found

@@ -1,7 +1,9 @@
 """One error family for everything that can go wrong talking to a SCIM service provider.
 
 Every error carries the HTTP status (when there was one), the SCIM ``scimType`` and ``detail`` (when the server
-sent a SCIM error), and a ``remedy`` an administrator can act on. ``str(error)`` is the message followed by the
+sent a SCIM error), a ``remedy`` an administrator can act on, and ``attempts``: how many HTTP attempts were made
+before it was raised (set by the transport on every error it raises, retries and a token refresh included; 0 for
+errors raised before anything was sent). ``str(error)`` is the message followed by the
 remedy. No error ever contains an access token, an API key or an ``Authorization`` header: bodies quoted in
 messages are sanitized, and the client raises these errors ``from None`` so no httpx exception (whose request
 carries the headers) is chained to them.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 # The six permissions a 6clicks API key's user needs (reference/6clicks.md), keyed by the CLI-style names.
 PERMISSIONS: dict[str, str] = {
@@ -48,12 +51,14 @@ class ScimError(Exception):
         scim_type: str | None = None,
         detail: str | None = None,
         remedy: str | None = None,
+        attempts: int = 0,
     ) -> None:
         self.message = message
         self.status = status
         self.scim_type = scim_type
         self.detail = detail
         self.remedy = remedy if remedy is not None else self.default_remedy
+        self.attempts = attempts
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -83,10 +88,14 @@ class AuthenticationError(ScimError):
 
 
 class PermissionDenied(ScimError):
-    """403: the token is valid but its user lacks a permission."""
+    """403: the token is valid but its user lacks a permission. ``permission`` is the one the server's message
+    names (``named`` is then True), else the one the operation needs (a guess)."""
 
-    def __init__(self, message: str, *, permission: str | None = None, **kwargs) -> None:
+    def __init__(
+        self, message: str, *, permission: str | None = None, named: bool = False, **kwargs: Any
+    ) -> None:
         self.permission = permission
+        self.named = named
         super().__init__(message, **kwargs)
 
 
@@ -114,7 +123,7 @@ class RateLimited(ScimError):
         "The server is throttling requests; wait a few minutes and try again, or lower the concurrency."
     )
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)
 
@@ -140,7 +149,7 @@ class ProtocolError(ScimError):
 class ConnectionFailed(ScimError):
     """No usable HTTP answer: refused, DNS, TLS, timeout, dropped connection."""
 
-    def __init__(self, message: str, *, kind: str = "connect", **kwargs) -> None:
+    def __init__(self, message: str, *, kind: str = "connect", **kwargs: Any) -> None:
         self.kind = kind
         super().__init__(message, **kwargs)
 
@@ -148,7 +157,7 @@ class ConnectionFailed(ScimError):
 class TokenExchangeError(ScimError):
     """Exchanging an API key for an access token failed."""
 
-    def __init__(self, message: str, *, kind: str = "other", **kwargs) -> None:
+    def __init__(self, message: str, *, kind: str = "other", **kwargs: Any) -> None:
         self.kind = kind
         super().__init__(message, **kwargs)
 

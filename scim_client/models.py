@@ -198,7 +198,7 @@ def parse_user(d: dict[str, Any]) -> ScimUser:
         family_name=_str(family),
         emails=emails,
         email=primary_email(emails) if emails else None,
-        active=active if active.__class__ is bool else to_bool(active, True),
+        active=active if type(active) is bool else to_bool(active, True),
         external_id=_str(external_id),
         created=to_datetime(created),
         last_modified=to_datetime(modified),

@@ -1,20 +1,19 @@
-"""The command line. Each module in this package adds its commands through ``register(subparsers)``.
-
-Modules are discovered (sorted by name), so areas of the console can add commands without editing a shared
-list. Exit codes: 0 ok, 1 warning, 2 critical or error (each command documents its own), 130 interrupted.
+"""The command line. Each module in ``COMMANDS`` adds its commands through ``register(subparsers)``; the list
+is the whole CLI, in the order ``--help`` shows it (a new command module is added here). Exit codes: 0 ok, 1 warning, 2 critical or error (each command documents its own), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
-import pkgutil
 import sys
 
+from console.cli import access, audit, connections, groups, logs, remind, snapshot, token, users
 from console.errors import ConsoleError
 from console.redact import redact, redacting_handler
+
+COMMANDS = (connections, token, remind, snapshot, users, groups, audit, logs, access)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,10 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="SCIM operator console for 6clicks: tokens, reminders, directory, sync history, operations.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for module in COMMANDS:
         module.register(sub)
     return parser
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import ConsoleError, InvalidInput
+from console.errors import InvalidInput, TokenError
 from console.operations import journal
 from console.operations.model import (
     DEFAULT_CONCURRENCY,
@@ -41,6 +40,7 @@ from console.operations.verify import (
     Verifier,
     collateral_report,
 )
+from scim_client import PermissionDenied, ScimError, count_attempts
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ Progress = Callable[[int, int], None]
 
 AUTH_REMEDY = ("Renew or replace the token on the Connection & token page (or `python -m console token "
                 "generate`), then resume this action: the items not yet sent are still pending.")
-PERMISSION_FOR = {"set_active": "Edit users", "add": "Manage group members", "remove": "Manage group members"}
 
 
 @dataclass
@@ -61,7 +60,7 @@ class Outcome:
     error: str | None = None
     remedy: str | None = None
     stop: bool = False              # 401: stop the whole batch
-    client_attempts: int = 0        # extra HTTP attempts the client made (retries after 429/5xx)
+    client_attempts: int = 0        # extra attempts: the client's retries (429/502-504, dropped), 409 re-checks
 
 
 class LiveState:
@@ -105,19 +104,19 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
     import scim_client as sc
 
     status = getattr(exc, "status", None)
-    attempts = int(getattr(exc, "attempts", 0) or 0)
+    attempts = exc.attempts if isinstance(exc, ScimError) else 0  # HTTP attempts under the client's retry policy
     extra = max(0, attempts - 1)
-    op = (step or {}).get("op", "set_active")
-    if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError) or (
-            isinstance(exc, ConsoleError) and type(exc).__name__ == "TokenError"):
+    if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError | TokenError):
         return Outcome("failed", "unauthorized", http_status=401,
                        error="6clicks rejected the token (401): the batch was stopped.",
                        remedy=AUTH_REMEDY, stop=True, client_attempts=extra)
-    if isinstance(exc, sc.PermissionDenied):
-        perm = PERMISSION_FOR.get(op, "Edit users")
+    if isinstance(exc, PermissionDenied):
+        # the permission the server named, else the one the failing call needs (scim_client's one mapping)
+        perm = exc.permission or "Integrations"
         return Outcome("failed", "forbidden", http_status=403,
                        error=f"6clicks refused to {step_text(step or {'op': 'set_active', 'value': False})} "
-                             f"(403): the API key's user lacks the “{perm}” permission.",
+                             f"(403): the API key's user lacks the “{perm}” permission"
+                             f"{'' if exc.named else ' (probably)'}.",
                        remedy=f"In 6clicks, grant the integration user the “{perm}” permission, then retry "
                               "the failed items.", client_attempts=extra)
     if isinstance(exc, sc.NotFound):
@@ -152,25 +151,25 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
                    remedy="Retry the item; if it keeps failing, report this message.")
 
 
-# Transient failures (429/5xx/connection, and 409 from a concurrent change) left over after the client's own
-# retries are tried again per item, each time from a fresh live check (so a person someone else just changed
-# ends as "already done"), up to this many attempts in one run; then the item fails (retryable).
-ITEM_ATTEMPTS = 3
-ITEM_BACKOFF = 0.5
+# Transient failures (429, 502-504, dropped connections) are retried by the client under its RetryPolicy; what
+# is left when it gives up fails the item (retryable alone, later). A 409 may come from a concurrent change: the
+# item is checked live once more (a person someone else just changed ends as "already done").
+CONFLICT_RECHECKS = 1
 
 
-def apply_with_retries(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]],
-                       attempts: int = ITEM_ATTEMPTS, seq: int = 0) -> Outcome:
-    tries = 0
+def apply_item(client: Any, live: LiveState, user_id: str, steps: list[dict[str, Any]], seq: int = 0) -> Outcome:
+    """Apply one item's steps; its extra attempts are the client's retries (counted in this thread, successes
+    included) plus any re-check after a conflict."""
     changes: list[dict[str, Any]] = []
-    while True:
-        tries += 1
-        out = apply_steps(client, live, user_id, steps, seq)
-        changes = journal.merge_changes(changes, out.changes)
-        if out.outcome not in ("busy", "conflict") or tries >= attempts:
-            break
-        time.sleep(ITEM_BACKOFF * (2 ** (tries - 1)) * random.uniform(0.8, 1.2))
-    out.client_attempts += tries - 1
+    rechecks = 0
+    with count_attempts() as count:
+        while True:
+            out = apply_steps(client, live, user_id, steps, seq)
+            changes = journal.merge_changes(changes, out.changes)
+            if out.outcome != "conflict" or rechecks >= CONFLICT_RECHECKS:
+                break
+            rechecks += 1
+    out.client_attempts = count.retries + rechecks
     out.changes = changes
     if out.state == "done":
         out.outcome = "changed" if changes else "already"
@@ -257,7 +256,7 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
 
 
 def _apply_row(client: Any, live: LiveState, row: Any, steps: list[dict[str, Any]]) -> Outcome:
-    out = apply_with_retries(client, live, row["user_id"], steps, seq=int(row["seq"]))
+    out = apply_item(client, live, row["user_id"], steps, seq=int(row["seq"]))
     if row["state"] == "running" and out.state == "done" and out.outcome == "already" and not row["changes_json"] \
             .strip("[] "):
         # In flight when its process died: the change was sent but not recorded. The preview said it needed
@@ -427,7 +426,7 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
     stop: Outcome | None = None
     if progress:
         progress(0, total)
-    verifier = Verifier(client)
+    verifier = Verifier(client, explained=lambda gid: journal.changed_elsewhere(store, batch_id, gid))
     run = _Run(ctx, batch_id, operator, verifier)
     live = LiveState(client, verifier)
     queue = iter(todo)

@@ -243,6 +243,24 @@ def add_defect(store: Any, batch_id: int, operator: str, *, kind: str, target_id
                         + (f"; {len(still_missing)} still missing" if still_missing else "")))
 
 
+def changed_elsewhere(store: Any, batch_id: int, group_id: str) -> set[str]:
+    """Members of ``group_id`` that *other* actions on the same connection change (add or remove), counting
+    those still pending or running and those that finished after this one was created: a concurrent writer
+    the read-back must not mistake for a server that loses members."""
+    me = batch_row(store, batch_id)
+    rows = store.query(
+        "SELECT i.user_id, i.steps_json FROM op_items i JOIN op_batches b ON b.id = i.batch_id"
+        " WHERE b.connection = ? AND b.id != ? AND (b.state IN ('pending', 'running') OR b.finished_at >= ?)"
+        " AND i.user_id IS NOT NULL AND i.steps_json LIKE ?",
+        (me["connection"], int(batch_id), me["created_at"], f"%{group_id}%"))
+    out: set[str] = set()
+    for row in rows:
+        steps = json.loads(row["steps_json"] or "[]")
+        if any(s.get("group_id") == group_id and s.get("op") in ("add", "remove") for s in steps):
+            out.add(str(row["user_id"]))
+    return out
+
+
 def defects(store: Any, batch_id: int) -> list[Any]:
     return store.query("SELECT * FROM op_defects WHERE batch_id=? ORDER BY id", (int(batch_id),))
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from console.csvsafe import restore
 from console.errors import InvalidInput
 from console.people import display_label, display_labels
@@ -139,13 +141,8 @@ def _clean(value: Any) -> str | None:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    try:
-        import pandas as pd
-
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover
-        pass
+    if value is pd.NA or value is pd.NaT:
+        return None
     text = str(value).strip()
     return text or None
 

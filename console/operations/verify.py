@@ -14,6 +14,9 @@ members", or ignore ``active``. So every change a run makes is read back:
 
 Only writes that completed before a read-back was sent are judged by it (writes still in flight, or whose
 outcome is unknown after an error, are judged by a later one), so concurrency never causes a false alarm.
+Neither does another console action changing the same group at the same time (two operators moving the same
+people to different groups): members that another action in the journal changes in that group (``explained``)
+are not counted as lost, and are no longer expected in it.
 Members that vanished are put back (``restore``): first with "add members", and when the server loses them
 again, with one "add members" carrying the whole list in one request; each attempt is read back.
 
@@ -27,6 +30,7 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -124,8 +128,10 @@ class Repair:
 class Verifier:
     """Shared by the worker threads of one run; checks may run in any thread."""
 
-    def __init__(self, client: Any, *, every: int = VERIFY_EVERY, users_per_check: int = USERS_PER_CHECK) -> None:
+    def __init__(self, client: Any, *, every: int = VERIFY_EVERY, users_per_check: int = USERS_PER_CHECK,
+                 explained: Callable[[str], set[str]] | None = None) -> None:
         self.client = client
+        self.explained = explained   # group id -> members other known writers change there (not a loss)
         self.every = max(1, int(every))
         self.users_per_check = max(1, int(users_per_check))
         self._lock = threading.Lock()
@@ -205,9 +211,20 @@ class Verifier:
                     watch.threshold = watch.since + watch.threshold   # try again after more changes, and at the end
             raise
         actual = set(group.member_ids or [])
+        others: set[str] = set()
+        if self.explained is not None:
+            with self._lock:
+                watch = self.groups[group_id]
+                gone = {uid for uid in watch.baseline if uid not in watch.ops and uid not in actual}
+            if gone:
+                try:
+                    others = self.explained(group_id) & gone
+                except Exception as exc:  # cannot tell: judged as if nobody else were writing
+                    log.warning("could not read the other actions on group %s: %s", group_id, exc)
         with self._lock:
             self.reads += 1
             watch = self.groups[group_id]
+            watch.baseline -= others      # another action took them out: no longer expected here
             expected_in: set[str] = set()
             expected_out: set[str] = set()
             ours: set[str] = set()
@@ -414,6 +431,8 @@ def collateral_report(action_id: int, label: str, check: GroupCheck, repair: Rep
                      f"6clicks (or let Entra's next cycle do it): {people_text(repair.still_missing, names)}")
     lines += [
         "",
+        "Other console actions on this group were taken into account. If someone else changed it at that moment "
+        "(an admin in 6clicks, Entra's provisioning cycle), check its history there before reporting.",
         "What to do: report this defect to the service provider with the request and answer above. Do not resume "
         "this action until they have fixed it; make the change in Entra ID (the source of truth) instead. Items "
         "that were not run stay pending in the journal.",

@@ -262,3 +262,16 @@ def test_quarantine_periods_are_inferred_from_logs_before_the_job_was_polled(ctx
     record_job_status(ctx, conn, job("Active"), polled_at=T0 + timedelta(hours=18, minutes=5))
     periods = job_overview(ctx, conn, now=T0 + timedelta(days=1)).quarantine_periods
     assert list(periods["reason"]) == ["EncounteredQuarantineException"]
+
+
+def test_a_hostile_job_answer_is_stored_bounded_not_fatal(ctx, conn):
+    """Objects where words belong, a megabyte of text, integers beyond 64 bits: stored as bounded text or nothing."""
+    bad = job(began=T0, ended=T0 + timedelta(minutes=2), cycle="c1")
+    bad["status"]["code"] = {"nested": ["object"]}
+    bad["status"]["countSuccessiveCompleteFailures"] = 2**70
+    bad["schedule"]["state"] = "x" * 1_000_000
+    bad["extra"] = 2**70
+    record_job_status(ctx, conn, bad, polled_at=T0 + timedelta(minutes=3))
+    row = ctx.store.query_one("SELECT code, successive_failures, schedule_state FROM job_status_history")
+    assert row["code"] is None and row["successive_failures"] is None and len(row["schedule_state"]) == 200
+    job_overview(ctx, conn, now=T0 + timedelta(minutes=30))     # and the overview still reads it

@@ -318,3 +318,12 @@ def test_fast_and_tolerant_normalisation_agree():
                 {**samples[0], "activityDateTime": "2026-11-20T10:00:00"}, {**samples[0], "sourceIdentity": {}}]
     for r in samples:
         assert normalise(r) == normalise(Plain(r)), r
+
+
+@pytest.mark.parametrize("odd", [float("inf"), "1e400", 2**70, -5, True, "soon"])
+def test_a_duration_that_is_not_a_plausible_number_is_dropped_not_fatal(ctx, odd):
+    """Infinity, numbers beyond SQLite's 64-bit integers, negatives: the record is kept without a duration."""
+    row, reason = normalise({**rec(1), "durationInMilliseconds": odd})
+    assert reason == "" and row[-1] is None
+    res = ingest_records(ctx, "T", [{**rec(2), "durationInMilliseconds": odd}], origin="test")
+    assert log_count(ctx, "T") == 1, res

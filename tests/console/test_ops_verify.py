@@ -379,3 +379,62 @@ def test_a_resumed_crashed_run_records_interrupted_then_resumed(sandbox_factory,
     abandon(ctx, batch_id, "op", "not needed")
     assert events(ctx, batch_id) == ["journaled", "started", "interrupted", "abandoned"]
     assert os.getpid()  # the test process itself never owned the crashed runs
+
+
+# -- another console action writing the same group at the same time -------------------------------------------
+
+
+class _Meddler:
+    """The run's client, plus another writer: right after the run's first removal, ``others`` are removed from
+    ``group`` by a second client (as a concurrent operator's action would)."""
+
+    def __init__(self, inner, sandbox, group: str, others: list[str]) -> None:
+        self._inner, self._sandbox, self._group, self._others = inner, sandbox, group, others
+        self.done = False
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _meddle(self) -> None:
+        if not self.done:
+            self.done = True
+            with scim(self._sandbox) as c:
+                c.remove_members(self._group, self._others)
+
+    def remove_members(self, *a, **kw):
+        out = self._inner.remove_members(*a, **kw)
+        self._meddle()
+        return out
+
+
+@pytest.mark.parametrize("journaled", [True, False])
+def test_members_another_action_removes_meanwhile_are_not_a_server_defect(sandbox_factory, ctx, journaled):
+    """Two operators move different people out of the same group at once: the other action's removals (known from
+    the journal) are not "lost members" and are never put back; the same removal by an unknown writer still is."""
+    sb = sandbox_factory(seed_users=40, seed_groups=3, seed=21)
+    conn = connect(ctx, sb)
+    with scim(sb) as c:
+        people = sorted(u.id for u in c.list_users() if u.active)[:12]
+        src = c.create_group("Shared source")
+        c.add_members(src.id, people)
+        ga, gb = c.create_group("Target A"), c.create_group("Target B")
+    mine, theirs = people[:6], people[6:]
+    if journaled:
+        journal.create_batch(ctx.store, plan(ctx, conn, "move", theirs, from_group=src.id, to_group=gb.id),
+                             reason="the other operator", operator="other", source="cli", concurrency=4)
+    from console.tokens import TokenService
+
+    with TokenService(ctx).scim_client(conn.name) as inner:
+        meddler = _Meddler(inner, sb, src.id, theirs)
+        res = execute(ctx, conn, plan(ctx, conn, "move", mine, from_group=src.id, to_group=ga.id), "reorg", "op",
+                      client=meddler)
+    assert meddler.done
+    if journaled:
+        assert res.ok and res.counts["done"] == 6 and not res.defects
+        assert members(sb, src.id) == set()                      # nobody put back into the source
+        assert members(sb, ga.id) == set(mine)
+        assert "nobody else lost" in next(e.detail for e in get_action(ctx, res.batch_id).events
+                                          if e.event == "verified")
+    else:
+        assert res.state == "stopped" and res.defects and res.defects[0].target_id == src.id
+        assert set(theirs) <= members(sb, src.id)                # an unexplained loss is still restored

@@ -32,7 +32,8 @@ from scim_client import (
     ScimError,
     ServerError,
 )
-from scim_client._http import classify_transport_error, parse_retry_after
+from scim_client._http import classify_transport_error
+from scim_client.retry import parse_retry_after
 
 from .peers import free_port, json_response, make_user
 
