@@ -43,6 +43,13 @@ def show_flash() -> None:
         show(ui.md_escape(message[1], limit=2000, multiline=True))
 
 
+def own_list(markdown: str, key: str) -> None:
+    """A Markdown list the app writes itself (steps, permissions), in a container keyed ``own-list-…`` so that
+    checks for lists made from data (tests/browser/test_hostile.py) can tell it apart. Data in it is escaped."""
+    with st.container(key=f"own-list-{key}"):
+        st.markdown(markdown)
+
+
 def link_to_tab(tab: str, label: str, icon: str, *, where: Any = None) -> None:
     """A link to one tab of Connection & token (the tabs follow the ``tab`` query parameter)."""
     (where or st).page_link(CONNECTION_PAGE, label=label, icon=icon, query_params={"tab": tab})
@@ -154,7 +161,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
                 flash("success", f"Token …{status.fingerprint} pushed to Entra; Entra's Test Connection passed.")
                 st.rerun()
     steps = svc.manual_steps(conn)
-    st.markdown("\n".join(f"{i}. {ui.md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)))
+    own_list("\n".join(f"{i}. {ui.md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
     a, b = st.columns([3, 2])
     with a:
         st.caption("Tenant URL (copy with the icon at the right of the box)")
@@ -179,7 +186,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
 
 
 # --- Graph permissions ----------------------------------------------------------------------------------------
-def permissions_list() -> None:
+def permissions_list(key: str = "permissions") -> None:
     """The one least-privilege list per feature (console.graph.GRAPH_PERMISSIONS)."""
     from console.graph import GRAPH_PERMISSIONS
 
@@ -188,7 +195,7 @@ def permissions_list() -> None:
     for p in GRAPH_PERMISSIONS:
         perms = " and ".join(f"`{x}`" for x in p.permissions)
         lines.append(f"- {ui.md_escape(p.feature)}: {perms}" + (f" ({ui.md_escape(p.note)})" if p.note else ""))
-    st.markdown("\n".join(lines))
+    own_list("\n".join(lines), key)
 
 
 # --- reminders ------------------------------------------------------------------------------------------------

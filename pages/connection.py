@@ -390,13 +390,13 @@ def graph_tab(conn: Any, info: Any) -> None:
     form_col, help_col = st.columns([3, 2], gap="large")
     with help_col:
         setup_ui.permissions_list()
-        st.markdown("**Where to find the values** (Entra admin center):\n"
+        setup_ui.own_list("**Where to find the values** (Entra admin center):\n"
                     "- Tenant id and client id: App registrations > the console's app > Overview (Directory (tenant) "
                     "ID, Application (client) ID).\n"
                     "- Client secret: the same app > Certificates & secrets > New client secret > its **Value**.\n"
                     "- Service principal id: Enterprise applications > the **6clicks SCIM app** > Overview > "
                     "**Object ID** (not the app registration's object id).\n"
-                    "- The provisioning job id is then read from that service principal for you.")
+                    "- The provisioning job id is then read from that service principal for you.", "graph.where")
     generation = st.session_state.setdefault("connection.graph_generation", 0)
     prefix = f"conn.graph.{conn.name}.{generation}"
     with form_col, st.form(prefix):

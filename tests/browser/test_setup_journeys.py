@@ -211,6 +211,7 @@ def test_add_a_real_tenant_with_a_wrong_key_and_an_unreachable_url(browser, tmp_
         _fill(page, "API key", "6ck_wrong_" + "0" * 24)
         page.get_by_role("button", name="Check and add the connection").click()
         _idle(page)
+        _wait_text(page, "Nothing was saved")
         error = _alert(page, "Error")
         assert "6clicks refused the API key" in error and "Nothing was saved" in error, error
         assert "Correct the API key field" in _main_text(page)
@@ -226,6 +227,7 @@ def test_add_a_real_tenant_with_a_wrong_key_and_an_unreachable_url(browser, tmp_
         _fill(page, "API key", tenant.api_key)
         page.get_by_role("button", name="Check and add the connection").click()
         _idle(page)
+        _wait_text(page, "did not answer")
         error = _alert(page, "Error")
         assert f"The API base URL {dead} did not answer" in error and "Nothing was saved" in error, error
         assert not any("Production" in o for o in _picker_options(page))
@@ -274,6 +276,7 @@ def test_add_a_real_tenant_with_a_wrong_key_and_an_unreachable_url(browser, tmp_
         _shot(page, "setup-13-graph-form")
         page.get_by_role("button", name="Save and find the job").click()
         _idle(page)
+        _wait_text(page, "Microsoft Graph settings saved")
         success = _alert(page, "Success")
         assert f"The provisioning job {tenant.job_id} was found on the service principal" in success, success
         assert tenant.client_secret not in _main_text(page)
