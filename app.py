@@ -7,12 +7,16 @@ Run: ``python -m console app`` (prints the access link, then runs ``streamlit ru
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _access
 from pages import _ui as ui
 
-st.set_page_config(page_title="SCIM console for 6clicks", page_icon=":material/badge:", layout="wide",
+# A local icon: a Material icon here would make every page load fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="SCIM console for 6clicks", page_icon=str(Path(__file__).with_name("assets") / "icon.png"),
+                   layout="wide",
                    initial_sidebar_state="expanded")
 
 PAGES = {

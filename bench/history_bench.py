@@ -210,4 +210,12 @@ def run(quick: bool) -> dict[str, Any]:
         failures = repeat(lambda: query_logs(ctx, "bench", status="failure", error_code="EntryConflict", limit=500),
                           runs=3)
         metrics.append(metric("log table: failures with one error code", [v * 1000 for v in failures], "ms"))
+        # a person's History reads their records by SCIM id, Entra object id or user name: one pass, no index
+        from console.timeline import person_records
+
+        ids = {"ids": {"tgt-4242"}, "external_ids": {"src-4242"}, "names": {"user 4242"}}
+        found = len(person_records(ctx, "bench", ids))
+        person = repeat(lambda: person_records(ctx, "bench", ids), runs=3)
+        metrics.append(metric(f"a person's Entra records among {n_logs:,} (person_records, {found} found)",
+                              [v * 1000 for v in person], "ms"))
     return {"parameters": params, "metrics": metrics, "notes": notes}

@@ -147,8 +147,5 @@ def notify_alerts(ctx: Context, conn: Connection, *, now: datetime | None = None
         body = f"{alert.detail}\n\nWhat to do: {alert.remedy}"
         result = send(ctx, conn, f"[{alert.severity}] {conn.name}: {alert.title}", body, f"entra:{alert.key}",
                       dry_run=dry_run)
-        if getattr(result, "sent", None):
-            ctx.store.execute("INSERT OR IGNORE INTO alert_notifications (connection, key, sent_at) VALUES (?,?,?)",
-                              (conn.name, alert.key, datetime.now(UTC).isoformat()))
         results.append((alert, result))
     return results

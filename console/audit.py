@@ -22,6 +22,33 @@ from console.operations.model import inverse_step, kind_label, order_steps, step
 
 OUTCOMES = ("success", "partial", "failed", "stopped", "defect", "interrupted", "running", "abandoned", "pending")
 
+# Words for the codes above, for people (pages); the command line's --json and the journal keep the codes.
+OUTCOME_WORDS = {"success": "Succeeded", "partial": "Partly failed", "failed": "Failed", "stopped": "Stopped",
+                 "defect": "Server defect", "interrupted": "Interrupted", "running": "Running",
+                 "abandoned": "Abandoned", "pending": "Not started"}
+KIND_WORDS = {"deactivate": "Deactivate", "reactivate": "Reactivate", "add": "Add to a group or role",
+              "remove": "Remove from a group or role", "move": "Move between groups or roles"}
+ITEM_STATE_WORDS = {"pending": "not run yet", "running": "in progress", "done": "done", "failed": "failed",
+                    "skipped": "skipped"}
+ITEM_RESULT_WORDS = {"changed": "changed", "already": "already as asked", "partial": "partly changed",
+                     "not_found": "not found", "forbidden": "permission missing", "conflict": "conflict",
+                     "busy": "server busy or unreachable", "error": "error", "unauthorized": "token rejected",
+                     "not_applied": "not applied by the server", "abandoned": "abandoned",
+                     "unknown": "outcome unknown"}
+EVENT_WORDS = {"journaled": "planned and journaled", "started": "started", "interrupted": "interrupted",
+               "resumed": "resumed", "retried": "failed items retried", "stopped": "stopped",
+               "abandoned": "abandoned", "verified": "changes read back", "server_defect": "server defect found",
+               "restored": "lost members restored", "restore_failed": "lost members NOT all restored",
+               "finished": "finished", "directory_updated": "directory view updated",
+               "directory_not_updated": "directory view not updated"}
+
+
+def words(table: dict[str, str], code: str | None, empty: str = "") -> str:
+    """The words for a code of one of the tables above; an unknown code as readable text ("a_b" -> "a b")."""
+    if not code:
+        return empty
+    return table.get(code) or str(code).replace("_", " ")
+
 
 def os_operator() -> str:
     """The operating-system user, for the command line and when sign-in is off."""

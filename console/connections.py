@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -249,7 +250,8 @@ def _values(conn: Connection) -> dict[str, Any]:
 class ConnectionRepo:
     """CRUD over the ``connections`` table. Accepts a ``Store`` or a ``Context``; with a context (or
     ``credentials=``) ``add``/``update`` also save ``conn.notify_urls`` when set, and ``remove`` deletes the
-    connection's keyring entries."""
+    connection's keyring entries. Removing a connection deletes its snapshots (rows and files), provisioning logs
+    and job history, and keeps its audit trail under "<name> (removed <time>)" (migration 0006)."""
 
     def __init__(self, store: Store | Context, credentials: Any = None) -> None:
         if hasattr(store, "store") and hasattr(store, "credentials"):
@@ -332,12 +334,21 @@ class ConnectionRepo:
                 if self.credentials.backend_info().secure:
                     raise
                 # an unusable (insecure) backend never received secrets: nothing to delete there
+        data_dir = self.store.path.parent
         try:
             with self.store.transaction() as db:
+                folders = [r["files"] for r in db.execute(
+                    "SELECT files FROM snapshots WHERE connection = ? AND files IS NOT NULL", (conn.name,))]
+                # migration 0006's triggers delete its snapshots, logs and job history, and archive its audit
                 db.execute("DELETE FROM connections WHERE id = ?", (conn.id,))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"Connection {conn.name!r} cannot be removed while other records point to it ({exc}).",
                              "Its secrets were deleted but its records were kept; report this with the message.") from None
+        root = (data_dir / "snapshots").resolve()
+        for rel in folders:
+            folder = (data_dir / rel).resolve()
+            if folder.is_relative_to(root) and folder != root:   # never outside the snapshots folder
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _save_notify_urls(self, conn: Connection) -> None:
         if conn.notify_urls is not None and self.credentials is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from console.paths import data_dir as default_data_dir
-from console.store import Store
+from console.store import STORE_FILE, Store
 
 if TYPE_CHECKING:
     from console.credentials import CredentialStore
@@ -45,9 +47,15 @@ def open_context(
     kept in memory whatever the backend."""
     from console.credentials import default_credentials
 
+    # Everything the console writes (store, snapshots, logs, exports) is the operator's alone, even in a data
+    # folder someone created with a looser mode: files 0600, folders 0700.
+    os.umask(0o077)
     path = Path(data_dir) if data_dir else default_data_dir()
     path.mkdir(parents=True, exist_ok=True)
     store = Store.open(path)
+    for name in (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm"):  # made by an older version or another umask
+        with contextlib.suppress(OSError):
+            os.chmod(path / name, 0o600)
     creds = credentials or default_credentials()
 
     def is_demo(name: str) -> bool:

@@ -900,6 +900,14 @@ def history_version(ctx: Context, conn: Connection | str) -> tuple:
     return (logs[0], logs[1], jobs[0], jobs[1], snaps[0])
 
 
+def range_start(span: timedelta | None, now: datetime | None = None) -> datetime | None:
+    """Where a "last 7 days" period starts, as every page computes it: ``now - span`` to the minute (so that
+    two pages showing the same period count the same records). None for everything."""
+    if span is None:
+        return None
+    return ((now or datetime.now(UTC)).astimezone(UTC) - span).replace(second=0, microsecond=0)
+
+
 def log_count(ctx: Context, conn: Connection | str) -> int:
     row = ctx.store.query_one("SELECT COUNT(*) AS n FROM provisioning_logs WHERE connection = ?",
                               (_conn_name(conn),))
@@ -1004,12 +1012,17 @@ def query_logs(ctx: Context, conn: Connection | str, *, identity: str | None = N
                since: datetime | None = None, until: datetime | None = None, limit: int = 500,
                offset: int = 0) -> pd.DataFrame:
     """The log table, newest first, filtered. ``identity`` matches an id exactly or a display name in part
-    (case-insensitive). Columns ``LOG_COLUMNS`` (time in UTC)."""
+    (case-insensitive); ``cycle_id`` a whole cycle id or its beginning. Columns ``LOG_COLUMNS`` (time in
+    UTC)."""
     where, params = ["connection = ?"], [_conn_name(conn)]
-    for col, value in (("action", action), ("status", status), ("error_code", error_code), ("cycle_id", cycle_id)):
+    for col, value in (("action", action), ("status", status), ("error_code", error_code)):
         if value:
             where.append(f"{col} = ?")
             params.append(value)
+    if cycle_id and cycle_id.strip():  # the whole id, or its start as the pages show it ("7f22bad9")
+        cycle = cycle_id.strip()
+        where.append("(cycle_id = ? OR cycle_id LIKE ? ESCAPE '\\')")
+        params.extend([cycle, cycle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"])
     if identity:
         like = f"%{identity.strip()}%"
         where.append("(source_id = ? OR target_id = ? OR source_name LIKE ? OR target_name LIKE ?)")

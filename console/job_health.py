@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,55 @@ QUARANTINE_REASONS: dict[str, str] = {
     "IngestionInterrupted": "ingestion was interrupted",
     "Unknown": "an unknown reason",
 }
+
+
+#: a short name for each error code, for chart labels, table cells and sentences (the code itself stays beside it)
+ERROR_TITLES: dict[str, str] = {
+    "SystemForCrossDomainIdentityManagementCredentialValidationFailure": "token rejected",
+    "EntryConflict": "conflict with an existing object",
+    "DuplicateTargetEntries": "several matches in 6clicks",
+    "DuplicateSourceEntries": "several matches in Entra",
+    "InvalidAnchor": "matched object gone from 6clicks",
+    "ImportSkipped": "skipped while reading Entra",
+    "EntrySynchronizationSkipped": "nothing to do",
+    "TooManyRequests": "6clicks rate limit",
+    "Timeout": "6clicks did not answer in time",
+    "InternalServerError": "6clicks server error",
+    "WebExceptionProtocolError": "connection to 6clicks failed",
+    "InsufficientRights": "API key lacks a permission",
+    "Unauthorized": "token rejected",
+    "SystemForCrossDomainIdentityManagementBadRequest": "request rejected as invalid",
+    "SystemForCrossDomainIdentityManagementBadResponse": "unreadable answer from 6clicks",
+    "SystemForCrossDomainIdentityManagementMultipleEntriesInResponse": "several objects where one was expected",
+    "SystemForCrossDomainIdentityManagementServiceIncompatible": "6clicks answer not as Entra expects",
+    "StagedDelete": "deletion held back",
+    "TooManyDeletes": "too many deletions at once",
+}
+#: Graph's ``errorCategory`` values in words
+ERROR_CATEGORIES: dict[str, str] = {
+    "nonservicefailure": "caused outside Entra's provisioning service (6clicks, the token, the settings or the data)",
+    "failure": "a failure of Entra's provisioning service",
+    "success": "not a failure",
+}
+
+
+def error_title(code: str | None) -> str:
+    """A few words naming an Entra error code ("6clicks server error"); the code itself when unknown."""
+    if not code or code == "(no error code)":
+        return "no error code"
+    if code in ERROR_TITLES:
+        return ERROR_TITLES[code]
+    for key, value in ERROR_TITLES.items():
+        if code.lower().endswith(key.lower()):
+            return value
+    return code
+
+
+def error_category_text(category: str | None) -> str | None:
+    """Graph's ``errorCategory`` in words (unknown values as they are; None when there is none)."""
+    if not category:
+        return None
+    return ERROR_CATEGORIES.get(str(category).strip().lower(), str(category))
 
 
 def explain_error(code: str | None) -> tuple[str, str]:
@@ -484,3 +534,170 @@ def _credential_failures(ctx: Context, conn: Connection | str, log_cycles: pd.Da
         return None
     return {"error_code": row["error_code"], "count": int(row["n"]),
             "last_seen": datetime.fromtimestamp(row["last"] / 1000, UTC), "cycle_id": latest}
+
+
+# ------------------------------------------------------------------------------------------- the next cycle
+
+@dataclass(frozen=True)
+class NextCycle:
+    """When Entra's next provisioning cycle is expected: the one answer every page and command shows.
+
+    ``state``: ``expected`` (``at`` is ahead), ``due`` (``at`` has passed by less than the overdue margin: the
+    cycle probably ran and its logs are not fetched yet), ``overdue`` (no cycle for more than two intervals),
+    ``paused`` (the job's schedule is paused or disabled), ``quarantine`` (``at`` is Entra's next attempt, when
+    known) or ``unknown`` (no cycle seen yet)."""
+
+    state: str
+    at: datetime | None
+    interval: timedelta
+    last_end: datetime | None
+
+
+def next_cycle(ov: JobOverview, now: datetime | None = None) -> NextCycle:
+    """The next cycle from a ``job_overview`` (``ov.next_expected`` = the last cycle's end + the schedule's
+    interval), told apart from a paused job, a quarantine and an overdue one."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if ov.quarantine:
+        return NextCycle("quarantine", ov.quarantine.get("next_attempt"), ov.interval, ov.last_cycle_end)
+    if str(ov.schedule_state or "").lower() in ("paused", "disabled"):
+        return NextCycle("paused", None, ov.interval, ov.last_cycle_end)
+    if ov.next_expected is None:
+        return NextCycle("unknown", None, ov.interval, ov.last_cycle_end)
+    if ov.overdue:
+        return NextCycle("overdue", ov.next_expected, ov.interval, ov.last_cycle_end)
+    return NextCycle("expected" if ov.next_expected > now else "due", ov.next_expected, ov.interval,
+                     ov.last_cycle_end)
+
+
+def relative(when: datetime, now: datetime | None = None) -> str:
+    """``in 25 min`` / ``12 min ago`` / ``in 3 h`` / ``2 days ago``: how far ``when`` is from ``now``."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    seconds = (when - now).total_seconds()
+    ahead, span = seconds >= 0, abs(seconds)
+    minutes = int(span // 60)
+    if minutes < 1:
+        return "in 1 min" if ahead else "just now"
+    if minutes < 120:
+        text = f"{minutes} min"
+    elif minutes < 48 * 60:
+        text = f"{minutes // 60} h"
+    else:
+        text = f"{minutes // (24 * 60)} days"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
+def next_cycle_words(nc: NextCycle, fmt: Callable[[datetime], str], now: datetime | None = None
+                     ) -> tuple[str, str]:
+    """(short, sentence) for ``nc``: the short form for a metric ("in 25 min", "overdue", "paused"), the
+    sentence for a caption or its help. ``fmt`` formats a time for the reader (the page's operator zone, UTC on
+    the command line)."""
+    if nc.state == "quarantine":
+        if nc.at is None:
+            return "in quarantine", "Entra does not run cycles while the job is in quarantine."
+        return "in quarantine", f"In quarantine: Entra tries again {fmt(nc.at)} ({relative(nc.at, now)})."
+    if nc.state == "paused":
+        return "paused", "None: the provisioning job is paused in Entra."
+    if nc.state == "unknown" or nc.at is None:
+        return "not known yet", "Not known yet: no provisioning cycle has been seen."
+    every = f"every {int(nc.interval.total_seconds() // 60)} min"
+    if nc.state == "expected":
+        return relative(nc.at, now), f"Expected {fmt(nc.at)} ({relative(nc.at, now)}; cycles run {every})."
+    if nc.state == "due":
+        return "due now", (f"Due since {fmt(nc.at)} ({relative(nc.at, now)}): it has probably run; fetch the logs "
+                           "to see it.")
+    return "overdue", (f"Overdue: expected {fmt(nc.at)} ({relative(nc.at, now)}), and no cycle has been seen "
+                       "since.")
+
+
+# ------------------------------------------------------------------------------------------- recent trouble
+
+#: how far back the Sync history page looks for trouble to show by default
+TROUBLE_HORIZON = timedelta(days=30)
+
+
+@dataclass
+class RecentTrouble:
+    """Failed records of the last ``TROUBLE_HORIZON``, by cycle (what the Sync history page's default view
+    and its "earlier trouble" notice are chosen from). ``cycles``: cycle_id, start (UTC), failures, total,
+    error_code (the most frequent one), newest first."""
+
+    since: datetime
+    now: datetime
+    cycles: pd.DataFrame
+    quarantine_starts: list[datetime] = field(default_factory=list)
+
+    @property
+    def failures(self) -> int:
+        return int(self.cycles["failures"].sum()) if len(self.cycles) else 0
+
+    def worst(self, before: datetime | None = None) -> dict | None:
+        """The cycle with the most failed records (the newest of equals), only those starting before
+        ``before`` when given: cycle_id, start, failures, total, error_code."""
+        c = self.cycles
+        if before is not None and len(c):
+            c = c[c["start"] < pd.Timestamp(before)]
+        if c.empty:
+            return None
+        row = c.sort_values(["failures", "start"], ascending=[False, False]).iloc[0]
+        return {"cycle_id": row["cycle_id"], "start": _ts(row["start"]), "failures": int(row["failures"]),
+                "total": int(row["total"]), "error_code": row["error_code"]}
+
+    def failures_before(self, before: datetime | None) -> int:
+        if before is None or self.cycles.empty:
+            return 0
+        return int(self.cycles.loc[self.cycles["start"] < pd.Timestamp(before), "failures"].sum())
+
+    def latest(self) -> datetime | None:
+        return _ts(self.cycles["start"].max()) if len(self.cycles) else None
+
+
+def recent_trouble(ctx: Context, conn: Connection | str, now: datetime | None = None,
+                   horizon: timedelta = TROUBLE_HORIZON, *, overview: JobOverview | None = None) -> RecentTrouble:
+    """Failing cycles of the last ``horizon`` (from the per-cycle counts: as cheap at 1,000,000 records as at
+    1,000) and the starts of quarantine periods in it."""
+    from console.entra_logs import grouped_counts
+
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    since = now - horizon
+    g = grouped_counts(ctx, conn, since)
+    columns = ["cycle_id", "start", "failures", "total", "error_code"]
+    cycles = pd.DataFrame(columns=columns)
+    if len(g):
+        g = g.assign(cycle_id=g["cycle_id"].fillna("(no cycle id)"))
+        totals = g.groupby("cycle_id").agg(start=("first_ms", "min"), total=("count", "sum"))
+        failed = g[g["status"] == "failure"]
+        if len(failed):
+            per = failed.groupby("cycle_id")["count"].sum().rename("failures")
+            codes = (failed.assign(error_code=failed["error_code"].fillna("(no error code)"))
+                     .groupby(["cycle_id", "error_code"])["count"].sum().reset_index()
+                     .sort_values("count", ascending=False).drop_duplicates("cycle_id").set_index("cycle_id")
+                     ["error_code"])
+            cycles = totals.join(per, how="inner").join(codes).reset_index()
+            cycles["start"] = pd.to_datetime(cycles["start"], unit="ms", utc=True)
+            cycles = cycles[cycles["start"] >= pd.Timestamp(since)]
+            cycles = cycles[columns].sort_values("start", ascending=False).reset_index(drop=True)
+    periods = overview.quarantine_periods if overview is not None else _merge_periods(
+        quarantine_periods(status_history(ctx, conn), now), inferred_quarantine_periods(grouped_counts(ctx, conn)))
+    starts = [_ts(p) for p in periods["start"] if pd.notna(p) and pd.Timestamp(p) >= pd.Timestamp(since)] \
+        if len(periods) else []
+    return RecentTrouble(since=since, now=now, cycles=cycles, quarantine_starts=[s for s in starts if s])
+
+
+def range_showing(when: datetime, now: datetime, ranges: dict[str, timedelta | None], fallback: str) -> str:
+    """The label of the smallest of ``ranges`` (label -> span; None = everything) whose period ending ``now``
+    includes ``when``."""
+    for label, span in sorted(((label, span) for label, span in ranges.items() if span is not None),
+                              key=lambda x: x[1]):
+        if now - span <= when:
+            return label
+    return next((label for label, span in ranges.items() if span is None), fallback)
+
+
+def choose_range(trouble: RecentTrouble, ranges: dict[str, timedelta | None], default: str) -> str:
+    """The label of the smallest of ``ranges`` (label -> span; None = everything) that shows the worst failing
+    cycle, the latest one and the latest quarantine of ``trouble``; ``default`` when there was no trouble."""
+    points = [p for p in ((trouble.worst() or {}).get("start"), trouble.latest(),
+                          max(trouble.quarantine_starts, default=None)) if p is not None]
+    if not points:
+        return default
+    return range_showing(min(points), trouble.now, ranges, default)

@@ -223,7 +223,9 @@ def _deliver(url: str, title: str, body: str) -> bool:
             sender = apprise.Apprise()
             if not sender.add(url):
                 return False
-            return bool(sender.notify(title=title, body=body))
+            # plain text: apprise escapes it for Markdown and HTML channels (Slack, Teams, Mattermost, HTML
+            # e-mail), so a group named "[Re-authenticate](https://…)" arrives as text, not as a link
+            return bool(sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT))
         except Exception as exc:  # apprise plugins can raise on odd input; never let the URL leak
             log.warning("notification through %s failed (%s)", describe_url(url), type(exc).__name__)
             return False

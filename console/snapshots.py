@@ -111,6 +111,20 @@ class Snapshot:
     event_count: int
     path: Path | None = field(repr=False, default=None)
     warnings: list[str] = field(default_factory=list)
+    #: the snapshot this one was derived from by ``patch_snapshot`` (None: a full listing)
+    based_on: int | None = None
+    #: when the whole directory was last listed (``taken_at`` for a listing; the base's for a derived snapshot)
+    listed_at: datetime | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.listed_at is None:
+            self.listed_at = self.taken_at
+
+    @property
+    def derived(self) -> bool:
+        """Whether this snapshot was derived from the previous one after a change (not a full listing)."""
+        return self.based_on is not None
 
     def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
         if self.path is None:
@@ -641,12 +655,17 @@ def _write_frames(folder: Path, frames: SnapshotFrames, user_raw: list[str], gro
 
 
 def _row_to_snapshot(ctx: Context, row: Any) -> Snapshot:
+    keys = row.keys()
+    listed = row["listed_at"] if "listed_at" in keys else None
     return Snapshot(
         id=row["id"], connection=row["connection"], taken_at=datetime.fromisoformat(row["taken_at"]),
         user_count=row["user_count"], active_users=row["active_users"], group_count=row["group_count"],
         role_count=row["role_count"], membership_count=row["membership_count"], event_count=row["event_count"],
         path=(Path(ctx.data_dir) / row["files"]) if row["files"] else None,
-        warnings=json.loads(row["warnings"] or "[]"))
+        warnings=json.loads(row["warnings"] or "[]"),
+        based_on=row["based_on"] if "based_on" in keys else None,
+        listed_at=datetime.fromisoformat(listed) if listed else None,
+        note=row["note"] if "note" in keys else None)
 
 
 def _read_lean(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -704,29 +723,47 @@ def store_snapshot(ctx: Context, conn_name: str, frames: SnapshotFrames, user_ra
                    warnings=warnings, compact=compact)
 
 
+class _Superseded(Exception):
+    """Another snapshot was stored after the one a derived snapshot was built from (``patch_snapshot`` builds
+    again from the newer one)."""
+
+
 def _commit(ctx: Context, conn_name: str, staging: Path, frames: SnapshotFrames, *, taken_at: datetime | None,
-            fetch_seconds: float | None, warnings: list[str] | None, compact: bool) -> Snapshot:
+            fetch_seconds: float | None, warnings: list[str] | None, compact: bool,
+            base: Snapshot | None = None, note: str | None = None) -> Snapshot:
     """Diff ``frames`` against the latest snapshot, record the events and metadata, and move the files written
-    in ``staging`` into place, in one transaction (``staging`` is removed if anything fails)."""
+    in ``staging`` into place, in one transaction (``staging`` is removed if anything fails).
+
+    With ``base`` (a snapshot derived by ``patch_snapshot`` from ``base``): the diff is against ``base``, and
+    ``_Superseded`` is raised when another snapshot was stored since (the frames hold ``base``'s other rows, so
+    a diff against a newer one would undo its changes); when nothing differs from ``base``, nothing is stored
+    and ``base`` is returned."""
     taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
     at = taken_at.isoformat()
     try:
-        previous = latest_snapshot(ctx, conn_name)
+        previous = base if base is not None else latest_snapshot(ctx, conn_name)
         events = _diff_against(previous, frames)
+        if base is not None and not len(events):
+            shutil.rmtree(staging, ignore_errors=True)
+            return base
+        listed = (base.listed_at or base.taken_at) if base is not None else taken_at
         root = snapshot_root(ctx, conn_name)
         with ctx.store.transaction() as db:
             # Another refresh (cron beside the dashboard) may have stored a snapshot since we diffed: under the
             # write lock, diff again against that one so that no change is recorded twice.
             newest = latest_snapshot(ctx, conn_name)
             if (newest.id if newest else None) != (previous.id if previous else None):
+                if base is not None:
+                    raise _Superseded()
                 events = _diff_against(newest, frames)
             cur = db.execute(
                 "INSERT INTO snapshots (connection, taken_at, user_count, active_users, group_count, role_count,"
-                " membership_count, event_count, fetch_seconds, files, warnings)"
-                " VALUES (?,?,?,?,?,?,?,?,?,NULL,?)",
+                " membership_count, event_count, fetch_seconds, files, warnings, based_on, listed_at, note)"
+                " VALUES (?,?,?,?,?,?,?,?,?,NULL,?,?,?,?)",
                 (conn_name, at, len(frames.users), int(frames.users["active"].sum()),
                  int((frames.groups["kind"] == "group").sum()), int((frames.groups["kind"] == "role").sum()),
-                 len(frames.memberships), len(events), fetch_seconds, json.dumps(warnings or [])))
+                 len(frames.memberships), len(events), fetch_seconds, json.dumps(warnings or []),
+                 base.id if base is not None else None, listed.astimezone(UTC).isoformat(), note))
             snap_id = int(cur.lastrowid)
             if len(events):
                 db.executemany(
@@ -878,19 +915,46 @@ def group_history(ctx: Context, conn: Connection | str, group_id: str, limit: in
     return list_events(ctx, conn, subject_id=group_id, limit=limit, group_only=True)
 
 
-def describe_event(row: Any) -> str:
-    """One line in plain English for an event row (a dict or a namedtuple/Series)."""
+#: the tracked attributes in words (events keep the SCIM names)
+ATTRIBUTE_WORDS = {"userName": "user name", "email": "e-mail", "givenName": "given name", "familyName": "family name",
+                   "displayName": "display name", "externalId": "external id (Entra object id)", "active": "active"}
+
+
+def _quoted(value: Any) -> str:
+    from console.text import as_text
+
+    text = as_text(value)
+    return f"“{text}”" if text is not None else "(empty)"
+
+
+def describe_event(row: Any, *, about_person: bool = False) -> str:
+    """One line in plain English for an event row (a dict or a namedtuple/Series): "bob@x.com removed from
+    group Engineering", "ann@x.com: family name changed from “Lee” to “Lee-Smith”". With ``about_person`` the
+    line is told from the person's own history, without their name: "Removed from group Engineering"."""
     get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
-    kind, name = get("kind"), get("subject_name") or get("subject_id")
+    kind, name = str(get("kind") or ""), get("subject_name") or get("subject_id")
+    subject_type = str(get("subject_type") or "group")
     if kind == "user_changed":
-        return f"{name}: {get('attribute')} changed from {get('old_value')!r} to {get('new_value')!r}"
+        attribute = ATTRIBUTE_WORDS.get(str(get("attribute")), str(get("attribute")))
+        change = f"{attribute} changed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
+        return change[:1].upper() + change[1:] if about_person else f"{name}: {change}"
     if kind in ("member_added", "member_removed"):
-        who = get("related_name") or get("related_id")
         verb = "added to" if kind == "member_added" else "removed from"
-        return f"{who} {verb} {get('subject_type')} {name}"
-    if kind and kind.endswith("_renamed"):
-        return f"{get('subject_type')} renamed from {get('old_value')!r} to {get('new_value')!r}"
-    return f"{name}: {str(kind).replace('_', ' ')}"
+        if about_person:
+            return f"{verb.capitalize()} {subject_type} {name}"
+        return f"{get('related_name') or get('related_id')} {verb} {subject_type} {name}"
+    user_words = {"user_created": "created in 6clicks", "user_deactivated": "deactivated",
+                  "user_reactivated": "reactivated", "user_deleted": "deleted from 6clicks"}
+    if kind in user_words:
+        words = user_words[kind]
+        if kind == "user_created" and get("new_value") == "inactive":
+            words += " (inactive)"
+        return words[:1].upper() + words[1:] if about_person else f"{name} {words}"
+    if kind.endswith("_renamed"):
+        return f"{subject_type.capitalize()} renamed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
+    if kind.endswith(("_created", "_deleted")):
+        return f"{subject_type.capitalize()} {name} {'created' if kind.endswith('_created') else 'deleted'}"
+    return f"{name}: {kind.replace('_', ' ')}"
 
 
 # --------------------------------------------------------------------------------------------------- fetching
@@ -1045,3 +1109,125 @@ def take_snapshot(ctx: Context, conn: Connection, progress: Progress | None = No
     _give_back_memory()
     return _commit(ctx, conn.name, staging, frames, taken_at=None, fetch_seconds=time.monotonic() - started,
                    warnings=warnings, compact=True)
+
+
+# ------------------------------------------------------------------------------------------- derived snapshots
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` as the same file as ``source`` (a hard link: snapshots never change once stored, and deleting
+    one folder leaves the other's link), or a copy where links are not possible."""
+    try:
+        target.hardlink_to(source)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _without(source: Path, target: Path, column: str, drop: set[str], extra: pa.Table | None = None,
+             also: tuple[str, set[str]] | None = None) -> None:
+    """Copy the Parquet file ``source`` to ``target`` row group by row group (bounded memory), leaving out the
+    rows whose ``column`` is in ``drop`` (or whose ``also[0]`` is in ``also[1]``), then append ``extra``."""
+    pf = pq.ParquetFile(source, pre_buffer=False)
+    schema = pf.schema_arrow
+
+    def value_set(name: str, values: set[str]) -> pa.Array:
+        return pa.array(sorted(values), type=schema.field(name).type)
+
+    removed = value_set(column, drop)
+    removed_also = value_set(also[0], also[1]) if also else None
+    writer = pq.ParquetWriter(target, schema, compression="zstd")
+    try:
+        for batch in pf.iter_batches(batch_size=USER_BATCH, use_threads=False):
+            keep = pc.invert(pc.is_in(batch.column(column), value_set=removed))
+            if removed_also is not None and also is not None:
+                keep = pc.and_(keep, pc.invert(pc.is_in(batch.column(also[0]), value_set=removed_also)))
+            kept = batch.filter(keep)
+            if kept.num_rows:
+                writer.write_batch(kept)
+        if extra is not None and extra.num_rows:
+            writer.write_table(extra.select(schema.names).cast(schema))
+    finally:
+        writer.close()
+
+
+def _patched_files(base: Snapshot, staging: Path, is_role: Callable[[str], bool], users: dict[str, Any],
+                   groups: dict[str, Any], gone_users: set[str], gone_groups: set[str]) -> SnapshotFrames:
+    """Write ``base``'s files into ``staging`` with the given users and groups replaced (or removed); files
+    nothing touches are linked, not copied. Returns the new snapshot's frames (what the diff compares)."""
+    assert base.path is not None
+    src = base.path
+    if users or gone_users:
+        sink = _UserSink()
+        sink.add(users.values())
+        _without(src / "users.parquet", staging / "users.parquet", "id", set(users) | gone_users, sink.finish())
+    else:
+        _link(src / "users.parquet", staging / "users.parquet")
+    if groups or gone_groups or gone_users:
+        group_sink = _GroupSink(is_role)
+        group_sink.add(groups.values())
+        new_groups, new_members = group_sink.finish()
+        replaced = set(groups) | gone_groups
+        _without(src / "memberships.parquet", staging / "memberships.parquet", "group_id", replaced, new_members,
+                 also=("user_id", gone_users) if gone_users else None)
+        old = pq.read_table(src / "groups.parquet")  # one row per group, no members: small
+        old = old.filter(pc.invert(pc.is_in(old.column("id"),
+                                            value_set=pa.array(sorted(replaced), type=old.schema.field("id").type))))
+        table = pa.concat_tables([old, new_groups.select(old.schema.names).cast(old.schema)])
+        memberships = _read_lean(staging / "memberships.parquet", MEMBERSHIP_COLUMNS)
+        if gone_users:  # people removed from the directory left every group: count the members again
+            counts = memberships.groupby("group_id").size()
+            member_count = pd.Series(table.column("id").to_pylist()).map(counts).fillna(0).astype("int64")
+            table = table.set_column(table.schema.get_field_index("member_count"), "member_count",
+                                     pa.array(member_count.to_numpy(), type=table.schema.field("member_count").type))
+        pq.write_table(table, staging / "groups.parquet", compression="zstd")
+        group_frame = _norm_groups(_frame(table, GROUP_COLUMNS))
+    else:
+        _link(src / "memberships.parquet", staging / "memberships.parquet")
+        _link(src / "groups.parquet", staging / "groups.parquet")
+        memberships = _read_lean(staging / "memberships.parquet", MEMBERSHIP_COLUMNS)
+        group_frame = _norm_groups(_read_lean(staging / "groups.parquet", GROUP_COLUMNS))
+    user_frame = _norm_users(_read_lean(staging / "users.parquet", USER_COLUMNS))
+    return SnapshotFrames(user_frame, group_frame, memberships)
+
+
+def patch_snapshot(ctx: Context, conn: Connection, *, users: Iterable[Any] = (), groups: Iterable[Any] = (),
+                   deleted_users: Iterable[str] = (), deleted_groups: Iterable[str] = (), note: str | None = None,
+                   attempts: int = 3) -> Snapshot | None:
+    """A new snapshot derived from the latest one, with the given users and groups as just read from the server
+    (``ScimUser`` / ``ScimGroup``-like, groups with their members) replacing theirs, and ``deleted_users`` /
+    ``deleted_groups`` (ids the server answered 404 for) removed. Its changes against the latest snapshot are
+    recorded as events exactly like a listing's (same diff), so a person's History and the change feed show them
+    at once; ``taken_at`` is now, ``listed_at`` stays the time of the last full listing, ``based_on`` names the
+    base and ``note`` says why (e.g. "after action 12").
+
+    For the console's own changes: the operations re-read the people and groups they touched (their read-backs
+    already did) and call this, so the pages show the new state without a refresh. It costs no listing: files
+    nothing touched are linked, the others copied row group by row group without the replaced rows, then the
+    usual diff (about 0.3 s for 100,000 users). Returns the new snapshot; the latest one when nothing differs
+    (nothing is stored); None when there is no snapshot to derive from (the next refresh lists everything)."""
+    new_users = {str(u.id): u for u in users if getattr(u, "id", None)}
+    new_groups = {str(g.id): g for g in groups if getattr(g, "id", None) and g.member_ids is not None}
+    gone_users = {str(i) for i in deleted_users} - set(new_users)
+    gone_groups = {str(i) for i in deleted_groups} - set(new_groups)
+    if not (new_users or new_groups or gone_users or gone_groups):
+        return latest_snapshot(ctx, conn)
+    for _ in range(max(1, attempts)):
+        base = latest_snapshot(ctx, conn)
+        if base is None or base.path is None:
+            return None
+        staging = _staging(ctx, conn.name)
+        try:
+            frames = _patched_files(base, staging, conn.is_role, new_users, new_groups, gone_users, gone_groups)
+        except (OSError, pa.ArrowException) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SnapshotError(f"The latest snapshot could not be updated with the people and groups read again "
+                                f"({exc}).", "Refresh the directory to see the current state.") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            return _commit(ctx, conn.name, staging, frames, taken_at=None, fetch_seconds=None,
+                           warnings=base.warnings, compact=True, base=base, note=note)
+        except _Superseded:
+            continue  # a refresh stored a newer snapshot meanwhile: derive from that one
+    raise SnapshotError("The directory kept changing while the snapshot was being updated after the change.",
+                        "Refresh the directory to see the current state.")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from console.errors import StoreError
+from console.errors import NotFoundError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 STORE_FILE = "console.db"
@@ -80,6 +80,9 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise _gone(exc) from None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -87,7 +90,10 @@ class Store:
             conn.execute("COMMIT")
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise _gone(exc) from None
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
@@ -137,6 +143,15 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _gone(exc: sqlite3.IntegrityError) -> Exception:
+    """Migration 0006's triggers refuse rows for a connection that does not exist (removed while a fetch, a
+    snapshot or an action was running): said in words. Any other integrity error is a bug and stays as it is."""
+    if "no such connection" in str(exc):
+        return NotFoundError("The connection was removed while this was being saved; nothing was written.",
+                             "Add the connection again if it is still needed, then repeat what you were doing.")
+    return exc
 
 
 def _split_sql(script: str) -> list[str]:

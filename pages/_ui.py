@@ -349,38 +349,129 @@ def operator_zone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or UTC
 
 
-def local(dt: datetime | None) -> datetime | None:
-    if dt is None or pd.isna(dt):
+#: the one date-and-time format of the console, in the operator's zone: "1 Dec 2026, 18:05" (text) and the
+#: same for tables (``time_column``, a moment.js pattern); dates alone: "1 Dec 2026"
+TIME_FORMAT = "D MMM YYYY, HH:mm"
+DATE_FORMAT = "D MMM YYYY"
+
+
+def zone_name() -> str:
+    """The operator's zone as people say it: "Europe/Berlin", else its abbreviation."""
+    zone = operator_zone()
+    return str(getattr(zone, "key", None) or datetime.now(zone).tzname() or "UTC")
+
+
+def local(dt: Any) -> datetime | None:
+    """``dt`` (aware, naive = UTC, ISO text or a pandas timestamp) in the operator's zone; None when missing."""
+    if dt is None or (not isinstance(dt, str) and pd.isna(dt)):
         return None
+    if isinstance(dt, str):
+        try:
+            dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     if isinstance(dt, pd.Timestamp):
         dt = dt.to_pydatetime()
+    if not isinstance(dt, datetime):
+        return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(operator_zone())
 
 
-def fmt_time(dt: datetime | None, *, date_only: bool = False) -> str:
+def fmt_time(dt: Any, *, date_only: bool = False, zone: bool = True) -> str:
+    """The console's one date-and-time text, in the operator's zone: "1 Dec 2026, 18:05 CET" (the zone's
+    abbreviation, since the operator's browser and the server may disagree; without it with ``zone=False``,
+    "1 Dec 2026" with ``date_only``); "—" when there is none. Tables show the same format without the zone
+    (``time_column``; its header's help names the zone)."""
     value = local(dt)
     if value is None:
         return "—"
-    return value.strftime("%d %b %Y" if date_only else "%d %b %Y %H:%M %Z")
+    text = f"{value.day} {value:%b %Y}"
+    if date_only:
+        return text
+    text += f", {value:%H:%M}"
+    return f"{text} {value.tzname()}" if zone and value.tzname() else text
 
 
-def ago(dt: datetime | None, now: datetime | None = None) -> str:
-    if dt is None:
+def local_times(values: Any) -> pd.Series:
+    """A column of times (aware, naive = UTC or ISO text) converted to the operator's zone for ``time_column``."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    return pd.to_datetime(series, utc=True, errors="coerce", format="mixed").dt.tz_convert(operator_zone())
+
+
+def time_column(label: str, *, date_only: bool = False, **kwargs: Any) -> Any:
+    """A ``st.column_config.DatetimeColumn`` in the console's format (values from ``local_times``)."""
+    kwargs.setdefault("help", f"In your time zone ({zone_name()}).")
+    return st.column_config.DatetimeColumn(label, format=DATE_FORMAT if date_only else TIME_FORMAT, **kwargs)
+
+
+def ago(dt: Any, now: datetime | None = None) -> str:
+    """How long ago (or, for a future time, how soon): "just now", "45 s ago", "5 min ago", "3 h ago",
+    "1 day ago", "12 days ago", "in 20 min"; "never" when missing."""
+    from console.text import count
+
+    value = local(dt)
+    if value is None:
         return "never"
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    seconds = ((now or datetime.now(UTC)) - dt).total_seconds()
-    if seconds < 0:
-        return "just now"
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    future = seconds < -60
+    seconds = abs(seconds)
     if seconds < 60:
-        return "just now" if seconds < 10 else f"{int(seconds)} s ago"
+        return "just now" if seconds < 10 or future else f"{int(seconds)} s ago"
     if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} days ago"
+        span = f"{int(seconds // 60)} min"
+    elif seconds < 86400:
+        span = f"{int(seconds // 3600)} h"
+    else:
+        span = count(int(seconds // 86400), "day")
+    return f"in {span}" if future else f"{span} ago"
+
+
+# --- state that belongs to one page -------------------------------------------------------------------------
+
+KEY_PAGE = "ui.page"              # the page of the previous run
+KEY_PAGE_STATE = "ui.page_state"  # {page: session-state keys (or prefixes ending in ".") that belong to it}
+
+
+def _page_id() -> str | None:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        return None
+    run = get_script_run_ctx()
+    return getattr(run, "page_script_hash", None) or None if run is not None else None
+
+
+def page_state(*keys: str) -> None:
+    """Declare session-state ``keys`` (a key ending in "." stands for every key it starts) as belonging to the
+    page running now: they are dropped when the operator opens another page, so a result panel, a preview or
+    a "done" message goes with the page that made it instead of greeting the operator ten minutes later."""
+    page = _page_id()
+    if page is None:
+        return
+    owned = st.session_state.setdefault(KEY_PAGE_STATE, {})
+    owned.setdefault(page, set()).update(keys)
+
+
+def forget_other_pages() -> None:
+    """Called on every run (``render_shell``): when the page changed since the previous run, drop the state
+    other pages declared with ``page_state``."""
+    page = _page_id()
+    if page is None:
+        return
+    last = st.session_state.get(KEY_PAGE)
+    st.session_state[KEY_PAGE] = page
+    if last is None or last == page:
+        return
+    owned: dict[str, set[str]] = st.session_state.get(KEY_PAGE_STATE, {})
+    for owner, keys in list(owned.items()):
+        if owner == page:
+            continue
+        for key in [k for k in list(st.session_state.keys()) if isinstance(k, str)]:
+            if any(key == k or (k.endswith(".") and key.startswith(k)) for k in keys):
+                del st.session_state[key]
+        owned.pop(owner, None)
 
 
 # --- token ---------------------------------------------------------------------------------------------------
@@ -476,8 +567,9 @@ class Directory:
 
     snapshot_id: Any
     taken_at: datetime
-    users: pd.DataFrame        # snapshot users + "search" (lower-case haystack) + "groups" (membership count)
-    groups: pd.DataFrame       # snapshot groups (kind, member_count)
+    users: pd.DataFrame        # snapshot users + "search" (lower-case haystack), "label" (display label),
+    #                            "groups" (number of groups and roles)
+    groups: pd.DataFrame       # snapshot groups (kind, member_count) + "label" (roles without the rule's marker)
     memberships: pd.DataFrame  # group_id, user_id
     snapshot: Any
 
@@ -518,6 +610,13 @@ def build_directory(snap: Any, conn: Any) -> Directory:
         groups["kind"] = ["role" if conn.is_role(str(n)) else "group" for n in groups["displayName"]]
     elif "kind" not in groups.columns:
         groups["kind"] = pd.Series(dtype="object")
+    # the name where the context already says group or role: a role without its rule's marker (console.roles)
+    from console.roles import role_label
+    from console.text import as_text
+
+    groups["label"] = pd.Series([(role_label(conn, n) if k == "role" else as_text(n)) or str(i) for n, k, i
+                                 in zip(groups["displayName"], groups["kind"], groups["id"], strict=True)],
+                                index=groups.index, dtype=object)
     snap.__dict__.pop("users", None)  # the prepared copy above replaces the snapshot's lazily loaded frame
     return Directory(snapshot_id=snap.id, taken_at=snap.taken_at, users=users, groups=groups,
                      memberships=memberships, snapshot=snap)
@@ -713,7 +812,7 @@ def operator() -> str:
 
 USER_SORTS = {"User name": "userName", "E-mail": "email", "Name": "label",
               "Family name": "familyName", "Last modified": "lastModified", "Created": "created",
-              "Groups": "groups"}
+              "Number of groups and roles": "groups"}
 
 
 def filter_users(d: Directory, *, query: str = "", active: str = "All", group_ids: list[str] | None = None,
@@ -755,25 +854,46 @@ def page_count(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
-def group_names_for(d: Directory, user_ids: pd.Series | list[str], kind: str) -> dict[str, str]:
-    """``{user_id: "Group A, Group B"}`` for the given users and group kind (only for a visible page)."""
+def group_names_for(d: Directory, user_ids: pd.Series | list[str], kind: str, *, full: bool = False,
+                    separator: str = ", ") -> dict[str, str]:
+    """``{user_id: "Finance, Sales"}`` for the given users and group kind (a visible page, or every user of an
+    export). Roles are named without the role rule's marker ("Auditor", not "Role - Auditor") unless ``full``
+    (the name as 6clicks has it, for exports)."""
     ids = pd.Index(user_ids)
     m = d.memberships[d.memberships["user_id"].isin(ids)]
     if m.empty:
         return {}
+    column = "displayName" if full else "label"
     names = d.groups.set_index("id")
-    m = m.join(names[["displayName", "kind"]], on="group_id")
-    m = m[m["kind"] == kind]
-    return m.groupby("user_id")["displayName"].agg(lambda s: ", ".join(sorted(map(str, s)))).to_dict()
+    m = m.join(names[[column, "kind"]], on="group_id")
+    m = m[(m["kind"] == kind) & m[column].notna()]
+    if m.empty:
+        return {}
+    m = m.assign(name=m[column].astype(str))
+    m = m.sort_values("name", key=lambda s: s.str.lower(), kind="stable")
+    return m.groupby("user_id", sort=False)["name"].agg(separator.join).to_dict()
 
 
-def users_csv(frame: pd.DataFrame) -> bytes:
-    """The Users export: formula-neutralised UTF-8 CSV with a BOM (``console.csvsafe``)."""
+USERS_CSV_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "displayName", "active", "externalId",
+                     "groups", "roles", "created", "lastModified"]
+
+
+def users_csv(d: Directory, frame: pd.DataFrame) -> bytes:
+    """The Users export of ``frame`` (rows of ``d.users``): the SCIM attributes, then the names of each person's
+    groups and roles as 6clicks has them ("Finance; Sales"), then created / last modified (UTC, ISO 8601).
+    Formula-neutralised UTF-8 CSV with a BOM (``console.csvsafe``)."""
     from console.csvsafe import to_csv_bytes
 
-    columns = [c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
-                           "externalId", "groups", "created", "lastModified") if c in frame.columns]
-    return to_csv_bytes(frame[columns].rename(columns={"groups": "memberships"}))
+    out = frame[[c for c in USERS_CSV_COLUMNS if c in frame.columns and c != "groups"]].copy()
+    ids = frame["id"]
+    for kind, column in (("group", "groups"), ("role", "roles")):
+        names = group_names_for(d, ids, kind, full=True, separator="; ")
+        out[column] = [names.get(i, "") for i in ids]
+    for column in ("created", "lastModified"):
+        if column in out.columns:
+            times = pd.to_datetime(out[column], utc=True, errors="coerce")
+            out[column] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(times.notna(), "")
+    return to_csv_bytes(out[[c for c in USERS_CSV_COLUMNS if c in out.columns]])
 
 
 def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
@@ -883,6 +1003,7 @@ def render_shell() -> None:
     calls it itself when app.py did not run first (Streamlit's legacy ``pages/`` mode: AppTest reruns, or the
     very first request of a server process arriving on a page URL)."""
     _shell.rendered = True
+    forget_other_pages()
     with guard("starting the console"):
         ctx = context()
         if st.session_state.get(KEY_CONNECTION) is None and KEY_PENDING_CONNECTION not in st.session_state:

@@ -10,17 +10,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from console.audit import EVENT_WORDS, ITEM_RESULT_WORDS, ITEM_STATE_WORDS, KIND_WORDS, OUTCOME_WORDS, words
 from console.errors import ConsoleError
+from console.text import count
 from pages import _ops_ui as ops_ui
 from pages import _ui as ui
 
 PANEL = "activity"
 KEY_SELECTED = "activity.selected_id"
-RANGES = {"24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30), "All": None}
-OUTCOME_LABELS = {"success": "✅ success", "partial": "⚠️ partial", "failed": "❌ failed", "stopped": "⛔ stopped",
-                  "defect": "🛑 server defect",
-                  "interrupted": "⏸ interrupted", "running": "▶ running", "abandoned": "✖ abandoned",
-                  "pending": "… pending"}
+RANGES = {"Last 24 hours": timedelta(days=1), "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
+          "All time": None}
 
 
 def unfinished(conn: Any) -> None:
@@ -35,7 +34,7 @@ def unfinished(conn: Any) -> None:
         box = st.container(border=True)
         box.markdown(f"**Action {u.batch_id}: {ui.md_escape(u.label)}** by {ui.md_escape(u.operator)}, "
                      f"{ui.fmt_time(u.created_at)} — {u.counts['done']:,} done, {u.counts['failed']:,} failed, "
-                     f"**{left:,} not run**.  \nReason: {ui.md_escape(u.reason, limit=1000)}")
+                     f"**{left:,} not run yet**.  \nReason: {ui.md_escape(u.reason, limit=1000)}")
         if u.live:
             box.info("Running right now in another window or process; it will show its result when done.",
                      icon=":material/sync:")
@@ -71,13 +70,15 @@ def unfinished(conn: Any) -> None:
 def filters(conn: Any) -> dict[str, Any]:
     from console.audit import operators
 
-    a, b, c, d = st.columns([1.2, 1, 1, 1])
-    span = a.segmented_control("Time", list(RANGES), default="7 days", key="activity.range") or "7 days"
+    a, b, c, d = st.columns(4)
+    span = a.selectbox("Period", list(RANGES), index=1, key="activity.range")
     who = b.selectbox("Operator", ["Anyone", *operators(ui.context())], key="activity.operator",
                       format_func=ui.plain)  # options are plain text
-    kinds = c.multiselect("Kind", ["deactivate", "reactivate", "add", "remove", "move"], key="activity.kinds")
-    outcomes = d.multiselect("Outcome", list(OUTCOME_LABELS), key="activity.outcomes")
-    delta = RANGES[span]
+    kinds = c.multiselect("Kind", list(KIND_WORDS), key="activity.kinds", format_func=KIND_WORDS.get,
+                          placeholder="Any kind")
+    outcomes = d.multiselect("Outcome", list(OUTCOME_WORDS), key="activity.outcomes", format_func=OUTCOME_WORDS.get,
+                             placeholder="Any outcome")
+    delta = RANGES.get(span or "", timedelta(days=7))
     return {"since": datetime.now(UTC) - delta if delta else None,
             "operator": None if who == "Anyone" else who, "kinds": kinds, "outcomes": outcomes}
 
@@ -98,7 +99,7 @@ def action_list(conn: Any, chosen: dict[str, Any]) -> list[Any]:
 def flags(action: Any) -> str:
     parts = []
     if action.reverted:
-        parts.append(f"reverted for {len({r.user_id for r in action.reverted})}")
+        parts.append(f"reverted for {count(len({r.user_id for r in action.reverted}), 'person', 'people')}")
     if action.undone_by:
         parts.append("undone by " + ", ".join(f"#{i}" for i in action.undone_by))
     if action.undo_of:
@@ -106,20 +107,37 @@ def flags(action: Any) -> str:
     return "; ".join(parts)
 
 
+def result_text(action: Any) -> str:
+    """"Succeeded: 2 changed", "Partly failed: 3 changed, 1 failed", with the flags after a dot."""
+    failed, skipped = action.counts.get("failed", 0), action.counts.get("skipped", 0)
+    parts = [f"{action.changed_count:,} changed"] + ([f"{failed:,} failed"] if failed else []) + (
+        [f"{skipped:,} skipped"] if skipped else [])
+    text = f"{words(OUTCOME_WORDS, action.outcome)}: {', '.join(parts)}"
+    extra = flags(action)
+    return f"{text} · {extra}" if extra else text
+
+
 def table(actions: list[Any]) -> int | None:
     frame = pd.DataFrame([{
-        "id": a.id, "when": ui.local(a.created_at), "operator": a.operator, "action": a.label,
-        "outcome": OUTCOME_LABELS.get(a.outcome, a.outcome), "changed": a.changed_count,
-        "failed": a.counts.get("failed", 0), "skipped": a.counts.get("skipped", 0), "reason": a.reason,
-        "flags": flags(a)} for a in actions])
+        "id": a.id, "when": ui.local(a.created_at), "action": f"#{a.id} {a.label}", "result": result_text(a),
+        "reason": a.reason, "operator": a.operator} for a in actions])
+    frame["when"] = ui.local_times(frame["when"])
+    st.caption("Select an action to see who it changed, undo it or retry what failed.")
     event = st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch", key="activity.table", on_select="rerun",
-                         selection_mode="single-row", height=min(38 + 35 * len(frame), 460),
-                         column_config={"id": st.column_config.NumberColumn("#", format="%d"),
-                                        "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
-                                        "operator": "Operator", "action": "Action", "outcome": "Outcome",
-                                        "changed": "Changed", "failed": "Failed", "skipped": "Skipped",
-                                        "reason": "Reason", "flags": "Flags"})
-    ui.csv_download(f"Download these {len(frame):,} actions (CSV)", frame, "audit-log", key="activity.csv")
+                         selection_mode="single-row", height=min(38 + 66 * len(frame), 560),
+                         row_height=66,  # above 4 rem Streamlit wraps text: results and reasons are read whole
+                         column_order=["when", "action", "result", "reason", "operator"],
+                         column_config={"when": ui.time_column("When", width=125),
+                                        "action": st.column_config.TextColumn("Action", width=215),
+                                        "result": st.column_config.TextColumn("Result", width=190),
+                                        "reason": st.column_config.TextColumn("Reason", width=165),
+                                        "operator": st.column_config.TextColumn("Operator", width=90)})
+    export = pd.DataFrame([{
+        "id": a.id, "when": ui.fmt_time(a.created_at), "operator": a.operator, "action": a.label,
+        "kind": words(KIND_WORDS, a.kind), "outcome": words(OUTCOME_WORDS, a.outcome), "changed": a.changed_count,
+        "failed": a.counts.get("failed", 0), "skipped": a.counts.get("skipped", 0), "reason": a.reason,
+        "flags": flags(a), "source": a.source} for a in actions])
+    ui.csv_download(f"Download these {count(len(frame), 'action')} (CSV)", export, "audit-log", key="activity.csv")
     rows = list(event.selection.rows) if event is not None else []
     if rows and 0 <= rows[0] < len(frame):
         st.session_state[KEY_SELECTED] = int(frame["id"].iloc[rows[0]])
@@ -136,8 +154,10 @@ def detail(conn: Any, action_id: int) -> None:
     find_reverted(ui.context(), conn, [action])
     # labels name groups, operators and reasons are typed by people: all of it is shown as text
     st.subheader(f"Action {action.id}: {ui.md_escape(action.label)}", divider="gray")
-    st.markdown(f"**{ui.md_escape(OUTCOME_LABELS.get(action.outcome, action.outcome))}** · by "
-                f"**{ui.md_escape(action.operator)}** ({ui.md_escape(action.source)}) · "
+    source = {"ui": "this console", "cli": "the command line", "api": "the console's library"}.get(action.source,
+                                                                                                    action.source)
+    st.markdown(f"**{ui.md_escape(words(OUTCOME_WORDS, action.outcome))}** · by "
+                f"**{ui.md_escape(action.operator)}** from {ui.md_escape(source)} · "
                 f"{ui.fmt_time(action.created_at)}  \n**Why:** {ui.md_escape(action.reason, limit=2000, multiline=True)}")
     if action.undo_of:
         st.caption(f"This action undoes action {action.undo_of}.")
@@ -149,14 +169,18 @@ def detail(conn: Any, action_id: int) -> None:
         st.error(ui.md_escape(f"{action.stop_reason} {action.stop_remedy or ''}", limit=2000), icon=":material/block:")
     if action.reverted:
         people = len({r.user_id for r in action.reverted})
-        st.warning(f"**{people} change{'s' if people != 1 else ''} no longer hold{'s' if people == 1 else ''}** in "
+        st.warning(f"**{count(people, 'change')} no longer hold{'s' if people == 1 else ''}** in "
                    "the latest snapshot: a later provisioning cycle (Entra is the source of truth) or someone else "
                    "changed them back. Make the change in Entra too (unassign the user from the enterprise app, "
                    "block sign-in, or change the group membership there).", icon=":material/sync_problem:")
-        st.dataframe(ui.plain_table(pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change,
-                                                   "now": r.now, "seen": ui.local(r.seen_at)}
-                                                  for r in action.reverted])),
-                     hide_index=True, width="stretch", key=f"activity.reverted.{action.id}")
+        reverted = pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change, "now": r.now,
+                                  "seen": r.seen_at} for r in action.reverted])
+        reverted["seen"] = ui.local_times(reverted["seen"])
+        st.dataframe(ui.plain_table(reverted), hide_index=True, width="stretch", key=f"activity.reverted.{action.id}",
+                     column_config={"user": st.column_config.TextColumn("User", width=240),
+                                    "change": st.column_config.TextColumn("Change made", width=200),
+                                    "now": st.column_config.TextColumn("Now", width=180),
+                                    "seen": ui.time_column("Seen", width=140)})
     elif action.reverted is None and action.changed_count and action.finished_at:
         st.caption("Whether a later cycle reverted these changes shows once a snapshot newer than the action "
                    "is taken.")
@@ -164,20 +188,31 @@ def detail(conn: Any, action_id: int) -> None:
         st.caption(ui.md_escape(note, limit=1000))
     items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.input, "name": i.display_name or "",
                            "e-mail": i.email or "",
-                           "from": i.before_text or "", "to": i.after_text or "", "state": i.state,
-                           "result": i.outcome or "", "note": i.note or "", "attempts": i.attempts,
+                           "from": i.before_text or "", "to": i.after_text or "",
+                           "state": words(ITEM_STATE_WORDS, i.state), "result": words(ITEM_RESULT_WORDS, i.outcome),
+                           "note": i.note or "", "attempts": i.attempts,
                            "error": i.error or "", "what to do": i.remedy or ""} for i in action.items])
     st.dataframe(ui.plain_table(items), hide_index=True, width="stretch", key=f"activity.items.{action.id}",
-                 height=min(38 + 35 * max(len(items), 1), 420))
+                 height=min(38 + 35 * max(len(items), 1), 420),
+                 column_order=["user", "name", "from", "to", "state", "result", "note", "error", "what to do"],
+                 column_config={"user": st.column_config.TextColumn("User", width=200),
+                                "name": st.column_config.TextColumn("Name", width=120),
+                                "from": st.column_config.TextColumn("Before", width=110),
+                                "to": st.column_config.TextColumn("After", width=110),
+                                "state": st.column_config.TextColumn("State", width=70),
+                                "result": st.column_config.TextColumn("Result", width=110),
+                                "note": st.column_config.TextColumn("Note", width=150),
+                                "error": st.column_config.TextColumn("Error", width=150),
+                                "what to do": st.column_config.TextColumn("What to do", width=150)})
     ui.csv_download("Download the per-person results (CSV)", items, f"action-{action.id}",
                     key=f"activity.items_csv.{action.id}")
     with st.expander("Timeline"):
         for e in action.events:
-            st.markdown(f"- {ui.fmt_time(e.at)} · **{ui.md_escape(e.event)}** · {ui.md_escape(e.operator)} · "
-                        f"{ui.md_escape(e.detail, limit=1000, empty='')}")
+            st.markdown(f"- {ui.fmt_time(e.at)} · **{ui.md_escape(words(EVENT_WORDS, e.event))}** · "
+                        f"{ui.md_escape(e.operator)} · {ui.md_escape(e.detail, limit=1000, empty='')}")
     a, b = st.columns(2)
-    if action.changed_count and a.button(f"Undo ({action.changed_count} changed)…", key="activity.undo",
-                                         icon=":material/undo:"):
+    if action.changed_count and a.button(f"Undo: preview the way back for {count(action.changed_count, 'person', 'people')}…",
+                                         key="activity.undo", icon=":material/undo:"):
         try:
             plan = undo_plan(ui.context(), conn, action.id)
         except ConsoleError as exc:
@@ -186,7 +221,7 @@ def detail(conn: Any, action_id: int) -> None:
             ops_ui.start(PANEL, plan)
             st.rerun()
     failed = action.counts.get("failed", 0)
-    if failed and action.state == "completed" and b.button(f"Retry the {failed} failed",
+    if failed and action.state == "completed" and b.button(f"Retry the {failed:,} failed",
                                                            key="activity.retry", icon=":material/replay:"):
         bar = st.progress(0.0, text="Retrying…")
         try:
@@ -205,6 +240,7 @@ def main() -> None:
     st.caption("Every manual change made from this console: who, when, why, the result per person, and a way "
                "back. Entra ID remains the source of truth: changes that disagree with it are reverted at its "
                "next provisioning cycle.")
+    ui.page_state(f"ops.{PANEL}.", KEY_SELECTED)
     unfinished(conn)
     if ops_ui.active(PANEL):
         with st.container(border=True):
@@ -219,8 +255,6 @@ def main() -> None:
     selected = table(actions)
     if selected:
         detail(conn, int(selected))
-    else:
-        st.caption("Select an action to see its details, undo it or retry its failed items.")
 
 
 ui.run_page(main, "showing the activity log")

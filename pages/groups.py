@@ -1,6 +1,7 @@
 """Groups & roles: every SCIM group of the latest snapshot, classified group/role by the connection's rule
-(editable on the Connection & token page), with member counts and externalId; a detail view with members
-that link to the Users page's detail."""
+(editable on the Connection & token page), with member counts and externalId; selecting one shows its members,
+selecting members shows who they are (and opens them on the Users page); the change panel (``pages/_ops_ui.py``)
+stays folded below the details until the operator opens it."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from console.text import as_text
+from console.text import as_text, count
 from pages import _ui as ui
 
 
-def operations_panel(conn: Any, group_ids: list[str]) -> None:
-    """>>> Operations hook: the operations engineer's group action panel (pages/_ops_ui.py). <<<"""
+def operations_panel(conn: Any, group_ids: list[str], member_ids: list[str]) -> None:
+    """>>> Operations hook: the group change panel (pages/_ops_ui.py), folded until opened. <<<"""
     ops = ui.ops_module()
     actions = getattr(ops, "groups_actions", None) if ops is not None else None
     if actions is not None:
-        actions(conn, group_ids)
+        actions(conn, group_ids, member_ids)
 
 
 def group_table(conn: Any, d: ui.Directory) -> list[str]:
-    a, b = st.columns([3, 1])
+    from console.roles import rule_text
+
+    a, b = st.columns([3, 2])
     query = a.text_input("Search", key="groups.q", placeholder="group or role name, externalId",
                          icon=":material/search:")
     kind = b.segmented_control("Kind", ["All", "Groups", "Roles"], key="groups.kind", default="All") or "All"
@@ -39,41 +42,47 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
         mask &= groups["kind"] == "role"
     view = groups[mask].sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
     view = view[["id", "displayName", "kind", "member_count", "externalId"]].reset_index(drop=True)
-    st.caption(f"{len(view):,} of {len(groups):,} · role rule: “{ui.md_escape(conn.role_rule)}” (change it on "
-               "Connection & token)")
+    st.caption(f"{len(view):,} of {len(groups):,} · roles are {ui.md_escape(rule_text(conn))} (change the rule "
+               "on Connection & token)")
     if view.empty:
         st.info("Nothing matches. Clear the search or the kind filter.", icon=":material/filter_alt_off:")
         return []
     event = st.dataframe(
         ui.plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
-        selection_mode="multi-row", height=min(38 + 35 * len(view), 740),
+        selection_mode="multi-row", height=min(38 + 35 * len(view), 460),
         column_order=["displayName", "kind", "member_count", "externalId"],
-        column_config={"displayName": "Name", "kind": "Kind",
-                       "member_count": st.column_config.NumberColumn("Members", format="%d"),
-                       "externalId": "External id (Entra object id)"})
+        column_config={"displayName": st.column_config.TextColumn("Name", width=280),
+                       "kind": st.column_config.TextColumn("Kind", width=70),
+                       "member_count": st.column_config.NumberColumn("Members", format="%d", width=80),
+                       "externalId": st.column_config.TextColumn("External id (Entra object id)", width=300)})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
     st.session_state[ui.KEY_SELECTED_GROUPS] = selected
     if selected:
         st.session_state[ui.KEY_GROUP_DETAIL] = selected[0]
+    else:
+        st.caption("Select a group or role to see its members.")
     return selected
 
 
-def group_detail(d: ui.Directory, group_id: str) -> None:
+def group_detail(d: ui.Directory, group_id: str) -> list[str]:
+    """The group's members; returns the ids of the members selected in its table."""
     row = d.groups[d.groups["id"] == group_id]
     if row.empty:
         st.warning("That group is not in the latest snapshot (deleted or renamed since).")
-        return
+        return []
     group = row.iloc[0]
-    label = "Role" if group["kind"] == "role" else "Group"
-    st.subheader(f"{label}: {ui.md_escape(as_text(group['displayName']) or group_id)}", divider="gray")
-    count = as_text(group.get("member_count"))
-    st.caption(f"SCIM id {ui.md_escape(group_id)} · externalId {ui.md_escape(group.get('externalId'))} · "
-               f"{ui.md_escape(count or '0')} members")
+    kind = "Role" if group["kind"] == "role" else "Group"
+    # a role without its rule's marker: the heading already says "Role"
+    st.subheader(f"{kind}: {ui.md_escape(as_text(group['label']) or group_id)}", divider="gray")
+    members_n = int(group.get("member_count") or 0)
+    st.caption(f"{ui.md_escape(as_text(group['displayName']) or group_id)} in 6clicks · SCIM id "
+               f"{ui.md_escape(group_id)} · externalId {ui.md_escape(group.get('externalId'))} · "
+               f"{count(members_n, 'member')} · as of {ui.fmt_time(d.taken_at)}")
     members = d.users[d.users["id"].isin(d.member_ids(group_id))]
     if members.empty:
         st.caption("No members.")
-        return
+        return []
     q = st.text_input("Filter members", key=f"groups.members_q.{group_id}", icon=":material/search:")
     if q:
         mask = pd.Series(True, index=members.index)
@@ -82,28 +91,60 @@ def group_detail(d: ui.Directory, group_id: str) -> None:
         members = members[mask]
     members = members.sort_values("userName", key=lambda s: s.astype(str).str.lower())
     shown = members.head(500)
-    members_key = f"groups.members.{group_id}.{q}"
+    members_key = f"groups.members.{group_id}.{q}.{d.snapshot_id}"  # rows move after a change: a new selection
     st.session_state["groups.members_key"] = members_key
     event = st.dataframe(ui.plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
                          key=members_key, hide_index=True, width="stretch",
-                         on_select="rerun", selection_mode="single-row",
+                         on_select="rerun", selection_mode="multi-row",
                          column_order=["userName", "email", "label", "active"],
-                         column_config={"userName": "User name", "email": "E-mail",
-                                        "label": "Name",
-                                        "active": st.column_config.CheckboxColumn("Active")})
+                         column_config={"userName": st.column_config.TextColumn("User name", width=260),
+                                        "email": st.column_config.TextColumn("E-mail", width=230),
+                                        "label": st.column_config.TextColumn("Name", width=170),
+                                        "active": st.column_config.CheckboxColumn("Active", width=60)})
     if len(members) > len(shown):
         st.caption(f"Showing the first {len(shown):,} of {len(members):,} members; filter to narrow down.")
     exported = members[[c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
                                     "externalId") if c in members.columns]]
-    ui.csv_download(f"Download the {len(members):,} members (CSV)", exported,
+    ui.csv_download(f"Download the {count(len(members), 'member')} (CSV)", exported,
                     f"{group['displayName']}-members", key=f"groups.members_csv.{group_id}")
     rows = list(event.selection.rows) if event is not None else []
-    if rows:
-        user_id = str(shown["id"].iloc[rows[0]])
-        if st.button("Open this user", key="groups.open_user", type="primary", icon=":material/person:"):
-            open_user(user_id)
+    picked = [str(shown["id"].iloc[r]) for r in rows if 0 <= r < len(shown)]
+    if picked:
+        member_details(d, picked)
     else:
-        st.caption("Select a member to open it on the Users page.")
+        st.caption("Select members to see who they are, open them on the Users page, or change them below.")
+    return picked
+
+
+def member_details(d: ui.Directory, user_ids: list[str]) -> None:
+    """Who the selected members are: name, status, their groups and roles; one opens on the Users page."""
+    from console.people import is_active
+
+    people = d.users[d.users["id"].isin(user_ids)].set_index("id").reindex(user_ids).dropna(how="all").reset_index()
+    groups = ui.group_names_for(d, people["id"], "group")
+    roles = ui.group_names_for(d, people["id"], "role")
+    with st.container(border=True):
+        if len(people) == 1:
+            person = people.iloc[0]
+            st.markdown(f"**{ui.md_escape(person['label'])}** · {ui.md_escape(person['userName'])} · "
+                        f"{'Active' if is_active(person['active']) else 'Inactive'}")
+            st.caption(f"Groups: {ui.md_escape(groups.get(person['id']), empty='none')} · Roles: "
+                       f"{ui.md_escape(roles.get(person['id']), empty='none')}")
+            if st.button("Open on the Users page", key="groups.open_user", icon=":material/person:",
+                         help="Attributes, all groups and roles, history and the raw SCIM resource"):
+                open_user(str(person["id"]))
+            return
+        st.markdown(f"**{count(len(people), 'member')} selected**")
+        view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
+                             "groups": [groups.get(i, "") for i in people["id"]],
+                             "roles": [roles.get(i, "") for i in people["id"]]})
+        st.dataframe(ui.plain_table(view), hide_index=True, width="stretch", key="groups.picked_table",
+                     height=min(38 + 35 * len(view), 290),
+                     column_config={"label": st.column_config.TextColumn("Name", width=150),
+                                    "userName": st.column_config.TextColumn("User name", width=240),
+                                    "active": st.column_config.CheckboxColumn("Active", width=60),
+                                    "groups": st.column_config.TextColumn("Groups", width=150),
+                                    "roles": st.column_config.TextColumn("Roles", width=150)})
 
 
 def open_user(user_id: str) -> None:
@@ -125,10 +166,12 @@ def main() -> None:
                 "let a provisioning cycle run, then refresh the directory.", icon=":material/group_off:")
         return
     selected = group_table(conn, d)
-    operations_panel(conn, selected)
     detail = st.session_state.get(ui.KEY_GROUP_DETAIL)
+    picked: list[str] = []
     if detail:
-        group_detail(d, str(detail))
+        picked = group_detail(d, str(detail))
+    shown = [str(detail)] if detail and (d.groups["id"] == str(detail)).any() else []
+    operations_panel(conn, selected or shown, picked)
 
 
 ui.run_page(main, "showing groups and roles")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
+from console.text import count
+from pages import _history as hist
 from pages import _ui as ui
 
+RECENT_LIMIT = 200
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
@@ -47,13 +49,12 @@ def health_panel(conn: Any) -> None:
         st.page_link("pages/connection.py", label="Configure Microsoft Graph", icon=":material/settings:",
                      query_params={"tab": "Microsoft Graph"})
         return
-    from console.job_health import job_overview
-
-    ov = job_overview(ui.context(), conn)
+    ov = hist.job_overview(conn)  # the same figures as Sync history (one cached overview per data version)
     if ov.status is None and ov.last_cycle is None and ov.failures_24h is None:
         st.info("**No provisioning data yet.** Use **Refresh** in the sidebar (or Sync history) to read the "
                 "provisioning logs and the job's status from Microsoft Graph.", icon=":material/hourglass_empty:")
         return
+    short, sentence = hist.next_cycle(ov)
     a, b, c, d = st.columns(4)
     # the job's status, schedule, states and quarantine reason are Graph's words: shown as text
     a.metric("Job status", ui.md_escape(ov.status, empty="not polled"),
@@ -62,11 +63,11 @@ def health_panel(conn: Any) -> None:
     b.metric("Last cycle", ui.ago(last["ended"]) if last else "none yet",
              help=(f"Ended {ui.fmt_time(last['ended'])}; state: {ui.md_escape(last.get('state'), empty='unknown')}")
              if last else None)
-    c.metric("Failures (24 h)", "—" if ov.failures_24h is None else f"{ov.failures_24h:,}")
-    d.metric("Quarantine", "yes" if ov.quarantine else "no")
-    if last and last.get("state"):
-        st.caption(f"Last cycle state: {ui.md_escape(last['state'])}. Next cycle expected "
-                   f"{ui.fmt_time(ov.next_expected_cycle)}.")
+    c.metric("Next cycle", short, help=sentence)
+    d.metric("Failures (24 h)", "—" if ov.failures_24h is None else f"{ov.failures_24h:,}",
+             help="Failed provisioning records in the last 24 hours.")
+    state = f"Last cycle state: {ui.md_escape(last['state'])}. " if last and last.get("state") else ""
+    st.caption(f"{state}Next cycle: {sentence[:1].lower() + sentence[1:]}")
     if ov.quarantine:
         q = ov.quarantine
         text = f"**The provisioning job is in quarantine: {ui.md_escape(q.get('reason_text') or q.get('reason'))}.**"
@@ -78,25 +79,58 @@ def health_panel(conn: Any) -> None:
             text += f"\n\nEntra retries {ui.fmt_time(q['next_attempt'])}; after 4 weeks it disables the job."
         st.error(text, icon=":material/block:")
     elif ov.overdue:
-        st.warning(f"**The next cycle is overdue** (expected {ui.fmt_time(ov.next_expected_cycle)}). Check the job "
+        st.warning(f"**The next cycle is overdue** (expected {ui.fmt_time(ov.next_expected)}). Check the job "
                    "in Entra (paused? disabled?) and on Sync history.", icon=":material/schedule:")
 
 
+def role_rule_words(rule: str | None) -> str:
+    """The connection's role rule (``prefix:Role - `` / ``regex:...``) as a sentence."""
+    text = str(rule or "")
+    if text.startswith("prefix:"):
+        return f"Roles are the groups whose name starts with “{ui.md_escape(text[len('prefix:'):])}”."
+    if text.startswith("regex:"):
+        return f"Roles are the groups whose name matches the pattern “{ui.md_escape(text[len('regex:'):])}”."
+    return f"Roles are recognised by the rule “{ui.md_escape(text)}”."
+
+
+def _deltas(conn: Any, snap: Any) -> dict[str, Any]:
+    """Each count's change since the snapshot before the latest (None when there is none)."""
+    from console.snapshots import directory_size
+
+    size = directory_size(ui.context(), conn)
+    earlier = size[size["id"] < snap.id]
+    if earlier.empty:
+        return {}
+    prev = earlier.iloc[-1]
+    return {"active": snap.active_users - int(prev["active_users"]),
+            "inactive": (snap.user_count - snap.active_users) - (int(prev["user_count"]) - int(prev["active_users"])),
+            "groups": snap.group_count - int(prev["group_count"]), "roles": snap.role_count - int(prev["role_count"]),
+            "_at": prev["taken_at"]}
+
+
 def counts_panel(conn: Any) -> Any:
-    """Counts from the latest snapshot's metadata (no need to load 100,000 rows to count them)."""
+    """Counts from the latest snapshot's metadata (no need to load 100,000 rows to count them), with their
+    change since the snapshot before."""
     st.subheader("Directory", divider="gray")
     snap = ui.latest_snapshot(conn)
     if snap is None:
         ui.no_snapshot_screen(conn)
         return None
+    deltas = _deltas(conn, snap)
+    since = f"since the snapshot of {ui.fmt_time(deltas['_at'])}" if deltas else None
+
+    def delta(key: str) -> str | None:
+        value = deltas.get(key)
+        return f"{value:+,}" if value else None
+
     a, b, c, d = st.columns(4)
-    a.metric("Active users", f"{snap.active_users:,}")
-    b.metric("Inactive users", f"{snap.user_count - snap.active_users:,}")
-    c.metric("Groups", f"{snap.group_count:,}")
-    d.metric("Roles", f"{snap.role_count:,}")
+    a.metric("Active users", f"{snap.active_users:,}", delta=delta("active"), help=since)
+    b.metric("Inactive users", f"{snap.user_count - snap.active_users:,}", delta=delta("inactive"),
+             delta_color="off", help=since)
+    c.metric("Groups", f"{snap.group_count:,}", delta=delta("groups"), delta_color="off", help=since)
+    d.metric("Roles", f"{snap.role_count:,}", delta=delta("roles"), delta_color="off", help=since)
     st.caption(f"Snapshot taken {ui.fmt_time(snap.taken_at)} ({ui.ago(snap.taken_at)}); "
-               f"{snap.membership_count:,} memberships. Roles are recognised by the rule "
-               f"“{ui.md_escape(conn.role_rule)}”.")
+               f"{count(snap.membership_count, 'membership')}. {role_rule_words(conn.role_rule)}")
     if snap.user_count == 0 and snap.group_count + snap.role_count == 0:
         st.info("**The directory is empty.** Nothing has been provisioned into this tenant yet: check that the "
                 "Entra provisioning job is running and has users and groups assigned.",
@@ -139,35 +173,50 @@ def alerts_panel(conn: Any) -> None:
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _recent_events(data_dir: str, conn_name: str, snapshot_id: Any, since_iso: str) -> pd.DataFrame:
-    from console.connections import ConnectionRepo
-    from console.snapshots import list_events
+def _recent(data_dir: str, conn_name: str, since_iso: str, stamp: tuple) -> Any:
+    from console.timeline import recent_activity
 
-    ctx = ui.context()
-    conn = ConnectionRepo(ctx.store).get(conn_name)
-    return list_events(ctx, conn, since=datetime.fromisoformat(since_iso), limit=200)
+    return recent_activity(ui.context(), conn_name, datetime.fromisoformat(since_iso), limit=RECENT_LIMIT)
 
 
 def changes_panel(conn: Any, snap: Any) -> None:
+    """What changed in the last 7 days: directory changes between snapshots and Entra's provisioning records,
+    in one list (``console.timeline.recent_activity``), with the Sync history page's figures."""
+    from console.entra_logs import range_start
+
     st.subheader("Recent changes (7 days)", divider="gray")
-    if snap is None:
-        st.caption("No snapshot yet.")
-        return
-    since = (datetime.now(UTC) - timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
-    events = _recent_events(str(ui.data_dir()), conn.name, snap.id, since.isoformat())
-    if events is None or len(events) == 0:
-        st.caption("No changes between the last snapshots.")
-        return
-    view = events.copy()
-    if "at" in view.columns:
-        view["at"] = pd.to_datetime(view["at"], utc=True).dt.tz_convert(ui.operator_zone())
-    columns = [c for c in ("at", "kind", "subject_type", "subject_name", "attribute", "old_value", "new_value",
-                           "related_name") if c in view.columns]
-    st.dataframe(ui.plain_table(view[columns]), hide_index=True, width="stretch", height=320,
-                 column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
-                                "kind": "Change", "subject_type": "Type", "subject_name": "Name",
-                                "attribute": "Attribute", "old_value": "Before", "new_value": "After",
-                                "related_name": "Member"})
+    since = range_start(timedelta(days=7))
+    assert since is not None
+    act = _recent(str(ui.data_dir()), conn.name, since.isoformat(), hist.version(conn))
+    lines = []
+    if act.has_logs or conn.entra is not None:
+        lines.append(f"**Entra provisioning:** {count(act.entra_records, 'record')} in "
+                     f"{count(act.entra_cycles, 'cycle')}, {count(act.entra_failures, 'failure')}."
+                     if act.entra_records else "**Entra provisioning:** no records in these 7 days.")
+    if act.snapshots == 0:
+        lines.append("**Directory:** no snapshot yet, so no changes can be compared.")
+    elif act.baseline_only:
+        lines.append(f"**Directory:** only one snapshot so far (taken {ui.fmt_time(act.first_snapshot_at)}), so no "
+                     "changes between snapshots yet: they are recorded from the next refresh on (sidebar "
+                     "**Refresh**, or `python -m console snapshot` from cron).")
+    else:
+        lines.append(f"**Directory:** {count(act.directory_changes, 'change')} seen between snapshots"
+                     + ("" if act.directory_changes else f" (the latest taken {ui.fmt_time(act.latest_snapshot_at)})")
+                     + ".")
+    st.markdown("  \n".join(lines))
+    if act.entries.empty:
+        st.caption("Nothing changed in these 7 days.")
+    else:
+        shown = len(act.entries)
+        total = act.entra_records + act.directory_changes
+        with st.container(height=380, border=True):
+            st.markdown(hist.timeline_markdown(act.entries))
+        if total > shown:
+            st.caption(f"The newest {shown:,} of {count(total, 'change')}.")
+    if act.entra_records:
+        if st.button("Failures, cycles and every record on Sync history", key="overview.to_sync_history",
+                     type="tertiary", icon=":material/sync:"):
+            st.switch_page("pages/sync_history.py")
 
 
 def main() -> None:

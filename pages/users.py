@@ -1,8 +1,9 @@
-"""Users: the whole directory from the latest snapshot; search, filters, sort, pages, CSV export, detail.
+"""Users: the whole directory from the latest snapshot; search, filters, sort, pages, CSV export, details.
 
 Only the visible page goes to ``st.dataframe``; filtering is vectorised pandas on a cached, prepared frame,
-so 100,000 users stay responsive. The ids of the selected rows are kept in
-``st.session_state["users.selected_ids"]`` for the operations panel (``pages/_ops_ui.py``).
+so 100,000 users stay responsive. Selecting people shows their details first; the change panel
+(``pages/_ops_ui.py``) stays folded below them until the operator opens it, with no action chosen. The ids of the
+selected rows are kept in ``st.session_state["users.selected_ids"]`` for that panel.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from console.text import count
 from pages import _ui as ui
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
+KEY_DETAIL_OF = "users.detail_of"
+KEY_TABLE_SNAPSHOT = "users.table_snapshot"  # the snapshot the table's selection was made on
 
 
 def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
-    """``{option text: group id}`` for a multiselect (its options are plain text: ``ui.plain``)."""
+    """``{option text: group id}`` for a multiselect (its options are plain text: ``ui.plain``); roles are named
+    without the role rule's marker (the filter says "roles")."""
     subset = groups[groups["kind"] == kind]
     ids = subset["id"].astype(str).tolist()
     labels = pd.Series([ui.plain(name, empty="") or ui.plain(gid) for name, gid
-                        in zip(subset["displayName"].tolist(), ids, strict=True)], dtype=object)
+                        in zip(subset["label"].tolist(), ids, strict=True)], dtype=object)
     # display names are unique in 6clicks; fall back to "name (id)" if a snapshot has duplicates
     dupes = labels.duplicated(keep=False)
     labels = labels.where(~dupes, labels + " (" + pd.Series(ids, dtype=object) + ")")
@@ -33,92 +38,138 @@ def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
 
 
 def filters(d: ui.Directory) -> dict[str, Any]:
-    a, b = st.columns([3, 1])
+    a, b = st.columns([3, 2])
     query = a.text_input("Search", key="users.q", placeholder="userName, e-mail or name",
                          icon=":material/search:")
     active = b.segmented_control("Status", ["All", "Active", "Inactive"], key="users.active", default="All")
     group_map = _names_to_ids(d.groups, "group")
     role_map = _names_to_ids(d.groups, "role")
     c, e = st.columns(2)
-    groups = c.multiselect("In any of these groups", list(group_map), key="users.groups")
-    roles = e.multiselect("With any of these roles", list(role_map), key="users.roles")
+    groups = c.multiselect("In any of these groups", list(group_map), key="users.groups",
+                           placeholder="Any group")
+    roles = e.multiselect("With any of these roles", list(role_map), key="users.roles", placeholder="Any role")
     return {"query": query or "", "active": active or "All",
             "group_ids": [group_map[g] for g in groups if g in group_map],
             "role_ids": [role_map[r] for r in roles if r in role_map]}
 
 
+def _widths(same_email: bool) -> dict[str, int]:
+    """Column widths that fit the content area of a 1280-px window beside the sidebar (about 820 px)."""
+    if same_email:
+        return {"userName": 250, "email": 0, "label": 150, "active": 60, "groups_list": 150, "roles_list": 150}
+    return {"userName": 190, "email": 165, "label": 120, "active": 55, "groups_list": 130, "roles_list": 130}
+
+
 def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
-    a, b, c, e = st.columns([2, 1, 1, 1])
+    a, b, _ = st.columns([2, 1, 1])
     sort_by = a.selectbox("Sort by", list(ui.USER_SORTS), key="users.sort")
     descending = b.toggle("Descending", key="users.desc")
-    size = c.selectbox("Rows per page", PAGE_SIZES, index=1, key="users.size")
+    size = int(st.session_state.get("users.size") or 50)
     pages = ui.page_count(len(matched), size)
     if st.session_state.get("users.page", 1) > pages:
         st.session_state["users.page"] = pages
-    page = e.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="users.page")
+    page = int(st.session_state.get("users.page") or 1)
     ordered = ui.sort_users(matched, sort_by, descending)
-    visible = ui.page_slice(ordered, int(page), int(size))
+    visible = ui.page_slice(ordered, page, size)
     view = visible[["id", "userName", "email", "label", "active"]].copy()
     group_names = ui.group_names_for(d, visible["id"], "group")
     role_names = ui.group_names_for(d, visible["id"], "role")
     view["groups_list"] = [group_names.get(i, "") for i in view["id"]]
     view["roles_list"] = [role_names.get(i, "") for i in view["id"]]
-    if "lastModified" in visible.columns:
-        view["lastModified"] = pd.to_datetime(visible["lastModified"], utc=True).dt.tz_convert(ui.operator_zone())
     # Entra usually maps mail and userPrincipalName to the same value: one column is enough then
     same_email = bool((view["email"].fillna("").astype(str).str.lower()
                        == view["userName"].fillna("").astype(str).str.lower()).all())
-    # a new key per view (filters, page, sort) so a selection never points at rows of another view
-    table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}"
+    width = _widths(same_email)
+    # a new key per view (filters, page, sort) and per snapshot, so a selection never points at rows of another
+    # view: after a change the new snapshot may list other people in those rows (a move out of a filtered
+    # group), so the selection starts afresh and the details stay on the first person who was selected
+    table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}.{d.snapshot_id}"
+    if st.session_state.get(KEY_TABLE_SNAPSHOT, d.snapshot_id) != d.snapshot_id:
+        before = st.session_state.get(ui.KEY_SELECTED_USERS) or []
+        if before:
+            st.session_state[ui.KEY_USER_DETAIL] = str(before[0])
+    st.session_state[KEY_TABLE_SNAPSHOT] = d.snapshot_id
     st.session_state["users.table_key"] = table_key
     event = st.dataframe(
         ui.plain_table(view), key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "label", "active", "groups_list", "roles_list")
-                      if c in view.columns and not (c == "email" and same_email)],
+                      if not (c == "email" and same_email)],
         column_config={"userName": st.column_config.TextColumn("User name" + (" (= e-mail)" if same_email else ""),
-                                                               width=300),
-                       "email": st.column_config.TextColumn("E-mail", width=240),
+                                                               width=width["userName"]),
+                       "email": st.column_config.TextColumn("E-mail", width=width["email"] or None),
                        "label": st.column_config.TextColumn(
-                           "Name", width=160, help="Display name, else given and family name (Entra's mapping "
-                                                   "for 6clicks sends no display name), else user name."),
-                       "active": st.column_config.CheckboxColumn("Active", width="small"),
-                       "groups_list": st.column_config.TextColumn("Groups", width=170),
-                       "roles_list": st.column_config.TextColumn("Roles", width=190),
-                       "lastModified": st.column_config.DatetimeColumn("Last modified",
-                                                                       format="D MMM YYYY, HH:mm")})
+                           "Name", width=width["label"], help="Display name, else given and family name (Entra's "
+                                                              "mapping for 6clicks sends no display name), else user "
+                                                              "name."),
+                       "active": st.column_config.CheckboxColumn("Active", width=width["active"]),
+                       "groups_list": st.column_config.TextColumn("Groups", width=width["groups_list"]),
+                       "roles_list": st.column_config.TextColumn("Roles", width=width["roles_list"])})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
     st.session_state[ui.KEY_SELECTED_USERS] = selected
-    st.caption(f"Showing {len(visible):,} of {len(matched):,} matching users ({len(d.users):,} in the "
-               f"directory), page {int(page):,} of {pages:,}. Select rows to see details or act on them.")
+    c, e, f = st.columns([3, 1, 1], vertical_alignment="bottom")
+    c.caption(f"Showing {len(visible):,} of {count(len(matched), 'matching user')} ({len(d.users):,} in the "
+              f"directory). Select a row to see the person's details; select several to change them together.")
+    e.selectbox("Rows per page", PAGE_SIZES, index=1, key="users.size")
+    f.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="users.page")
     return ordered
 
 
 def operations_panel(conn: Any, selected: list[str]) -> None:
-    """>>> Operations hook: the operations engineer's action panel (deactivate, reactivate, groups). <<<"""
+    """>>> Operations hook: the change panel (deactivate, reactivate, groups), folded until opened. <<<"""
     ops = ui.ops_module()
     actions = getattr(ops, "users_actions", None) if ops is not None else None
     if actions is not None:
         actions(conn, selected)
 
 
-def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
+def selection_summary(d: ui.Directory, selected: list[str]) -> str | None:
+    """Several people selected: a short table of them, and which one's details to show (returns its id)."""
+    people = d.users[d.users["id"].isin(selected)].set_index("id").reindex(selected).dropna(how="all")
+    people = people.reset_index()
+    st.subheader(f"{count(len(people), 'person', 'people')} selected", divider="gray")
+    groups = ui.group_names_for(d, people["id"], "group")
+    roles = ui.group_names_for(d, people["id"], "role")
+    view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
+                         "groups": [groups.get(i, "") for i in people["id"]],
+                         "roles": [roles.get(i, "") for i in people["id"]]})
+    st.dataframe(ui.plain_table(view), hide_index=True, width="stretch", key="users.selected_table",
+                 height=min(38 + 35 * len(view), 290),
+                 column_config={"label": st.column_config.TextColumn("Name", width=150),
+                                "userName": st.column_config.TextColumn("User name", width=250),
+                                "active": st.column_config.CheckboxColumn("Active", width=60),
+                                "groups": st.column_config.TextColumn("Groups", width=150),
+                                "roles": st.column_config.TextColumn("Roles", width=150)})
+    options = {str(i): ui.plain(label) for i, label in zip(people["id"], people["label"], strict=True)}
+    if st.session_state.get(KEY_DETAIL_OF) not in options:
+        st.session_state[KEY_DETAIL_OF] = next(iter(options), None)
+    return st.selectbox("Show the details of", list(options), key=KEY_DETAIL_OF,
+                        format_func=lambda i: options.get(i, i))
+
+
+def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = True) -> None:
     row = d.users[d.users["id"] == user_id]
     if row.empty:
-        st.warning("That user is not in the latest snapshot (deleted since, or another connection).")
+        st.warning("That person is not in the latest snapshot (deleted since, or another connection).")
         return
     from console.people import display_label, is_active
     from console.text import as_text
 
     user = row.iloc[0].to_dict()
     label = display_label(user)
-    st.subheader(ui.md_escape(label), divider="gray")
-    status = "active" if is_active(user.get("active")) else "inactive"
+    if heading:
+        st.subheader(ui.md_escape(label), divider="gray")
+    status = "Active" if is_active(user.get("active")) else "Inactive"
     user_name = as_text(user.get("userName"))
     st.caption(" · ".join([*([ui.md_escape(user_name)] if user_name and user_name != label else []), status,
-                           f"SCIM id {ui.md_escape(user_id)}"]))
-    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"])
+                           f"SCIM id {ui.md_escape(user_id)}",
+                           f"as of {ui.fmt_time(d.taken_at)} ({ui.ago(d.taken_at)})"]))
+    from pages._history import KEY_OPEN_HISTORY
+
+    # opened from a provisioning record on Sync history ("details and history"): on the History tab
+    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],
+                   default="History" if st.session_state.get(KEY_OPEN_HISTORY) == user_id else None)
     with tabs[0]:
         # any attribute may be absent (the guide's Entra mapping sends no display name), null or of another type
         attrs = {"Name (as shown)": label, "User name": user.get("userName"), "E-mail": user.get("email"),
@@ -129,22 +180,24 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
                  "SCIM id": user_id}
         st.dataframe(ui.plain_table(pd.DataFrame({"Attribute": list(attrs),
                                                   "Value": [as_text(v) or "" for v in attrs.values()]})),
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch", height=38 + 35 * len(attrs),  # every row, no scrolling
+                     column_config={"Attribute": st.column_config.TextColumn(width=200),
+                                    "Value": st.column_config.TextColumn(width=560)})
     with tabs[1]:
         gids = d.user_group_ids(user_id)
         member_of = d.groups[d.groups["id"].isin(gids)]
         if member_of.empty:
             st.caption("Not a member of any group or role.")
-        for kind, label in (("role", "Roles"), ("group", "Groups")):
+        for kind, title in (("role", "Roles"), ("group", "Groups")):
             part = member_of[member_of["kind"] == kind].sort_values(
-                "displayName", key=lambda s: s.astype(str).str.lower())
+                "label", key=lambda s: s.astype(str).str.lower())
             if part.empty:
                 continue
-            st.markdown(f"**{label}**")
+            st.markdown(f"**{title}**")
             for _, g in part.iterrows():
-                name = as_text(g["displayName"]) or str(g["id"])
+                name = as_text(g["label"]) or str(g["id"])  # a role without the rule's marker: it says "Roles"
                 if st.button(ui.md_escape(name), key=f"users.open_group.{g['id']}", type="tertiary",
-                             icon=":material/groups:"):
+                             icon=":material/groups:", help="Open it on Groups & roles"):
                     st.session_state[ui.KEY_GROUP_DETAIL] = str(g["id"])
                     st.switch_page("pages/groups.py")
     with tabs[2]:
@@ -162,18 +215,26 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str) -> None:
 
 
 def history(conn: Any, user_id: str) -> None:
-    from console.snapshots import describe_event, user_history
+    """The person's History: what the directory snapshots saw change and what Entra's provisioning did to
+    them (``console.timeline.person_timeline``), newest first, in plain words."""
+    from console.text import count
+    from pages import _history as hist
 
-    events = user_history(ui.context(), conn, user_id)
-    if events is None or len(events) == 0:
-        st.caption("No recorded changes for this user.")
+    timeline = hist.person_timeline(conn, user_id)
+    if timeline.empty:
+        st.caption("Nothing recorded for this person yet: no change between directory snapshots and no Entra "
+                   "provisioning record names them. Entra's records appear after **Fetch new logs now** on Sync "
+                   "history (or an import); changes appear when the directory is refreshed again.")
         return
-    frame = pd.DataFrame({
-        "at": pd.to_datetime(events["at"], utc=True).dt.tz_convert(ui.operator_zone()),
-        "change": [describe_event(row) for row in events.to_dict("records")]})
-    st.dataframe(ui.plain_table(frame), hide_index=True, width="stretch",
-                 column_config={"at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
-                                "change": "Change"})
+    failures = int((timeline["outcome"] == "failure").sum())
+    st.caption(f"{count(len(timeline), 'entry', 'entries')}, newest first"
+               + (f"; {count(failures, 'failed provisioning record')}" if failures else "")
+               + ". Directory changes are dated by the snapshot that saw them; Entra's records by when Entra "
+               "acted.")
+    with st.container(height=460 if len(timeline) > 8 else "content", border=True):
+        st.markdown(hist.timeline_markdown(timeline))
+    ui.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
+                    f"{conn.name}-history-{user_id}", key=f"users.history_csv.{user_id}")
 
 
 def main() -> None:
@@ -199,16 +260,19 @@ def main() -> None:
         return
     ordered = table(d, matched, view_key)
     selected = st.session_state.get(ui.KEY_SELECTED_USERS, [])
-    st.download_button("Download CSV", data=lambda: ui.users_csv(ordered),
+    st.download_button("Download CSV", data=lambda: ui.users_csv(d, ordered),
                        file_name=f"{conn.name}-users.csv".replace(" ", "_"), mime="text/csv",
                        icon=":material/download:", key="users.csv",
-                       help=f"All {len(ordered):,} matching users, in this order.")
+                       help=f"All {count(len(ordered), 'matching user')} in this order, with the names of their "
+                            "groups and roles.")
+    # details first: looking at people is not acting on them
+    if len(selected) > 1:
+        detail_id = selection_summary(d, selected)
+        if detail_id:
+            user_detail(conn, d, str(detail_id))
+    elif selected or st.session_state.get(ui.KEY_USER_DETAIL):
+        user_detail(conn, d, str(selected[0] if selected else st.session_state[ui.KEY_USER_DETAIL]))
     operations_panel(conn, selected)
-    detail_id = selected[0] if selected else st.session_state.get(ui.KEY_USER_DETAIL)
-    if detail_id:
-        if selected and len(selected) > 1:
-            st.caption(f"{len(selected)} users selected; showing the first.")
-        user_detail(conn, d, str(detail_id))
 
 
 ui.run_page(main, "showing the users")

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import entra
 from .auth import PERMISSIONS, Auth, fingerprint, normalise_permissions
+from .policy import Tolerances
 from .requestlog import format_entry, tail
 from .store import Store, StoreConflict, StoreNotFound
 
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault-paths", default=None, help="regex: faults only on matching paths")
     serve.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on injected 429s")
     serve.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    serve.add_argument("--strict", action="append", default=[], metavar="TOLERANCE", choices=Tolerances.names(),
+                       help="switch off one of the Entra tolerances (repeat): " + ", ".join(Tolerances.names())
+                            + " (see docs/sandbox.md; also PUT /sandbox-admin/policy)")
     entra.add_cli_arguments(serve)
 
     seed = sub.add_parser("seed", help="seed a data dir without serving (once per data dir)")
@@ -313,7 +317,7 @@ async def _announce(server: Any, state: Any) -> None:
     for name, value in lines:
         print(f"{name}: {value}")
     print("ready", flush=True)
-    from .scim import warm_up
+    from .models import warm_up
 
     await asyncio.to_thread(warm_up)
     await asyncio.to_thread(state.store.warm_positions)

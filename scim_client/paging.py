@@ -189,10 +189,16 @@ class PageStream(Generic[T]):
 
     @property
     def warnings(self) -> list[str]:
-        if not self.without_id:
-            return []
-        return [f"The server returned {self.without_id} {self.what} record(s) without an id; they were left out "
-                "(SCIM requires an id on every resource)."]
+        out = []
+        if self.without_id:
+            out.append(f"The server returned {self.without_id} {self.what} record(s) without an id; they were left "
+                       "out (SCIM requires an id on every resource).")
+        total = self.total_results
+        if total is not None and len(self.totals) <= 1 and self.count > total:
+            out.append(f"The server announced {total:,} {self.what} (totalResults) but returned {self.count:,} "
+                       f"distinct ones, more than it announced (it may also ignore the page size asked for): all "
+                       f"{self.count:,} were kept; check the count in 6clicks.")
+        return out
 
     # -- the pass ------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[list[T]]:

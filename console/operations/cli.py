@@ -82,6 +82,8 @@ def targets_from_args(args: argparse.Namespace) -> Any:
 def print_plan(plan: Plan, out: TextIO = sys.stdout, rows: int = PREVIEW_ROWS) -> None:
     print(f"Preview: {plan.label} on connection “{plan.connection}”", file=out)
     print(f"  {plan.count} will change, {len(plan.skipped)} skipped", file=out)
+    if plan.resolved_from == "snapshot" and plan.resolved_at is not None:
+        print(f"  note: directory snapshot of {local(plan.resolved_at)}", file=out)
     for note in plan.notes:
         print(f"  note: {note}", file=out)
     for warning in plan.warnings:
@@ -130,10 +132,14 @@ def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -
     if as_json:
         print(json.dumps({"action_id": result.batch_id, "state": result.state, "counts": result.counts,
                           "stop_reason": result.stop_reason, "stop_remedy": result.stop_remedy,
+                          "directory_updated": result.directory_updated,
+                          "directory_detail": result.directory_detail,
                           "defects": [vars(d) for d in result.defects],
                           "items": [vars(i) for i in result.items]}, indent=2, default=str), file=out)
     else:
         print(result.summary(), file=out)
+        if result.directory_updated:
+            print(f"The directory snapshot shows the new state ({result.directory_detail}).", file=out)
         for defect in result.defects:
             print(file=out)
             print(defect.report, file=out)

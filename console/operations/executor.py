@@ -73,13 +73,37 @@ class LiveState:
         self._members: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._group_locks: dict[str, threading.Lock] = {}
+        self.gone_users: set[str] = set()   # users the server answered 404 for (deleted since the preview)
+
+    def get_user(self, user_id: str) -> Any:
+        """The user as the server has it now (remembered for the directory view after the run)."""
+        sent = self.verifier.stamp()
+        try:
+            user = self.client.get_user(user_id)
+        except Exception as exc:
+            from scim_client import NotFound
+
+            if isinstance(exc, NotFound):
+                with self._lock:
+                    self.gone_users.add(user_id)
+            raise
+        self.verifier.saw_user(user, sent)
+        return user
+
+    def set_active(self, user_id: str, active: bool) -> Any:
+        sent = self.verifier.stamp()
+        user = self.client.set_active(user_id, active)
+        self.verifier.saw_user(user, sent)
+        return user
 
     def members(self, group_id: str, name: str | None = None) -> set[str]:
         with self._lock:
             glock = self._group_locks.setdefault(group_id, threading.Lock())
         with glock:
             if group_id not in self._members:
+                sent = self.verifier.stamp()
                 group = self.client.get_group(group_id, members=True)
+                self.verifier.saw_group(group, sent)
                 self._members[group_id] = set(group.member_ids or [])
                 self.verifier.baseline(group_id, name or group.display_name, self._members[group_id])
             return self._members[group_id]
@@ -197,7 +221,7 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
     extra_attempts = 0
     verifier = live.verifier
     try:
-        user = client.get_user(user_id)
+        user = live.get_user(user_id)
     except Exception as exc:
         return classify(exc, steps[0] if steps else None, "user")
     for step in steps:
@@ -208,7 +232,7 @@ def apply_steps(client: Any, live: LiveState, user_id: str, steps: list[dict[str
                 if bool(user.active) == want:
                     notes.append(f"already {'active' if want else 'inactive'}")
                     continue
-                user = client.set_active(user_id, want)
+                user = live.set_active(user_id, want)
                 if bool(user.active) != want:
                     return Outcome("failed", "not_applied",
                                    error=not_applied_error(f"the user is still {'active' if user.active else 'inactive'}"
@@ -531,7 +555,54 @@ def _run(ctx: Any, conn: Any, batch_id: int, operator: str, *, client: Any, conc
     else:
         journal.finish(store, batch_id, operator, state="completed",
                        detail=f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped")
+    touched = {s["group_id"] for row in todo for s in json.loads(row["steps_json"] or "[]") if s.get("group_id")}
+    update_directory(ctx, conn, client, verifier, live, batch_id, operator, touched)
     return batch_result(ctx, batch_id)
+
+
+DIRECTORY_EVENTS = ("directory_updated", "directory_not_updated")
+
+
+def update_directory(ctx: Any, conn: Any, client: Any, verifier: Verifier, live: LiveState, batch_id: int,
+                     operator: str, group_ids: set[str]) -> None:
+    """After a run, the latest snapshot gets the people and groups it touched as the server has them now
+    (``console.snapshots.patch_snapshot``), so every page shows the new state at once and the change is in the
+    directory's history. What the run read anyway is reused: each person's last answer (the read-back of an
+    ``active`` change, else the live check before the change), and each group's read-back when it was sent
+    after the group's last write; only groups without such a read are fetched again (one GET each). Never
+    fails the action: a problem is journaled (``directory_not_updated``) and the result says to refresh."""
+    from scim_client import NotFound
+
+    try:
+        from console.snapshots import latest_snapshot, patch_snapshot
+    except ImportError:  # history not installed: nothing to update
+        return
+    note = f"after action {batch_id}"
+    try:
+        before = latest_snapshot(ctx, conn)
+        if before is None:
+            return  # resolved live, no snapshot yet: the first refresh lists everything
+        groups = {gid: g for gid, g in verifier.fresh_groups().items() if gid in group_ids}
+        gone_groups: set[str] = set()
+        for gid in sorted(group_ids - set(groups)):
+            try:
+                groups[gid] = client.get_group(gid, members=True)
+            except NotFound:
+                gone_groups.add(gid)
+        users = verifier.seen_users()
+        snap = patch_snapshot(ctx, conn, users=users.values(), groups=groups.values(),
+                              deleted_users=live.gone_users, deleted_groups=gone_groups, note=note)
+    except Exception as exc:  # the change itself is done and verified; only the view is stale
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.warning("action %s: the directory snapshot could not be updated: %s", batch_id, message)
+        journal.add_event(ctx.store, batch_id, operator, "directory_not_updated", str(message)[:500])
+        return
+    if snap is None or snap.id == before.id:
+        return
+    people = len(users) + len(live.gone_users)
+    detail = (f"snapshot {snap.id}: {people} {'person' if people == 1 else 'people'} and "
+              f"{len(groups) + len(gone_groups)} group(s) read again; {snap.event_count} change(s) recorded")
+    journal.add_event(ctx.store, batch_id, operator, "directory_updated", detail)
 
 
 def batch_result(ctx: Any, batch_id: int) -> BatchResult:
@@ -548,9 +619,13 @@ def batch_result(ctx: Any, batch_id: int) -> BatchResult:
                                " LIMIT 1", (int(batch_id),))
     detail = (last["detail"] or "") if last is not None else ""
     unverified = detail.split(UNVERIFIED_MARK, 1)[1] if UNVERIFIED_MARK in detail else None
+    view = ctx.store.query_one("SELECT event, detail FROM op_events WHERE batch_id=? AND event IN (?, ?) "
+                               "ORDER BY id DESC LIMIT 1", (int(batch_id), *DIRECTORY_EVENTS))
     return BatchResult(batch_id=int(batch_id), state=row["state"], counts=journal.counts(ctx.store, batch_id),
                        items=items, stop_reason=row["stop_reason"], stop_remedy=row["stop_remedy"], defects=defects,
-                       unverified=unverified)
+                       unverified=unverified,
+                       directory_updated=None if view is None else view["event"] == "directory_updated",
+                       directory_detail=None if view is None else view["detail"])
 
 
 UNVERIFIED_MARK = "; could not read back: "

@@ -120,9 +120,11 @@ class Plan:
         return len(self.to_change)
 
     def confirmation_text(self) -> str:
-        n = self.count
-        people = "person" if n == 1 else "people"
-        return f"{self.label.capitalize()}: {n} {people} will change in 6clicks ({len(self.skipped)} skipped)."
+        from console.text import count
+
+        label = self.label[:1].upper() + self.label[1:]  # str.capitalize() would lower-case the group names
+        return (f"{label}: {count(self.count, 'person', 'people')} will change in 6clicks "
+                f"({len(self.skipped):,} skipped).")
 
     def rows(self) -> list[dict[str, Any]]:
         """The preview table: one row per input, changes first."""
@@ -178,6 +180,10 @@ class BatchResult:
     stop_remedy: str | None = None
     defects: list[DefectReport] = field(default_factory=list)
     unverified: str | None = None    # read-backs that could not be made (the changes may be right; check them)
+    # the directory snapshot after the run (``snapshots.patch_snapshot``): True updated, False could not be
+    # (``directory_detail`` says why), None nothing to update (no change seen, or no snapshot yet)
+    directory_updated: bool | None = None
+    directory_detail: str | None = None
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -199,6 +205,9 @@ class BatchResult:
         if self.unverified:
             text += (f" Some changes could not be read back to verify them ({self.unverified}); check them in "
                      "6clicks.")
+        if self.directory_updated is False:
+            text += (" The directory view could not be updated with the new state "
+                     f"({self.directory_detail or 'unknown error'}); refresh it to see the new state.")
         if self.stop_reason:
             text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
         elif c.get("failed"):

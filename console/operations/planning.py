@@ -19,6 +19,7 @@ from console.operations.model import (
     order_steps,
 )
 from console.operations.targets import CsvTargets, Directory, DirGroup, DirUser, snapshot_directory
+from console.text import count
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,11 @@ def plan(ctx: Any, conn: Any, kind: str, targets: list[str] | CsvTargets, *, gro
                   snapshot_id=directory.snapshot_id, resolved_from=directory.source,
                   resolved_at=directory.taken_at)
     if directory.source == "snapshot" and directory.taken_at is not None:
-        since = (f", plus {directory.overlaid} change{'s' if directory.overlaid != 1 else ''} made from this "
-                 "console since" if directory.overlaid else "")
-        result.notes.append(f"Resolved against the snapshot of {directory.taken_at:%Y-%m-%d %H:%M} UTC{since}; "
-                            "each person is re-checked live when the change runs.")
+        # the time itself is shown by the page or command in the operator's zone (Plan.resolved_at)
+        since = (f", plus {count(directory.overlaid, 'change')} made from this console since"
+                 if directory.overlaid else "")
+        result.notes.append(f"People and groups were looked up in the latest directory snapshot{since}; each "
+                            "person is checked again live when the change runs.")
     result.warnings.extend(entra_warnings(ctx, conn, result))
     return result
 
@@ -293,8 +295,9 @@ def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | Non
         item.steps = remaining
         items.append(item)
     plan_ = Plan(connection=conn.name, kind=inverse_kind, params=params, items=items,
-                 notes=[f"Undo of action {action_id} ({action.label}, by {action.operator}): only the "
-                        f"{len(changed)} people it changed."],
+                 notes=[f"Undo of action {action_id} ({action.label}, by {action.operator}): only "
+                        + ("the one person it changed." if len(changed) == 1
+                           else f"the {count(len(changed), 'person', 'people')} it changed.")],
                  snapshot_id=directory.snapshot_id, resolved_from=directory.source,
                  resolved_at=directory.taken_at, undo_of=action_id)
     plan_.warnings.extend(entra_warnings(ctx, conn, plan_))
@@ -326,10 +329,11 @@ def next_cycle_text(ctx: Any, conn: Any) -> str | None:
         if nxt:
             break
     if isinstance(nxt, datetime):
-        nxt = nxt.astimezone(UTC)
-        mins = int((nxt - datetime.now(UTC)).total_seconds() // 60)
-        when = f"{nxt:%Y-%m-%d %H:%M} UTC"
-        return f"{when} (in about {mins} min)" if mins >= 0 else f"{when} (overdue)"
+        # relative on purpose: the pages show clock times in the operator's zone, and the Overview has the time
+        mins = int((nxt.astimezone(UTC) - datetime.now(UTC)).total_seconds() // 60)
+        if mins < 0:
+            return "now (it is overdue)"
+        return f"in about {count(mins, 'minute')}" if mins < 120 else f"in about {count(round(mins / 60), 'hour')}"
     return str(nxt) if nxt else None
 
 
@@ -338,13 +342,14 @@ def entra_warnings(ctx: Any, conn: Any, plan_: Plan) -> list[str]:
     n = plan_.count
     if n >= LARGE_BATCH:
         minutes = max(1, round(n * 2 * 0.15 / DEFAULT_CONCURRENCY / 60))
-        out.append(f"Large batch: {n:,} changes. They run {DEFAULT_CONCURRENCY} at a time (roughly {minutes} "
-                   "min at typical latency); every step is journaled, so an interruption can be resumed.")
+        out.append(f"Large batch: {n:,} changes. They run {DEFAULT_CONCURRENCY} at a time (roughly "
+                   f"{count(minutes, 'minute')} at typical latency); every step is journaled, so an interruption "
+                   "can be resumed.")
     if n == 0:
         return out
     kind = plan_.kind
     nxt = next_cycle_text(ctx, conn)
-    when = f" (next cycle expected {nxt})" if nxt else " (about every 40 minutes)"
+    when = f" (the next cycle is expected {nxt})" if nxt else " (about every 40 minutes)"
     if kind in ("deactivate", "reactivate"):
         side = ("unassign the user from the 6clicks enterprise app in Entra, or block their sign-in"
                 if kind == "deactivate" else "make sure the user is assigned to the 6clicks enterprise app "

@@ -144,6 +144,46 @@ class Verifier:
         self.trusted = False       # a read-back after a real change has passed (the canary)
         self.reads = 0             # read-back requests made
         self.verified = 0          # changes confirmed by a read-back
+        # what the server showed, for the directory view after the run (``snapshots.patch_snapshot``): the
+        # latest answer per user and group with the tick its request was sent at, and each group's last write
+        self._seen_users: dict[str, tuple[int, Any]] = {}
+        self._seen_groups: dict[str, tuple[int, Any]] = {}
+        self._group_written: dict[str, int] = {}
+
+    # -- what the server showed (any thread) ----------------------------------------------------------------
+    def stamp(self) -> int:
+        """A tick to send a read with (``saw_user`` / ``saw_group``): later ticks are fresher reads."""
+        with self._lock:
+            return next(self._tick)
+
+    def saw_user(self, user: Any, sent: int) -> None:
+        if user is None or not getattr(user, "id", None):
+            return
+        with self._lock:
+            if self._seen_users.get(user.id, (-1, None))[0] < sent:
+                self._seen_users[user.id] = (sent, user)
+
+    def saw_group(self, group: Any, sent: int) -> None:
+        if group is None or not getattr(group, "id", None) or group.member_ids is None:
+            return
+        with self._lock:
+            if self._seen_groups.get(group.id, (-1, None))[0] < sent:
+                self._seen_groups[group.id] = (sent, group)
+
+    def _written(self, group_id: str) -> None:
+        """A write to the group finished (or failed): reads sent before it no longer show the group as it is."""
+        self._group_written[group_id] = next(self._tick)
+
+    def seen_users(self) -> dict[str, Any]:
+        """The latest answer for every user this run read or changed (``ScimUser``)."""
+        with self._lock:
+            return {uid: user for uid, (_, user) in self._seen_users.items()}
+
+    def fresh_groups(self) -> dict[str, Any]:
+        """The groups (with members) whose latest read was sent after their last write: as they are now."""
+        with self._lock:
+            return {gid: group for gid, (sent, group) in self._seen_groups.items()
+                    if sent > self._group_written.get(gid, 0)}
 
     # -- recording (worker threads) -------------------------------------------------------------------------
     def baseline(self, group_id: str, name: str | None, members: set[str]) -> None:
@@ -161,6 +201,7 @@ class Verifier:
             watch = self.groups[group_id]
             op = watch.ops[user_id]
             op.state, op.done_tick = "done", next(self._tick)
+            self._group_written[group_id] = op.done_tick
             watch.since += 1
             watch.writes += len(sent)
             watch.recent.extend(sent)
@@ -168,6 +209,7 @@ class Verifier:
     def failed(self, group_id: str, user_id: str, sent: list[Any] | None = None) -> None:
         """The write raised: it may or may not have been applied; no read-back judges it."""
         with self._lock:
+            self._written(group_id)
             watch = self.groups[group_id]
             op = watch.ops.get(user_id)
             if op is not None:
@@ -211,6 +253,7 @@ class Verifier:
                     watch.threshold = watch.since + watch.threshold   # try again after more changes, and at the end
             raise
         actual = set(group.member_ids or [])
+        self.saw_group(group, sent_tick)
         others: set[str] = set()
         if self.explained is not None:
             with self._lock:
@@ -319,12 +362,14 @@ class Verifier:
                 try:
                     flt = filters.or_(*[filters.eq("id", uid) for uid in chunk]) if len(chunk) > 1 \
                         else filters.eq("id", chunk[0])
+                    sent = self.stamp()
                     found = self.client.list_users(filter=flt)
                     with self._lock:
                         self.reads += 1
                     for u in found:
                         if u.id in chunk:
                             seen[u.id] = bool(u.active)
+                            self.saw_user(u, sent)
                 except (BadRequest, ProtocolError, ServerError) as exc:  # no (or a broken) filter on id
                     log.info("the server refused a filter on id (%s); reading users back one by one", exc.message)
                     self._id_filter = False
@@ -332,7 +377,10 @@ class Verifier:
                 if uid in seen:
                     continue
                 try:
-                    seen[uid] = bool(self.client.get_user(uid).active)
+                    sent = self.stamp()
+                    user = self.client.get_user(uid)
+                    seen[uid] = bool(user.active)
+                    self.saw_user(user, sent)
                     with self._lock:
                         self.reads += 1
                 except NotFound:
@@ -350,13 +398,21 @@ class Verifier:
         if not repair.missing:
             return repair
         try:
-            sent = self.client.add_members(check.group_id, sorted(repair.missing))
+            try:
+                sent = self.client.add_members(check.group_id, sorted(repair.missing))
+            finally:
+                with self._lock:
+                    self._written(check.group_id)
             after = self.check_group(check.group_id, scheduled=False)
             repair.attempts.append(("add the missing members", sent, after.vanished | after.lost_added))
             if not repair.still_missing:
                 return repair
             desired = (after.actual | after.expected_in) - after.expected_out
-            sent = self.client.add_members(check.group_id, sorted(desired), per_request=max(1, len(desired)))
+            try:
+                sent = self.client.add_members(check.group_id, sorted(desired), per_request=max(1, len(desired)))
+            finally:
+                with self._lock:
+                    self._written(check.group_id)
             after = self.check_group(check.group_id, scheduled=False)
             repair.attempts.append(("add the whole member list in one request", sent,
                                     after.vanished | after.lost_added))

@@ -40,9 +40,9 @@ def _sim(state: Any) -> Any:
 
 def routes(state: Any) -> list[BaseRoute]:
     """Graph under /graph/v1.0, the token endpoint under /login, admin routes under /sandbox-admin/entra."""
-    from . import graph
+    from . import graph, graph_directory, graph_sync
 
-    return graph.routes()
+    return graph.routes() + graph_sync.routes() + graph_directory.routes()
 
 
 async def startup(state: Any) -> None:
@@ -73,11 +73,18 @@ def describe(state: Any) -> list[tuple[str, str]]:
         ("client id", sim.ids.client_id),
         ("client secret", sim.client_secret_shown),
         ("service principal id", sim.ids.service_principal_id),
+        ("application object id", sim.ids.app_id),
         ("job id", sim.ids.job_id),
     ]
     if sim.demo_seconds is not None:
         lines.append(("demo history", f"{float(getattr(state.config, 'demo_days', 14)):g} days in "
                                       f"{sim.demo_seconds:.1f} s"))
+    planted = (sim.db.get_json("demo_done") or {}).get("planted")
+    if planted:
+        lines.append(("demo planted", "mapping drift (e-mail not matching), "
+                      f"{len(planted['notManagedBySCIM'])} not managed by SCIM, {len(planted['orphans'])} orphans, "
+                      f"{len(planted['missing'])} missing, {len(planted['attributeDrift'])} attribute drift, "
+                      f"membership drift in {planted['membershipDrift']['group']!r} (GET /sandbox-admin/entra/status)"))
     if sim.ready_error:
         lines.append(("demo history error", sim.ready_error))
     return lines

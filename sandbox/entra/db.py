@@ -91,6 +91,17 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_order ON logs(activity DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS logs_status ON logs(status, activity DESC, seq DESC);
+-- Graph delta queries: one row per change of a user's directory attributes (triggers below).
+CREATE TABLE IF NOT EXISTS dir_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, object_id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS src_users_added AFTER INSERT ON src_users
+BEGIN INSERT INTO dir_changes(object_id) VALUES (NEW.object_id); END;
+CREATE TRIGGER IF NOT EXISTS src_users_changed AFTER UPDATE OF upn, mail, given_name, surname, display_name,
+    department, soft_deleted, hard_deleted ON src_users
+WHEN OLD.upn IS NOT NEW.upn OR OLD.mail IS NOT NEW.mail OR OLD.given_name IS NOT NEW.given_name
+    OR OLD.surname IS NOT NEW.surname OR OLD.display_name IS NOT NEW.display_name
+    OR OLD.department IS NOT NEW.department OR OLD.soft_deleted IS NOT NEW.soft_deleted
+    OR OLD.hard_deleted IS NOT NEW.hard_deleted
+BEGIN INSERT INTO dir_changes(object_id) VALUES (NEW.object_id); END;
 CREATE TABLE IF NOT EXISTS cycles (
     seq INTEGER PRIMARY KEY,
     cycle_id TEXT NOT NULL,

@@ -82,6 +82,9 @@ def fast_forward(sim: Any, now: datetime | None = None) -> dict[str, Any]:
     sim.state.faults.set(**saved_faults)
     if expired_since is not None:
         eng.set_secrets(None, good_token, datetime.now(UTC))
+    from .plant import plant
+
+    summaries["planted"] = plant(sim)
     summaries["seconds"] = round(time.perf_counter() - started, 2)
     sim.db.set_meta("demo_done", json.dumps({**summaries, "windowStart": start.isoformat(), "days": days}))
     log.info("Entra demo history: %s", summaries)

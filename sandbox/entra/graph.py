@@ -23,8 +23,6 @@ GRAPH = "/graph/v1.0"
 READ_LOGS = ("AuditLog.Read.All",)
 READ_JOB = ("Synchronization.Read.All", "Synchronization.ReadWrite.All")
 WRITE_JOB = ("Synchronization.ReadWrite.All",)
-ON_DEMAND_LIMIT = 5
-ON_DEMAND_WINDOW = 10.0
 
 
 def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -290,40 +288,6 @@ async def pause(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def on_demand(request: Request) -> Response:
-    denied = _authorize(request, WRITE_JOB) or _job_path(request)
-    if denied:
-        return denied
-    sim = _sim(request)
-    now = time.monotonic()
-    calls = [t for t in sim.engine.on_demand_calls if now - t < ON_DEMAND_WINDOW]
-    if len(calls) >= ON_DEMAND_LIMIT:
-        retry = max(1, int(ON_DEMAND_WINDOW - (now - calls[0])) + 1)
-        sim.engine.on_demand_calls = calls
-        return graph_error(429, "TooManyRequests", "Provision on demand is limited to 5 requests per 10 seconds.",
-                           {"Retry-After": str(retry)})
-    calls.append(now)
-    sim.engine.on_demand_calls = calls
-    try:
-        body = await _json_body(request) or {}
-        params = body.get("parameters") if isinstance(body, dict) else None
-        subjects = params[0]["subjects"] if isinstance(params, list) and params else None
-        if not isinstance(subjects, list) or len(subjects) != 1:
-            raise ValueError("Send exactly one subject: {\"parameters\": [{\"ruleId\": ..., \"subjects\": "
-                             "[{\"objectId\": \"<user id>\", \"objectTypeName\": \"User\"}]}]}.")
-        subject = subjects[0]
-        if str(subject.get("objectTypeName", "User")).lower() != "user":
-            raise ValueError("The sandbox provisions users on demand (objectTypeName \"User\").")
-        object_id = str(subject.get("objectId", ""))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return graph_error(400, "BadRequest", str(exc))
-    if sim.tenant.user(object_id) is None:
-        return graph_error(404, "ResourceNotFound", f"No user with objectId '{object_id}' in the tenant.")
-    result = await asyncio.to_thread(sim.on_demand, object_id)
-    return JSONResponse({"@odata.type": "#microsoft.graph.stringKeyStringValuePair", "key": "result",
-                         "value": json.dumps(result, separators=(",", ":"))})
-
-
 # ------------------------------------------------------------------------------------------------ admin
 _ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 # A body of the wrong shape surfaces as one of these while it is read: answered 400, never 500.
@@ -444,7 +408,6 @@ def routes() -> list[BaseRoute]:
         Route(sp + "/jobs/{job}/restart", restart, methods=["POST"]),
         Route(sp + "/jobs/{job}/start", start, methods=["POST"]),
         Route(sp + "/jobs/{job}/pause", pause, methods=["POST"]),
-        Route(sp + "/jobs/{job}/provisionOnDemand", on_demand, methods=["POST"]),
         Route("/sandbox-admin/entra/cycles", admin_cycles, methods=["POST"]),
         Route("/sandbox-admin/entra/tenant", admin_tenant, methods=["POST"]),
         Route("/sandbox-admin/entra/status", admin_status, methods=["GET"]),

@@ -42,17 +42,75 @@ def desired_user(row: Any) -> dict[str, str | None]:
 
 
 def create_user_body(values: dict[str, str | None]) -> dict[str, Any]:
-    email = values[EMAIL_PATH]
-    return {
-        "schemas": [CORE_USER, ENTERPRISE_USER],
-        "externalId": values["externalId"],
-        "userName": values["userName"],
-        "active": values["active"] == "True",
-        "emails": [{"primary": True, "type": "work", "value": email}] if email else [],
-        "meta": {"resourceType": "User"},
-        "name": {"familyName": values["name.familyName"], "givenName": values["name.givenName"]},
-        "roles": [],
-    }
+    """POST body from the mapped values (target attribute path -> string), as Entra builds it: core and enterprise
+    schema URIs, string booleans turned into booleans for ``active``, one primary work e-mail, ``roles: []``."""
+    email = values.get(EMAIL_PATH)
+    body: dict[str, Any] = {"schemas": [CORE_USER, ENTERPRISE_USER]}
+    if "externalId" in values:
+        body["externalId"] = values["externalId"]
+    if "userName" in values:
+        body["userName"] = values["userName"]
+    if "active" in values:
+        body["active"] = values["active"] == "True"
+    body["emails"] = [{"primary": True, "type": "work", "value": email}] if email else []
+    body["meta"] = {"resourceType": "User"}
+    if "name.familyName" in values or "name.givenName" in values:
+        body["name"] = {"familyName": values.get("name.familyName"), "givenName": values.get("name.givenName")}
+    body["roles"] = []
+    for path, value in values.items():
+        if path in _FIXED or value is None:
+            continue
+        set_path(body, path, value)
+    return body
+
+
+_FIXED = {"externalId", "userName", "active", EMAIL_PATH, "name.familyName", "name.givenName"}
+
+
+def set_path(doc: dict[str, Any], path: str, value: str) -> None:
+    """Set one mapped SCIM attribute path (``a``, ``a.b``, ``<urn>:a``, ``a[type eq "x"].value``) in a body."""
+    if path.startswith("urn:"):
+        urn, _, attr = path.rpartition(":")
+        target = doc.setdefault(urn, {})
+        if attr == "manager":
+            target[attr] = {"value": value}
+        else:
+            target[attr] = value
+        return
+    if "[" in path:
+        attr, _, rest = path.partition("[")
+        kind = rest.split('"')[1] if '"' in rest else ""
+        sub = rest.rpartition("].")[2] or "value"
+        items = doc.setdefault(attr, [])
+        items.append({"type": kind, sub: value})
+        return
+    if "." in path:
+        attr, _, sub = path.partition(".")
+        doc.setdefault(attr, {})[sub] = value
+        return
+    doc[path] = value
+
+
+def get_path(doc: dict[str, Any], path: str) -> Any:
+    """Read one mapped SCIM attribute path from a SCIM document (None when absent)."""
+    if path.startswith("urn:"):
+        urn, _, attr = path.rpartition(":")
+        ext = doc.get(urn)
+        value = ext.get(attr) if isinstance(ext, dict) else None
+        return value.get("value") if isinstance(value, dict) else value
+    if "[" in path:
+        attr, _, rest = path.partition("[")
+        kind = rest.split('"')[1] if '"' in rest else ""
+        sub = rest.rpartition("].")[2] or "value"
+        for item in doc.get(attr) or []:
+            if isinstance(item, dict) and str(item.get("type", "")).lower() == kind.lower():
+                return item.get(sub)
+        return None
+    if "." in path:
+        attr, _, sub = path.partition(".")
+        parent = doc.get(attr)
+        return parent.get(sub) if isinstance(parent, dict) else None
+    return doc.get(path)
 
 
 def user_patch(changes: dict[str, str | None], style: str) -> dict[str, Any]:

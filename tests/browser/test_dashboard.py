@@ -182,7 +182,13 @@ def test_demo_opens_on_overview_with_token_badge(server, browser):
 
 
 def test_every_page_renders(server, browser):
+    """Every page renders without an exception, and nothing on them is fetched from off this machine (a favicon
+    or font from a CDN would tell a third party when the console is used)."""
+    from urllib.parse import urlsplit
+
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
     page.goto(server["url"] + "/", wait_until="domcontentloaded")
     _idle(page)
     for name, path, title in PAGES:
@@ -193,6 +199,9 @@ def test_every_page_renders(server, browser):
         _no_exception(page, name)
         _shot(page, name)
     page.close()
+    outside = sorted({u for u in fetched if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                      and urlsplit(u).hostname not in ("127.0.0.1", "localhost")})
+    assert not outside, f"fetched from off this machine: {outside[:5]}"
 
 
 def test_navigation_by_sidebar_links(server, browser):
@@ -216,7 +225,7 @@ def test_search_for_a_user(server, browser):
     box.fill(target)
     box.press("Enter")
     _idle(page)
-    page.get_by_text("Showing 1 of 1 matching users").wait_for(timeout=30_000)
+    page.get_by_text("Showing 1 of 1 matching user (").wait_for(timeout=30_000)
     _no_exception(page, "users search")
     _shot(page, "users-search")
     page.close()

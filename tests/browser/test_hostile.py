@@ -249,21 +249,20 @@ def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: 
     _open(page, world, "sync_history")
     page.get_by_text("Log records").first.wait_for(timeout=60_000)
     _assert_inert(page, world, "sync history")
-    record = page.locator("[data-testid='stSelectbox']", has_text="Record details")
-    record.scroll_into_view_if_needed()
-    record.locator("input").click()
-    record.locator("input").fill("Re-authenticate")
-    option = page.get_by_role("option").filter(has_text="[Re-authenticate](https://evil.example/login)").first
-    option.wait_for(timeout=30_000)
-    option.click()
+    # the hostile record, found by its name in the identity filter and opened from the log table
+    field = page.get_by_role("textbox", name="Identity (name or id)")
+    field.fill("Re-authenticate")
+    field.press("Enter")
     _idle(page)
-    error = page.locator("[data-testid='stAlertContentError']").last
+    page.get_by_text("Showing the newest 1 matching record").first.wait_for(timeout=30_000)
+    _select_first_row(page, nth=page.locator("[data-testid='stDataFrame']").count() - 1)
+    error = page.locator("[data-testid='stAlertContentError']").filter(has_text="What it means").last
     error.wait_for(timeout=30_000)
-    assert _collapse(f"{values['link']} — Entra reported {values['link']};") in _collapse(
-        error.inner_text().replace(WJ, ""))
+    assert _collapse(f"{values['link']} · {values['link']} What it means: Entra reported {values['link']};") in \
+        _collapse(error.inner_text().replace(WJ, ""))
     svg_text = page.evaluate("() => Array.from(document.querySelectorAll('.main-svg text'))"
                              ".map(t => t.textContent).join('\\n')")
-    assert _plain(values["html"]) in svg_text.replace(WJ, ""), "the hostile error code is a chart label, as text"
+    assert _plain(values["image"]) in svg_text.replace(WJ, ""), "the hostile action is a chart label, as text"
     _no_exception(page, "sync history")
     _assert_inert(page, world, "sync history record")
     _shot(page, "sync-history-record", error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.test_dashboard import _idle, _no_exception, _shot, browser, server  # noqa: F401 (fixtures)
+from tests.browser.test_directory_journeys import _choose, _is_open, _panel
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,8 +32,12 @@ def test_deactivate_two_users_through_preview_dialog_and_result(server, browser)
     for row in (0, 1):  # the row-marker checkboxes at the left of the grid (header is 35 px, rows 35 px)
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17 + 35 * row)
         _idle(page)
-    page.get_by_text("Change the 2 selected users").first.wait_for(timeout=30_000)
-    page.get_by_role("button", name="Preview").click()
+    panel = _panel(page, "Change the 2 selected people")
+    assert not _is_open(panel)                 # folded below the details: looking is not acting
+    panel.locator("summary").first.click()
+    _idle(page)
+    _choose(page, "What to do", "Deactivate", panel)
+    panel.get_by_role("button", name="Preview").click()
     _idle(page)
     page.get_by_text("Preview: deactivate").first.wait_for(timeout=30_000)
     page.get_by_text("Entra ID is the source of truth").first.wait_for()

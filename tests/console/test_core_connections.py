@@ -146,3 +146,109 @@ def test_corrupt_store_is_refused_untouched(tmp_path):
     with pytest.raises(StoreError, match=r"not a console store or is damaged|cannot be opened"):
         open_context(data, credentials=memory_credentials())
     assert (data / STORE_FILE).read_bytes() == before
+
+
+# -- what belongs to a connection goes with it (migration 0006) -------------------------------------------------
+
+
+def test_removing_a_connection_takes_its_data_and_archives_its_audit(sandbox_factory, tmp_path):
+    """Snapshots (rows and files), logs and job history go; the audit stays, renamed; the same name re-added
+    starts empty; a rename carries everything along; a write for a removed connection fails in words."""
+    from console.audit import list_actions
+    from console.entra_logs import ingest_records, log_count
+    from console.job_health import record_job_status
+    from console.operations import execute, plan
+    from console.snapshots import latest_snapshot, take_snapshot
+    from tests.console._ops_helpers import connect, scim
+
+    sb = sandbox_factory(seed_users=12, seed_groups=2, seed=3)
+    ctx = open_context(tmp_path / "data", credentials=memory_credentials())
+    repo = ConnectionRepo(ctx)
+    conn = connect(ctx, sb, name="Old", snapshot=True)
+    ingest_records(ctx, conn, [{"id": "r1", "activityDateTime": "2026-11-20T10:00:00Z",
+                                "provisioningAction": "create", "provisioningStatusInfo": {"status": "success"},
+                                "sourceIdentity": {"identityType": "User"}, "targetIdentity": {}}])
+    record_job_status(ctx, conn, {"id": "job", "status": {"code": "Active"}, "schedule": {"interval": "PT40M"}})
+    with scim(sb) as c:
+        someone = next(u.id for u in c.list_users() if u.active)
+    res = execute(ctx, conn, plan(ctx, conn, "deactivate", [someone]), "leaver", "op")
+    assert res.ok
+    # a rename carries everything along
+    conn.name = "Renamed"
+    conn = repo.update(conn)
+    snap = latest_snapshot(ctx, conn)
+    assert snap is not None and log_count(ctx, "Renamed") == 1
+    assert [a.id for a in list_actions(ctx, connection="Renamed")] == [res.batch_id]
+    files = list((tmp_path / "data" / "snapshots").rglob("*.parquet"))
+    assert files
+    repo.remove("Renamed")
+    db = ctx.store
+    for table in ("snapshots", "directory_events", "provisioning_logs", "provisioning_cycle_counts",
+                  "provisioning_raw", "job_status_history", "log_fetches"):
+        assert db.query_one(f"SELECT COUNT(*) AS n FROM {table}")["n"] == 0, table
+    assert not any(f.exists() for f in files)                       # the Parquet files went too
+    [archived] = list_actions(ctx)
+    assert archived.id == res.batch_id and archived.connection.startswith("Renamed (removed ")
+    # the same name again starts with nothing of the old one's
+    again = repo.add(Connection(name="Renamed", api_url=sb.api_url))
+    assert latest_snapshot(ctx, again) is None and log_count(ctx, "Renamed") == 0
+    assert list_actions(ctx, connection="Renamed") == []
+    # a fetch or snapshot that finishes after its connection was removed writes nothing, and says why
+    repo.remove("Renamed")
+    with pytest.raises(NotFoundError, match="removed while this was being saved"):
+        ingest_records(ctx, again, [{"id": "r2", "activityDateTime": "2026-11-20T10:00:00Z",
+                                     "provisioningAction": "create", "provisioningStatusInfo": {"status": "success"},
+                                     "sourceIdentity": {"identityType": "User"}, "targetIdentity": {}}])
+    with pytest.raises(NotFoundError):
+        take_snapshot(ctx, again)
+    for table in ("snapshots", "provisioning_logs", "provisioning_raw"):
+        assert db.query_one(f"SELECT COUNT(*) AS n FROM {table}")["n"] == 0, table
+
+
+def test_upgrading_a_store_clears_data_orphaned_by_earlier_removals(tmp_path, monkeypatch):
+    import shutil
+
+    import console.store as store_mod
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in sorted(store_mod.MIGRATIONS_DIR.glob("000[1-5]_*.sql")):
+        shutil.copy(path, old / path.name)
+    monkeypatch.setattr(store_mod, "MIGRATIONS_DIR", old)
+    home = tmp_path / "data"
+    ctx = open_context(home, credentials=memory_credentials())
+    ConnectionRepo(ctx).add(Connection(name="Kept", api_url="https://kept.example"))
+    db = ctx.store
+    for name in ("Kept", "Gone"):
+        db.execute("INSERT INTO log_fetches(connection, at, origin, new, known, rejected) VALUES (?,?,?,?,?,?)",
+                   (name, "2026-11-01T00:00:00+00:00", "graph", 1, 0, 0))
+        db.execute("INSERT INTO op_batches(connection, kind, reason, operator, created_at) VALUES (?,?,?,?,?)",
+                   (name, "deactivate", "r", "op", "2026-11-01T00:00:00+00:00"))
+    assert db.schema_version() == 5
+    ctx.close()
+    monkeypatch.undo()
+    ctx = open_context(home, credentials=memory_credentials())
+    assert ctx.store.schema_version() >= 6
+    assert [r["connection"] for r in ctx.store.query("SELECT connection FROM log_fetches")] == ["Kept"]
+    names = sorted(r["connection"] for r in ctx.store.query("SELECT connection FROM op_batches"))
+    assert names[0] == "Gone (removed before " + names[0].split("before ", 1)[1] and names[1] == "Kept"
+    assert not ctx.store.query("SELECT name FROM sqlite_master WHERE name = 'alert_notifications'")
+
+
+def test_files_are_private_even_in_a_data_folder_made_with_a_loose_mode(tmp_path):
+    import os
+    import stat
+
+    home = tmp_path / "shared"
+    home.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        (home / STORE_FILE).touch(mode=0o644)          # as an older version under umask 022 left it
+        ctx = open_context(home, credentials=memory_credentials())
+        ConnectionRepo(ctx).add(Connection(name="A", api_url="https://a.example"))
+        (home / "later.txt").write_text("x")            # anything the process writes afterwards
+        for path in (home / STORE_FILE, home / "later.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        ctx.close()
+    finally:
+        os.umask(old)

@@ -34,8 +34,8 @@ def ctx(tmp_path) -> Context:
 
 
 @pytest.fixture
-def conn() -> Connection:
-    return Connection(name="acme", api_url="https://acme.example.com/api")
+def conn(ctx) -> Connection:
+    return ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
 
 
 def job(code="Active", *, began=None, ended=None, cycle=None, state="Succeeded", quarantine=None, interval="PT40M",
@@ -275,3 +275,18 @@ def test_a_hostile_job_answer_is_stored_bounded_not_fatal(ctx, conn):
     row = ctx.store.query_one("SELECT code, successive_failures, schedule_state FROM job_status_history")
     assert row["code"] is None and row["successive_failures"] is None and len(row["schedule_state"]) == 200
     job_overview(ctx, conn, now=T0 + timedelta(minutes=30))     # and the overview still reads it
+
+
+def test_directory_text_reaches_markdown_channels_as_text_not_links(ctx, hook_server):
+    """A Rocket.Chat channel renders Markdown: names from the directory or the logs arrive escaped."""
+    from console.reminders import send_notification
+
+    port, received = hook_server
+    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
+                                              notify_urls=[f"rocket://127.0.0.1:{port}/%23general?webhook=hooktoken"]))
+    hostile = "[Re-authenticate](https://evil.example/login) ![x](http://evil.example/p.png) <b>bold</b>"
+    result = send_notification(ctx, conn, "Alert", f"Failures for {hostile}", "test:markdown")
+    assert result.sent, result
+    text = json.dumps(received[-1])
+    assert "](https://evil.example/login)" not in text and "![x](" not in text
+    assert "authenticate" in text and "evil" in text                   # the text itself is kept, escaped

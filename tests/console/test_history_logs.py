@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
 from console.entra_logs import (
@@ -32,7 +33,9 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def ctx(tmp_path) -> Context:
-    return Context(data_dir=tmp_path, store=Store.open(tmp_path), credentials=memory_credentials())
+    made = Context(data_dir=tmp_path, store=Store.open(tmp_path), credentials=memory_credentials())
+    ConnectionRepo(made).add(Connection(name="acme", api_url="https://acme.example.com/api"))
+    return made
 
 
 def rec(i: int, *, cycle: str = "c1", action: str = "create", status: str = "success", code: str | None = None,
@@ -278,7 +281,7 @@ def test_summary_and_table_filters(ctx):
 ))
 def test_import_never_raises_on_arbitrary_input(ctx, data):
     for name in ("x.json", "x.csv"):
-        res = import_files(ctx, "fuzz", [(name, data)])
+        res = import_files(ctx, "acme", [(name, data)])
         assert res.new >= 0 and res.rejected_count >= 0
         assert len(res.rejected) <= 50
 
@@ -325,5 +328,5 @@ def test_a_duration_that_is_not_a_plausible_number_is_dropped_not_fatal(ctx, odd
     """Infinity, numbers beyond SQLite's 64-bit integers, negatives: the record is kept without a duration."""
     row, reason = normalise({**rec(1), "durationInMilliseconds": odd})
     assert reason == "" and row[-1] is None
-    res = ingest_records(ctx, "T", [{**rec(2), "durationInMilliseconds": odd}], origin="test")
-    assert log_count(ctx, "T") == 1, res
+    res = ingest_records(ctx, "acme", [{**rec(2), "durationInMilliseconds": odd}], origin="graph")
+    assert log_count(ctx, "acme") == 1, res

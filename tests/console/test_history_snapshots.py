@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from console.connections import Connection
+from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
 from console.errors import NotFoundError
@@ -62,8 +62,8 @@ def ctx(tmp_path) -> Context:
 
 
 @pytest.fixture
-def conn() -> Connection:
-    return Connection(name="acme", api_url="https://acme.example.com/api")
+def conn(ctx) -> Connection:
+    return ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
 
 
 def snap(ctx, conn, users, groups, at=None):

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from console.connections import Connection, ConnectionRepo
 from console.context import open_context
 from console.credentials import memory_credentials
 from console.csvsafe import to_csv_bytes
@@ -202,6 +203,7 @@ def test_log_imports_read_shift_jis_csv_and_utf16_json(tmp_path: Path) -> None:
 
 def test_log_imports_report_the_line_of_an_unreadable_row_and_refuse_binaries(tmp_path: Path) -> None:
     ctx = open_context(tmp_path / "home", credentials=memory_credentials())
+    ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
     main = ("Date (UTC),Id,Cycle ID,Change ID,Action,Status\n"
             "2026-11-20T10:00:00Z,rec-1,c1,ch-1,Update,Success\n"
             '2026-11-20T10:00:01Z,"rec-2"oops,c1,ch-2,Update,Success\n'

@@ -107,7 +107,7 @@ def test_reverted_changes_are_flagged(console_home, sandbox_factory):
     take_snapshot(live.ctx, live.conn)
     at = app("pages/activity.py")
     assert_clean(at)
-    assert "reverted for 1" in " ".join(at.dataframe[0].value["flags"])
+    assert "reverted for 1 person" in " ".join(at.dataframe[0].value["result"])
     at = select_action(at, 0)
     shown = texts(at)
     assert "no longer hold" in shown and "Entra" in shown

@@ -8,11 +8,17 @@ import io
 import pandas as pd
 import pytest
 
-from tests.pages.conftest import app, assert_clean, make_connection, synthetic_frames, texts
+from tests.pages.conftest import app, assert_clean, make_connection, synthetic_frames, texts, unescape
 
 
 def _table(at):
     return at.dataframe[0].value
+
+
+def select_rows(at, rows):
+    key = at.session_state["users.table_key"]
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
 
 
 def test_lists_the_directory_and_searches(live):
@@ -81,32 +87,85 @@ def test_sort_and_pages(live):
     assert first[-1].lower() >= second[0].lower()
 
 
-def test_csv_export_holds_every_matching_user(live):
+def test_csv_export_has_group_and_role_names(live):
     from console.snapshots import latest_snapshot
     from pages import _ui as ui
+    from tests.formula_cells import formula_cells
 
     snap = latest_snapshot(live.ctx, live.conn)
     d = ui.build_directory(snap, live.conn)
     matched = ui.filter_users(d, query="")
-    frame = pd.read_csv(io.BytesIO(ui.users_csv(matched)))
+    data = ui.users_csv(d, matched)
+    assert formula_cells(data) == []
+    frame = pd.read_csv(io.BytesIO(data), keep_default_na=False)
     assert len(frame) == len(snap.users)
-    assert {"userName", "email", "active", "externalId"} <= set(frame.columns)
+    assert list(frame.columns) == ["id", "userName", "email", "givenName", "familyName", "displayName", "active",
+                                   "externalId", "groups", "roles", "created", "lastModified"]
+    names = snap.groups.set_index("id")
+    m = snap.memberships
+    member = m.iloc[0]
+    person = frame.set_index("id").loc[member["user_id"]]
+    expected_groups = sorted((str(names.loc[g, "displayName"]) for g in m.loc[m["user_id"] == member["user_id"],
+                                                                              "group_id"]
+                              if names.loc[g, "kind"] == "group"), key=str.lower)
+    expected_roles = sorted((str(names.loc[g, "displayName"]) for g in m.loc[m["user_id"] == member["user_id"],
+                                                                             "group_id"]
+                             if names.loc[g, "kind"] == "role"), key=str.lower)
+    assert person["groups"] == "; ".join(expected_groups)
+    assert person["roles"] == "; ".join(expected_roles)  # roles as 6clicks names them ("Role - …")
+    assert all(r.startswith("Role - ") for r in expected_roles)
+    assert not frame["groups"].astype(str).str.fullmatch(r"\d+").any()  # names, not membership counts
     at = app("pages/users.py")
     assert at.get("download_button"), "the page offers a CSV download"
 
 
-def test_selection_opens_detail_and_is_exposed_for_operations(live):
+def test_selecting_a_person_shows_details_first_and_the_change_panel_folded(live):
     at = app("pages/users.py")
     table = _table(at)
-    key = at.session_state["users.table_key"]
-    at.session_state[key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
-    at.run()
+    at = select_rows(at, [0])
+    assert_clean(at)
+    assert at.session_state["users.selected_ids"] == [table["id"].iloc[0]]
+    subheaders = [h.value for h in at.subheader]
+    assert subheaders and unescape(subheaders[0]) == str(table["label"].iloc[0])  # the person's details
+    assert at.get("json"), "the raw SCIM JSON is shown"
+    [panel] = [e for e in at.expander if "Change" in e.label]
+    assert panel.label == "Change the 1 selected person"
+    assert at.session_state["ops.users.open"] is False                     # folded
+    assert at.selectbox(key="ops.users.kind").value is None                 # no action chosen for the operator
+    preview = at.button(key="ops.users.preview")
+    assert preview.disabled and preview.proto.type != "primary"
+    parts = [type(c).__name__ for c in at.main.children.values()]
+    assert parts.index("Subheader") < parts.index("Expander")                # details first, the panel below
+
+
+def test_several_selected_people_are_listed_and_one_is_detailed(live):
+    at = app("pages/users.py")
+    table = _table(at)
+    at = select_rows(at, [0, 1])
     assert_clean(at)
     assert at.session_state["users.selected_ids"] == [table["id"].iloc[0], table["id"].iloc[1]]
     shown = texts(at)
-    assert str(table["userName"].iloc[0]) in shown  # the detail's subheader
-    assert "2 users selected" in shown
-    assert at.get("json"), "the raw SCIM JSON is shown"
+    assert "2 people selected" in shown
+    listed = next(df.value for df in at.dataframe if "label" in df.value.columns and len(df.value) == 2)
+    assert list(listed["userName"]) == list(table["userName"].iloc[:2])
+    assert at.selectbox(key="users.detail_of").value == table["id"].iloc[0]
+    at.selectbox(key="users.detail_of").set_value(table["id"].iloc[1]).run()
+    assert unescape([h.value for h in at.subheader][1]) == str(table["label"].iloc[1])
+    assert any(e.label == "Change the 2 selected people" for e in at.expander)
+
+
+def test_the_heading_follows_the_way_people_are_chosen(live):
+    at = app("pages/users.py")
+    at = select_rows(at, [0, 1])
+    at.segmented_control(key="ops.users.source").set_value("People in a CSV file").run()
+    assert_clean(at)
+    labels = [e.label for e in at.expander]
+    assert "Change the people listed in a CSV file" in labels
+    assert not any("selected" in label for label in labels)
+    at.segmented_control(key="ops.users.source").set_value("Selected people").run()
+    assert "Change the 2 selected people" in [e.label for e in at.expander]
+    at = select_rows(app("pages/users.py"), [])
+    assert any(e.label.startswith("Change people (select them") for e in at.expander)
 
 
 def test_detail_from_session_state(live):

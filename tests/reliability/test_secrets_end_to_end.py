@@ -150,13 +150,8 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     from pages import _ui as ui
 
     export = tmp_path / "users-export.csv"
-    frame = snap.users.copy()
-    if "groups" not in frame.columns:
-        frame["groups"] = ""
-    try:
-        export.write_bytes(ui.users_csv(frame))
-    except KeyError:
-        export.write_bytes(snap.users.to_csv(index=False).encode())
+    directory = ui.build_directory(snap, conn)
+    export.write_bytes(ui.users_csv(directory, directory.users))
 
     from streamlit.testing.v1 import AppTest
 

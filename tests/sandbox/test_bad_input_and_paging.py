@@ -237,6 +237,14 @@ def test_a_filter_that_is_not_utf8_text_is_400(scim: httpx.Client, query: str) -
     assert_scim_error(scim.get("/Users?attributes=%ED%A0%80"), 400, "invalidValue")
 
 
+@pytest.mark.parametrize("flt", ['userName eq "\\ud800"', 'displayName co "x\\udc00"',
+                                 'userName eq "a" or name.givenName eq "\\ud800"'])
+def test_a_lone_surrogate_escape_in_a_filter_is_400(scim: httpx.Client, flt: str) -> None:
+    """The JSON escape form (not the bytes): the filter parses, its value is no character."""
+    body = assert_scim_error(scim.get("/Users", params={"filter": flt}), 400, "invalidFilter")
+    assert "surrogate" in body["detail"]
+
+
 def test_a_lone_surrogate_escape_in_a_json_body_is_400(scim: httpx.Client) -> None:
     for path, raw in (("/Users/.search", b'{"filter": "userName eq \\"\\ud800\\""}'),
                       ("/.search", b'{"filter": "displayName eq \\"\\udfff\\""}'),

@@ -6,13 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox import scim
+from sandbox import filters, projection
 from sandbox.faults import Faults
+from sandbox.models import M, load
+from sandbox.scim import ENTERPRISE
 
 
 def _full(text: str, resource: str) -> tuple[str, list]:
-    scim._load()
-    return scim._node(scim.ScimFilter(text).ast, resource)
+    load()
+    return filters._node(M.ScimFilter(text).ast, resource)
 
 
 @settings(max_examples=200, deadline=None)
@@ -21,7 +23,7 @@ def _full(text: str, resource: str) -> tuple[str, list]:
 def test_fast_filter_path_agrees_with_the_full_parser(value: str, attr: str) -> None:
     literal = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     text = f"{attr} eq {literal}"
-    fast = scim._fast_filter(text, "users")
+    fast = filters._fast_filter(text, "users")
     try:
         full = _full(text, "users")
     except Exception:  # the full parser refuses it (e.g. raw control characters): so must the fast path
@@ -40,7 +42,7 @@ def test_fast_filter_path_agrees_with_the_full_parser(value: str, attr: str) -> 
     ('userName eq "a" and id eq "b"', "users"),
 ])
 def test_fast_path_declines_what_it_does_not_cover(text: str, resource: str) -> None:
-    assert scim._fast_filter(text, resource) is None
+    assert filters._fast_filter(text, resource) is None
 
 
 def test_fault_sequence_depends_only_on_the_seed() -> None:
@@ -55,12 +57,12 @@ def test_fault_sequence_depends_only_on_the_seed() -> None:
 
 def test_project_handles_enterprise_and_sub_attributes() -> None:
     doc = {"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "g", "familyName": "f"},
-           scim.ENTERPRISE: {"department": "d", "employeeNumber": "7"}, "meta": {}}
-    out = scim.project(doc, f"name.familyName,{scim.ENTERPRISE}:department", None)
-    assert out == {"schemas": ["s"], "id": "1", "name": {"familyName": "f"}, scim.ENTERPRISE: {"department": "d"},
+           ENTERPRISE: {"department": "d", "employeeNumber": "7"}, "meta": {}}
+    out = projection.project(doc, f"name.familyName,{ENTERPRISE}:department", None)
+    assert out == {"schemas": ["s"], "id": "1", "name": {"familyName": "f"}, ENTERPRISE: {"department": "d"},
                    "meta": {}}
-    out = scim.project(doc, None, f"userName,{scim.ENTERPRISE}:employeeNumber,id")
-    assert "userName" not in out and out["id"] == "1" and out[scim.ENTERPRISE] == {"department": "d"}
+    out = projection.project(doc, None, f"userName,{ENTERPRISE}:employeeNumber,id")
+    assert "userName" not in out and out["id"] == "1" and out[ENTERPRISE] == {"department": "d"}
 
 
 def test_is_admin_needs_loopback_and_the_exact_token(tmp_path) -> None:

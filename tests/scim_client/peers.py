@@ -80,7 +80,8 @@ class Directory:
 
     max_page: the most items returned per page (whatever count asks); 0 = honour count.
     items_per_page: include itemsPerPage; resources_when_empty: "omit" | "empty" | "null".
-    totals: no totalResults when False. ignore_count: always return max_page items.
+    totals: no totalResults when False. ignore_count: always return max_page items. announce: the totalResults
+    announced instead of the real count.
     on_request(n, directory): called before answering the n-th list request (1-based), to mutate users.
     """
 
@@ -91,6 +92,7 @@ class Directory:
         self.resources_when_empty: str = knobs.get("resources_when_empty", "empty")
         self.totals: bool = knobs.get("totals", True)
         self.ignore_count: bool = knobs.get("ignore_count", False)
+        self.announce: int | None = knobs.get("announce")  # a totalResults that is not the real count
         self.on_request: Callable[[int, Directory], None] | None = knobs.get("on_request")
         self.spc: dict[str, Any] | None = knobs.get("spc")
         self.status_as_string: bool = knobs.get("status_as_string", False)
@@ -114,7 +116,7 @@ class Directory:
             page = self.users[start - 1 : start - 1 + size] if start >= 1 else []
             body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
             if self.totals:
-                body["totalResults"] = len(self.users)
+                body["totalResults"] = len(self.users) if self.announce is None else self.announce
             body["startIndex"] = start
             if self.items_per_page:
                 body["itemsPerPage"] = len(page)

@@ -81,6 +81,17 @@ def test_server_ignoring_count(serve):
     assert not listing.changed_during_listing
 
 
+def test_more_records_than_announced_are_kept_and_said(serve):
+    """Announces 150, ignores count=50 and serves 100 a page, 200 in all: every distinct record is kept (they
+    exist) and the listing says the server returned more than it announced."""
+    d = Directory(200, max_page=100, ignore_count=True, announce=150)
+    base = serve(d.app()) + "/scim"
+    with ScimClient(base, token=TOKEN, page_size=50, max_concurrency=2) as c:
+        listing = c.list_users()
+    assert ids(listing) == expected(200)
+    assert any("announced 150" in w and "returned 200" in w for w in listing.warnings), listing.warnings
+
+
 def test_users_added_while_listing_are_not_missed(serve):
     """Users inserted at the front mid-listing shift everybody: the client notices and lists again."""
     d = Directory(60)

@@ -1,0 +1,155 @@
+"""Shared by the Overview, Sync history and Users pages (history area): the provisioning job's overview, read
+once per version of the stored data so that every page shows the same figures; the next cycle in words; time
+axes for Plotly charts that stay sensible from one snapshot to a year; and a timeline drawn as wrapped lines.
+
+Everything shown here comes from the console core (``console.job_health``, ``console.timeline``); log and
+directory text is escaped (``ui.md_escape`` for Markdown, ``ui.plot_text`` for Plotly).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from console.timeline import SOURCE_DIRECTORY
+from pages import _ui as ui
+
+#: tick labels by tick spacing: never finer than minutes (a single snapshot once showed millisecond ticks)
+TICK_FORMATS = [
+    {"dtickrange": [None, 86_400_000], "value": "%d %b %H:%M"},
+    {"dtickrange": [86_400_000, "M1"], "value": "%d %b"},
+    {"dtickrange": ["M1", "M12"], "value": "%b %Y"},
+    {"dtickrange": ["M12", None], "value": "%Y"},
+]
+#: the shortest span a time axis shows (one point, or points minutes apart, still get a readable axis)
+MIN_SPAN = timedelta(days=1)
+#: how far past the latest point or now a widened axis may reach (a share of ``MIN_SPAN``)
+FUTURE_PAD = 0.04
+HOVER_TIME = "%d %b %Y %H:%M"
+#: the person whose details the Users page opens on their History tab (set by Sync history's record link)
+KEY_OPEN_HISTORY = "users.open_history"
+#: the badge before a timeline entry: an Entra record's outcome in words, or "snapshot" for a change seen between
+#: two directory snapshots (badges, not coloured text or lists: nothing on these pages looks like a data element)
+OUTCOME_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
+                  "warning": ":orange-badge[warning]", "skipped": ":gray-badge[skipped]",
+                  "seen": ":blue-badge[:material/photo_camera: snapshot]"}
+OTHER_OUTCOME = ":gray-badge[other outcome]"
+
+
+# --- one overview of the job for every page ------------------------------------------------------------------
+
+def version(conn: Any) -> tuple:
+    from console.entra_logs import history_version
+
+    return history_version(ui.context(), conn.name)
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=16)
+def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Any) -> Any:
+    from console.job_health import job_overview
+
+    return job_overview(ui.context(), _conn)
+
+
+def job_overview(conn: Any) -> Any:
+    """``console.job_health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
+    and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
+    return _overview(str(ui.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
+
+
+def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
+    """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
+    from console.job_health import next_cycle as compute
+    from console.job_health import next_cycle_words
+
+    now = now or datetime.now(UTC)
+    return next_cycle_words(compute(ov, now), ui.fmt_time, now)
+
+
+# --- time axes -----------------------------------------------------------------------------------------------
+
+def local_naive(values: Any) -> pd.Series:
+    """UTC timestamps -> the operator's wall-clock time (Plotly draws tz-aware values as UTC)."""
+    s = pd.to_datetime(pd.Series(values), utc=True)
+    return s.dt.tz_convert(ui.operator_zone()).dt.tz_localize(None)
+
+
+def iso_list(values: Any) -> list[str]:
+    return [t.isoformat() for t in local_naive(values)]
+
+
+def local_point(t: datetime | pd.Timestamp) -> pd.Timestamp:
+    return local_naive([t]).iloc[0]
+
+
+def axis_range(values: Any, since: datetime | None = None, until: datetime | None = None) -> list[str] | None:
+    """[start, end] of a time axis in the operator's wall-clock time: the chosen period (``since`` .. ``until``
+    or now) from its first data point, else the data's extent; widened around its middle to at least
+    ``MIN_SPAN``, reaching past the latest point (or now) by ``FUTURE_PAD`` at most."""
+    points = local_naive(values) if values is not None and len(values) else pd.Series([], dtype="datetime64[ns]")
+    if since is not None:
+        lo, hi = local_point(since), local_point(until or datetime.now(UTC))
+        if len(points):
+            # from the first data point: a period longer than the data gets no empty stretch, and a point just
+            # before the period (a whole cycle that overlaps it, the latest snapshot before it) stays visible
+            lo, hi = points.min(), max(hi, points.max())
+    elif len(points):
+        lo, hi = points.min(), points.max()
+    else:
+        return None
+    if hi - lo < MIN_SPAN:
+        middle = lo + (hi - lo) / 2
+        lo, hi = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
+        # never far into the future: a snapshot taken a minute ago sits near the right edge, not mid-axis
+        latest = max(points.max() if len(points) else lo, local_point(datetime.now(UTC)))
+        if hi > latest + MIN_SPAN * FUTURE_PAD:
+            hi = latest + MIN_SPAN * FUTURE_PAD
+            lo = hi - MIN_SPAN
+    return [lo.isoformat(), hi.isoformat()]
+
+
+def time_axis(fig: go.Figure, values: Any, since: datetime | None = None, *, title: str | None = None) -> None:
+    """A date x axis over ``axis_range`` with tick labels that never go below minutes, titled with the
+    operator's zone."""
+    fig.update_xaxes(type="date", range=axis_range(values, since), tickformatstops=TICK_FORMATS,
+                     hoverformat=HOVER_TIME, title_text=title or f"time ({ui.operator_zone()})")
+
+
+# --- a timeline as lines -------------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=32)
+def _person_timeline(data_dir: str, conn_name: str, user_id: str, stamp: tuple, _users: Any) -> pd.DataFrame:
+    from console.timeline import person_timeline as compute
+
+    return compute(ui.context(), conn_name, user_id, users=_users)
+
+
+def person_timeline(conn: Any, user_id: str) -> pd.DataFrame:
+    """``console.timeline.person_timeline`` with the cached directory's users, cached per data version."""
+    d = ui.directory(conn)
+    return _person_timeline(str(ui.data_dir()), conn.name, str(user_id), version(conn),
+                            d.users if d is not None else None)
+
+
+def timeline_markdown(frame: pd.DataFrame, *, limit: int | None = None) -> str:
+    """A timeline frame (``console.timeline.TIMELINE_COLUMNS``) as Markdown, one paragraph per entry: a badge
+    (the record's outcome, or "snapshot" for a change seen between snapshots), the time and what happened,
+    newest first. Every text from the directory or the logs is escaped."""
+    lines = []
+    rows = frame if limit is None else frame.head(limit)
+    for r in rows.itertuples(index=False):
+        badge = OUTCOME_BADGES["seen"] if r.source == SOURCE_DIRECTORY else OUTCOME_BADGES.get(str(r.outcome),
+                                                                                               OTHER_OUTCOME)
+        lines.append(f"{badge} **{ui.fmt_time(r.at)}** · {ui.md_escape(r.what, limit=700)}")
+    return "\n\n".join(lines)
+
+
+def timeline_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """The timeline for a CSV download (times in UTC)."""
+    out = frame[["at", "source", "what", "outcome", "cycle_id", "record_id", "error_code"]].copy()
+    out["at"] = pd.to_datetime(out["at"], utc=True)
+    return out.rename(columns={"at": "time (UTC)", "what": "what happened"})
