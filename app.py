@@ -31,6 +31,7 @@ PAGES = {
     ],
     "Settings": [
         st.Page("pages/connection.py", title="Connection & token", icon=":material/key:"),
+        st.Page("pages/setup.py", title="Set up a tenant", icon=":material/checklist:"),
     ],
 }
 

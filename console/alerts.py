@@ -23,6 +23,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 @dataclass(frozen=True)
 class Alert:
     kind: str           # quarantine | overdue | failure_spike | credential_failure | staged_deletes | token_expiry
+    #                     | token_missing
     severity: str       # critical | warning | info
     title: str
     detail: str
@@ -79,8 +80,8 @@ def job_alerts(ov: JobOverview, now: datetime) -> list[Alert]:
         alerts.append(Alert(
             "credential_failure", "critical", "Entra cannot authenticate to 6clicks",
             f"{count} reported {c['error_code']} (last {_fmt(c['last_seen'])}).",
-            "Generate a new 6clicks token and push it to Entra (Connection & token page, or python -m console "
-            "token rotate), then restart provisioning.", c["last_seen"], f"credential_failure:{c['cycle_id']}"))
+            "Generate a new 6clicks token and push it to Entra (Connection & token > Token > Rotate token, or "
+            "python -m console token rotate), then restart provisioning.", c["last_seen"], f"credential_failure:{c['cycle_id']}"))
     if ov.staged_deletes:
         alerts.append(Alert(
             "staged_deletes", "warning", "Deletions are held by Entra's accidental-deletion protection",
@@ -97,12 +98,15 @@ def token_alert(ctx: Context, conn: Connection) -> Alert | None:
 
         status = TokenService(ctx).status(conn.name)
     except Exception as exc:  # the credential store may be locked or missing: say so, do not crash the page
-        return Alert("token_expiry", "warning", "The token's state cannot be read", str(exc),
-                     getattr(exc, "remedy", "") or "Check the credential store on the Connection page.", None,
-                     "token_expiry:unreadable")
+        return Alert("token_missing", "warning", "The token's state cannot be read", getattr(exc, "message", str(exc)),
+                     getattr(exc, "remedy", "") or "Check the keyring on Connection & token.", None,
+                     "token_missing:unreadable")
     level = getattr(status, "level", "ok")
     if level in ("ok", "notice"):
         return None
+    if level == "missing":  # not a reminder: the connection cannot work at all
+        return Alert("token_missing", "critical", "No 6clicks token is stored", status.message or "",
+                     status.remedy or "Generate a token on Connection & token.", None, "token_missing")
     severity = "warning" if level == "warning" else "critical"
     titles = {"warning": "The 6clicks token expires soon", "critical": "The 6clicks token expires very soon",
               "expired": "The 6clicks token has expired", "rejected": "6clicks rejects the token",
@@ -114,14 +118,18 @@ def token_alert(ctx: Context, conn: Connection) -> Alert | None:
 
 
 def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, *,
-                   include_token: bool = True, overview: JobOverview | None = None) -> list[Alert]:
+                   include_token: bool = True, missing_token: bool = False,
+                   overview: JobOverview | None = None) -> list[Alert]:
     """Every active alert for the connection, most severe first. ``overview``: a ``job_overview`` the caller
-    already computed (saves reading the logs twice)."""
+    already computed (saves reading the logs twice). ``include_token=False`` leaves the token to the token
+    banner and reminders; ``missing_token=True`` still reports a missing (or unreadable) token, which is not a
+    reminder but a connection that cannot work at all: a page that lists alerts passes it, so that it never
+    shows "No alerts" beside a no-token banner."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     alerts = job_alerts(overview if overview is not None else job_overview(ctx, conn, now), now)
-    if include_token:
+    if include_token or missing_token:
         t = token_alert(ctx, conn)
-        if t is not None:
+        if t is not None and (include_token or t.kind == "token_missing"):
             alerts.append(t)
     return sorted(alerts, key=lambda a: SEVERITY_ORDER.get(a.severity, 9))
 

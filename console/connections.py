@@ -149,6 +149,12 @@ class Connection:
     def scim_url_derived(self) -> bool:
         return self.scim_url == self.api_url + "/scim"
 
+    @property
+    def tenant_url(self) -> str:
+        """What Entra's Admin Credentials > Tenant URL must hold: the SCIM base URL with a trailing slash
+        (API base URL + ``/scim/``, as the 6clicks guide prescribes)."""
+        return (self.scim_url or self.api_url + "/scim").rstrip("/") + "/"
+
     # -- role rule --------------------------------------------------------------------------------------
     def _role_matcher(self) -> Any:
         rule = self.role_rule or DEFAULT_ROLE_RULE
@@ -178,6 +184,26 @@ class Connection:
             cached = (self.role_rule, self._role_matcher())
             self.__dict__["_role_cache"] = cached
         return bool(cached[1](display_name))
+
+
+ROLE_RULE_KINDS = ("prefix", "regex")
+
+
+def split_role_rule(rule: str | None) -> tuple[str, str]:
+    """``'prefix:Role - '`` -> ``('prefix', 'Role - ')``; an unknown form is returned as ``('prefix', rule)``."""
+    text = rule or DEFAULT_ROLE_RULE
+    for kind in ROLE_RULE_KINDS:
+        if text.startswith(kind + ":"):
+            return kind, text[len(kind) + 1:]
+    return "prefix", text
+
+
+def describe_role_rule(rule: str | None) -> str:
+    """The role rule in words for people: names starting with “Role - ”, names matching ^Team."""
+    kind, value = split_role_rule(rule)
+    if kind == "regex":
+        return f"group names matching the pattern “{value}”"
+    return f"group names starting with “{value}”"
 
 
 def _iso(value: datetime | None) -> str | None:

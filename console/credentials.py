@@ -56,6 +56,33 @@ class CredentialsError(ConsoleError):
     """The keyring cannot be used (insecure, locked, wrong passphrase, refused an operation)."""
 
 
+MIN_PASSPHRASE_LENGTH = 12
+MIN_PASSPHRASE_WORDS = 4
+PASSPHRASE_RULE = (f"at least {MIN_PASSPHRASE_LENGTH} characters, or {MIN_PASSPHRASE_WORDS} or more words "
+                   "separated by spaces (e.g. four unrelated words)")
+
+
+def passphrase_problem(passphrase: str) -> str | None:
+    """Why ``passphrase`` is too weak for a new encrypted keyring, or None when it is acceptable.
+
+    The rule: at least 12 characters, or a passphrase of four or more words (of two letters or more); in both
+    cases at least five different characters (``aaaaaaaaaaaa`` is refused). Checked only when a keyring is
+    created: an existing keyring opens with whatever passphrase it was created with."""
+    text = passphrase or ""
+    if not text.strip():
+        return "The passphrase is empty."
+    words = [w for w in text.split() if len(w) >= 2]
+    if len(text) < MIN_PASSPHRASE_LENGTH and len(words) < MIN_PASSPHRASE_WORDS:
+        return f"The passphrase is too short ({len(text)} characters)."
+    if len(set(text)) < 5:
+        return "The passphrase uses too few different characters."
+    return None
+
+
+def _passphrase_remedy() -> str:
+    return f"Choose a passphrase of {PASSPHRASE_RULE}; nothing was created."
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     name: str  # e.g. "keyring.backends.SecretService.Keyring"
@@ -143,13 +170,29 @@ def _scrub(text: str, secret: str | None) -> str:
     return text
 
 
-def _default_passphrase_provider() -> str | None:
+def _default_passphrase_provider(creating: bool = False) -> str | None:
+    """The passphrase from ``SCIM_CONSOLE_KEYRING_PASSPHRASE`` or a hidden prompt (asked twice, and checked
+    against the strength rule, when it creates the keyring)."""
     value = os.environ.get(ENV_PASSPHRASE)
     if value:
         return value
-    if sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty():
+    if sys.stdin is None or not sys.stdin.isatty() or not sys.stderr.isatty():
+        return None
+    if not creating:
         return getpass.getpass("Passphrase for the console's encrypted keyring: ")
-    return None
+    print(f"Creating the console's encrypted keyring. Choose a passphrase of {PASSPHRASE_RULE}.", file=sys.stderr)
+    first = getpass.getpass("New keyring passphrase: ")
+    problem = passphrase_problem(first)
+    if problem:
+        raise CredentialsError(problem, _passphrase_remedy())
+    if getpass.getpass("Repeat the passphrase: ") != first:
+        raise CredentialsError("The two passphrases differ.", "Run the command again; nothing was created.")
+    return first
+
+
+def env_passphrase() -> str | None:
+    """The passphrase from ``SCIM_CONSOLE_KEYRING_PASSPHRASE`` only, never a prompt (for the app)."""
+    return os.environ.get(ENV_PASSPHRASE) or None
 
 
 class CredentialStore:
@@ -194,38 +237,82 @@ class CredentialStore:
         self._memory_names.add(conn_name.strip().casefold())
 
     # -- unlocking (encrypted file keyring) -------------------------------------------------------------
-    def unlock(self, passphrase: str) -> None:
-        """Unlock the encrypted file keyring with ``passphrase``. Raises ``CredentialsError`` when wrong."""
+    @property
+    def file_path(self) -> str | None:
+        """The encrypted keyring's file (None for other backends)."""
+        return str(getattr(self._backend, "file_path", "")) if _is_cryptfile(self._backend) else None
+
+    def keyring_created(self) -> bool:
+        """For the encrypted file keyring: whether its file exists (a first passphrase creates it). True for
+        every other backend (nothing to create)."""
         if not _is_cryptfile(self._backend):
-            return
+            return True
+        try:
+            return bool(self._backend._check_file())  # type: ignore[union-attr]
+        except Exception:  # a damaged file: it exists, and unlocking will say what is wrong
+            return Path(str(getattr(self._backend, "file_path", ""))).exists()
+
+    def create(self, passphrase: str, confirmation: str) -> str:
+        """Create the encrypted file keyring with ``passphrase`` (typed twice). Refuses a mismatch, a weak
+        passphrase (``passphrase_problem``) and a keyring that already exists. Returns the file's path."""
+        if not _is_cryptfile(self._backend):
+            raise CredentialsError("This keyring needs no passphrase.", "Nothing to create.")
+        if self.keyring_created():
+            raise CredentialsError(f"The encrypted keyring {self.file_path} already exists.",
+                                   "Unlock it with the passphrase it was created with.")
+        if passphrase != confirmation:
+            raise CredentialsError("The two passphrases differ.", "Type the same passphrase in both fields; "
+                                   "nothing was created.")
+        problem = passphrase_problem(passphrase)
+        if problem:
+            raise CredentialsError(problem, _passphrase_remedy())
+        self.unlock(passphrase)
+        return str(self.file_path)
+
+    def unlock(self, passphrase: str) -> str:
+        """Unlock the encrypted file keyring with ``passphrase``; a keyring that does not exist yet is created
+        with it (the passphrase must then pass ``passphrase_problem``). Returns "unlocked" or "created" (or
+        "unlocked" for backends without a passphrase). Raises ``CredentialsError`` on a wrong passphrase."""
+        if not _is_cryptfile(self._backend):
+            return "unlocked"
         if not passphrase or not passphrase.strip():
             raise CredentialsError("The keyring passphrase is empty.", "Type the passphrase the keyring was created with.")
         path = getattr(self._backend, "file_path", "?")
         with self._unlock_lock:
+            creating = not self.keyring_created()
+            if creating:
+                problem = passphrase_problem(passphrase)
+                if problem:
+                    raise CredentialsError(f"A new encrypted keyring ({path}) needs a stronger passphrase. {problem}",
+                                           _passphrase_remedy())
             try:
                 self._backend.keyring_key = passphrase  # type: ignore[union-attr]  # verifies against the file
-            except (ValueError, AssertionError) as exc:
+            except (ValueError, AssertionError):
                 try:
                     del self._backend.keyring_key  # type: ignore[union-attr]
                 except Exception:  # noqa: S110 - best effort re-lock
                     pass
-                reason = "MAC check failed" if "MAC" in str(exc) else "incorrect password"
                 raise CredentialsError(
-                    f"The passphrase for the encrypted keyring {path} is wrong ({reason}); nothing was changed.",
-                    f"Give the passphrase it was created with (in {ENV_PASSPHRASE} or at the prompt), or move the "
-                    "file aside to start a new keyring (the secrets in it are then lost and must be entered again).",
+                    f"Wrong passphrase: the encrypted keyring {path} did not open with it. Nothing was changed.",
+                    f"Type the passphrase it was created with (in the app's unlock box, in {ENV_PASSPHRASE} or at "
+                    "the prompt). If it is lost, move the file aside to start a new keyring: the secrets in it are "
+                    "then lost and must be entered again.",
                 ) from None
             except OSError as exc:
                 raise CredentialsError(f"The encrypted keyring {path} cannot be opened ({exc.strerror}).",
                                        f"Check the file's permissions, or point {ENV_FILE} at a writable path.") from None
         self._info = BackendInfo(self._info.name, True, self._info.label.split(" (")[0] + f" ({path})",
                                  "", self._info.mode, True, False)
+        log.info("encrypted keyring %s %s", path, "created" if creating else "unlocked")
+        return "created" if creating else "unlocked"
 
     def _ensure_unlocked(self) -> None:
         if not _is_cryptfile(self._backend) or getattr(self._backend, "_keyring_key", None) is not None:
             return
-        provider = self._passphrase_provider or _default_passphrase_provider
-        passphrase = provider()
+        if self._passphrase_provider is not None:
+            passphrase = self._passphrase_provider()
+        else:
+            passphrase = _default_passphrase_provider(creating=not self.keyring_created())
         if not passphrase:
             raise CredentialsError(
                 f"The encrypted keyring {getattr(self._backend, 'file_path', '')} is locked and no passphrase was given.",
@@ -233,6 +320,11 @@ class CredentialStore:
                 f"other ways out: {WAYS_OUT}",
             )
         self.unlock(passphrase)
+
+    def ensure_usable(self, conn_name: str) -> None:
+        """Raise ``CredentialsError`` (with the way out) unless secrets of ``conn_name`` can be stored now:
+        a secure backend, unlocked (the passphrase provider is asked when there is one)."""
+        self._target(conn_name)
 
     # -- the secrets ------------------------------------------------------------------------------------
     def _target(self, conn_name: str) -> keyring_backend.KeyringBackend:
@@ -289,9 +381,10 @@ class CredentialStore:
                 self._cache[username] = (time.monotonic(), value)
             return value
         except (KeyringError, ValueError, OSError) as exc:
+            reason = ("it was written with another passphrase or the file is damaged" if isinstance(exc, ValueError)
+                      else f"{type(exc).__name__}: {exc}")
             raise CredentialsError(
-                f"The keyring ({self._info.label}) could not read the {kind} of {conn_name!r} "
-                f"({type(exc).__name__}: {exc}).",
+                f"The keyring ({self._info.label}) could not read the {kind} of {conn_name!r} ({reason}).",
                 "Unlock the keyring (or check the passphrase) and try again; nothing was changed.",
             ) from None
 

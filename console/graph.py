@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -34,11 +34,50 @@ log = logging.getLogger(__name__)
 
 SCOPE = "https://graph.microsoft.com/.default"
 PERM_LOGS = "AuditLog.Read.All"
+PERM_DIRECTORY = "Directory.Read.All"
 PERM_READ = "Synchronization.Read.All"
 PERM_WRITE = "Synchronization.ReadWrite.All"
 # The SCIM client's rules (429, 502-504; as Microsoft's own Graph SDKs, not 500), with longer waits: Graph
 # throttles for longer. A wait that would end more than two minutes after the first attempt is not started.
 GRAPH_RETRY = RetryPolicy(max_retries=4, budget_seconds=120.0, backoff_base=0.5, backoff_cap=30.0)
+
+
+@dataclass(frozen=True)
+class FeaturePermissions:
+    """One console feature that uses Microsoft Graph and the least application permissions it needs."""
+
+    key: str
+    feature: str
+    permissions: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        return " and ".join(self.permissions)
+
+
+#: The one list of Graph application permissions, per feature, least privilege first. README, the Connection &
+#: token page, the set-up checklist and Sync history all show this list; GraphClient names it on a 403.
+#: Provisioning logs: Microsoft's "List provisioningObjectSummary" needs AuditLog.Read.All *and*
+#: Directory.Read.All for application access (see docs/console-core.md).
+GRAPH_PERMISSIONS: tuple[FeaturePermissions, ...] = (
+    FeaturePermissions("logs", "Provisioning logs (Sync history, failure alerts)", (PERM_LOGS, PERM_DIRECTORY),
+                       "needs an Entra ID P1 or P2 tenant"),
+    FeaturePermissions("job", "Job status and finding the job id", (PERM_READ,)),
+    FeaturePermissions("write", "Pushing a new token to Entra, restart, provision on demand", (PERM_WRITE,),
+                       "includes the job-status permission"),
+)
+
+
+def permissions_for(key: str) -> str:
+    """The permissions of one feature of ``GRAPH_PERMISSIONS`` as text, e.g. "AuditLog.Read.All and
+    Directory.Read.All"."""
+    return next(p.text for p in GRAPH_PERMISSIONS if p.key == key)
+
+
+def permissions_lines() -> list[str]:
+    """``GRAPH_PERMISSIONS`` as lines for people: "Provisioning logs (…): AuditLog.Read.All and …"."""
+    return [f"{p.feature}: {p.text}" + (f" ({p.note})" if p.note else "") for p in GRAPH_PERMISSIONS]
 
 
 class GraphError(ConsoleError):
@@ -267,8 +306,7 @@ class GraphClient:
         url = f"{self.graph_base_url}/auditLogs/provisioning"
         what = "read the provisioning logs"
         while url:
-            page = self._get_json(url, what=what, permission=f"{PERM_LOGS} (and Directory.Read.All)",
-                                  params=params or None)
+            page = self._get_json(url, what=what, permission=permissions_for("logs"), params=params or None)
             yield from page.get("value", []) if isinstance(page, dict) else []
             url = page.get("@odata.nextLink") if isinstance(page, dict) else None
             params = None  # nextLink carries the query
@@ -285,23 +323,26 @@ class GraphClient:
         job = job_id or self.job_id
         if not job:
             raise GraphError("The provisioning job id is not configured.",
-                             "List the jobs (list_jobs) and add the job id (it starts with 'scim.') to the connection.",
+                             "Find it on Connection & token > Microsoft Graph > Find the job (it is read from the "
+                             "service principal), or: python -m console connections find-job NAME.",
                              code="NotConfigured")
         return f"{self._sp()}/jobs/{quote(job, safe='')}"
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        body = self._get_json(f"{self._sp()}/jobs", what="list the provisioning jobs", permission=PERM_READ)
-        return list(body.get("value", [])) if isinstance(body, dict) else []
+        body = self._get_json(f"{self._sp()}/jobs", what="list the provisioning jobs",
+                              permission=permissions_for("job"))
+        jobs = body.get("value", []) if isinstance(body, dict) else []
+        return [j for j in jobs[:100] if isinstance(j, dict)] if isinstance(jobs, list) else []
 
     def get_job(self, job_id: str | None = None) -> dict[str, Any]:
-        body = self._get_json(self._job(job_id), what="read the provisioning job", permission=PERM_READ)
+        body = self._get_json(self._job(job_id), what="read the provisioning job", permission=permissions_for("job"))
         return body if isinstance(body, dict) else {}
 
     def put_secrets(self, base_address: str, token: str) -> None:
         """Give Entra a new Tenant URL + Secret Token (what the admin center's Admin Credentials do)."""
         body = {"value": [{"key": "BaseAddress", "value": base_address}, {"key": "SecretToken", "value": token}]}
         self._send("PUT", f"{self._sp()}/secrets", what="update the provisioning credentials",
-                   permission=PERM_WRITE, json=body)
+                   permission=permissions_for("write"), json=body)
 
     def validate_credentials(self, base_address: str | None = None, token: str | None = None,
                              job_id: str | None = None) -> None:
@@ -312,25 +353,111 @@ class GraphClient:
         if token:
             credentials.append({"key": "SecretToken", "value": token})
         self._send("POST", f"{self._job(job_id)}/validateCredentials", what="validate the provisioning credentials",
-                   permission=PERM_WRITE, json={"credentials": credentials}, idempotent=True)  # a test: repeatable
+                   permission=permissions_for("write"), json={"credentials": credentials},
+                   idempotent=True)  # a test: repeatable
 
     def restart(self, scope: str = "Watermark, Escrows, QuarantineState", job_id: str | None = None) -> None:
         self._send("POST", f"{self._job(job_id)}/restart", what="restart the provisioning job",
-                   permission=PERM_WRITE, json={"criteria": {"resetScope": scope}})
+                   permission=permissions_for("write"), json={"criteria": {"resetScope": scope}})
 
     def start(self, job_id: str | None = None) -> None:
-        self._send("POST", f"{self._job(job_id)}/start", what="start the provisioning job", permission=PERM_WRITE)
+        self._send("POST", f"{self._job(job_id)}/start", what="start the provisioning job", permission=permissions_for("write"))
 
     def pause(self, job_id: str | None = None) -> None:
-        self._send("POST", f"{self._job(job_id)}/pause", what="pause the provisioning job", permission=PERM_WRITE)
+        self._send("POST", f"{self._job(job_id)}/pause", what="pause the provisioning job", permission=permissions_for("write"))
 
     def provision_on_demand(self, object_id: str, *, rule_id: str, object_type: str = "User",
                             job_id: str | None = None) -> dict[str, Any]:
         body = {"parameters": [{"ruleId": rule_id, "subjects": [{"objectId": object_id,
                                                                  "objectTypeName": object_type}]}]}
         response = self._send("POST", f"{self._job(job_id)}/provisionOnDemand", what="provision on demand",
-                              permission=PERM_WRITE, json=body)
+                              permission=permissions_for("write"), json=body)
         try:
             return response.json() if response.content else {}
         except ValueError:
             return {}
+
+
+# -- set-up helpers: discovering the provisioning job, checking what the app registration may do ----------------
+@dataclass(frozen=True)
+class JobChoice:
+    """A provisioning job found on the service principal (Graph's words, bounded; shown as text)."""
+
+    id: str
+    template: str
+    status: str
+    schedule: str
+
+    @property
+    def is_scim(self) -> bool:
+        return self.template.lower() == "scim" or self.id.lower().startswith("scim.")
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    return str(value or "")[:limit]
+
+
+def find_jobs(client: GraphClient) -> list[JobChoice]:
+    """The provisioning jobs of ``client``'s service principal, custom-SCIM jobs first
+    (``GET /servicePrincipals/{id}/synchronization/jobs``; needs Synchronization.Read.All)."""
+    found = []
+    for job in client.list_jobs():
+        status = job.get("status") if isinstance(job.get("status"), dict) else {}
+        schedule = job.get("schedule") if isinstance(job.get("schedule"), dict) else {}
+        if job.get("id"):
+            found.append(JobChoice(_text(job.get("id")), _text(job.get("templateId")), _text(status.get("code")),
+                                   _text(schedule.get("state"))))
+    return sorted(found, key=lambda j: (not j.is_scim, j.id))
+
+
+def discover_job_id(client: GraphClient) -> str:
+    """The one custom-SCIM provisioning job of the service principal; ``GraphError`` when there is none or
+    more than one (the caller lets the admin choose among ``find_jobs``)."""
+    jobs = find_jobs(client)
+    scim = [j for j in jobs if j.is_scim]
+    if len(scim) == 1:
+        return scim[0].id
+    if not jobs:
+        raise GraphError("The service principal has no provisioning job.",
+                         "In the Entra admin center open Enterprise applications > the app > Provisioning, set the "
+                         "mode to Automatic and save; then find the job again.", code="NoJob")
+    raise GraphError(f"The service principal has {len(scim) or len(jobs)} provisioning jobs; choose one.",
+                     "Pick the job of the 6clicks SCIM app (its id starts with 'scim.').", code="SeveralJobs")
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    """Whether the app registration can use one feature of ``GRAPH_PERMISSIONS``: ok / missing / error /
+    not-checked (a write permission is only proven by a write)."""
+
+    key: str
+    feature: str
+    permissions: str
+    state: str
+    message: str = ""
+
+
+def check_access(client: GraphClient) -> list[AccessCheck]:
+    """Sign in, read one provisioning-log record and the job list: what works, feature by feature (no writes)."""
+    checks: list[AccessCheck] = []
+    try:
+        client._access_token()
+    except GraphError as exc:
+        return [AccessCheck(p.key, p.feature, p.text, "error", str(exc)) for p in GRAPH_PERMISSIONS]
+
+    def attempt(key: str, call: Any) -> None:
+        entry = next(p for p in GRAPH_PERMISSIONS if p.key == key)
+        try:
+            call()
+        except GraphError as exc:
+            state = "missing" if exc.status == 403 else "error"
+            checks.append(AccessCheck(key, entry.feature, entry.text, state, str(exc)))
+            return
+        checks.append(AccessCheck(key, entry.feature, entry.text, "ok"))
+
+    attempt("logs", lambda: next(iter(client.iter_provisioning_logs(top=1)), None))
+    attempt("job", client.list_jobs)
+    entry = GRAPH_PERMISSIONS[-1]
+    checks.append(AccessCheck(entry.key, entry.feature, entry.text, "not-checked",
+                              "Proven only by a write: the next token push tells."))
+    return checks

@@ -14,13 +14,16 @@ in between) are recorded as skipped so they never arrive late and out of order. 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -128,6 +131,41 @@ def _record(ctx: Context, conn: Connection, key: str, channel: str, outcome: str
         (conn.id, key, channel, outcome, title[:300], _now(ctx).isoformat()))
 
 
+CLAIM_STALE = timedelta(minutes=10)
+
+
+def _claim_key(conn: Connection, key: str, channel: str) -> str:
+    return f"notify-claim:{conn.id}:{channel}:{key}"
+
+
+def _claim(ctx: Context, conn: Connection, key: str, channel: str) -> bool:
+    """Take the right to deliver ``key`` on ``channel`` (a row in ``settings``), so that the app's reminder
+    thread and a cron ``remind`` never both deliver it. A claim older than ten minutes (a process that died while
+    sending) is taken over. True when this caller holds the claim and nothing was delivered yet."""
+    claim = _claim_key(conn, key, channel)
+    now = datetime.now(UTC)
+    with ctx.store.transaction() as db:
+        row = db.execute("SELECT value FROM settings WHERE key = ?", (claim,)).fetchone()
+        if row is not None:
+            try:
+                taken = datetime.fromisoformat(row["value"])
+            except ValueError:
+                taken = now - CLAIM_STALE * 2
+            if now - taken < CLAIM_STALE:
+                return False
+        db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (claim, now.isoformat()))
+        done = db.execute("SELECT 1 FROM notifications WHERE connection_id = ? AND key = ? AND channel = ?",
+                          (conn.id, key, channel)).fetchone()
+        if done is not None:  # delivered by another process between our first look and the claim
+            db.execute("DELETE FROM settings WHERE key = ?", (claim,))
+            return False
+    return True
+
+
+def _release(ctx: Context, conn: Connection, key: str, channel: str) -> None:
+    ctx.store.execute("DELETE FROM settings WHERE key = ?", (_claim_key(conn, key, channel),))
+
+
 class _Redactor(logging.Filter):
     """Removes the parts of notification URLs (webhook tokens live in hosts, paths and user info) from the
     records of apprise and the HTTP libraries it uses, which log URLs at DEBUG and on failures."""
@@ -214,14 +252,49 @@ def send_notification(ctx: Context, conn: Connection, title: str, body: str, key
         if dry_run:
             result.would_send.append(channel)
             continue
-        if _deliver(url, title, body):
-            _record(ctx, conn, key, channel, "sent", title)
+        if not _claim(ctx, conn, key, channel):  # another process delivers (or delivered) it right now
+            result.already.append(channel)
+            continue
+        try:
+            delivered = _deliver(url, title, body)
+            if delivered:
+                _record(ctx, conn, key, channel, "sent", title)
+        finally:
+            _release(ctx, conn, key, channel)
+        if delivered:
             result.sent.append(channel)
             log.info("notification %r sent to %s for %r", key, describe_url(url), conn.name)
         else:
             result.failed.append(channel)
             log.warning("notification %r to %s for %r failed; it will be retried", key, describe_url(url), conn.name)
     return result
+
+
+def send_test(ctx: Context, conn: Connection) -> NotificationResult:
+    """Send a test message to every channel of ``conn`` now (``Send test`` on the page, ``token notify-urls
+    test``) and record the outcome (no URL) for the set-up checklist."""
+    at = _now(ctx)
+    result = send_notification(ctx, conn, f"Test from the SCIM console ({conn.name})",
+                               "If you can read this, token-expiry reminders and provisioning alerts for "
+                               f"{conn.name} will reach you here.", f"test:{at.isoformat()}")
+    if not result.no_channels:
+        record = {"at": at.astimezone(UTC).isoformat(), "sent": len(result.sent), "failed": len(result.failed),
+                  "ok": bool(result.sent) and not result.failed}
+        ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                          (f"notify_test:{conn.id}", json.dumps(record)))
+    return result
+
+
+def last_test(ctx: Context, conn: Connection) -> dict[str, Any] | None:
+    """The last ``send_test`` of ``conn``: {at, sent, failed, ok}, or None."""
+    row = ctx.store.query_one("SELECT value FROM settings WHERE key = ?", (f"notify_test:{conn.id}",))
+    if row is None:
+        return None
+    try:
+        value = json.loads(row["value"])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 # -- token reminders --------------------------------------------------------------------------------------------
@@ -285,7 +358,8 @@ def remind_connection(ctx: Context, conn: Connection, *, dry_run: bool = False, 
             for earlier in reached[:-1]:  # passed thresholds never arrive late
                 _record(ctx, conn, prefix + earlier, channel, "skipped", f"superseded by {urgent}")
     if result.no_channels:
-        message = "Reminder due, but no notification URLs are configured (token notify-urls set)."
+        message = ("Reminder due, but no notification channel is configured (Connection & token > Reminders, or "
+                   "python -m console token notify-urls set).")
     elif dry_run:
         message = f"Would send {title!r} to {len(result.would_send)} channel(s)."
     elif result.sent:
@@ -304,6 +378,178 @@ def run_reminders(ctx: Context, connection: str | None = None, *, dry_run: bool 
     repo = ConnectionRepo(ctx.store)
     conns = [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
     return [remind_connection(ctx, c, dry_run=dry_run, test=test) for c in conns]
+
+
+# -- one reminder run, shared by `python -m console remind` (cron) and the app's background thread --------------
+@dataclass
+class RemindRun:
+    outcomes: list[ReminderOutcome] = field(default_factory=list)
+    alerts: list[tuple[str, Any, Any]] = field(default_factory=list)  # (connection, Alert, NotificationResult)
+    problems: list[str] = field(default_factory=list)  # what could not be done, one line each
+    reminder_errors: int = 0  # connections whose token reminders could not be sent (a locked keyring…)
+
+    @property
+    def undelivered(self) -> bool:
+        """A due reminder or alert could not be delivered (no channel, or a channel failed): exit code 1."""
+        for o in self.outcomes:
+            n = o.notification
+            if o.key and n is not None and (n.no_channels or n.failed):
+                return True
+        return any(getattr(n, "failed", None) for _c, _a, n in self.alerts)
+
+
+def remind_all(ctx: Context, connection: str | None = None, *, dry_run: bool = False, test: bool = False,
+               source: str = "cli") -> RemindRun:
+    """Send the due token reminders and the new provisioning alerts of every real connection (or one), each
+    once per threshold and channel. ``python -m console remind`` and the app's reminder thread both call this,
+    with the same records of what was sent (and a claim while sending), so the two never double-send. A
+    connection whose secrets cannot be read (a locked keyring) is reported in ``problems`` and skipped."""
+    from console.alerts import notify_alerts
+
+    run = RemindRun()
+    repo = ConnectionRepo(ctx.store)
+    conns = [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
+    for conn in conns:
+        try:
+            run.outcomes.append(remind_connection(ctx, conn, dry_run=dry_run, test=test))
+        except ConsoleError as exc:
+            run.reminder_errors += 1
+            run.problems.append(f"{conn.name}: token reminders could not be sent: {exc}")
+        try:
+            run.alerts.extend((conn.name, a, n) for a, n in notify_alerts(ctx, conn, dry_run=dry_run))
+        except Exception as exc:  # alerts must never stop the token reminders
+            run.problems.append(f"{conn.name}: provisioning alerts could not be computed: {exc}")
+    if not dry_run:
+        ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                          (f"remind.last_run.{source}", datetime.now(UTC).isoformat()))
+    return run
+
+
+def last_runs(ctx: Context) -> dict[str, datetime]:
+    """When ``remind_all`` last ran, by source ("cli": cron or a shell; "app": the app's thread)."""
+    out: dict[str, datetime] = {}
+    for row in ctx.store.query("SELECT key, value FROM settings WHERE key LIKE 'remind.last_run.%'"):
+        try:
+            out[str(row["key"]).rsplit(".", 1)[-1]] = datetime.fromisoformat(row["value"])
+        except ValueError:
+            continue
+    return out
+
+
+def cron_line(ctx: Context, *, hour: int = 8, minute: int = 0) -> str:
+    """The crontab line for this machine: absolute python, the console's folder as working directory, its data
+    folder and keyring settings (never the passphrase: see ``cron_note``), output appended to a log."""
+    import shlex
+    import sys
+
+    from console.credentials import ENV_FILE, ENV_MODE
+
+    repo_root = Path(__file__).resolve().parent.parent
+    home = Path(ctx.data_dir).resolve()
+    env = [f"SCIM_CONSOLE_HOME={shlex.quote(str(home))}"]
+    for name in (ENV_MODE, ENV_FILE):
+        value = os.environ.get(name, "").strip()
+        if value:
+            env.append(f"{name}={shlex.quote(value)}")
+    command = (f"cd {shlex.quote(str(repo_root))} && {' '.join(env)} {shlex.quote(sys.executable)} -m console "
+               f"remind >> {shlex.quote(str(home / 'remind.log'))} 2>&1")
+    return f"{minute} {hour} * * * " + command.replace("%", "\\%")
+
+
+def cron_note(ctx: Context) -> str:
+    """What the cron line needs besides itself (the keyring's passphrase), in words."""
+    info = ctx.credentials.backend_info()
+    if info.mode == "cryptfile" or "Encrypted file keyring" in info.label:
+        return ("The encrypted file keyring needs its passphrase: add a line SCIM_CONSOLE_KEYRING_PASSPHRASE=… at the "
+                "top of the crontab (crontab -e; the file is readable by your user only), or use a desktop keyring.")
+    if not info.persistent:
+        return ("This console keeps secrets in memory only, so a cron job cannot read them: use a desktop keyring "
+                "or SCIM_CONSOLE_KEYRING=cryptfile.")
+    return "The desktop keyring must be reachable from cron (a logged-in session); otherwise use the encrypted file keyring."
+
+
+# -- the app's reminder thread ------------------------------------------------------------------------------------
+ENV_REMIND_EVERY = "SCIM_CONSOLE_REMIND_EVERY"
+DEFAULT_REMIND_EVERY = 3600.0
+FIRST_REMIND_DELAY = 20.0
+
+
+class ReminderThread(threading.Thread):
+    """Runs ``remind_all(ctx, source="app")`` every ``interval`` seconds (``SCIM_CONSOLE_REMIND_EVERY``,
+    default an hour) while the app runs. One per data folder and process: ``start_reminder_thread``."""
+
+    def __init__(self, ctx: Context, interval: float, first_delay: float) -> None:
+        super().__init__(name="console-reminders", daemon=True)
+        self.ctx = ctx
+        self.interval = interval
+        self.first_delay = first_delay
+        self.stopped = threading.Event()
+        self.runs = 0
+        self.last_problem: str | None = None
+
+    def run(self) -> None:
+        wait = self.first_delay
+        while not self.stopped.wait(wait):
+            wait = self.interval
+            try:
+                result = remind_all(self.ctx, source="app")
+            except Exception as exc:  # the thread must survive anything; the next run tries again
+                self.last_problem = f"{type(exc).__name__}"
+                log.warning("the app's reminder run failed (%s); it runs again in %.0f s", type(exc).__name__,
+                            self.interval)
+                continue
+            self.runs += 1
+            self.last_problem = "; ".join(result.problems) or None
+            for o in result.outcomes:
+                if o.notification is not None and (o.notification.sent or o.notification.failed):
+                    log.info("reminder thread: %s", o.message)
+            for problem in result.problems:
+                log.info("reminder thread: %s", problem)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+_threads: dict[Path, ReminderThread] = {}
+_threads_lock = threading.Lock()
+
+
+def remind_interval() -> float:
+    """Seconds between the app's reminder runs (``SCIM_CONSOLE_REMIND_EVERY``; 0 turns the thread off)."""
+    raw = os.environ.get(ENV_REMIND_EVERY, "").strip()
+    if not raw:
+        return DEFAULT_REMIND_EVERY
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %.0f", ENV_REMIND_EVERY, raw, DEFAULT_REMIND_EVERY)
+        return DEFAULT_REMIND_EVERY
+    return 0.0 if value <= 0 else max(1.0, value)
+
+
+def start_reminder_thread(ctx: Context, *, interval: float | None = None,
+                          first_delay: float | None = None) -> ReminderThread | None:
+    """Start the app's reminder thread for ``ctx``'s data folder, once per process (later calls, from any
+    session, return the running one). None when turned off (``SCIM_CONSOLE_REMIND_EVERY=0``)."""
+    key = Path(ctx.data_dir).resolve()
+    with _threads_lock:
+        thread = _threads.get(key)
+        if thread is not None and thread.is_alive():
+            return thread
+        every = interval if interval is not None else remind_interval()
+        if every <= 0:
+            return None
+        thread = ReminderThread(ctx, every, min(every, FIRST_REMIND_DELAY) if first_delay is None else first_delay)
+        _threads[key] = thread
+        thread.start()
+        return thread
+
+
+def stop_reminder_threads() -> None:
+    with _threads_lock:
+        for thread in _threads.values():
+            thread.stop()
+        _threads.clear()
 
 
 # -- calendar ---------------------------------------------------------------------------------------------------

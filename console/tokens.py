@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,12 +46,62 @@ SIX_PERMISSIONS = ("Integrations, Create new users, Edit users, Delete users, Cr
 ENTRA_MANUAL_STEPS = (
     "Open the Microsoft Entra admin center (https://entra.microsoft.com).",
     "Go to Enterprise applications > All applications > the 6clicks SCIM app > Provisioning.",
-    "Open Admin Credentials; check that Tenant URL is {scim_url}.",
-    "Paste the new token into Secret Token (print it in a terminal with: python -m console token reveal "
-    "--connection {name!r}; the console never shows it on a page).",
+    "Open Admin Credentials; set Tenant URL to {tenant_url} (the API base URL + /scim/).",
+    "Paste the token into Secret Token: copy it with Reveal once to copy on Connection & token > Token, or print "
+    "it in a terminal with: python -m console token reveal --connection {cli_name}",
     "Click Test Connection and wait for the green confirmation.",
     "Click Save.",
 )
+
+#: Where an expiry date came from (the ``tokens.expiry_source`` column), in words for people.
+EXPIRY_SOURCES = {
+    "jwt-exp": "read from the token",
+    "response": "given by 6clicks with the token",
+    "assumed-365d": "assumed: 365 days from issue (the token carries no readable date)",
+    "confirmed-estimate": "estimated, confirmed by you at import",
+}
+
+#: The last test's outcome (``ProbeResult.result``), in words for people.
+TEST_RESULTS = {
+    "ok": "works",
+    "rejected": "rejected (401)",
+    "forbidden": "lacks a permission (403)",
+    "unreachable": "6clicks could not be reached",
+    "tls": "TLS failed",
+    "protocol": "not a SCIM endpoint",
+    "error": "the service failed",
+}
+
+
+def cli_name(name: str) -> str:
+    """A connection name quoted for a shell command line."""
+    return shlex.quote(name)
+
+
+def fix(in_app: str, command: str) -> str:
+    """A remedy that names the place in the app first, then the command for those who prefer a shell."""
+    return f"{in_app}. Or from a shell: {command}"
+
+
+def api_key_remedy(name: str) -> str:
+    return fix("Type the API key on Connection & token > Connection settings and save (it is checked with 6clicks "
+               "first)", f"printf '%s' \"$KEY\" | python -m console token set-key --connection {cli_name(name)} "
+               "--stdin")
+
+
+def generate_remedy(name: str) -> str:
+    return fix("Click Generate token on Connection & token > Token",
+               f"python -m console token generate --connection {cli_name(name)}")
+
+
+def rotate_remedy(name: str) -> str:
+    return fix("Click Rotate token on Connection & token > Token",
+               f"python -m console token rotate --connection {cli_name(name)}")
+
+
+def import_remedy(name: str) -> str:
+    return fix("Paste it under Import a token on Connection & token > Token",
+               f"python -m console token import --connection {cli_name(name)} --stdin")
 
 
 def fingerprint(secret: str) -> str:
@@ -167,6 +218,12 @@ def probe_token(conn: Connection, token: str, *, timeout: float = 20.0) -> Probe
     result = _PROBE_RESULT.get(probe.outcome, probe.outcome)
     if probe.outcome == "ok":
         return ProbeResult("ok", "The token works: the SCIM service answered the test request.", "", probe.status)
+    if result == "rejected":  # the remedy names the place in the app, then the command
+        return ProbeResult(
+            "rejected", f"The token test failed: {probe.message}.",
+            f"{generate_remedy(conn.name)}. If that fails too, create a new API key in 6clicks for a user with the six "
+            f"SCIM permissions ({SIX_PERMISSIONS}) and store it on Connection & token > Connection settings.",
+            probe.status)
     if probe.outcome == "forbidden":
         message = (f"The token works but its 6clicks user lacks the '{probe.permission or 'Integrations'}' permission"
                    f"{'' if probe.named else ' (probably)'}: {probe.message}.")
@@ -200,7 +257,7 @@ class TokenService:
     def _require_key_mode(self, conn: Connection, action: str) -> None:
         if conn.auth_mode != "6clicks-api-key":
             raise TokenError(f"Connection {conn.name!r} uses a static bearer token, so the console cannot {action}.",
-                             f"Import a new token instead: python -m console token import --connection {conn.name!r}")
+                             f"Import a new token instead. {import_remedy(conn.name)}")
 
     def _save_token(self, conn: Connection, token: str, *, issued_at: datetime | None, expires_at: datetime,
                     expiry_source: str, origin: str, probe: ProbeResult | None) -> None:
@@ -279,9 +336,8 @@ class TokenService:
         self._require_key_mode(conn, "generate a token")
         key = self.ctx.credentials.get(conn.name, "api_key")
         if not key:
-            raise TokenError(f"No API key is stored for {conn.name!r}.",
-                             f"Store it first: printf '%s' \"$KEY\" | python -m console token set-key "
-                             f"--connection {conn.name!r} --stdin", result="missing")
+            raise TokenError(f"No API key is stored for {conn.name!r}, so no token can be generated.",
+                             api_key_remedy(conn.name), result="missing")
         issued = self._exchange(conn, key, long_lived=True, action="generate a token")
         probe = self._probe(conn, issued.access_token) if verify else None
         if probe is not None and probe.result in ("rejected", "protocol"):
@@ -334,26 +390,28 @@ class TokenService:
         conn = self._conn(name)
         row = self._current_row(conn)
         if row is None:
-            how = (f"printf '%s' \"$KEY\" | python -m console token set-key --connection {conn.name!r} --stdin, then "
-                   f"python -m console token generate --connection {conn.name!r}"
-                   if conn.auth_mode == "6clicks-api-key" else
-                   f"python -m console token import --connection {conn.name!r}")
-            return TokenStatus(conn.name, "missing", message=f"No token is stored for {conn.name!r}.",
-                               remedy=f"Store one: {how}.")
+            if conn.auth_mode == "6clicks-api-key":
+                remedy = fix("On Connection & token, store the API key (Connection settings) and click Generate "
+                             "token", f"printf '%s' \"$KEY\" | python -m console token set-key --connection "
+                             f"{cli_name(conn.name)} --stdin && python -m console token generate --connection "
+                             f"{cli_name(conn.name)}")
+            else:
+                remedy = import_remedy(conn.name)
+            return TokenStatus(conn.name, "missing", message=f"No token is stored for {conn.name!r}: Entra cannot "
+                               "provision it and the console cannot read it.", remedy=remedy)
         now = self._now()
         expires_at = _parse(row["expires_at"])
         left = days_left(expires_at, now) if expires_at else None
         fp = row["fingerprint"]
         estimated = bool(row["estimated"])
         when = f"{expires_at:%Y-%m-%d}" + (" (estimated)" if estimated else "") if expires_at else "an unknown date"
-        renew = (f"Rotate it now: python -m console token rotate --connection {conn.name!r}"
-                 if conn.auth_mode == "6clicks-api-key" else
-                 f"Get a new token from the provider and import it: python -m console token import --connection {conn.name!r}")
+        renew = (f"Rotate it now. {rotate_remedy(conn.name)}" if conn.auth_mode == "6clicks-api-key" else
+                 f"Get a new token from the provider and import it. {import_remedy(conn.name)}")
         test = row["last_test_result"]
         notice_days = max(conn.reminder_days) if conn.reminder_days else 60
         if expires_at is not None and expires_at <= now:
             level, message, remedy = "expired", f"The token …{fp} for {conn.name!r} expired on {when}.", renew + \
-                " and update Entra's Secret Token."
+                "; then update Entra's Secret Token."
         elif test == "rejected":
             level = "rejected"
             message = (f"The token …{fp} for {conn.name!r} was rejected (401) when last tested: "
@@ -363,7 +421,8 @@ class TokenService:
             level, message, remedy = "critical", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", renew + "."
         elif test == "forbidden":
             level, message = "critical", (row["last_test_message"] or "The token lacks a permission.")
-            remedy = f"Give the API key's user the six SCIM permissions ({SIX_PERMISSIONS}), then generate a new token."
+            remedy = (f"Give the API key's user the six SCIM permissions ({SIX_PERMISSIONS}), then generate a new "
+                      f"token. {generate_remedy(conn.name)}")
         elif left is not None and left <= WARNING_DAYS:
             level, message, remedy = "warning", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", renew + "."
         elif left is not None and left <= notice_days:
@@ -421,8 +480,73 @@ class TokenService:
         return int(cursor.lastrowid or 0)
 
     def manual_steps(self, name: str | Connection) -> list[str]:
+        """The steps to put the current token into Entra by hand (Tenant URL = API base URL + /scim/)."""
         conn = self._conn(name)
-        return [s.format(scim_url=conn.scim_url, name=conn.name) for s in ENTRA_MANUAL_STEPS]
+        return [s.format(tenant_url=conn.tenant_url, scim_url=conn.scim_url, name=conn.name,
+                         cli_name=cli_name(conn.name)) for s in ENTRA_MANUAL_STEPS]
+
+    # -- the token in Entra ---------------------------------------------------------------------------------
+    def _entra_key(self, conn: Connection) -> str:
+        return f"entra_token:{conn.id}"
+
+    def confirm_in_entra(self, name: str | Connection) -> str | None:
+        """Record that the admin put the current token into Entra by hand (its fingerprint, no secret)."""
+        conn = self._conn(name)
+        row = self._current_row(conn)
+        if row is None:
+            raise TokenError(f"There is no token for {conn.name!r} to confirm.", generate_remedy(conn.name),
+                             result="missing")
+        self.ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                               (self._entra_key(conn), row["fingerprint"]))
+        return str(row["fingerprint"])
+
+    def in_entra(self, name: str | Connection) -> str | None:
+        """How Entra got the current token: "pushed" (through Graph), "confirmed" (by the admin), or None when
+        nothing says Entra has it yet (a new token always starts at None)."""
+        conn = self._conn(name)
+        row = self._current_row(conn)
+        if row is None:
+            return None
+        fp = row["fingerprint"]
+        pushed = self.ctx.store.query_one(
+            "SELECT 1 FROM rotations WHERE connection_id = ? AND new_fingerprint = ? AND pushed = 1", (conn.id, fp))
+        if pushed:
+            return "pushed"
+        confirmed = self.ctx.store.query_one("SELECT value FROM settings WHERE key = ?", (self._entra_key(conn),))
+        return "confirmed" if confirmed and confirmed["value"] == fp else None
+
+    def push_to_entra(self, name: str | Connection, progress: Callable[[str], None] | None = None) -> str:
+        """Write the current token and the Tenant URL into Entra's provisioning job through Graph (secrets), then
+        ask Entra to test them. Recorded like a rotation that kept the token. Raises ``GraphError``/``TokenError``."""
+        from console.graph import GraphClient, GraphError
+
+        say = progress or (lambda _m: None)
+        conn = self._conn(name)
+        if conn.entra is None or not conn.entra.can_manage_job:
+            raise TokenError(f"{conn.name!r} has no Microsoft Graph settings with a service principal and job id.",
+                             "Add them on Connection & token > Microsoft Graph (the job id is found for you), or "
+                             "put the token into Entra by hand (the steps are shown there).", result="error")
+        token = self.ctx.credentials.get(conn.name, "access_token")
+        if not token:
+            raise TokenError(f"No token is stored for {conn.name!r}.", generate_remedy(conn.name), result="missing")
+        started = self._now()
+        stored = False
+        try:
+            with GraphClient.for_connection(self.ctx, conn) as graph:
+                say("Writing the token to Entra's provisioning job…")
+                graph.put_secrets(conn.tenant_url, token)
+                stored = True
+                say("Asking Entra to test it (Test Connection)…")
+                graph.validate_credentials(conn.tenant_url, token)
+        except GraphError as exc:
+            message = ("Entra received the token but its Test Connection failed: " if stored else "") + str(exc)
+            self._record_rotation(conn, started, fingerprint(token), fingerprint(token), "failed", True, False,
+                                  message)
+            raise
+        self._record_rotation(conn, started, fingerprint(token), fingerprint(token), "pushed", True, True,
+                              "Token pushed to Entra; Entra validated it.")
+        log.info("pushed token …%s for %r to Entra", fingerprint(token), conn.name)
+        return fingerprint(token)
 
     def rotate(self, name: str, push_to_entra: bool = True,
                progress: Callable[[str], None] | None = None) -> RotationResult:
@@ -437,7 +561,7 @@ class TokenService:
         if not key:
             self._record_rotation(conn, started, old_fp, None, "failed", False, False, "no API key stored")
             raise TokenError(f"No API key is stored for {conn.name!r}, so the token cannot be rotated.",
-                             "Store the API key first (token set-key), then rotate again.", result="missing")
+                             api_key_remedy(conn.name), result="missing")
         say("Generating a new long-lived token from the API key…")
         try:
             issued = self._exchange(conn, key, long_lived=True, action="generate a new token")
@@ -463,10 +587,10 @@ class TokenService:
                 stored_in_entra = False
                 try:
                     with GraphClient.for_connection(self.ctx, conn) as graph:
-                        graph.put_secrets(conn.scim_url, issued.access_token)
+                        graph.put_secrets(conn.tenant_url, issued.access_token)
                         stored_in_entra = True
                         say("Asking Entra to validate the credentials…")
-                        graph.validate_credentials(conn.scim_url, issued.access_token)
+                        graph.validate_credentials(conn.tenant_url, issued.access_token)
                     pushed = True
                 except GraphError as exc:
                     push_error = (("Entra received the new token but its Test Connection failed: " if stored_in_entra
@@ -474,7 +598,8 @@ class TokenService:
             else:
                 push_error = "No Graph client secret is stored for this connection."
         elif push_to_entra:
-            push_error = "The connection has no Entra settings with a service principal id and job id."
+            push_error = ("The connection has no Microsoft Graph settings with a service principal id and job id "
+                          "(Connection & token > Microsoft Graph).")
         if pushed:
             outcome, message = "pushed", "New token stored and pushed to Entra; Entra validated it."
             steps = []

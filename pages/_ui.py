@@ -9,6 +9,8 @@ Session-state keys (documented for other pages):
 - ``users.selected_ids``: list of SCIM ids of the users selected on the Users page (operations read it).
 - ``users.detail_id`` / ``groups.detail_id``: the user / group whose detail view is open.
 - ``groups.selected_ids``: list of SCIM ids of the groups selected on the Groups & roles page.
+- ``result.*``: the outcome panel of an action (e.g. ``result.connection``); every ``result.*`` key is dropped
+  when the operator moves to another page (``track_page``), so a panel belongs to the action that made it.
 """
 
 from __future__ import annotations
@@ -148,10 +150,12 @@ def _open_context(path: str) -> Any:
 
 
 def _credentials_for_app() -> Any:
-    """The OS keyring wrapper; the demo connection's secrets go to its in-memory part (see console.credentials)."""
-    from console.credentials import default_credentials
+    """The OS keyring wrapper; the demo connection's secrets go to its in-memory part (see console.credentials).
+    The encrypted file keyring's passphrase comes from the environment or the page's unlock box, never from a
+    prompt (the server may have inherited the terminal of ``python -m console app``)."""
+    from console.credentials import default_credentials, env_passphrase
 
-    return default_credentials()
+    return default_credentials(passphrase_provider=env_passphrase)
 
 
 def context() -> Any:
@@ -178,24 +182,49 @@ def connection(required: bool = True) -> Any | None:
             conn = None
     if conn is None:
         available = connections()
-        if available:
-            conn = available[0]
+        chosen = default_connection(available)
+        conn = next((c for c in available if c.name == chosen), None)
     if conn is None and required:
         no_connection_screen()
         st.stop()
     return conn
 
 
+def default_connection(available: list[Any]) -> str | None:
+    """The connection a new session opens on: the operator's last selection while it is healthy, else a healthy
+    one (a real tenant before the demo); never an incomplete or broken one while a healthy one exists."""
+    from console.setup import choose_connection
+
+    return choose_connection(context(), available, operator())
+
+
+def remember_selection() -> None:
+    """on_change of the sidebar's picker: the operator's choice is remembered for the next start."""
+    from console.setup import remember_connection
+
+    name = st.session_state.get(KEY_CONNECTION)
+    if name:
+        remember_connection(context(), name, operator())
+
+
 def select_connection(name: str | None) -> None:
-    """Select ``name`` in the sidebar's picker from the next run on (the picker may already be drawn)."""
+    """Select ``name`` in the sidebar's picker from the next run on (the picker may already be drawn), and
+    remember it as the operator's choice."""
+    from console.setup import remember_connection
+
     st.session_state[KEY_PENDING_CONNECTION] = name
+    if name:
+        remember_connection(context(), name, operator())
 
 
 def no_connection_screen() -> None:
-    st.info("**No connection is configured yet.** Add your 6clicks tenant on the **Connection & token** page: "
-            "its API base URL and the API key of a dedicated 6clicks user with the six SCIM permissions.",
-            icon=":material/link_off:")
-    st.page_link("pages/connection.py", label="Add a connection", icon=":material/add_link:")
+    st.info("**No connection is configured yet.** Add your 6clicks tenant: its API base URL and the API key of a "
+            "dedicated 6clicks user with the six SCIM permissions. **Set up a tenant** walks you through every step, "
+            "from the keyring to the daily reminder.", icon=":material/link_off:")
+    a, b = st.columns(2)
+    a.page_link("pages/setup.py", label="Set up a tenant", icon=":material/checklist:")
+    b.page_link("pages/connection.py", label="Add a connection", icon=":material/add_link:",
+                query_params={"tab": "Add a connection"})
 
 
 # --- errors -----------------------------------------------------------------------------------------------
@@ -275,8 +304,19 @@ def _leave_legacy_pages_mode() -> bool:
     return False
 
 
+def track_page(page: str) -> None:
+    """Drop every ``result.*`` panel of the session when the operator moved to another page: an outcome panel
+    belongs to the action that made it, not to the next visit."""
+    previous = st.session_state.get("ui.page")
+    if previous != page:
+        for key in [k for k in st.session_state if str(k).startswith("result.")]:
+            del st.session_state[key]
+        st.session_state["ui.page"] = page
+
+
 def run_page(body: Callable[[], None], what: str | None = None) -> None:
     """Run a page body: the shell first if app.py did not draw it in this run, then the body under guard."""
+    track_page(Path(body.__code__.co_filename).stem)
     try:
         if not getattr(_shell, "rendered", False):
             if _leave_legacy_pages_mode():
@@ -486,7 +526,11 @@ def token_banner(conn: Any, status: Any) -> None:
     if status.level in ("critical", "expired", "rejected"):
         st.error(text, icon=":material/key_off:")
     elif status.level == "missing":
-        st.warning(text, icon=":material/key_off:")
+        from console.setup import connection_health
+
+        health = connection_health(context(), conn, deep=True)  # the one exact next step (key, or Generate)
+        st.warning(f"**{md_escape(conn.name)} is incomplete: it has no token yet.** "
+                   + md_escape(health.next_step, limit=1000), icon=":material/key_off:")
     elif status.level == "warning":
         st.warning(text, icon=":material/warning:")
     else:
@@ -913,15 +957,23 @@ def sidebar(ctx: Any) -> tuple[Any, Any]:
         if not conns:
             st.caption("No connection configured.")
             return None, None
+        from console.setup import healths
+
         names = [c.name for c in conns]
         demo_names = {c.name for c in conns if c.is_demo}
+        health = healths(ctx, conns)
         pending = st.session_state.pop(KEY_PENDING_CONNECTION, None)
         if pending in names:
             st.session_state[KEY_CONNECTION] = pending
         if st.session_state.get(KEY_CONNECTION) not in names:
-            st.session_state[KEY_CONNECTION] = next((n for n in names if n not in demo_names), names[0])
-        st.selectbox("Connection", names, key=KEY_CONNECTION,  # options are plain text (see "text" above)
-                     format_func=lambda n: f"{plain(n)} · DEMO" if n in demo_names else plain(n))
+            st.session_state[KEY_CONNECTION] = default_connection(conns)
+
+        def label(n: str) -> str:  # options are plain text (see "text" above)
+            extra = [w for w in ("DEMO" if n in demo_names else "", health[n].label) if w]
+            return " · ".join([plain(n), *extra])
+
+        st.selectbox("Connection", names, key=KEY_CONNECTION, format_func=label, on_change=remember_selection,
+                     help="Opens on your last choice while it works; an incomplete or broken connection is marked.")
         conn = connection(required=False)
         if conn is None:
             return None, None
@@ -954,7 +1006,12 @@ def render_shell() -> None:
     forget_other_pages()
     with guard("starting the console"):
         ctx = context()
+        if st.session_state.get(KEY_CONNECTION) is None and KEY_PENDING_CONNECTION not in st.session_state:
+            available = connections()
+            if available:  # decided before the demo starts: a chosen demo is started even beside a real tenant
+                st.session_state[KEY_PENDING_CONNECTION] = default_connection(available)
         start_demo_if_wanted(ctx)
+        start_reminders(ctx)
         selected, token = sidebar(ctx)
         if selected is not None:
             keyring_banner(selected)
@@ -963,3 +1020,20 @@ def render_shell() -> None:
 
 def shell_done() -> None:
     _shell.rendered = False
+
+
+@st.cache_resource(show_spinner=False)
+def _reminder_thread(data_dir: str) -> Any:
+    from console.reminders import start_reminder_thread
+
+    return start_reminder_thread(context())
+
+
+def start_reminders(ctx: Any) -> Any:
+    """While the app runs it sends due reminders itself (``console.reminders.remind_all``, the code and records
+    of ``python -m console remind``): one thread per process, whatever the number of sessions."""
+    thread = _reminder_thread(str(ctx.data_dir))
+    if thread is not None and not thread.is_alive():  # stopped or died: start a new one
+        _reminder_thread.clear()
+        thread = _reminder_thread(str(ctx.data_dir))
+    return thread

@@ -43,9 +43,11 @@ def token_panel(conn: Any) -> None:
 def health_panel(conn: Any) -> None:
     st.subheader("Provisioning health", divider="gray")
     if conn.entra is None:
-        st.info("**Entra provisioning is not connected.** Add the tenant id, client id, service principal and "
-                "job id (and the app's client secret) on the Connection & token page to see cycles, "
-                "quarantine and failures here.", icon=":material/cloud_off:")
+        st.info("**Entra provisioning is not connected.** Add the tenant id, client id, client secret and "
+                "service principal on Connection & token > Microsoft Graph (the job is found for you) to see "
+                "cycles, quarantine and failures here.", icon=":material/cloud_off:")
+        st.page_link("pages/connection.py", label="Configure Microsoft Graph", icon=":material/settings:",
+                     query_params={"tab": "Microsoft Graph"})
         return
     ov = hist.job_overview(conn)  # the same figures as Sync history (one cached overview per data version)
     if ov.status is None and ov.last_cycle is None and ov.failures_24h is None:
@@ -141,7 +143,8 @@ def alerts_panel(conn: Any) -> None:
     from console.alerts import current_alerts
 
     try:
-        alerts = list(current_alerts(ui.context(), conn, include_token=False))  # the token has its own banner
+        # the token's expiry has its own banner; a missing token is an alert all the same (no "No alerts" beside it)
+        alerts = list(current_alerts(ui.context(), conn, include_token=False, missing_token=True))
     except Exception as exc:
         ui.log_exception(exc)
         ui.show_error(exc, what="computing the alerts")
@@ -220,6 +223,10 @@ def main() -> None:
     conn = ui.connection()
     st.title("Overview")
     ui.demo_label(conn)
+    with ui.guard("showing the next step"):
+        from pages import _setup_ui
+
+        _setup_ui.next_step_pointer(conn)
     with ui.guard("reading the token"):
         token_panel(conn)
     with ui.guard("reading provisioning health"):

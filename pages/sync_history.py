@@ -191,12 +191,16 @@ def fetch_panel(ctx: Any, conn: Any) -> None:
     from console.entra_sync import sync
 
     if conn.entra is None:
+        from console.graph import permissions_for
+
         st.info("**Microsoft Graph is not configured for this connection**, so logs cannot be fetched "
-                "automatically. Add the tenant id, client id, client secret, service-principal id and job id on "
-                "the Connection & token page (the app needs AuditLog.Read.All, Directory.Read.All and "
-                "Synchronization.Read.All), or import a download from the Entra admin center below "
-                "(Provisioning logs > Download, JSON or CSV).", icon=":material/cloud_off:")
-        st.page_link("pages/connection.py", label="Configure Microsoft Graph", icon=":material/settings:")
+                "automatically. Add the tenant id, client id, client secret and service-principal id on "
+                "Connection & token > Microsoft Graph (the job id is found for you; the app needs "
+                f"{permissions_for('logs')} for the logs and {permissions_for('job')} for the job's status), or "
+                "import a download from the Entra admin center below (Provisioning logs > Download, JSON or CSV).",
+                icon=":material/cloud_off:")
+        st.page_link("pages/connection.py", label="Configure Microsoft Graph", icon=":material/settings:",
+                     query_params={"tab": "Microsoft Graph"})
         return
     if st.button("Fetch new logs now", key="sync_history.fetch", icon=":material/cloud_download:"):
         with st.spinner("Fetching provisioning logs from Microsoft Graph…"):

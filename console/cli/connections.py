@@ -1,4 +1,9 @@
-"""``python -m console connections add|edit|list|show|remove|graph-secret``."""
+"""``python -m console connections add|edit|list|show|remove|graph-secret|find-job|graph-check``.
+
+``add`` with ``--stdin`` checks the API key with 6clicks (or the pasted static token) and the SCIM endpoint first
+and saves only when both work: a wrong key or an unreachable URL leaves nothing behind. Without a key it checks
+that the URL answers, and saves the connection as *incomplete* until its key is stored and its token generated
+(``connections list`` says so, and the app never opens on it while a healthy connection exists)."""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from console.cli._common import data_dir_parent, open_ctx, print_json, read_secret, warn_if_ephemeral
+from console.cli._common import (
+    data_dir_parent,
+    open_ctx,
+    print_json,
+    progress,
+    read_secret,
+    warn_if_ephemeral,
+)
 from console.errors import InvalidInput
 
 
@@ -48,9 +60,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = s.add_parser("add", parents=[parent], help="add a connection",
-                       description="Add a connection. Then store its API key with 'token set-key'.")
+                       description="Add a connection. With --stdin the API key (or, with --auth-mode static-token, "
+                                   "the token) is read from standard input, checked with 6clicks and the SCIM "
+                                   "endpoint, and everything is saved only when the check passes. Without it the "
+                                   "connection is saved as incomplete; store its key with 'token set-key'.")
     add.add_argument("name", metavar="NAME")
     _add_settings(add, editing=False)
+    add.add_argument("--stdin", action="store_true",
+                     help="read the API key (static-token mode: the token) from standard input and check it first")
+    add.add_argument("--accept-estimated-expiry", action="store_true",
+                     help="static-token mode: accept a token without a readable expiry (assumed 365 days)")
+    add.add_argument("--no-check", action="store_true",
+                     help="without --stdin: save even when the URL does not answer (it stays incomplete)")
     add.set_defaults(handler=cmd_add)
 
     edit = s.add_parser("edit", parents=[parent], help="change a connection's settings")
@@ -79,6 +100,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     gs.add_argument("--clear", action="store_true", help="delete the stored secret instead")
     gs.set_defaults(handler=cmd_graph_secret)
 
+    fj = s.add_parser("find-job", parents=[parent], help="find the provisioning job id on the service principal",
+                      description="List the provisioning jobs of the connection's service principal through Graph "
+                                  "(GET /servicePrincipals/{id}/synchronization/jobs; needs Synchronization.Read.All) "
+                                  "and store the custom-SCIM one as the connection's job id.")
+    fj.add_argument("name", metavar="NAME")
+    fj.add_argument("--job-id", metavar="ID", help="store this one of the listed jobs (when there are several)")
+    fj.add_argument("--dry-run", action="store_true", help="only list the jobs")
+    fj.set_defaults(handler=cmd_find_job)
+
+    gc = s.add_parser("graph-check", parents=[parent], help="check what the app registration may do in Graph",
+                      description="Sign in and try each Graph feature the console uses (reads only); prints the "
+                                  "permission each one needs.")
+    gc.add_argument("name", metavar="NAME")
+    gc.set_defaults(handler=cmd_graph_check)
+
 
 def _entra(args: argparse.Namespace, current: Any = None) -> Any:
     from console.connections import DEFAULT_GRAPH_BASE_URL, DEFAULT_LOGIN_BASE_URL, EntraSettings
@@ -104,13 +140,38 @@ def cmd_add(args: argparse.Namespace) -> int:
         entra=_entra(args), role_rule=args.role_rule or "prefix:Role - ",
         reminder_days=args.reminder_days or (60, 30, 14, 7, 3, 1), allow_http=bool(args.allow_http),
         verify_tls=args.verify_tls is not False)
+    from console.setup import SetupError, add_connection_checked, check_reachable
+    from console.tokens import api_key_remedy, cli_name, import_remedy
+
     ctx = open_ctx(args)
+    if args.stdin:
+        secret = read_secret(args, "API key" if conn.auth_mode == "6clicks-api-key" else "access token")
+        progress(f"Checking {conn.name!r} with {conn.api_url}…")
+        conn = add_connection_checked(
+            ctx, conn, api_key=secret if conn.auth_mode == "6clicks-api-key" else None,
+            token=secret if conn.auth_mode != "6clicks-api-key" else None,
+            accept_estimated=args.accept_estimated_expiry)
+        warn_if_ephemeral(ctx, conn.name)
+        print(f"Added connection {conn.name!r}: API {conn.api_url}, SCIM {conn.scim_url}; its key and token work.")
+        print(f"Next: put the token into Entra (Tenant URL {conn.tenant_url}; python -m console token reveal "
+              f"--connection {cli_name(conn.name)}), or push it: python -m console token rotate --connection "
+              f"{cli_name(conn.name)} once Graph is set up.")
+        return 0
+    if ConnectionRepo(ctx.store).find(conn.name) is not None:
+        raise SetupError(f"A connection named {conn.name!r} already exists. Nothing was saved.",
+                         "Choose another name, or change it with: python -m console connections edit NAME ...")
+    if not args.no_check:
+        progress(f"Checking that {conn.scim_url} answers…")
+        problem = check_reachable(conn)
+        if problem:
+            raise SetupError(f"{conn.scim_url} could not be reached: {problem}. Nothing was saved.",
+                             "Check the API base URL, the network and proxy; or add --no-check to save it anyway "
+                             "(it stays incomplete until its key is checked).")
     conn = ConnectionRepo(ctx.store).add(conn)
-    print(f"Added connection {conn.name!r}: API {conn.api_url}, SCIM {conn.scim_url}.")
-    if conn.auth_mode == "6clicks-api-key":
-        print(f"Next: printf '%s' \"$KEY\" | python -m console token set-key --connection {conn.name!r} --stdin")
-    else:
-        print(f"Next: python -m console token import --connection {conn.name!r} --stdin")
+    print(f"Added connection {conn.name!r} (API {conn.api_url}, SCIM {conn.scim_url}) as INCOMPLETE: it has no "
+          + ("API key and no token yet." if conn.auth_mode == "6clicks-api-key" else "token yet."))
+    remedy = api_key_remedy(conn.name) if conn.auth_mode == "6clicks-api-key" else import_remedy(conn.name)
+    print("Next: " + remedy.split("Or from a shell: ")[-1] + "   (in the app: " + remedy.split(". Or from")[0] + ")")
     return 0
 
 
@@ -143,12 +204,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def _describe(ctx: Any, conn: Any) -> dict[str, Any]:
+    from console.setup import connection_health
     from console.tokens import TokenService
 
     status = TokenService(ctx).status(conn)
+    health = connection_health(ctx, conn)
     e = conn.entra
     return {
-        "name": conn.name, "api_url": conn.api_url, "scim_url": conn.scim_url, "auth_mode": conn.auth_mode,
+        "name": conn.name, "state": health.state, "next_step": health.next_step,
+        "api_url": conn.api_url, "scim_url": conn.scim_url, "tenant_url": conn.tenant_url, "auth_mode": conn.auth_mode,
         "role_rule": conn.role_rule, "reminder_days": list(conn.reminder_days), "is_demo": conn.is_demo,
         "allow_http": conn.allow_http, "verify_tls": conn.verify_tls,
         "entra": None if e is None else {
@@ -172,8 +236,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     for c in conns:
         d = _describe(ctx, c)
         t = d["token"]
+        if d["state"] == "incomplete":
+            print(f"{c.name:<20} {'INCOMPLETE':<10} {'no token':<16} {c.scim_url}" + ("  [demo]" if c.is_demo else ""))
+            print(f"{'':<20} next: {d['next_step']}")
+            continue
         left = f"{t['days_left']} days left" if t["days_left"] is not None else "no token"
-        print(f"{c.name:<20} {t['level'].upper():<9} {left:<16} {c.scim_url}" + ("  [demo]" if c.is_demo else ""))
+        print(f"{c.name:<20} {t['level'].upper():<10} {left:<16} {c.scim_url}" + ("  [demo]" if c.is_demo else ""))
     return 0
 
 
@@ -190,8 +258,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"Connection   {conn.name}" + ("  (demo: secrets in memory only)" if conn.is_demo else ""))
     print(f"API URL      {conn.api_url}")
     print(f"SCIM URL     {conn.scim_url}" + ("" if conn.scim_url_derived else "  (overridden)"))
+    print(f"Tenant URL   {conn.tenant_url}  (Entra > Provisioning > Admin Credentials)")
+    if d["state"] != "ready":
+        print(f"State        {d['state'].upper()}: {d['next_step']}")
     print(f"Auth mode    {conn.auth_mode}")
-    print(f"Role rule    {conn.role_rule}")
+    from console.connections import describe_role_rule
+
+    print(f"Roles        {describe_role_rule(conn.role_rule)}  ({conn.role_rule})")
     print(f"Reminders    {', '.join(str(x) for x in conn.reminder_days)} days before expiry")
     if conn.entra:
         e = conn.entra
@@ -243,3 +316,47 @@ def cmd_graph_secret(args: argparse.Namespace) -> int:
     print(f"Stored the Graph client secret …{fingerprint(secret)} for {conn.name!r} "
           f"({ctx.credentials.backend_info().label}).")
     return 0
+
+
+def cmd_find_job(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+    from console.graph import GraphClient, find_jobs
+
+    ctx = open_ctx(args)
+    repo = ConnectionRepo(ctx.store)
+    conn = repo.get(args.name)
+    with GraphClient.for_connection(ctx, conn) as graph:
+        jobs = find_jobs(graph)
+    if not jobs:
+        raise InvalidInput("The service principal has no provisioning job.",
+                           "In the Entra admin center set the app's Provisioning mode to Automatic and save, then run "
+                           "this again.")
+    for job in jobs:
+        print(f"{job.id}  template {job.template or '-'}  status {job.status or '-'}  schedule {job.schedule or '-'}")
+    scim = [j for j in jobs if j.is_scim]
+    chosen = args.job_id or (scim[0].id if len(scim) == 1 else None)
+    if args.dry_run:
+        return 0
+    if chosen is None:
+        raise InvalidInput("There are several provisioning jobs.", "Run again with --job-id ID (one listed above).")
+    if chosen not in {j.id for j in jobs}:
+        raise InvalidInput(f"{chosen!r} is not one of the jobs listed above.", "Give one of the listed ids.")
+    conn.entra = replace(conn.entra, job_id=chosen)
+    repo.update(conn)
+    print(f"Stored job id {chosen} for {conn.name!r}.")
+    return 0
+
+
+def cmd_graph_check(args: argparse.Namespace) -> int:
+    from console.connections import ConnectionRepo
+    from console.graph import GraphClient, check_access
+
+    ctx = open_ctx(args)
+    conn = ConnectionRepo(ctx.store).get(args.name)
+    with GraphClient.for_connection(ctx, conn) as graph:
+        checks = check_access(graph)
+    words = {"ok": "OK", "missing": "MISSING", "error": "ERROR", "not-checked": "not checked"}
+    for c in checks:
+        print(f"{words.get(c.state, c.state):<12} {c.feature}: {c.permissions}" + (f"\n             {c.message}"
+                                                                               if c.message else ""))
+    return 0 if all(c.state in ("ok", "not-checked") for c in checks) else 1

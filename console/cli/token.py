@@ -130,13 +130,24 @@ def cmd_set_key(args: argparse.Namespace) -> int:
     ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
     key = read_secret(args, "6clicks API key")
+    from console.tokens import TokenError, cli_name
+
     if not args.no_verify:
         progress(f"Checking the API key with {conn.api_url}…")
-    fp = svc.set_api_key(conn.name, key, verify=not args.no_verify)
+    has_token = svc.status(conn).level != "missing"
+    try:
+        fp = svc.set_api_key(conn.name, key, verify=not args.no_verify)
+    except TokenError as exc:
+        if has_token:
+            raise
+        raise TokenError(exc.message, f"{exc.remedy} {conn.name!r} stays incomplete (no API key, no token) until a "
+                         "key is accepted.".strip(), result=exc.result) from None
     warn_if_ephemeral(ctx, conn.name)
     print(f"Stored the API key …{fp} for {conn.name!r} ({ctx.credentials.backend_info().label})"
           + ("" if args.no_verify else "; 6clicks accepted it") + ".")
-    print(f"Next: python -m console token generate --connection {conn.name!r}")
+    if not has_token:
+        print(f"Next: python -m console token generate --connection {cli_name(conn.name)} "
+              f"({conn.name!r} stays incomplete until it has a token; in the app: Connection & token > Generate token)")
     return 0
 
 
@@ -327,16 +338,12 @@ def cmd_notify_clear(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from console.connections import ConnectionRepo
-    from console.reminders import send_notification
+    from console.reminders import send_test
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
-    key = f"test:{datetime.now(UTC).isoformat()}"
-    result = send_notification(ctx, conn, f"Test from the SCIM console ({conn.name})",
-                               "If you can read this, token reminders will reach you here.", key)
+    result = send_test(ctx, conn)
     if result.no_channels:
         print("No notification URLs are configured.")
         return 2

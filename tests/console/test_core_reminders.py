@@ -139,7 +139,7 @@ def test_no_channels_and_run_all(ctx, clock):
     TokenService(ctx).import_token("A", make_jwt(ISSUED, days=20), verify=False)
     ConnectionRepo(ctx.store).add(Connection(name="B", api_url="https://b.example"))
     outcomes = {o.connection: o for o in run_reminders(ctx)}
-    assert outcomes["A"].notification.no_channels and "no notification URLs" in outcomes["A"].message
+    assert outcomes["A"].notification.no_channels and "no notification channel" in outcomes["A"].message
     assert outcomes["B"].key is None
 
 

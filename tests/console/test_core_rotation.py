@@ -46,7 +46,8 @@ def test_rotation_pushes_to_entra_and_is_recorded(ctx, box, caplog):
     assert result.pushed and result.outcome == "pushed" and result.manual_steps == []
     assert new != old and result.status.fingerprint != old_fp and result.status.origin == "rotated"
     entra = box.admin("GET", "/sandbox-admin/entra/status")
-    assert entra["secretTokenSet"] and entra["tenantUrl"] == ConnectionRepo(ctx.store).get("Prod").scim_url
+    assert entra["secretTokenSet"] and entra["tenantUrl"] == ConnectionRepo(ctx.store).get("Prod").tenant_url
+    assert entra["tenantUrl"].endswith("/scim/")  # API base URL + /scim/, as the 6clicks guide prescribes
     # Entra's own test connection with what it now holds succeeds
     with GraphClient.for_connection(ctx, ConnectionRepo(ctx.store).get("Prod")) as g:
         g.validate_credentials()

@@ -78,6 +78,7 @@ def console_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("SCIM_CONSOLE_HOME", str(home))
     monkeypatch.setenv("SCIM_CONSOLE_KEYRING", "system")
     monkeypatch.setenv("SCIM_CONSOLE_NO_DEMO", "1")
+    monkeypatch.setenv("SCIM_CONSOLE_REMIND_EVERY", "0")  # no reminder thread unless a test asks for one
     monkeypatch.chdir(REPO)
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())

@@ -1,0 +1,282 @@
+"""Pieces shared by the "Set up a tenant" checklist and the Connection & token page: the keyring's create/unlock
+forms, getting the token into Entra (Tenant URL, "Reveal once to copy", push through Graph, "Entra has it"),
+the Graph permission list, Send test, the cron line, and the Overview's "next step" pointer.
+
+A page module, not a page (underscore name): import it as ``from pages import _setup_ui as setup_ui``. Secrets
+typed here go straight to the console core; the token is read from the keyring only in the run where the admin
+clicked "Reveal once to copy" and is shown in that run's code box only (never in session state, logs or
+another run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from pages import _ui as ui
+
+CONNECTION_PAGE = "pages/connection.py"
+SETUP_PAGE = "pages/setup.py"
+TAB_TOKEN = "Token"  # noqa: S105 - a tab label
+TAB_SETTINGS = "Connection settings"
+TAB_GRAPH = "Microsoft Graph"
+TAB_REMINDERS = "Reminders"
+TAB_ADD = "Add a connection"
+TABS = (TAB_TOKEN, TAB_SETTINGS, TAB_GRAPH, TAB_REMINDERS, TAB_ADD)
+STATE_ICONS = {"done": ":material/check_circle:", "todo": ":material/radio_button_unchecked:",
+               "warning": ":material/warning:", "optional": ":material/add_circle_outline:",
+               "blocked": ":material/lock_clock:"}
+STATE_WORDS = {"done": "done", "todo": "to do", "warning": "needs attention", "optional": "optional",
+               "blocked": "waits for an earlier step"}
+
+
+def flash(kind: str, text: str) -> None:
+    """A one-run message for the next run of this page (success | error | warning | info)."""
+    st.session_state["connection.flash"] = (kind, text)
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("connection.flash", None)
+    if message:
+        # flashes quote connection names and the core's messages: shown as text
+        show = {"success": st.success, "error": st.error, "warning": st.warning}.get(message[0], st.info)
+        show(ui.md_escape(message[1], limit=2000, multiline=True))
+
+
+def own_list(markdown: str, key: str) -> None:
+    """A Markdown list the app writes itself (steps, permissions), in a container keyed ``own-list-…`` so that
+    checks for lists made from data (tests/browser/test_hostile.py) can tell it apart. Data in it is escaped."""
+    with st.container(key=f"own-list-{key}"):
+        st.markdown(markdown)
+
+
+def link_to_tab(tab: str, label: str, icon: str, *, where: Any = None) -> None:
+    """A link to one tab of Connection & token (the tabs follow the ``tab`` query parameter)."""
+    (where or st).page_link(CONNECTION_PAGE, label=label, icon=icon, query_params={"tab": tab})
+
+
+# --- keyring --------------------------------------------------------------------------------------------------
+def keyring_box(ctx: Any, key: str) -> Any:
+    """The keyring's state, with the form that creates (passphrase typed twice, strength rule) or unlocks it."""
+    from console.credentials import PASSPHRASE_RULE
+
+    creds = ctx.credentials
+    info = creds.backend_info()
+    env_problem = None
+    if info.secure and info.locked:
+        # started with SCIM_CONSOLE_KEYRING_PASSPHRASE (as cron would be): open the keyring with it, once
+        from console.credentials import env_passphrase
+
+        if env_passphrase():
+            try:
+                creds.unlock(env_passphrase() or "")
+            except Exception as exc:  # wrong or (for a new keyring) weak: said below, the form still works
+                env_problem = exc
+            info = creds.backend_info()
+    if info.secure and not info.locked:
+        note = "" if info.persistent or "forgotten" in info.label else " Secrets are forgotten when the console stops."
+        if not info.persistent:
+            st.warning(f"**Keyring:** {ui.md_escape(info.label)}. A real tenant's API key would be lost at the next "
+                       "start: stop the app and start it with `SCIM_CONSOLE_KEYRING=cryptfile python -m console app` "
+                       "(or use a desktop keyring). The demo does not mind.", icon=":material/lock_open:")
+        else:
+            st.success(f"**Keyring:** {ui.md_escape(info.label)}.{note}", icon=":material/lock:")
+        return info
+    if not info.secure:
+        st.error(f"**No safe place for secrets:** {ui.md_escape(info.label)}.\n\n"
+                 f"{ui.md_escape(info.remedy, limit=1000)}", icon=":material/key_off:")
+        st.caption("The demo connection still works: its secrets live in memory only.")
+        return info
+    creating = not creds.keyring_created()
+    path = ui.md_escape(creds.file_path or "")
+    if creating:
+        st.warning(f"**Keyring:** the encrypted file keyring is not created yet ({path}). Choose its passphrase "
+                   "before adding a real connection; the demo does not need it (its secrets live in memory only).",
+                   icon=":material/lock:")
+    else:
+        st.warning(f"**Keyring:** the encrypted file keyring ({path}) is locked. Unlock it to read or store "
+                   "secrets. The demo does not need it.", icon=":material/lock:")
+    if env_problem is not None:
+        st.caption("The passphrase in SCIM_CONSOLE_KEYRING_PASSPHRASE did not open it: "
+                   + ui.md_escape(getattr(env_problem, "message", "") or type(env_problem).__name__, limit=400))
+    with st.form(f"{key}.keyring", clear_on_submit=True):
+        if creating:
+            st.caption(f"A passphrase of {ui.md_escape(PASSPHRASE_RULE)}. It cannot be recovered: keep it where "
+                       "you keep other admin passphrases.")
+            c1, c2 = st.columns(2)
+            first = c1.text_input("New keyring passphrase", type="password", key=f"{key}.passphrase")
+            second = c2.text_input("Type it again", type="password", key=f"{key}.passphrase2")
+            submitted = st.form_submit_button("Create the keyring", icon=":material/lock:", type="primary")
+        else:
+            first = st.text_input("Keyring passphrase", type="password", key=f"{key}.passphrase")
+            second = ""
+            submitted = st.form_submit_button("Unlock", icon=":material/lock_open:", type="primary")
+    if submitted:
+        try:
+            if creating:
+                where = creds.create(first, second)
+                flash("success", f"Keyring created: {where}. It is unlocked until the console stops; scheduled "
+                      "commands read the passphrase from SCIM_CONSOLE_KEYRING_PASSPHRASE.")
+            else:
+                creds.unlock(first)
+                flash("success", "Keyring unlocked: secrets can be read and stored until the console stops.")
+        except Exception as exc:  # wrong or weak passphrase: message + remedy, nothing changed
+            ui.show_error(exc)
+        else:
+            st.rerun()
+    return info
+
+
+# --- the token into Entra -------------------------------------------------------------------------------------
+def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
+    """How the current token gets into Entra: push through Graph when configured, otherwise the manual steps with
+    the Tenant URL to copy and the token copyable only by deliberate action; "Entra has it now" records it."""
+    svc = ui.token_service()
+    status = ui.token_status(conn)
+    if status is None or status.fingerprint is None:
+        st.caption("Entra needs a token: generate or import one first.")
+        return
+    where = svc.in_entra(conn)
+    if where:
+        st.success(f"**Entra has the token …{ui.md_escape(status.fingerprint)}**: "
+                   + ("pushed through Microsoft Graph and validated by Entra." if where == "pushed"
+                      else "you confirmed that its Test Connection succeeded."), icon=":material/verified:")
+        return
+    if heading:
+        st.markdown(heading)
+    can_push = conn.entra is not None and conn.entra.can_manage_job
+    if can_push:
+        st.caption("Microsoft Graph is set up for this connection: the console can write the token and the Tenant "
+                   "URL into the provisioning job and ask Entra to test them.")
+        if st.button("Push the token to Entra now", key=f"{key}.push", type="primary",
+                     icon=":material/cloud_upload:"):
+            try:
+                with st.spinner("Writing the token to Entra and asking it to test it…"):
+                    svc.push_to_entra(conn.name)
+            except Exception as exc:  # GraphError with the missing permission, or the keyring
+                ui.log_exception(exc)
+                ui.show_error(exc, what="pushing the token to Entra")
+                st.caption("Or do it by hand:")
+            else:
+                flash("success", f"Token …{status.fingerprint} pushed to Entra; Entra's Test Connection passed.")
+                st.rerun()
+    steps = svc.manual_steps(conn)
+    own_list("\n".join(f"{i}. {ui.md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
+    a, b = st.columns([3, 2])
+    with a:
+        st.caption("Tenant URL (copy with the icon at the right of the box)")
+        st.code(conn.tenant_url, language=None)
+    with b:
+        st.caption("Secret Token")
+        if st.button("Reveal once to copy", key=f"{key}.reveal", icon=":material/visibility:",
+                     help="Shows the token in this page until your next click; it is never kept or logged. "
+                          "Make sure nobody is looking over your shoulder or sharing your screen."):
+            token = svc.get_token(conn.name)
+            if token:
+                st.code(token, language=None, wrap_lines=True)
+                st.caption("Copy it now: it disappears at your next click.")
+            else:
+                st.error("No token is stored.")
+    if st.button("Entra has it now (its Test Connection succeeded)", key=f"{key}.confirm",
+                 icon=":material/task_alt:"):
+        svc.confirm_in_entra(conn.name)
+        flash("success", f"Noted: Entra has the token …{status.fingerprint}. A new token will need the same steps.")
+        st.session_state.pop("result.connection", None)
+        st.rerun()
+
+
+# --- Graph permissions ----------------------------------------------------------------------------------------
+def permissions_list(key: str = "permissions") -> None:
+    """The one least-privilege list per feature (console.graph.GRAPH_PERMISSIONS)."""
+    from console.graph import GRAPH_PERMISSIONS
+
+    lines = ["**Application permissions** (API permissions > Add > Microsoft Graph > Application, then Grant admin "
+             "consent):"]
+    for p in GRAPH_PERMISSIONS:
+        perms = " and ".join(f"`{x}`" for x in p.permissions)
+        lines.append(f"- {ui.md_escape(p.feature)}: {perms}" + (f" ({ui.md_escape(p.note)})" if p.note else ""))
+    own_list("\n".join(lines), key)
+
+
+# --- reminders ------------------------------------------------------------------------------------------------
+def send_test(conn: Any, key: str) -> None:
+    from console.reminders import send_test as core_send_test
+
+    if st.button("Send test", key=f"{key}.send_test", icon=":material/send:",
+                 help="Sends a test message to every notification channel of this connection now."):
+        try:
+            with st.spinner("Sending a test message…"):
+                result = core_send_test(ui.context(), conn)
+        except Exception as exc:
+            ui.log_exception(exc)
+            ui.show_error(exc, what="sending the test message")
+            return
+        from console.text import count
+
+        if result.no_channels:
+            st.warning("No notification channel is configured yet: add an apprise URL above first.")
+        elif result.failed:
+            st.error(f"Delivered to {count(len(result.sent), 'channel')}; **failed on "
+                     f"{count(len(result.failed), 'channel')}**. Check the URL (apprise's syntax) and that the "
+                     "service is reachable from this machine; nothing else was changed.")
+        else:
+            st.success(f"Test message delivered to {count(len(result.sent), 'channel')}. Check that it arrived.",
+                       icon=":material/mark_email_read:")
+
+
+def daily_job(ctx: Any) -> None:
+    """The exact cron line for this machine, what it needs, and what the app does while it runs."""
+    from console.reminders import cron_line, cron_note, last_runs, remind_interval
+
+    st.markdown("**Daily reminder job** — for when the app is not running. Add this line with `crontab -e` as "
+                "the user that runs the console:")
+    st.code(cron_line(ctx), language="bash", wrap_lines=True)
+    st.caption(ui.md_escape(cron_note(ctx), limit=600))
+    runs = last_runs(ctx)
+    every = remind_interval()
+    seen = [f"from cron or a shell {ui.fmt_time(runs['cli'])}" if "cli" in runs else "never from cron yet"]
+    if every:
+        seen.append(f"by this app {ui.fmt_time(runs['app'])}" if "app" in runs else "by this app not yet")
+        st.caption("While the app runs it sends due reminders itself, every "
+                   + (f"{every / 60:.0f} minutes" if every >= 60 else f"{every:.0f} seconds")
+                   + ", with the same records as the command: a reminder is never sent twice. Last run: "
+                   + "; ".join(seen) + ".")
+    else:
+        st.caption("The app's own reminder thread is off (SCIM_CONSOLE_REMIND_EVERY=0). Last run: "
+                   + "; ".join(seen) + ".")
+
+
+# --- the Overview's pointer -----------------------------------------------------------------------------------
+def next_step_pointer(conn: Any) -> None:
+    """On the Overview: the demo points to the set-up checklist; an incomplete connection shows its one next step."""
+    from console.setup import connection_health
+
+    if conn is None:
+        return
+    if conn.is_demo:
+        with st.container(border=True):
+            a, b = st.columns([4, 1], vertical_alignment="center")
+            a.markdown("**This is the demo.** Ready for your own tenant? **Set up a tenant** takes you from here to "
+                       "a healthy, reminded connection: keyring, API key, token, Entra, Microsoft Graph and "
+                       "reminders, each with its live state.")
+            b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
+        return
+    health = connection_health(ui.context(), conn, deep=True)  # deep: the one exact next step
+    if health.state == "incomplete":
+        with st.container(border=True):
+            a, b = st.columns([4, 1], vertical_alignment="center")
+            a.markdown(f"**Next step for {ui.md_escape(conn.name)}:** {ui.md_escape(health.next_step, limit=600)}")
+            b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
+        return
+    if health.state != "ready":
+        return  # the token banner says what is wrong and what to do
+    from console.setup import checklist, next_step, progress
+
+    steps = checklist(ui.context(), conn, fmt=ui.fmt_time)
+    done, counted = progress(steps)
+    step = next_step(steps)
+    if step is not None and done < counted:
+        a, b = st.columns([4, 1], vertical_alignment="center")
+        a.caption(f"Set-up of {ui.md_escape(conn.name)}: {done} of {counted} steps done. Next: "
+                  f"**{ui.md_escape(step.title)}**.")
+        b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
