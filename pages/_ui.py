@@ -10,7 +10,7 @@ Session-state keys (documented for other pages):
 - ``users.detail_id`` / ``groups.detail_id``: the user / group whose detail view is open.
 - ``groups.selected_ids``: list of SCIM ids of the groups selected on the Groups & roles page.
 - ``result.*``: the outcome panel of an action (e.g. ``result.connection``); every ``result.*`` key is dropped
-  when the operator moves to another page (``track_page``), so a panel belongs to the action that made it.
+  when the operator moves to another page (``forget_other_pages``), so a panel belongs to the action that made it.
 """
 
 from __future__ import annotations
@@ -304,19 +304,8 @@ def _leave_legacy_pages_mode() -> bool:
     return False
 
 
-def track_page(page: str) -> None:
-    """Drop every ``result.*`` panel of the session when the operator moved to another page: an outcome panel
-    belongs to the action that made it, not to the next visit."""
-    previous = st.session_state.get("ui.page")
-    if previous != page:
-        for key in [k for k in st.session_state if str(k).startswith("result.")]:
-            del st.session_state[key]
-        st.session_state["ui.page"] = page
-
-
 def run_page(body: Callable[[], None], what: str | None = None) -> None:
     """Run a page body: the shell first if app.py did not draw it in this run, then the body under guard."""
-    track_page(Path(body.__code__.co_filename).stem)
     try:
         if not getattr(_shell, "rendered", False):
             if _leave_legacy_pages_mode():
@@ -455,8 +444,9 @@ def page_state(*keys: str) -> None:
 
 
 def forget_other_pages() -> None:
-    """Called on every run (``render_shell``): when the page changed since the previous run, drop the state
-    other pages declared with ``page_state``."""
+    """Called on every run (``render_shell``): when the page changed since the previous run, drop every
+    ``result.*`` panel and the state other pages declared with ``page_state``. The one place that tracks the
+    page (session key ``ui.page``)."""
     page = _page_id()
     if page is None:
         return
@@ -464,6 +454,9 @@ def forget_other_pages() -> None:
     st.session_state[KEY_PAGE] = page
     if last is None or last == page:
         return
+    # every ``result.*`` outcome panel belongs to the action (and page) that made it, not to the next visit
+    for key in [k for k in list(st.session_state.keys()) if str(k).startswith("result.")]:
+        del st.session_state[key]
     owned: dict[str, set[str]] = st.session_state.get(KEY_PAGE_STATE, {})
     for owner, keys in list(owned.items()):
         if owner == page:

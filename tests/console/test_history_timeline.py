@@ -14,12 +14,11 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
+from console.entra_catalogue import error_category_text, error_title
 from console.entra_logs import ingest_records, query_logs, range_start, summarise
 from console.job_health import (
     RecentTrouble,
     choose_range,
-    error_category_text,
-    error_title,
     job_overview,
     next_cycle,
     next_cycle_words,
