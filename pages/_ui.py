@@ -9,8 +9,8 @@ Session-state keys (documented for other pages):
 - ``users.selected_ids``: list of SCIM ids of the users selected on the Users page (operations read it).
 - ``users.detail_id`` / ``groups.detail_id``: the user / group whose detail view is open.
 - ``groups.selected_ids``: list of SCIM ids of the groups selected on the Groups & roles page.
-- ``result.*``: the outcome panel of an action (e.g. ``result.connection``); every ``result.*`` key is dropped
-  when the operator moves to another page (``track_page``), so a panel belongs to the action that made it.
+- ``result.*``: the outcome panel of an action (e.g. ``result.connection``); the page that makes it declares it
+  with ``page_state`` so it is dropped when the operator opens another page.
 """
 
 from __future__ import annotations
@@ -304,19 +304,8 @@ def _leave_legacy_pages_mode() -> bool:
     return False
 
 
-def track_page(page: str) -> None:
-    """Drop every ``result.*`` panel of the session when the operator moved to another page: an outcome panel
-    belongs to the action that made it, not to the next visit."""
-    previous = st.session_state.get("ui.page")
-    if previous != page:
-        for key in [k for k in st.session_state if str(k).startswith("result.")]:
-            del st.session_state[key]
-        st.session_state["ui.page"] = page
-
-
 def run_page(body: Callable[[], None], what: str | None = None) -> None:
     """Run a page body: the shell first if app.py did not draw it in this run, then the body under guard."""
-    track_page(Path(body.__code__.co_filename).stem)
     try:
         if not getattr(_shell, "rendered", False):
             if _leave_legacy_pages_mode():
