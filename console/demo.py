@@ -334,14 +334,15 @@ def _sync_entra_logs(ctx: Context, conn: object) -> None:
     """Pull the simulator's provisioning logs and the job's status through the history module."""
     if getattr(conn, "entra", None) is None:
         return
-    from console.entra_logs import fetch_logs
-    from console.job_health import poll_job
+    from console.entra_sync import sync
 
-    for what, call in (("provisioning logs", fetch_logs), ("provisioning job", poll_job)):
-        try:
-            call(ctx, conn)
-        except ConsoleError as exc:
-            log.warning("demo: the %s could not be read yet: %s", what, exc)
+    try:
+        result = sync(ctx, conn)  # type: ignore[arg-type]
+    except ConsoleError as exc:
+        log.warning("demo: the provisioning logs could not be read yet: %s", exc)
+        return
+    if result.job_error:
+        log.warning("demo: the provisioning job could not be read yet: %s", result.job_error)
 
 
 def _get(repo: object, name: str):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pandas as pd
 
+from console.entra_catalogue import explain_error
 from console.errors import ConsoleError, InvalidInput, NotFoundError
 from console.uploads import UploadError, decode_text, read_records
 
@@ -305,6 +306,7 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     oldest: datetime | None = None
     newest: datetime | None = None
+    job_error: str | None = None   # console.entra_sync: the job's status could not be read after the fetch
 
     def reject(self, where: str, reason: str) -> None:
         self.rejected_count += 1
@@ -337,7 +339,7 @@ class ImportResult:
                 "rejected_examples": [{"where": w, "reason": r} for w, r in self.rejected],
                 "warnings": self.warnings,
                 "oldest": self.oldest.isoformat() if self.oldest else None,
-                "newest": self.newest.isoformat() if self.newest else None}
+                "newest": self.newest.isoformat() if self.newest else None, "job_error": self.job_error}
 
 
 def _conn_name(conn: Connection | str) -> str:
@@ -867,22 +869,6 @@ def fetch_logs(ctx: Context, conn: Connection, *, full: bool = False,
     return result
 
 
-def sync_logs(ctx: Context, conn: Connection, *, full: bool = False,
-              progress: Callable[[int], None] | None = None) -> ImportResult:
-    """``fetch_logs`` and then read the provisioning job's status (``job_health.poll_job``) when the job is
-    configured. A job that cannot be read does not undo the fetch: it is reported in ``warnings``."""
-    from console.job_health import poll_job
-
-    result = fetch_logs(ctx, conn, full=full, progress=progress)
-    entra = conn.entra
-    if entra is not None and entra.service_principal_id and entra.job_id:
-        try:
-            poll_job(ctx, conn)
-        except ConsoleError as exc:
-            result.warnings.append(f"The provisioning job could not be read: {exc}")
-    return result
-
-
 # ------------------------------------------------------------------------------------------------- reading
 
 def _ms(t: datetime | None) -> int | None:
@@ -982,8 +968,6 @@ class LogSummary:
 
 def summarise(ctx: Context, conn: Connection | str, since: datetime | None = None,
               until: datetime | None = None) -> LogSummary:
-    from console.job_health import explain_error
-
     grouped = grouped_counts(ctx, conn, since, until)
     cycles = cycles_from_counts(grouped)
     if grouped.empty:

@@ -78,7 +78,7 @@ def record_sentence(action: Any, status: Any, identity_type: Any, name: Any = No
     (a person's own History). ``properties``: the modified properties' names (an update says which).
     ``meaning``: a failure says what its error code means (else only its short title). ``cycle_id``: named
     after the action ("... (provisioning cycle 7f22bad9): ...")."""
-    from console.job_health import error_title, explain_error
+    from console.entra_catalogue import error_title, explain_error
 
     act = as_text(action) or "other"
     past, infinitive = ACTION_WORDS.get(act, (f"did “{act}” to", f"do “{act}” to"))

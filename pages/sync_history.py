@@ -72,7 +72,7 @@ def _shade_quarantine(fig: go.Figure, periods: pd.DataFrame, lo: datetime | None
 
 
 def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | None) -> go.Figure:
-    from console.job_health import error_title
+    from console.entra_catalogue import error_title
 
     fig = go.Figure()
     x = hist.iso_list(cycles["start"])
@@ -188,7 +188,7 @@ def alerts_strip(ctx: Any, conn: Any, ov: Any) -> None:
 
 
 def fetch_panel(ctx: Any, conn: Any) -> None:
-    from console.entra_logs import sync_logs
+    from console.entra_sync import sync
 
     if conn.entra is None:
         from console.graph import permissions_for
@@ -205,7 +205,7 @@ def fetch_panel(ctx: Any, conn: Any) -> None:
     if st.button("Fetch new logs now", key="sync_history.fetch", icon=":material/cloud_download:"):
         with st.spinner("Fetching provisioning logs from Microsoft Graph…"):
             try:
-                res = sync_logs(ctx, conn)
+                res = sync(ctx, conn)
             except Exception as exc:
                 ui.log_exception(exc)
                 ui.show_error(exc, what="fetching the provisioning logs")
@@ -270,7 +270,7 @@ def _capital(text: str) -> str:
 
 def _title(code: str | None) -> str:
     """An error code's short name, capitalised (an unknown code is shown exactly as the log says it)."""
-    from console.job_health import error_title
+    from console.entra_catalogue import error_title
 
     title = error_title(code)
     return title if title == code else _capital(title)
@@ -279,7 +279,8 @@ def _title(code: str | None) -> str:
 def hidden_trouble_notice(trouble: Any, choice: str, since: datetime | None) -> None:
     """When the chosen range starts after failures of the last 30 days: how many, the worst cycle, and a button
     that widens the range to show it."""
-    from console.job_health import error_title, range_showing
+    from console.entra_catalogue import error_title
+    from console.job_health import range_showing
 
     if trouble is None or since is None:
         return
@@ -335,7 +336,7 @@ def failures_panel(summary: Any) -> None:
 # --- the log table and a record's details -----------------------------------------------------------------
 
 def _filters(summary: Any) -> dict[str, Any]:
-    from console.job_health import error_title
+    from console.entra_catalogue import error_title
     from console.timeline import action_label
 
     # the choices are what occurs in the time range (from the cached summary, not another scan)
@@ -455,8 +456,8 @@ def _steps(box: Any, steps: list[dict]) -> None:
 
 
 def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
+    from console.entra_catalogue import error_category_text, explain_error
     from console.entra_logs import get_record, record_steps
-    from console.job_health import error_category_text, explain_error
     from console.text import as_text
     from console.timeline import property_words, record_sentence, resolve_target, short_cycle
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,24 +71,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.entra_logs import fetch_logs, fetch_since
-    from console.job_health import poll_job
+    from console.entra_logs import fetch_since
+    from console.entra_sync import sync
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     since = None if args.full else fetch_since(ctx, conn)
     if conn.entra is not None:
         progress(f"fetching provisioning logs {'since ' + since.isoformat() if since else '(everything Graph keeps)'}")
-    res = fetch_logs(ctx, conn, full=args.full, progress=lambda n: progress(f"  {n:,} records read"))
-    job_error = None
-    if conn.entra is not None and conn.entra.service_principal_id and conn.entra.job_id:
-        try:
-            poll_job(ctx, conn)
-        except Exception as exc:  # the logs were fetched; report the job problem without losing that
-            job_error = str(exc)
-    _print_result(res, args.json, {"job_error": job_error} if args.json else None)
-    if job_error and not args.json:
-        print(f"  the provisioning job could not be read: {job_error}", file=sys.stderr)
+    res = sync(ctx, conn, full=args.full, progress=lambda n: progress(f"  {n:,} records read"))
+    _print_result(res, args.json, None)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from console.roles import role_label
 from tests.browser.test_dashboard import SHOTS, _idle, _no_exception, browser, running_app  # noqa: F401
 from tests.hostile import PixelServer, build_sandbox_data, hostile_reason, populate_console
 from tests.sandbox_fixture import start_sandbox
@@ -129,7 +130,7 @@ def _search_users(page: Any, text: str) -> None:
     box.fill(text)
     box.press("Enter")
     _idle(page)
-    page.get_by_text("Showing 1 of 1 matching users").wait_for(timeout=30_000)
+    page.get_by_text("Showing 1 of 1 matching user (").wait_for(timeout=30_000)
 
 
 @pytest.fixture
@@ -169,7 +170,8 @@ def test_users_hostile_person(world: dict[str, Any], page: Any, key: str) -> Non
     page.get_by_role("tab", name="Groups & roles").click()
     _idle(page)
     text = _visible(page)
-    assert _collapse(_plain("Role - " + values[key])) in text  # the role buttons read as the names
+    # the role buttons read as the names, without the role rule's marker (the list is headed "Roles")
+    assert _collapse(_plain(role_label("prefix:Role - ", "Role - " + values[key]))) in text
     _no_exception(page, f"users {key}")
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, f"users {key}")
@@ -207,9 +209,9 @@ def test_groups_hostile_role(world: dict[str, Any], page: Any) -> None:
     _select_first_row(page)
     h3 = page.locator("[data-testid='stMain'] h3").first
     h3.wait_for(timeout=30_000)
-    assert h3.inner_text().replace(WJ, "").strip() == f"Role: Role - {values['link']}"
+    assert h3.inner_text().replace(WJ, "").strip() == f"Role: {values['link']}"   # "Role" once
     text = _visible(page)
-    assert _collapse(f"Change the members of role Role - {values['link']}") in text
+    assert _collapse(f"Change the members of role {values['link']}") in text
     _no_exception(page, "groups")
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     _assert_inert(page, world, "groups")
@@ -234,7 +236,7 @@ def test_groups_member_opens_on_the_users_page(world: dict[str, Any], page: Any,
     _idle(page)
     _select_first_row(page, nth=1)
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    page.get_by_role("button", name="Open this user").click()
+    page.get_by_role("button", name="Open on the Users page").click()
     _idle(page)
     h3 = page.locator("[data-testid='stMain'] h3").first
     h3.wait_for(timeout=30_000)
@@ -275,7 +277,7 @@ def test_activity_with_a_hostile_reason(world: dict[str, Any], page: Any) -> Non
     page.get_by_text("Why:").first.wait_for(timeout=30_000)
     text = _visible(page)
     assert _collapse(f"Action {world['info']['action_id']}: add to group {values['heading']}") in text
-    assert _collapse(f"by {values['link']} (ui)") in text
+    assert _collapse(f"by {values['link']} from this console") in text
     from console.text import plain
 
     assert _collapse("Why: " + plain(hostile_reason(values), limit=2000, multiline=True)) in text

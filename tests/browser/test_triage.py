@@ -155,7 +155,7 @@ def test_triage_a_failure(server, browser):  # noqa: F811
     details = page.locator("[data-testid='stAlertContentError']").filter(has_text="What it means:").last
     text = details.inner_text()
     assert "Suggested fix:" in text
-    from console.job_health import error_title, explain_error
+    from console.entra_catalogue import error_title, explain_error
 
     why, _ = explain_error(str(record["error_code"]))
     assert error_title(str(record["error_code"])).lower() in text.lower()

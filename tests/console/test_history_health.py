@@ -14,9 +14,9 @@ from console.alerts import current_alerts, notify_alerts
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
+from console.entra_catalogue import explain_error
 from console.entra_logs import ingest_records
 from console.job_health import (
-    explain_error,
     job_cycles,
     job_overview,
     parse_interval,

@@ -5,6 +5,7 @@ the change events and a person's History show the new state without a full refre
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -35,7 +36,17 @@ def requests_since(box, mark: int) -> list[dict]:
 
 
 def log_mark(box) -> int:
-    return len((box.data_dir / "requests.log").read_bytes().splitlines())
+    """The log's length once the sandbox has written every earlier request: it writes a request's line after
+    sending the answer, so the last lines of the listing before may still be on their way."""
+    def length() -> int:
+        return len((box.data_dir / "requests.log").read_bytes().splitlines())
+
+    last, quiet = length(), 0
+    while quiet < 3:
+        time.sleep(0.1)
+        now = length()
+        quiet, last = (quiet + 1, now) if now == last else (0, now)
+    return last
 
 
 def listings(requests: list[dict]) -> list[dict]:

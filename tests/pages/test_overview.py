@@ -128,13 +128,13 @@ def test_first_start_says_there_is_no_earlier_snapshot_and_shows_entras_activity
 
 
 def test_the_next_cycle_is_the_same_on_overview_and_sync_history(console_home, sandbox_factory):
-    from console.entra_logs import sync_logs
+    from console.entra_sync import sync
     from tests.pages.conftest import make_connection
 
     box = sandbox_factory(seed_users=10, seed_groups=2, seed=6)
     box.admin("POST", "/sandbox-admin/entra/cycles", {"count": 2})
     live = make_connection(console_home, box)
-    sync_logs(live.ctx, live.conn)
+    sync(live.ctx, live.conn)
     at = app()
     assert_clean(at)
     overview = next(m for m in at.metric if m.label == "Next cycle")

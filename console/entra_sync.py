@@ -1,0 +1,27 @@
+"""One way to bring Entra's side up to date, used by the Sync history page, ``logs fetch`` and the demo: fetch
+the provisioning logs that are new since the last fetch (``entra_logs.fetch_logs``), then read the provisioning
+job's status (``job_health.poll_job``) when the job is configured. A job that cannot be read does not undo the
+fetch: it is reported in the result (``job_error``, also among ``warnings``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from console.connections import Connection
+from console.context import Context
+from console.entra_logs import ImportResult, fetch_logs
+from console.errors import ConsoleError
+from console.job_health import poll_job
+
+
+def sync(ctx: Context, conn: Connection, *, full: bool = False,
+         progress: Callable[[int], None] | None = None) -> ImportResult:
+    result = fetch_logs(ctx, conn, full=full, progress=progress)
+    entra = conn.entra
+    if entra is not None and entra.service_principal_id and entra.job_id:
+        try:
+            poll_job(ctx, conn)
+        except ConsoleError as exc:
+            result.job_error = str(exc)
+            result.warnings.append(f"The provisioning job could not be read: {exc}")
+    return result
