@@ -5,7 +5,7 @@ from the service principal), reminders (channels, Send test, the daily job), and
 saved only once its check passed.
 
 Tabs follow the ``tab`` query parameter, so a link can open one (``setup_ui.link_to_tab``). The outcome of an
-action lives in ``result.connection`` and goes when the admin leaves the page (``ui.forget_other_pages``) or the token
+action lives in ``result.connection`` and goes when the admin leaves the page (``ui.page_state``) or the token
 changes. Secrets typed here go from the password field straight into the keyring through the console core; they
 are never cached or shown (fingerprints only), except the token in the run where the admin asked to reveal it."""
 
@@ -650,6 +650,7 @@ def add_tab(info: Any) -> None:
 
 def main() -> None:
     ctx = ui.context()
+    ui.page_state(KEY_RESULT, KEY_RESULT + ".")  # outcome panels go when the admin opens another page
     st.title("Connection & token")
     setup_ui.show_flash()
     info = setup_ui.keyring_box(ctx, "connection")
