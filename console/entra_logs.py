@@ -34,6 +34,7 @@ import pandas as pd
 
 from console.entra_catalogue import explain_error
 from console.errors import ConsoleError, InvalidInput, NotFoundError
+from console.jsonio import compact_json
 from console.uploads import UploadError, decode_text, read_records
 
 if TYPE_CHECKING:
@@ -189,18 +190,6 @@ def _normalise_fast(r: dict) -> tuple | None:
         return None
     return (rec_id, int(when.timestamp() * 1000), c, ch, job, action, status, code, category, itype, sid, sname,
             tid, tname, initiator, dur)
-
-
-def _raw_json(record: Any) -> bytes | None:
-    """The record as stored (compact JSON); orjson refuses integers beyond 64 bits, the standard module takes
-    them; None when neither can (nesting deeper than either allows)."""
-    try:
-        return orjson.dumps(record, default=str)
-    except TypeError:
-        try:
-            return json.dumps(record, default=str, ensure_ascii=False).encode()
-        except (TypeError, ValueError, RecursionError):
-            return None
 
 
 def normalise(record: Any) -> tuple[tuple | None, str]:
@@ -367,7 +356,7 @@ class _Ingester:
         if rec_id in self.seen:
             self.result.duplicates += 1
             return
-        raw = _raw_json(record)
+        raw = compact_json(record)
         if raw is None:
             self.result.reject(where, "the record cannot be stored as JSON (numbers beyond 64 bits or nesting "
                                       "too deep)")

@@ -8,7 +8,6 @@ logs (``console.entra_logs``) into what the Overview and Sync history pages and 
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections.abc import Callable
@@ -16,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pandas as pd
 
 from console.entra_catalogue import QUARANTINE_REASONS, explain_error
 from console.errors import InvalidInput
+from console.jsonio import compact_json
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -74,16 +73,6 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
-def _dump(job: dict) -> bytes:
-    try:
-        return orjson.dumps(job, default=str)
-    except TypeError:  # integers beyond 64 bits, nesting beyond orjson's limit
-        try:
-            return json.dumps(job, default=str).encode()
-        except (TypeError, ValueError, RecursionError):
-            return b"{}"
-
-
 # ------------------------------------------------------------------------------------------------- polling
 
 def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at: datetime | None = None) -> None:
@@ -106,7 +95,7 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at
          _time(quarantine.get("nextattempt")) if quarantine else None, _word(error.get("code")),
          _count(status.get("countsuccessivecompletefailures")), _word(last.get("activityidentifier")),
          _time(last.get("timebegan")), _time(last.get("timeended")), _word(last.get("state")),
-         zlib.compress(_dump(job))))
+         zlib.compress(compact_json(job) or b"{}")))
 
 
 def poll_job(ctx: Context, conn: Connection) -> dict:

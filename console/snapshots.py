@@ -51,13 +51,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from console.errors import ConsoleError, NotFoundError
+from console.jsonio import compact_json
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -189,14 +189,6 @@ def _utc(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _dump(resource: Any) -> bytes:
-    """A resource as compact JSON (what ``raw_user`` gives back)."""
-    try:
-        return orjson.dumps(resource)
-    except (TypeError, orjson.JSONEncodeError):  # not from orjson (a test's object, a huge int): be lenient
-        return json.dumps(resource, default=str).encode()
-
-
 def _schema(frame: pd.DataFrame, raw: bool) -> pa.Schema:
     """The Arrow schema of a normalised frame, with pandas' metadata (so the file reads back with the same
     dtypes), plus the raw JSON column."""
@@ -318,7 +310,7 @@ class _UserSink(_Sink):
             external.append(u.external_id)
             created.append(_utc(u.created))
             modified.append(_utc(u.last_modified))
-            raw.append(_dump(getattr(u, "raw", None) or {}))
+            raw.append(compact_json(getattr(u, "raw", None) or {}) or b"{}")
         if len(ids) >= self.batch:
             self._flush()
 
@@ -370,7 +362,7 @@ class _GroupSink:
             external.append(g.external_id)
             kinds.append("role" if self.is_role(name) else "group")
             resource = getattr(g, "raw", None) or {}
-            raw.append(_dump({k: v for k, v in resource.items() if k != "members"}))
+            raw.append(compact_json({k: v for k, v in resource.items() if k != "members"}) or b"{}")
             if g.member_ids is None:
                 self.missing.append(g.id)
                 counts.append(0)
