@@ -30,7 +30,7 @@ CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadReq
 
 
 def frames(users: int, seed: int) -> Any:
-    from console.snapshots import SnapshotFrames, _norm_groups, _norm_users
+    from console.directory.snapshots import SnapshotFrames, _norm_groups, _norm_users
 
     rng = np.random.default_rng(seed)
     ids = np.array([f"u{i:07d}" for i in range(users)], dtype=object)
@@ -55,7 +55,7 @@ def frames(users: int, seed: int) -> Any:
 def changed(base: Any, fraction: float, seed: int) -> Any:
     """1 % of users changed: a quarter deactivated/reactivated, a quarter renamed, a quarter deleted, a quarter
     new; the same number of memberships added and removed."""
-    from console.snapshots import SnapshotFrames
+    from console.directory.snapshots import SnapshotFrames
 
     rng = np.random.default_rng(seed)
     users = base.users.copy()
@@ -133,9 +133,9 @@ def _median(values: list[float]) -> float:
 def run(quick: bool) -> dict[str, Any]:
     from console.context import Context
     from console.credentials import memory_credentials
-    from console.entra_logs import _Ingester, query_logs, summarise
-    from console.job_health import job_overview
-    from console.snapshots import diff_frames, latest_snapshot, store_snapshot
+    from console.directory.snapshots import diff_frames, latest_snapshot, store_snapshot
+    from console.entra.health import job_overview
+    from console.entra.logs import _Ingester, query_logs, summarise
     from console.store import Store
 
     users = 10_000 if quick else 100_000

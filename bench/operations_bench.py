@@ -53,8 +53,8 @@ def _without_read_backs() -> Iterator[None]:
 
 
 def _verification_cost(ctx: Any, conn: Any, tokens: Any, sandbox: Any, per_run: int, rounds: int) -> list[dict[str, Any]]:
-    from console.audit import get_action
     from console.operations import execute, plan
+    from console.operations.audit import get_action
     from console.operations.targets import Directory
 
     sandbox.admin("PUT", "/sandbox-admin/faults", {"latency_ms": 0})
@@ -122,7 +122,7 @@ def run(quick: bool) -> dict[str, Any]:
         from console.credentials import memory_credentials
         from console.operations import DEFAULT_CONCURRENCY, execute, plan, read_csv_targets
         from console.operations.targets import Directory
-        from console.tokens import TokenService
+        from console.tokens.service import TokenService
     except ImportError as exc:
         raise h.Skip(f"the console is not importable yet ({exc})") from None
     per_run = 100 if quick else 1000

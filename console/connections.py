@@ -102,7 +102,7 @@ class Connection:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     id: int | None = None
-    # Secrets-bearing; lives in the keyring (kind "notify_urls"). None = not loaded. See console.reminders.
+    # Secrets-bearing; lives in the keyring (kind "notify_urls"). None = not loaded. See console.notify.reminders.
     notify_urls: list[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -352,6 +352,6 @@ class ConnectionRepo:
 
     def _save_notify_urls(self, conn: Connection) -> None:
         if conn.notify_urls is not None and self.credentials is not None:
-            from console.reminders import set_notify_urls_for_name
+            from console.notify.reminders import set_notify_urls_for_name
 
             set_notify_urls_for_name(self.credentials, conn.name, conn.notify_urls)

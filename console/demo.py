@@ -255,7 +255,7 @@ def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
 
 def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
     from console.connections import Connection, ConnectionRepo, EntraSettings
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     info = handle.info
     entra = None
@@ -287,7 +287,7 @@ def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
 
 def _first_snapshot(ctx: Context, report: Progress) -> None:
     from console.connections import ConnectionRepo
-    from console.snapshots import latest_snapshot, take_snapshot
+    from console.directory.snapshots import latest_snapshot, take_snapshot
 
     conn = ConnectionRepo(ctx.store).get(DEMO_CONNECTION)
     if latest_snapshot(ctx, conn) is None:
@@ -334,7 +334,7 @@ def _sync_entra_logs(ctx: Context, conn: object) -> None:
     """Pull the simulator's provisioning logs and the job's status through the history module."""
     if getattr(conn, "entra", None) is None:
         return
-    from console.entra_sync import sync
+    from console.entra.sync import sync
 
     try:
         result = sync(ctx, conn)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.connections import Connection, ConnectionRepo
 from console.errors import ConsoleError
-from console.tokens import (
+from console.tokens.service import (
     TokenError,
     TokenService,
     api_key_remedy,
@@ -36,7 +36,7 @@ from console.tokens import (
 
 if TYPE_CHECKING:
     from console.context import Context
-    from console.tokens import ProbeResult
+    from console.tokens.service import ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
     """The steps from the demo to a real tenant that is healthy and reminded, each with its live state, for
     ``conn`` (or, when that is the demo or None, the first real connection). ``fmt`` words a time (the app
     passes the operator's zone; the default is UTC)."""
-    from console import reminders
+    from console.notify import reminders
 
     now = now or datetime.now(UTC)
     conn = _real_connection(ctx, conn)

@@ -1,6 +1,6 @@
 """What happened to a person, and lately to the whole directory, in plain words: the directory's change events
-(``console.snapshots``: what two snapshots in a row differ by) merged with Entra's provisioning records
-(``console.entra_logs``: what Entra did, when, and why it failed) in one timeline, newest first.
+(``console.directory.snapshots``: what two snapshots in a row differ by) merged with Entra's provisioning records
+(``console.entra.logs``: what Entra did, when, and why it failed) in one timeline, newest first.
 
 - ``person_timeline(ctx, conn, user_id)``: a person's History. Their Entra records are found by the SCIM id
   (``targetIdentity.id``), the Entra object id (``sourceIdentity.id``, which the guide's mapping sends as
@@ -78,7 +78,7 @@ def record_sentence(action: Any, status: Any, identity_type: Any, name: Any = No
     (a person's own History). ``properties``: the modified properties' names (an update says which).
     ``meaning``: a failure says what its error code means (else only its short title). ``cycle_id``: named
     after the action ("... (provisioning cycle 7f22bad9): ...")."""
-    from console.entra_catalogue import error_title, explain_error
+    from console.entra.catalogue import error_title, explain_error
 
     act = as_text(action) or "other"
     past, infinitive = ACTION_WORDS.get(act, (f"did “{act}” to", f"do “{act}” to"))
@@ -148,7 +148,7 @@ def resolve_target(row: Any, users: pd.DataFrame | None, groups: pd.DataFrame | 
     target_name) concerns in a snapshot's ``users`` / ``groups`` frames: by SCIM id (the record's target id,
     else the TargetAnchor of its steps), then the Entra object id (= ``externalId``), then the user name (a
     group's display name), case-insensitively."""
-    from console.people import display_label
+    from console.directory.people import display_label
 
     get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
     is_group = (as_text(get("identity_type")) or "").lower() == "group"
@@ -194,7 +194,7 @@ def person_identifiers(ctx: Context, conn: Connection | str, user_id: str,
                        users: pd.DataFrame | None = None) -> dict[str, set[str]]:
     """The identifiers a person's Entra records may carry: ``ids`` (SCIM id), ``external_ids`` (Entra object
     ids) and ``names`` (user names, lower-cased), now and before (from their change events)."""
-    from console.snapshots import latest_snapshot, list_events
+    from console.directory.snapshots import latest_snapshot, list_events
 
     ids, external, names = {str(user_id)}, set(), set()
     if users is None:
@@ -227,7 +227,7 @@ def person_records(ctx: Context, conn: Connection | str, identifiers: dict[str, 
     One pass over the connection's records (the identity columns have no index: indexes would slow every
     ingest, and this runs only when a person's History is opened, cached per data version by the page).
     ``python -m bench history`` measures it: about 2 s at 1,000,000 stored records on a busy 2-core machine."""
-    from console.entra_logs import LOG_COLUMNS
+    from console.entra.logs import LOG_COLUMNS
 
     where, params = [], [_conn_name(conn)]
     for column, values in (("target_id", identifiers.get("ids")), ("source_id", identifiers.get("external_ids"))):
@@ -252,7 +252,7 @@ def person_records(ctx: Context, conn: Connection | str, identifiers: dict[str, 
 
 
 def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]:
-    from console.entra_logs import get_record, record_steps
+    from console.entra.logs import get_record, record_steps
 
     try:
         _, props = record_steps(get_record(ctx, conn, record_id))
@@ -262,7 +262,7 @@ def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]
 
 
 def _event_rows(events: pd.DataFrame, *, about_person: bool) -> pd.DataFrame:
-    from console.snapshots import describe_event
+    from console.directory.snapshots import describe_event
 
     if events is None or events.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
@@ -319,7 +319,7 @@ def person_timeline(ctx: Context, conn: Connection | str, user_id: str, *, users
     """A person's History: their change events (the directory snapshots that saw them change, join and leave
     groups) and their Entra provisioning records, newest first, each in plain words (``TIMELINE_COLUMNS``).
     ``users``: the latest snapshot's users frame when the caller has it (else it is read)."""
-    from console.snapshots import user_history
+    from console.directory.snapshots import user_history
 
     events = user_history(ctx, conn, str(user_id), limit=limit)
     records = person_records(ctx, conn, person_identifiers(ctx, conn, str(user_id), users),
@@ -356,8 +356,8 @@ class RecentActivity:
 def recent_activity(ctx: Context, conn: Connection | str, since: datetime, *, limit: int = 200) -> RecentActivity:
     """Directory changes and Entra's records since ``since``, merged (see ``RecentActivity``). The Entra
     figures come from ``entra_logs.summarise`` with the same ``since``, as on the Sync history page."""
-    from console.entra_logs import log_count, query_logs, summarise
-    from console.snapshots import list_events
+    from console.directory.snapshots import list_events
+    from console.entra.logs import log_count, query_logs, summarise
 
     name = _conn_name(conn)
     summary = summarise(ctx, conn, since=since)

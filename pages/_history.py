@@ -2,7 +2,7 @@
 once per version of the stored data so that every page shows the same figures; the next cycle in words; time
 axes for Plotly charts that stay sensible from one snapshot to a year; and a timeline drawn as wrapped lines.
 
-Everything shown here comes from the console core (``console.job_health``, ``console.timeline``); log and
+Everything shown here comes from the console core (``console.entra.health``, ``console.timeline``); log and
 directory text is escaped (``ui.md_escape`` for Markdown, ``ui.plot_text`` for Plotly).
 """
 
@@ -43,28 +43,28 @@ OTHER_OUTCOME = ":gray-badge[other outcome]"
 # --- one overview of the job for every page ------------------------------------------------------------------
 
 def version(conn: Any) -> tuple:
-    from console.entra_logs import history_version
+    from console.entra.logs import history_version
 
     return history_version(ui.context(), conn.name)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Any) -> Any:
-    from console.job_health import job_overview
+    from console.entra.health import job_overview
 
     return job_overview(ui.context(), _conn)
 
 
 def job_overview(conn: Any) -> Any:
-    """``console.job_health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
+    """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
     and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
     return _overview(str(ui.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
 
 
 def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
     """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
-    from console.job_health import next_cycle as compute
-    from console.job_health import next_cycle_words
+    from console.entra.health import next_cycle as compute
+    from console.entra.health import next_cycle_words
 
     now = now or datetime.now(UTC)
     return next_cycle_words(compute(ov, now), ui.fmt_time, now)

@@ -91,7 +91,7 @@ def group_params(conn: Any, kind: str, panel: str, *, fixed_group: str | None = 
 def member_options(members: pd.DataFrame) -> dict[str, str]:
     """``{option text: user id}`` for picking members: the userName (else the display label), plain text, with
     the id added where two would read the same."""
-    from console.people import display_label
+    from console.directory.people import display_label
 
     texts = pd.Series([ui.plain(r.get("userName"), empty="") or ui.plain(display_label(r))
                        for r in members.to_dict("records")], dtype=object)
@@ -289,7 +289,7 @@ def result_columns(items: pd.DataFrame) -> list[str]:
 
 def result_items(items: list[Any]) -> pd.DataFrame:
     """Per-person results in words (states and outcomes as people say them, not the journal's codes)."""
-    from console.audit import ITEM_RESULT_WORDS, ITEM_STATE_WORDS, words
+    from console.operations.audit import ITEM_RESULT_WORDS, ITEM_STATE_WORDS, words
 
     return pd.DataFrame([{"#": i.seq, "user": i.user_name or i.user_id, "state": words(ITEM_STATE_WORDS, i.state),
                           "result": words(ITEM_RESULT_WORDS, i.outcome), "note": i.note or "",

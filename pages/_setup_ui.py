@@ -200,7 +200,7 @@ def permissions_list(key: str = "permissions") -> None:
 
 # --- reminders ------------------------------------------------------------------------------------------------
 def send_test(conn: Any, key: str) -> None:
-    from console.reminders import send_test as core_send_test
+    from console.notify.reminders import send_test as core_send_test
 
     if st.button("Send test", key=f"{key}.send_test", icon=":material/send:",
                  help="Sends a test message to every notification channel of this connection now."):
@@ -226,7 +226,7 @@ def send_test(conn: Any, key: str) -> None:
 
 def daily_job(ctx: Any) -> None:
     """The exact cron line for this machine, what it needs, and what the app does while it runs."""
-    from console.reminders import cron_line, cron_note, last_runs, remind_interval
+    from console.notify.reminders import cron_line, cron_note, last_runs, remind_interval
 
     st.markdown("**Daily reminder job** — for when the app is not running. Add this line with `crontab -e` as "
                 "the user that runs the console:")

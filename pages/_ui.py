@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import streamlit as st
 
+from console.directory.people import display_labels
 from console.errors import ConsoleError
-from console.people import display_labels
 from console.text import INVISIBLE_PATTERN, reveal
 from console.text import plain as _neutralise
 
@@ -471,7 +471,7 @@ def forget_other_pages() -> None:
 
 
 def token_service() -> Any:
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     return TokenService(context())
 
@@ -593,7 +593,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
     for column in ("email", "givenName", "familyName", "displayName"):
         haystack = haystack + "\x1f" + users[column].fillna("").astype(str)
     users["search"] = haystack.str.lower()
-    users["label"] = display_labels(users)  # the one display name of console.people (displayName is often absent)
+    users["label"] = display_labels(users)  # the one display name of console.directory.people (displayName is often absent)
     memberships = snap.memberships
     counts = memberships.groupby("user_id").size() if len(memberships) else pd.Series(dtype="int64")
     users["groups"] = users["id"].map(counts).fillna(0).astype("int64")
@@ -603,8 +603,8 @@ def build_directory(snap: Any, conn: Any) -> Directory:
         groups["kind"] = ["role" if conn.is_role(str(n)) else "group" for n in groups["displayName"]]
     elif "kind" not in groups.columns:
         groups["kind"] = pd.Series(dtype="object")
-    # the name where the context already says group or role: a role without its rule's marker (console.roles)
-    from console.roles import role_label
+    # the name where the context already says group or role: a role without its rule's marker (console.directory.roles)
+    from console.directory.roles import role_label
     from console.text import as_text
 
     groups["label"] = pd.Series([(role_label(conn, n) if k == "role" else as_text(n)) or str(i) for n, k, i
@@ -616,7 +616,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
 
 
 def latest_snapshot(conn: Any) -> Any | None:
-    from console.snapshots import latest_snapshot as latest
+    from console.directory.snapshots import latest_snapshot as latest
 
     return latest(context(), conn)
 
@@ -661,7 +661,7 @@ def run_with_progress(work: Callable[[Callable[[str, float], None]], Any], bar: 
 
 def take_snapshot_with_progress(conn: Any, bar: Any) -> Any:
     from console.demo import SnapshotProgress
-    from console.snapshots import take_snapshot
+    from console.directory.snapshots import take_snapshot
 
     ctx = context()
 
@@ -702,8 +702,8 @@ def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
 
 def refresh_entra(conn: Any, bar: Any) -> list[BaseException]:
     """New provisioning logs and the job's status from Graph (history module); returns the errors."""
-    from console.entra_logs import fetch_logs
-    from console.job_health import poll_job
+    from console.entra.health import poll_job
+    from console.entra.logs import fetch_logs
 
     ctx = context()
     problems: list[BaseException] = []
@@ -1017,13 +1017,13 @@ def shell_done() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _reminder_thread(data_dir: str) -> Any:
-    from console.reminders import start_reminder_thread
+    from console.notify.reminders import start_reminder_thread
 
     return start_reminder_thread(context())
 
 
 def start_reminders(ctx: Any) -> Any:
-    """While the app runs it sends due reminders itself (``console.reminders.remind_all``, the code and records
+    """While the app runs it sends due reminders itself (``console.notify.reminders.remind_all``, the code and records
     of ``python -m console remind``): one thread per process, whatever the number of sessions."""
     thread = _reminder_thread(str(ctx.data_dir))
     if thread is not None and not thread.is_alive():  # stopped or died: start a new one

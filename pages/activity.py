@@ -10,8 +10,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from console.audit import EVENT_WORDS, ITEM_RESULT_WORDS, ITEM_STATE_WORDS, KIND_WORDS, OUTCOME_WORDS, words
 from console.errors import ConsoleError
+from console.operations.audit import (
+    EVENT_WORDS,
+    ITEM_RESULT_WORDS,
+    ITEM_STATE_WORDS,
+    KIND_WORDS,
+    OUTCOME_WORDS,
+    words,
+)
 from console.text import count
 from pages import _ops_ui as ops_ui
 from pages import _ui as ui
@@ -68,7 +75,7 @@ def unfinished(conn: Any) -> None:
 
 
 def filters(conn: Any) -> dict[str, Any]:
-    from console.audit import operators
+    from console.operations.audit import operators
 
     a, b, c, d = st.columns(4)
     span = a.selectbox("Period", list(RANGES), index=1, key="activity.range")
@@ -84,7 +91,7 @@ def filters(conn: Any) -> dict[str, Any]:
 
 
 def action_list(conn: Any, chosen: dict[str, Any]) -> list[Any]:
-    from console.audit import find_reverted, list_actions
+    from console.operations.audit import find_reverted, list_actions
 
     actions = list_actions(ui.context(), connection=conn.name, since=chosen["since"], operator=chosen["operator"],
                            limit=2000)
@@ -145,8 +152,8 @@ def table(actions: list[Any]) -> int | None:
 
 
 def detail(conn: Any, action_id: int) -> None:
-    from console.audit import find_reverted, get_action
     from console.operations import retry_failed, undo_plan
+    from console.operations.audit import find_reverted, get_action
 
     action = get_action(ui.context(), action_id)
     if action.connection != conn.name:

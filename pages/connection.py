@@ -31,7 +31,7 @@ ROTATION_WORDS = {"pushed": "pushed to Entra", "manual": "Entra updated by hand"
 
 # --- token ---------------------------------------------------------------------------------------------------
 def token_summary(conn: Any, status: Any) -> None:
-    from console.tokens import EXPIRY_SOURCES, TEST_RESULTS
+    from console.tokens.service import EXPIRY_SOURCES, TEST_RESULTS
 
     ui.token_badge(status)
     if status is None:
@@ -225,7 +225,7 @@ def expiry_timeline(conn: Any, status: Any) -> None:
 def ics_download(conn: Any, status: Any) -> None:
     if status is None or status.expires_at is None:
         return
-    from console.reminders import token_ics
+    from console.notify.reminders import token_ics
 
     try:
         data = token_ics(ui.context(), conn, status)
@@ -539,7 +539,7 @@ def show_access() -> None:
 # --- reminders -------------------------------------------------------------------------------------------------
 def reminders_tab(conn: Any) -> None:
     from console.connections import ConnectionRepo
-    from console.reminders import describe_channels, set_notify_urls
+    from console.notify.reminders import describe_channels, set_notify_urls
 
     try:
         channels = describe_channels(ui.context(), conn)

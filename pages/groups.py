@@ -23,7 +23,7 @@ def operations_panel(conn: Any, group_ids: list[str], member_ids: list[str]) -> 
 
 
 def group_table(conn: Any, d: ui.Directory) -> list[str]:
-    from console.roles import rule_text
+    from console.directory.roles import rule_text
 
     a, b = st.columns([3, 2])
     query = a.text_input("Search", key="groups.q", placeholder="group or role name, externalId",
@@ -118,7 +118,7 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
 
 def member_details(d: ui.Directory, user_ids: list[str]) -> None:
     """Who the selected members are: name, status, their groups and roles; one opens on the Users page."""
-    from console.people import is_active
+    from console.directory.people import is_active
 
     people = d.users[d.users["id"].isin(user_ids)].set_index("id").reindex(user_ids).dropna(how="all").reset_index()
     groups = ui.group_names_for(d, people["id"], "group")

@@ -95,7 +95,7 @@ def role_rule_words(rule: str | None) -> str:
 
 def _deltas(conn: Any, snap: Any) -> dict[str, Any]:
     """Each count's change since the snapshot before the latest (None when there is none)."""
-    from console.snapshots import directory_size
+    from console.directory.snapshots import directory_size
 
     size = directory_size(ui.context(), conn)
     earlier = size[size["id"] < snap.id]
@@ -140,7 +140,7 @@ def counts_panel(conn: Any) -> Any:
 
 def alerts_panel(conn: Any) -> None:
     st.subheader("Alerts", divider="gray")
-    from console.alerts import current_alerts
+    from console.notify.alerts import current_alerts
 
     try:
         # the token's expiry has its own banner; a missing token is an alert all the same (no "No alerts" beside it)
@@ -182,7 +182,7 @@ def _recent(data_dir: str, conn_name: str, since_iso: str, stamp: tuple) -> Any:
 def changes_panel(conn: Any, snap: Any) -> None:
     """What changed in the last 7 days: directory changes between snapshots and Entra's provisioning records,
     in one list (``console.timeline.recent_activity``), with the Sync history page's figures."""
-    from console.entra_logs import range_start
+    from console.entra.logs import range_start
 
     st.subheader("Recent changes (7 days)", divider="gray")
     since = range_start(timedelta(days=7))

@@ -1,6 +1,6 @@
 """Sync history: what every Entra provisioning cycle did, what failed and why, how the directory changed.
 
-Thin: every number comes from console.entra_logs / console.job_health / console.snapshots / console.alerts /
+Thin: every number comes from console.entra.logs / console.entra.health / console.directory.snapshots / console.notify.alerts /
 console.timeline. The default time range is the smallest that shows the recent trouble (the worst failing
 cycle, the latest one and the latest quarantine of the last 30 days); a chosen range that hides failures says
 so, with a one-click way to see them. Selecting a log record opens its details (steps, modified properties,
@@ -41,14 +41,14 @@ STATUS_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":
 
 @st.cache_data(show_spinner=False, ttl=300, max_entries=32)
 def _summary(data_dir: str, conn_name: str, since_iso: str | None, version: tuple) -> Any:
-    from console.entra_logs import summarise
+    from console.entra.logs import summarise
 
     return summarise(ui.context(), conn_name, since=datetime.fromisoformat(since_iso) if since_iso else None)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def _trouble(data_dir: str, conn_name: str, version: tuple, _ov: Any) -> Any:
-    from console.job_health import recent_trouble
+    from console.entra.health import recent_trouble
 
     return recent_trouble(ui.context(), conn_name, overview=_ov)
 
@@ -72,7 +72,7 @@ def _shade_quarantine(fig: go.Figure, periods: pd.DataFrame, lo: datetime | None
 
 
 def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | None) -> go.Figure:
-    from console.entra_catalogue import error_title
+    from console.entra.catalogue import error_title
 
     fig = go.Figure()
     x = hist.iso_list(cycles["start"])
@@ -107,7 +107,7 @@ def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | Non
 
 
 def failure_rate_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | None) -> go.Figure:
-    from console.job_health import SPIKE_WINDOW
+    from console.entra.health import SPIKE_WINDOW
 
     c = cycles[cycles["total"] > 0]
     rate = (c["failure_rate"] * 100).round(2)
@@ -161,7 +161,7 @@ def size_chart(size: pd.DataFrame, since: datetime | None) -> go.Figure:
 # --- panels --------------------------------------------------------------------------------------------------
 
 def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
-    from console.entra_logs import last_fetch, log_count
+    from console.entra.logs import last_fetch, log_count
 
     short, sentence = hist.next_cycle(ov)
     a, b, c = st.columns(3)
@@ -179,7 +179,7 @@ def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
 
 
 def alerts_strip(ctx: Any, conn: Any, ov: Any) -> None:
-    from console.alerts import current_alerts
+    from console.notify.alerts import current_alerts
 
     for alert in current_alerts(ctx, conn, include_token=False, overview=ov):
         text = (f"**{ui.md_escape(alert.title)}** — {ui.md_escape(alert.detail, limit=1000)}\n\n"
@@ -188,7 +188,7 @@ def alerts_strip(ctx: Any, conn: Any, ov: Any) -> None:
 
 
 def fetch_panel(ctx: Any, conn: Any) -> None:
-    from console.entra_sync import sync
+    from console.entra.sync import sync
 
     if conn.entra is None:
         from console.graph import permissions_for
@@ -215,7 +215,7 @@ def fetch_panel(ctx: Any, conn: Any) -> None:
 
 
 def import_panel(ctx: Any, conn: Any) -> None:
-    from console.entra_logs import import_files
+    from console.entra.logs import import_files
 
     with st.expander("Import downloaded logs", icon=":material/upload_file:",
                      expanded=st.session_state.get(KEY_RESULT, ("",))[0] == "import"):
@@ -254,8 +254,8 @@ def _set_range(label: str) -> None:
 
 def range_picker(trouble: Any) -> tuple[str, datetime | None]:
     """The time range: by default the smallest that shows the recent trouble (``job_health.choose_range``)."""
-    from console.entra_logs import range_start
-    from console.job_health import choose_range
+    from console.entra.health import choose_range
+    from console.entra.logs import range_start
 
     default = choose_range(trouble, RANGES, DEFAULT_RANGE) if trouble is not None else DEFAULT_RANGE
     if KEY_RANGE not in st.session_state:
@@ -270,7 +270,7 @@ def _capital(text: str) -> str:
 
 def _title(code: str | None) -> str:
     """An error code's short name, capitalised (an unknown code is shown exactly as the log says it)."""
-    from console.entra_catalogue import error_title
+    from console.entra.catalogue import error_title
 
     title = error_title(code)
     return title if title == code else _capital(title)
@@ -279,8 +279,8 @@ def _title(code: str | None) -> str:
 def hidden_trouble_notice(trouble: Any, choice: str, since: datetime | None) -> None:
     """When the chosen range starts after failures of the last 30 days: how many, the worst cycle, and a button
     that widens the range to show it."""
-    from console.entra_catalogue import error_title
-    from console.job_health import range_showing
+    from console.entra.catalogue import error_title
+    from console.entra.health import range_showing
 
     if trouble is None or since is None:
         return
@@ -336,7 +336,7 @@ def failures_panel(summary: Any) -> None:
 # --- the log table and a record's details -----------------------------------------------------------------
 
 def _filters(summary: Any) -> dict[str, Any]:
-    from console.entra_catalogue import error_title
+    from console.entra.catalogue import error_title
     from console.timeline import action_label
 
     # the choices are what occurs in the time range (from the cached summary, not another scan)
@@ -364,7 +364,7 @@ def _filters(summary: Any) -> dict[str, Any]:
 
 def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> pd.Series | None:
     """The filtered records (newest 500) with one sentence each; returns the selected record's row."""
-    from console.entra_logs import query_logs
+    from console.entra.logs import query_logs
     from console.timeline import record_sentence, short_cycle
 
     st.subheader("Log records", divider="gray")
@@ -456,8 +456,8 @@ def _steps(box: Any, steps: list[dict]) -> None:
 
 
 def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
-    from console.entra_catalogue import error_category_text, explain_error
-    from console.entra_logs import get_record, record_steps
+    from console.entra.catalogue import error_category_text, explain_error
+    from console.entra.logs import get_record, record_steps
     from console.text import as_text
     from console.timeline import property_words, record_sentence, resolve_target, short_cycle
 
@@ -525,7 +525,7 @@ def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
 
 
 def main() -> None:
-    from console.snapshots import directory_size
+    from console.directory.snapshots import directory_size
 
     conn = ui.connection()
     ctx = ui.context()

@@ -153,7 +153,7 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
     if row.empty:
         st.warning("That person is not in the latest snapshot (deleted since, or another connection).")
         return
-    from console.people import display_label, is_active
+    from console.directory.people import display_label, is_active
     from console.text import as_text
 
     user = row.iloc[0].to_dict()

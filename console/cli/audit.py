@@ -64,14 +64,14 @@ def register(sub: Any) -> None:
 
 
 def _conn_for_action(ctx: Any, action_id: int, name: str | None = None) -> Any:
-    from console.audit import get_action
+    from console.operations.audit import get_action
 
     action = get_action(ctx, action_id)
     return cli.get_connection(ctx, name or action.connection)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from console.audit import find_reverted, list_actions
+    from console.operations.audit import find_reverted, list_actions
 
     ctx = cli.open_ctx()
     actions = list_actions(ctx, connection=args.connection, since=cli.parse_since(args.since),
@@ -106,8 +106,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from console.audit import find_reverted, get_action
     from console.connections import ConnectionRepo
+    from console.operations.audit import find_reverted, get_action
 
     ctx = cli.open_ctx()
     action = get_action(ctx, args.action_id)
@@ -179,8 +179,8 @@ def _ops_list(args: argparse.Namespace) -> int:
 
 
 def _ops_act(args: argparse.Namespace) -> int:
-    from console.audit import os_operator
     from console.operations import abandon, resume, retry_failed
+    from console.operations.audit import os_operator
 
     ctx = cli.open_ctx()
     who = os_operator()

@@ -141,7 +141,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         reminder_days=args.reminder_days or (60, 30, 14, 7, 3, 1), allow_http=bool(args.allow_http),
         verify_tls=args.verify_tls is not False)
     from console.setup import SetupError, add_connection_checked, check_reachable
-    from console.tokens import api_key_remedy, cli_name, import_remedy
+    from console.tokens.service import api_key_remedy, cli_name, import_remedy
 
     ctx = open_ctx(args)
     if args.stdin:
@@ -205,7 +205,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def _describe(ctx: Any, conn: Any) -> dict[str, Any]:
     from console.setup import connection_health
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     status = TokenService(ctx).status(conn)
     health = connection_health(ctx, conn)
@@ -300,7 +300,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_graph_secret(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.tokens import fingerprint
+    from console.tokens.service import fingerprint
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.name)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json, progress
 
 if TYPE_CHECKING:
-    from console.entra_logs import ImportResult
+    from console.entra.logs import ImportResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,7 @@ def _print_result(res: ImportResult, as_json: bool, extra: dict | None = None) -
 
 def cmd_import(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.entra_logs import import_files
+    from console.entra.logs import import_files
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
@@ -71,8 +71,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.entra_logs import fetch_since
-    from console.entra_sync import sync
+    from console.entra.logs import fetch_since
+    from console.entra.sync import sync
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
@@ -85,10 +85,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from console.alerts import current_alerts
     from console.connections import ConnectionRepo
-    from console.entra_logs import summarise
-    from console.job_health import job_overview
+    from console.entra.health import job_overview
+    from console.entra.logs import summarise
+    from console.notify.alerts import current_alerts
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)

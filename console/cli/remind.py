@@ -2,7 +2,7 @@
 
 Each threshold (60, 30, 14, 7, 3, 1 days, expired, rejected) is sent once per token and channel, recorded in the
 store. The running app sends due reminders itself through the same code and records
-(``console.reminders.remind_all``), so cron and the app never both send one. Exit 0 when nothing failed, 1 when a
+(``console.notify.reminders.remind_all``), so cron and the app never both send one. Exit 0 when nothing failed, 1 when a
 due reminder could not be delivered (no channel, or a channel failed; it is retried next run), 2 on an error
 (e.g. a locked keyring: the other connections are still handled).
 """
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from console.reminders import remind_all
+    from console.notify.reminders import remind_all
 
     ctx = open_ctx(args)
     run = remind_all(ctx, args.connection, dry_run=args.dry_run, test=args.test, source="cli")

@@ -114,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _service(args: argparse.Namespace) -> tuple[Any, Any]:
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     ctx = open_ctx(args)
     return ctx, TokenService(ctx)
@@ -130,7 +130,7 @@ def cmd_set_key(args: argparse.Namespace) -> int:
     ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
     key = read_secret(args, "6clicks API key")
-    from console.tokens import TokenError, cli_name
+    from console.tokens.service import TokenError, cli_name
 
     if not args.no_verify:
         progress(f"Checking the API key with {conn.api_url}…")
@@ -268,7 +268,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_ics(args: argparse.Namespace) -> int:
-    from console.reminders import token_ics
+    from console.notify.reminders import token_ics
 
     ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
@@ -299,7 +299,7 @@ def cmd_reveal(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_set(args: argparse.Namespace) -> int:
-    from console.reminders import set_notify_urls
+    from console.notify.reminders import set_notify_urls
 
     ctx = open_ctx(args)
     from console.connections import ConnectionRepo
@@ -313,7 +313,7 @@ def cmd_notify_set(args: argparse.Namespace) -> int:
 
 def cmd_notify_list(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.reminders import describe_channels
+    from console.notify.reminders import describe_channels
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
@@ -328,7 +328,7 @@ def cmd_notify_list(args: argparse.Namespace) -> int:
 
 def cmd_notify_clear(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.reminders import set_notify_urls
+    from console.notify.reminders import set_notify_urls
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
@@ -339,7 +339,7 @@ def cmd_notify_clear(args: argparse.Namespace) -> int:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.reminders import send_test
+    from console.notify.reminders import send_test
 
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)

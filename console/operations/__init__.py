@@ -5,7 +5,7 @@ re-checking every person live (idempotent). Interrupted batches are listed by ``
 finished by ``resume`` or given up by ``abandon``; ``retry_failed`` re-runs failed items alone; ``undo_plan``
 previews the exact inverse of an action. Every change is read back (``verify``): a server that loses members
 it was not asked to remove stops the batch, the members are restored and the defect is reported
-(``BatchResult.defects``). The audit side is ``console.audit``. UI-free.
+(``BatchResult.defects``). The audit side is ``console.operations.audit``. UI-free.
 """
 
 from console.operations.executor import (

@@ -75,7 +75,7 @@ class PlanItem:
     user_id: str | None = None
     user_name: str | None = None
     email: str | None = None
-    display_name: str | None = None  # the display label (console.people) when planned: displayName is often absent
+    display_name: str | None = None  # the display label (console.directory.people) when planned: displayName is often absent
     steps: list[dict[str, Any]] = field(default_factory=list)
     before: str = ""
     after: str = ""

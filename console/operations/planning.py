@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     """The latest snapshot, or a live listing when there is none yet."""
     try:
-        from console.snapshots import latest_snapshot
+        from console.directory.snapshots import latest_snapshot
     except ImportError:  # history not installed: resolve live
         latest_snapshot = None  # type: ignore[assignment]
     if latest_snapshot is not None:
@@ -41,7 +41,7 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     try:
         if client is not None:
             return Directory.from_live(client, conn)
-        from console.tokens import TokenService
+        from console.tokens.service import TokenService
 
         with TokenService(ctx).scim_client(conn.name) as live:
             return Directory.from_live(live, conn)
@@ -252,7 +252,7 @@ def _evaluate(kind: str, user: DirUser, steps: list[dict[str, Any]], directory: 
 def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | None = None,
               client: Any = None) -> Plan:
     """The inverse of action ``action_id`` for exactly the items that changed, as a preview to confirm."""
-    from console.audit import get_action
+    from console.operations.audit import get_action
 
     action = get_action(ctx, action_id)
     if action.connection != conn.name:
@@ -317,7 +317,7 @@ def next_cycle_text(ctx: Any, conn: Any) -> str | None:
     if getattr(conn, "entra", None) is None:
         return None
     try:
-        from console.job_health import job_overview
+        from console.entra.health import job_overview
 
         overview = job_overview(ctx, conn)
     except Exception as exc:  # job status is optional context for a warning; never block an operation

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from console.csvsafe import restore
+from console.directory.people import display_label, display_labels
 from console.errors import InvalidInput
-from console.people import display_label, display_labels
 from console.uploads import line_list, read_table
 
 HEADER_NAMES = {
@@ -121,7 +121,7 @@ class DirUser:
     id: str
     user_name: str | None
     email: str | None
-    display_name: str | None  # the display label of console.people (displayName is often absent)
+    display_name: str | None  # the display label of console.directory.people (displayName is often absent)
     active: bool
     external_id: str | None
     groups: set[str] = field(default_factory=set)

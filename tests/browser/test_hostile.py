@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from console.roles import role_label
+from console.directory.roles import role_label
 from tests.browser.test_dashboard import SHOTS, _idle, _no_exception, browser, running_app  # noqa: F401
 from tests.hostile import PixelServer, build_sandbox_data, hostile_reason, populate_console
 from tests.sandbox_fixture import start_sandbox

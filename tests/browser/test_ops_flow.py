@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _actions(home):
-    from console.audit import get_action, list_actions
     from console.context import open_context
     from console.credentials import memory_credentials
+    from console.operations.audit import get_action, list_actions
 
     ctx = open_context(home, credentials=memory_credentials())
     return [get_action(ctx, a.id) for a in list_actions(ctx)]

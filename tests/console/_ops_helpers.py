@@ -14,7 +14,7 @@ from typing import Any
 from console.connections import Connection, ConnectionRepo
 from console.context import open_context
 from console.credentials import memory_credentials
-from console.tokens import TokenService
+from console.tokens.service import TokenService
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def connect(ctx: Any, sandbox: Any, name: str = "T", *, api_key: str | None = No
     svc.set_api_key(name, api_key or sandbox.api_key)
     svc.generate(name)
     if snapshot:
-        from console.snapshots import take_snapshot
+        from console.directory.snapshots import take_snapshot
 
         take_snapshot(ctx, conn)
     return conn

@@ -67,7 +67,7 @@ def test_check_exit_codes(sandbox, tmp_path, capsys, caplog, shared_memory_crede
     token = sandbox.token(fresh=True)
     shared_memory_credentials.set("Down", "access_token", token)
     from console.context import open_context
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     ctx = open_context(tmp_path / "data", credentials=shared_memory_credentials)
     TokenService(ctx).import_token("Down", token, verify=False)
@@ -222,7 +222,7 @@ def test_remind_and_notify_urls_commands(tmp_path, capsys, monkeypatch, shared_m
     import jwt
 
     from console.context import open_context
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
     from tests.console.test_core_helpers import local_http
 
     d = ["--data-dir", str(tmp_path / "data")]

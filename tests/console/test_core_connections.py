@@ -154,11 +154,11 @@ def test_corrupt_store_is_refused_untouched(tmp_path):
 def test_removing_a_connection_takes_its_data_and_archives_its_audit(sandbox_factory, tmp_path):
     """Snapshots (rows and files), logs and job history go; the audit stays, renamed; the same name re-added
     starts empty; a rename carries everything along; a write for a removed connection fails in words."""
-    from console.audit import list_actions
-    from console.entra_logs import ingest_records, log_count
-    from console.job_health import record_job_status
+    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.entra.health import record_job_status
+    from console.entra.logs import ingest_records, log_count
     from console.operations import execute, plan
-    from console.snapshots import latest_snapshot, take_snapshot
+    from console.operations.audit import list_actions
     from tests.console._ops_helpers import connect, scim
 
     sb = sandbox_factory(seed_users=12, seed_groups=2, seed=3)

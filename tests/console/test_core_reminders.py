@@ -12,7 +12,7 @@ import pytest
 from icalendar import Calendar
 
 from console.connections import Connection, ConnectionRepo
-from console.reminders import (
+from console.notify.reminders import (
     notify_urls,
     remind_connection,
     run_reminders,
@@ -20,7 +20,7 @@ from console.reminders import (
     set_notify_urls,
     token_ics,
 )
-from console.tokens import TokenService
+from console.tokens.service import TokenService
 from tests.console.test_core_helpers import Clock, assert_absent, local_http, make_ctx
 
 ISSUED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -214,7 +214,7 @@ def test_property_thresholds_never_repeat_and_arrive_in_order(tmp_path_factory):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from console.reminders import reached_thresholds
+    from console.notify.reminders import reached_thresholds
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(days=st.sets(st.integers(1, 120), min_size=1, max_size=6),

@@ -6,7 +6,7 @@ import pytest
 
 from console.connections import ConnectionRepo
 from console.graph import GraphClient, GraphError
-from console.tokens import TokenError, TokenService
+from console.tokens.service import TokenError, TokenService
 from tests.console.test_core_helpers import add_conn, assert_absent, make_ctx, new_key
 
 

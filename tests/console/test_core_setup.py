@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from console.alerts import current_alerts
 from console.connections import Connection, ConnectionRepo, EntraSettings, describe_role_rule
 from console.credentials import CredentialsError, default_credentials, passphrase_problem
+from console.notify.alerts import current_alerts
 from console.setup import (
     SetupError,
     add_connection_checked,
@@ -26,7 +26,7 @@ from console.setup import (
     remember_connection,
     store_key_and_token,
 )
-from console.tokens import TokenService
+from console.tokens.service import TokenService
 from tests.console.test_core_helpers import add_conn, local_http, make_ctx, new_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,7 +213,7 @@ def test_missing_token_is_an_alert_where_alerts_are_listed(ctx, sandbox):
 
 
 def test_words_instead_of_internal_identifiers(ctx):
-    from console.tokens import EXPIRY_SOURCES
+    from console.tokens.service import EXPIRY_SOURCES
 
     assert describe_role_rule("prefix:Role - ") == "group names starting with “Role - ”"
     assert "matching the pattern “^Team”" in describe_role_rule("regex:^Team")
@@ -308,7 +308,7 @@ def _due_token(ctx, box, name="Prod", days=5):
 
 def test_cron_and_the_app_thread_never_double_send(tmp_path, sandbox):
     from console.context import open_context
-    from console.reminders import last_runs, remind_all, set_notify_urls, start_reminder_thread
+    from console.notify.reminders import last_runs, remind_all, set_notify_urls, start_reminder_thread
 
     first = make_ctx(tmp_path)
     second = open_context(tmp_path / "console-data", credentials=first.credentials)  # "another process"
@@ -347,7 +347,7 @@ def test_cron_and_the_app_thread_never_double_send(tmp_path, sandbox):
 
 
 def test_the_app_thread_sends_a_due_reminder_once(tmp_path, sandbox):
-    from console.reminders import set_notify_urls, start_reminder_thread
+    from console.notify.reminders import set_notify_urls, start_reminder_thread
 
     ctx = make_ctx(tmp_path)
     add_conn(ctx, sandbox, "Prod")
@@ -371,7 +371,7 @@ def test_the_app_thread_sends_a_due_reminder_once(tmp_path, sandbox):
 
 
 def test_send_test_is_recorded_for_the_checklist(ctx, sandbox):
-    from console.reminders import last_test, send_test, set_notify_urls
+    from console.notify.reminders import last_test, send_test, set_notify_urls
 
     conn = add_conn(ctx, sandbox, "Prod")
     with local_http(SlowReceiver()) as server:
@@ -384,7 +384,7 @@ def test_send_test_is_recorded_for_the_checklist(ctx, sandbox):
 
 
 def test_cron_line_names_this_machine(ctx):
-    from console.reminders import cron_line
+    from console.notify.reminders import cron_line
 
     line = cron_line(ctx)
     assert line.startswith("0 8 * * * ")
@@ -409,7 +409,7 @@ def test_checklist_follows_the_set_up(ctx, sandbox):
     assert {s.key: s for s in checklist(ctx, conn)}["entra"].state == "done"
     TokenService(ctx).generate("Prod")  # a new token: Entra needs it again
     assert {s.key: s for s in checklist(ctx, conn)}["entra"].state == "todo"
-    from console.reminders import remind_all
+    from console.notify.reminders import remind_all
 
     remind_all(ctx, source="cli")
     assert {s.key: s for s in checklist(ctx, conn, now=datetime.now(UTC))}["daily"].state == "done"

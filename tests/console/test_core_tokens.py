@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from console.errors import InvalidInput
-from console.tokens import TokenError, TokenService, fingerprint, probe_token
+from console.tokens.service import TokenError, TokenService, fingerprint, probe_token
 from tests.console.test_core_helpers import (
     Clock,
     add_conn,

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from console.alerts import current_alerts
 from console.cli import main
-from console.entra_logs import FetchError, fetch_logs, fetch_since, log_count, query_logs, summarise
+from console.entra.health import job_overview, poll_job
+from console.entra.logs import FetchError, fetch_logs, fetch_since, log_count, query_logs, summarise
 from console.errors import ConsoleError
-from console.job_health import job_overview, poll_job
+from console.notify.alerts import current_alerts
 from tests.console.test_history_sandbox import connect, home  # noqa: F401  (fixture)
 
 
@@ -95,7 +95,7 @@ def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # 
     s = summarise(ctx, conn)
     assert len(s.cycles) >= 3 and s.total == log_count(ctx, conn)
     # no secret reached the data folder (store, WAL, snapshots, logs)
-    from console.snapshots import take_snapshot
+    from console.directory.snapshots import take_snapshot
 
     take_snapshot(ctx, conn)
     secrets = [box.api_key, box.client_secret, ctx.credentials.get(conn.name, "access_token")]
@@ -160,7 +160,7 @@ def test_import_of_sandbox_export_logs_json_and_csv(home, entra_box, tmp_path, c
     import subprocess
     import sys
 
-    from console.entra_logs import get_record, import_files, record_steps
+    from console.entra.logs import get_record, import_files, record_steps
 
     box = entra_box
     ctx, conn = connect(home, box)

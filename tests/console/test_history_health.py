@@ -1,5 +1,5 @@
 """Job health and alerts from recorded job states and stored logs: quarantine periods, overdue, failure spike,
-staged deletes, credential failures, explanations, and notification dedupe through console.reminders."""
+staged deletes, credential failures, explanations, and notification dedupe through console.notify.reminders."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from console.alerts import current_alerts, notify_alerts
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.entra_catalogue import explain_error
-from console.entra_logs import ingest_records
-from console.job_health import (
+from console.entra.catalogue import explain_error
+from console.entra.health import (
     job_cycles,
     job_overview,
     parse_interval,
     record_job_status,
     status_history,
 )
+from console.entra.logs import ingest_records
+from console.notify.alerts import current_alerts, notify_alerts
 from console.store import Store
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -279,7 +279,7 @@ def test_a_hostile_job_answer_is_stored_bounded_not_fatal(ctx, conn):
 
 def test_directory_text_reaches_markdown_channels_as_text_not_links(ctx, hook_server):
     """A Rocket.Chat channel renders Markdown: names from the directory or the logs arrive escaped."""
-    from console.reminders import send_notification
+    from console.notify.reminders import send_notification
 
     port, received = hook_server
     conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",

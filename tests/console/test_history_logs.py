@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.entra_logs import (
+from console.entra.logs import (
     get_record,
     import_files,
     ingest_records,
@@ -287,7 +287,7 @@ def test_import_never_raises_on_arbitrary_input(ctx, data):
 
 
 def test_per_cycle_counts_match_the_records(ctx):
-    from console.entra_logs import grouped_counts
+    from console.entra.logs import grouped_counts
 
     batch = [rec(i, cycle=f"c{i % 3}", status="failure" if i % 4 == 0 else "success",
                  code="Timeout" if i % 4 == 0 else None) for i in range(40)]

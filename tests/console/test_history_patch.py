@@ -14,8 +14,7 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.errors import ConsoleError
-from console.snapshots import (
+from console.directory.snapshots import (
     SnapshotError,
     build_frames,
     latest_snapshot,
@@ -24,6 +23,7 @@ from console.snapshots import (
     store_snapshot,
     user_history,
 )
+from console.errors import ConsoleError
 from console.store import Store
 from tests.console.test_history_snapshots import G, U
 
@@ -146,7 +146,7 @@ def test_a_full_listing_after_the_patch_records_nothing_twice(ctx, conn):
 def test_a_newer_snapshot_stored_meanwhile_is_derived_from_instead(ctx, conn, monkeypatch):
     """A refresh that lands while the patch is being written: the patch is built again on the newer snapshot,
     so its diff never undoes what the refresh recorded."""
-    from console import snapshots
+    from console.directory import snapshots
 
     base(ctx, conn)
     original = snapshots._patched_files

@@ -13,8 +13,14 @@ import pytest
 from console.connections import Connection, ConnectionRepo, EntraSettings
 from console.context import open_context
 from console.credentials import MemoryKeyring, default_credentials
-from console.snapshots import SnapshotError, directory_size, latest_snapshot, list_events, take_snapshot
-from console.tokens import TokenService
+from console.directory.snapshots import (
+    SnapshotError,
+    directory_size,
+    latest_snapshot,
+    list_events,
+    take_snapshot,
+)
+from console.tokens.service import TokenService
 from scim_client import patch
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,8 +18,7 @@ from starlette.routing import Route
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.errors import NotFoundError
-from console.snapshots import (
+from console.directory.snapshots import (
     SnapshotError,
     build_frames,
     directory_size,
@@ -27,6 +26,7 @@ from console.snapshots import (
     list_events,
     take_snapshot,
 )
+from console.errors import NotFoundError
 from console.store import Store
 from scim_client import ScimClient
 from tests.scim_client.odd_peers import LyingDirectory
@@ -111,7 +111,7 @@ def test_streamed_snapshot_equals_the_frames_built_from_whole_listings(tmp_path,
 def test_users_file_is_written_batch_by_batch(tmp_path, serve, monkeypatch):
     import pyarrow.parquet as pq
 
-    monkeypatch.setattr("console.snapshots.USER_BATCH", 100)  # the default is 10,000 rows per batch
+    monkeypatch.setattr("console.directory.snapshots.USER_BATCH", 100)  # the default is 10,000 rows per batch
     base = serve(Directory(1_050, max_page=100).app([groups_route(some_groups(10))]))
     ctx, conn = console_for(tmp_path, base)
     snap = take_snapshot(ctx, conn)

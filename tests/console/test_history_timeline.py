@@ -1,4 +1,4 @@
-"""The merged timeline (console.timeline), the next cycle and the recent trouble (console.job_health): a
+"""The merged timeline (console.timeline), the next cycle and the recent trouble (console.entra.health): a
 person's History joins change events with their Entra records by SCIM id, Entra object id and user name; the
 Overview's recent changes count what the Sync history page counts; the default range shows the worst failing
 cycle of the last 30 days; a record's target resolves to the SCIM id of the latest snapshot."""
@@ -14,9 +14,9 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.entra_catalogue import error_category_text, error_title
-from console.entra_logs import ingest_records, query_logs, range_start, summarise
-from console.job_health import (
+from console.directory.snapshots import build_frames, describe_event, latest_snapshot, store_snapshot
+from console.entra.catalogue import error_category_text, error_title
+from console.entra.health import (
     RecentTrouble,
     choose_range,
     job_overview,
@@ -26,7 +26,7 @@ from console.job_health import (
     record_job_status,
     relative,
 )
-from console.snapshots import build_frames, describe_event, latest_snapshot, store_snapshot
+from console.entra.logs import ingest_records, query_logs, range_start, summarise
 from console.store import Store
 from console.timeline import (
     SOURCE_DIRECTORY,

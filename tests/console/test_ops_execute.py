@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from console.audit import find_reverted, get_action, list_actions
 from console.errors import ConsoleError, InvalidInput
 from console.operations import (
     abandon,
@@ -16,6 +15,7 @@ from console.operations import (
     undo_plan,
     unfinished_batches,
 )
+from console.operations.audit import find_reverted, get_action, list_actions
 from tests.console._ops_helpers import connect, groups, make_ctx, members, scim, users
 from tests.sandbox_fixture import start_sandbox
 
@@ -200,7 +200,7 @@ def test_403_names_the_missing_permission(box, ctx):
     g = groups(box)
     grp = next(iter(g.values()))
     box.admin("PUT", "/sandbox-admin/keys/ops403/permissions", json={"permissions": ["integrations", "edit-users"]})
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     TokenService(ctx).generate("Limited")
     outsider = next(u for u in users(box) if u not in set(grp.member_ids or []))
@@ -224,7 +224,7 @@ def test_401_stops_the_batch_leaves_items_pending_then_resume_or_abandon(box, ct
     assert u.batch_id == res.batch_id and u.state == "stopped" and not u.live
     # the key comes back (a new one is stored); resume finishes the pending items
     box.admin("POST", "/sandbox-admin/keys", json={"name": "ops401b", "apiKey": key + "b"})
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     TokenService(ctx).set_api_key("Revoked", key + "b")
     TokenService(ctx).generate("Revoked")
@@ -247,7 +247,7 @@ def test_401_stops_the_batch_leaves_items_pending_then_resume_or_abandon(box, ct
 
 
 def test_reverted_changes_are_flagged_after_a_later_snapshot(box, ctx):
-    from console.snapshots import take_snapshot
+    from console.directory.snapshots import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 2, skip=60)
@@ -315,7 +315,7 @@ def test_interrupted_run_is_journaled_then_abandoned_and_its_changes_stay_undoab
 
 def test_audit_list_command_flags_reverted_changes(box, ctx, monkeypatch, capsys):
     from console.cli import main
-    from console.snapshots import take_snapshot
+    from console.directory.snapshots import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 1)

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from console.audit import get_action, list_actions
 from console.connections import Connection, ConnectionRepo
 from console.operations import (
     abandon,
@@ -24,7 +23,8 @@ from console.operations import (
     undo_plan,
     unfinished_batches,
 )
-from console.tokens import TokenService
+from console.operations.audit import get_action, list_actions
+from console.tokens.service import TokenService
 from tests.console._ops_helpers import connect, db_text, groups, make_ctx, members, scim
 from tests.odd_servers import make_token, odd_server
 
@@ -422,7 +422,7 @@ def test_members_another_action_removes_meanwhile_are_not_a_server_defect(sandbo
     if journaled:
         journal.create_batch(ctx.store, plan(ctx, conn, "move", theirs, from_group=src.id, to_group=gb.id),
                              reason="the other operator", operator="other", source="cli", concurrency=4)
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     with TokenService(ctx).scim_client(conn.name) as inner:
         meddler = _Meddler(inner, sb, src.id, theirs)

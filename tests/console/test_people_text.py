@@ -1,4 +1,4 @@
-"""console.people (one display label for a person, whatever the directory holds) and console.text (text made
+"""console.directory.people (one display label for a person, whatever the directory holds) and console.text (text made
 safe to show: control and bidi characters visible, bounded)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.people import NO_NAME, display_label, display_labels, is_active
+from console.directory.people import NO_NAME, display_label, display_labels, is_active
 from console.text import as_text, plain, reveal
 
 

@@ -116,7 +116,7 @@ def test_the_command_line_log_is_redacted() -> None:
     code = ("import logging, os\n"
             "from console.cli import _configure_logging\n"
             "_configure_logging()\n"
-            "log = logging.getLogger('console.tokens')\n"
+            "log = logging.getLogger('console.tokens.service')\n"
             "log.warning('key %s rejected', os.environ['LEAK'])\n"
             "try:\n"
             "    raise RuntimeError('body ' + os.environ['LEAK'])\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from console.connections import Connection
-from console.roles import role_label, role_labels, rule_text
+from console.directory.roles import role_label, role_labels, rule_text
 
 
 def test_the_default_prefix_is_left_out():

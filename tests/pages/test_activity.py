@@ -3,8 +3,8 @@ preview → confirm, unfinished actions with Resume / Abandon, and changes a lat
 
 from __future__ import annotations
 
-from console.audit import get_action, list_actions
 from console.operations import execute, plan
+from console.operations.audit import get_action, list_actions
 from tests.console._ops_helpers import scim, users
 from tests.pages.conftest import app, assert_clean, make_connection, texts
 
@@ -65,7 +65,7 @@ def test_unfinished_action_resume_and_abandon(console_home, sandbox_factory):
     key = "6ck_activity_" + "5e6f7a8b9c0d"
     sb.admin("POST", "/sandbox-admin/keys", json={"name": "act", "apiKey": key})
     live = make_connection(console_home, sb, "Tenant", entra=False)
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     TokenService(live.ctx).set_api_key("Tenant", key)
     TokenService(live.ctx).generate("Tenant")
@@ -96,7 +96,7 @@ def test_unfinished_action_resume_and_abandon(console_home, sandbox_factory):
 
 
 def test_reverted_changes_are_flagged(console_home, sandbox_factory):
-    from console.snapshots import take_snapshot
+    from console.directory.snapshots import take_snapshot
 
     sb = sandbox_factory(seed_users=12, seed_groups=2, seed=2)
     live = make_connection(console_home, sb, "Tenant", entra=False)

@@ -31,7 +31,7 @@ def test_sidebar_shows_token_badge_and_freshness(live):
 
 
 def test_refresh_takes_a_new_snapshot(live):
-    from console.snapshots import latest_snapshot
+    from console.directory.snapshots import latest_snapshot
 
     before = latest_snapshot(live.ctx, live.conn).id
     at = app()
@@ -42,7 +42,7 @@ def test_refresh_takes_a_new_snapshot(live):
 
 
 def test_rejected_token_shows_a_banner_on_every_page(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     svc = TokenService(live.ctx)
     svc.import_token("Tenant", "not-a-valid-token-for-this-tenant", accept_estimated=True, verify=False)

@@ -26,7 +26,7 @@ def _codes(at) -> list[str]:
 
 
 def test_token_summary_timeline_and_ics(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     status = TokenService(live.ctx).status("Tenant")
     at = app(PAGE)
@@ -49,7 +49,7 @@ def test_token_summary_timeline_and_ics(live):
 
 
 def test_test_and_generate_show_their_outcome_and_the_entra_steps(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     before = TokenService(live.ctx).status("Tenant").fingerprint
     at = app(PAGE)
@@ -70,7 +70,7 @@ def test_test_and_generate_show_their_outcome_and_the_entra_steps(live):
 
 
 def test_reveal_once_shows_the_token_for_that_run_only(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     at = app(PAGE)
     at.button(key="token.generate").click().run()
@@ -97,7 +97,7 @@ def test_rotate_without_graph_lists_the_manual_steps(console_home, sandbox):
     shown = texts(at)
     assert "Token rotated" in shown and "Now give Entra this token" in shown
     assert "Secret Token" in shown and "Test Connection" in shown and "Reveal once to copy" in shown
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     token = TokenService(open_ctx(console_home)).get_token("NoEntra")
     assert token not in shown and token not in _all_state(at)
@@ -119,7 +119,7 @@ def test_the_outcome_panel_goes_when_the_admin_leaves_the_page(console_home, san
 
 
 def test_rotate_with_graph_pushes_to_entra(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     at = app(PAGE)
     at.button(key="token.rotate").click().run()
@@ -130,7 +130,7 @@ def test_rotate_with_graph_pushes_to_entra(live):
 
 
 def test_rotate_cancel_changes_nothing(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     before = TokenService(live.ctx).status("Tenant").fingerprint
     at = app(PAGE)
@@ -141,7 +141,7 @@ def test_rotate_cancel_changes_nothing(live):
 
 
 def test_import_of_a_bad_token_is_refused_and_nothing_changes(live):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     before = TokenService(live.ctx).status("Tenant").fingerprint
     at = app(PAGE)
@@ -163,7 +163,7 @@ def _fill(at, g: int, name: str, url: str, key: str) -> None:
 
 def test_add_connection_checks_first_and_opens_its_token(console_home, sandbox):
     from console.connections import ConnectionRepo
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     at = app(PAGE)
     assert_clean(at)
@@ -260,7 +260,7 @@ def _incomplete(console_home, sandbox, name="Prod"):
 
 
 def test_an_incomplete_connection_says_so_and_takes_its_key_here(console_home, sandbox):
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     _incomplete(console_home, sandbox)
     at = app(PAGE)

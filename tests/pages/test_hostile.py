@@ -130,9 +130,9 @@ def test_overview_shows_hostile_job_and_alerts_as_text(world: dict[str, Any]) ->
 # --- Users ---------------------------------------------------------------------------------------------------
 
 def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
-    from console.people import display_label
-    from console.roles import role_label
-    from console.snapshots import latest_snapshot
+    from console.directory.people import display_label
+    from console.directory.roles import role_label
+    from console.directory.snapshots import latest_snapshot
 
     values, directory = world["values"], world["directory"]
     users = latest_snapshot(world["live"].ctx, world["live"].conn).users.set_index("id")
@@ -153,8 +153,8 @@ def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
 
 
 def test_users_table_names_people_by_the_display_label(world: dict[str, Any]) -> None:
-    from console.people import display_labels
-    from console.snapshots import latest_snapshot
+    from console.directory.people import display_labels
+    from console.directory.snapshots import latest_snapshot
 
     users = latest_snapshot(world["live"].ctx, world["live"].conn).users
     at = app("pages/users.py")
@@ -211,7 +211,7 @@ def test_users_operation_preview_over_a_hostile_person(world: dict[str, Any]) ->
 # --- Groups & roles ------------------------------------------------------------------------------------------
 
 def test_groups_detail_of_every_hostile_group_and_role(world: dict[str, Any]) -> None:
-    from console.roles import role_label
+    from console.directory.roles import role_label
 
     values, directory = world["values"], world["directory"]
     conn = world["live"].conn

@@ -4,7 +4,7 @@ request, the answer, who vanished, the verified restore) as plain text, never as
 
 from __future__ import annotations
 
-from console.audit import list_actions
+from console.operations.audit import list_actions
 from tests.odd_servers import odd_server
 from tests.pages.conftest import app, assert_clean, make_connection, texts
 

@@ -26,7 +26,7 @@ def _links(at: Any) -> dict[str, str]:
 
 def _incomplete(home: Any, sandbox: Any, name: str = "Prod", *, with_key: bool = False) -> Any:
     from console.connections import Connection, ConnectionRepo
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     ctx = open_ctx(home)
     conn = ConnectionRepo(ctx).add(Connection(name=name, api_url=sandbox.api_url))

@@ -128,7 +128,7 @@ def test_two_different_moves_of_the_same_people_never_leave_anyone_in_neither(ra
     _cli(env, "snapshot", "--connection", NAME)
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.snapshots import latest_snapshot
+    from console.directory.snapshots import latest_snapshot
 
     ctx = open_context(Path(env["SCIM_CONSOLE_HOME"]), credentials=memory_credentials())
     snap = latest_snapshot(ctx, ConnectionRepo(ctx).get(NAME))
@@ -157,7 +157,7 @@ def test_refresh_and_bulk_deactivation_side_by_side_share_the_store(race: tuple[
 
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.snapshots import latest_snapshot, list_events
+    from console.directory.snapshots import latest_snapshot, list_events
 
     ctx = open_context(Path(env["SCIM_CONSOLE_HOME"]), credentials=memory_credentials())
     conn = ConnectionRepo(ctx).get(NAME)
@@ -180,8 +180,8 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
     with real processes the same race needs luck to show (it did, in an earlier version of this test)."""
     import threading
 
-    import console.snapshots as snapshots
-    from console.tokens import TokenService
+    import console.directory.snapshots as snapshots
+    from console.tokens.service import TokenService
 
     home = tmp_path / "home"
     from console.context import open_context

@@ -112,7 +112,7 @@ def _check_console_error(exc: BaseException) -> None:
 
 
 def test_log_import_of_any_file_reports_counts_and_stores_nothing_twice(ctx: Any) -> None:
-    from console.entra_logs import import_files, log_count
+    from console.entra.logs import import_files, log_count
 
     @FUZZ
     @given(files=st.lists(upload, min_size=1, max_size=2))
@@ -142,7 +142,7 @@ def test_log_import_of_the_sandbox_export_is_complete_and_idempotent(ctx: Any, s
     import subprocess
     import sys
 
-    from console.entra_logs import import_files, log_count
+    from console.entra.logs import import_files, log_count
 
     sandbox = sandbox_factory(seed_users=30, seed_groups=3, seed=2)
     if not sandbox.graph_url:
@@ -212,10 +212,10 @@ def test_csv_lone_cr_and_truncated_utf16_get_a_remedy_or_read(data: bytes) -> No
 
 def test_csv_upload_preview_never_crashes_and_changes_nothing(tmp_path: Path, sandbox: Any) -> None:
     """Fuzzed CSV files through the operation preview against a real directory: a Plan or a ConsoleError."""
+    from console.directory.snapshots import latest_snapshot, take_snapshot
     from console.operations import plan
     from console.operations.targets import read_csv_targets
-    from console.snapshots import latest_snapshot, take_snapshot
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     ctx = open_context(tmp_path / "home", credentials=memory_credentials())
     conn = ConnectionRepo(ctx).add(Connection(name="P", api_url=sandbox.api_url, allow_http=True))
@@ -244,7 +244,7 @@ def test_csv_upload_preview_never_crashes_and_changes_nothing(tmp_path: Path, sa
                 assert item.user_id, "a change planned for nobody"
 
     check()
-    from console.audit import list_actions
+    from console.operations.audit import list_actions
 
     assert list_actions(ctx) == [], "a preview journaled or ran something"
     assert latest_snapshot(ctx, conn).id == before

@@ -3,7 +3,7 @@ deletes, and Entra's error codes in plain English.
 
 ``poll_job`` reads ``servicePrincipals/{sp}/synchronization/jobs/{job}`` through ``console.graph`` and keeps
 each answer in ``job_status_history``. ``job_overview`` combines that history with the stored provisioning
-logs (``console.entra_logs``) into what the Overview and Sync history pages and the alerts need.
+logs (``console.entra.logs``) into what the Overview and Sync history pages and the alerts need.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from console.entra_catalogue import QUARANTINE_REASONS, explain_error
+from console.entra.catalogue import QUARANTINE_REASONS, explain_error
 from console.errors import InvalidInput
 from console.jsonio import compact_json
 
@@ -54,7 +54,7 @@ def _lower(d: Any) -> dict[str, Any]:
 
 def _time(value: Any) -> str | None:
     """A Graph time as ISO UTC, None for empty / "never" (0001-01-01)."""
-    from console.entra_logs import parse_time
+    from console.entra.logs import parse_time
 
     t = parse_time(value)
     if t is None or t.year < 1971:
@@ -213,7 +213,7 @@ def job_cycles(ctx: Context, conn: Connection | str, since: datetime | None = No
     """Cycles from the logs (grouped by cycleId) completed with executions seen in the job's status history
     (cycles without changes leave no log records). Columns as ``entra_logs.cycles_from_counts`` plus
     ``state`` (job lastExecution state, when known) and ``source`` (logs | job | both)."""
-    from console.entra_logs import cycles_from_counts, grouped_counts
+    from console.entra.logs import cycles_from_counts, grouped_counts
 
     cycles = cycles_from_counts(grouped_counts(ctx, conn, since))
     cycles["state"] = None
@@ -288,7 +288,7 @@ def _ts(value: Any) -> datetime | None:
 def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = None) -> JobOverview:
     """Status, last cycle, next expected cycle, overdue, quarantine, failure spike, staged deletes,
     credential failures."""
-    from console.entra_logs import grouped_counts
+    from console.entra.logs import grouped_counts
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     has_graph = not isinstance(conn, str) and getattr(conn, "entra", None) is not None
@@ -503,7 +503,7 @@ def recent_trouble(ctx: Context, conn: Connection | str, now: datetime | None = 
                    horizon: timedelta = TROUBLE_HORIZON, *, overview: JobOverview | None = None) -> RecentTrouble:
     """Failing cycles of the last ``horizon`` (from the per-cycle counts: as cheap at 1,000,000 records as at
     1,000) and the starts of quarantine periods in it."""
-    from console.entra_logs import grouped_counts
+    from console.entra.logs import grouped_counts
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     since = now - horizon

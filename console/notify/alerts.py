@@ -1,6 +1,6 @@
 """Alerts for a connection: quarantine, overdue cycle, failure spike, credential failures, staged deletes and
 token expiry. ``current_alerts`` is what the Overview and Sync history pages show; ``notify_alerts`` sends the
-new ones (deduplicated by ``Alert.key``) through ``console.reminders.send_notification``, which is how
+new ones (deduplicated by ``Alert.key``) through ``console.notify.reminders.send_notification``, which is how
 ``python -m console remind`` delivers them alongside token reminders.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from console.job_health import JobOverview, job_overview
+from console.entra.health import JobOverview, job_overview
 
 if TYPE_CHECKING:
     from console.connections import Connection
@@ -94,7 +94,7 @@ def job_alerts(ov: JobOverview, now: datetime) -> list[Alert]:
 
 def token_alert(ctx: Context, conn: Connection) -> Alert | None:
     try:
-        from console.tokens import TokenService
+        from console.tokens.service import TokenService
 
         status = TokenService(ctx).status(conn.name)
     except Exception as exc:  # the credential store may be locked or missing: say so, do not crash the page
@@ -137,11 +137,11 @@ def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, 
 def notify_alerts(ctx: Context, conn: Connection, *, now: datetime | None = None, dry_run: bool = False,
                   send: Callable[..., Any] | None = None, include_token: bool = False) -> list[tuple[Alert, Any]]:
     """Send the current alerts through the connection's notification channels. Delivery is deduplicated per
-    channel by ``console.reminders.send_notification`` under the key ``entra:<alert key>``, so an alert goes out
+    channel by ``console.notify.reminders.send_notification`` under the key ``entra:<alert key>``, so an alert goes out
     once while its condition lasts, and a failed channel is retried on the next run. Token expiry is left to the
     token reminders unless ``include_token``. Returns (alert, NotificationResult) pairs."""
     if send is None:
-        from console.reminders import send_notification as send
+        from console.notify.reminders import send_notification as send
     results: list[tuple[Alert, Any]] = []
     for alert in current_alerts(ctx, conn, now, include_token=include_token):
         body = f"{alert.detail}\n\nWhat to do: {alert.remedy}"

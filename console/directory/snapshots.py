@@ -1007,7 +1007,7 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
            passes: int) -> tuple[SnapshotFrames, list[str]]:
     """Read groups, then users, page by page into the snapshot's files in ``staging``; returns the frames
     (without the raw JSON, which is only in the files) and the listings' warnings."""
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     svc = TokenService(ctx)
 

@@ -33,7 +33,7 @@ from console.errors import ConsoleError, InvalidInput
 if TYPE_CHECKING:
     from console.context import Context
     from console.credentials import CredentialStore
-    from console.tokens import TokenStatus
+    from console.tokens.service import TokenStatus
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def reminder_text(conn: Connection, status: TokenStatus, threshold: str) -> tupl
 
 def remind_connection(ctx: Context, conn: Connection, *, dry_run: bool = False, test: bool = False,
                       ) -> ReminderOutcome:
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     svc = TokenService(ctx)
     status = svc.test(conn.name) if test else svc.status(conn)
@@ -404,7 +404,7 @@ def remind_all(ctx: Context, connection: str | None = None, *, dry_run: bool = F
     once per threshold and channel. ``python -m console remind`` and the app's reminder thread both call this,
     with the same records of what was sent (and a claim while sending), so the two never double-send. A
     connection whose secrets cannot be read (a locked keyring) is reported in ``problems`` and skipped."""
-    from console.alerts import notify_alerts
+    from console.notify.alerts import notify_alerts
 
     run = RemindRun()
     repo = ConnectionRepo(ctx.store)
@@ -563,7 +563,7 @@ def token_ics(ctx: Context, conn: Connection | str, status: TokenStatus | None =
     file updates the events instead of duplicating them."""
     from icalendar import Alarm, Calendar, Event
 
-    from console.tokens import TokenService
+    from console.tokens.service import TokenService
 
     if not isinstance(conn, Connection):
         conn = ConnectionRepo(ctx.store).get(conn)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from console.connections import Connection
 from console.context import Context
-from console.entra_logs import ImportResult, fetch_logs
+from console.entra.health import poll_job
+from console.entra.logs import ImportResult, fetch_logs
 from console.errors import ConsoleError
-from console.job_health import poll_job
 
 
 def sync(ctx: Context, conn: Connection, *, full: bool = False,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pandas as pd
 
-from console.entra_catalogue import explain_error
+from console.entra.catalogue import explain_error
 from console.errors import ConsoleError, InvalidInput, NotFoundError
 from console.jsonio import compact_json
 from console.uploads import UploadError, decode_text, read_records
@@ -295,7 +295,7 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     oldest: datetime | None = None
     newest: datetime | None = None
-    job_error: str | None = None   # console.entra_sync: the job's status could not be read after the fetch
+    job_error: str | None = None   # console.entra.sync: the job's status could not be read after the fetch
 
     def reject(self, where: str, reason: str) -> None:
         self.rejected_count += 1

@@ -1,0 +1,1 @@
+"""What 6clicks holds: directory snapshots, their diff, the read model of people, groups and roles."""

@@ -1,0 +1,1 @@
+"""Telling people: reminder channels and delivery, token-expiry reminders, alerts and the calendar file."""
