@@ -338,6 +338,12 @@ class GraphClient:
         body = self._get_json(self._job(job_id), what="read the provisioning job", permission=permissions_for("job"))
         return body if isinstance(body, dict) else {}
 
+    def get_schema(self, job_id: str | None = None) -> dict[str, Any]:
+        """The job's synchronizationSchema: its rules, object mappings and attribute mappings."""
+        body = self._get_json(f"{self._job(job_id)}/schema", what="read the provisioning job's attribute mappings",
+                              permission=permissions_for("job"))
+        return body if isinstance(body, dict) else {}
+
     def put_secrets(self, base_address: str, token: str) -> None:
         """Give Entra a new Tenant URL + Secret Token (what the admin center's Admin Credentials do)."""
         body = {"value": [{"key": "BaseAddress", "value": base_address}, {"key": "SecretToken", "value": token}]}
@@ -367,9 +373,11 @@ class GraphClient:
         self._send("POST", f"{self._job(job_id)}/pause", what="pause the provisioning job", permission=permissions_for("write"))
 
     def provision_on_demand(self, object_id: str, *, rule_id: str, object_type: str = "User",
-                            job_id: str | None = None) -> dict[str, Any]:
-        body = {"parameters": [{"ruleId": rule_id, "subjects": [{"objectId": object_id,
-                                                                 "objectTypeName": object_type}]}]}
+                            members: list[str] | None = None, job_id: str | None = None) -> dict[str, Any]:
+        subject: dict[str, Any] = {"objectId": object_id, "objectTypeName": object_type}
+        if members:
+            subject["links"] = {"members": [{"objectId": m, "objectTypeName": "User"} for m in members]}
+        body = {"parameters": [{"ruleId": rule_id, "subjects": [subject]}]}
         response = self._send("POST", f"{self._job(job_id)}/provisionOnDemand", what="provision on demand",
                               permission=permissions_for("write"), json=body)
         try:

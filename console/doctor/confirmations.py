@@ -1,0 +1,81 @@
+"""What the doctor keeps: items an operator confirmed by hand (who and when), and each run's verdict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from console.connections import Connection
+from console.context import Context
+from console.doctor.manual import MANUAL
+from console.doctor.model import Report
+from console.errors import InvalidInput, NotFoundError
+
+MAX_OPERATOR = 120
+
+
+def _connection_id(ctx: Context, conn: Connection) -> int:
+    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
+    if row is None:
+        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
+    return int(row["id"])
+
+
+def confirm(ctx: Context, conn: Connection, item: str, operator: str) -> None:
+    """Record that ``operator`` checked ``item`` by hand now (replacing an older confirmation)."""
+    items = [m[0] for m in MANUAL]
+    if item not in items:
+        raise InvalidInput(f"{item!r} is not an item to confirm by hand.", f"Use one of: {', '.join(items)}.")
+    who = " ".join(str(operator or "").split())[:MAX_OPERATOR] or "unknown operator"
+    ctx.store.execute(
+        "INSERT INTO doctor_confirmations (connection_id, item, confirmed_by, confirmed_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (connection_id, item) DO UPDATE SET confirmed_by = excluded.confirmed_by, "
+        "confirmed_at = excluded.confirmed_at",
+        (_connection_id(ctx, conn), item, who, ctx.now().astimezone(UTC).isoformat()))
+
+
+def withdraw(ctx: Context, conn: Connection, item: str) -> None:
+    ctx.store.execute("DELETE FROM doctor_confirmations WHERE connection_id = ? AND item = ?",
+                      (_connection_id(ctx, conn), item))
+
+
+def confirmations(ctx: Context, conn: Connection) -> dict[str, tuple[str, datetime]]:
+    rows = ctx.store.query(
+        "SELECT d.item, d.confirmed_by, d.confirmed_at FROM doctor_confirmations d JOIN connections c "
+        "ON c.id = d.connection_id WHERE c.name = ?", (conn.name,))
+    return {r["item"]: (r["confirmed_by"], datetime.fromisoformat(r["confirmed_at"])) for r in rows}
+
+
+@dataclass(frozen=True)
+class LastRun:
+    at: datetime
+    worst: str
+    summary: str
+    failures: list[str]  # titles of the failed checks
+
+
+def save_run(ctx: Context, conn: Connection, report: Report) -> None:
+    ctx.store.execute(
+        "INSERT INTO doctor_runs (connection_id, at, worst, summary, report) VALUES (?, ?, ?, ?, ?)",
+        (_connection_id(ctx, conn), report.at.astimezone(UTC).isoformat(), report.worst, report.summary(),
+         json.dumps(report.to_dict(), ensure_ascii=False)))
+    # keep the last 200 runs per connection
+    ctx.store.execute(
+        "DELETE FROM doctor_runs WHERE connection_id = ? AND id NOT IN (SELECT id FROM doctor_runs WHERE "
+        "connection_id = ? ORDER BY at DESC, id DESC LIMIT 200)",
+        (_connection_id(ctx, conn), _connection_id(ctx, conn)))
+
+
+def last_run(ctx: Context, conn: Connection) -> LastRun | None:
+    row = ctx.store.query_one(
+        "SELECT r.at, r.worst, r.summary, r.report FROM doctor_runs r JOIN connections c ON c.id = r.connection_id "
+        "WHERE c.name = ? ORDER BY r.at DESC, r.id DESC LIMIT 1", (conn.name,))
+    if row is None:
+        return None
+    try:
+        checks = json.loads(row["report"]).get("checks", [])
+        failures = [str(c.get("title"))[:200] for c in checks if isinstance(c, dict) and c.get("status") == "failure"]
+    except (ValueError, AttributeError):
+        failures = []
+    return LastRun(datetime.fromisoformat(row["at"]), row["worst"], row["summary"], failures)
