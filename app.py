@@ -32,6 +32,7 @@ PAGES = {
     "Settings": [
         st.Page("pages/connection.py", title="Connection & token", icon=":material/key:"),
         st.Page("pages/setup.py", title="Set up a tenant", icon=":material/checklist:"),
+        st.Page("pages/doctor.py", title="Setup check", icon=":material/health_and_safety:"),
     ],
 }
 

@@ -66,6 +66,8 @@ def _print_report(report: Report) -> None:
             if r.verdict != "ok":
                 print(f"         {r.target}: expected {r.expected or '(nothing)'}, found {r.found or '(nothing)'}"
                       + (f" ({r.note})" if r.note else ""))
+            elif r.info and c.status != "ok":
+                print(f"         {r.target}: {r.info}")
     label = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[report.exit_code]
     print(f"\n{label}: {report.summary()}.")
 

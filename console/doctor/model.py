@@ -13,7 +13,7 @@ Status = Literal["ok", "warning", "failure", "manual"]
 SEVERITY: dict[str, int] = {"ok": 0, "manual": 0, "warning": 1, "failure": 2}
 STATUS_WORDS: dict[str, str] = {"ok": "OK", "warning": "Warning", "failure": "Failure",
                                 "manual": "Cannot check here"}
-SECTIONS = ("6clicks", "Permissions", "Entra ID", "By hand")
+SECTIONS = ("6clicks", "Permissions", "Entra ID")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ class MappingRow:
     expected: str      # the guide's source, with its matching precedence ("" when the guide has no such line)
     found: str         # what the job's schema maps ("" when absent)
     verdict: Status
-    note: str = ""
+    note: str = ""     # what differs from the guide
+    info: str = ""     # how 6clicks treats the attribute (e.g. updates never applied)
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,9 @@ def compare(kind: str, expected: tuple[Expected, ...], mapping: ObjectMapping | 
         if len(founds) > 1:
             status = "failure"
             notes.append(f"mapped {len(founds)} times")
-        if e.target in NOT_UPDATABLE:
-            notes.append(f"6clicks keeps the {NOT_UPDATABLE[e.target]} it was created with; later changes in "
-                         "Entra do not arrive")
-        rows.append(MappingRow(kind, e.target, want, got, status, "; ".join(notes)))
+        info = (f"6clicks keeps the {NOT_UPDATABLE[e.target]} it was created with; later changes in Entra do not "
+                "arrive" if e.target in NOT_UPDATABLE else "")
+        rows.append(MappingRow(kind, e.target, want, got, status, "; ".join(notes), info))
     for founds in by_target.values():
         for f in founds:
             rows.append(MappingRow(kind, f.target, "", _describe(f.source, f.matching), "warning",

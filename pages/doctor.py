@@ -1,0 +1,131 @@
+"""Setup check: every step of the 6clicks guide checked on the live connection (``console.doctor``), each with
+what was seen, why it matters and the fix in the guide's words; the attribute mappings side by side; the items
+only a person can check, confirmable by hand; an explicit full permission probe; and provision on demand to try
+the mappings on one person."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from console.connections import Connection
+from console.context import Context
+from console.doctor.checks import run_checks
+from console.doctor.confirmations import confirm, last_run, withdraw
+from console.doctor.model import SECTIONS, STATUS_WORDS, Check, Report
+from console.tokens.service import TokenService
+from pages import _ondemand
+from pages import _ui as ui
+from scim_client.errors import PERMISSIONS
+from scim_client.permissions import FullProbe, full_probe
+
+KEY_REPORT = "result.doctor.report"
+KEY_PROBE = "result.doctor.probe"
+ICONS = {"ok": ":material/check_circle:", "warning": ":material/warning:", "failure": ":material/error:",
+         "manual": ":material/front_hand:"}
+
+
+def _check(ctx: Context, conn: Connection, c: Check) -> None:
+    label = f"{c.title} — {STATUS_WORDS[c.status]}"
+    if c.confirmed_by:
+        label += f" (confirmed by hand by {ui.plain(c.confirmed_by, limit=60)})"
+    with st.expander(label, expanded=c.status in ("failure", "warning", "manual"), icon=ICONS[c.status]):
+        st.markdown(ui.md_escape(c.seen, limit=1500, multiline=True))
+        if c.why:
+            st.caption("Why it matters: " + ui.md_escape(c.why, limit=500))
+        if c.fix and c.status != "ok":
+            st.markdown(("**Check by hand:** " if c.status == "manual" else "**Fix:** ")
+                        + ui.md_escape(c.fix, limit=1000))
+        if c.guide_step:
+            st.caption("Guide step: " + ui.md_escape(c.guide_step, limit=300))
+        if c.rows:
+            table = pd.DataFrame([{"6clicks attribute": r.target, "Verdict": STATUS_WORDS[r.verdict],
+                                   "The guide": r.expected or "—", "The job maps": r.found or "—",
+                                   "Note": "; ".join(x for x in (r.note, r.info) if x)} for r in c.rows])
+            st.dataframe(ui.plain_table(table), hide_index=True, width="stretch")
+        if c.status == "manual":
+            if st.button("I checked this by hand", key=f"doctor.confirm.{c.id}", icon=":material/done:"):
+                confirm(ctx, conn, c.id, ui.operator())
+                st.session_state.pop(KEY_REPORT, None)
+                st.rerun()
+        elif c.confirmed_by:
+            when = ui.fmt_time(c.confirmed_at)
+            st.caption(f"Confirmed by {ui.md_escape(c.confirmed_by, limit=120)} on {when}.")
+            if st.button("Withdraw the confirmation", key=f"doctor.withdraw.{c.id}"):
+                withdraw(ctx, conn, c.id)
+                st.session_state.pop(KEY_REPORT, None)
+                st.rerun()
+
+
+def _summary(report: Report) -> None:
+    a, b, c, d = st.columns(4)
+    a.metric("Failures", report.count("failure"))
+    b.metric("Warnings", report.count("warning"))
+    c.metric("OK", report.count("ok"))
+    d.metric("To confirm by hand", report.count("manual"))
+    st.caption(f"Checked {ui.fmt_time(report.at)}. Nothing was changed in 6clicks or Entra.")
+
+
+def _full_probe(conn: Connection) -> None:
+    with st.expander("Full permission probe (creates and deletes a probe user and group)", icon=":material/science:"):
+        st.markdown("The check above proves each permission **without changing anything**, relying on 6clicks "
+                    "checking permission before it looks at the request (as most APIs do). To be certain, the full "
+                    "probe creates an inactive user `scim-console-probe-…@probe.example.com` and a group "
+                    "`SCIM console probe …`, edits them, and deletes both, cleaning up even when a step fails.")
+        sure = st.checkbox("Create, edit and delete the probe user and group in 6clicks", key="doctor.probe.sure")
+        if st.button("Run the full probe", key="doctor.probe.go", disabled=not sure, icon=":material/science:"):
+            with ui.guard("running the full probe"), st.spinner("Probing…"), \
+                    TokenService(ui.context()).scim_client(conn.name) as client:
+                st.session_state[KEY_PROBE] = full_probe(client)
+        probe = st.session_state.get(KEY_PROBE)
+        if isinstance(probe, FullProbe):
+            rows = [{"Permission": PERMISSIONS.get(p.key, p.key), "Step": p.request,
+                     "Result": "granted" if p.granted else p.verdict, "Detail": p.message} for p in probe.checks]
+            st.dataframe(ui.plain_table(pd.DataFrame(rows)), hide_index=True, width="stretch")
+            if probe.leftovers:
+                st.error("Not cleaned up; delete these by hand in 6clicks: "
+                         + ui.md_escape(", ".join(probe.leftovers), limit=500), icon=":material/delete:")
+
+
+def main() -> None:
+    ui.page_state("doctor.")
+    ctx = ui.context()
+    conn = ui.connection()
+    if conn is None:
+        return
+    st.title("Setup check")
+    st.caption(f"Every step of the 6clicks guide, checked on {ui.md_escape(conn.name)}: the SCIM endpoint, the API "
+               "key and token, the six permissions, the provisioning job, the credentials Entra holds and the "
+               "attribute mappings. Nothing is changed.")
+    if conn.is_demo:
+        st.info("The demo's Entra simulator has one deliberate drift for this check to find: the work e-mail's "
+                "matching precedence.", icon=":material/info:")
+    run = st.button("Run the check", type="primary", icon=":material/play_arrow:", key="doctor.run")
+    if run:
+        with ui.guard("running the setup check"), st.spinner("Checking each step of the guide…"):
+            st.session_state[KEY_REPORT] = run_checks(ctx, conn)
+    report = st.session_state.get(KEY_REPORT)
+    if not isinstance(report, Report) or report.connection != conn.name:
+        previous = last_run(ctx, conn)
+        if previous is not None:
+            st.caption(f"Last run {ui.fmt_time(previous.at)}: {ui.md_escape(previous.summary)}. Run the check to see "
+                       "the details.")
+        else:
+            st.caption("Not checked yet. The check takes a few seconds.")
+        _full_probe(conn)
+        return
+    _summary(report)
+    for section in SECTIONS:
+        checks = [c for c in report.checks if c.section == section]
+        if not checks:
+            continue
+        st.subheader(section)
+        for c in checks:
+            _check(ctx, conn, c)
+        if section == "Entra ID" and conn.entra is not None and conn.entra.can_manage_job:
+            with st.expander("Try the mappings on one person (provision on demand)", icon=":material/bolt:"):
+                _ondemand.panel(conn, key="doctor.ondemand")
+    _full_probe(conn)
+
+
+ui.run_page(main, "showing the setup check")
