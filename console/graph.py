@@ -64,6 +64,8 @@ GRAPH_PERMISSIONS: tuple[FeaturePermissions, ...] = (
     FeaturePermissions("logs", "Provisioning logs (Sync history, failure alerts)", (PERM_LOGS, PERM_DIRECTORY),
                        "needs an Entra ID P1 or P2 tenant"),
     FeaturePermissions("job", "Job status and finding the job id", (PERM_READ,)),
+    FeaturePermissions("directory", "Reconciliation (who is assigned to the app in Entra, and their attributes)",
+                       (PERM_DIRECTORY,), "or User.Read.All, GroupMember.Read.All and Application.Read.All"),
     FeaturePermissions("write", "Pushing a new token to Entra, restart, provision on demand", (PERM_WRITE,),
                        "includes the job-status permission"),
 )
@@ -288,6 +290,29 @@ class GraphClient:
             raise GraphError(f"Graph answered in something other than JSON while trying to {what}.",
                              "Check the Graph base URL.", code="BadResponse", status=response.status_code) from None
 
+    def iter_pages(self, path: str, *, what: str, permission: str, params: dict[str, str] | None = None,
+                   max_pages: int = 10_000) -> Iterator[dict[str, Any]]:
+        """Every page of a Graph collection, following ``@odata.nextLink`` (on the Graph host only: ``_send``
+        refuses a link elsewhere). Each page is yielded whole, so a caller reads ``value`` and, on the last page
+        of a delta query, ``@odata.deltaLink``. A page that is not a JSON object with a ``value`` list raises:
+        a reconciliation must never go on with part of a directory."""
+        url: str | None = path if path.startswith(("http://", "https://")) else f"{self.graph_base_url}/{path}"
+        for _ in range(max_pages):
+            if url is None:
+                return
+            page = self._get_json(url, what=what, permission=permission, params=params)
+            if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+                raise GraphError(f"Graph answered a page without a list of values while trying to {what}.",
+                                 "Try again; if it persists, the Graph base URL may not be Microsoft Graph.",
+                                 code="BadResponse")
+            yield page
+            link = page.get("@odata.nextLink")
+            url = link if isinstance(link, str) and link else None
+            params = None  # the link carries the query
+        raise GraphError(f"Graph kept sending more pages ({max_pages}) while trying to {what}.",
+                         "Try again later; if it persists, report it: the listing does not end.",
+                         code="TooManyPages")
+
     # -- provisioning logs ------------------------------------------------------------------------------
     def iter_provisioning_logs(self, since: datetime | None = None, filter: str | None = None,
                                top: int | None = None) -> Iterator[dict[str, Any]]:
@@ -465,6 +490,9 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
 
     attempt("logs", lambda: next(iter(client.iter_provisioning_logs(top=1)), None))
     attempt("job", client.list_jobs)
+    attempt("directory", lambda: next(iter(client.iter_pages(
+        f"servicePrincipals/{quote(client.service_principal_id, safe='')}/appRoleAssignedTo",
+        what="read the app's assignments", permission=permissions_for("directory"), params={"$top": "1"})), None))
     entry = GRAPH_PERMISSIONS[-1]
     checks.append(AccessCheck(entry.key, entry.feature, entry.text, "not-checked",
                               "Proven only by a write: the next token push tells."))

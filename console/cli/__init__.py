@@ -9,11 +9,23 @@ import logging
 import os
 import sys
 
-from console.cli import access, audit, connections, doctor, groups, logs, remind, snapshot, token, users
+from console.cli import (
+    access,
+    audit,
+    connections,
+    doctor,
+    groups,
+    logs,
+    reconcile,
+    remind,
+    snapshot,
+    token,
+    users,
+)
 from console.errors import ConsoleError
 from console.redact import redact, redacting_handler
 
-COMMANDS = (connections, token, remind, doctor, snapshot, users, groups, audit, logs, access)
+COMMANDS = (connections, token, remind, doctor, snapshot, users, groups, reconcile, audit, logs, access)
 
 
 def build_parser() -> argparse.ArgumentParser:

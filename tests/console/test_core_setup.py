@@ -256,14 +256,15 @@ def test_job_is_discovered_and_permissions_checked_per_feature(ctx, entra_box):
         jobs = find_jobs(graph)
         assert [j.id for j in jobs] == [box.job_id] and jobs[0].is_scim
         assert discover_job_id(graph) == box.job_id
-        assert [c.state for c in check_access(graph)] == ["ok", "ok", "not-checked"]
+        assert [c.state for c in check_access(graph)] == ["ok", "ok", "ok", "not-checked"]
 
     box.admin("PUT", "/sandbox-admin/entra/graph-permissions", {"roles": ["Synchronization.Read.All"]})
     with GraphClient.for_connection(ctx, conn) as graph:
         checks = {c.key: c for c in check_access(graph)}
     assert checks["logs"].state == "missing" and "AuditLog.Read.All" in checks["logs"].message
     assert checks["job"].state == "ok"
-    assert {p.key for p in GRAPH_PERMISSIONS} == {"logs", "job", "write"}
+    assert checks["directory"].state == "missing" and "Directory.Read.All" in checks["directory"].message
+    assert {p.key for p in GRAPH_PERMISSIONS} == {"logs", "job", "directory", "write"}
 
     ctx.credentials.set("Prod", "graph_client_secret", "wrong-secret-value")
     with GraphClient.for_connection(ctx, conn) as graph:

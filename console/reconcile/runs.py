@@ -1,0 +1,207 @@
+"""Run a reconciliation and keep it: the 6clicks side from a snapshot (a fresh one unless told otherwise), Entra's
+side through Graph when the connection has Graph settings, the latest provisioning failure of each missing
+person from the stored logs, the five categories, and the run's counts and rows (``reconcile_runs``) for the
+history chart and the CSV evidence. The reconciliation itself changes nothing in 6clicks or Entra."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from console.connections import Connection
+from console.context import Context
+from console.csvsafe import to_csv_bytes
+from console.directory.snapshots import Snapshot, latest_snapshot, take_snapshot
+from console.entra.catalogue import explain_error
+from console.errors import InvalidInput, NotFoundError
+from console.graph import GraphClient, GraphError
+from console.reconcile.compare import CATEGORIES, TITLES, Result, compare
+from console.reconcile.entra_side import EntraSide, read_entra
+
+MAX_ROWS_KEPT = 200_000   # rows per run kept for the CSV (a run with more keeps its counts and says so)
+
+
+@dataclass
+class Run:
+    id: int | None
+    at: datetime
+    mode: str                  # full / delta / snapshot-only
+    snapshot: Snapshot
+    result: Result
+    entra: EntraSide | None
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
+
+
+def _connection_id(ctx: Context, conn: Connection) -> int:
+    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
+    if row is None:
+        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
+    return int(row["id"])
+
+
+def latest_failures(ctx: Context, conn: Connection, ids: list[str]) -> pd.DataFrame:
+    """The newest failed provisioning record per Entra object id among ``ids``: source_id, at, error_code,
+    explanation, fix."""
+    columns = ["source_id", "at", "error_code", "explanation", "fix"]
+    if not ids:
+        return pd.DataFrame(columns=columns)
+    wanted = set(ids)
+    rows = ctx.store.query(
+        "SELECT source_id, MAX(activity_ms) AS ms, error_code FROM provisioning_logs WHERE connection = ? AND "
+        "error_code IS NOT NULL AND status = 'failure' GROUP BY source_id", (conn.name,))
+    out = []
+    for r in rows:
+        if r["source_id"] in wanted:
+            meaning, fix = explain_error(r["error_code"])
+            out.append((r["source_id"], pd.Timestamp(r["ms"], unit="ms", tz="UTC"), r["error_code"], meaning, fix))
+    return pd.DataFrame(out, columns=columns)
+
+
+MAX_LOOKUPS = 50  # missing people whose latest failure is asked of Graph directly (the rest: stored logs)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def graph_failures(graph: GraphClient, ids: list[str]) -> pd.DataFrame:
+    """The newest failed provisioning record of each of the first ``MAX_LOOKUPS`` ``ids``, asked of Graph
+    (``sourceIdentity/id eq ...``), for people whose records were never fetched into the console."""
+    out = []
+    for object_id in ids[:MAX_LOOKUPS]:
+        flt = f"sourceIdentity/id eq '{_quoted(object_id)}' and provisioningStatusInfo/status eq 'failure'"
+        record = next(iter(graph.iter_provisioning_logs(filter=flt, top=1)), None)
+        info = record.get("provisioningStatusInfo") if isinstance(record, dict) else None
+        error = info.get("errorInformation") if isinstance(info, dict) else None
+        code = str(error.get("errorCode") or "")[:120] if isinstance(error, dict) else ""
+        if not code or not isinstance(record, dict):
+            continue
+        meaning, fix = explain_error(code)
+        at = pd.to_datetime(str(record.get("activityDateTime") or ""), utc=True, errors="coerce")
+        out.append((object_id, at, code, meaning, fix))
+    return pd.DataFrame(out, columns=["source_id", "at", "error_code", "explanation", "fix"])
+
+
+def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: bool = False,
+              graph: GraphClient | None = None, progress: Callable[[str], None] | None = None) -> Run:
+    """Compare and store the run. ``refresh``: read 6clicks again first (else the latest snapshot); ``full``:
+    read every Entra user instead of the changes since the last run. Raises ConsoleError subclasses (with their
+    remedy) when a side cannot be read whole."""
+    say = progress or (lambda _m: None)
+    if refresh:
+        say("Reading 6clicks…")
+        snap = take_snapshot(ctx, conn)
+    else:
+        found = latest_snapshot(ctx, conn)
+        if found is None:
+            raise InvalidInput(f"There is no directory snapshot of {conn.name!r} yet.",
+                               "Refresh the directory first (or reconcile with a fresh read of 6clicks).")
+        snap = found
+    entra: EntraSide | None = None
+    if conn.entra is None or not conn.entra.service_principal_id:
+        say("Comparing…")
+        result = compare(snap.users, snap.groups, snap.memberships, None)
+        result.warnings.append("Without Microsoft Graph settings only the 6clicks side is checked (accounts not "
+                               "managed by SCIM, duplicates). With them the console also finds orphans, missing "
+                               "people and drift: Connection & token > Microsoft Graph.")
+    else:
+        say("Reading Entra through Microsoft Graph…")
+        client = graph or GraphClient.for_connection(ctx, conn)
+        try:
+            entra = read_entra(ctx, conn, client, full=full)
+            say("Comparing…")
+            result = compare(snap.users, snap.groups, snap.memberships, entra.users, entra.in_scope, entra.groups,
+                             entra.members, latest_failures(ctx, conn, sorted(entra.in_scope)))
+            result.warnings.extend(entra.warnings)
+            _fill_failures(result, client)
+        finally:
+            if graph is None:
+                client.close()
+    result.warnings.extend(snap.warnings)
+    mode = "snapshot-only" if entra is None else entra.mode
+    run = Run(None, ctx.now(), mode, snap, result, entra)
+    run.id = save(ctx, conn, run)
+    return run
+
+
+def _fill_failures(result: Result, graph: GraphClient) -> None:
+    """Missing people without a stored failure: ask Graph for their latest failed record (bounded)."""
+    missing = result.tables["missing"]
+    unknown = missing.loc[missing["error_code"].isna(), "entraId"].astype(str).tolist()
+    if not unknown:
+        return
+    try:
+        found = graph_failures(graph, unknown)
+    except GraphError as exc:
+        result.warnings.append(f"The provisioning logs could not be read for the missing people: {exc.message}")
+        return
+    if len(unknown) > MAX_LOOKUPS:
+        result.warnings.append(f"The latest failure was looked up for the first {MAX_LOOKUPS} missing people; "
+                               "fetch the provisioning logs (Sync history) for the others.")
+    if not len(found):
+        return
+    fill = found.set_index("source_id")
+    for column in ("at", "error_code", "explanation", "fix"):
+        looked = missing["entraId"].map(fill[column])
+        missing[column] = missing[column].astype(object).where(missing[column].notna(), looked.astype(object))
+
+
+def _rows(result: Result) -> bytes:
+    lines = []
+    kept = 0
+    for category in CATEGORIES:
+        frame = result.tables.get(category)
+        if frame is None:
+            continue
+        for record in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+            if kept >= MAX_ROWS_KEPT:
+                break
+            lines.append(json.dumps({"category": category, **{k: str(v) if v is not None else ""
+                                                               for k, v in record.items()}}, ensure_ascii=False))
+            kept += 1
+    return zlib.compress("\n".join(lines).encode(), 6)
+
+
+def save(ctx: Context, conn: Connection, run: Run) -> int:
+    cur = ctx.store.execute(
+        "INSERT INTO reconcile_runs (connection_id, at, mode, snapshot_id, exit_code, counts, rows) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (_connection_id(ctx, conn), run.at.isoformat(), run.mode, run.snapshot.id, run.exit_code,
+         json.dumps(run.result.counts()), _rows(run.result)))
+    return int(cur.lastrowid or 0)
+
+
+def history(ctx: Context, conn: Connection) -> pd.DataFrame:
+    """One row per run: at, mode, exit_code and a column per category."""
+    rows = ctx.store.query(
+        "SELECT r.id, r.at, r.mode, r.exit_code, r.counts FROM reconcile_runs r JOIN connections c "
+        "ON c.id = r.connection_id WHERE c.name = ? ORDER BY r.at", (conn.name,))
+    out = []
+    for r in rows:
+        counts = json.loads(r["counts"])
+        out.append({"run": r["id"], "at": pd.Timestamp(r["at"]), "mode": r["mode"], "exit_code": r["exit_code"],
+                    **{c: int(counts.get(c, 0)) for c in CATEGORIES}})
+    return pd.DataFrame(out, columns=["run", "at", "mode", "exit_code", *CATEGORIES])
+
+
+def export_csv(ctx: Context, conn: Connection, run_id: int) -> bytes:
+    """A run's rows as CSV (formula-safe), one line per row with its category, for evidence."""
+    row = ctx.store.query_one(
+        "SELECT r.rows, r.at FROM reconcile_runs r JOIN connections c ON c.id = r.connection_id "
+        "WHERE c.name = ? AND r.id = ?", (conn.name, run_id))
+    if row is None:
+        raise NotFoundError(f"Reconciliation run {run_id} of {conn.name!r} does not exist.",
+                            "Choose a run from the history.")
+    records = [json.loads(line) for line in zlib.decompress(row["rows"]).decode().splitlines() if line]
+    columns = ["category", *sorted({k for r in records for k in r} - {"category"})]
+    frame = pd.DataFrame(records, columns=columns)
+    frame["category"] = frame["category"].map(TITLES).fillna(frame["category"])
+    return to_csv_bytes(frame)
