@@ -135,3 +135,38 @@ def test_without_graph_only_the_snapshot_categories(tmp_path, demo):
         assert run.exit_code == 1  # the just-in-time accounts are drift, not orphans
     finally:
         c.close()
+
+
+def test_odd_and_hostile_data_is_reported_never_matched(ctx, demo):
+    """Duplicate externalIds and e-mails in 6clicks are conflicts and stay unmatched; throttling is waited out;
+    a listing that breaks off mid-way ends the run with an error instead of reporting everyone as an orphan."""
+    from console.graph import GraphError
+
+    conn = _conn(ctx)
+    base = reconcile(ctx, conn, full=True)
+    entra_id = base.entra.users[base.entra.users["id"].isin(base.entra.in_scope)].iloc[3]["id"]
+    with TokenService(ctx).scim_client("Prod") as client:
+        a = client.create_user("twin.a@contoso.example", email="twin@contoso.example", external_id="dup-ext-1")
+        b = client.create_user("twin.b@contoso.example", email="twin@contoso.example", external_id="dup-ext-1")
+        c = client.create_user("copy@contoso.example", email="copy@contoso.example", external_id=entra_id)
+    try:
+        demo.set_faults(rate_429=0.3, retry_after=0, paths="^/graph", seed=7)
+        run = reconcile(ctx, conn)
+        demo.clear_faults()
+        conflicts = run.result.tables["conflicts"]
+        kinds = set(zip(conflicts["kind"], conflicts["value"], strict=True))
+        assert ("duplicate externalId", "dup-ext-1") in kinds and ("duplicate e-mail", "twin@contoso.example") in kinds
+        assert ("duplicate externalId", entra_id.casefold()) in kinds
+        # the duplicated id is matched to neither account: no drift or orphan row pairs them with Entra
+        assert entra_id not in set(run.result.tables["attribute_drift"]["externalId"])
+        assert entra_id not in set(run.result.tables["missing"]["entraId"])  # it is there: a conflict, not missing
+        runs_before = len(history(ctx, conn))
+        demo.set_faults(rate_500=1.0, paths="^/graph/v1.0/users/delta", seed=1)
+        with pytest.raises(GraphError):
+            reconcile(ctx, conn, refresh=False, full=True)
+        assert len(history(ctx, conn)) == runs_before  # nothing half-read was stored
+    finally:
+        demo.clear_faults()
+        with TokenService(ctx).scim_client("Prod") as client:
+            for user in (a, b, c):
+                client.delete_user(user.id)
