@@ -50,7 +50,7 @@ class Result:
 
 
 def _key(series: pd.Series) -> pd.Series:
-    return series.astype("string").str.strip().str.casefold()
+    return series.astype("string").str.strip().str.lower()
 
 
 def _blank(series: pd.Series) -> pd.Series:
@@ -97,7 +97,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     if entra_users is None:
         return Result(tables, with_entra=False)
     scope = pd.Index(sorted(in_scope or set()))
-    entra = entra_users.assign(key=entra_users["id"].astype("string").str.casefold(),
+    entra = entra_users.assign(key=entra_users["id"].astype("string").str.lower(),
                                in_scope=entra_users["id"].isin(scope))
     managed = _user_cols(users)[~_blank(users["externalId"])].copy()
     managed["key"] = _key(managed["externalId"])
@@ -162,12 +162,12 @@ def _membership_drift(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd
     if entra_groups is None or entra_members is None or not len(entra_groups):
         return pd.DataFrame(columns=columns)
     provisioned = groups[~_blank(groups["externalId"])].assign(key=_key(groups["externalId"]))
-    provisioned = provisioned.merge(entra_groups.assign(key=entra_groups["id"].astype("string").str.casefold())
+    provisioned = provisioned.merge(entra_groups.assign(key=entra_groups["id"].astype("string").str.lower())
                                     [["key", "id"]].rename(columns={"id": "entra_group"}), on="key")
     if not len(provisioned):
         return pd.DataFrame(columns=columns)
     user_by_ext = managed[["key", "id"]].rename(columns={"id": "user_id"})
-    theirs = entra_members.assign(key=entra_members["user_id"].astype("string").str.casefold()).drop(
+    theirs = entra_members.assign(key=entra_members["user_id"].astype("string").str.lower()).drop(
         columns=["user_id"]).merge(user_by_ext, on="key").rename(columns={"group_id": "entra_group"})
     theirs = theirs.merge(provisioned[["entra_group", "id"]].rename(columns={"id": "group_id"}), on="entra_group")
     # inactive 6clicks users have no access through their groups (Entra leaves a disabled user's memberships)
