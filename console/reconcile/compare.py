@@ -122,7 +122,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     by_mail = set(_key(unmanaged["email"]).dropna()) | set(_key(unmanaged["userName"]).dropna())
     missing = missing.assign(note=[
         "a 6clicks account with this e-mail or name exists without externalId (created just in time?)"
-        if (str(m).casefold() in by_mail or str(u).casefold() in by_mail) else ""
+        if (str(m).lower() in by_mail or str(u).lower() in by_mail) else ""
         for m, u in zip(missing["mail"], missing["upn"], strict=True)])
     if failures is not None and len(failures):
         missing = missing.merge(failures.rename(columns={"source_id": "entraId"}), on="entraId", how="left")
