@@ -131,11 +131,12 @@ def _median(values: list[float]) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
+    from console.connections import Connection, ConnectionRepo
     from console.context import Context
     from console.credentials import memory_credentials
     from console.directory.snapshots import diff_frames, latest_snapshot, store_snapshot
     from console.entra.health import job_overview
-    from console.entra.logs import _Ingester, query_logs, summarise
+    from console.entra.logstore import Ingester, query_logs, summarise
     from console.store import Store
 
     users = 10_000 if quick else 100_000
@@ -145,6 +146,7 @@ def run(quick: bool) -> dict[str, Any]:
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         ctx = Context(data_dir=Path(tmp), store=Store.open(Path(tmp)), credentials=memory_credentials())
+        ConnectionRepo(ctx.store).add(Connection(name="bench", api_url="https://127.0.0.1:9"))  # what is stored needs one
         a = frames(users, 1)
         b = changed(a, 0.01, 2)
         events = diff_frames(a, b)
@@ -165,7 +167,7 @@ def run(quick: bool) -> dict[str, Any]:
                      "memberships (Parquet, zstd, raw SCIM JSON included)")
 
         now = datetime.now(UTC)
-        ing = _Ingester(ctx, "bench", "import")
+        ing = Ingester(ctx, "bench", "import")
         chunk = 50_000
         ingest_s = ingest_cpu = 0.0
         for start in range(0, n_logs, chunk):

@@ -43,7 +43,7 @@ OTHER_OUTCOME = ":gray-badge[other outcome]"
 # --- one overview of the job for every page ------------------------------------------------------------------
 
 def version(conn: Any) -> tuple:
-    from console.entra.logs import history_version
+    from console.entra.logstore import history_version
 
     return history_version(ui.context(), conn.name)
 
@@ -63,8 +63,8 @@ def job_overview(conn: Any) -> Any:
 
 def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
     """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
-    from console.entra.health import next_cycle as compute
-    from console.entra.health import next_cycle_words
+    from console.entra.schedule import next_cycle as compute
+    from console.entra.schedule import next_cycle_words
 
     now = now or datetime.now(UTC)
     return next_cycle_words(compute(ov, now), ui.fmt_time, now)

@@ -702,8 +702,8 @@ def refresh_directory(conn: Any, *, where: Any = None) -> Any | None:
 
 def refresh_entra(conn: Any, bar: Any) -> list[BaseException]:
     """New provisioning logs and the job's status from Graph (history module); returns the errors."""
+    from console.entra.fetch import fetch_logs
     from console.entra.health import poll_job
-    from console.entra.logs import fetch_logs
 
     ctx = context()
     problems: list[BaseException] = []

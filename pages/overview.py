@@ -182,7 +182,7 @@ def _recent(data_dir: str, conn_name: str, since_iso: str, stamp: tuple) -> Any:
 def changes_panel(conn: Any, snap: Any) -> None:
     """What changed in the last 7 days: directory changes between snapshots and Entra's provisioning records,
     in one list (``console.timeline.recent_activity``), with the Sync history page's figures."""
-    from console.entra.logs import range_start
+    from console.entra.logstore import range_start
 
     st.subheader("Recent changes (7 days)", divider="gray")
     since = range_start(timedelta(days=7))

@@ -41,7 +41,7 @@ STATUS_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":
 
 @st.cache_data(show_spinner=False, ttl=300, max_entries=32)
 def _summary(data_dir: str, conn_name: str, since_iso: str | None, version: tuple) -> Any:
-    from console.entra.logs import summarise
+    from console.entra.logstore import summarise
 
     return summarise(ui.context(), conn_name, since=datetime.fromisoformat(since_iso) if since_iso else None)
 
@@ -161,7 +161,8 @@ def size_chart(size: pd.DataFrame, since: datetime | None) -> go.Figure:
 # --- panels --------------------------------------------------------------------------------------------------
 
 def status_strip(ctx: Any, conn: Any, ov: Any) -> None:
-    from console.entra.logs import last_fetch, log_count
+    from console.entra.fetch import last_fetch
+    from console.entra.logstore import log_count
 
     short, sentence = hist.next_cycle(ov)
     a, b, c = st.columns(3)
@@ -215,7 +216,7 @@ def fetch_panel(ctx: Any, conn: Any) -> None:
 
 
 def import_panel(ctx: Any, conn: Any) -> None:
-    from console.entra.logs import import_files
+    from console.entra.files import import_files
 
     with st.expander("Import downloaded logs", icon=":material/upload_file:",
                      expanded=st.session_state.get(KEY_RESULT, ("",))[0] == "import"):
@@ -255,7 +256,7 @@ def _set_range(label: str) -> None:
 def range_picker(trouble: Any) -> tuple[str, datetime | None]:
     """The time range: by default the smallest that shows the recent trouble (``job_health.choose_range``)."""
     from console.entra.health import choose_range
-    from console.entra.logs import range_start
+    from console.entra.logstore import range_start
 
     default = choose_range(trouble, RANGES, DEFAULT_RANGE) if trouble is not None else DEFAULT_RANGE
     if KEY_RANGE not in st.session_state:
@@ -364,7 +365,7 @@ def _filters(summary: Any) -> dict[str, Any]:
 
 def log_table(ctx: Any, conn: Any, since: datetime | None, summary: Any) -> pd.Series | None:
     """The filtered records (newest 500) with one sentence each; returns the selected record's row."""
-    from console.entra.logs import query_logs
+    from console.entra.logstore import query_logs
     from console.timeline import record_sentence, short_cycle
 
     st.subheader("Log records", divider="gray")
@@ -457,7 +458,8 @@ def _steps(box: Any, steps: list[dict]) -> None:
 
 def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
     from console.entra.catalogue import error_category_text, explain_error
-    from console.entra.logs import get_record, record_steps
+    from console.entra.logstore import get_record
+    from console.entra.records import record_steps
     from console.text import as_text
     from console.timeline import property_words, record_sentence, resolve_target, short_cycle
 

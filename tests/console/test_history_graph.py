@@ -9,8 +9,9 @@ import json
 import pytest
 
 from console.cli import main
+from console.entra.fetch import FetchError, fetch_logs, fetch_since
 from console.entra.health import job_overview, poll_job
-from console.entra.logs import FetchError, fetch_logs, fetch_since, log_count, query_logs, summarise
+from console.entra.logstore import log_count, query_logs, summarise
 from console.errors import ConsoleError
 from console.notify.alerts import current_alerts
 from tests.console.test_history_sandbox import connect, home  # noqa: F401  (fixture)
@@ -160,7 +161,9 @@ def test_import_of_sandbox_export_logs_json_and_csv(home, entra_box, tmp_path, c
     import subprocess
     import sys
 
-    from console.entra.logs import get_record, import_files, record_steps
+    from console.entra.files import import_files
+    from console.entra.logstore import get_record
+    from console.entra.records import record_steps
 
     box = entra_box
     ctx, conn = connect(home, box)

@@ -14,14 +14,8 @@ from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
 from console.entra.catalogue import explain_error
-from console.entra.health import (
-    job_cycles,
-    job_overview,
-    parse_interval,
-    record_job_status,
-    status_history,
-)
-from console.entra.logs import ingest_records
+from console.entra.health import job_cycles, job_overview, parse_interval, record_job_status, status_history
+from console.entra.logstore import ingest_records
 from console.notify.alerts import current_alerts, notify_alerts
 from console.store import Store
 

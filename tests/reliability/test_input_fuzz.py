@@ -112,7 +112,8 @@ def _check_console_error(exc: BaseException) -> None:
 
 
 def test_log_import_of_any_file_reports_counts_and_stores_nothing_twice(ctx: Any) -> None:
-    from console.entra.logs import import_files, log_count
+    from console.entra.files import import_files
+    from console.entra.logstore import log_count
 
     @FUZZ
     @given(files=st.lists(upload, min_size=1, max_size=2))
@@ -142,7 +143,8 @@ def test_log_import_of_the_sandbox_export_is_complete_and_idempotent(ctx: Any, s
     import subprocess
     import sys
 
-    from console.entra.logs import import_files, log_count
+    from console.entra.files import import_files
+    from console.entra.logstore import log_count
 
     sandbox = sandbox_factory(seed_users=30, seed_groups=3, seed=2)
     if not sandbox.graph_url:
