@@ -13,11 +13,10 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from console.connections import Connection
 from console.context import Context
 from console.entra.catalogue import QUARANTINE_REASONS, explain_error
 from console.entra.logstore import conn_name, cycles_from_counts, grouped_counts
@@ -25,6 +24,9 @@ from console.entra.records import parse_time
 from console.errors import InvalidInput
 from console.graph import GraphClient
 from console.jsonio import compact_json
+
+if TYPE_CHECKING:  # a runtime import would join the cycle connections -> notify.reminders -> tokens
+    from console.connections import Connection
 
 DEFAULT_INTERVAL = timedelta(minutes=40)
 #: how far back job_overview looks at cycles for spikes, staged deletes and credential failures
