@@ -23,6 +23,21 @@ import numpy as np
 import pandas as pd
 
 from bench._harness import check, metric, repeat
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.credentials import memory_credentials
+from console.directory.snapshots import (
+    SnapshotFrames,
+    _norm_groups,
+    _norm_users,
+    diff_frames,
+    latest_snapshot,
+    store_snapshot,
+)
+from console.entra.health import job_overview
+from console.entra.logstore import Ingester, query_logs, summarise
+from console.store import Store
+from console.timeline import person_records
 
 ACTIONS = np.array(["create", "update", "update", "update", "disable", "delete", "other"], dtype=object)
 CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadRequest", "TooManyRequests",
@@ -30,7 +45,6 @@ CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadReq
 
 
 def frames(users: int, seed: int) -> Any:
-    from console.directory.snapshots import SnapshotFrames, _norm_groups, _norm_users
 
     rng = np.random.default_rng(seed)
     ids = np.array([f"u{i:07d}" for i in range(users)], dtype=object)
@@ -55,8 +69,6 @@ def frames(users: int, seed: int) -> Any:
 def changed(base: Any, fraction: float, seed: int) -> Any:
     """1 % of users changed: a quarter deactivated/reactivated, a quarter renamed, a quarter deleted, a quarter
     new; the same number of memberships added and removed."""
-    from console.directory.snapshots import SnapshotFrames
-
     rng = np.random.default_rng(seed)
     users = base.users.copy()
     n = len(users)
@@ -131,14 +143,6 @@ def _median(values: list[float]) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from console.connections import Connection, ConnectionRepo
-    from console.context import Context
-    from console.credentials import memory_credentials
-    from console.directory.snapshots import diff_frames, latest_snapshot, store_snapshot
-    from console.entra.health import job_overview
-    from console.entra.logstore import Ingester, query_logs, summarise
-    from console.store import Store
-
     users = 10_000 if quick else 100_000
     n_logs = 50_000 if quick else 1_000_000
     params = {"users": users, "changed_fraction": 0.01, "log_records": n_logs, "records_per_cycle": 2_000}
@@ -213,8 +217,6 @@ def run(quick: bool) -> dict[str, Any]:
                           runs=3)
         metrics.append(metric("log table: failures with one error code", [v * 1000 for v in failures], "ms"))
         # a person's History reads their records by SCIM id, Entra object id or user name: one pass, no index
-        from console.timeline import person_records
-
         ids = {"ids": {"tgt-4242"}, "external_ids": {"src-4242"}, "names": {"user 4242"}}
         found = len(person_records(ctx, "bench", ids))
         person = repeat(lambda: person_records(ctx, "bench", ids), runs=3)

@@ -192,9 +192,9 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
                              "only the steps / modified-properties file(s) of the CSV bundle were given; add the "
                              "main provisioning-logs CSV (the one with the date and action columns)"))
         return [], warnings, problems
-    by_key: dict[str, dict] = {}
-    by_id: dict[str, dict] = {}
-    records: list[dict] = []
+    by_key: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    records: list[dict[str, Any]] = []
     for name, headers, rows in logs:
         cols = _resolve(headers, _MAIN)
         missing = [c for c in ("id", "activityDateTime") if c not in cols]
@@ -255,9 +255,7 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
             continue
         attached: list[tuple[dict[str, Any], str | None, dict[str, Any]]] = []
         for row in rows:
-            key = (row.get(cols["key"]) or "").strip() if "key" in cols else ""
-            lid = (row.get(cols["logId"]) or "").strip() if "logId" in cols else ""
-            owner = by_key.get(key) or by_id.get(lid) or by_id.get(key)
+            owner = _owner(row, cols, by_key, by_id)
             if owner is None:
                 unmatched += 1
                 continue
@@ -275,9 +273,7 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
                                    "attached"))
             continue
         for row in rows:
-            key = (row.get(cols["key"]) or "").strip() if "key" in cols else ""
-            lid = (row.get(cols["logId"]) or "").strip() if "logId" in cols else ""
-            owner = by_key.get(key) or by_id.get(lid) or by_id.get(key)
+            owner = _owner(row, cols, by_key, by_id)
             if owner is None:
                 unmatched += 1
                 continue
@@ -288,6 +284,14 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
         warnings.append(f"{unmatched} step / property rows refer to a change id that is not in the logs CSV; "
                         "they were not attached")
     return records, warnings, problems
+
+
+def _owner(row: dict[str, str], cols: dict[str, str], by_key: dict[str, dict[str, Any]],
+           by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The log record a steps / modified-properties row belongs to: by change id, else by record id."""
+    key = (row.get(cols["key"]) or "").strip() if "key" in cols else ""
+    lid = (row.get(cols["logId"]) or "").strip() if "logId" in cols else ""
+    return by_key.get(key) or by_id.get(lid) or by_id.get(key)
 
 
 def _order_key(value: Any) -> float:
