@@ -18,6 +18,7 @@ UI-free; every text returned here is plain text (the pages escape it for Markdow
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -144,14 +145,14 @@ def _anchors(record: dict | None) -> tuple[str | None, list[str]]:
     return anchor, names
 
 
-def resolve_target(row: Any, users: pd.DataFrame | None, groups: pd.DataFrame | None,
-                   record: dict | None = None) -> Target:
+def resolve_target(row: Mapping[str, Any] | pd.Series, users: pd.DataFrame | None, groups: pd.DataFrame | None,
+                   record: dict[str, Any] | None = None) -> Target:
     """Find the object a record (a ``query_logs`` row: identity_type, source_id, source_name, target_id,
     target_name) concerns in a snapshot's ``users`` / ``groups`` frames: by SCIM id (the record's target id,
     else the TargetAnchor of its steps), then the Entra object id (= ``externalId``), then the user name (a
     group's display name), case-insensitively."""
 
-    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
+    get = row.get
     is_group = (as_text(get("identity_type")) or "").lower() == "group"
     anchor, step_names = _anchors(record)
     ids = [i for i in (as_text(get("target_id")), anchor) if i]

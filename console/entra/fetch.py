@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from console.connections import Connection
 from console.context import Context
@@ -32,7 +33,7 @@ def fetch_since(ctx: Context, conn: Connection | str) -> datetime | None:
     return datetime.fromtimestamp(row["w"] / 1000, UTC) - FETCH_OVERLAP
 
 
-def last_fetch(ctx: Context, conn: Connection | str) -> dict[str, object] | None:
+def last_fetch(ctx: Context, conn: Connection | str) -> dict[str, Any] | None:
     row = ctx.store.query_one("SELECT * FROM log_fetches WHERE connection = ? AND origin = 'graph'"
                               " ORDER BY id DESC LIMIT 1", (conn_name(conn),))
     return dict(row) if row else None

@@ -113,9 +113,8 @@ class ImportResult:
         self.rejected_count += other.rejected_count
         self.rejected.extend(other.rejected[: max(0, 50 - len(self.rejected))])
         self.warnings.extend(other.warnings)
-        for attr, pick in (("oldest", min), ("newest", max)):
-            a, b = getattr(self, attr), getattr(other, attr)
-            setattr(self, attr, pick(a, b) if a and b else (a or b))
+        self.oldest = min(self.oldest, other.oldest) if self.oldest and other.oldest else self.oldest or other.oldest
+        self.newest = max(self.newest, other.newest) if self.newest and other.newest else self.newest or other.newest
 
     def rejected_reasons(self) -> Counter:
         return Counter(reason.split(" (")[0] for _, reason in self.rejected)
