@@ -14,14 +14,21 @@ from console.connections import Connection
 from console.context import Context
 from console.entra.logstore import ImportResult, Ingester, conn_name, record_fetch
 from console.errors import ConsoleError, InvalidInput
-from console.graph import GraphClient
+from console.graph import GraphClient, GraphError
 
 #: how far back an incremental fetch reaches before the newest stored record (late-arriving log entries)
 FETCH_OVERLAP = timedelta(minutes=15)
 
 
 class FetchError(ConsoleError):
-    """Fetching from Graph stopped; what was fetched before the error is kept."""
+    """Fetching from Graph stopped; what was fetched before the error is kept. ``status`` and ``permission`` are
+    those of the Graph error that stopped it (``GraphError``), when it was one."""
+
+    def __init__(self, message: str, remedy: str = "", *, status: int | None = None,
+                 permission: str | None = None) -> None:
+        super().__init__(message, remedy)
+        self.status = status
+        self.permission = permission
 
 
 def fetch_since(ctx: Context, conn: Connection | str) -> datetime | None:
@@ -57,6 +64,9 @@ def fetch_logs(ctx: Context, conn: Connection, *, full: bool = False,
             record_fetch(ctx, conn.name, "graph", since, partial, complete=False, watermark=None,
                          detail=str(exc)[:500])
             stopped = f"Fetching provisioning logs stopped after {ing.count} records ({partial.new} new, kept): "
+            if isinstance(exc, GraphError):
+                raise FetchError(stopped + exc.message, exc.remedy, status=exc.status,
+                                 permission=exc.permission) from None
             if isinstance(exc, ConsoleError):
                 raise FetchError(stopped + exc.message, exc.remedy) from None
             raise FetchError(stopped + str(exc),
