@@ -261,4 +261,4 @@ class TokenService:
             return token
 
         kwargs.setdefault("verify", conn.verify_tls)
-        return ScimClient(conn.scim_url, token=provider, **kwargs)
+        return ScimClient(conn.scim_url or "", token=provider, **kwargs)
