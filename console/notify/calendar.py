@@ -4,7 +4,7 @@ alarms at the connection's reminder thresholds."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
@@ -43,42 +43,34 @@ def token_ics(ctx: Context, conn: Connection | str, status: TokenStatus | None =
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", f"6clicks SCIM token: {conn.name}")
 
-    renew = Event()
-    renew.add("uid", f"renew-{uid}@scim-console")
-    renew.add("dtstamp", stamp)
-    start = (expires - timedelta(days=30)).replace(microsecond=0)
-    renew.add("dtstart", start)
-    renew.add("dtend", start + timedelta(minutes=30))
-    renew.add("summary", f"Renew the 6clicks SCIM token for {conn.name}")
-    renew.add("description",
-              f"The token …{status.fingerprint} expires {expires:%Y-%m-%d %H:%M} UTC{estimated}.\n"
-              f"Rotate it (about two minutes): {how}\n"
-              "Then make sure Entra's provisioning Secret Token has the new value (the rotation does it when Graph "
-              "settings are configured).")
-    alarm = Alarm()
-    alarm.add("action", "DISPLAY")
-    alarm.add("description", f"Renew the 6clicks SCIM token for {conn.name}")
-    alarm.add("trigger", timedelta(0))
-    renew.add_component(alarm)
-    cal.add_component(renew)
+    def event(kind: str, start: datetime, length: timedelta, summary: str, description: str,
+              alarms: list[tuple[str, timedelta]]) -> None:
+        item = Event()
+        item.add("uid", f"{kind}-{uid}@scim-console")
+        item.add("dtstamp", stamp)
+        item.add("dtstart", start)
+        item.add("dtend", start + length)
+        item.add("summary", summary)
+        item.add("description", description)
+        for text, trigger in alarms:
+            alarm = Alarm()
+            alarm.add("action", "DISPLAY")
+            alarm.add("description", text)
+            alarm.add("trigger", trigger)
+            item.add_component(alarm)
+        cal.add_component(item)
 
-    expiry = Event()
-    expiry.add("uid", f"expiry-{uid}@scim-console")
-    expiry.add("dtstamp", stamp)
-    expiry.add("dtstart", expires.replace(microsecond=0))
-    expiry.add("dtend", expires.replace(microsecond=0) + timedelta(minutes=15))
-    expiry.add("summary", f"6clicks SCIM token for {conn.name} expires{estimated}")
-    expiry.add("description", f"Provisioning from Entra stops when token …{status.fingerprint} expires. Renew: {how}")
-    for days in sorted(conn.reminder_days, reverse=True):
-        a = Alarm()
-        a.add("action", "DISPLAY")
-        a.add("description", f"6clicks SCIM token for {conn.name} expires in {days} day{'s' if days != 1 else ''}")
-        a.add("trigger", timedelta(days=-days))
-        expiry.add_component(a)
-    final = Alarm()
-    final.add("action", "DISPLAY")
-    final.add("description", f"6clicks SCIM token for {conn.name} expires now")
-    final.add("trigger", timedelta(0))
-    expiry.add_component(final)
-    cal.add_component(expiry)
+    event("renew", (expires - timedelta(days=30)).replace(microsecond=0), timedelta(minutes=30),
+          f"Renew the 6clicks SCIM token for {conn.name}",
+          f"The token …{status.fingerprint} expires {expires:%Y-%m-%d %H:%M} UTC{estimated}.\n"
+          f"Rotate it (about two minutes): {how}\n"
+          "Then make sure Entra's provisioning Secret Token has the new value (the rotation does it when Graph "
+          "settings are configured).",
+          [(f"Renew the 6clicks SCIM token for {conn.name}", timedelta(0))])
+    event("expiry", expires.replace(microsecond=0), timedelta(minutes=15),
+          f"6clicks SCIM token for {conn.name} expires{estimated}",
+          f"Provisioning from Entra stops when token …{status.fingerprint} expires. Renew: {how}",
+          [(f"6clicks SCIM token for {conn.name} expires in {days} day{'s' if days != 1 else ''}",
+            timedelta(days=-days)) for days in sorted(conn.reminder_days, reverse=True)]
+          + [(f"6clicks SCIM token for {conn.name} expires now", timedelta(0))])
     return cal.to_ical()

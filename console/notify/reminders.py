@@ -104,10 +104,15 @@ def remind_connection(ctx: Context, conn: Connection, *, dry_run: bool = False, 
     return ReminderOutcome(conn.name, status, key, title, result, message)
 
 
+def _connections(ctx: Context, connection: str | None) -> list[Connection]:
+    """The named connection, or every real one (the demo's secrets live in the app's memory only)."""
+    repo = ConnectionRepo(ctx.store)
+    return [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
+
+
 def run_reminders(ctx: Context, connection: str | None = None, *, dry_run: bool = False,
                   test: bool = False) -> list[ReminderOutcome]:
-    repo = ConnectionRepo(ctx.store)
-    conns = [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
+    conns = _connections(ctx, connection)
     return [remind_connection(ctx, c, dry_run=dry_run, test=test) for c in conns]
 
 
@@ -136,8 +141,7 @@ def remind_all(ctx: Context, connection: str | None = None, *, dry_run: bool = F
     with the same records of what was sent (and a claim while sending), so the two never double-send. A
     connection whose secrets cannot be read (a locked keyring) is reported in ``problems`` and skipped."""
     run = RemindRun()
-    repo = ConnectionRepo(ctx.store)
-    conns = [repo.get(connection)] if connection else [c for c in repo.list() if not c.is_demo]
+    conns = _connections(ctx, connection)
     for conn in conns:
         try:
             run.outcomes.append(remind_connection(ctx, conn, dry_run=dry_run, test=test))
