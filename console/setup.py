@@ -29,7 +29,15 @@ from console.notify.reminders import cron_line, last_runs
 from console.tokens.probe import PROBE_RETRY, ProbeResult
 from console.tokens.rotation import in_entra
 from console.tokens.service import TokenService, clean_secret
-from console.tokens.status import TokenStatus, api_key_remedy, cli_name, fix, generate_remedy, import_remedy
+from console.tokens.status import (
+    TokenStatus,
+    api_key_remedy,
+    cli_name,
+    error_kind,
+    fix,
+    generate_remedy,
+    import_remedy,
+)
 from scim_client import ScimClient, ScimError, exchange_api_key, read_token_expiry
 
 log = logging.getLogger(__name__)
@@ -130,8 +138,8 @@ _URL_KINDS = ("unreachable", "tls", "wrong-url", "bad-url", "html", "protocol", 
 
 
 def _exchange_failure(conn: Connection, exc: ScimError) -> SetupError:
-    kind = getattr(exc, "kind", "error")
-    message = getattr(exc, "message", "") or str(exc)
+    kind = error_kind(exc)
+    message = exc.message or str(exc)
     remedy = exc.remedy or ""
     kept = "Everything you typed is kept: correct it and try again."
     if kind == "rejected":

@@ -31,6 +31,7 @@ from console.tokens.status import (
     TokenStatus,
     api_key_remedy,
     cli_name,
+    error_kind,
     fix,
     import_remedy,
     iso,
@@ -141,8 +142,8 @@ class TokenService:
         try:
             return exchange_api_key(conn.api_url, key, long_lived, verify=conn.verify_tls)
         except ScimError as exc:
-            kind = getattr(exc, "kind", "error")
-            message = getattr(exc, "message", "") or type(exc).__name__
+            kind = error_kind(exc)
+            message = exc.message or type(exc).__name__
             raise TokenError(f"Could not {action} for {conn.name!r}: {message}; nothing was changed.",
                              exc.remedy or "", result=kind) from None
 

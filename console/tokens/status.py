@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.connections import Connection
-from scim_client.errors import PERMISSIONS
+from scim_client.errors import PERMISSIONS, ConnectionFailed, ScimError, TokenExchangeError
 
 WARNING_DAYS = 30
 CRITICAL_DAYS = 7
@@ -43,6 +43,11 @@ TEST_RESULTS = {
     "protocol": "not a SCIM endpoint",
     "error": "the service failed",
 }
+
+
+def error_kind(exc: ScimError) -> str:
+    """What kind of failure a token exchange or connection error was (rejected, unreachable, tls, …), else "error"."""
+    return exc.kind if isinstance(exc, (TokenExchangeError, ConnectionFailed)) else "error"
 
 
 def cli_name(name: str) -> str:
