@@ -48,7 +48,7 @@ class RotationResult:
 def rotations(svc: TokenService, name: str, limit: int = 50) -> list[dict[str, Any]]:
     conn = svc.conn(name)
     rows = svc.ctx.store.query("SELECT * FROM rotations WHERE connection_id = ? ORDER BY id DESC LIMIT ?",
-                                (conn.id, limit))
+                               (conn.id, limit))
     return [dict(r) for r in rows]
 
 
@@ -82,7 +82,7 @@ def confirm_in_entra(svc: TokenService, name: str | Connection) -> str | None:
         raise TokenError(f"There is no token for {conn.name!r} to confirm.", generate_remedy(conn.name),
                          result="missing")
     svc.ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                           (_entra_key(conn), row["fingerprint"]))
+                          (_entra_key(conn), row["fingerprint"]))
     return str(row["fingerprint"])
 
 
@@ -126,10 +126,10 @@ def push_to_entra(svc: TokenService, name: str | Connection, progress: Callable[
     except GraphError as exc:
         message = ("Entra received the token but its Test Connection failed: " if stored else "") + str(exc)
         _record_rotation(svc, conn, started, fingerprint(token), fingerprint(token), "failed", True, False,
-                              message)
+                         message)
         raise
     _record_rotation(svc, conn, started, fingerprint(token), fingerprint(token), "pushed", True, True,
-                          "Token pushed to Entra; Entra validated it.")
+                     "Token pushed to Entra; Entra validated it.")
     log.info("pushed token …%s for %r to Entra", fingerprint(token), conn.name)
     return fingerprint(token)
 
