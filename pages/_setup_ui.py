@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from console.tokens.rotation import confirm_in_entra, in_entra, manual_steps, push_to_entra
 from pages import _ui as ui
 
 CONNECTION_PAGE = "pages/connection.py"
@@ -136,7 +137,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
     if status is None or status.fingerprint is None:
         st.caption("Entra needs a token: generate or import one first.")
         return
-    where = svc.in_entra(conn)
+    where = in_entra(svc, conn)
     if where:
         st.success(f"**Entra has the token …{ui.md_escape(status.fingerprint)}**: "
                    + ("pushed through Microsoft Graph and validated by Entra." if where == "pushed"
@@ -152,7 +153,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
                      icon=":material/cloud_upload:"):
             try:
                 with st.spinner("Writing the token to Entra and asking it to test it…"):
-                    svc.push_to_entra(conn.name)
+                    push_to_entra(svc, conn.name)
             except Exception as exc:  # GraphError with the missing permission, or the keyring
                 ui.log_exception(exc)
                 ui.show_error(exc, what="pushing the token to Entra")
@@ -160,7 +161,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
             else:
                 flash("success", f"Token …{status.fingerprint} pushed to Entra; Entra's Test Connection passed.")
                 st.rerun()
-    steps = svc.manual_steps(conn)
+    steps = manual_steps(svc, conn)
     own_list("\n".join(f"{i}. {ui.md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
     a, b = st.columns([3, 2])
     with a:
@@ -179,7 +180,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
                 st.error("No token is stored.")
     if st.button("Entra has it now (its Test Connection succeeded)", key=f"{key}.confirm",
                  icon=":material/task_alt:"):
-        svc.confirm_in_entra(conn.name)
+        confirm_in_entra(svc, conn.name)
         flash("success", f"Noted: Entra has the token …{status.fingerprint}. A new token will need the same steps.")
         st.session_state.pop("result.connection", None)
         st.rerun()
@@ -200,7 +201,7 @@ def permissions_list(key: str = "permissions") -> None:
 
 # --- reminders ------------------------------------------------------------------------------------------------
 def send_test(conn: Any, key: str) -> None:
-    from console.notify.reminders import send_test as core_send_test
+    from console.notify.channels import send_test as core_send_test
 
     if st.button("Send test", key=f"{key}.send_test", icon=":material/send:",
                  help="Sends a test message to every notification channel of this connection now."):

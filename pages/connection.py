@@ -17,6 +17,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from console.tokens.rotation import in_entra, rotate, rotations
 from pages import _setup_ui as setup_ui
 from pages import _ui as ui
 
@@ -31,7 +32,7 @@ ROTATION_WORDS = {"pushed": "pushed to Entra", "manual": "Entra updated by hand"
 
 # --- token ---------------------------------------------------------------------------------------------------
 def token_summary(conn: Any, status: Any) -> None:
-    from console.tokens.service import EXPIRY_SOURCES, TEST_RESULTS
+    from console.tokens.status import EXPIRY_SOURCES, TEST_RESULTS
 
     ui.token_badge(status)
     if status is None:
@@ -128,7 +129,7 @@ def rotate_confirmation(conn: Any) -> None:
             st.session_state["token.confirm_rotate"] = False
             try:
                 with st.status("Rotating the token…", expanded=True) as box:
-                    result = ui.token_service().rotate(conn.name, push_to_entra=push)
+                    result = rotate(ui.token_service(), conn.name, push_to_entra=push)
                     box.update(label="Rotation finished", state="complete", expanded=False)
             except Exception as exc:  # the old token stays and keeps working
                 ui.log_exception(exc)
@@ -206,7 +207,7 @@ def expiry_timeline(conn: Any, status: Any) -> None:
     today = ui.local(now)
     fig.add_shape(type="line", x0=today, x1=today, y0=0, y1=1, yref="paper", line={"dash": "dot", "color": "#1565c0"})
     fig.add_annotation(x=today, y=1, yref="paper", text="today", showarrow=False, yanchor="bottom")
-    for rotation in ui.token_service().rotations(conn.name, limit=20):
+    for rotation in rotations(ui.token_service(), conn.name, limit=20):
         started = rotation.get("started_at")
         if started:
             outcome = ROTATION_WORDS.get(str(rotation.get("outcome")), str(rotation.get("outcome")))
@@ -225,7 +226,7 @@ def expiry_timeline(conn: Any, status: Any) -> None:
 def ics_download(conn: Any, status: Any) -> None:
     if status is None or status.expires_at is None:
         return
-    from console.notify.reminders import token_ics
+    from console.notify.calendar import token_ics
 
     try:
         data = token_ics(ui.context(), conn, status)
@@ -283,7 +284,7 @@ def token_tab(conn: Any, info: Any) -> None:
     token_actions(conn)
     shown = result_panel(conn, status)
     if status is not None and status.fingerprint and not shown:
-        where = ui.token_service().in_entra(conn)
+        where = in_entra(ui.token_service(), conn)
         label = ("The token in Entra: " + ({"pushed": "pushed through Graph", "confirmed": "confirmed by you"}
                                             .get(where or "", "not confirmed yet")))
         with st.expander(label, icon=":material/cloud_sync:", expanded=False):
@@ -539,7 +540,7 @@ def show_access() -> None:
 # --- reminders -------------------------------------------------------------------------------------------------
 def reminders_tab(conn: Any) -> None:
     from console.connections import ConnectionRepo
-    from console.notify.reminders import describe_channels, set_notify_urls
+    from console.notify.channels import describe_channels, set_notify_urls
 
     try:
         channels = describe_channels(ui.context(), conn)

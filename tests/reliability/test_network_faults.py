@@ -317,7 +317,7 @@ def test_a_refresh_interrupted_mid_listing_shows_no_partial_users_page(console: 
 def test_sandbox_request_log_never_holds_the_token(console: Console, sandbox: Any) -> None:
     console.proxy.add("status", path=r"^/scim/Users", status=503, times=2, body="x", content_type="text/plain")
     take_snapshot(console.ctx, console.conn)
-    token = console.tokens.service.get_token("T")
+    token = console.tokens.get_token("T")
     log = (Path(sandbox.data_dir) / "requests.log").read_text(errors="replace")
     assert token and token not in log and sandbox.api_key not in log
     assert httpx.get(f"{sandbox.api_url}/healthz", timeout=5).status_code == 200
