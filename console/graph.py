@@ -17,17 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from console.connections import Connection
 from console.context import Context
 from console.errors import ConsoleError
 from scim_client import RetryPolicy, failure_kind
-
-if TYPE_CHECKING:  # a runtime import would join the cycle connections -> notify.reminders -> tokens
-    from console.connections import Connection
 
 log = logging.getLogger(__name__)
 

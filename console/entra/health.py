@@ -13,10 +13,11 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from console.connections import Connection
 from console.context import Context
 from console.entra.catalogue import QUARANTINE_REASONS, explain_error
 from console.entra.logstore import conn_name, cycles_from_counts, grouped_counts
@@ -24,9 +25,6 @@ from console.entra.records import parse_time
 from console.errors import InvalidInput
 from console.graph import GraphClient
 from console.jsonio import compact_json
-
-if TYPE_CHECKING:  # a runtime import would join the cycle connections -> notify.reminders -> tokens
-    from console.connections import Connection
 
 DEFAULT_INTERVAL = timedelta(minutes=40)
 #: how far back job_overview looks at cycles for spikes, staged deletes and credential failures

@@ -15,19 +15,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import pandas as pd
 
+from console.connections import Connection
 from console.context import Context
 from console.entra.catalogue import explain_error
 from console.entra.records import normalise
 from console.errors import NotFoundError
 from console.jsonio import compact_json
-
-if TYPE_CHECKING:  # a runtime import would join the cycle connections -> notify.reminders -> tokens
-    from console.connections import Connection
 
 BATCH = 5000
 #: Entra keeps provisioning logs 30 days; older records in an import are kept but reported
