@@ -5,20 +5,37 @@ from the service principal), reminders (channels, Send test, the daily job), and
 saved only once its check passed.
 
 Tabs follow the ``tab`` query parameter, so a link can open one (``setup_ui.link_to_tab``). The outcome of an
-action lives in ``result.connection`` and goes when the admin leaves the page (``ui.page_state``) or the token
+action lives in ``result.connection`` and goes when the admin leaves the page (``shell.page_state``) or the token
 changes. Secrets typed here go from the password field straight into the keyring through the console core; they
 are never cached or shown (fingerprints only), except the token in the run where the admin asked to reveal it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from console.connections import (
+    AUTH_MODES,
+    DEFAULT_GRAPH_BASE_URL,
+    DEFAULT_LOGIN_BASE_URL,
+    Connection,
+    ConnectionRepo,
+    EntraSettings,
+    describe_role_rule,
+    split_role_rule,
+)
+from console.graph import GraphClient, check_access, find_jobs
+from console.notify.reminders import describe_channels, set_notify_urls, token_ics
+from console.setup import SetupError, add_connection_checked, connection_health, store_key_and_token
+from console.tokens.service import EXPIRY_SOURCES, TEST_RESULTS
 from pages import _setup_ui as setup_ui
-from pages import _ui as ui
+from pages._ui import banners, errors, session, shell
+from pages._ui import format as fmt
+from pages._ui.text import md_escape, plain, plot_text
 
 KEY_RESULT = "result.connection"  # the last action's outcome (no secret): {action, connection, fingerprint, ...}
 KEY_PENDING_TAB = "connection.pending_tab"
@@ -31,28 +48,27 @@ ROTATION_WORDS = {"pushed": "pushed to Entra", "manual": "Entra updated by hand"
 
 # --- token ---------------------------------------------------------------------------------------------------
 def token_summary(conn: Any, status: Any) -> None:
-    from console.tokens.service import EXPIRY_SOURCES, TEST_RESULTS
 
-    ui.token_badge(status)
+    banners.token_badge(status)
     if status is None:
         st.error("The token's state cannot be read: the keyring is not usable (see above).")
         return
     a, b, c, d = st.columns(4)
     a.metric("Days left", "—" if status.days_left is None else f"{status.days_left}")
-    b.metric("Expires", ui.fmt_time(status.expires_at, date_only=True),
+    b.metric("Expires", fmt.fmt_time(status.expires_at, date_only=True),
              help="Estimated (365 days from issue): the token carries no readable expiry."
              if status.estimated else None)
     c.metric("Fingerprint", f"…{status.fingerprint}" if status.fingerprint else "—",
              help="Last 4 hex characters of the token's SHA-256; the token itself is never shown.")
     tested = TEST_RESULTS.get(status.last_test_result or "", status.last_test_result or "never")
-    d.metric("Last test", ui.md_escape(tested) if status.last_test_at else "never",
-             help=f"Tested {ui.fmt_time(status.last_test_at)}" if status.last_test_at else None)
+    d.metric("Last test", md_escape(tested) if status.last_test_at else "never",
+             help=f"Tested {fmt.fmt_time(status.last_test_at)}" if status.last_test_at else None)
     if status.level != "missing":
-        st.caption(ui.md_escape(f"{status.message} {status.remedy or ''}", limit=1000))
+        st.caption(md_escape(f"{status.message} {status.remedy or ''}", limit=1000))
     if status.issued_at or status.expiry_source:
         source = EXPIRY_SOURCES.get(status.expiry_source or "", "unknown")
-        st.caption((f"Issued {ui.fmt_time(status.issued_at)} · " if status.issued_at else "")
-                   + f"expiry date {ui.md_escape(source)}")
+        st.caption((f"Issued {fmt.fmt_time(status.issued_at)} · " if status.issued_at else "")
+                   + f"expiry date {md_escape(source)}")
 
 
 def _remember(action: str, conn: Any, status: Any, **extra: Any) -> None:
@@ -67,15 +83,15 @@ def _attempt(action: str, conn: Any, call: Any, **extra: Any) -> None:
     try:
         result = call()
     except Exception as exc:  # TokenError etc. carry message + remedy; nothing was replaced
-        ui.log_exception(exc)
-        ui.show_error(exc, what=action.lower())
+        errors.log_exception(exc)
+        errors.show_error(exc, what=action.lower())
         return
     _remember(action, conn, result, **extra)
     st.rerun()
 
 
 def token_actions(conn: Any) -> None:
-    svc = ui.token_service()
+    svc = banners.token_service()
     cols = st.columns(3)
     if cols[0].button("Test token", key="token.test", icon=":material/network_check:", width="stretch",
                       help="Asks 6clicks for one user with the stored token (GET /scim/Users)."):
@@ -86,7 +102,7 @@ def token_actions(conn: Any) -> None:
                       disabled=not api_key_mode,
                       help="Exchange the stored API key for a new long-lived token (Entra keeps the old one until "
                            "you give it the new one)."):
-        first = getattr(ui.token_status(conn), "level", None) == "missing"  # Entra has no older token then
+        first = getattr(banners.token_status(conn), "level", None) == "missing"  # Entra has no older token then
         with st.spinner("Generating a token…"):
             _attempt("Generated", conn, lambda: svc.generate(conn.name), first=first)
     if cols[2].button("Rotate token", key="token.rotate", icon=":material/autorenew:", width="stretch",
@@ -110,7 +126,7 @@ def token_actions(conn: Any) -> None:
                     try:
                         result = svc.import_token(conn.name, pasted.strip(), accept_estimated=estimated)
                     except Exception as exc:  # refused tokens are not stored; the previous one stays
-                        ui.show_error(exc, what="importing the token")
+                        errors.show_error(exc, what="importing the token")
                     else:
                         _remember("Imported", conn, result)
                         st.rerun()
@@ -128,11 +144,11 @@ def rotate_confirmation(conn: Any) -> None:
             st.session_state["token.confirm_rotate"] = False
             try:
                 with st.status("Rotating the token…", expanded=True) as box:
-                    result = ui.token_service().rotate(conn.name, push_to_entra=push)
+                    result = banners.token_service().rotate(conn.name, push_to_entra=push)
                     box.update(label="Rotation finished", state="complete", expanded=False)
             except Exception as exc:  # the old token stays and keeps working
-                ui.log_exception(exc)
-                ui.show_error(exc, what="rotating the token")
+                errors.log_exception(exc)
+                errors.show_error(exc, what="rotating the token")
                 return
             _remember("Rotated", conn, result.status, pushed=bool(result.pushed), push_error=result.push_error,
                       rotation=result.message)
@@ -152,7 +168,7 @@ def result_panel(conn: Any, status: Any) -> bool:
     if done["action"] != "Tested" and done.get("fingerprint") != current:
         st.session_state.pop(KEY_RESULT, None)  # another token since: the panel is about nothing now
         return False
-    action, message = done["action"], ui.md_escape(done.get("message"), limit=1000)
+    action, message = done["action"], md_escape(done.get("message"), limit=1000)
     with st.container(border=True):
         top, close = st.columns([6, 1], vertical_alignment="center")
         with close:
@@ -163,7 +179,7 @@ def result_panel(conn: Any, status: Any) -> bool:
             if action == "Tested":
                 bad = done.get("level") in ("rejected", "expired", "missing")
                 (st.error if bad else st.success)(
-                    f"**Tested:** {message}" + (f" {ui.md_escape(done.get('remedy'), limit=1000)}" if bad else ""),
+                    f"**Tested:** {message}" + (f" {md_escape(done.get('remedy'), limit=1000)}" if bad else ""),
                     icon=":material/network_check:")
                 return False
             if action == "Rotated" and done.get("pushed"):
@@ -171,9 +187,9 @@ def result_panel(conn: Any, status: Any) -> bool:
                            f"{message}", icon=":material/check_circle:")
                 return False
             words = {"Generated": "Token generated", "Imported": "Token imported", "Rotated": "Token rotated"}
-            text = f"**{words.get(action, action)}: …{ui.md_escape(done.get('fingerprint'))}.** {message}"
+            text = f"**{words.get(action, action)}: …{md_escape(done.get('fingerprint'))}.** {message}"
             if done.get("push_error"):
-                text += f"\n\nNot pushed to Entra: {ui.md_escape(done['push_error'], limit=600)}"
+                text += f"\n\nNot pushed to Entra: {md_escape(done['push_error'], limit=600)}"
             st.success(text, icon=":material/check_circle:")
         setup_ui.entra_steps(conn, key="token.entra_now",
                              heading="**Now give Entra this token**" + (
@@ -188,34 +204,34 @@ def expiry_timeline(conn: Any, status: Any) -> None:
         return
     now = datetime.now(UTC)
     issued = status.issued_at or (status.expires_at - timedelta(days=365))
-    zone = ui.operator_zone()
+    zone = fmt.operator_zone()
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[ui.local(issued), ui.local(status.expires_at)], y=["Token", "Token"],
+    fig.add_trace(go.Scatter(x=[fmt.local(issued), fmt.local(status.expires_at)], y=["Token", "Token"],
                              mode="lines+markers", line={"width": 14, "color": "#2e7d32"},
                              name=f"Token …{status.fingerprint or ''}",
                              hovertemplate="%{x|%d %b %Y}<extra></extra>"))
     labelled = sorted(conn.reminder_days, reverse=True)[:3]  # the short ones would overlap at a year's scale
     for days in sorted(conn.reminder_days, reverse=True):
         at = status.expires_at - timedelta(days=days)
-        fig.add_trace(go.Scatter(x=[ui.local(at)], y=["Reminders"], mode="markers+text",
+        fig.add_trace(go.Scatter(x=[fmt.local(at)], y=["Reminders"], mode="markers+text",
                                  marker={"size": 11, "symbol": "diamond",
                                          "color": "#ef6c00" if at <= now else "#90a4ae"},
                                  text=[f"{days} d" if days in labelled else ""], textposition="bottom center",
                                  showlegend=False,
                                  hovertemplate=f"Reminder {days} days before expiry: %{{x|%d %b %Y}}<extra></extra>"))
-    today = ui.local(now)
+    today = fmt.local(now)
     fig.add_shape(type="line", x0=today, x1=today, y0=0, y1=1, yref="paper", line={"dash": "dot", "color": "#1565c0"})
     fig.add_annotation(x=today, y=1, yref="paper", text="today", showarrow=False, yanchor="bottom")
-    for rotation in ui.token_service().rotations(conn.name, limit=20):
+    for rotation in banners.token_service().rotations(conn.name, limit=20):
         started = rotation.get("started_at")
         if started:
             outcome = ROTATION_WORDS.get(str(rotation.get("outcome")), str(rotation.get("outcome")))
-            fig.add_trace(go.Scatter(x=[ui.local(datetime.fromisoformat(started))], y=["Rotations"],
+            fig.add_trace(go.Scatter(x=[fmt.local(datetime.fromisoformat(started))], y=["Rotations"],
                                      mode="markers", marker={"size": 10, "symbol": "circle",
                                                              "color": "#2e7d32" if rotation.get("outcome") != "failed"
                                                              else "#c62828"},
                                      showlegend=False,
-                                     hovertemplate=f"Rotation ({ui.plot_text(outcome)}): "
+                                     hovertemplate=f"Rotation ({plot_text(outcome)}): "
                                      "%{x|%d %b %Y %H:%M}<extra></extra>"))
     fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
                       xaxis_title=f"Time ({getattr(zone, 'key', str(zone))})")
@@ -225,13 +241,12 @@ def expiry_timeline(conn: Any, status: Any) -> None:
 def ics_download(conn: Any, status: Any) -> None:
     if status is None or status.expires_at is None:
         return
-    from console.notify.reminders import token_ics
 
     try:
-        data = token_ics(ui.context(), conn, status)
+        data = token_ics(session.context(), conn, status)
     except Exception as exc:
-        ui.log_exception(exc)
-        ui.show_error(exc, what="building the calendar file")
+        errors.log_exception(exc)
+        errors.show_error(exc, what="building the calendar file")
         return
     st.download_button("Add the expiry and reminders to a calendar (.ics)", data=data,
                        file_name=f"{conn.name}-token-expiry.ics".replace(" ", "_"), mime="text/calendar",
@@ -240,11 +255,10 @@ def ics_download(conn: Any, status: Any) -> None:
 
 def incomplete_box(conn: Any, health: Any, info: Any) -> None:
     """An incomplete connection says so, with its one next step, and takes the key right here."""
-    from console.setup import store_key_and_token
 
     with st.container(border=True):
-        st.warning(f"**{ui.md_escape(conn.name)} is incomplete.** {ui.md_escape(health.message, limit=600)}\n\n"
-                   f"**Next step:** {ui.md_escape(health.next_step, limit=600)}", icon=":material/build:")
+        st.warning(f"**{md_escape(conn.name)} is incomplete.** {md_escape(health.message, limit=600)}\n\n"
+                   f"**Next step:** {md_escape(health.next_step, limit=600)}", icon=":material/build:")
         if conn.auth_mode != "6clicks-api-key":
             st.caption("Paste its token under **Import a token** below.")
             return
@@ -261,10 +275,10 @@ def incomplete_box(conn: Any, health: Any, info: Any) -> None:
         if submitted:
             try:
                 with st.spinner("Checking the key with 6clicks and generating the token…"):
-                    status = store_key_and_token(ui.context(), conn.name, key)
+                    status = store_key_and_token(session.context(), conn.name, key)
             except Exception as exc:  # a refused key changes nothing; the field keeps what was typed
-                ui.log_exception(exc)
-                ui.show_error(exc, what="storing the API key")
+                errors.log_exception(exc)
+                errors.show_error(exc, what="storing the API key")
                 return
             st.session_state["connection.key_generation"] = generation + 1
             _remember("Generated", conn, status, first=True)
@@ -272,18 +286,17 @@ def incomplete_box(conn: Any, health: Any, info: Any) -> None:
 
 
 def token_tab(conn: Any, info: Any) -> None:
-    from console.setup import connection_health
 
-    st.subheader(ui.md_escape(conn.name) + (" · DEMO" if conn.is_demo else ""), divider="gray")
-    health = connection_health(ui.context(), conn, deep=True)
+    st.subheader(md_escape(conn.name) + (" · DEMO" if conn.is_demo else ""), divider="gray")
+    health = connection_health(session.context(), conn, deep=True)
     if health.state == "incomplete":
         incomplete_box(conn, health, info)
-    status = ui.token_status(conn)
+    status = banners.token_status(conn)
     token_summary(conn, status)
     token_actions(conn)
     shown = result_panel(conn, status)
     if status is not None and status.fingerprint and not shown:
-        where = ui.token_service().in_entra(conn)
+        where = banners.token_service().in_entra(conn)
         label = ("The token in Entra: " + ({"pushed": "pushed through Graph", "confirmed": "confirmed by you"}
                                             .get(where or "", "not confirmed yet")))
         with st.expander(label, icon=":material/cloud_sync:", expanded=False):
@@ -295,12 +308,11 @@ def token_tab(conn: Any, info: Any) -> None:
 
 # --- connection settings -----------------------------------------------------------------------------------------
 def _role_rule_inputs(prefix: str, rule: str | None) -> str:
-    from console.connections import split_role_rule
 
     kind, value = split_role_rule(rule)
     a, b = st.columns([1, 2])
     chosen = a.selectbox("Roles are groups whose names", list(ROLE_KINDS), index=list(ROLE_KINDS).index(kind),
-                         format_func=ROLE_KINDS.get, key=f"{prefix}.role_kind",
+                         format_func=ROLE_KINDS.__getitem__, key=f"{prefix}.role_kind",
                          help="How 6clicks roles are told from groups (both arrive from Entra as SCIM groups).")
     text = b.text_input("Role names text", value=value, key=f"{prefix}.role_rule",
                         help="e.g. “Role - ” (with its trailing space) or, for a pattern, ^(Role|Roles) - ")
@@ -308,14 +320,12 @@ def _role_rule_inputs(prefix: str, rule: str | None) -> str:
 
 
 def settings_tab(conn: Any, info: Any) -> None:
-    from console.connections import AUTH_MODES, ConnectionRepo, describe_role_rule
-    from console.setup import store_key_and_token
 
     if conn.is_demo:
         st.info("This is the embedded demo: its URLs and secrets are set up automatically at each start. The role "
                 "rule can still be changed here.", icon=":material/science:")
-    st.caption(f"SCIM base URL in use: {ui.md_escape(conn.scim_url)} · Tenant URL for Entra: "
-               f"{ui.md_escape(conn.tenant_url)} · Roles: {ui.md_escape(describe_role_rule(conn.role_rule))}")
+    st.caption(f"SCIM base URL in use: {md_escape(conn.scim_url)} · Tenant URL for Entra: "
+               f"{md_escape(conn.tenant_url)} · Roles: {md_escape(describe_role_rule(conn.role_rule))}")
     generation = st.session_state.setdefault("connection.form_generation", 0)
     prefix = f"conn.edit.{conn.name}.{generation}"
     with st.form(prefix):
@@ -326,7 +336,7 @@ def settings_tab(conn: Any, info: Any) -> None:
                                  disabled=conn.is_demo)
         auth_mode = st.selectbox("How the bearer token is obtained", AUTH_MODES,
                                  index=AUTH_MODES.index(conn.auth_mode), key=f"{prefix}.auth",
-                                 format_func=AUTH_LABELS.get, disabled=conn.is_demo)
+                                 format_func=AUTH_LABELS.__getitem__, disabled=conn.is_demo)
         api_key = st.text_input("New API key (leave empty to keep the stored one)", type="password",
                                 key=f"{prefix}.api_key", disabled=conn.is_demo,
                                 help="Checked with 6clicks before it replaces the stored one.")
@@ -341,10 +351,10 @@ def settings_tab(conn: Any, info: Any) -> None:
                 if not conn.is_demo:
                     conn.api_url, conn.scim_url, conn.auth_mode = api_url, scim_url or None, auth_mode
                 conn.role_rule = role_rule
-                conn = ConnectionRepo(ui.context().store).update(conn)
+                conn = ConnectionRepo(session.context().store).update(conn)
                 note = ""
                 if api_key.strip():
-                    status = store_key_and_token(ui.context(), conn.name, api_key)
+                    status = store_key_and_token(session.context(), conn.name, api_key)
                     note = (" The new API key was accepted by 6clicks and stored."
                             + (" Its first token was generated." if status.origin == "generated"
                                and status.level == "ok" and status.issued_at and
@@ -352,7 +362,7 @@ def settings_tab(conn: Any, info: Any) -> None:
                                " The current token stays valid until the old key is deleted in 6clicks: generate a "
                                "new one when you are ready."))
             except Exception as exc:  # InvalidInput etc.: message + remedy; the form's values are kept for a retry
-                ui.show_error(exc, what="saving the connection")
+                errors.show_error(exc, what="saving the connection")
             else:
                 st.session_state["connection.form_generation"] = generation + 1
                 setup_ui.flash("success", f"Connection {conn.name!r} saved." + note)
@@ -362,18 +372,17 @@ def settings_tab(conn: Any, info: Any) -> None:
 
 
 def remove_connection(conn: Any) -> None:
-    from console.connections import ConnectionRepo
 
     with st.expander("Remove this connection", icon=":material/delete:"):
         st.caption("Deletes its settings and its secrets from the keyring. Snapshots and history stay on disk.")
-        confirm = st.text_input(f"Type {ui.md_escape(conn.name)} to confirm", key=f"remove.{conn.name}")
+        confirm = st.text_input(f"Type {md_escape(conn.name)} to confirm", key=f"remove.{conn.name}")
         if st.button("Remove", key=f"remove.button.{conn.name}", disabled=confirm.strip() != conn.name):
             try:
-                ConnectionRepo(ui.context()).remove(conn.name)
+                ConnectionRepo(session.context()).remove(conn.name)
             except Exception as exc:
-                ui.show_error(exc, what="removing the connection")
+                errors.show_error(exc, what="removing the connection")
                 return
-            ui.select_connection(None)
+            session.select_connection(None)
             st.session_state.pop("connection", None)
             setup_ui.flash("success", f"Connection {conn.name!r} removed.")
             st.rerun()
@@ -381,7 +390,6 @@ def remove_connection(conn: Any) -> None:
 
 # --- Microsoft Graph -------------------------------------------------------------------------------------------
 def graph_tab(conn: Any, info: Any) -> None:
-    from console.connections import DEFAULT_GRAPH_BASE_URL, DEFAULT_LOGIN_BASE_URL
 
     st.caption("Optional. With Microsoft Graph the console reads Entra's provisioning logs and the job's health "
                "(Sync history, alerts) and writes new tokens into Entra itself. It uses an app registration of its "
@@ -424,11 +432,10 @@ def graph_tab(conn: Any, info: Any) -> None:
                     help="Signs in and reads one log record and the job list (no writes)."):
             check_graph(conn)
         if b.button("Remove the Graph settings", key="graph.remove", icon=":material/link_off:"):
-            from console.connections import ConnectionRepo
 
             conn.entra = None
-            ConnectionRepo(ui.context()).update(conn)
-            ui.context().credentials.delete(conn.name, "graph_client_secret")
+            ConnectionRepo(session.context()).update(conn)
+            session.context().credentials.delete(conn.name, "graph_client_secret")
             setup_ui.flash("success", "Microsoft Graph settings and client secret removed.")
             st.rerun()
         show_access()
@@ -436,8 +443,6 @@ def graph_tab(conn: Any, info: Any) -> None:
 
 def save_graph(conn: Any, info: Any, tenant: str, client: str, secret: str, sp: str, job: str, graph: str,
                login: str, *, prefix_generation: int) -> None:
-    from console.connections import ConnectionRepo, EntraSettings
-    from console.graph import GraphClient, find_jobs
 
     if not tenant.strip() or not client.strip():
         st.error("Give both the tenant id and the client id (App registrations > the app > Overview).")
@@ -446,7 +451,7 @@ def save_graph(conn: Any, info: Any, tenant: str, client: str, secret: str, sp: 
         st.error("**The client secret cannot be stored: the keyring is not usable.** Unlock or create it at the top "
                  "of this page. Nothing was saved.", icon=":material/key_off:")
         return
-    ctx = ui.context()
+    ctx = session.context()
     try:
         conn.entra = EntraSettings(tenant_id=tenant, client_id=client, service_principal_id=sp, job_id=job,
                                    graph_base_url=graph, login_base_url=login)
@@ -454,7 +459,7 @@ def save_graph(conn: Any, info: Any, tenant: str, client: str, secret: str, sp: 
         if secret.strip():
             ctx.credentials.set(conn.name, "graph_client_secret", secret.strip())
     except Exception as exc:
-        ui.show_error(exc, what="saving the Graph settings")
+        errors.show_error(exc, what="saving the Graph settings")
         return
     st.session_state["connection.graph_generation"] = prefix_generation + 1
     message = "Microsoft Graph settings saved."
@@ -464,7 +469,7 @@ def save_graph(conn: Any, info: Any, tenant: str, client: str, secret: str, sp: 
                     GraphClient.for_connection(ctx, conn) as client_:
                 jobs = find_jobs(client_)
         except Exception as exc:
-            ui.log_exception(exc)
+            errors.log_exception(exc)
             setup_ui.flash("warning", f"{message} The job could not be found yet: {getattr(exc, 'message', exc)} "
                            f"{getattr(exc, 'remedy', '')}")
             st.rerun()
@@ -486,12 +491,9 @@ def save_graph(conn: Any, info: Any, tenant: str, client: str, secret: str, sp: 
 
 
 def _store_job(conn: Any, job_id: str) -> None:
-    from dataclasses import replace
-
-    from console.connections import ConnectionRepo
 
     conn.entra = replace(conn.entra, job_id=job_id)
-    ConnectionRepo(ui.context().store).update(conn)
+    ConnectionRepo(session.context().store).update(conn)
 
 
 def choose_job(conn: Any) -> None:
@@ -502,7 +504,7 @@ def choose_job(conn: Any) -> None:
         options = [j[0] for j in found["jobs"]]
         labels = {j[0]: f"{j[0]} ({j[1] or 'unknown template'}, {j[2] or 'unknown status'})" for j in found["jobs"]}
         chosen = st.selectbox("Provisioning job of the 6clicks SCIM app", options,
-                              format_func=lambda j: ui.plain(labels.get(j, j)), key="graph.job_choice")
+                              format_func=lambda j: plain(labels.get(j, j)), key="graph.job_choice")
         if st.button("Use this job", key="graph.job_use", type="primary"):
             _store_job(conn, chosen)
             st.session_state.pop(KEY_JOBS, None)
@@ -511,14 +513,13 @@ def choose_job(conn: Any) -> None:
 
 
 def check_graph(conn: Any) -> None:
-    from console.graph import GraphClient, check_access
 
     try:
-        with st.spinner("Checking Microsoft Graph…"), GraphClient.for_connection(ui.context(), conn) as client:
+        with st.spinner("Checking Microsoft Graph…"), GraphClient.for_connection(session.context(), conn) as client:
             checks = check_access(client)
     except Exception as exc:
-        ui.log_exception(exc)
-        ui.show_error(exc, what="checking Microsoft Graph")
+        errors.log_exception(exc)
+        errors.show_error(exc, what="checking Microsoft Graph")
         return
     st.session_state[KEY_ACCESS] = {"connection": conn.name, "checks": [
         (c.feature, c.permissions, c.state, c.message) for c in checks]}
@@ -532,22 +533,20 @@ def show_access() -> None:
              "not-checked": ("checked at the first push", st.info)}
     for feature, permissions, state, message in done["checks"]:
         word, show = words.get(state, (state, st.info))
-        show(f"**{ui.md_escape(feature)}: {word}** ({ui.md_escape(permissions)})"
-             + (f"\n\n{ui.md_escape(message, limit=600)}" if message and state != "not-checked" else ""))
+        show(f"**{md_escape(feature)}: {word}** ({md_escape(permissions)})"
+             + (f"\n\n{md_escape(message, limit=600)}" if message and state != "not-checked" else ""))
 
 
 # --- reminders -------------------------------------------------------------------------------------------------
 def reminders_tab(conn: Any) -> None:
-    from console.connections import ConnectionRepo
-    from console.notify.reminders import describe_channels, set_notify_urls
 
     try:
-        channels = describe_channels(ui.context(), conn)
+        channels = describe_channels(session.context(), conn)
     except Exception as exc:  # a locked or unusable keyring: say so, the rest of the form still works
         channels = None
-        st.caption(f"Configured notification channels cannot be read: {ui.md_escape(getattr(exc, 'message', exc))}")
+        st.caption(f"Configured notification channels cannot be read: {md_escape(getattr(exc, 'message', exc))}")
     if channels:
-        st.markdown("**Notification channels:** " + ", ".join(ui.md_escape(c["description"]) for c in channels))
+        st.markdown("**Notification channels:** " + ", ".join(md_escape(c["description"]) for c in channels))
     elif channels is not None:
         st.caption("No notification channel yet: reminders show in the app (banner, Overview) only.")
     # a new generation of the form after each save: the typed URLs (they carry credentials) leave session state
@@ -564,13 +563,13 @@ def reminders_tab(conn: Any) -> None:
     if saved:
         try:
             conn.reminder_days = tuple(int(d) for d in days.replace(";", ",").split(",") if d.strip())
-            ConnectionRepo(ui.context().store).update(conn)
+            ConnectionRepo(session.context().store).update(conn)
             if urls.strip():
-                set_notify_urls(ui.context(), conn, [u.strip() for u in urls.split(",") if u.strip()])
+                set_notify_urls(session.context(), conn, [u.strip() for u in urls.split(",") if u.strip()])
         except ValueError:
             st.error("Reminder days must be whole numbers separated by commas, e.g. 60, 30, 14, 7, 3, 1.")
         except Exception as exc:
-            ui.show_error(exc, what="saving the reminder settings")
+            errors.show_error(exc, what="saving the reminder settings")
         else:
             st.session_state["reminders.generation"] = generation + 1
             setup_ui.flash("success", "Reminder settings saved." + (" Use Send test to check the channel."
@@ -578,13 +577,11 @@ def reminders_tab(conn: Any) -> None:
             st.rerun()
     setup_ui.send_test(conn, key=f"reminders.{conn.name}")
     st.divider()
-    setup_ui.daily_job(ui.context())
+    setup_ui.daily_job(session.context())
 
 
 # --- add a connection ---------------------------------------------------------------------------------------
 def add_tab(info: Any) -> None:
-    from console.connections import AUTH_MODES, Connection
-    from console.setup import SetupError, add_connection_checked
 
     st.caption("The connection is checked before it is saved: 6clicks must accept the API key, and the first token "
                "must answer the SCIM endpoint. If anything fails, nothing is saved and the form keeps what you typed.")
@@ -592,7 +589,7 @@ def add_tab(info: Any) -> None:
         st.warning("Create or unlock the keyring at the top of this page first: the API key and token are kept "
                    "there.", icon=":material/lock:")
     auth_mode = st.selectbox("How the bearer token is obtained", AUTH_MODES, key="conn.new.auth",
-                             format_func=AUTH_LABELS.get,
+                             format_func=AUTH_LABELS.__getitem__,
                              help="6clicks: an API key, exchanged for a one-year token. Other SCIM providers: a "
                                   "static bearer token you paste.")
     generation = st.session_state.setdefault("connection.form_generation", 0)
@@ -618,27 +615,27 @@ def add_tab(info: Any) -> None:
         return
     if not (info.secure and not info.locked):
         st.error("**The API key and token cannot be stored: the keyring is not usable.** "
-                 f"{ui.md_escape(info.remedy, empty='Create or unlock it at the top of this page.')} Nothing was "
+                 f"{md_escape(info.remedy, empty='Create or unlock it at the top of this page.')} Nothing was "
                  "saved.", icon=":material/key_off:")
         return
     try:
-        conn = Connection(name=name, api_url=api_url, scim_url=scim_url or None, auth_mode=auth_mode,
+        conn = Connection(name=name, api_url=api_url, scim_url=scim_url or None, auth_mode=auth_mode or AUTH_MODES[0],
                           role_rule=role_rule)
         with st.spinner("Checking the key with 6clicks and the token with the SCIM endpoint…"):
-            conn = add_connection_checked(ui.context(), conn, api_key=api_key, token=token,
+            conn = add_connection_checked(session.context(), conn, api_key=api_key, token=token,
                                           accept_estimated=estimated)
     except SetupError as exc:
         fields = {"api_key": "API key", "api_url": "6clicks API base URL", "scim_url": "SCIM base URL",
                   "token": "Access token", "name": "Name"}
-        ui.show_error(exc)
+        errors.show_error(exc)
         if exc.field in fields:
             st.caption(f"Correct the **{fields[exc.field]}** field and click the button again.")
         return
     except Exception as exc:  # InvalidInput (a bad URL or name), a locked keyring…: nothing was saved
-        ui.show_error(exc, what="adding the connection")
+        errors.show_error(exc, what="adding the connection")
         return
-    status = ui.token_service().status(conn)
-    ui.select_connection(conn.name)
+    status = banners.token_service().status(conn)
+    session.select_connection(conn.name)
     st.session_state["connection.form_generation"] = generation + 1
     st.session_state[KEY_PENDING_TAB] = setup_ui.TAB_TOKEN
     _remember("Generated" if auth_mode == "6clicks-api-key" else "Imported", conn, status, first=True)
@@ -649,12 +646,12 @@ def add_tab(info: Any) -> None:
 
 
 def main() -> None:
-    ctx = ui.context()
-    ui.page_state(KEY_RESULT, KEY_RESULT + ".")  # outcome panels go when the admin opens another page
+    ctx = session.context()
+    shell.page_state(KEY_RESULT, KEY_RESULT + ".")  # outcome panels go when the admin opens another page
     st.title("Connection & token")
     setup_ui.show_flash()
     info = setup_ui.keyring_box(ctx, "connection")
-    conn = ui.connection(required=False)
+    conn = session.connection(required=False)
     pending = st.session_state.pop(KEY_PENDING_TAB, None)
     if pending in setup_ui.TABS:
         st.session_state["tab"] = pending
@@ -666,16 +663,16 @@ def main() -> None:
                         "**Set up a tenant** lists every step.", icon=":material/link_off:")
                 st.page_link(setup_ui.SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
     else:
-        with tabs[setup_ui.TAB_TOKEN], ui.guard("showing the token"):
+        with tabs[setup_ui.TAB_TOKEN], errors.guard("showing the token"):
             token_tab(conn, info)
-        with tabs[setup_ui.TAB_SETTINGS], ui.guard("showing the connection settings"):
+        with tabs[setup_ui.TAB_SETTINGS], errors.guard("showing the connection settings"):
             settings_tab(conn, info)
-        with tabs[setup_ui.TAB_GRAPH], ui.guard("showing the Microsoft Graph settings"):
+        with tabs[setup_ui.TAB_GRAPH], errors.guard("showing the Microsoft Graph settings"):
             graph_tab(conn, info)
-        with tabs[setup_ui.TAB_REMINDERS], ui.guard("showing the reminder settings"):
+        with tabs[setup_ui.TAB_REMINDERS], errors.guard("showing the reminder settings"):
             reminders_tab(conn)
-    with tabs[setup_ui.TAB_ADD], ui.guard("adding a connection"):
+    with tabs[setup_ui.TAB_ADD], errors.guard("adding a connection"):
         add_tab(info)
 
 
-ui.run_page(main, "showing the connection")
+shell.run_page(main, "showing the connection")
