@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from console import timeline
+from console.connections import Connection
 from console.entra import health
 from console.entra.logs import history_version
 from console.timeline import SOURCE_DIRECTORY
@@ -47,18 +48,16 @@ OTHER_OUTCOME = ":gray-badge[other outcome]"
 
 # --- one overview of the job for every page ------------------------------------------------------------------
 
-def version(conn: Any) -> tuple:
-
+def version(conn: Connection) -> tuple:
     return history_version(session.context(), conn.name)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Any) -> Any:
-
+def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Connection) -> Any:
     return health.job_overview(session.context(), _conn)
 
 
-def job_overview(conn: Any) -> Any:
+def job_overview(conn: Connection) -> Any:
     """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
     and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
     return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
@@ -66,7 +65,6 @@ def job_overview(conn: Any) -> Any:
 
 def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
     """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
-
     now = now or datetime.now(UTC)
     return health.next_cycle_words(health.next_cycle(ov, now), fmt.fmt_time, now)
 
@@ -124,11 +122,10 @@ def time_axis(fig: go.Figure, values: Any, since: datetime | None = None, *, tit
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=32)
 def _person_timeline(data_dir: str, conn_name: str, user_id: str, stamp: tuple, _users: Any) -> pd.DataFrame:
-
     return timeline.person_timeline(session.context(), conn_name, user_id, users=_users)
 
 
-def person_timeline(conn: Any, user_id: str) -> pd.DataFrame:
+def person_timeline(conn: Connection, user_id: str) -> pd.DataFrame:
     """``console.timeline.person_timeline`` with the cached directory's users, cached per data version."""
     d = dircache.directory(conn)
     return _person_timeline(str(session.data_dir()), conn.name, str(user_id), version(conn),

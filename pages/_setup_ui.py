@@ -13,7 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from console.credentials import PASSPHRASE_RULE, env_passphrase
+from console.connections import Connection
+from console.context import Context
+from console.credentials import PASSPHRASE_RULE, BackendInfo, env_passphrase
 from console.graph import GRAPH_PERMISSIONS
 from console.notify.reminders import cron_line, cron_note, last_runs, remind_interval
 from console.notify.reminders import send_test as core_send_test
@@ -64,9 +66,8 @@ def link_to_tab(tab: str, label: str, icon: str, *, where: Any = None) -> None:
 
 
 # --- keyring --------------------------------------------------------------------------------------------------
-def keyring_box(ctx: Any, key: str) -> Any:
+def keyring_box(ctx: Context, key: str) -> BackendInfo:
     """The keyring's state, with the form that creates (passphrase typed twice, strength rule) or unlocks it."""
-
     creds = ctx.credentials
     info = creds.backend_info()
     env_problem = None
@@ -134,7 +135,7 @@ def keyring_box(ctx: Any, key: str) -> Any:
 
 
 # --- the token into Entra -------------------------------------------------------------------------------------
-def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
+def entra_steps(conn: Connection, *, key: str, heading: str | None = None) -> None:
     """How the current token gets into Entra: push through Graph when configured, otherwise the manual steps with
     the Tenant URL to copy and the token copyable only by deliberate action; "Entra has it now" records it."""
     svc = banners.token_service()
@@ -194,7 +195,6 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
 # --- Graph permissions ----------------------------------------------------------------------------------------
 def permissions_list(key: str = "permissions") -> None:
     """The one least-privilege list per feature (console.graph.GRAPH_PERMISSIONS)."""
-
     lines = ["**Application permissions** (API permissions > Add > Microsoft Graph > Application, then Grant admin "
              "consent):"]
     for p in GRAPH_PERMISSIONS:
@@ -204,8 +204,7 @@ def permissions_list(key: str = "permissions") -> None:
 
 
 # --- reminders ------------------------------------------------------------------------------------------------
-def send_test(conn: Any, key: str) -> None:
-
+def send_test(conn: Connection, key: str) -> None:
     if st.button("Send test", key=f"{key}.send_test", icon=":material/send:",
                  help="Sends a test message to every notification channel of this connection now."):
         try:
@@ -227,9 +226,8 @@ def send_test(conn: Any, key: str) -> None:
                        icon=":material/mark_email_read:")
 
 
-def daily_job(ctx: Any) -> None:
+def daily_job(ctx: Context) -> None:
     """The exact cron line for this machine, what it needs, and what the app does while it runs."""
-
     st.markdown("**Daily reminder job** — for when the app is not running. Add this line with `crontab -e` as "
                 "the user that runs the console:")
     st.code(cron_line(ctx), language="bash", wrap_lines=True)
@@ -249,9 +247,8 @@ def daily_job(ctx: Any) -> None:
 
 
 # --- the Overview's pointer -----------------------------------------------------------------------------------
-def next_step_pointer(conn: Any) -> None:
+def next_step_pointer(conn: Connection) -> None:
     """On the Overview: the demo points to the set-up checklist; an incomplete connection shows its one next step."""
-
     if conn is None:
         return
     if conn.is_demo:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from console.connections import Connection
 from console.errors import ConsoleError
 from console.operations import abandon, resume, retry_failed, undo_plan, unfinished_batches
 from console.operations.audit import (
@@ -36,8 +37,7 @@ RANGES = {"Last 24 hours": timedelta(days=1), "Last 7 days": timedelta(days=7), 
           "All time": None}
 
 
-def unfinished(conn: Any) -> None:
-
+def unfinished(conn: Connection) -> None:
     rows = unfinished_batches(session.context(), conn)
     if not rows:
         return
@@ -79,8 +79,7 @@ def unfinished(conn: Any) -> None:
                     st.rerun()
 
 
-def filters(conn: Any) -> dict[str, Any]:
-
+def filters(conn: Connection) -> dict[str, Any]:
     a, b, c, d = st.columns(4)
     span = a.selectbox("Period", list(RANGES), index=1, key="activity.range")
     who = b.selectbox("Operator", ["Anyone", *operators(session.context())], key="activity.operator",
@@ -94,8 +93,7 @@ def filters(conn: Any) -> dict[str, Any]:
             "operator": None if who == "Anyone" else who, "kinds": kinds, "outcomes": outcomes}
 
 
-def action_list(conn: Any, chosen: dict[str, Any]) -> list[Any]:
-
+def action_list(conn: Connection, chosen: dict[str, Any]) -> list[Any]:
     actions = list_actions(session.context(), connection=conn.name, since=chosen["since"], operator=chosen["operator"],
                            limit=2000)
     if chosen["kinds"]:
@@ -154,8 +152,7 @@ def table(actions: list[Any]) -> int | None:
     return st.session_state.get(KEY_SELECTED)
 
 
-def detail(conn: Any, action_id: int) -> None:
-
+def detail(conn: Connection, action_id: int) -> None:
     action = get_action(session.context(), action_id)
     if action.connection != conn.name:
         return

@@ -5,11 +5,10 @@ stays folded below the details until the operator opens it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from console.connections import Connection
 from console.directory.people import is_active
 from console.directory.roles import rule_text
 from console.directory.view import Directory, group_names_for
@@ -19,8 +18,7 @@ from pages._ui import format as fmt
 from pages._ui.text import md_escape, plain_table
 
 
-def group_table(conn: Any, d: Directory) -> list[str]:
-
+def group_table(conn: Connection, d: Directory) -> list[str]:
     a, b = st.columns([3, 2])
     query = a.text_input("Search", key="groups.q", placeholder="group or role name, externalId",
                          icon=":material/search:")
@@ -114,7 +112,6 @@ def group_detail(d: Directory, group_id: str) -> list[str]:
 
 def member_details(d: Directory, user_ids: list[str]) -> None:
     """Who the selected members are: name, status, their groups and roles; one opens on the Users page."""
-
     people = d.users[d.users["id"].isin(user_ids)].set_index("id").reindex(user_ids).dropna(how="all").reset_index()
     groups = group_names_for(d, people["id"], "group")
     roles = group_names_for(d, people["id"], "role")

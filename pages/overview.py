@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from console.connections import Connection
 from console.directory.snapshots import directory_size
 from console.entra.logs import range_start
 from console.notify.alerts import current_alerts
@@ -22,7 +23,7 @@ RECENT_LIMIT = 200
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
-def token_panel(conn: Any) -> None:
+def token_panel(conn: Connection) -> None:
     st.subheader("Token", divider="gray")
     status = banners.token_status(conn)
     if status is None:
@@ -47,7 +48,7 @@ def token_panel(conn: Any) -> None:
         st.caption(md_escape(f"{status.message} {status.remedy or ''}", limit=1000))
 
 
-def health_panel(conn: Any) -> None:
+def health_panel(conn: Connection) -> None:
     st.subheader("Provisioning health", divider="gray")
     if conn.entra is None:
         st.info("**Entra provisioning is not connected.** Add the tenant id, client id, client secret and "
@@ -100,9 +101,8 @@ def role_rule_words(rule: str | None) -> str:
     return f"Roles are recognised by the rule “{md_escape(text)}”."
 
 
-def _deltas(conn: Any, snap: Any) -> dict[str, Any]:
+def _deltas(conn: Connection, snap: Any) -> dict[str, Any]:
     """Each count's change since the snapshot before the latest (None when there is none)."""
-
     size = directory_size(session.context(), conn)
     earlier = size[size["id"] < snap.id]
     if earlier.empty:
@@ -114,7 +114,7 @@ def _deltas(conn: Any, snap: Any) -> dict[str, Any]:
             "_at": prev["taken_at"]}
 
 
-def counts_panel(conn: Any) -> Any:
+def counts_panel(conn: Connection) -> Any:
     """Counts from the latest snapshot's metadata (no need to load 100,000 rows to count them), with their
     change since the snapshot before."""
     st.subheader("Directory", divider="gray")
@@ -144,7 +144,7 @@ def counts_panel(conn: Any) -> Any:
     return snap
 
 
-def alerts_panel(conn: Any) -> None:
+def alerts_panel(conn: Connection) -> None:
     st.subheader("Alerts", divider="gray")
 
     try:
@@ -179,14 +179,12 @@ def alerts_panel(conn: Any) -> None:
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def _recent(data_dir: str, conn_name: str, since_iso: str, stamp: tuple) -> Any:
-
     return recent_activity(session.context(), conn_name, datetime.fromisoformat(since_iso), limit=RECENT_LIMIT)
 
 
-def changes_panel(conn: Any, snap: Any) -> None:
+def changes_panel(conn: Connection, snap: Any) -> None:
     """What changed in the last 7 days: directory changes between snapshots and Entra's provisioning records,
     in one list (``console.timeline.recent_activity``), with the Sync history page's figures."""
-
     st.subheader("Recent changes (7 days)", divider="gray")
     since = range_start(timedelta(days=7))
     assert since is not None

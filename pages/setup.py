@@ -4,21 +4,19 @@ command for those who prefer a shell."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
-from console.connections import ConnectionRepo
-from console.setup import checklist, progress
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.setup import Step, checklist, progress
 from pages import _setup_ui as setup_ui
 from pages._ui import errors, session, shell
 from pages._ui import format as fmt
 from pages._ui.text import md_escape, plain
 
 
-def _tenant(ctx: Any) -> Any | None:
+def _tenant(ctx: Context) -> Connection | None:
     """The real connection the checklist is about: the selected one, or the operator's pick among the others."""
-
     real = [c for c in ConnectionRepo(ctx.store).list() if not c.is_demo]
     if not real:
         return None
@@ -31,7 +29,7 @@ def _tenant(ctx: Any) -> Any | None:
     return real[0]
 
 
-def step_body(ctx: Any, conn: Any, step: Any) -> None:
+def step_body(ctx: Context, conn: Connection | None, step: Step) -> None:
     if step.key == "keyring" and step.state in ("todo", "warning", "blocked"):
         # the box says the keyring's state itself and takes the passphrase right here
         setup_ui.keyring_box(ctx, "setup")
@@ -70,7 +68,6 @@ def step_body(ctx: Any, conn: Any, step: Any) -> None:
 
 
 def main() -> None:
-
     ctx = session.context()
     st.title("Set up a tenant")
     st.caption("From the demo to your own 6clicks tenant, provisioned by Entra, healthy and reminded before its "

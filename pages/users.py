@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
 
+from console.connections import Connection
 from console.directory.people import display_label, is_active
 from console.directory.view import (
     USER_SORTS,
@@ -155,14 +156,14 @@ def selection_summary(d: Directory, selected: list[str]) -> str | None:
                         format_func=lambda i: options.get(i, i))
 
 
-def user_detail(conn: Any, d: Directory, user_id: str, *, heading: bool = True) -> None:
+def user_detail(conn: Connection, d: Directory, user_id: str, *, heading: bool = True) -> None:
     row = d.users[d.users["id"] == user_id]
     if row.empty:
         st.warning("That person is not in the latest snapshot (deleted since, or another connection).")
         return
 
     user = row.iloc[0].to_dict()
-    label = display_label(user)
+    label = display_label(cast("dict[str, Any]", user))
     if heading:
         st.subheader(md_escape(label), divider="gray")
     status = "Active" if is_active(user.get("active")) else "Inactive"
@@ -218,10 +219,9 @@ def user_detail(conn: Any, d: Directory, user_id: str, *, heading: bool = True) 
             st.caption("The raw SCIM resource is not stored for this snapshot.")
 
 
-def history(conn: Any, user_id: str) -> None:
+def history(conn: Connection, user_id: str) -> None:
     """The person's History: what the directory snapshots saw change and what Entra's provisioning did to
     them (``console.timeline.person_timeline``), newest first, in plain words."""
-
     timeline = hist.person_timeline(conn, user_id)
     if timeline.empty:
         st.caption("Nothing recorded for this person yet: no change between directory snapshots and no Entra "

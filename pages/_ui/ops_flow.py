@@ -11,7 +11,7 @@ executor's progress callback can update ``st.progress`` directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -45,7 +45,7 @@ def state_key(panel: str, name: str) -> str:
 # --- shared pieces ------------------------------------------------------------------------------------------
 
 
-def group_options(conn: Any) -> dict[str, str]:
+def group_options(conn: Connection) -> dict[str, str]:
     """``{"Finance (group)": id, "Auditor (role)": id}`` from the latest snapshot: groups, then roles, by name."""
     d = dircache.directory(conn)
     if d is None or d.groups.empty:
@@ -61,7 +61,7 @@ def group_options(conn: Any) -> dict[str, str]:
     return dict(zip(labels, ids, strict=True))
 
 
-def group_params(conn: Any, kind: str, panel: str, *, fixed_group: str | None = None) -> dict[str, str] | None:
+def group_params(conn: Connection, kind: str, panel: str, *, fixed_group: str | None = None) -> dict[str, str] | None:
     """Widgets for the group(s) an operation needs; None while incomplete."""
     if kind in ("deactivate", "reactivate"):
         return {}
@@ -94,7 +94,7 @@ def group_params(conn: Any, kind: str, panel: str, *, fixed_group: str | None = 
 def member_options(members: pd.DataFrame) -> dict[str, str]:
     """``{option text: user id}`` for picking members: the userName (else the display label), plain text, with
     the id added where two would read the same."""
-    texts = pd.Series([plain(r.get("userName"), empty="") or plain(display_label(r))
+    texts = pd.Series([plain(r.get("userName"), empty="") or plain(display_label(cast("dict[str, Any]", r)))
                        for r in members.to_dict("records")], dtype=object)
     ids = members["id"].astype(str).reset_index(drop=True)
     dupes = texts.duplicated(keep=False)
@@ -103,11 +103,10 @@ def member_options(members: pd.DataFrame) -> dict[str, str]:
 
 
 def read_upload(upload: Any) -> Any:
-
     return read_csv_targets(upload.getvalue(), name=f"“{upload.name}”")
 
 
-def start(panel: str, plan: Any) -> None:
+def start(panel: str, plan: Plan) -> None:
     """Show ``plan`` as this panel's preview (replacing any earlier preview or result). The panel's state belongs
     to the page that made it: opening another page drops it (``shell.page_state``)."""
     st.session_state[state_key(panel, "plan")] = plan
@@ -135,7 +134,7 @@ def _dismissed() -> None:
 
 
 @st.dialog("Confirm the change", width="large", on_dismiss=_dismissed)
-def confirm_dialog(panel: str, plan: Any) -> None:
+def confirm_dialog(panel: str, plan: Plan) -> None:
     verb = VERBS.get(plan.kind, "Change")
     n = plan.count
     st.markdown(f"**{md_escape(plan.confirmation_text(), limit=1000)}**")
@@ -160,7 +159,7 @@ def confirm_dialog(panel: str, plan: Any) -> None:
         st.rerun()
 
 
-def _preview(panel: str, plan: Any) -> None:
+def _preview(panel: str, plan: Plan) -> None:
     st.markdown(f"#### Preview: {md_escape(plan.label)}")
     changed, skipped = plan.count, len(plan.skipped)
     c1, c2 = st.columns(2)
@@ -198,7 +197,7 @@ def _preview(panel: str, plan: Any) -> None:
         st.rerun()
 
 
-def _run(panel: str, conn: Any, plan: Any, reason: str) -> None:
+def _run(panel: str, conn: Connection, plan: Plan, reason: str) -> None:
     ops = operations
     label = md_escape(plan.label)
     bar = st.progress(0.0, text=f"{label}: starting…")
@@ -213,7 +212,7 @@ def _run(panel: str, conn: Any, plan: Any, reason: str) -> None:
     shell.page_state(f"ops.{panel}.")
 
 
-def show_result(panel: str, conn: Any, batch_id: int) -> None:
+def show_result(panel: str, conn: Connection, batch_id: int) -> None:
     ops = operations
     result = ops.batch_result(session.context(), batch_id)
     summary = md_escape(result.summary(), limit=2000)
@@ -289,7 +288,6 @@ def result_columns(items: pd.DataFrame) -> list[str]:
 
 def result_items(items: list[Any]) -> pd.DataFrame:
     """Per-person results in words (states and outcomes as people say them, not the journal's codes)."""
-
     return pd.DataFrame([{"#": i.seq, "user": i.user_name or i.user_id, "state": words(ITEM_STATE_WORDS, i.state),
                           "result": words(ITEM_RESULT_WORDS, i.outcome), "note": i.note or "",
                           "attempts": i.attempts, "error": i.error or "", "what to do": i.remedy or ""}
@@ -309,7 +307,7 @@ def show_defects(result: Any) -> None:
         st.code(defect.report, language=None, wrap_lines=True)
 
 
-def flow(panel: str, conn: Any) -> None:
+def flow(panel: str, conn: Connection) -> None:
     """Render this panel's preview / confirmation / run / result, whichever applies now."""
     plan = st.session_state.get(state_key(panel, "plan"))
     reason = st.session_state.pop(state_key(panel, "run_reason"), None)
@@ -331,7 +329,7 @@ def flow(panel: str, conn: Any) -> None:
         show_result(panel, conn, int(batch_id))
 
 
-def unfinished_notice(conn: Any) -> None:
+def unfinished_notice(conn: Connection) -> None:
     """A warning when an action of this connection was interrupted or stopped (resumed on Activity)."""
     try:
         rows = [u for u in operations.unfinished_batches(session.context(), conn) if not u.live]

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from console.connections import Connection
 from console.errors import InvalidInput
 from console.text import count
 from pages._ui import dircache, errors, shell
@@ -78,7 +79,7 @@ def _forget_if_changed(panel: str, inputs: str) -> None:
         st.caption("The preview was dropped because what it was made from changed: press Preview again.")
 
 
-def users_actions(conn: Any, selected: list[str]) -> None:
+def users_actions(conn: Connection, selected: list[str]) -> None:
     """Deactivate / reactivate / add to / remove from / move between groups or roles, for the selected users
     or a CSV of userNames or e-mails. Collapsed until the operator opens it; no action is preselected."""
     with errors.guard("preparing the operation"):
@@ -137,7 +138,7 @@ def users_actions(conn: Any, selected: list[str]) -> None:
 GROUP_ACTIONS = ["Add people", "Remove members", "Move members"]
 
 
-def groups_actions(conn: Any, group_ids: list[str], member_ids: list[str] | None = None) -> None:
+def groups_actions(conn: Connection, group_ids: list[str], member_ids: list[str] | None = None) -> None:
     """For one selected group or role: add people (by name or CSV), remove or move members. ``member_ids``:
     members selected in the group's member table, offered as the members to remove or move. Collapsed until the
     operator opens it; no action is preselected."""
