@@ -18,6 +18,7 @@ import streamlit as st
 from console import timeline
 from console.connections import Connection
 from console.entra import health
+from console.entra.health import JobOverview
 from console.entra.logs import history_version
 from console.timeline import SOURCE_DIRECTORY
 from pages._ui import dircache, session
@@ -53,17 +54,17 @@ def version(conn: Connection) -> tuple:
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Connection) -> Any:
+def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Connection) -> JobOverview:
     return health.job_overview(session.context(), _conn)
 
 
-def job_overview(conn: Connection) -> Any:
+def job_overview(conn: Connection) -> JobOverview:
     """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
     and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
     return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
 
 
-def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
+def next_cycle(ov: JobOverview, now: datetime | None = None) -> tuple[str, str]:
     """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
     now = now or datetime.now(UTC)
     return health.next_cycle_words(health.next_cycle(ov, now), fmt.fmt_time, now)

@@ -4,7 +4,7 @@ path as the original change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,6 +19,7 @@ from console.operations.audit import (
     ITEM_STATE_WORDS,
     KIND_WORDS,
     OUTCOME_WORDS,
+    Action,
     find_reverted,
     get_action,
     list_actions,
@@ -89,7 +90,7 @@ def filters(conn: Connection) -> dict[str, Any]:
     outcomes = d.multiselect("Outcome", list(OUTCOME_WORDS), key="activity.outcomes", format_func=OUTCOME_WORDS.__getitem__,
                              placeholder="Any outcome")
     delta = RANGES.get(span or "", timedelta(days=7))
-    return {"since": datetime.now(UTC) - delta if delta else None,
+    return {"since": session.context().now() - delta if delta else None,
             "operator": None if who == "Anyone" else who, "kinds": kinds, "outcomes": outcomes}
 
 
@@ -104,7 +105,7 @@ def action_list(conn: Connection, chosen: dict[str, Any]) -> list[Any]:
     return actions
 
 
-def flags(action: Any) -> str:
+def flags(action: Action) -> str:
     parts = []
     if action.reverted:
         parts.append(f"reverted for {count(len({r.user_id for r in action.reverted}), 'person', 'people')}")
@@ -115,7 +116,7 @@ def flags(action: Any) -> str:
     return "; ".join(parts)
 
 
-def result_text(action: Any) -> str:
+def result_text(action: Action) -> str:
     """"Succeeded: 2 changed", "Partly failed: 3 changed, 1 failed", with the flags after a dot."""
     failed, skipped = action.counts.get("failed", 0), action.counts.get("skipped", 0)
     parts = [f"{action.changed_count:,} changed"] + ([f"{failed:,} failed"] if failed else []) + (
@@ -125,7 +126,7 @@ def result_text(action: Any) -> str:
     return f"{text} · {extra}" if extra else text
 
 
-def table(actions: list[Any]) -> int | None:
+def table(actions: list[Action]) -> int | None:
     frame = pd.DataFrame([{
         "id": a.id, "when": fmt.local(a.created_at), "action": f"#{a.id} {a.label}", "result": result_text(a),
         "reason": a.reason, "operator": a.operator} for a in actions])

@@ -11,7 +11,6 @@ operator's time zone (converted before plotting).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -20,8 +19,9 @@ from console.connections import Connection
 from console.context import Context
 from console.directory.snapshots import directory_size
 from console.entra.catalogue import error_title
-from console.entra.health import choose_range, range_showing, recent_trouble
+from console.entra.health import JobOverview, RecentTrouble, choose_range, range_showing, recent_trouble
 from console.entra.logs import (
+    LogSummary,
     import_files,
     last_fetch,
     log_count,
@@ -48,12 +48,12 @@ KEY_RESULT = "sync_history.last_result"
 # --- data (cached by a cheap version of the stored logs) ----------------------------------------------------
 
 @st.cache_data(show_spinner=False, ttl=300, max_entries=32)
-def _summary(data_dir: str, conn_name: str, since_iso: str | None, version: tuple) -> Any:
+def _summary(data_dir: str, conn_name: str, since_iso: str | None, version: tuple) -> LogSummary:
     return summarise(session.context(), conn_name, since=datetime.fromisoformat(since_iso) if since_iso else None)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _trouble(data_dir: str, conn_name: str, version: tuple, _ov: Any) -> Any:
+def _trouble(data_dir: str, conn_name: str, version: tuple, _ov: JobOverview) -> RecentTrouble:
     return recent_trouble(session.context(), conn_name, overview=_ov)
 
 
@@ -71,7 +71,7 @@ def _trouble(data_dir: str, conn_name: str, version: tuple, _ov: Any) -> Any:
 
 # --- panels --------------------------------------------------------------------------------------------------
 
-def status_strip(ctx: Context, conn: Connection, ov: Any) -> None:
+def status_strip(ctx: Context, conn: Connection, ov: JobOverview) -> None:
     short, sentence = hist.next_cycle(ov)
     a, b, c = st.columns(3)
     a.metric("Job status", md_escape(ov.status, empty="not read yet" if conn.entra else "—"))
@@ -87,7 +87,7 @@ def status_strip(ctx: Context, conn: Connection, ov: Any) -> None:
     st.caption(" ".join(parts))
 
 
-def alerts_strip(ctx: Context, conn: Connection, ov: Any) -> None:
+def alerts_strip(ctx: Context, conn: Connection, ov: JobOverview) -> None:
     for alert in current_alerts(ctx, conn, include_token=False, overview=ov):
         text = (f"**{md_escape(alert.title)}** — {md_escape(alert.detail, limit=1000)}\n\n"
                 f"{md_escape(alert.remedy, limit=1000)}")
@@ -154,7 +154,7 @@ def _set_range(label: str) -> None:
     st.session_state[KEY_RANGE] = label
 
 
-def range_picker(trouble: Any) -> tuple[str, datetime | None]:
+def range_picker(trouble: RecentTrouble | None) -> tuple[str, datetime | None]:
     """The time range: by default the smallest that shows the recent trouble (``job_health.choose_range``)."""
     default = choose_range(trouble, RANGES, DEFAULT_RANGE) if trouble is not None else DEFAULT_RANGE
     if KEY_RANGE not in st.session_state:
@@ -167,7 +167,7 @@ def range_picker(trouble: Any) -> tuple[str, datetime | None]:
 
 
 
-def hidden_trouble_notice(trouble: Any, choice: str, since: datetime | None) -> None:
+def hidden_trouble_notice(trouble: RecentTrouble | None, choice: str, since: datetime | None) -> None:
     """When the chosen range starts after failures of the last 30 days: how many, the worst cycle, and a button
     that widens the range to show it."""
     if trouble is None or since is None:

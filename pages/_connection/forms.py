@@ -4,12 +4,13 @@ connection, saved only once 6clicks accepted its key and the first token answere
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import streamlit as st
 
 from console.connections import AUTH_MODES, Connection, ConnectionRepo, describe_role_rule, split_role_rule
 from console.credentials import BackendInfo
+from console.errors import console_error
 from console.notify.reminders import describe_channels, set_notify_urls
 from console.setup import SetupError, add_connection_checked, store_key_and_token
 from pages import _setup_ui as setup_ui
@@ -71,7 +72,7 @@ def settings_tab(conn: Connection, info: BackendInfo) -> None:
                     note = (" The new API key was accepted by 6clicks and stored."
                             + (" Its first token was generated." if status.origin == "generated"
                                and status.level == "ok" and status.issued_at and
-                               (datetime.now(UTC) - status.issued_at) < timedelta(minutes=5) else
+                               (session.context().now() - status.issued_at) < timedelta(minutes=5) else
                                " The current token stays valid until the old key is deleted in 6clicks: generate a "
                                "new one when you are ready."))
             except Exception as exc:  # InvalidInput etc.: message + remedy; the form's values are kept for a retry
@@ -105,8 +106,10 @@ def reminders_tab(conn: Connection) -> None:
     try:
         channels = describe_channels(session.context(), conn)
     except Exception as exc:  # a locked or unusable keyring: say so, the rest of the form still works
+        if console_error(exc) is None:
+            errors.log_exception(exc)
         channels = None
-        st.caption(f"Configured notification channels cannot be read: {md_escape(getattr(exc, 'message', exc))}")
+        st.caption(f"Configured notification channels cannot be read: {md_escape(errors.error_text(exc))}")
     if channels:
         st.markdown("**Notification channels:** " + ", ".join(md_escape(c["description"]) for c in channels))
     elif channels is not None:

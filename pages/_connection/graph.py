@@ -105,8 +105,7 @@ def save_graph(conn: Connection, info: BackendInfo, tenant: str, client: str, se
                 jobs = find_jobs(client_)
         except Exception as exc:
             errors.log_exception(exc)
-            setup_ui.flash("warning", f"{message} The job could not be found yet: {getattr(exc, 'message', exc)} "
-                           f"{getattr(exc, 'remedy', '')}")
+            setup_ui.flash("warning", f"{message} The job could not be found yet: {errors.error_text(exc)}")
             st.rerun()
         scim = [j for j in jobs if j.is_scim]
         if len(scim) == 1:

@@ -4,7 +4,7 @@ the expiry timeline and the .ics reminder; the box of an incomplete connection."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -52,9 +52,9 @@ def token_summary(conn: Connection, status: TokenStatus | None) -> None:
 def remember_outcome(action: str, conn: Connection, status: TokenStatus | None, **extra: Any) -> None:
     """The outcome of ``action`` for the panel under the buttons (no secret); it goes with the page."""
     st.session_state[KEY_RESULT] = {
-        "action": action, "connection": conn.name, "fingerprint": getattr(status, "fingerprint", None),
-        "level": getattr(status, "level", None), "message": getattr(status, "message", ""),
-        "remedy": getattr(status, "remedy", ""), "at": datetime.now(UTC), **extra}
+        "action": action, "connection": conn.name, "fingerprint": status.fingerprint if status else None,
+        "level": status.level if status else None, "message": status.message if status else "",
+        "remedy": status.remedy if status else "", "at": session.context().now(), **extra}
 
 
 def _attempt(action: str, conn: Connection, call: Any, **extra: Any) -> None:
@@ -180,7 +180,7 @@ def expiry_timeline(conn: Connection, status: TokenStatus | None) -> None:
     if status is None or status.expires_at is None:
         st.caption("No expiry to show yet: generate or import a token.")
         return
-    now = datetime.now(UTC)
+    now = session.context().now()
     issued = status.issued_at or (status.expires_at - timedelta(days=365))
     zone = fmt.operator_zone()
     fig = go.Figure()

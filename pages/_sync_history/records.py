@@ -15,7 +15,7 @@ import streamlit as st
 from console.connections import Connection
 from console.context import Context
 from console.entra.catalogue import error_category_text, error_title, explain_error
-from console.entra.logs import get_record, query_logs, record_steps
+from console.entra.logs import LogSummary, get_record, query_logs, record_steps
 from console.text import as_text, count
 from console.timeline import action_label, property_words, record_sentence, resolve_target, short_cycle
 from pages import _history as hist
@@ -52,25 +52,26 @@ def _show_code(code: str) -> None:
     st.session_state[F_STATUS] = "(any)"
 
 
-def failures_panel(summary: Any) -> None:
+def failures_panel(summary: LogSummary) -> None:
     st.subheader("Failures by error code", divider="gray")
     if summary.by_error.empty:
         st.success("No failures in this period.", icon=":material/check_circle:")
         return
-    for row in summary.by_error.head(15).itertuples(index=False):
+    for row in summary.by_error.head(15).to_dict("records"):
         box = st.container(border=True)
+        code, records = str(row["error_code"]), int(row["count"])
         # the code comes from the logs (hostile until shown as text); the explanations are the console's
-        box.markdown(f"**{md_escape(_title(row.error_code))}** · {md_escape(row.error_code)} · "
-                     f"**{count(int(row.count), 'record')}**, the last {fmt.fmt_time(row.last_seen)}\n\n"
-                     f"**What it means:** {md_escape(row.explanation, limit=1000)}\n\n"
-                     f"**Suggested fix:** {md_escape(row.fix, limit=1000)}")
-        digest = hashlib.sha256(str(row.error_code).encode()).hexdigest()[:12]
-        box.button(f"Show {'this record' if int(row.count) == 1 else 'these records'} in the log table",
-                   key=f"sync_history.code.{digest}", on_click=_show_code, args=(row.error_code,),
+        box.markdown(f"**{md_escape(_title(code))}** · {md_escape(code)} · "
+                     f"**{count(records, 'record')}**, the last {fmt.fmt_time(row['last_seen'])}\n\n"
+                     f"**What it means:** {md_escape(row['explanation'], limit=1000)}\n\n"
+                     f"**Suggested fix:** {md_escape(row['fix'], limit=1000)}")
+        digest = hashlib.sha256(code.encode()).hexdigest()[:12]
+        box.button(f"Show {'this record' if records == 1 else 'these records'} in the log table",
+                   key=f"sync_history.code.{digest}", on_click=_show_code, args=(code,),
                    type="tertiary", icon=":material/filter_list:")
 
 
-def _filters(summary: Any) -> dict[str, Any]:
+def _filters(summary: LogSummary) -> dict[str, Any]:
     # the choices are what occurs in the time range (from the cached summary, not another scan)
     actions = sorted(a for a in summary.by_action["action"].unique() if a != "unknown")
     statuses = sorted(s for s in summary.by_action["status"].unique() if s != "unknown")
@@ -94,7 +95,7 @@ def _filters(summary: Any) -> dict[str, Any]:
             "cycle_id": cycle.strip() or None}
 
 
-def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: Any) -> pd.Series | None:
+def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: LogSummary) -> pd.Series | None:
     """The filtered records (newest 500) with one sentence each; returns the selected record's row."""
     st.subheader("Log records", divider="gray")
     chosen = _filters(summary)

@@ -70,6 +70,15 @@ def show_error(exc: BaseException, *, what: str | None = None) -> None:
     st.error(body, icon=":material/error:")
 
 
+def error_text(exc: BaseException) -> str:
+    """``exc`` in one line of plain text for a message that quotes it (not yet escaped): the console error's
+    message and remedy, or "unexpected error" with the log file's path for a bug."""
+    error = console_error(exc)
+    if error is not None:
+        return redact(str(error))
+    return f"unexpected error ({type(exc).__name__}); see the log file {log_path()}."
+
+
 def log_exception(exc: BaseException) -> None:
     """The traceback of ``exc`` into the log file (redacted)."""
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from console import operations
 from console.connections import Connection
@@ -102,7 +103,7 @@ def member_options(members: pd.DataFrame) -> dict[str, str]:
     return dict(zip(texts, ids, strict=True))
 
 
-def read_upload(upload: Any) -> Any:
+def read_upload(upload: UploadedFile) -> CsvTargets:
     return read_csv_targets(upload.getvalue(), name=f"“{upload.name}”")
 
 

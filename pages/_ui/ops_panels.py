@@ -12,6 +12,7 @@ import streamlit as st
 
 from console.connections import Connection
 from console.errors import InvalidInput
+from console.operations import CsvTargets
 from console.text import count
 from pages._ui import dircache, errors, shell
 from pages._ui.ops_flow import (
@@ -79,6 +80,20 @@ def _forget_if_changed(panel: str, inputs: str) -> None:
         st.caption("The preview was dropped because what it was made from changed: press Preview again.")
 
 
+def _preview_button(panel: str, conn: Connection, kind: str | None, targets: list[str] | CsvTargets | None,
+                    params: dict[str, str], *, ready: bool, inputs: str, subject: tuple[str, ...]) -> None:
+    """The Preview button: the plan of ``kind`` for ``targets``, kept with the people (or group) it is for and a
+    fingerprint of what it was made from (``_forget_if_other``, ``_forget_if_changed``)."""
+    if st.button("Preview", key=state_key(panel, "preview"), disabled=not ready, icon=":material/preview:",
+                 help="Shows who would change and who is skipped. Nothing is sent to 6clicks yet.") \
+            and kind is not None and targets is not None:
+        plan = plan_or_error(partial(make_plan, conn, kind, targets, params))
+        if plan is not None:
+            start(panel, plan)
+            st.session_state[state_key(panel, "for")] = subject
+            st.session_state[state_key(panel, "inputs")] = inputs
+
+
 def users_actions(conn: Connection, selected: list[str]) -> None:
     """Deactivate / reactivate / add to / remove from / move between groups or roles, for the selected users
     or a CSV of userNames or e-mails. Collapsed until the operator opens it; no action is preselected."""
@@ -98,7 +113,7 @@ def users_actions(conn: Connection, selected: list[str]) -> None:
                          icon=":material/manage_accounts:"):
             source = st.segmented_control("Who", [SOURCE_SELECTED, SOURCE_CSV], key=state_key(panel, "source"),
                                           default=SOURCE_SELECTED) or SOURCE_SELECTED
-            targets: Any = None
+            targets: list[str] | CsvTargets | None = None
             if source == SOURCE_CSV:
                 # any type: a workbook gets the decoder's remedy ("save it as CSV UTF-8"), not Streamlit's
                 # "files are not allowed"
@@ -122,14 +137,8 @@ def users_actions(conn: Connection, selected: list[str]) -> None:
             ready = targets is not None and params is not None
             inputs = _inputs(source, tuple(selected) if source == SOURCE_SELECTED else upload, kind, params)
             _forget_if_changed(panel, inputs)
-            if st.button("Preview", key=state_key(panel, "preview"), disabled=not ready, icon=":material/preview:",
-                         help="Shows who would change and who is skipped. Nothing is sent to 6clicks yet.") \
-                    and kind is not None and targets is not None:
-                plan = plan_or_error(partial(make_plan, conn, kind, targets, params or {}))
-                if plan is not None:
-                    start(panel, plan)
-                    st.session_state[state_key(panel, "for")] = tuple(selected) if source == SOURCE_SELECTED else ()
-                    st.session_state[state_key(panel, "inputs")] = inputs
+            _preview_button(panel, conn, kind, targets, params or {}, ready=ready, inputs=inputs,
+                            subject=tuple(selected) if source == SOURCE_SELECTED else ())
             flow(panel, conn)
 
 
@@ -168,7 +177,7 @@ def groups_actions(conn: Connection, group_ids: list[str], member_ids: list[str]
                 st.caption(f"{len(group_ids):,} selected; acting on the first, {name}.")
             action = st.segmented_control("What to do", GROUP_ACTIONS, key=state_key(panel, "action"))
             members = d.users[d.users["id"].isin(d.member_ids(gid))]
-            targets: Any = None
+            targets: list[str] | CsvTargets | None = None
             params: dict[str, str] | None = {"group": gid}
             kind: str | None = None
             if action in ("Remove members", "Move members"):
@@ -211,14 +220,7 @@ def groups_actions(conn: Connection, group_ids: list[str], member_ids: list[str]
                 st.caption("Choose what to do.")
             ready = kind is not None and targets is not None and params is not None
             inputs = _inputs(gid, action, kind, params, upload if action == "Add people" else None,
-                             targets if not hasattr(targets, "values") else tuple(targets.values))
+                             tuple(targets.values) if isinstance(targets, CsvTargets) else targets)
             _forget_if_changed(panel, inputs)
-            if st.button("Preview", key=state_key(panel, "preview"), disabled=not ready, icon=":material/preview:",
-                         help="Shows who would change and who is skipped. Nothing is sent to 6clicks yet.") \
-                    and kind is not None and targets is not None:
-                plan = plan_or_error(partial(make_plan, conn, kind, targets, params or {}))
-                if plan is not None:
-                    start(panel, plan)
-                    st.session_state[state_key(panel, "for")] = (gid,)
-                    st.session_state[state_key(panel, "inputs")] = inputs
+            _preview_button(panel, conn, kind, targets, params or {}, ready=ready, inputs=inputs, subject=(gid,))
             flow(panel, conn)
