@@ -88,8 +88,8 @@ def test_sort_and_pages(live):
 
 
 def test_csv_export_has_group_and_role_names(live):
-    from console.directory.snapshots import latest_snapshot
     from console.directory import view
+    from console.directory.snapshots import latest_snapshot
     from tests.formula_cells import formula_cells
 
     snap = latest_snapshot(live.ctx, live.conn)
