@@ -36,7 +36,7 @@ def _imports() -> Any:
         from console.credentials import MemoryKeyring, default_credentials
         from console.directory.snapshots import take_snapshot
         from console.tokens.service import TokenService
-        from pages import _ui as ui
+        from pages._ui import session as ui
     except ImportError as exc:
         raise h.Skip(f"the console or dashboard is not complete yet ({exc})") from None
     return (keyring, AppTest, Connection, ConnectionRepo, open_context, MemoryKeyring, default_credentials,

@@ -12,7 +12,7 @@ from typing import Any
 import keyring
 import pytest
 
-from pages import _ui as ui
+from pages._ui import text as ui
 from tests.hostile import PixelServer, build_sandbox_data, hostile_reason, populate_console
 from tests.pages.conftest import (
     REPO,

@@ -88,14 +88,14 @@ def test_sort_and_pages(live):
 
 
 def test_csv_export_has_group_and_role_names(live):
+    from console.directory import view
     from console.directory.snapshots import latest_snapshot
-    from pages import _ui as ui
     from tests.formula_cells import formula_cells
 
     snap = latest_snapshot(live.ctx, live.conn)
-    d = ui.build_directory(snap, live.conn)
-    matched = ui.filter_users(d, query="")
-    data = ui.users_csv(d, matched)
+    d = view.build_directory(snap, live.conn)
+    matched = view.filter_users(d, query="")
+    data = view.users_csv(d, matched)
     assert formula_cells(data) == []
     frame = pd.read_csv(io.BytesIO(data), keep_default_na=False)
     assert len(frame) == len(snap.users)
