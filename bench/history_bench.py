@@ -30,7 +30,7 @@ CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadReq
 
 
 def frames(users: int, seed: int) -> Any:
-    from console.directory.snapshots import SnapshotFrames, _norm_groups, _norm_users
+    from console.directory.frames import SnapshotFrames, norm_groups, norm_users
 
     rng = np.random.default_rng(seed)
     ids = np.array([f"u{i:07d}" for i in range(users)], dtype=object)
@@ -49,13 +49,13 @@ def frames(users: int, seed: int) -> Any:
     gdf = pd.DataFrame({"id": gids, "displayName": gnames, "externalId": None,
                         "kind": ["role" if n.startswith("Role") else "group" for n in gnames]})
     gdf["member_count"] = gdf["id"].map(mdf.groupby("group_id").size()).fillna(0).astype("int64")
-    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf.astype("string"))
+    return SnapshotFrames(norm_users(udf), norm_groups(gdf), mdf.astype("string"))
 
 
 def changed(base: Any, fraction: float, seed: int) -> Any:
     """1 % of users changed: a quarter deactivated/reactivated, a quarter renamed, a quarter deleted, a quarter
     new; the same number of memberships added and removed."""
-    from console.directory.snapshots import SnapshotFrames
+    from console.directory.frames import SnapshotFrames
 
     rng = np.random.default_rng(seed)
     users = base.users.copy()
@@ -133,7 +133,8 @@ def _median(values: list[float]) -> float:
 def run(quick: bool) -> dict[str, Any]:
     from console.context import Context
     from console.credentials import memory_credentials
-    from console.directory.snapshots import diff_frames, latest_snapshot, store_snapshot
+    from console.directory.diff import diff_frames
+    from console.directory.store import latest_snapshot, store_snapshot
     from console.entra.health import job_overview
     from console.entra.logs import _Ingester, query_logs, summarise
     from console.store import Store

@@ -287,7 +287,8 @@ def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
 
 def _first_snapshot(ctx: Context, report: Progress) -> None:
     from console.connections import ConnectionRepo
-    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
 
     conn = ConnectionRepo(ctx.store).get(DEMO_CONNECTION)
     if latest_snapshot(ctx, conn) is None:

@@ -1,5 +1,5 @@
 """What happened to a person, and lately to the whole directory, in plain words: the directory's change events
-(``console.directory.snapshots``: what two snapshots in a row differ by) merged with Entra's provisioning records
+(``console.directory.diff``: what two snapshots in a row differ by) merged with Entra's provisioning records
 (``console.entra.logs``: what Entra did, when, and why it failed) in one timeline, newest first.
 
 - ``person_timeline(ctx, conn, user_id)``: a person's History. Their Entra records are found by the SCIM id
@@ -194,7 +194,8 @@ def person_identifiers(ctx: Context, conn: Connection | str, user_id: str,
                        users: pd.DataFrame | None = None) -> dict[str, set[str]]:
     """The identifiers a person's Entra records may carry: ``ids`` (SCIM id), ``external_ids`` (Entra object
     ids) and ``names`` (user names, lower-cased), now and before (from their change events)."""
-    from console.directory.snapshots import latest_snapshot, list_events
+    from console.directory.events import list_events
+    from console.directory.store import latest_snapshot
 
     ids, external, names = {str(user_id)}, set(), set()
     if users is None:
@@ -262,7 +263,7 @@ def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]
 
 
 def _event_rows(events: pd.DataFrame, *, about_person: bool) -> pd.DataFrame:
-    from console.directory.snapshots import describe_event
+    from console.directory.events import describe_event
 
     if events is None or events.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
@@ -319,7 +320,7 @@ def person_timeline(ctx: Context, conn: Connection | str, user_id: str, *, users
     """A person's History: their change events (the directory snapshots that saw them change, join and leave
     groups) and their Entra provisioning records, newest first, each in plain words (``TIMELINE_COLUMNS``).
     ``users``: the latest snapshot's users frame when the caller has it (else it is read)."""
-    from console.directory.snapshots import user_history
+    from console.directory.events import user_history
 
     events = user_history(ctx, conn, str(user_id), limit=limit)
     records = person_records(ctx, conn, person_identifiers(ctx, conn, str(user_id), users),
@@ -356,7 +357,7 @@ class RecentActivity:
 def recent_activity(ctx: Context, conn: Connection | str, since: datetime, *, limit: int = 200) -> RecentActivity:
     """Directory changes and Entra's records since ``since``, merged (see ``RecentActivity``). The Entra
     figures come from ``entra_logs.summarise`` with the same ``since``, as on the Sync history page."""
-    from console.directory.snapshots import list_events
+    from console.directory.events import list_events
     from console.entra.logs import log_count, query_logs, summarise
 
     name = _conn_name(conn)

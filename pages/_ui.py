@@ -616,7 +616,7 @@ def build_directory(snap: Any, conn: Any) -> Directory:
 
 
 def latest_snapshot(conn: Any) -> Any | None:
-    from console.directory.snapshots import latest_snapshot as latest
+    from console.directory.store import latest_snapshot as latest
 
     return latest(context(), conn)
 
@@ -661,7 +661,7 @@ def run_with_progress(work: Callable[[Callable[[str, float], None]], Any], bar: 
 
 def take_snapshot_with_progress(conn: Any, bar: Any) -> Any:
     from console.demo import SnapshotProgress
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     ctx = context()
 

@@ -95,7 +95,7 @@ def role_rule_words(rule: str | None) -> str:
 
 def _deltas(conn: Any, snap: Any) -> dict[str, Any]:
     """Each count's change since the snapshot before the latest (None when there is none)."""
-    from console.directory.snapshots import directory_size
+    from console.directory.store import directory_size
 
     size = directory_size(ui.context(), conn)
     earlier = size[size["id"] < snap.id]

@@ -1,6 +1,6 @@
 """Sync history: what every Entra provisioning cycle did, what failed and why, how the directory changed.
 
-Thin: every number comes from console.entra.logs / console.entra.health / console.directory.snapshots / console.notify.alerts /
+Thin: every number comes from console.entra.logs / console.entra.health / console.directory (store, events) / console.notify.alerts /
 console.timeline. The default time range is the smallest that shows the recent trouble (the worst failing
 cycle, the latest one and the latest quarantine of the last 30 days); a chosen range that hides failures says
 so, with a one-click way to see them. Selecting a log record opens its details (steps, modified properties,
@@ -525,7 +525,7 @@ def record_details(ctx: Any, conn: Any, row: pd.Series) -> None:
 
 
 def main() -> None:
-    from console.directory.snapshots import directory_size
+    from console.directory.store import directory_size
 
     conn = ui.connection()
     ctx = ui.context()

@@ -20,7 +20,7 @@ from console.cli._common import add_connection_option, data_dir_parent, open_ctx
 from console.errors import ConsoleError
 
 if TYPE_CHECKING:
-    from console.directory.snapshots import Snapshot
+    from console.directory.store import Snapshot
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +71,8 @@ def _system_allocator_for_arrow() -> None:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from console.connections import ConnectionRepo
-    from console.directory.snapshots import event_counts, take_snapshot
+    from console.directory.events import event_counts
+    from console.directory.take import take_snapshot
 
     _system_allocator_for_arrow()
     ctx = open_ctx(args)

@@ -289,7 +289,7 @@ def find_reverted(ctx: Any, conn: Any, actions: list[Action]) -> None:
     than the action, so nothing can be said yet. Later console actions on the same person (an undo, another
     change) are not counted as reverts."""
     try:
-        from console.directory.snapshots import latest_snapshot
+        from console.directory.store import latest_snapshot
 
         snap = latest_snapshot(ctx, conn)
     except ImportError:

@@ -566,7 +566,7 @@ DIRECTORY_EVENTS = ("directory_updated", "directory_not_updated")
 def update_directory(ctx: Any, conn: Any, client: Any, verifier: Verifier, live: LiveState, batch_id: int,
                      operator: str, group_ids: set[str]) -> None:
     """After a run, the latest snapshot gets the people and groups it touched as the server has them now
-    (``console.directory.snapshots.patch_snapshot``), so every page shows the new state at once and the change is in the
+    (``console.directory.patch.patch_snapshot``), so every page shows the new state at once and the change is in the
     directory's history. What the run read anyway is reused: each person's last answer (the read-back of an
     ``active`` change, else the live check before the change), and each group's read-back when it was sent
     after the group's last write; only groups without such a read are fetched again (one GET each). Never
@@ -574,7 +574,8 @@ def update_directory(ctx: Any, conn: Any, client: Any, verifier: Verifier, live:
     from scim_client import NotFound
 
     try:
-        from console.directory.snapshots import latest_snapshot, patch_snapshot
+        from console.directory.patch import patch_snapshot
+        from console.directory.store import latest_snapshot
     except ImportError:  # history not installed: nothing to update
         return
     note = f"after action {batch_id}"

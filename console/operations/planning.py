@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
     """The latest snapshot, or a live listing when there is none yet."""
     try:
-        from console.directory.snapshots import latest_snapshot
+        from console.directory.store import latest_snapshot
     except ImportError:  # history not installed: resolve live
         latest_snapshot = None  # type: ignore[assignment]
     if latest_snapshot is not None:

@@ -157,7 +157,7 @@ def _shot(page, name: str) -> None:
 def _demo_snapshot(home: Path):
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(home, credentials=memory_credentials())
     snap = latest_snapshot(ctx, "Demo")

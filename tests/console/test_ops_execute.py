@@ -247,7 +247,7 @@ def test_401_stops_the_batch_leaves_items_pending_then_resume_or_abandon(box, ct
 
 
 def test_reverted_changes_are_flagged_after_a_later_snapshot(box, ctx):
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 2, skip=60)
@@ -315,7 +315,7 @@ def test_interrupted_run_is_journaled_then_abandoned_and_its_changes_stay_undoab
 
 def test_audit_list_command_flags_reverted_changes(box, ctx, monkeypatch, capsys):
     from console.cli import main
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 1)
