@@ -249,7 +249,8 @@ def commit(ctx: Context, conn_name: str, staging: Path, frames: SnapshotFrames, 
                  int((frames.groups["kind"] == "group").sum()), int((frames.groups["kind"] == "role").sum()),
                  len(frames.memberships), len(events), fetch_seconds, json.dumps(warnings or []),
                  base.id if base is not None else None, listed.astimezone(UTC).isoformat(), note))
-            snap_id = int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT's row id
+            snap_id = cur.lastrowid
             if len(events):
                 db.executemany(
                     "INSERT INTO directory_events (connection, snapshot_id, at, kind, subject_type, subject_id,"

@@ -40,11 +40,11 @@ def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
 
     try:
         if client is not None:
-            return Directory.from_live(client, conn)
+            return Directory.from_live(ctx, client, conn)
         from console.tokens.service import TokenService
 
         with TokenService(ctx).scim_client(conn.name) as live:
-            return Directory.from_live(live, conn)
+            return Directory.from_live(ctx, live, conn)
     except ScimError as exc:
         raise ConsoleError(f"There is no snapshot of {conn.name} yet, and reading its directory live failed: "
                            f"{exc.message}", exc.remedy or "Check the connection, then try again.") from None
