@@ -163,7 +163,8 @@ def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -
 
 def run_plan(ctx: Any, conn: Any, plan: Plan, args: argparse.Namespace) -> int:
     from console.operations.audit import os_operator
-    from console.operations.executor import execute, validate_reason
+    from console.operations.batches import validate_reason
+    from console.operations.executor import execute
 
     print_plan(plan, out=sys.stdout if not args.json or args.dry_run else sys.stderr)
     if args.dry_run:
