@@ -278,10 +278,14 @@ def build_frames(users: Iterable[Any], groups: Iterable[Any], is_role: Callable[
         group_sink.set_members(gid, [])
     users_table = user_sink.finish()
     groups_table, members_table = group_sink.finish()
-    frames = SnapshotFrames(norm_users(table_frame(users_table, USER_COLUMNS)),
-                            norm_groups(table_frame(groups_table, GROUP_COLUMNS)),
-                            table_frame(members_table, MEMBERSHIP_COLUMNS))
+    frames = frames_of(users_table, groups_table, members_table)
     return frames, users_table.column("raw").to_pylist(), groups_table.column("raw").to_pylist()
+
+
+def frames_of(users: pa.Table, groups: pa.Table, memberships: pa.Table) -> SnapshotFrames:
+    """The snapshot's frames from the tables the sinks finished with (their raw JSON, if any, left out)."""
+    return SnapshotFrames(norm_users(table_frame(users, USER_COLUMNS)), norm_groups(table_frame(groups, GROUP_COLUMNS)),
+                          table_frame(memberships, MEMBERSHIP_COLUMNS))
 
 
 def norm_users(df: pd.DataFrame) -> pd.DataFrame:

@@ -27,18 +27,7 @@ import pyarrow as pa
 
 from console.connections import Connection
 from console.context import Context
-from console.directory.frames import (
-    GROUP_COLUMNS,
-    MEMBERSHIP_COLUMNS,
-    USER_COLUMNS,
-    GroupSink,
-    SnapshotError,
-    SnapshotFrames,
-    UserSink,
-    norm_groups,
-    norm_users,
-    table_frame,
-)
+from console.directory.frames import GroupSink, SnapshotError, SnapshotFrames, UserSink, frames_of
 from console.directory.store import Snapshot, commit, staging_folder
 from console.errors import ConsoleError
 from console.tokens.service import TokenService
@@ -158,10 +147,7 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
                             "refresh again.")
     users_table = users.finish()
     groups_table, members_table = groups.finish()
-    frames = SnapshotFrames(norm_users(table_frame(users_table, USER_COLUMNS)),
-                            norm_groups(table_frame(groups_table, GROUP_COLUMNS)),
-                            table_frame(members_table, MEMBERSHIP_COLUMNS))
-    return frames, warnings
+    return frames_of(users_table, groups_table, members_table), warnings
 
 
 def _give_back_memory() -> None:

@@ -214,30 +214,18 @@ def apply_steps(client: ScimClient, live: LiveState, user_id: str, steps: list[d
                 subject = "group"
                 gid = step["group_id"]
                 member = live.is_member(gid, user, step.get("group_name"))
-                if step["op"] == "add":
-                    if member:
-                        notes.append(f"already in {step.get('group_name') or gid}")
-                        continue
-                    verifier.begin(gid, user_id, "add", seq)
-                    try:
-                        sent = client.add_members(gid, [user_id])
-                    except BaseException:
-                        verifier.failed(gid, user_id)
-                        raise
-                    verifier.done(gid, user_id, sent)
-                    live.changed(gid, user_id, True)
-                else:
-                    if not member:
-                        notes.append(f"already not in {step.get('group_name') or gid}")
-                        continue
-                    verifier.begin(gid, user_id, "remove", seq)
-                    try:
-                        sent = client.remove_members(gid, [user_id])
-                    except BaseException:
-                        verifier.failed(gid, user_id)
-                        raise
-                    verifier.done(gid, user_id, sent)
-                    live.changed(gid, user_id, False)
+                adding = step["op"] == "add"
+                if member == adding:
+                    notes.append(f"already {'in' if adding else 'not in'} {step.get('group_name') or gid}")
+                    continue
+                verifier.begin(gid, user_id, step["op"], seq)
+                try:
+                    sent = (client.add_members if adding else client.remove_members)(gid, [user_id])
+                except BaseException:
+                    verifier.failed(gid, user_id)
+                    raise
+                verifier.done(gid, user_id, sent)
+                live.changed(gid, user_id, adding)
                 changes.append(dict(step))
         except Exception as exc:
             out = classify(exc, step, subject)
