@@ -26,14 +26,9 @@ from bench._harness import check, metric, repeat
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.directory.snapshots import (
-    SnapshotFrames,
-    _norm_groups,
-    _norm_users,
-    diff_frames,
-    latest_snapshot,
-    store_snapshot,
-)
+from console.directory.diff import diff_frames
+from console.directory.frames import SnapshotFrames, norm_groups, norm_users
+from console.directory.store import latest_snapshot, store_snapshot
 from console.entra.health import job_overview
 from console.entra.logstore import Ingester, query_logs, summarise
 from console.store import Store
@@ -63,7 +58,7 @@ def frames(users: int, seed: int) -> Any:
     gdf = pd.DataFrame({"id": gids, "displayName": gnames, "externalId": None,
                         "kind": ["role" if n.startswith("Role") else "group" for n in gnames]})
     gdf["member_count"] = gdf["id"].map(mdf.groupby("group_id").size()).fillna(0).astype("int64")
-    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf.astype("string"))
+    return SnapshotFrames(norm_users(udf), norm_groups(gdf), mdf.astype("string"))
 
 
 def changed(base: Any, fraction: float, seed: int) -> Any:

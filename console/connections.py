@@ -11,7 +11,6 @@ import ipaddress
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +18,12 @@ from urllib.parse import urlsplit
 
 from console.context import Context
 from console.credentials import CredentialStore
+from console.directory.roles import DEFAULT_RULE as DEFAULT_ROLE_RULE
+from console.directory.roles import role_matcher
 from console.errors import ConsoleError, InvalidInput, NotFoundError, StoreError
 from console.store import Store
 
 AUTH_MODES = ("6clicks-api-key", "static-token")
-DEFAULT_ROLE_RULE = "prefix:Role - "
 DEFAULT_REMINDER_DAYS: tuple[int, ...] = (60, 30, 14, 7, 3, 1)
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_LOGIN_BASE_URL = "https://login.microsoftonline.com"
@@ -128,7 +128,7 @@ class Connection:
             raise InvalidInput(f"Reminder days {self.reminder_days!r} are not usable.",
                                "Give whole days between 1 and 366, e.g. 60,30,14,7,3,1.")
         self.reminder_days = days
-        self._role_matcher()  # raises InvalidInput on a bad rule
+        role_matcher(self.role_rule)  # raises InvalidInput on a bad rule
         if self.entra is not None:
             e = self.entra
             if not e.tenant_id.strip() or not e.client_id.strip():
@@ -155,32 +155,13 @@ class Connection:
         return (self.scim_url or self.api_url + "/scim").rstrip("/") + "/"
 
     # -- role rule --------------------------------------------------------------------------------------
-    def _role_matcher(self) -> Callable[[str], bool]:
-        rule = self.role_rule or DEFAULT_ROLE_RULE
-        if rule.startswith("prefix:"):
-            prefix = rule[len("prefix:"):]
-            if not prefix:
-                raise InvalidInput("The role rule 'prefix:' has an empty prefix.",
-                                   "Give the text role names start with, e.g. 'prefix:Role - '.")
-            return lambda name: name.startswith(prefix)
-        if rule.startswith("regex:"):
-            pattern = rule[len("regex:"):]
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise InvalidInput(f"The role rule's regular expression {pattern!r} is invalid ({exc}).",
-                                   "Fix the expression, e.g. 'regex:^(Role|Roles) - '.") from None
-            return lambda name: compiled.search(name) is not None
-        raise InvalidInput(f"The role rule {rule!r} is not understood.",
-                           "Write it as 'prefix:TEXT' (default 'prefix:Role - ') or 'regex:EXPRESSION'.")
-
     def is_role(self, display_name: str | None) -> bool:
         """True when a SCIM group with this display name is a 6clicks role under this connection's rule."""
         if not display_name:
             return False
         cached = self.__dict__.get("_role_cache")
         if cached is None or cached[0] != self.role_rule:
-            cached = (self.role_rule, self._role_matcher())
+            cached = (self.role_rule, role_matcher(self.role_rule))
             self.__dict__["_role_cache"] = cached
         return bool(cached[1](display_name))
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from console.connections import Connection, ConnectionRepo, EntraSettings
 from console.context import Context, open_context
 from console.credentials import memory_credentials
-from console.directory.snapshots import latest_snapshot, take_snapshot
+from console.directory.store import latest_snapshot
+from console.directory.take import take_snapshot
 from console.entra.sync import sync
 from console.errors import ConsoleError
 from console.tokens.service import TokenService

@@ -1,5 +1,5 @@
 """What happened to a person, and lately to the whole directory, in plain words: the directory's change events
-(``console.directory.snapshots``: what two snapshots in a row differ by) merged with Entra's provisioning records
+(``console.directory.diff``: what two snapshots in a row differ by) merged with Entra's provisioning records
 (``console.entra.logstore``: what Entra did, when, and why it failed) in one timeline, newest first.
 
 - ``person_timeline(ctx, conn, user_id)``: a person's History. Their Entra records are found by the SCIM id
@@ -27,8 +27,9 @@ import pandas as pd
 
 from console.connections import Connection
 from console.context import Context
+from console.directory.events import describe_event, list_events, user_history
 from console.directory.people import display_label
-from console.directory.snapshots import describe_event, latest_snapshot, list_events, user_history
+from console.directory.store import latest_snapshot
 from console.entra.catalogue import error_title, explain_error
 from console.entra.logstore import LOG_COLUMNS, conn_name, get_record, log_count, query_logs, summarise
 from console.entra.records import record_steps

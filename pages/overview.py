@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from console.connections import Connection
-from console.directory.snapshots import directory_size
+from console.directory.store import directory_size
 from console.entra.logstore import range_start
 from console.notify.alerts import current_alerts
 from console.text import count

@@ -1,6 +1,6 @@
 """Sync history: what every Entra provisioning cycle did, what failed and why, how the directory changed.
 
-Thin: every number comes from console.entra.logs / console.entra.health / console.directory.snapshots / console.notify.alerts /
+Thin: every number comes from console.entra (logstore, health) / console.directory (store, events) / console.notify.alerts /
 console.timeline. The default time range is the smallest that shows the recent trouble (the worst failing
 cycle, the latest one and the latest quarantine of the last 30 days); a chosen range that hides failures says
 so, with a one-click way to see them. Selecting a log record opens its details (steps, modified properties,
@@ -17,7 +17,7 @@ import streamlit as st
 
 from console.connections import Connection
 from console.context import Context
-from console.directory.snapshots import directory_size
+from console.directory.store import directory_size
 from console.entra.catalogue import error_title
 from console.entra.fetch import last_fetch
 from console.entra.files import import_files

@@ -15,7 +15,7 @@ from console.connections import Connection
 from console.csvsafe import to_csv_bytes
 from console.directory.people import display_labels
 from console.directory.roles import role_label
-from console.directory.snapshots import Snapshot
+from console.directory.store import Snapshot
 from console.text import as_text
 
 USER_SORTS = {"User name": "userName", "E-mail": "email", "Name": "label",

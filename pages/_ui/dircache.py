@@ -15,8 +15,9 @@ from console.connections import Connection
 from console.context import Context
 from console.csvsafe import to_csv_bytes
 from console.demo import SnapshotProgress
-from console.directory.snapshots import Snapshot, take_snapshot
-from console.directory.snapshots import latest_snapshot as latest
+from console.directory.store import Snapshot
+from console.directory.store import latest_snapshot as latest
+from console.directory.take import take_snapshot
 from console.directory.view import Directory, build_directory
 from console.entra.fetch import fetch_logs
 from console.entra.health import poll_job

@@ -159,7 +159,7 @@ def _demo_snapshot(server: dict, browser: OperatorBrowser):
     this server yet (the tests are spread over xdist workers, each with its own server), open the Overview."""
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(server["home"], credentials=memory_credentials())
     snap = latest_snapshot(ctx, "Demo")

@@ -75,7 +75,7 @@ def _choose(page: Any, label: str, option: str) -> None:
 def _failed_person(ctx: Any, since: Any) -> tuple[int, Any, Any]:
     """The first failed record (in the log table's order) about a person who is in the latest snapshot: its
     row in the failure-filtered table, the record row and the person it resolves to."""
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
     from console.entra.logstore import query_logs
     from console.timeline import resolve_target
 

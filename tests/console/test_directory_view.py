@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from console.connections import Connection
-from console.directory.snapshots import Snapshot
+from console.directory.store import Snapshot
 from console.directory.view import (
     Directory,
     build_directory,

@@ -96,7 +96,7 @@ def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # 
     s = summarise(ctx, conn)
     assert len(s.cycles) >= 3 and s.total == log_count(ctx, conn)
     # no secret reached the data folder (store, WAL, snapshots, logs)
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     take_snapshot(ctx, conn)
     secrets = [box.api_key, box.client_secret, ctx.credentials.get(conn.name, "access_token")]

@@ -34,7 +34,7 @@ def _tree_text(at: AppTest) -> str:
 
 
 def _assert_only_the_way_in(at: AppTest, live: Any) -> None:
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     assert_clean(at)
     shown = texts(at)

@@ -16,7 +16,7 @@ def _metric(at, label: str) -> str:
 
 
 def test_counts_and_token(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
     from console.tokens.service import TokenService
 
     snap = latest_snapshot(live.ctx, live.conn)
@@ -40,7 +40,7 @@ def test_provisioning_health_after_refresh(live):
 
 
 def test_recent_changes_after_a_change(live):
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
     from console.tokens.service import TokenService
 
     with TokenService(live.ctx).scim_client("Tenant") as client:

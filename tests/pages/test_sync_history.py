@@ -45,7 +45,8 @@ def records(cycle: str, at: datetime, n: int, failures: int = 0, code: str = "En
 def offline(home, *, entra: bool = False, snapshot: bool = False) -> tuple:
     """A connection that needs no server: its context, the connection, and optionally one stored snapshot."""
     from console.connections import Connection, ConnectionRepo, EntraSettings
-    from console.directory.snapshots import SnapshotFrames, store_snapshot
+    from console.directory.frames import SnapshotFrames
+    from console.directory.store import store_snapshot
 
     ctx = open_ctx(home)
     settings = EntraSettings(tenant_id="t", client_id="c", service_principal_id="sp", job_id="scim.1",
@@ -435,7 +436,8 @@ def test_without_failures_the_page_opens_on_seven_days_and_says_so(console_home)
 def test_a_persons_history_merges_snapshot_changes_with_their_entra_records(console_home, sandbox_factory):
     """A real directory: the person's family name changes between two snapshots and Entra's records name them
     (one failure among them). Their History lists both, newest first, in words, and says which is which."""
-    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
     from console.entra.logstore import ingest_records
     from console.tokens.service import TokenService
     from pages._history import KEY_OPEN_HISTORY

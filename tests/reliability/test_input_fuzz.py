@@ -214,7 +214,8 @@ def test_csv_lone_cr_and_truncated_utf16_get_a_remedy_or_read(data: bytes) -> No
 
 def test_csv_upload_preview_never_crashes_and_changes_nothing(tmp_path: Path, sandbox: Any) -> None:
     """Fuzzed CSV files through the operation preview against a real directory: a Plan or a ConsoleError."""
-    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
     from console.operations import plan
     from console.operations.targets import read_csv_targets
     from console.tokens.service import TokenService

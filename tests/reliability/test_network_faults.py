@@ -24,7 +24,9 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import open_context
 from console.credentials import memory_credentials
-from console.directory.snapshots import latest_snapshot, list_events, take_snapshot
+from console.directory.events import list_events
+from console.directory.store import latest_snapshot
+from console.directory.take import take_snapshot
 from console.errors import ConsoleError
 from console.tokens.service import TokenService
 from tests.reliability.faultproxy import FaultProxy, self_signed_context

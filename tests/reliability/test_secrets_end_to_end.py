@@ -141,7 +141,7 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
 
     # --- export, and the dashboard's pages in this process --------------------------------------------------
     from console.connections import ConnectionRepo
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(home, credentials=default_credentials())
     conn = ConnectionRepo(ctx).get(name)
