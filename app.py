@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages import _access
-from pages import _ui as ui
+from pages._ui import shell, signin
 
 # A local icon: a Material icon here would make every page load fetch it from fonts.gstatic.com.
 st.set_page_config(page_title="SCIM console for 6clicks", page_icon=str(Path(__file__).with_name("assets") / "icon.png"),
@@ -38,10 +38,10 @@ PAGES = {
 
 
 _access.require_access(PAGES)
-ui.require_sign_in()
+signin.require_sign_in()
 nav = st.navigation(PAGES)
-ui.render_shell()
+shell.render_shell()
 try:
     nav.run()
 finally:
-    ui.shell_done()
+    shell.shell_done()

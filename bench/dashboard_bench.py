@@ -34,9 +34,9 @@ def _imports() -> Any:
         from console.connections import Connection, ConnectionRepo
         from console.context import open_context
         from console.credentials import MemoryKeyring, default_credentials
-        from console.directory.snapshots import take_snapshot
+        from console.directory.take import take_snapshot
         from console.tokens.service import TokenService
-        from pages import _ui as ui
+        from pages._ui import session as ui
     except ImportError as exc:
         raise h.Skip(f"the console or dashboard is not complete yet ({exc})") from None
     return (keyring, AppTest, Connection, ConnectionRepo, open_context, MemoryKeyring, default_credentials,
@@ -110,7 +110,7 @@ def run(quick: bool) -> dict[str, Any]:
                 metrics.append(h.metric("Users page warm rerun", warm, "s", target="<= 1.5 s",
                                         met=h.check(h.summarise(warm)["median"], at_most=1.5)))
 
-                from console.directory.snapshots import latest_snapshot
+                from console.directory.store import latest_snapshot
 
                 names = list(latest_snapshot(ctx, "Bench").users["userName"].astype(str))
                 step = max(1, len(names) // (runs + 1))

@@ -23,6 +23,16 @@ import numpy as np
 import pandas as pd
 
 from bench._harness import check, metric, repeat
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.credentials import memory_credentials
+from console.directory.diff import diff_frames
+from console.directory.frames import SnapshotFrames, norm_groups, norm_users
+from console.directory.store import latest_snapshot, store_snapshot
+from console.entra.health import job_overview
+from console.entra.logstore import Ingester, query_logs, summarise
+from console.store import Store
+from console.timeline import person_records
 
 ACTIONS = np.array(["create", "update", "update", "update", "disable", "delete", "other"], dtype=object)
 CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadRequest", "TooManyRequests",
@@ -30,7 +40,6 @@ CODES = np.array(["EntryConflict", "SystemForCrossDomainIdentityManagementBadReq
 
 
 def frames(users: int, seed: int) -> Any:
-    from console.directory.snapshots import SnapshotFrames, _norm_groups, _norm_users
 
     rng = np.random.default_rng(seed)
     ids = np.array([f"u{i:07d}" for i in range(users)], dtype=object)
@@ -49,14 +58,12 @@ def frames(users: int, seed: int) -> Any:
     gdf = pd.DataFrame({"id": gids, "displayName": gnames, "externalId": None,
                         "kind": ["role" if n.startswith("Role") else "group" for n in gnames]})
     gdf["member_count"] = gdf["id"].map(mdf.groupby("group_id").size()).fillna(0).astype("int64")
-    return SnapshotFrames(_norm_users(udf), _norm_groups(gdf), mdf.astype("string"))
+    return SnapshotFrames(norm_users(udf), norm_groups(gdf), mdf.astype("string"))
 
 
 def changed(base: Any, fraction: float, seed: int) -> Any:
     """1 % of users changed: a quarter deactivated/reactivated, a quarter renamed, a quarter deleted, a quarter
     new; the same number of memberships added and removed."""
-    from console.directory.snapshots import SnapshotFrames
-
     rng = np.random.default_rng(seed)
     users = base.users.copy()
     n = len(users)
@@ -131,13 +138,6 @@ def _median(values: list[float]) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from console.context import Context
-    from console.credentials import memory_credentials
-    from console.directory.snapshots import diff_frames, latest_snapshot, store_snapshot
-    from console.entra.health import job_overview
-    from console.entra.logs import _Ingester, query_logs, summarise
-    from console.store import Store
-
     users = 10_000 if quick else 100_000
     n_logs = 50_000 if quick else 1_000_000
     params = {"users": users, "changed_fraction": 0.01, "log_records": n_logs, "records_per_cycle": 2_000}
@@ -145,6 +145,7 @@ def run(quick: bool) -> dict[str, Any]:
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         ctx = Context(data_dir=Path(tmp), store=Store.open(Path(tmp)), credentials=memory_credentials())
+        ConnectionRepo(ctx.store).add(Connection(name="bench", api_url="https://127.0.0.1:9"))  # what is stored needs one
         a = frames(users, 1)
         b = changed(a, 0.01, 2)
         events = diff_frames(a, b)
@@ -165,7 +166,7 @@ def run(quick: bool) -> dict[str, Any]:
                      "memberships (Parquet, zstd, raw SCIM JSON included)")
 
         now = datetime.now(UTC)
-        ing = _Ingester(ctx, "bench", "import")
+        ing = Ingester(ctx, "bench", "import")
         chunk = 50_000
         ingest_s = ingest_cpu = 0.0
         for start in range(0, n_logs, chunk):
@@ -211,8 +212,6 @@ def run(quick: bool) -> dict[str, Any]:
                           runs=3)
         metrics.append(metric("log table: failures with one error code", [v * 1000 for v in failures], "ms"))
         # a person's History reads their records by SCIM id, Entra object id or user name: one pass, no index
-        from console.timeline import person_records
-
         ids = {"ids": {"tgt-4242"}, "external_ids": {"src-4242"}, "names": {"user 4242"}}
         found = len(person_records(ctx, "bench", ids))
         person = repeat(lambda: person_records(ctx, "bench", ids), runs=3)

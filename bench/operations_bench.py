@@ -71,7 +71,7 @@ def _verification_cost(ctx: Any, conn: Any, tokens: Any, sandbox: Any, per_run: 
             client.add_members(src.id, movers + others[:kept])
             client.add_members(dst.id, others[kept:])
             pairs.append((src.id, dst.id))
-        directory = Directory.from_live(client, conn)
+        directory = Directory.from_live(ctx, client, conn)
     sandbox.admin("PUT", "/sandbox-admin/faults", {"latency_ms": LATENCY_MS})
     seconds: dict[str, list[float]] = {"verified": [], "unverified": []}
     reads: list[int] = []
@@ -141,7 +141,7 @@ def run(quick: bool) -> dict[str, Any]:
             tokens.set_api_key("Bench", sandbox.api_key)
             tokens.generate("Bench")
             with tokens.scim_client("Bench") as client:
-                directory = Directory.from_live(client, conn)
+                directory = Directory.from_live(ctx, client, conn)
             people = sorted(u.user_name for u in directory.users.values() if u.active and u.user_name)
             if len(people) < per_run * 2:
                 raise RuntimeError(f"only {len(people)} active users were seeded")

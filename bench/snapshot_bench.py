@@ -8,7 +8,7 @@ paths. The console's home is made with its own command line (``connections add``
   diff) and a second one (diffed against the first, as cron does every time after the first). Peak RSS of the
   process (sampled every 20 ms) and wall time. Target: <= 300 MB peak RSS, no slower than before.
 - a Refresh in-process: a fresh Python process loads the latest 100,000-user snapshot's three tables (what the
-  app holds in its caches), then calls ``console.directory.snapshots.take_snapshot`` as the app's Refresh button does.
+  app holds in its caches), then calls ``console.directory.take.take_snapshot`` as the app's Refresh button does.
   Peak RSS of that process, its RSS while holding the previous snapshot, and the refresh's wall time.
 
 ``BENCH_CODE_ROOT=/path/to/other/checkout python -m bench snapshot`` runs the console (both measurements)
@@ -37,7 +37,8 @@ sys.path.insert(0, os.getcwd())
 import psutil
 from console.connections import ConnectionRepo
 from console.context import open_context
-from console.directory.snapshots import latest_snapshot, take_snapshot
+from console.directory.store import latest_snapshot
+from console.directory.take import take_snapshot
 me = psutil.Process()
 ctx = open_context(None)
 conn = ConnectionRepo(ctx.store).get("Bench")

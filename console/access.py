@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from console.errors import ConsoleError
+from console.paths import data_dir
 
 log = logging.getLogger("console.access")
 
@@ -63,8 +65,6 @@ class AccessSecretError(ConsoleError):
 
 
 def secret_path(home: Path | None = None) -> Path:
-    from console.paths import data_dir
-
     return Path(home if home is not None else data_dir()) / SECRET_FILE
 
 
@@ -318,8 +318,6 @@ SERVER_FILE = "app-server.json"
 
 def record_server(home: Path, port: int, pid: int) -> None:
     """Note the port ``python -m console app`` serves on, so ``access-url`` prints the right link."""
-    import json
-
     path = Path(home) / SERVER_FILE
     tmp = path.with_name(f".{SERVER_FILE}.{os.getpid()}")
     tmp.write_text(json.dumps({"port": int(port), "pid": int(pid)}), encoding="utf-8")
@@ -328,8 +326,6 @@ def record_server(home: Path, port: int, pid: int) -> None:
 
 def recorded_port(home: Path) -> int | None:
     """The port of a running ``python -m console app`` for ``home``, if its process is still alive."""
-    import json
-
     try:
         data = json.loads((Path(home) / SERVER_FILE).read_text(encoding="utf-8"))
         port, pid = int(data["port"]), int(data["pid"])

@@ -1,7 +1,8 @@
 """Connections: one 6clicks (or other SCIM) tenant the console looks after. Stored in SQLite, never with secrets.
 
 A connection's secrets (API key, access token, Graph client secret, apprise notification URLs) live in the
-keyring under the connection's name (see ``console.credentials``).
+keyring under the connection's name (see ``console.credentials``; the notification URLs are set through
+``console.notify.channels``).
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ import ipaddress
 import re
 import shutil
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from console.context import Context
+from console.credentials import CredentialStore
+from console.directory.roles import DEFAULT_RULE as DEFAULT_ROLE_RULE
+from console.directory.roles import role_matcher
 from console.errors import ConsoleError, InvalidInput, NotFoundError, StoreError
-
-if TYPE_CHECKING:
-    from console.context import Context
-    from console.store import Store
+from console.store import Store
 
 AUTH_MODES = ("6clicks-api-key", "static-token")
-DEFAULT_ROLE_RULE = "prefix:Role - "
 DEFAULT_REMINDER_DAYS: tuple[int, ...] = (60, 30, 14, 7, 3, 1)
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_LOGIN_BASE_URL = "https://login.microsoftonline.com"
@@ -102,8 +103,6 @@ class Connection:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     id: int | None = None
-    # Secrets-bearing; lives in the keyring (kind "notify_urls"). None = not loaded. See console.notify.reminders.
-    notify_urls: list[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -129,7 +128,7 @@ class Connection:
             raise InvalidInput(f"Reminder days {self.reminder_days!r} are not usable.",
                                "Give whole days between 1 and 366, e.g. 60,30,14,7,3,1.")
         self.reminder_days = days
-        self._role_matcher()  # raises InvalidInput on a bad rule
+        role_matcher(self.role_rule)  # raises InvalidInput on a bad rule
         if self.entra is not None:
             e = self.entra
             if not e.tenant_id.strip() or not e.client_id.strip():
@@ -156,32 +155,13 @@ class Connection:
         return (self.scim_url or self.api_url + "/scim").rstrip("/") + "/"
 
     # -- role rule --------------------------------------------------------------------------------------
-    def _role_matcher(self) -> Any:
-        rule = self.role_rule or DEFAULT_ROLE_RULE
-        if rule.startswith("prefix:"):
-            prefix = rule[len("prefix:"):]
-            if not prefix:
-                raise InvalidInput("The role rule 'prefix:' has an empty prefix.",
-                                   "Give the text role names start with, e.g. 'prefix:Role - '.")
-            return lambda name: name.startswith(prefix)
-        if rule.startswith("regex:"):
-            pattern = rule[len("regex:"):]
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise InvalidInput(f"The role rule's regular expression {pattern!r} is invalid ({exc}).",
-                                   "Fix the expression, e.g. 'regex:^(Role|Roles) - '.") from None
-            return lambda name: compiled.search(name) is not None
-        raise InvalidInput(f"The role rule {rule!r} is not understood.",
-                           "Write it as 'prefix:TEXT' (default 'prefix:Role - ') or 'regex:EXPRESSION'.")
-
     def is_role(self, display_name: str | None) -> bool:
         """True when a SCIM group with this display name is a 6clicks role under this connection's rule."""
         if not display_name:
             return False
         cached = self.__dict__.get("_role_cache")
         if cached is None or cached[0] != self.role_rule:
-            cached = (self.role_rule, self._role_matcher())
+            cached = (self.role_rule, role_matcher(self.role_rule))
             self.__dict__["_role_cache"] = cached
         return bool(cached[1](display_name))
 
@@ -249,15 +229,14 @@ def _values(conn: Connection) -> dict[str, Any]:
 
 class ConnectionRepo:
     """CRUD over the ``connections`` table. Accepts a ``Store`` or a ``Context``; with a context (or
-    ``credentials=``) ``add``/``update`` also save ``conn.notify_urls`` when set, and ``remove`` deletes the
-    connection's keyring entries. Removing a connection deletes its snapshots (rows and files), provisioning logs
+    ``credentials=``) ``remove`` also deletes the connection's keyring entries. Removing a connection deletes its snapshots (rows and files), provisioning logs
     and job history, and keeps its audit trail under "<name> (removed <time>)" (migration 0006)."""
 
-    def __init__(self, store: Store | Context, credentials: Any = None) -> None:
-        if hasattr(store, "store") and hasattr(store, "credentials"):
-            credentials = credentials or store.credentials  # type: ignore[union-attr]
-            store = store.store  # type: ignore[union-attr]
-        self.store: Store = store  # type: ignore[assignment]
+    def __init__(self, store: Store | Context, credentials: CredentialStore | None = None) -> None:
+        if isinstance(store, Context):
+            credentials = credentials or store.credentials
+            store = store.store
+        self.store: Store = store
         self.credentials = credentials
 
     def add(self, conn: Connection) -> Connection:
@@ -279,7 +258,6 @@ class ConnectionRepo:
                              "Check the data folder is writable and has free space; nothing was saved.") from None
         conn.id = cursor.lastrowid
         conn.created_at = conn.updated_at = _parse(now)
-        self._save_notify_urls(conn)
         return conn
 
     def get(self, name: str) -> Connection:
@@ -322,8 +300,7 @@ class ConnectionRepo:
             raise StoreError(f"Saving connection {conn.name!r} failed ({exc}).",
                              "Check the data folder is writable and has free space; nothing was changed.") from None
         conn.id = current.id
-        self._save_notify_urls(conn)
-        return self.get_by_id(current.id)  # type: ignore[arg-type]
+        return self.get_by_id(int(current.id or 0))
 
     def remove(self, name: str) -> None:
         conn = self.get(name)
@@ -349,9 +326,3 @@ class ConnectionRepo:
             folder = (data_dir / rel).resolve()
             if folder.is_relative_to(root) and folder != root:   # never outside the snapshots folder
                 shutil.rmtree(folder, ignore_errors=True)
-
-    def _save_notify_urls(self, conn: Connection) -> None:
-        if conn.notify_urls is not None and self.credentials is not None:
-            from console.notify.reminders import set_notify_urls_for_name
-
-            set_notify_urls_for_name(self.credentials, conn.name, conn.notify_urls)

@@ -8,13 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from console.credentials import CredentialStore, default_credentials
 from console.paths import data_dir as default_data_dir
 from console.store import STORE_FILE, Store
-
-if TYPE_CHECKING:
-    from console.credentials import CredentialStore
 
 
 def _utcnow() -> datetime:
@@ -45,7 +42,6 @@ def open_context(
     """Open the store (migrating it) and the credential store. ``credentials`` defaults to the OS keyring
     wrapper configured from the environment (see ``console.credentials``). Demo connections' secrets are
     kept in memory whatever the backend."""
-    from console.credentials import default_credentials
 
     # Everything the console writes (store, snapshots, logs, exports) is the operator's alone, even in a data
     # folder someone created with a looser mode: files 0600, folders 0700.

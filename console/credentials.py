@@ -32,6 +32,10 @@ import keyring
 from keyring import backend as keyring_backend
 from keyring.errors import KeyringError, PasswordDeleteError
 
+# pinned in requirements.txt (always ships); importing it adds ~20 ms to keyring's own import
+from keyrings.cryptfile.cryptfile import CryptFileKeyring
+from keyrings.cryptfile.file import EncryptedKeyring
+
 from console.errors import ConsoleError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -99,7 +103,7 @@ class MemoryKeyring(keyring_backend.KeyringBackend):
 
     Usable as ``PYTHON_KEYRING_BACKEND=console.credentials.MemoryKeyring`` or ``keyring.set_keyring(...)``."""
 
-    priority = 0.1  # type: ignore[assignment]  # never chosen automatically (not registered as an entry point)
+    priority = 0.1  # never chosen automatically (not registered as an entry point)
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,7 +151,7 @@ def _is_insecure(backend: object) -> bool:
 
 
 def _is_cryptfile(backend: object) -> bool:
-    return type(backend).__name__ == "CryptFileKeyring"
+    return isinstance(backend, CryptFileKeyring)
 
 
 def _desktop_label(backend: object) -> str | None:
@@ -157,7 +161,7 @@ def _desktop_label(backend: object) -> str | None:
     return None
 
 
-def _members(backend: object) -> list[object]:
+def _members(backend: keyring_backend.KeyringBackend) -> list[keyring_backend.KeyringBackend]:
     if type(backend).__module__ == "keyring.backends.chainer":
         # keyring offers every loaded backend class to the chainer; ours is only used when configured explicitly
         return [b for b in getattr(backend, "backends", []) if not isinstance(b, MemoryKeyring)]
@@ -452,12 +456,6 @@ def memory_credentials() -> CredentialStore:
 
 
 def _cryptfile_store(passphrase_provider: Callable[[], str | None] | None) -> CredentialStore:
-    try:
-        from keyrings.cryptfile.cryptfile import CryptFileKeyring
-    except ImportError:
-        return CredentialStore(None, BackendInfo(
-            "keyrings.cryptfile", False, "The encrypted file keyring is not installed",
-            "Install it (pip install -r requirements.txt), or: " + WAYS_OUT, "cryptfile"))
     kr = CryptFileKeyring()
     configured = os.environ.get(ENV_FILE, "").strip()
     if configured:
@@ -488,24 +486,15 @@ def default_credentials(passphrase_provider: Callable[[], str | None] | None = N
         return CredentialStore(None, BackendInfo("unknown", False, f"The keyring cannot be loaded ({exc})",
                                                  WAYS_OUT, mode))
     members = _members(chosen)
-    secure = [b for b in members if not _is_insecure(b) and not _is_cryptfile(b)
-              and type(b).__name__ != "EncryptedKeyring"]
+    secure = [b for b in members if not _is_insecure(b) and not isinstance(b, EncryptedKeyring)]
     if secure:
         first = secure[0]
         label = _desktop_label(first) or (
             "In-memory keyring (this process only)" if isinstance(first, MemoryKeyring) else _qualname(first))
         persistent = not isinstance(first, MemoryKeyring)
         return CredentialStore(first, BackendInfo(_qualname(first), True, label, "", mode, persistent))
-    if mode == "auto" and (any(_is_cryptfile(b) for b in members) or _cryptfile_available()):
+    if mode == "auto":
         return _cryptfile_store(passphrase_provider)
     names = ", ".join(_qualname(b) for b in members) or _qualname(chosen)
     return CredentialStore(None, BackendInfo(names, False, f"no secure keyring is available (found: {names})",
                                              WAYS_OUT, mode))
-
-
-def _cryptfile_available() -> bool:
-    try:
-        import keyrings.cryptfile.cryptfile  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -28,12 +28,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from console.connections import Connection, ConnectionRepo, EntraSettings
+from console.context import Context, open_context
+from console.credentials import memory_credentials
+from console.directory.store import latest_snapshot
+from console.directory.take import take_snapshot
+from console.entra.sync import sync
 from console.errors import ConsoleError
-
-if TYPE_CHECKING:
-    from console.context import Context
+from console.tokens.service import TokenService
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,6 @@ def demo_disabled() -> bool:
 
 def demo_wanted(ctx: Context) -> bool:
     """True when the demo should run: no connection other than the demo one is configured."""
-    from console.connections import ConnectionRepo
 
     if demo_disabled():
         return False
@@ -138,10 +140,11 @@ def ensure_demo(ctx: Context, *, users: int | None = None, progress: Progress | 
         label = "Starting the demo 6clicks sandbox" + (
             f" and simulating two weeks of Entra provisioning for {count:,} users (first start only)" if first else "")
         report(label + "…", 0.05)
-        handle = _start_sandbox(key / DEMO_DIR, count, lambda text, f: report(f"{label}… {text}", f))
+        handle, api_key, graph_secret = _start_sandbox(key / DEMO_DIR, count,
+                                                       lambda text, f: report(f"{label}… {text}", f))
         try:
             report("Storing the demo API key and generating a token…", 0.5)
-            _configure_connection(ctx, handle)
+            _configure_connection(ctx, handle, api_key, graph_secret)
             if snapshot:
                 _first_snapshot(ctx, report)
         except BaseException:
@@ -168,8 +171,6 @@ def prepare_demo(data_dir: Path, *, users: int, progress: Progress | None = None
 
     A later ``SCIM_CONSOLE_HOME=<data_dir> streamlit run app.py`` reuses the seeded sandbox data and the
     stored snapshot, so it opens without fetching the directory again (the bench uses this)."""
-    from console.context import open_context
-    from console.credentials import memory_credentials
 
     ctx = open_context(Path(data_dir), credentials=memory_credentials())
     try:
@@ -181,7 +182,9 @@ def prepare_demo(data_dir: Path, *, users: int, progress: Progress | None = None
 # --- internals -------------------------------------------------------------------------------------------
 
 
-def _start_sandbox(data_dir: Path, users: int, report: Progress | None = None) -> DemoSandbox:
+def _start_sandbox(data_dir: Path, users: int, report: Progress | None = None) -> tuple[DemoSandbox, str, str]:
+    """The running sandbox, with the API key and Graph client secret it was given (for ``_configure_connection``
+    only: they are kept nowhere else)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     api_key = secrets.token_urlsafe(32)
     graph_secret = secrets.token_urlsafe(32)
@@ -203,10 +206,7 @@ def _start_sandbox(data_dir: Path, users: int, report: Progress | None = None) -
                             "the Connection & token page.") from None
     info = _read_until_ready(process, stderr_path, report)
     handle = DemoSandbox(process=process, data_dir=data_dir, info=info, admin_token=admin_token, users=users)
-    # Secrets travel to _configure_connection on the handle only for this call, then are dropped.
-    handle._api_key = api_key  # type: ignore[attr-defined]
-    handle._graph_secret = graph_secret  # type: ignore[attr-defined]
-    return handle
+    return handle, api_key, graph_secret
 
 
 def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
@@ -253,10 +253,7 @@ def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
     return info
 
 
-def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
-    from console.connections import Connection, ConnectionRepo, EntraSettings
-    from console.tokens.service import TokenService
-
+def _configure_connection(ctx: Context, handle: DemoSandbox, api_key: str, graph_secret: str) -> None:
     info = handle.info
     entra = None
     if info.get("Graph base URL"):
@@ -276,8 +273,6 @@ def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
         existing.is_demo = True
         existing.scim_url = None  # derived from the new API URL
         repo.update(existing)
-    api_key = handle.__dict__.pop("_api_key")
-    graph_secret = handle.__dict__.pop("_graph_secret")
     svc = TokenService(ctx)
     svc.set_api_key(DEMO_CONNECTION, api_key, verify=False)  # we made the key; generate() below proves it
     if entra is not None:
@@ -286,9 +281,6 @@ def _configure_connection(ctx: Context, handle: DemoSandbox) -> None:
 
 
 def _first_snapshot(ctx: Context, report: Progress) -> None:
-    from console.connections import ConnectionRepo
-    from console.directory.snapshots import latest_snapshot, take_snapshot
-
     conn = ConnectionRepo(ctx.store).get(DEMO_CONNECTION)
     if latest_snapshot(ctx, conn) is None:
         tracker = SnapshotProgress()
@@ -330,14 +322,12 @@ class SnapshotProgress:
         return ", ".join(parts)
 
 
-def _sync_entra_logs(ctx: Context, conn: object) -> None:
-    """Pull the simulator's provisioning logs and the job's status through the history module."""
-    if getattr(conn, "entra", None) is None:
+def _sync_entra_logs(ctx: Context, conn: Connection) -> None:
+    """Pull the simulator's provisioning logs and the job's status (``console.entra.sync``)."""
+    if conn.entra is None:
         return
-    from console.entra.sync import sync
-
     try:
-        result = sync(ctx, conn)  # type: ignore[arg-type]
+        result = sync(ctx, conn)
     except ConsoleError as exc:
         log.warning("demo: the provisioning logs could not be read yet: %s", exc)
         return
@@ -345,9 +335,9 @@ def _sync_entra_logs(ctx: Context, conn: object) -> None:
         log.warning("demo: the provisioning job could not be read yet: %s", result.job_error)
 
 
-def _get(repo: object, name: str):
+def _get(repo: ConnectionRepo, name: str) -> Connection | None:
     try:
-        return repo.get(name)  # type: ignore[attr-defined]
+        return repo.get(name)
     except ConsoleError:
         return None
 

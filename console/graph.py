@@ -17,18 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from console.connections import Connection
+from console.context import Context
 from console.errors import ConsoleError
 from scim_client import RetryPolicy, failure_kind
-from scim_client.retry import SENT
-
-if TYPE_CHECKING:
-    from console.connections import Connection
-    from console.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +80,16 @@ def permissions_lines() -> list[str]:
 
 
 class GraphError(ConsoleError):
-    """A Graph call failed. ``code`` is Graph's error code (or an HTTP/transport summary)."""
+    """A Graph call failed: one of the console's errors, so pages and the CLI show it like any other.
+    ``code`` is Graph's error code (or an HTTP/transport summary), ``status`` the HTTP status when Graph answered,
+    ``permission`` the application permission the call needs when Graph refused it (403)."""
 
-    def __init__(self, message: str, remedy: str = "", *, code: str = "", status: int | None = None) -> None:
+    def __init__(self, message: str, remedy: str = "", *, code: str = "", status: int | None = None,
+                 permission: str | None = None) -> None:
         super().__init__(message, remedy)
         self.code = code
         self.status = status
+        self.permission = permission
 
 
 def _graph_error_fields(response: httpx.Response) -> tuple[str, str]:
@@ -142,7 +143,8 @@ class GraphClient:
         return f"GraphClient(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, graph={self.graph_base_url!r})"
 
     @classmethod
-    def for_connection(cls, ctx: Context, conn: Connection, **kwargs: Any) -> GraphClient:
+    def for_connection(cls, ctx: Context, conn: Connection, *, max_retries: int = GRAPH_RETRY.max_retries,
+                       sleep: Callable[[float], None] = time.sleep, retry: RetryPolicy = GRAPH_RETRY) -> GraphClient:
         """A client for ``conn``'s Entra settings, with its client secret from the keyring."""
         if conn.entra is None:
             raise GraphError(f"Connection {conn.name!r} has no Entra (Microsoft Graph) settings.",
@@ -158,7 +160,7 @@ class GraphClient:
         return cls(tenant_id=e.tenant_id, client_id=e.client_id, client_secret=secret,
                    graph_base_url=e.graph_base_url, login_base_url=e.login_base_url,
                    service_principal_id=e.service_principal_id, job_id=e.job_id,
-                   verify=conn.verify_tls, **kwargs)
+                   verify=conn.verify_tls, max_retries=max_retries, sleep=sleep, retry=retry)
 
     def close(self) -> None:
         self._http.close()
@@ -225,7 +227,10 @@ class GraphClient:
                     raise GraphError(f"TLS to {host} failed while trying to {what}.",
                                      "Check the URL and the certificate (or a TLS-inspecting proxy's CA).",
                                      code="TLS") from None
-                unsure = kind in SENT and not policy.is_idempotent(method, idempotent)
+                # sent, so maybe received: a failure the policy would retry if the request were idempotent, and
+                # does not because it is not
+                unsure = (policy.retries_failure(kind, method, idempotent=True)
+                          and not policy.retries_failure(kind, method, idempotent))
                 raise GraphError(f"Could not reach {host} to {what} ({kind}, after {attempts.count} "
                                  f"attempt{'s' if attempts.count != 1 else ''})."
                                  + (" The request may have reached Graph before the connection broke, so it was "
@@ -270,7 +275,7 @@ class GraphClient:
                 f"The app registration lacks permission to {what} (HTTP 403){detail}.",
                 f"Grant the application permission {needed} to the app (API permissions > Add > Microsoft Graph > "
                 "Application permissions), then 'Grant admin consent'.",
-                code=code or "Forbidden", status=status)
+                code=code or "Forbidden", status=status, permission=permission or None)
         if status == 404:
             return GraphError(f"Graph found nothing to {what} (HTTP 404){detail}.",
                               "Check the service principal id and job id of the enterprise app.",
@@ -323,17 +328,22 @@ class GraphClient:
             clauses.append(f"activityDateTime gt {when}")
         if filter:
             clauses.append(f"({filter})" if clauses else filter)
-        params: dict[str, str] | None = {}
+        query: dict[str, str] = {}
         if clauses:
-            params["$filter"] = " and ".join(clauses)  # type: ignore[index]
+            query["$filter"] = " and ".join(clauses)
         if top:
-            params["$top"] = str(top)  # type: ignore[index]
-        url = f"{self.graph_base_url}/auditLogs/provisioning"
+            query["$top"] = str(top)
+        params: dict[str, str] | None = query or None
+        url: str | None = f"{self.graph_base_url}/auditLogs/provisioning"
         what = "read the provisioning logs"
         while url:
-            page = self._get_json(url, what=what, permission=permissions_for("logs"), params=params or None)
+            page = self._get_json(url, what=what, permission=permissions_for("logs"), params=params)
             yield from page.get("value", []) if isinstance(page, dict) else []
-            url = page.get("@odata.nextLink") if isinstance(page, dict) else None
+            link = page.get("@odata.nextLink") if isinstance(page, dict) else None
+            if link is not None and not isinstance(link, str):
+                raise GraphError(f"Graph answered with a next-page link that is not a URL while trying to {what}.",
+                                 "Check the Graph base URL.", code="BadResponse")
+            url = link
             params = None  # nextLink carries the query
 
     # -- the provisioning job ---------------------------------------------------------------------------
@@ -435,8 +445,9 @@ def find_jobs(client: GraphClient) -> list[JobChoice]:
     (``GET /servicePrincipals/{id}/synchronization/jobs``; needs Synchronization.Read.All)."""
     found = []
     for job in client.list_jobs():
-        status = job.get("status") if isinstance(job.get("status"), dict) else {}
-        schedule = job.get("schedule") if isinstance(job.get("schedule"), dict) else {}
+        status, schedule = job.get("status"), job.get("schedule")
+        status = status if isinstance(status, dict) else {}
+        schedule = schedule if isinstance(schedule, dict) else {}
         if job.get("id"):
             found.append(JobChoice(_text(job.get("id")), _text(job.get("templateId")), _text(status.get("code")),
                                    _text(schedule.get("state"))))
@@ -478,7 +489,7 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
     except GraphError as exc:
         return [AccessCheck(p.key, p.feature, p.text, "error", str(exc)) for p in GRAPH_PERMISSIONS]
 
-    def attempt(key: str, call: Any) -> None:
+    def attempt(key: str, call: Callable[[], object]) -> None:
         entry = next(p for p in GRAPH_PERMISSIONS if p.key == key)
         try:
             call()

@@ -19,24 +19,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from console.connections import Connection, ConnectionRepo
-from console.errors import ConsoleError
-from console.tokens.service import (
-    TokenError,
-    TokenService,
+from console.context import Context
+from console.credentials import PASSPHRASE_RULE
+from console.errors import ConsoleError, TokenError
+from console.notify.channels import describe_channels, last_test
+from console.notify.reminders import cron_line, last_runs
+from console.tokens.probe import PROBE_RETRY, ProbeResult
+from console.tokens.rotation import in_entra
+from console.tokens.service import TokenService, clean_secret
+from console.tokens.status import (
+    TokenStatus,
     api_key_remedy,
-    clean_secret,
     cli_name,
+    error_kind,
     fix,
     generate_remedy,
     import_remedy,
 )
-
-if TYPE_CHECKING:
-    from console.context import Context
-    from console.tokens.service import ProbeResult
+from scim_client import ScimClient, ScimError, exchange_api_key, read_token_expiry
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +137,10 @@ def choose_connection(ctx: Context, conns: list[Connection], operator: str | Non
 _URL_KINDS = ("unreachable", "tls", "wrong-url", "bad-url", "html", "protocol", "timeout")
 
 
-def _exchange_failure(conn: Connection, exc: Any) -> SetupError:
-    kind = getattr(exc, "kind", "error")
-    message = getattr(exc, "message", "") or str(exc)
-    remedy = getattr(exc, "remedy", "") or ""
+def _exchange_failure(conn: Connection, exc: ScimError) -> SetupError:
+    kind = error_kind(exc)
+    message = exc.message or str(exc)
+    remedy = exc.remedy or ""
     kept = "Everything you typed is kept: correct it and try again."
     if kind == "rejected":
         return SetupError(f"6clicks refused the API key ({message}). Nothing was saved.",
@@ -170,8 +172,6 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
     the secrets. Then the connection, its key, its token (and the Graph client secret) are stored together; if
     storing fails halfway, what was stored is removed again. Raises ``SetupError`` (with ``field``) and stores
     nothing when a check fails."""
-    from scim_client import ScimError, exchange_api_key, read_token_expiry
-
     svc = svc or TokenService(ctx)
     conn.validate()
     repo = ConnectionRepo(ctx)
@@ -196,7 +196,7 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
                              "Use the bearer token the SCIM provider gave you.", field="token")
         key = None
         first_token = clean_secret(token or "", "token")
-        now = svc._now()
+        now = ctx.now()
         try:
             expires_at, source = read_token_expiry(first_token)
         except Exception:
@@ -208,15 +208,15 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
                                  "paste the complete token.", field="token")
             expires_at, source = now + timedelta(days=365), "assumed-365d"
         issued_at = now
-    probe = svc._probe(conn, first_token)
+    probe = svc.probe(conn, first_token)
     if not probe.ok:
         raise _probe_failure(conn, probe)
     conn = repo.add(conn)
     try:
         if key:
             ctx.credentials.set(conn.name, "api_key", key)
-        svc._save_token(conn, first_token, issued_at=issued_at, expires_at=expires_at, expiry_source=source,
-                        origin="generated" if key else "imported", probe=probe)
+        svc.save_token(conn, first_token, issued_at=issued_at, expires_at=expires_at, expiry_source=source,
+                       origin="generated" if key else "imported", probe=probe)
         if graph_secret and graph_secret.strip():
             ctx.credentials.set(conn.name, "graph_client_secret", graph_secret.strip())
     except ConsoleError as exc:
@@ -229,7 +229,7 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
     return conn
 
 
-def store_key_and_token(ctx: Context, name: str, api_key: str, svc: TokenService | None = None) -> Any:
+def store_key_and_token(ctx: Context, name: str, api_key: str, svc: TokenService | None = None) -> TokenStatus:
     """For an existing (e.g. incomplete) connection: check and store the API key (a refused key changes nothing),
     then generate its token when it has none. Returns the token status."""
     svc = svc or TokenService(ctx)
@@ -246,18 +246,12 @@ def store_key_and_token(ctx: Context, name: str, api_key: str, svc: TokenService
 
 def check_reachable(conn: Connection, timeout: float = 15.0) -> str | None:
     """Whether the connection's SCIM endpoint answers HTTP at all (no token sent). Returns None when it does,
-    else why not (for ``connections add`` without a key)."""
-    import httpx
-
-    from scim_client._http import classify_transport_error
-
-    url = f"{conn.scim_url}/Users"
-    try:
-        with httpx.Client(timeout=timeout, verify=conn.verify_tls, follow_redirects=False) as http:
-            http.get(url, params={"count": "1"}, headers={"Accept": "application/scim+json"})
-    except httpx.HTTPError as exc:
-        return str(classify_transport_error(exc, url).message)
-    return None
+    else why not (for ``connections add`` without a key). The request carries a placeholder, not a token: any
+    HTTP answer (401 included) means the endpoint is reachable."""
+    with ScimClient(conn.scim_url or "", "reachability-check-no-token", timeout=timeout, verify=conn.verify_tls,
+                    retry=PROBE_RETRY) as client:
+        probe = client.probe()
+    return probe.message if probe.outcome in ("unreachable", "tls") else None
 
 
 # -- the checklist -----------------------------------------------------------------------------------------------
@@ -288,8 +282,6 @@ STEP_TITLES = {
 
 
 def keyring_step(ctx: Context) -> Step:
-    from console.credentials import PASSPHRASE_RULE
-
     creds = ctx.credentials
     info = creds.backend_info()
     title = STEP_TITLES["keyring"]
@@ -327,9 +319,7 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
     """The steps from the demo to a real tenant that is healthy and reminded, each with its live state, for
     ``conn`` (or, when that is the demo or None, the first real connection). ``fmt`` words a time (the app
     passes the operator's zone; the default is UTC)."""
-    from console.notify import reminders
-
-    now = now or datetime.now(UTC)
+    now = now or ctx.now()
     conn = _real_connection(ctx, conn)
     steps = [keyring_step(ctx)]
     add_where = "Connection & token > Add a connection"
@@ -369,7 +359,7 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
     if not token_ready:
         steps.append(Step("entra", STEP_TITLES["entra"], "blocked", "After the token is generated."))
     else:
-        how = svc.in_entra(conn)
+        how = in_entra(svc, conn)
         if how:
             steps.append(Step("entra", STEP_TITLES["entra"], "done",
                               "Pushed through Microsoft Graph and validated by Entra." if how == "pushed" else
@@ -416,21 +406,21 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
     else:
         steps.append(Step("job", STEP_TITLES["job"], "done", f"Job {entra.job_id}."))
     try:
-        channels = reminders.describe_channels(ctx, conn)
+        channels = describe_channels(ctx, conn)
     except ConsoleError as exc:
         steps.append(Step("channel", STEP_TITLES["channel"], "blocked", f"Cannot be read: {exc.message}",
                           "Unlock the keyring first"))
     else:
-        last_test = reminders.last_test(ctx, conn)
+        tested_last = last_test(ctx, conn)
         tested = ""
-        if last_test:
+        if tested_last:
             try:
-                tested_at = fmt(datetime.fromisoformat(str(last_test["at"])))
+                tested_at = fmt(datetime.fromisoformat(str(tested_last["at"])))
             except (KeyError, ValueError):
                 tested_at = "at an unknown time"
-            tested = f" Last Send test {tested_at}: " + ("delivered." if last_test.get("ok") else "failed.")
+            tested = f" Last Send test {tested_at}: " + ("delivered." if tested_last.get("ok") else "failed.")
         if channels:
-            steps.append(Step("channel", STEP_TITLES["channel"], "done" if last_test and last_test.get("ok")
+            steps.append(Step("channel", STEP_TITLES["channel"], "done" if tested_last and tested_last.get("ok")
                               else "warning", ", ".join(c["description"] for c in channels) + "."
                               + (tested or " Not tested yet: use Send test."), "Connection & token > Reminders"))
         else:
@@ -438,10 +428,10 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
                               "No channel: reminders would only show in the app. An apprise URL (Teams, Slack, "
                               "e-mail, a webhook…).", "Connection & token > Reminders",
                               f"python -m console token notify-urls set --connection {cli_name(conn.name)} --stdin"))
-    runs = reminders.last_runs(ctx)
+    runs = last_runs(ctx)
     cli_run = runs.get("cli")
     app_run = runs.get("app")
-    line = reminders.cron_line(ctx)
+    line = cron_line(ctx)
     app_text = (f" While the app runs it also sends due reminders itself (last check {fmt(app_run)})." if app_run else
                 " While the app runs it also sends due reminders itself.")
     if cli_run and now - cli_run <= DAILY_JOB_FRESH:

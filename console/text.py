@@ -10,7 +10,7 @@
 - line breaks become spaces unless ``multiline``;
 - text longer than ``limit`` is cut, saying how much was left out.
 
-The UI's Markdown escaping (``pages/_ui.md_escape``) and the command line build on it. This module knows
+The UI's Markdown escaping (``pages/_ui/text.py: md_escape``) and the command line build on it. This module knows
 nothing of Markdown or Streamlit.
 """
 

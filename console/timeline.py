@@ -1,13 +1,13 @@
 """What happened to a person, and lately to the whole directory, in plain words: the directory's change events
-(``console.directory.snapshots``: what two snapshots in a row differ by) merged with Entra's provisioning records
-(``console.entra.logs``: what Entra did, when, and why it failed) in one timeline, newest first.
+(``console.directory.diff``: what two snapshots in a row differ by) merged with Entra's provisioning records
+(``console.entra.logstore``: what Entra did, when, and why it failed) in one timeline, newest first.
 
 - ``person_timeline(ctx, conn, user_id)``: a person's History. Their Entra records are found by the SCIM id
   (``targetIdentity.id``), the Entra object id (``sourceIdentity.id``, which the guide's mapping sends as
   ``externalId``) and the user name (``targetIdentity.displayName``), including names and object ids the person
   had before (from their ``user_changed`` events).
 - ``recent_activity(ctx, conn, since)``: the Overview's recent changes, with the counts the Sync history page
-  shows for the same period (``entra_logs.summarise``: one source for each figure) and whether an earlier
+  shows for the same period (``logstore.summarise``: one source for each figure) and whether an earlier
   snapshot exists at all (the first snapshot is a baseline: no changes can be recorded before a second one).
 - ``record_sentence`` / ``resolve_target``: the words for one record and the directory object it concerns
   (the SCIM id of the person or group in the latest snapshot), for the Sync history page's record details.
@@ -18,17 +18,22 @@ UI-free; every text returned here is plain text (the pages escape it for Markdow
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from console.connections import Connection
+from console.context import Context
+from console.directory.events import describe_event, list_events, user_history
+from console.directory.people import display_label
+from console.directory.store import latest_snapshot
+from console.entra.catalogue import error_title, explain_error
+from console.entra.logstore import LOG_COLUMNS, conn_name, get_record, log_count, query_logs, summarise
+from console.entra.records import record_steps
 from console.text import as_text
-
-if TYPE_CHECKING:
-    from console.connections import Connection
-    from console.context import Context
 
 #: columns of a timeline frame (``at`` is UTC, newest first)
 TIMELINE_COLUMNS = ["at", "source", "what", "outcome", "subject_type", "subject_id", "subject_name", "record_id",
@@ -78,7 +83,6 @@ def record_sentence(action: Any, status: Any, identity_type: Any, name: Any = No
     (a person's own History). ``properties``: the modified properties' names (an update says which).
     ``meaning``: a failure says what its error code means (else only its short title). ``cycle_id``: named
     after the action ("... (provisioning cycle 7f22bad9): ...")."""
-    from console.entra.catalogue import error_title, explain_error
 
     act = as_text(action) or "other"
     past, infinitive = ACTION_WORDS.get(act, (f"did “{act}” to", f"do “{act}” to"))
@@ -142,15 +146,14 @@ def _anchors(record: dict | None) -> tuple[str | None, list[str]]:
     return anchor, names
 
 
-def resolve_target(row: Any, users: pd.DataFrame | None, groups: pd.DataFrame | None,
-                   record: dict | None = None) -> Target:
+def resolve_target(row: Mapping[str, Any] | pd.Series, users: pd.DataFrame | None, groups: pd.DataFrame | None,
+                   record: dict[str, Any] | None = None) -> Target:
     """Find the object a record (a ``query_logs`` row: identity_type, source_id, source_name, target_id,
     target_name) concerns in a snapshot's ``users`` / ``groups`` frames: by SCIM id (the record's target id,
     else the TargetAnchor of its steps), then the Entra object id (= ``externalId``), then the user name (a
     group's display name), case-insensitively."""
-    from console.directory.people import display_label
 
-    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
+    get = row.get
     is_group = (as_text(get("identity_type")) or "").lower() == "group"
     anchor, step_names = _anchors(record)
     ids = [i for i in (as_text(get("target_id")), anchor) if i]
@@ -179,24 +182,21 @@ def resolve_target(row: Any, users: pd.DataFrame | None, groups: pd.DataFrame | 
         if len(hits) == 1:
             hit = hits.iloc[0]
             label = as_text(hit.get("displayName")) if is_group else (as_text(hit.get("label"))
-                                                                      or display_label(hit.to_dict()))
+                                                                      or display_label({str(k): v for k, v in hit.items()}))
             return Target(kind, str(hit["id"]), label or fallback, how)
     return Target(kind, None, fallback, None)
 
 
 # -------------------------------------------------------------------------------------------- a person
 
-def _conn_name(conn: Connection | str) -> str:
-    return conn if isinstance(conn, str) else conn.name
-
-
 def person_identifiers(ctx: Context, conn: Connection | str, user_id: str,
                        users: pd.DataFrame | None = None) -> dict[str, set[str]]:
     """The identifiers a person's Entra records may carry: ``ids`` (SCIM id), ``external_ids`` (Entra object
     ids) and ``names`` (user names, lower-cased), now and before (from their change events)."""
-    from console.directory.snapshots import latest_snapshot, list_events
 
-    ids, external, names = {str(user_id)}, set(), set()
+    ids = {str(user_id)}
+    external: set[str] = set()
+    names: set[str] = set()
     if users is None:
         snap = latest_snapshot(ctx, conn)
         users = snap.users if snap is not None else None
@@ -204,15 +204,18 @@ def person_identifiers(ctx: Context, conn: Connection | str, user_id: str,
         row = users[users["id"].astype("string") == str(user_id)]
         if len(row):
             r = row.iloc[0]
-            if as_text(r.get("externalId")):
-                external.add(as_text(r.get("externalId")))  # type: ignore[arg-type]
-            if as_text(r.get("userName")):
-                names.add(as_text(r.get("userName")).lower())  # type: ignore[union-attr]
+            external_id, user_name = as_text(r.get("externalId")), as_text(r.get("userName"))
+            if external_id:
+                external.add(external_id)
+            if user_name:
+                names.add(user_name.lower())
     events = list_events(ctx, conn, subject_id=str(user_id), limit=2000)
     own = events[events["subject_id"] == str(user_id)] if len(events) else events
+    e: Any  # a pandas row of list_events
     for e in own.itertuples(index=False):
-        if e.subject_type == "user" and as_text(e.subject_name):
-            names.add(as_text(e.subject_name).lower())  # type: ignore[union-attr]
+        subject_name = as_text(e.subject_name)
+        if e.subject_type == "user" and subject_name:
+            names.add(subject_name.lower())
         if e.kind == "user_changed" and e.attribute in ("userName", "externalId"):
             for value in (as_text(e.old_value), as_text(e.new_value)):
                 if value:
@@ -227,11 +230,11 @@ def person_records(ctx: Context, conn: Connection | str, identifiers: dict[str, 
     One pass over the connection's records (the identity columns have no index: indexes would slow every
     ingest, and this runs only when a person's History is opened, cached per data version by the page).
     ``python -m bench history`` measures it: about 2 s at 1,000,000 stored records on a busy 2-core machine."""
-    from console.entra.logs import LOG_COLUMNS
 
-    where, params = [], [_conn_name(conn)]
-    for column, values in (("target_id", identifiers.get("ids")), ("source_id", identifiers.get("external_ids"))):
-        values = sorted(v for v in (values or ()) if v)
+    where: list[str] = []
+    params = [conn_name(conn)]
+    for column, given in (("target_id", identifiers.get("ids")), ("source_id", identifiers.get("external_ids"))):
+        values = sorted(v for v in (given or ()) if v)
         if values:
             where.append(f"{column} IN ({','.join('?' * len(values))})")
             params.extend(values)
@@ -252,7 +255,6 @@ def person_records(ctx: Context, conn: Connection | str, identifiers: dict[str, 
 
 
 def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]:
-    from console.entra.logs import get_record, record_steps
 
     try:
         _, props = record_steps(get_record(ctx, conn, record_id))
@@ -262,7 +264,6 @@ def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]
 
 
 def _event_rows(events: pd.DataFrame, *, about_person: bool) -> pd.DataFrame:
-    from console.directory.snapshots import describe_event
 
     if events is None or events.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
@@ -283,6 +284,7 @@ def _record_rows(ctx: Context, conn: Connection | str, records: pd.DataFrame, *,
     if records is None or records.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     whats = []
+    r: Any  # a pandas row of query_logs
     for r in records.itertuples(index=False):
         props = _modified(ctx, conn, r.id) if person and r.action == "update" and r.status != "failure" else None
         name = r.source_name if (as_text(r.identity_type) or "").lower() == "user" else (r.target_name or
@@ -319,7 +321,6 @@ def person_timeline(ctx: Context, conn: Connection | str, user_id: str, *, users
     """A person's History: their change events (the directory snapshots that saw them change, join and leave
     groups) and their Entra provisioning records, newest first, each in plain words (``TIMELINE_COLUMNS``).
     ``users``: the latest snapshot's users frame when the caller has it (else it is read)."""
-    from console.directory.snapshots import user_history
 
     events = user_history(ctx, conn, str(user_id), limit=limit)
     records = person_records(ctx, conn, person_identifiers(ctx, conn, str(user_id), users),
@@ -355,18 +356,17 @@ class RecentActivity:
 
 def recent_activity(ctx: Context, conn: Connection | str, since: datetime, *, limit: int = 200) -> RecentActivity:
     """Directory changes and Entra's records since ``since``, merged (see ``RecentActivity``). The Entra
-    figures come from ``entra_logs.summarise`` with the same ``since``, as on the Sync history page."""
-    from console.directory.snapshots import list_events
-    from console.entra.logs import log_count, query_logs, summarise
+    figures come from ``logstore.summarise`` with the same ``since``, as on the Sync history page."""
 
-    name = _conn_name(conn)
+    name = conn_name(conn)
     summary = summarise(ctx, conn, since=since)
     failures = int(summary.cycles["failure"].sum()) if len(summary.cycles) else 0
     events = list_events(ctx, conn, since=since, limit=limit)
-    changes = ctx.store.query_one("SELECT COUNT(*) FROM directory_events WHERE connection = ? AND at >= ?",
-                                  (name, since.astimezone(UTC).isoformat()))[0]
-    snaps = ctx.store.query_one("SELECT COUNT(*), MIN(taken_at), MAX(taken_at) FROM snapshots WHERE connection = ?",
-                                (name,))
+    db = ctx.store.conn  # aggregates: always one row
+    changes = db.execute("SELECT COUNT(*) FROM directory_events WHERE connection = ? AND at >= ?",
+                         (name, since.astimezone(UTC).isoformat())).fetchone()[0]
+    snaps = db.execute("SELECT COUNT(*), MIN(taken_at), MAX(taken_at) FROM snapshots WHERE connection = ?",
+                       (name,)).fetchone()
     records = query_logs(ctx, conn, since=since, limit=limit)
     entries = _merge([_event_rows(events, about_person=False), _record_rows(ctx, conn, records, person=False)],
                      limit)

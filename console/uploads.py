@@ -1,5 +1,5 @@
 """Reading uploaded files: one decoder and one CSV reader for every upload (operation target lists in
-``console.operations.targets``, provisioning-log downloads in ``console.entra.logs``).
+``console.operations.targets``, provisioning-log downloads in ``console.entra.files``).
 
 Uploads are hostile until shown otherwise: the file is read right, or refused with the real reason and what to
 do, and nothing is lost silently (a row that cannot be read is reported with its line number).

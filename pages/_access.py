@@ -1,4 +1,4 @@
-"""The access gate: the first thing every run does (``app.py``, and ``_ui.run_page`` when a page runs alone).
+"""The access gate: the first thing every run does (``app.py``, and ``pages._ui.shell.run_page`` when a page runs alone).
 
 Unless sign-in (``st.login``) is configured, a browser gets in only by presenting the local access secret
 (``console/access.py``): ``?token=SECRET`` in the address, then a cookie that remembers the entry for 12 hours,
@@ -29,6 +29,9 @@ import streamlit as st
 
 from console import access
 from console.errors import ConsoleError
+from console.paths import data_dir
+from pages._ui.errors import install_log_file
+from pages._ui.signin import sign_in_required
 
 log = logging.getLogger("console.access")
 
@@ -66,18 +69,10 @@ def _cookies() -> dict[str, str]:
         return {}
 
 
-def _sign_in_configured() -> bool:
-    from pages import _ui
-
-    return _ui.sign_in_required()
-
-
 def _log_to_app_log() -> None:
     """Refusals belong in the app log (``console-app.log``) even before anything else of the console runs."""
-    from pages import _ui
-
     try:
-        _ui._install_log_file(_ui.data_dir())
+        install_log_file(data_dir())
     except OSError:
         pass
 
@@ -101,7 +96,7 @@ def require_access(pages: Any = None) -> None:
     _log_to_app_log()
     headers = _headers()
     origin, host = headers.get("origin"), headers.get("host")
-    if _sign_in_configured():  # st.login and the operator allow-list guard the app
+    if sign_in_required():  # st.login and the operator allow-list guard the app
         if not access.same_origin(origin, host):
             _refuse("foreign-origin", host, pages)
         _frame_guard()

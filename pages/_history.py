@@ -3,7 +3,7 @@ once per version of the stored data so that every page shows the same figures; t
 axes for Plotly charts that stay sensible from one snapshot to a year; and a timeline drawn as wrapped lines.
 
 Everything shown here comes from the console core (``console.entra.health``, ``console.timeline``); log and
-directory text is escaped (``ui.md_escape`` for Markdown, ``ui.plot_text`` for Plotly).
+directory text is escaped (``md_escape`` for Markdown, ``plot_text`` for Plotly).
 """
 
 from __future__ import annotations
@@ -15,8 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from console import timeline
+from console.connections import Connection
+from console.entra import health, schedule
+from console.entra.health import JobOverview
+from console.entra.logstore import history_version
 from console.timeline import SOURCE_DIRECTORY
-from pages import _ui as ui
+from pages._ui import dircache, session
+from pages._ui import format as fmt
+from pages._ui.text import md_escape
 
 #: tick labels by tick spacing: never finer than minutes (a single snapshot once showed millisecond ticks)
 TICK_FORMATS = [
@@ -42,32 +49,25 @@ OTHER_OUTCOME = ":gray-badge[other outcome]"
 
 # --- one overview of the job for every page ------------------------------------------------------------------
 
-def version(conn: Any) -> tuple:
-    from console.entra.logs import history_version
-
-    return history_version(ui.context(), conn.name)
+def version(conn: Connection) -> tuple:
+    return history_version(session.context(), conn.name)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Any) -> Any:
-    from console.entra.health import job_overview
-
-    return job_overview(ui.context(), _conn)
+def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Connection) -> JobOverview:
+    return health.job_overview(session.context(), _conn)
 
 
-def job_overview(conn: Any) -> Any:
+def job_overview(conn: Connection) -> JobOverview:
     """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
     and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
-    return _overview(str(ui.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
+    return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
 
 
-def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
+def next_cycle(ov: JobOverview, now: datetime | None = None) -> tuple[str, str]:
     """(short, sentence) for the next cycle, in the operator's zone: the same words on every page."""
-    from console.entra.health import next_cycle as compute
-    from console.entra.health import next_cycle_words
-
     now = now or datetime.now(UTC)
-    return next_cycle_words(compute(ov, now), ui.fmt_time, now)
+    return schedule.next_cycle_words(schedule.next_cycle(ov, now), fmt.fmt_time, now)
 
 
 # --- time axes -----------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def next_cycle(ov: Any, now: datetime | None = None) -> tuple[str, str]:
 def local_naive(values: Any) -> pd.Series:
     """UTC timestamps -> the operator's wall-clock time (Plotly draws tz-aware values as UTC)."""
     s = pd.to_datetime(pd.Series(values), utc=True)
-    return s.dt.tz_convert(ui.operator_zone()).dt.tz_localize(None)
+    return s.dt.tz_convert(fmt.operator_zone()).dt.tz_localize(None)
 
 
 def iso_list(values: Any) -> list[str]:
@@ -96,16 +96,16 @@ def axis_range(values: Any, since: datetime | None = None, until: datetime | Non
         if len(points):
             # from the first data point: a period longer than the data gets no empty stretch, and a point just
             # before the period (a whole cycle that overlaps it, the latest snapshot before it) stays visible
-            lo, hi = points.min(), max(hi, points.max())
+            lo, hi = pd.Timestamp(points.min()), max(hi, pd.Timestamp(points.max()))
     elif len(points):
-        lo, hi = points.min(), points.max()
+        lo, hi = pd.Timestamp(points.min()), pd.Timestamp(points.max())
     else:
         return None
     if hi - lo < MIN_SPAN:
         middle = lo + (hi - lo) / 2
         lo, hi = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
         # never far into the future: a snapshot taken a minute ago sits near the right edge, not mid-axis
-        latest = max(points.max() if len(points) else lo, local_point(datetime.now(UTC)))
+        latest = max(pd.Timestamp(points.max()) if len(points) else lo, local_point(datetime.now(UTC)))
         if hi > latest + MIN_SPAN * FUTURE_PAD:
             hi = latest + MIN_SPAN * FUTURE_PAD
             lo = hi - MIN_SPAN
@@ -116,22 +116,20 @@ def time_axis(fig: go.Figure, values: Any, since: datetime | None = None, *, tit
     """A date x axis over ``axis_range`` with tick labels that never go below minutes, titled with the
     operator's zone."""
     fig.update_xaxes(type="date", range=axis_range(values, since), tickformatstops=TICK_FORMATS,
-                     hoverformat=HOVER_TIME, title_text=title or f"time ({ui.operator_zone()})")
+                     hoverformat=HOVER_TIME, title_text=title or f"time ({fmt.operator_zone()})")
 
 
 # --- a timeline as lines -------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=32)
 def _person_timeline(data_dir: str, conn_name: str, user_id: str, stamp: tuple, _users: Any) -> pd.DataFrame:
-    from console.timeline import person_timeline as compute
-
-    return compute(ui.context(), conn_name, user_id, users=_users)
+    return timeline.person_timeline(session.context(), conn_name, user_id, users=_users)
 
 
-def person_timeline(conn: Any, user_id: str) -> pd.DataFrame:
+def person_timeline(conn: Connection, user_id: str) -> pd.DataFrame:
     """``console.timeline.person_timeline`` with the cached directory's users, cached per data version."""
-    d = ui.directory(conn)
-    return _person_timeline(str(ui.data_dir()), conn.name, str(user_id), version(conn),
+    d = dircache.directory(conn)
+    return _person_timeline(str(session.data_dir()), conn.name, str(user_id), version(conn),
                             d.users if d is not None else None)
 
 
@@ -144,7 +142,7 @@ def timeline_markdown(frame: pd.DataFrame, *, limit: int | None = None) -> str:
     for r in rows.itertuples(index=False):
         badge = OUTCOME_BADGES["seen"] if r.source == SOURCE_DIRECTORY else OUTCOME_BADGES.get(str(r.outcome),
                                                                                                OTHER_OUTCOME)
-        lines.append(f"{badge} **{ui.fmt_time(r.at)}** · {ui.md_escape(r.what, limit=700)}")
+        lines.append(f"{badge} **{fmt.fmt_time(r.at)}** · {md_escape(r.what, limit=700)}")
     return "\n\n".join(lines)
 
 

@@ -8,24 +8,24 @@ import streamlit as st
 
 from console.connections import Connection
 from console.entra.ondemand import OnDemandResult, provision_on_demand
-from pages import _ui as ui
+from pages._ui import errors, session, text
 
 ICONS = {"success": ":material/check_circle:", "skipped": ":material/skip_next:",
          "failure": ":material/error:", "unknown": ":material/help:"}
 
 
 def show_result(result: OnDemandResult) -> None:
-    body = ui.md_escape(result.summary(), limit=1000)
+    body = text.md_escape(result.summary(), limit=1000)
     if result.error_code:
-        body += (f"\n\n**{ui.md_escape(result.error_code, limit=120)}**: {ui.md_escape(result.explanation, limit=800)}"
-                 f"\n\nFix: {ui.md_escape(result.fix, limit=800)}")
+        body += (f"\n\n**{text.md_escape(result.error_code, limit=120)}**: {text.md_escape(result.explanation, limit=800)}"
+                 f"\n\nFix: {text.md_escape(result.fix, limit=800)}")
     {"success": st.success, "skipped": st.info}.get(result.outcome, st.warning)(body, icon=ICONS[result.outcome])
     if result.steps:
-        st.dataframe(ui.plain_table(pd.DataFrame(
+        st.dataframe(text.plain_table(pd.DataFrame(
             [{"Step": s.name, "Status": s.status, "What Entra did": s.description} for s in result.steps])),
             hide_index=True, width="stretch")
     if result.changed:
-        st.caption("Changed: " + ui.md_escape("; ".join(result.changed), limit=1500))
+        st.caption("Changed: " + text.md_escape("; ".join(result.changed), limit=1500))
 
 
 def panel(conn: Connection, *, key: str, object_id: str = "", kind: str = "User", label: str = "") -> None:
@@ -41,11 +41,11 @@ def panel(conn: Connection, *, key: str, object_id: str = "", kind: str = "User"
                                        "externalId).").strip()
         kind = st.radio("Kind", ["User", "Group"], horizontal=True, key=f"{key}.kind")
     what = label or object_id
-    if st.button(f"Provision {ui.plain(what, limit=60)} on demand" if what else "Provision on demand",
+    if st.button(f"Provision {text.plain(what, limit=60)} on demand" if what else "Provision on demand",
                  key=f"{key}.go", icon=":material/bolt:", disabled=not object_id,
                  help="Entra provisions this one object now, outside the 40-minute cycle, and reports each step."):
-        with ui.guard("provisioning on demand"), st.spinner("Entra is provisioning it (usually under 30 s)…"):
-            st.session_state[result_key] = provision_on_demand(ui.context(), conn, object_id, object_type=kind)
+        with errors.guard("provisioning on demand"), st.spinner("Entra is provisioning it (usually under 30 s)…"):
+            st.session_state[result_key] = provision_on_demand(session.context(), conn, object_id, object_type=kind)
     result = st.session_state.get(result_key)
     if isinstance(result, OnDemandResult) and result.object_id == object_id:
         show_result(result)

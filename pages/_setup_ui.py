@@ -13,7 +13,18 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _ui as ui
+from console.connections import Connection
+from console.context import Context
+from console.credentials import PASSPHRASE_RULE, BackendInfo, env_passphrase
+from console.graph import GRAPH_PERMISSIONS
+from console.notify.channels import send_test as core_send_test
+from console.notify.reminders import cron_line, cron_note, last_runs, remind_interval
+from console.setup import checklist, connection_health, next_step, progress
+from console.text import count
+from console.tokens.rotation import confirm_in_entra, in_entra, manual_steps, push_to_entra
+from pages._ui import banners, errors, session
+from pages._ui import format as fmt
+from pages._ui.text import md_escape
 
 CONNECTION_PAGE = "pages/connection.py"
 SETUP_PAGE = "pages/setup.py"
@@ -40,7 +51,7 @@ def show_flash() -> None:
     if message:
         # flashes quote connection names and the core's messages: shown as text
         show = {"success": st.success, "error": st.error, "warning": st.warning}.get(message[0], st.info)
-        show(ui.md_escape(message[1], limit=2000, multiline=True))
+        show(md_escape(message[1], limit=2000, multiline=True))
 
 
 def own_list(markdown: str, key: str) -> None:
@@ -56,16 +67,13 @@ def link_to_tab(tab: str, label: str, icon: str, *, where: Any = None) -> None:
 
 
 # --- keyring --------------------------------------------------------------------------------------------------
-def keyring_box(ctx: Any, key: str) -> Any:
+def keyring_box(ctx: Context, key: str) -> BackendInfo:
     """The keyring's state, with the form that creates (passphrase typed twice, strength rule) or unlocks it."""
-    from console.credentials import PASSPHRASE_RULE
-
     creds = ctx.credentials
     info = creds.backend_info()
     env_problem = None
     if info.secure and info.locked:
         # started with SCIM_CONSOLE_KEYRING_PASSPHRASE (as cron would be): open the keyring with it, once
-        from console.credentials import env_passphrase
 
         if env_passphrase():
             try:
@@ -76,19 +84,19 @@ def keyring_box(ctx: Any, key: str) -> Any:
     if info.secure and not info.locked:
         note = "" if info.persistent or "forgotten" in info.label else " Secrets are forgotten when the console stops."
         if not info.persistent:
-            st.warning(f"**Keyring:** {ui.md_escape(info.label)}. A real tenant's API key would be lost at the next "
+            st.warning(f"**Keyring:** {md_escape(info.label)}. A real tenant's API key would be lost at the next "
                        "start: stop the app and start it with `SCIM_CONSOLE_KEYRING=cryptfile python -m console app` "
                        "(or use a desktop keyring). The demo does not mind.", icon=":material/lock_open:")
         else:
-            st.success(f"**Keyring:** {ui.md_escape(info.label)}.{note}", icon=":material/lock:")
+            st.success(f"**Keyring:** {md_escape(info.label)}.{note}", icon=":material/lock:")
         return info
     if not info.secure:
-        st.error(f"**No safe place for secrets:** {ui.md_escape(info.label)}.\n\n"
-                 f"{ui.md_escape(info.remedy, limit=1000)}", icon=":material/key_off:")
+        st.error(f"**No safe place for secrets:** {md_escape(info.label)}.\n\n"
+                 f"{md_escape(info.remedy, limit=1000)}", icon=":material/key_off:")
         st.caption("The demo connection still works: its secrets live in memory only.")
         return info
     creating = not creds.keyring_created()
-    path = ui.md_escape(creds.file_path or "")
+    path = md_escape(creds.file_path or "")
     if creating:
         st.warning(f"**Keyring:** the encrypted file keyring is not created yet ({path}). Choose its passphrase "
                    "before adding a real connection; the demo does not need it (its secrets live in memory only).",
@@ -98,10 +106,10 @@ def keyring_box(ctx: Any, key: str) -> Any:
                    "secrets. The demo does not need it.", icon=":material/lock:")
     if env_problem is not None:
         st.caption("The passphrase in SCIM_CONSOLE_KEYRING_PASSPHRASE did not open it: "
-                   + ui.md_escape(getattr(env_problem, "message", "") or type(env_problem).__name__, limit=400))
+                   + md_escape(getattr(env_problem, "message", "") or type(env_problem).__name__, limit=400))
     with st.form(f"{key}.keyring", clear_on_submit=True):
         if creating:
-            st.caption(f"A passphrase of {ui.md_escape(PASSPHRASE_RULE)}. It cannot be recovered: keep it where "
+            st.caption(f"A passphrase of {md_escape(PASSPHRASE_RULE)}. It cannot be recovered: keep it where "
                        "you keep other admin passphrases.")
             c1, c2 = st.columns(2)
             first = c1.text_input("New keyring passphrase", type="password", key=f"{key}.passphrase")
@@ -121,24 +129,24 @@ def keyring_box(ctx: Any, key: str) -> Any:
                 creds.unlock(first)
                 flash("success", "Keyring unlocked: secrets can be read and stored until the console stops.")
         except Exception as exc:  # wrong or weak passphrase: message + remedy, nothing changed
-            ui.show_error(exc)
+            errors.show_error(exc)
         else:
             st.rerun()
     return info
 
 
 # --- the token into Entra -------------------------------------------------------------------------------------
-def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
+def entra_steps(conn: Connection, *, key: str, heading: str | None = None) -> None:
     """How the current token gets into Entra: push through Graph when configured, otherwise the manual steps with
     the Tenant URL to copy and the token copyable only by deliberate action; "Entra has it now" records it."""
-    svc = ui.token_service()
-    status = ui.token_status(conn)
+    svc = banners.token_service()
+    status = banners.token_status(conn)
     if status is None or status.fingerprint is None:
         st.caption("Entra needs a token: generate or import one first.")
         return
-    where = svc.in_entra(conn)
+    where = in_entra(svc, conn)
     if where:
-        st.success(f"**Entra has the token …{ui.md_escape(status.fingerprint)}**: "
+        st.success(f"**Entra has the token …{md_escape(status.fingerprint)}**: "
                    + ("pushed through Microsoft Graph and validated by Entra." if where == "pushed"
                       else "you confirmed that its Test Connection succeeded."), icon=":material/verified:")
         return
@@ -152,16 +160,16 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
                      icon=":material/cloud_upload:"):
             try:
                 with st.spinner("Writing the token to Entra and asking it to test it…"):
-                    svc.push_to_entra(conn.name)
+                    push_to_entra(svc, conn.name)
             except Exception as exc:  # GraphError with the missing permission, or the keyring
-                ui.log_exception(exc)
-                ui.show_error(exc, what="pushing the token to Entra")
+                errors.log_exception(exc)
+                errors.show_error(exc, what="pushing the token to Entra")
                 st.caption("Or do it by hand:")
             else:
                 flash("success", f"Token …{status.fingerprint} pushed to Entra; Entra's Test Connection passed.")
                 st.rerun()
-    steps = svc.manual_steps(conn)
-    own_list("\n".join(f"{i}. {ui.md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
+    steps = manual_steps(svc, conn)
+    own_list("\n".join(f"{i}. {md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
     a, b = st.columns([3, 2])
     with a:
         st.caption("Tenant URL (copy with the icon at the right of the box)")
@@ -179,7 +187,7 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
                 st.error("No token is stored.")
     if st.button("Entra has it now (its Test Connection succeeded)", key=f"{key}.confirm",
                  icon=":material/task_alt:"):
-        svc.confirm_in_entra(conn.name)
+        confirm_in_entra(svc, conn.name)
         flash("success", f"Noted: Entra has the token …{status.fingerprint}. A new token will need the same steps.")
         st.session_state.pop("result.connection", None)
         st.rerun()
@@ -188,30 +196,25 @@ def entra_steps(conn: Any, *, key: str, heading: str | None = None) -> None:
 # --- Graph permissions ----------------------------------------------------------------------------------------
 def permissions_list(key: str = "permissions") -> None:
     """The one least-privilege list per feature (console.graph.GRAPH_PERMISSIONS)."""
-    from console.graph import GRAPH_PERMISSIONS
-
     lines = ["**Application permissions** (API permissions > Add > Microsoft Graph > Application, then Grant admin "
              "consent):"]
     for p in GRAPH_PERMISSIONS:
         perms = " and ".join(f"`{x}`" for x in p.permissions)
-        lines.append(f"- {ui.md_escape(p.feature)}: {perms}" + (f" ({ui.md_escape(p.note)})" if p.note else ""))
+        lines.append(f"- {md_escape(p.feature)}: {perms}" + (f" ({md_escape(p.note)})" if p.note else ""))
     own_list("\n".join(lines), key)
 
 
 # --- reminders ------------------------------------------------------------------------------------------------
-def send_test(conn: Any, key: str) -> None:
-    from console.notify.reminders import send_test as core_send_test
-
+def send_test(conn: Connection, key: str) -> None:
     if st.button("Send test", key=f"{key}.send_test", icon=":material/send:",
                  help="Sends a test message to every notification channel of this connection now."):
         try:
             with st.spinner("Sending a test message…"):
-                result = core_send_test(ui.context(), conn)
+                result = core_send_test(session.context(), conn)
         except Exception as exc:
-            ui.log_exception(exc)
-            ui.show_error(exc, what="sending the test message")
+            errors.log_exception(exc)
+            errors.show_error(exc, what="sending the test message")
             return
-        from console.text import count
 
         if result.no_channels:
             st.warning("No notification channel is configured yet: add an apprise URL above first.")
@@ -224,19 +227,17 @@ def send_test(conn: Any, key: str) -> None:
                        icon=":material/mark_email_read:")
 
 
-def daily_job(ctx: Any) -> None:
+def daily_job(ctx: Context) -> None:
     """The exact cron line for this machine, what it needs, and what the app does while it runs."""
-    from console.notify.reminders import cron_line, cron_note, last_runs, remind_interval
-
     st.markdown("**Daily reminder job** — for when the app is not running. Add this line with `crontab -e` as "
                 "the user that runs the console:")
     st.code(cron_line(ctx), language="bash", wrap_lines=True)
-    st.caption(ui.md_escape(cron_note(ctx), limit=600))
+    st.caption(md_escape(cron_note(ctx), limit=600))
     runs = last_runs(ctx)
     every = remind_interval()
-    seen = [f"from cron or a shell {ui.fmt_time(runs['cli'])}" if "cli" in runs else "never from cron yet"]
+    seen = [f"from cron or a shell {fmt.fmt_time(runs['cli'])}" if "cli" in runs else "never from cron yet"]
     if every:
-        seen.append(f"by this app {ui.fmt_time(runs['app'])}" if "app" in runs else "by this app not yet")
+        seen.append(f"by this app {fmt.fmt_time(runs['app'])}" if "app" in runs else "by this app not yet")
         st.caption("While the app runs it sends due reminders itself, every "
                    + (f"{every / 60:.0f} minutes" if every >= 60 else f"{every:.0f} seconds")
                    + ", with the same records as the command: a reminder is never sent twice. Last run: "
@@ -247,10 +248,8 @@ def daily_job(ctx: Any) -> None:
 
 
 # --- the Overview's pointer -----------------------------------------------------------------------------------
-def next_step_pointer(conn: Any) -> None:
+def next_step_pointer(conn: Connection) -> None:
     """On the Overview: the demo points to the set-up checklist; an incomplete connection shows its one next step."""
-    from console.setup import connection_health
-
     if conn is None:
         return
     if conn.is_demo:
@@ -261,22 +260,21 @@ def next_step_pointer(conn: Any) -> None:
                        "reminders, each with its live state.")
             b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
         return
-    health = connection_health(ui.context(), conn, deep=True)  # deep: the one exact next step
+    health = connection_health(session.context(), conn, deep=True)  # deep: the one exact next step
     if health.state == "incomplete":
         with st.container(border=True):
             a, b = st.columns([4, 1], vertical_alignment="center")
-            a.markdown(f"**Next step for {ui.md_escape(conn.name)}:** {ui.md_escape(health.next_step, limit=600)}")
+            a.markdown(f"**Next step for {md_escape(conn.name)}:** {md_escape(health.next_step, limit=600)}")
             b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")
         return
     if health.state != "ready":
         return  # the token banner says what is wrong and what to do
-    from console.setup import checklist, next_step, progress
 
-    steps = checklist(ui.context(), conn, fmt=ui.fmt_time)
+    steps = checklist(session.context(), conn, fmt=fmt.fmt_time)
     done, counted = progress(steps)
     step = next_step(steps)
     if step is not None and done < counted:
         a, b = st.columns([4, 1], vertical_alignment="center")
-        a.caption(f"Set-up of {ui.md_escape(conn.name)}: {done} of {counted} steps done. Next: "
-                  f"**{ui.md_escape(step.title)}**.")
+        a.caption(f"Set-up of {md_escape(conn.name)}: {done} of {counted} steps done. Next: "
+                  f"**{md_escape(step.title)}**.")
         b.page_link(SETUP_PAGE, label="Set up a tenant", icon=":material/checklist:")

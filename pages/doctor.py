@@ -15,7 +15,8 @@ from console.doctor.confirmations import confirm, last_run, withdraw
 from console.doctor.model import SECTIONS, STATUS_WORDS, Check, Report
 from console.tokens.service import TokenService
 from pages import _ondemand
-from pages import _ui as ui
+from pages._ui import errors, session, shell, signin, text
+from pages._ui import format as fmt
 from scim_client.errors import PERMISSIONS
 from scim_client.permissions import FullProbe, full_probe
 
@@ -28,29 +29,29 @@ ICONS = {"ok": ":material/check_circle:", "warning": ":material/warning:", "fail
 def _check(ctx: Context, conn: Connection, c: Check) -> None:
     label = f"{c.title} — {STATUS_WORDS[c.status]}"
     if c.confirmed_by:
-        label += f" (confirmed by hand by {ui.plain(c.confirmed_by, limit=60)})"
+        label += f" (confirmed by hand by {text.plain(c.confirmed_by, limit=60)})"
     with st.expander(label, expanded=c.status in ("failure", "warning", "manual"), icon=ICONS[c.status]):
-        st.markdown(ui.md_escape(c.seen, limit=1500, multiline=True))
+        st.markdown(text.md_escape(c.seen, limit=1500, multiline=True))
         if c.why:
-            st.caption("Why it matters: " + ui.md_escape(c.why, limit=500))
+            st.caption("Why it matters: " + text.md_escape(c.why, limit=500))
         if c.fix and c.status != "ok":
             st.markdown(("**Check by hand:** " if c.status == "manual" else "**Fix:** ")
-                        + ui.md_escape(c.fix, limit=1000))
+                        + text.md_escape(c.fix, limit=1000))
         if c.guide_step:
-            st.caption("Guide step: " + ui.md_escape(c.guide_step, limit=300))
+            st.caption("Guide step: " + text.md_escape(c.guide_step, limit=300))
         if c.rows:
             table = pd.DataFrame([{"6clicks attribute": r.target, "Verdict": STATUS_WORDS[r.verdict],
                                    "The guide": r.expected or "—", "The job maps": r.found or "—",
                                    "Note": "; ".join(x for x in (r.note, r.info) if x)} for r in c.rows])
-            st.dataframe(ui.plain_table(table), hide_index=True, width="stretch")
+            st.dataframe(text.plain_table(table), hide_index=True, width="stretch")
         if c.status == "manual":
             if st.button("I checked this by hand", key=f"doctor.confirm.{c.id}", icon=":material/done:"):
-                confirm(ctx, conn, c.id, ui.operator())
+                confirm(ctx, conn, c.id, signin.operator())
                 st.session_state.pop(KEY_REPORT, None)
                 st.rerun()
         elif c.confirmed_by:
-            when = ui.fmt_time(c.confirmed_at)
-            st.caption(f"Confirmed by {ui.md_escape(c.confirmed_by, limit=120)} on {when}.")
+            when = fmt.fmt_time(c.confirmed_at)
+            st.caption(f"Confirmed by {text.md_escape(c.confirmed_by, limit=120)} on {when}.")
             if st.button("Withdraw the confirmation", key=f"doctor.withdraw.{c.id}"):
                 withdraw(ctx, conn, c.id)
                 st.session_state.pop(KEY_REPORT, None)
@@ -63,7 +64,7 @@ def _summary(report: Report) -> None:
     b.metric("Warnings", report.count("warning"))
     c.metric("OK", report.count("ok"))
     d.metric("To confirm by hand", report.count("manual"))
-    st.caption(f"Checked {ui.fmt_time(report.at)}. Nothing was changed in 6clicks or Entra.")
+    st.caption(f"Checked {fmt.fmt_time(report.at)}. Nothing was changed in 6clicks or Entra.")
 
 
 def _full_probe(conn: Connection) -> None:
@@ -74,27 +75,27 @@ def _full_probe(conn: Connection) -> None:
                     "`SCIM console probe …`, edits them, and deletes both, cleaning up even when a step fails.")
         sure = st.checkbox("Create, edit and delete the probe user and group in 6clicks", key="doctor.probe.sure")
         if st.button("Run the full probe", key="doctor.probe.go", disabled=not sure, icon=":material/science:"):
-            with ui.guard("running the full probe"), st.spinner("Probing…"), \
-                    TokenService(ui.context()).scim_client(conn.name) as client:
+            with errors.guard("running the full probe"), st.spinner("Probing…"), \
+                    TokenService(session.context()).scim_client(conn.name) as client:
                 st.session_state[KEY_PROBE] = full_probe(client)
         probe = st.session_state.get(KEY_PROBE)
         if isinstance(probe, FullProbe):
             rows = [{"Permission": PERMISSIONS.get(p.key, p.key), "Step": p.request,
                      "Result": "granted" if p.granted else p.verdict, "Detail": p.message} for p in probe.checks]
-            st.dataframe(ui.plain_table(pd.DataFrame(rows)), hide_index=True, width="stretch")
+            st.dataframe(text.plain_table(pd.DataFrame(rows)), hide_index=True, width="stretch")
             if probe.leftovers:
                 st.error("Not cleaned up; delete these by hand in 6clicks: "
-                         + ui.md_escape(", ".join(probe.leftovers), limit=500), icon=":material/delete:")
+                         + text.md_escape(", ".join(probe.leftovers), limit=500), icon=":material/delete:")
 
 
 def main() -> None:
-    ui.page_state("doctor.")
-    ctx = ui.context()
-    conn = ui.connection()
+    shell.page_state("doctor.")
+    ctx = session.context()
+    conn = session.connection()
     if conn is None:
         return
     st.title("Setup check")
-    st.caption(f"Every step of the 6clicks guide, checked on {ui.md_escape(conn.name)}: the SCIM endpoint, the API "
+    st.caption(f"Every step of the 6clicks guide, checked on {text.md_escape(conn.name)}: the SCIM endpoint, the API "
                "key and token, the six permissions, the provisioning job, the credentials Entra holds and the "
                "attribute mappings. Nothing is changed.")
     if conn.is_demo:
@@ -102,13 +103,13 @@ def main() -> None:
                 "matching precedence.", icon=":material/info:")
     run = st.button("Run the check", type="primary", icon=":material/play_arrow:", key="doctor.run")
     if run:
-        with ui.guard("running the setup check"), st.spinner("Checking each step of the guide…"):
+        with errors.guard("running the setup check"), st.spinner("Checking each step of the guide…"):
             st.session_state[KEY_REPORT] = run_checks(ctx, conn)
     report = st.session_state.get(KEY_REPORT)
     if not isinstance(report, Report) or report.connection != conn.name:
         previous = last_run(ctx, conn)
         if previous is not None:
-            st.caption(f"Last run {ui.fmt_time(previous.at)}: {ui.md_escape(previous.summary)}. Run the check to see "
+            st.caption(f"Last run {fmt.fmt_time(previous.at)}: {text.md_escape(previous.summary)}. Run the check to see "
                        "the details.")
         else:
             st.caption("Not checked yet. The check takes a few seconds.")
@@ -128,4 +129,4 @@ def main() -> None:
     _full_probe(conn)
 
 
-ui.run_page(main, "showing the setup check")
+shell.run_page(main, "showing the setup check")

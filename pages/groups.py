@@ -1,30 +1,24 @@
 """Groups & roles: every SCIM group of the latest snapshot, classified group/role by the connection's rule
 (editable on the Connection & token page), with member counts and externalId; selecting one shows its members,
-selecting members shows who they are (and opens them on the Users page); the change panel (``pages/_ops_ui.py``)
+selecting members shows who they are (and opens them on the Users page); the change panel (``pages/_ui/ops_panels.py``)
 stays folded below the details until the operator opens it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from console.connections import Connection
+from console.directory.people import is_active
+from console.directory.roles import rule_text
+from console.directory.view import Directory, group_names_for
 from console.text import as_text, count
-from pages import _ui as ui
+from pages._ui import banners, dircache, ops_panels, session, shell
+from pages._ui import format as fmt
+from pages._ui.text import md_escape, plain_table
 
 
-def operations_panel(conn: Any, group_ids: list[str], member_ids: list[str]) -> None:
-    """>>> Operations hook: the group change panel (pages/_ops_ui.py), folded until opened. <<<"""
-    ops = ui.ops_module()
-    actions = getattr(ops, "groups_actions", None) if ops is not None else None
-    if actions is not None:
-        actions(conn, group_ids, member_ids)
-
-
-def group_table(conn: Any, d: ui.Directory) -> list[str]:
-    from console.directory.roles import rule_text
-
+def group_table(conn: Connection, d: Directory) -> list[str]:
     a, b = st.columns([3, 2])
     query = a.text_input("Search", key="groups.q", placeholder="group or role name, externalId",
                          icon=":material/search:")
@@ -42,13 +36,13 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
         mask &= groups["kind"] == "role"
     view = groups[mask].sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
     view = view[["id", "displayName", "kind", "member_count", "externalId"]].reset_index(drop=True)
-    st.caption(f"{len(view):,} of {len(groups):,} · roles are {ui.md_escape(rule_text(conn))} (change the rule "
+    st.caption(f"{len(view):,} of {len(groups):,} · roles are {md_escape(rule_text(conn))} (change the rule "
                "on Connection & token)")
     if view.empty:
         st.info("Nothing matches. Clear the search or the kind filter.", icon=":material/filter_alt_off:")
         return []
     event = st.dataframe(
-        ui.plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
+        plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
         selection_mode="multi-row", height=min(38 + 35 * len(view), 460),
         column_order=["displayName", "kind", "member_count", "externalId"],
         column_config={"displayName": st.column_config.TextColumn("Name", width=280),
@@ -57,15 +51,15 @@ def group_table(conn: Any, d: ui.Directory) -> list[str]:
                        "externalId": st.column_config.TextColumn("External id (Entra object id)", width=300)})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
-    st.session_state[ui.KEY_SELECTED_GROUPS] = selected
+    st.session_state[session.KEY_SELECTED_GROUPS] = selected
     if selected:
-        st.session_state[ui.KEY_GROUP_DETAIL] = selected[0]
+        st.session_state[session.KEY_GROUP_DETAIL] = selected[0]
     else:
         st.caption("Select a group or role to see its members.")
     return selected
 
 
-def group_detail(d: ui.Directory, group_id: str) -> list[str]:
+def group_detail(d: Directory, group_id: str) -> list[str]:
     """The group's members; returns the ids of the members selected in its table."""
     row = d.groups[d.groups["id"] == group_id]
     if row.empty:
@@ -74,11 +68,11 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
     group = row.iloc[0]
     kind = "Role" if group["kind"] == "role" else "Group"
     # a role without its rule's marker: the heading already says "Role"
-    st.subheader(f"{kind}: {ui.md_escape(as_text(group['label']) or group_id)}", divider="gray")
+    st.subheader(f"{kind}: {md_escape(as_text(group['label']) or group_id)}", divider="gray")
     members_n = int(group.get("member_count") or 0)
-    st.caption(f"{ui.md_escape(as_text(group['displayName']) or group_id)} in 6clicks · SCIM id "
-               f"{ui.md_escape(group_id)} · externalId {ui.md_escape(group.get('externalId'))} · "
-               f"{count(members_n, 'member')} · as of {ui.fmt_time(d.taken_at)}")
+    st.caption(f"{md_escape(as_text(group['displayName']) or group_id)} in 6clicks · SCIM id "
+               f"{md_escape(group_id)} · externalId {md_escape(group.get('externalId'))} · "
+               f"{count(members_n, 'member')} · as of {fmt.fmt_time(d.taken_at)}")
     members = d.users[d.users["id"].isin(d.member_ids(group_id))]
     if members.empty:
         st.caption("No members.")
@@ -93,7 +87,7 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
     shown = members.head(500)
     members_key = f"groups.members.{group_id}.{q}.{d.snapshot_id}"  # rows move after a change: a new selection
     st.session_state["groups.members_key"] = members_key
-    event = st.dataframe(ui.plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
+    event = st.dataframe(plain_table(shown[["id", "userName", "email", "label", "active"]].reset_index(drop=True)),
                          key=members_key, hide_index=True, width="stretch",
                          on_select="rerun", selection_mode="multi-row",
                          column_order=["userName", "email", "label", "active"],
@@ -105,7 +99,7 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
         st.caption(f"Showing the first {len(shown):,} of {len(members):,} members; filter to narrow down.")
     exported = members[[c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
                                     "externalId") if c in members.columns]]
-    ui.csv_download(f"Download the {count(len(members), 'member')} (CSV)", exported,
+    dircache.csv_download(f"Download the {count(len(members), 'member')} (CSV)", exported,
                     f"{group['displayName']}-members", key=f"groups.members_csv.{group_id}")
     rows = list(event.selection.rows) if event is not None else []
     picked = [str(shown["id"].iloc[r]) for r in rows if 0 <= r < len(shown)]
@@ -116,20 +110,18 @@ def group_detail(d: ui.Directory, group_id: str) -> list[str]:
     return picked
 
 
-def member_details(d: ui.Directory, user_ids: list[str]) -> None:
+def member_details(d: Directory, user_ids: list[str]) -> None:
     """Who the selected members are: name, status, their groups and roles; one opens on the Users page."""
-    from console.directory.people import is_active
-
     people = d.users[d.users["id"].isin(user_ids)].set_index("id").reindex(user_ids).dropna(how="all").reset_index()
-    groups = ui.group_names_for(d, people["id"], "group")
-    roles = ui.group_names_for(d, people["id"], "role")
+    groups = group_names_for(d, people["id"], "group")
+    roles = group_names_for(d, people["id"], "role")
     with st.container(border=True):
         if len(people) == 1:
             person = people.iloc[0]
-            st.markdown(f"**{ui.md_escape(person['label'])}** · {ui.md_escape(person['userName'])} · "
+            st.markdown(f"**{md_escape(person['label'])}** · {md_escape(person['userName'])} · "
                         f"{'Active' if is_active(person['active']) else 'Inactive'}")
-            st.caption(f"Groups: {ui.md_escape(groups.get(person['id']), empty='none')} · Roles: "
-                       f"{ui.md_escape(roles.get(person['id']), empty='none')}")
+            st.caption(f"Groups: {md_escape(groups.get(person['id']), empty='none')} · Roles: "
+                       f"{md_escape(roles.get(person['id']), empty='none')}")
             if st.button("Open on the Users page", key="groups.open_user", icon=":material/person:",
                          help="Attributes, all groups and roles, history and the raw SCIM resource"):
                 open_user(str(person["id"]))
@@ -138,7 +130,7 @@ def member_details(d: ui.Directory, user_ids: list[str]) -> None:
         view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
                              "groups": [groups.get(i, "") for i in people["id"]],
                              "roles": [roles.get(i, "") for i in people["id"]]})
-        st.dataframe(ui.plain_table(view), hide_index=True, width="stretch", key="groups.picked_table",
+        st.dataframe(plain_table(view), hide_index=True, width="stretch", key="groups.picked_table",
                      height=min(38 + 35 * len(view), 290),
                      column_config={"label": st.column_config.TextColumn("Name", width=150),
                                     "userName": st.column_config.TextColumn("User name", width=240),
@@ -148,30 +140,30 @@ def member_details(d: ui.Directory, user_ids: list[str]) -> None:
 
 
 def open_user(user_id: str) -> None:
-    st.session_state[ui.KEY_USER_DETAIL] = user_id
-    st.session_state[ui.KEY_SELECTED_USERS] = []
+    st.session_state[session.KEY_USER_DETAIL] = user_id
+    st.session_state[session.KEY_SELECTED_USERS] = []
     st.switch_page("pages/users.py")
 
 
 def main() -> None:
-    conn = ui.connection()
+    conn = session.connection()
     st.title("Groups & roles")
-    ui.demo_label(conn)
-    d = ui.directory(conn)
+    banners.demo_label(conn)
+    d = dircache.directory(conn)
     if d is None:
-        ui.no_snapshot_screen(conn)
+        dircache.no_snapshot_screen(conn)
         return
     if d.groups.empty:
         st.info("**No groups or roles in this directory yet.** Assign groups to the Entra enterprise app and "
                 "let a provisioning cycle run, then refresh the directory.", icon=":material/group_off:")
         return
     selected = group_table(conn, d)
-    detail = st.session_state.get(ui.KEY_GROUP_DETAIL)
+    detail = st.session_state.get(session.KEY_GROUP_DETAIL)
     picked: list[str] = []
     if detail:
         picked = group_detail(d, str(detail))
     shown = [str(detail)] if detail and (d.groups["id"] == str(detail)).any() else []
-    operations_panel(conn, selected or shown, picked)
+    ops_panels.groups_actions(conn, selected or shown, picked)
 
 
-ui.run_page(main, "showing groups and roles")
+shell.run_page(main, "showing groups and roles")

@@ -4,41 +4,42 @@ command for those who prefer a shell."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.setup import Step, checklist, progress
 from pages import _setup_ui as setup_ui
-from pages import _ui as ui
+from pages._ui import errors, session, shell
+from pages._ui import format as fmt
+from pages._ui.text import md_escape, plain
 
 
-def _tenant(ctx: Any) -> Any | None:
+def _tenant(ctx: Context) -> Connection | None:
     """The real connection the checklist is about: the selected one, or the operator's pick among the others."""
-    from console.connections import ConnectionRepo
-
     real = [c for c in ConnectionRepo(ctx.store).list() if not c.is_demo]
     if not real:
         return None
-    selected = ui.connection(required=False)
+    selected = session.connection(required=False)
     names = [c.name for c in real]
     default = names.index(selected.name) if selected is not None and selected.name in names else 0
     if len(real) > 1:
-        chosen = st.selectbox("Tenant", names, index=default, key="setup.tenant", format_func=ui.plain)
+        chosen = st.selectbox("Tenant", names, index=default, key="setup.tenant", format_func=plain)
         return real[names.index(chosen)]
     return real[0]
 
 
-def step_body(ctx: Any, conn: Any, step: Any) -> None:
+def step_body(ctx: Context, conn: Connection | None, step: Step) -> None:
     if step.key == "keyring" and step.state in ("todo", "warning", "blocked"):
         # the box says the keyring's state itself and takes the passphrase right here
         setup_ui.keyring_box(ctx, "setup")
         if step.command:
-            st.caption("From a shell: " + ui.md_escape(step.command, limit=300))
+            st.caption("From a shell: " + md_escape(step.command, limit=300))
         return
     if step.key == "daily" and step.state != "blocked":
         setup_ui.daily_job(ctx)  # the line, what it needs, and when cron and the app last ran
         return
-    st.markdown(ui.md_escape(step.detail, limit=1200))
+    st.markdown(md_escape(step.detail, limit=1200))
     if step.key == "connection" and step.state == "todo":
         if conn is None:
             setup_ui.link_to_tab(setup_ui.TAB_ADD, "Add a connection", ":material/add_link:")
@@ -60,30 +61,28 @@ def step_body(ctx: Any, conn: Any, step: Any) -> None:
         with b:
             setup_ui.send_test(conn, key="setup")
     if step.where:
-        st.caption(f"In the app: {ui.md_escape(step.where, limit=300)}")
+        st.caption(f"In the app: {md_escape(step.where, limit=300)}")
     if step.command:
         st.caption("From a shell:")
         st.code(step.command, language="bash", wrap_lines=True)
 
 
 def main() -> None:
-    from console.setup import checklist, progress
-
-    ctx = ui.context()
+    ctx = session.context()
     st.title("Set up a tenant")
     st.caption("From the demo to your own 6clicks tenant, provisioned by Entra, healthy and reminded before its "
                "token lapses. Each step shows its live state; the demo keeps working meanwhile.")
     setup_ui.show_flash()
     conn = _tenant(ctx)
-    steps = checklist(ctx, conn, fmt=ui.fmt_time)
+    steps = checklist(ctx, conn, fmt=fmt.fmt_time)
     done, counted = progress(steps)
     st.progress(done / counted if counted else 0.0,
-                text=f"{done} of {counted} steps done" + (f" for {ui.md_escape(conn.name)}" if conn else ""))
+                text=f"{done} of {counted} steps done" + (f" for {md_escape(conn.name)}" if conn else ""))
     for number, step in enumerate(steps, 1):
         label = f"{number}. {step.title} — {setup_ui.STATE_WORDS.get(step.state, step.state)}"
         with st.expander(label, expanded=step.state in ("todo", "warning"),
-                         icon=setup_ui.STATE_ICONS.get(step.state)), ui.guard(f"showing the step {step.title}"):
+                         icon=setup_ui.STATE_ICONS.get(step.state)), errors.guard(f"showing the step {step.title}"):
             step_body(ctx, conn, step)
 
 
-ui.run_page(main, "showing the set-up checklist")
+shell.run_page(main, "showing the set-up checklist")

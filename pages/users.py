@@ -2,7 +2,7 @@
 
 Only the visible page goes to ``st.dataframe``; filtering is vectorised pandas on a cached, prepared frame,
 so 100,000 users stay responsive. Selecting people shows their details first; the change panel
-(``pages/_ops_ui.py``) stays folded below them until the operator opens it, with no action chosen. The ids of the
+(``pages/_ui/ops_panels.py``) stays folded below them until the operator opens it, with no action chosen. The ids of the
 selected rows are kept in ``st.session_state["users.selected_ids"]`` for that panel.
 """
 
@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
 
-from console.text import count
-from pages import _ui as ui
+from console.connections import Connection
+from console.directory.people import display_label, is_active
+from console.directory.view import (
+    USER_SORTS,
+    Directory,
+    filter_users,
+    group_names_for,
+    page_count,
+    page_slice,
+    sort_users,
+    users_csv,
+)
+from console.text import as_text, count
+from pages import _history as hist
+from pages._history import KEY_OPEN_HISTORY
+from pages._ui import banners, dircache, errors, ops_panels, session, shell
+from pages._ui import format as fmt
+from pages._ui.text import md_escape, plain, plain_table
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
 KEY_DETAIL_OF = "users.detail_of"
@@ -24,11 +40,11 @@ KEY_TABLE_SNAPSHOT = "users.table_snapshot"  # the snapshot the table's selectio
 
 
 def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
-    """``{option text: group id}`` for a multiselect (its options are plain text: ``ui.plain``); roles are named
+    """``{option text: group id}`` for a multiselect (its options are plain text: ``plain``); roles are named
     without the role rule's marker (the filter says "roles")."""
     subset = groups[groups["kind"] == kind]
     ids = subset["id"].astype(str).tolist()
-    labels = pd.Series([ui.plain(name, empty="") or ui.plain(gid) for name, gid
+    labels = pd.Series([plain(name, empty="") or plain(gid) for name, gid
                         in zip(subset["label"].tolist(), ids, strict=True)], dtype=object)
     # display names are unique in 6clicks; fall back to "name (id)" if a snapshot has duplicates
     dupes = labels.duplicated(keep=False)
@@ -37,7 +53,7 @@ def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def filters(d: ui.Directory) -> dict[str, Any]:
+def filters(d: Directory) -> dict[str, Any]:
     a, b = st.columns([3, 2])
     query = a.text_input("Search", key="users.q", placeholder="userName, e-mail or name",
                          icon=":material/search:")
@@ -60,20 +76,20 @@ def _widths(same_email: bool) -> dict[str, int]:
     return {"userName": 190, "email": 165, "label": 120, "active": 55, "groups_list": 130, "roles_list": 130}
 
 
-def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
+def table(d: Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
     a, b, _ = st.columns([2, 1, 1])
-    sort_by = a.selectbox("Sort by", list(ui.USER_SORTS), key="users.sort")
+    sort_by = a.selectbox("Sort by", list(USER_SORTS), key="users.sort")
     descending = b.toggle("Descending", key="users.desc")
     size = int(st.session_state.get("users.size") or 50)
-    pages = ui.page_count(len(matched), size)
+    pages = page_count(len(matched), size)
     if st.session_state.get("users.page", 1) > pages:
         st.session_state["users.page"] = pages
     page = int(st.session_state.get("users.page") or 1)
-    ordered = ui.sort_users(matched, sort_by, descending)
-    visible = ui.page_slice(ordered, page, size)
+    ordered = sort_users(matched, sort_by, descending)
+    visible = page_slice(ordered, page, size)
     view = visible[["id", "userName", "email", "label", "active"]].copy()
-    group_names = ui.group_names_for(d, visible["id"], "group")
-    role_names = ui.group_names_for(d, visible["id"], "role")
+    group_names = group_names_for(d, visible["id"], "group")
+    role_names = group_names_for(d, visible["id"], "role")
     view["groups_list"] = [group_names.get(i, "") for i in view["id"]]
     view["roles_list"] = [role_names.get(i, "") for i in view["id"]]
     # Entra usually maps mail and userPrincipalName to the same value: one column is enough then
@@ -85,13 +101,13 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     # group), so the selection starts afresh and the details stay on the first person who was selected
     table_key = f"users.table.{view_key}.{page}.{size}.{sort_by}.{descending}.{d.snapshot_id}"
     if st.session_state.get(KEY_TABLE_SNAPSHOT, d.snapshot_id) != d.snapshot_id:
-        before = st.session_state.get(ui.KEY_SELECTED_USERS) or []
+        before = st.session_state.get(session.KEY_SELECTED_USERS) or []
         if before:
-            st.session_state[ui.KEY_USER_DETAIL] = str(before[0])
+            st.session_state[session.KEY_USER_DETAIL] = str(before[0])
     st.session_state[KEY_TABLE_SNAPSHOT] = d.snapshot_id
     st.session_state["users.table_key"] = table_key
     event = st.dataframe(
-        ui.plain_table(view), key=table_key, hide_index=True,
+        plain_table(view), key=table_key, hide_index=True,
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "label", "active", "groups_list", "roles_list")
                       if not (c == "email" and same_email)],
@@ -107,7 +123,7 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
                        "roles_list": st.column_config.TextColumn("Roles", width=width["roles_list"])})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
-    st.session_state[ui.KEY_SELECTED_USERS] = selected
+    st.session_state[session.KEY_SELECTED_USERS] = selected
     c, e, f = st.columns([3, 1, 1], vertical_alignment="bottom")
     c.caption(f"Showing {len(visible):,} of {count(len(matched), 'matching user')} ({len(d.users):,} in the "
               f"directory). Select a row to see the person's details; select several to change them together.")
@@ -116,56 +132,45 @@ def table(d: ui.Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame
     return ordered
 
 
-def operations_panel(conn: Any, selected: list[str]) -> None:
-    """>>> Operations hook: the change panel (deactivate, reactivate, groups), folded until opened. <<<"""
-    ops = ui.ops_module()
-    actions = getattr(ops, "users_actions", None) if ops is not None else None
-    if actions is not None:
-        actions(conn, selected)
-
-
-def selection_summary(d: ui.Directory, selected: list[str]) -> str | None:
+def selection_summary(d: Directory, selected: list[str]) -> str | None:
     """Several people selected: a short table of them, and which one's details to show (returns its id)."""
     people = d.users[d.users["id"].isin(selected)].set_index("id").reindex(selected).dropna(how="all")
     people = people.reset_index()
     st.subheader(f"{count(len(people), 'person', 'people')} selected", divider="gray")
-    groups = ui.group_names_for(d, people["id"], "group")
-    roles = ui.group_names_for(d, people["id"], "role")
+    groups = group_names_for(d, people["id"], "group")
+    roles = group_names_for(d, people["id"], "role")
     view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
                          "groups": [groups.get(i, "") for i in people["id"]],
                          "roles": [roles.get(i, "") for i in people["id"]]})
-    st.dataframe(ui.plain_table(view), hide_index=True, width="stretch", key="users.selected_table",
+    st.dataframe(plain_table(view), hide_index=True, width="stretch", key="users.selected_table",
                  height=min(38 + 35 * len(view), 290),
                  column_config={"label": st.column_config.TextColumn("Name", width=150),
                                 "userName": st.column_config.TextColumn("User name", width=250),
                                 "active": st.column_config.CheckboxColumn("Active", width=60),
                                 "groups": st.column_config.TextColumn("Groups", width=150),
                                 "roles": st.column_config.TextColumn("Roles", width=150)})
-    options = {str(i): ui.plain(label) for i, label in zip(people["id"], people["label"], strict=True)}
+    options = {str(i): plain(label) for i, label in zip(people["id"], people["label"], strict=True)}
     if st.session_state.get(KEY_DETAIL_OF) not in options:
         st.session_state[KEY_DETAIL_OF] = next(iter(options), None)
     return st.selectbox("Show the details of", list(options), key=KEY_DETAIL_OF,
                         format_func=lambda i: options.get(i, i))
 
 
-def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = True) -> None:
+def user_detail(conn: Connection, d: Directory, user_id: str, *, heading: bool = True) -> None:
     row = d.users[d.users["id"] == user_id]
     if row.empty:
         st.warning("That person is not in the latest snapshot (deleted since, or another connection).")
         return
-    from console.directory.people import display_label, is_active
-    from console.text import as_text
 
     user = row.iloc[0].to_dict()
-    label = display_label(user)
+    label = display_label(cast("dict[str, Any]", user))
     if heading:
-        st.subheader(ui.md_escape(label), divider="gray")
+        st.subheader(md_escape(label), divider="gray")
     status = "Active" if is_active(user.get("active")) else "Inactive"
     user_name = as_text(user.get("userName"))
-    st.caption(" · ".join([*([ui.md_escape(user_name)] if user_name and user_name != label else []), status,
-                           f"SCIM id {ui.md_escape(user_id)}",
-                           f"as of {ui.fmt_time(d.taken_at)} ({ui.ago(d.taken_at)})"]))
-    from pages._history import KEY_OPEN_HISTORY
+    st.caption(" · ".join([*([md_escape(user_name)] if user_name and user_name != label else []), status,
+                           f"SCIM id {md_escape(user_id)}",
+                           f"as of {fmt.fmt_time(d.taken_at)} ({fmt.ago(d.taken_at)})"]))
 
     # opened from a provisioning record on Sync history ("details and history"): on the History tab
     tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],
@@ -176,9 +181,9 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
                  "Given name": user.get("givenName"), "Family name": user.get("familyName"),
                  "Display name": user.get("displayName"), "Active": "yes" if is_active(user.get("active")) else "no",
                  "External id (Entra object id)": user.get("externalId"),
-                 "Created": ui.fmt_time(user.get("created")), "Last modified": ui.fmt_time(user.get("lastModified")),
+                 "Created": fmt.fmt_time(user.get("created")), "Last modified": fmt.fmt_time(user.get("lastModified")),
                  "SCIM id": user_id}
-        st.dataframe(ui.plain_table(pd.DataFrame({"Attribute": list(attrs),
+        st.dataframe(plain_table(pd.DataFrame({"Attribute": list(attrs),
                                                   "Value": [as_text(v) or "" for v in attrs.values()]})),
                      hide_index=True, width="stretch", height=38 + 35 * len(attrs),  # every row, no scrolling
                      column_config={"Attribute": st.column_config.TextColumn(width=200),
@@ -196,9 +201,9 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
             st.markdown(f"**{title}**")
             for _, g in part.iterrows():
                 name = as_text(g["label"]) or str(g["id"])  # a role without the rule's marker: it says "Roles"
-                if st.button(ui.md_escape(name), key=f"users.open_group.{g['id']}", type="tertiary",
+                if st.button(md_escape(name), key=f"users.open_group.{g['id']}", type="tertiary",
                              icon=":material/groups:", help="Open it on Groups & roles"):
-                    st.session_state[ui.KEY_GROUP_DETAIL] = str(g["id"])
+                    st.session_state[session.KEY_GROUP_DETAIL] = str(g["id"])
                     st.switch_page("pages/groups.py")
     with tabs[2]:
         history(conn, user_id)
@@ -207,19 +212,16 @@ def user_detail(conn: Any, d: ui.Directory, user_id: str, *, heading: bool = Tru
         try:
             raw = d.snapshot.raw_user(user_id)
         except Exception as exc:
-            ui.log_exception(exc)
+            errors.log_exception(exc)
         if raw:
             st.json(json.loads(json.dumps(raw, default=str)), expanded=True)
         else:
             st.caption("The raw SCIM resource is not stored for this snapshot.")
 
 
-def history(conn: Any, user_id: str) -> None:
+def history(conn: Connection, user_id: str) -> None:
     """The person's History: what the directory snapshots saw change and what Entra's provisioning did to
     them (``console.timeline.person_timeline``), newest first, in plain words."""
-    from console.text import count
-    from pages import _history as hist
-
     timeline = hist.person_timeline(conn, user_id)
     if timeline.empty:
         st.caption("Nothing recorded for this person yet: no change between directory snapshots and no Entra "
@@ -233,17 +235,17 @@ def history(conn: Any, user_id: str) -> None:
                "acted.")
     with st.container(height=460 if len(timeline) > 8 else "content", border=True):
         st.markdown(hist.timeline_markdown(timeline))
-    ui.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
+    dircache.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
                     f"{conn.name}-history-{user_id}", key=f"users.history_csv.{user_id}")
 
 
 def main() -> None:
-    conn = ui.connection()
+    conn = session.connection()
     st.title("Users")
-    ui.demo_label(conn)
-    d = ui.directory(conn)
+    banners.demo_label(conn)
+    d = dircache.directory(conn)
     if d is None:
-        ui.no_snapshot_screen(conn)
+        dircache.no_snapshot_screen(conn)
         return
     if d.users.empty:
         st.info("**No users in this directory yet.** Entra has not provisioned anyone, or every user was "
@@ -251,16 +253,16 @@ def main() -> None:
                 icon=":material/person_off:")
         return
     chosen = filters(d)
-    matched = ui.filter_users(d, **chosen)
+    matched = filter_users(d, **chosen)
     view_key = hashlib.sha256(repr(sorted(chosen.items())).encode()).hexdigest()[:10]
     if matched.empty:
         st.info("No user matches the search and filters. Clear the search or pick fewer groups or roles.",
                 icon=":material/filter_alt_off:")
-        st.session_state[ui.KEY_SELECTED_USERS] = []
+        st.session_state[session.KEY_SELECTED_USERS] = []
         return
     ordered = table(d, matched, view_key)
-    selected = st.session_state.get(ui.KEY_SELECTED_USERS, [])
-    st.download_button("Download CSV", data=lambda: ui.users_csv(d, ordered),
+    selected = st.session_state.get(session.KEY_SELECTED_USERS, [])
+    st.download_button("Download CSV", data=lambda: users_csv(d, ordered),
                        file_name=f"{conn.name}-users.csv".replace(" ", "_"), mime="text/csv",
                        icon=":material/download:", key="users.csv",
                        help=f"All {count(len(ordered), 'matching user')} in this order, with the names of their "
@@ -270,9 +272,9 @@ def main() -> None:
         detail_id = selection_summary(d, selected)
         if detail_id:
             user_detail(conn, d, str(detail_id))
-    elif selected or st.session_state.get(ui.KEY_USER_DETAIL):
-        user_detail(conn, d, str(selected[0] if selected else st.session_state[ui.KEY_USER_DETAIL]))
-    operations_panel(conn, selected)
+    elif selected or st.session_state.get(session.KEY_USER_DETAIL):
+        user_detail(conn, d, str(selected[0] if selected else st.session_state[session.KEY_USER_DETAIL]))
+    ops_panels.users_actions(conn, selected)
 
 
-ui.run_page(main, "showing the users")
+shell.run_page(main, "showing the users")

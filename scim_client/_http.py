@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from .errors import (
+    PERMISSIONS,
     AuthenticationError,
     BadRequest,
     Conflict,
@@ -194,8 +195,7 @@ def error_from_response(
         remedy = (
             f"The API key's 6clicks user lacks the '{permission}' permission"
             f"{'' if named else ' (probably, for this operation)'}: grant it in 6clicks, or use an API key "
-            "whose user has the six SCIM permissions (Integrations, Create new users, Edit users, Delete "
-            "users, Create, edit and delete groups, Manage group members). Then generate a new token."
+            f"whose user has the six SCIM permissions ({', '.join(PERMISSIONS.values())}). Then generate a new token."
         )
         return PermissionDenied(
             f"HTTP 403 Forbidden{target}{tail}", permission=permission, named=named, remedy=remedy, **kwargs

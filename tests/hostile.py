@@ -246,9 +246,9 @@ def hostile_reason(values: dict[str, str]) -> str:
 
 def populate_console(ctx: Any, conn: Any, directory: HostileDirectory) -> dict[str, Any]:
     """Logs, job status and an operation with hostile texts, for the connection (its snapshot is taken)."""
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
+    from console.entra.files import import_files
     from console.entra.health import record_job_status
-    from console.entra.logs import import_files
     from console.operations import execute, plan
 
     values = directory.values

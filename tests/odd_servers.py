@@ -17,6 +17,8 @@ whose defects are the ones real servers have:
 - ``fail_group_reads``: ``GET /Groups/{id}`` answers 500 (writes still work), to test read-backs that fail;
   ``group_reads_left=N`` does the same after N successful reads.
 - ``no_id_filter``: a filter on ``id`` is refused (400), as some servers do.
+- ``busy_writes``: every PATCH answers 503 with ``Retry-After: 0`` (an overloaded server: reads work, writes never
+  get through), to count the attempts a client makes.
 
 It has the sandbox's process contract where tests need it: ``api_url``, ``scim_url``, ``api_key``, ``token()``.
 ``requests`` records every request (method, path, query, JSON body) so tests can check what was sent.
@@ -93,7 +95,7 @@ class OddScim:
                  rmw_projection: bool = False, sloppy_add: bool = False, write_answer: str = "resource",
                  ignore_active: bool = False, echo_active: bool = False, ignore_removes: bool = False,
                  fail_group_reads: bool = False, group_reads_left: int | None = None,
-                 no_id_filter: bool = False) -> None:
+                 no_id_filter: bool = False, busy_writes: bool = False) -> None:
         self.rmw_projection = rmw_projection
         self.sloppy_add = sloppy_add
         self.write_answer = write_answer
@@ -103,6 +105,7 @@ class OddScim:
         self.fail_group_reads = fail_group_reads
         self.group_reads_left = group_reads_left
         self.no_id_filter = no_id_filter
+        self.busy_writes = busy_writes
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -238,6 +241,10 @@ class OddScim:
                         g["members"] = [m for m in g.get("members") or [] if m["value"] != rid]
                 return self._written(None, 204)
             if method == "PATCH":
+                if self.busy_writes:
+                    response = _error(503, "the service is overloaded; try again later")
+                    response.headers["Retry-After"] = "0"
+                    return response
                 return self._patch(kind, store, rid, q, body)
             if method == "PUT":
                 if not isinstance(body, dict):

@@ -22,8 +22,10 @@ from console.cli import (
     token,
     users,
 )
-from console.errors import ConsoleError
+from console.errors import console_error
 from console.redact import redact, redacting_handler
+
+log = logging.getLogger("console.cli")
 
 COMMANDS = (connections, token, remind, doctor, snapshot, users, groups, reconcile, audit, logs, access)
 
@@ -71,6 +73,19 @@ def _terminal_safe() -> list[tuple[str, object]]:
     return replaced
 
 
+def _report(exc: Exception) -> int:
+    """Exit code 2 with the error's message and remedy (one error family: ``console.errors.console_error``);
+    anything else is a bug: its traceback goes to the log (stderr, redacted), and the message says so."""
+    error = console_error(exc)
+    if error is None:
+        log.error("unexpected error", exc_info=exc)
+        print(f"error: unexpected error ({type(exc).__name__}); the details are in the log above. Please report "
+              "it.", file=sys.stderr)
+    else:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     replaced = _terminal_safe()
     try:
@@ -79,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         try:
             return int(args.handler(args) or 0)
-        except ConsoleError as exc:
-            print(f"error: {redact(str(exc))}", file=sys.stderr)
-            return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except Exception as exc:
+            return _report(exc)
     finally:
         for name, stream in replaced:
             setattr(sys, name, stream)

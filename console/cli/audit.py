@@ -14,7 +14,10 @@ import json
 import sys
 from typing import Any
 
-from console.operations import cli
+from console.connections import Connection, ConnectionRepo
+from console.context import Context
+from console.operations import abandon, cli, resume, retry_failed, undo_plan, unfinished_batches
+from console.operations.audit import find_reverted, get_action, list_actions, os_operator
 
 
 def register(sub: Any) -> None:
@@ -63,20 +66,17 @@ def register(sub: Any) -> None:
         p.set_defaults(handler=_ops_act, ops_action=name)
 
 
-def _conn_for_action(ctx: Any, action_id: int, name: str | None = None) -> Any:
-    from console.operations.audit import get_action
+def _conn_for_action(ctx: Context, action_id: int, name: str | None = None) -> Connection:
 
     action = get_action(ctx, action_id)
     return cli.get_connection(ctx, name or action.connection)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from console.operations.audit import find_reverted, list_actions
 
     ctx = cli.open_ctx()
     actions = list_actions(ctx, connection=args.connection, since=cli.parse_since(args.since),
                            operator=args.operator, kind=args.kind, outcome=args.outcome, limit=args.limit)
-    from console.connections import ConnectionRepo
 
     repo = ConnectionRepo(ctx)
     for name in {a.connection for a in actions}:
@@ -106,8 +106,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.operations.audit import find_reverted, get_action
 
     ctx = cli.open_ctx()
     action = get_action(ctx, args.action_id)
@@ -146,7 +144,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from console.operations import undo_plan
 
     ctx = cli.open_ctx()
     conn = _conn_for_action(ctx, int(str(args.action_id).lstrip("#")), args.connection)
@@ -155,7 +152,6 @@ def _undo(args: argparse.Namespace) -> int:
 
 
 def _ops_list(args: argparse.Namespace) -> int:
-    from console.operations import unfinished_batches
 
     ctx = cli.open_ctx()
     conn = cli.get_connection(ctx, args.connection) if args.connection else None
@@ -179,8 +175,6 @@ def _ops_list(args: argparse.Namespace) -> int:
 
 
 def _ops_act(args: argparse.Namespace) -> int:
-    from console.operations import abandon, resume, retry_failed
-    from console.operations.audit import os_operator
 
     ctx = cli.open_ctx()
     who = os_operator()

@@ -12,14 +12,18 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json, progress
-
-if TYPE_CHECKING:
-    from console.entra.logs import ImportResult
+from console.connections import ConnectionRepo
+from console.entra.fetch import fetch_since
+from console.entra.files import import_files
+from console.entra.health import job_overview
+from console.entra.logstore import ImportResult, summarise
+from console.entra.sync import sync
+from console.notify.alerts import current_alerts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     summ.set_defaults(handler=cmd_summary)
 
 
-def _print_result(res: ImportResult, as_json: bool, extra: dict | None = None) -> None:
+def _print_result(res: ImportResult, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
         print_json({**res.as_dict(), **(extra or {})})
         return
@@ -59,9 +63,6 @@ def _print_result(res: ImportResult, as_json: bool, extra: dict | None = None) -
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.entra.logs import import_files
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     res = import_files(ctx, conn, list(args.paths))
@@ -70,10 +71,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.entra.logs import fetch_since
-    from console.entra.sync import sync
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     since = None if args.full else fetch_since(ctx, conn)
@@ -85,14 +82,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.entra.health import job_overview
-    from console.entra.logs import summarise
-    from console.notify.alerts import current_alerts
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
-    since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
+    since = ctx.now() - timedelta(days=args.days) if args.days else None
     s = summarise(ctx, conn, since=since)
     ov = job_overview(ctx, conn)
     alerts = current_alerts(ctx, conn)
@@ -109,10 +101,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
                         "total": int(r["total"]), "success": int(r["success"]), "failure": int(r["failure"]),
                         "skipped": int(r["skipped"]), "warning": int(r["warning"]),
                         "failure_rate": round(float(r["failure_rate"]), 4)} for _, r in cycles.iterrows()],
-            "by_action": [{"action": r.action, "status": r.status, "count": int(r.count)}
-                          for r in s.by_action.itertuples()],
-            "failures_by_error": [{"error_code": r.error_code, "count": int(r.count), "explanation": r.explanation,
-                                   "fix": r.fix} for r in s.by_error.itertuples()],
+            "by_action": s.by_action[["action", "status", "count"]].astype({"count": int}).to_dict("records"),
+            "failures_by_error": s.by_error[["error_code", "count", "explanation", "fix"]]
+            .astype({"count": int}).to_dict("records"),
             "alerts": [a.as_dict() for a in alerts]})
         return code
     print(f"{conn.name}: {s.total:,} provisioning log records"
@@ -125,12 +116,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
             print(f"  {r['start']:%Y-%m-%d %H:%M} {r['cycle_id']}: {int(r['total'])} records, "
                   f"{int(r['failure'])} failed ({r['failure_rate']:.0%})")
     if len(s.by_action):
-        print("by action and status: " + ", ".join(f"{r.action}/{r.status} {int(r.count):,}"
-                                                   for r in s.by_action.itertuples()))
+        print("by action and status: " + ", ".join(f"{action}/{status} {int(count):,}" for action, status, count
+                                                   in s.by_action[["action", "status", "count"]].itertuples(
+                                                       index=False)))
     if len(s.by_error):
         print("failures by error code:")
-        for r in s.by_error.head(10).itertuples():
-            print(f"  {int(r.count):>7,}  {r.error_code}: {r.explanation} Fix: {r.fix}")
+        for code, count, explanation, fix in s.by_error.head(10)[["error_code", "count", "explanation", "fix"]
+                                                                   ].itertuples(index=False):
+            print(f"  {int(count):>7,}  {code}: {explanation} Fix: {fix}")
     if alerts:
         print("alerts:")
         for a in alerts:

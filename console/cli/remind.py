@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json
+from console.notify.reminders import remind_all
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from console.notify.reminders import remind_all
-
     ctx = open_ctx(args)
     run = remind_all(ctx, args.connection, dry_run=args.dry_run, test=args.test, source="cli")
     code = 1 if run.undelivered and not args.dry_run else 0
@@ -37,15 +36,14 @@ def cmd_remind(args: argparse.Namespace) -> int:
                      "sent": len(o.notification.sent) if o.notification else 0,
                      "failed": len(o.notification.failed) if o.notification else 0} for o in run.outcomes]
                    + [{"connection": name, "level": a.severity, "key": f"entra:{a.key}", "title": a.title,
-                       "message": a.detail, "sent": len(getattr(n, "sent", []) or []),
-                       "failed": len(getattr(n, "failed", []) or [])} for name, a, n in run.alerts])
+                       "message": a.detail, "sent": len(n.sent), "failed": len(n.failed)} for name, a, n in run.alerts])
     else:
         if not run.outcomes and not run.problems:
             print("No connections.")
         for o in run.outcomes:
             print(f"{o.connection}: {o.status.level.upper()}: {o.message}")
         for name, a, n in run.alerts:
-            sent = len(getattr(n, "sent", []) or [])
+            sent = len(n.sent)
             print(f"{name}: ALERT {a.severity.upper()}: {a.title}: {a.detail}"
                   + (f" (sent to {sent} channel(s))" if sent else ""))
     for problem in run.problems:

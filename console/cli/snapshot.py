@@ -14,13 +14,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json
+from console.connections import ConnectionRepo
+from console.directory.events import event_counts
+from console.directory.store import Snapshot
+from console.directory.take import take_snapshot
 from console.errors import ConsoleError
-
-if TYPE_CHECKING:
-    from console.directory.snapshots import Snapshot
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +52,7 @@ def _progress(quiet: bool) -> Callable[[str, int, int | None], None] | None:
     return report
 
 
-def summary_line(snap: Snapshot, counts: Counter) -> str:
+def summary_line(snap: Snapshot, counts: Counter[str]) -> str:
     changes = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.most_common())
     return (f"{snap.connection}: snapshot {snap.id}: {snap.user_count:,} users ({snap.active_users:,} active), "
             f"{snap.group_count:,} groups, {snap.role_count:,} roles, {snap.membership_count:,} memberships; "
@@ -64,15 +66,10 @@ def _system_allocator_for_arrow() -> None:
     ``ARROW_DEFAULT_MEMORY_POOL``, when set, is left to decide."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
-    import pyarrow as pa
-
     pa.set_memory_pool(pa.system_memory_pool())
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.directory.snapshots import event_counts, take_snapshot
-
     _system_allocator_for_arrow()
     ctx = open_ctx(args)
     repo = ConnectionRepo(ctx.store)

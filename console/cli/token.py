@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from console.cli._common import (
     add_connection_option,
@@ -22,7 +21,14 @@ from console.cli._common import (
     read_secret,
     warn_if_ephemeral,
 )
-from console.errors import ConsoleError, InvalidInput
+from console.connections import ConnectionRepo
+from console.context import Context
+from console.errors import ConsoleError, InvalidInput, TokenError
+from console.notify.calendar import token_ics
+from console.notify.channels import describe_channels, send_test, set_notify_urls
+from console.tokens.rotation import rotate
+from console.tokens.service import TokenService
+from console.tokens.status import TokenStatus, cli_name
 
 UNCONFIRMED = ("unreachable", "tls", "protocol", "error")
 
@@ -113,14 +119,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ntest.set_defaults(handler=cmd_notify_test)
 
 
-def _service(args: argparse.Namespace) -> tuple[Any, Any]:
-    from console.tokens.service import TokenService
-
+def _service(args: argparse.Namespace) -> tuple[Context, TokenService]:
     ctx = open_ctx(args)
     return ctx, TokenService(ctx)
 
 
-def _print_status(status: Any) -> None:
+def _print_status(status: TokenStatus) -> None:
     print(f"{status.level.upper()}: {status.message}")
     if status.remedy:
         print(f"  {status.remedy}")
@@ -130,8 +134,6 @@ def cmd_set_key(args: argparse.Namespace) -> int:
     ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
     key = read_secret(args, "6clicks API key")
-    from console.tokens.service import TokenError, cli_name
-
     if not args.no_verify:
         progress(f"Checking the API key with {conn.api_url}…")
     has_token = svc.status(conn).level != "missing"
@@ -176,7 +178,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _statuses(args: argparse.Namespace, svc: Any, *, test: bool, include_demo: bool = True) -> list[Any]:
+def _statuses(args: argparse.Namespace, svc: TokenService, *, test: bool,
+              include_demo: bool = True) -> list[TokenStatus]:
     conns = [svc.repo.get(args.connection)] if args.connection else \
         [c for c in svc.repo.list() if include_demo or not c.is_demo]
     out = []
@@ -204,7 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_exit_code(status: Any) -> int:
+def check_exit_code(status: TokenStatus) -> int:
     code = status.exit_code
     if code == 0 and status.last_test_result in UNCONFIRMED:
         code = 1
@@ -252,7 +255,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     _ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
-    result = svc.rotate(conn.name, push_to_entra=not args.no_push, progress=progress)
+    result = rotate(svc, conn.name, push_to_entra=not args.no_push, progress=progress)
     if args.json:
         print_json({"outcome": result.outcome, "pushed": result.pushed, "message": result.message,
                     "push_error": result.push_error, "manual_steps": result.manual_steps,
@@ -268,8 +271,6 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_ics(args: argparse.Namespace) -> int:
-    from console.notify.reminders import token_ics
-
     ctx, svc = _service(args)
     conn = svc.repo.get(args.connection)
     data = token_ics(ctx, conn)
@@ -299,11 +300,7 @@ def cmd_reveal(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_set(args: argparse.Namespace) -> int:
-    from console.notify.reminders import set_notify_urls
-
     ctx = open_ctx(args)
-    from console.connections import ConnectionRepo
-
     conn = ConnectionRepo(ctx.store).get(args.connection)
     text = read_secret(args, "notification URLs", multiline=True)
     count = set_notify_urls(ctx, conn, text.splitlines())
@@ -312,9 +309,6 @@ def cmd_notify_set(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_list(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.notify.reminders import describe_channels
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     channels = describe_channels(ctx, conn)
@@ -327,9 +321,6 @@ def cmd_notify_list(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_clear(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.notify.reminders import set_notify_urls
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     set_notify_urls(ctx, conn, [])
@@ -338,9 +329,6 @@ def cmd_notify_clear(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    from console.connections import ConnectionRepo
-    from console.notify.reminders import send_test
-
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx.store).get(args.connection)
     result = send_test(ctx, conn)

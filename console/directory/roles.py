@@ -6,15 +6,19 @@ rule, ``prefix:Role - `` by default, or ``regex:EXPRESSION``). In a column, filt
 ``role_label(rule, "Role - Compliance Officer")`` -> "Compliance Officer". Everywhere else (the Groups & roles
 table, exports, the audit log) the name is shown as 6clicks has it.
 
-``rule_text`` says the rule in words for the pages ("names starting with “Role - ”"), instead of its stored form.
-UI-free; the rule comes as text or as a ``Connection`` (its ``role_rule``).
+``role_matcher`` is the rule itself (which groups are roles), used by ``Connection.is_role`` and so by snapshots
+(the ``kind`` column) and operations. ``rule_text`` says the rule in words for the pages ("names starting with
+“Role - ”"), instead of its stored form. UI-free; the rule comes as text or as a ``Connection`` (its ``role_rule``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+from console.errors import InvalidInput
 
 DEFAULT_RULE = "prefix:Role - "
 
@@ -30,6 +34,29 @@ def _pattern(expression: str) -> re.Pattern[str] | None:
         return re.compile(expression)
     except re.error:  # an invalid rule is reported where it is edited; here the name is shown as it is
         return None
+
+
+def role_matcher(rule: str | None) -> Callable[[str], bool]:
+    """Whether a group's display name makes it a role under ``rule`` (``prefix:TEXT``: the name starts with TEXT;
+    ``regex:EXPRESSION``: the expression is found in the name). Raises ``InvalidInput`` for a rule that cannot
+    work (an empty prefix, an invalid expression, an unknown form), saying how to write it."""
+    spec = rule or DEFAULT_RULE
+    if spec.startswith("prefix:"):
+        prefix = spec[len("prefix:"):]
+        if not prefix:
+            raise InvalidInput("The role rule 'prefix:' has an empty prefix.",
+                               "Give the text role names start with, e.g. 'prefix:Role - '.")
+        return lambda name: name.startswith(prefix)
+    if spec.startswith("regex:"):
+        expression = spec[len("regex:"):]
+        try:
+            compiled = re.compile(expression)
+        except re.error as exc:
+            raise InvalidInput(f"The role rule's regular expression {expression!r} is invalid ({exc}).",
+                               "Fix the expression, e.g. 'regex:^(Role|Roles) - '.") from None
+        return lambda name: compiled.search(name) is not None
+    raise InvalidInput(f"The role rule {spec!r} is not understood.",
+                       "Write it as 'prefix:TEXT' (default 'prefix:Role - ') or 'regex:EXPRESSION'.")
 
 
 def role_label(rule: Any, name: Any) -> str:

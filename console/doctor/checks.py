@@ -20,7 +20,7 @@ from console.entra.catalogue import explain_error
 from console.entra.health import parse_interval
 from console.errors import ConsoleError
 from console.graph import GraphClient, GraphError
-from console.notify.reminders import notify_urls
+from console.notify.channels import notify_urls
 from console.tokens.service import TokenService
 from scim_client import ScimClient, ScimError, exchange_api_key
 from scim_client.errors import PERMISSIONS

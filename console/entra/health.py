@@ -3,27 +3,28 @@ deletes, and Entra's error codes in plain English.
 
 ``poll_job`` reads ``servicePrincipals/{sp}/synchronization/jobs/{job}`` through ``console.graph`` and keeps
 each answer in ``job_status_history``. ``job_overview`` combines that history with the stored provisioning
-logs (``console.entra.logs``) into what the Overview and Sync history pages and the alerts need.
+logs (``console.entra.logstore``) into what the Overview and Sync history pages and the alerts need; when the
+next cycle is due is ``console.entra.schedule``.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from console.connections import Connection
+from console.context import Context
 from console.entra.catalogue import QUARANTINE_REASONS, explain_error
+from console.entra.logstore import conn_name, cycles_from_counts, grouped_counts
+from console.entra.records import parse_time
 from console.errors import InvalidInput
+from console.graph import GraphClient
 from console.jsonio import compact_json
-
-if TYPE_CHECKING:
-    from console.connections import Connection
-    from console.context import Context
 
 DEFAULT_INTERVAL = timedelta(minutes=40)
 #: how far back job_overview looks at cycles for spikes, staged deletes and credential failures
@@ -54,8 +55,6 @@ def _lower(d: Any) -> dict[str, Any]:
 
 def _time(value: Any) -> str | None:
     """A Graph time as ISO UTC, None for empty / "never" (0001-01-01)."""
-    from console.entra.logs import parse_time
-
     t = parse_time(value)
     if t is None or t.year < 1971:
         return None
@@ -75,11 +74,12 @@ def _count(value: Any) -> int | None:
 
 # ------------------------------------------------------------------------------------------------- polling
 
-def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at: datetime | None = None) -> None:
+def record_job_status(ctx: Context, conn: Connection | str, job: dict[str, Any],
+                      polled_at: datetime | None = None) -> None:
     """Store one answer of ``GET .../synchronization/jobs/{jobId}``."""
     if not isinstance(job, dict):
         raise InvalidInput("The provisioning job answer is not a JSON object.", "Check the Graph base URL.")
-    name = conn if isinstance(conn, str) else conn.name
+    name = conn_name(conn)
     j = _lower(job)
     schedule, status = _lower(j.get("schedule")), _lower(j.get("status"))
     quarantine, last = _lower(status.get("quarantine")), _lower(status.get("lastexecution"))
@@ -88,7 +88,7 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at
         "INSERT INTO job_status_history (connection, polled_at, code, schedule_interval, schedule_state,"
         " quarantine_reason, quarantine_began, quarantine_next, error_code, successive_failures, last_cycle_id,"
         " last_began, last_ended, last_state, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (name, (polled_at or datetime.now(UTC)).astimezone(UTC).isoformat(), _word(status.get("code")),
+        (name, (polled_at or ctx.now()).astimezone(UTC).isoformat(), _word(status.get("code")),
          _word(schedule.get("interval")), _word(schedule.get("state")),
          _word(quarantine.get("reason")) if quarantine else None,
          _time(quarantine.get("currentbegan") or quarantine.get("seriesbegan")) if quarantine else None,
@@ -98,26 +98,19 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict, polled_at
          zlib.compress(compact_json(job) or b"{}")))
 
 
-def poll_job(ctx: Context, conn: Connection) -> dict:
+def poll_job(ctx: Context, conn: Connection) -> dict[str, Any]:
     """Read the job from Graph and store it. Raises the Graph error (with its remedy) when that fails."""
-    from console.graph import GraphClient
-
-    if getattr(conn, "entra", None) is None:
+    if conn.entra is None:
         raise InvalidInput(f"Connection {conn.name!r} has no Microsoft Graph settings.",
                            "Add them on the Connection page to see the provisioning job's status.")
-    graph = GraphClient.for_connection(ctx, conn)
-    try:
+    with GraphClient.for_connection(ctx, conn) as graph:
         job = graph.get_job()
-    finally:
-        close = getattr(graph, "close", None)
-        if callable(close):
-            close()
     record_job_status(ctx, conn, job)
     return job
 
 
 def status_history(ctx: Context, conn: Connection | str) -> pd.DataFrame:
-    name = conn if isinstance(conn, str) else conn.name
+    name = conn_name(conn)
     rows = ctx.store.query(
         "SELECT polled_at, code, schedule_interval, schedule_state, quarantine_reason, quarantine_began,"
         " quarantine_next, error_code, successive_failures, last_cycle_id, last_began, last_ended, last_state"
@@ -135,8 +128,9 @@ def status_history(ctx: Context, conn: Connection | str) -> pd.DataFrame:
 
 def quarantine_periods(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     """Periods the job spent in quarantine: start, end (NaT while still quarantined), reason, error_code."""
-    periods: list[dict] = []
-    current: dict | None = None
+    periods: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    row: Any  # a pandas row (named tuple of the columns above)
     for row in history.itertuples(index=False):
         quarantined = str(row.code or "").lower() == "quarantine"
         if quarantined and current is None:
@@ -154,7 +148,7 @@ def quarantine_periods(history: pd.DataFrame, now: datetime | None = None) -> pd
 
 
 def inferred_quarantine_periods(grouped: pd.DataFrame) -> pd.DataFrame:
-    """Quarantine periods read from the logs alone (``entra_logs.grouped_counts``), for the time before the
+    """Quarantine periods read from the logs alone (``logstore.grouped_counts``), for the time before the
     console polled the job or when it cannot read it: from a cycle whose records failed with a credential error
     (Entra quarantines on those) to the start of the next cycle with a success. Reason ``inferred from logs``."""
     columns = ["start", "end", "reason", "error_code"]
@@ -165,8 +159,9 @@ def inferred_quarantine_periods(grouped: pd.DataFrame) -> pd.DataFrame:
     per_cycle = g.groupby(g["cycle_id"].fillna(""), sort=False).agg(
         start=("first_ms", "min"), cred=("cred", "any"), ok=("ok", "any"),
         code=("error_code", lambda c: next((x for x in c if x in CREDENTIAL_CODES), None))).sort_values("start")
-    periods: list[dict] = []
-    current: dict | None = None
+    periods: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    row: Any  # a pandas row: start, cred, ok, code
     for row in per_cycle.itertuples():
         at = pd.Timestamp(row.start, unit="ms", tz="UTC")
         if row.cred and not row.ok and current is None:
@@ -185,10 +180,12 @@ def _merge_periods(polled: pd.DataFrame, inferred: pd.DataFrame) -> pd.DataFrame
     if inferred.empty:
         return polled
     keep = []
+    spans = [(pd.Timestamp(start), end) for start, end in zip(polled["start"], polled["end"], strict=True)]
+    row: Any  # a pandas row: start, end, reason, error_code
     for row in inferred.itertuples(index=False):
         end = row.end if pd.notna(row.end) else pd.Timestamp.max.tz_localize("UTC")
-        overlaps = any(pd.Timestamp(p.start) <= end and (pd.isna(p.end) or pd.Timestamp(p.end) >= row.start)
-                       for p in polled.itertuples(index=False))
+        overlaps = any(start <= end and (pd.isna(p_end) or pd.Timestamp(p_end) >= row.start)
+                       for start, p_end in spans)
         if not overlaps:
             keep.append(row._asdict())
     if not keep:
@@ -211,10 +208,8 @@ def failure_spikes(cycles: pd.DataFrame) -> pd.DataFrame:
 
 def job_cycles(ctx: Context, conn: Connection | str, since: datetime | None = None) -> pd.DataFrame:
     """Cycles from the logs (grouped by cycleId) completed with executions seen in the job's status history
-    (cycles without changes leave no log records). Columns as ``entra_logs.cycles_from_counts`` plus
+    (cycles without changes leave no log records). Columns as ``logstore.cycles_from_counts`` plus
     ``state`` (job lastExecution state, when known) and ``source`` (logs | job | both)."""
-    from console.entra.logs import cycles_from_counts, grouped_counts
-
     cycles = cycles_from_counts(grouped_counts(ctx, conn, since))
     cycles["state"] = None
     cycles["source"] = "logs"
@@ -226,9 +221,12 @@ def job_cycles(ctx: Context, conn: Connection | str, since: datetime | None = No
         return cycles
     known = set(cycles["cycle_id"])
     extra = []
+    row: Any  # a pandas row of status_history
     for row in execs.itertuples(index=False):
         if row.last_cycle_id in known:
-            cycles.loc[cycles["cycle_id"] == row.last_cycle_id, ["state", "source"]] = [row.last_state, "both"]
+            same = cycles["cycle_id"] == row.last_cycle_id
+            cycles.loc[same, "state"] = row.last_state
+            cycles.loc[same, "source"] = "both"
             continue
         extra.append({"cycle_id": row.last_cycle_id, "start": row.last_began, "end": row.last_ended, "total": 0,
                       "success": 0, "failure": 0, "skipped": 0, "warning": 0, "failure_rate": 0.0,
@@ -288,26 +286,25 @@ def _ts(value: Any) -> datetime | None:
 def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = None) -> JobOverview:
     """Status, last cycle, next expected cycle, overdue, quarantine, failure spike, staged deletes,
     credential failures."""
-    from console.entra.logs import grouped_counts
-
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    has_graph = not isinstance(conn, str) and getattr(conn, "entra", None) is not None
+    now = (now or ctx.now()).astimezone(UTC)
+    has_graph = not isinstance(conn, str) and conn.entra is not None
     hist = status_history(ctx, conn)
     last = hist.iloc[-1] if len(hist) else None
     interval = parse_interval(last["schedule_interval"] if last is not None else None)
-    name = conn if isinstance(conn, str) else conn.name
+    name = conn_name(conn)
     # recent cycles are enough for spikes, staged deletes and credential failures; the newest record (one
     # index lookup) gives the last cycle's end however old it is
     cycles = job_cycles(ctx, conn, since=now - RECENT)
-    ends = []
+    ends: list[tuple[datetime, str | None]] = []
     last_cycle_id = None
     newest = ctx.store.query_one("SELECT cycle_id, activity_ms FROM provisioning_logs WHERE connection = ?"
                                  " ORDER BY activity_ms DESC LIMIT 1", (name,))
     if newest is not None:
         # a record dated in the future (clock skew, a bad import) must not hide an overdue job
         ends.append((min(datetime.fromtimestamp(newest["activity_ms"] / 1000, UTC), now), newest["cycle_id"]))
-    if last is not None and pd.notna(last["last_ended"]):
-        ends.append((_ts(last["last_ended"]), last["last_cycle_id"]))
+    last_ended = _ts(last["last_ended"]) if last is not None else None
+    if last is not None and last_ended is not None:
+        ends.append((last_ended, last["last_cycle_id"]))
     last_end = None
     if ends:
         last_end, last_cycle_id = max(ends, key=lambda e: e[0])
@@ -350,9 +347,9 @@ def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = No
     any_logs = ctx.store.query_one("SELECT 1 FROM provisioning_logs WHERE connection = ? LIMIT 1", (name,))
     failures_24h = None
     if any_logs:
-        failures_24h = int(ctx.store.query_one(
+        failures_24h = int(ctx.store.conn.execute(
             "SELECT COUNT(*) FROM provisioning_logs WHERE connection = ? AND activity_ms >= ? AND status = 'failure'",
-            (name, day_ago))[0])
+            (name, day_ago)).fetchone()[0])
     return JobOverview(
         failures_24h=failures_24h, last_state=(last["last_state"] if last is not None else None),
         has_graph=has_graph, status=(last["code"] if last is not None else None),
@@ -369,7 +366,7 @@ def _credential_failures(ctx: Context, conn: Connection | str, log_cycles: pd.Da
     """Credential error codes in the latest cycle with log records."""
     if log_cycles is None or log_cycles.empty:
         return None
-    name = conn if isinstance(conn, str) else conn.name
+    name = conn_name(conn)
     latest = log_cycles.iloc[-1]["cycle_id"]
     marks = ",".join("?" * len(CREDENTIAL_CODES))
     cycle_clause = "cycle_id IS NULL" if latest == "(no cycle id)" else "cycle_id = ?"
@@ -383,78 +380,6 @@ def _credential_failures(ctx: Context, conn: Connection | str, log_cycles: pd.Da
     return {"error_code": row["error_code"], "count": int(row["n"]),
             "last_seen": datetime.fromtimestamp(row["last"] / 1000, UTC), "cycle_id": latest}
 
-
-# ------------------------------------------------------------------------------------------- the next cycle
-
-@dataclass(frozen=True)
-class NextCycle:
-    """When Entra's next provisioning cycle is expected: the one answer every page and command shows.
-
-    ``state``: ``expected`` (``at`` is ahead), ``due`` (``at`` has passed by less than the overdue margin: the
-    cycle probably ran and its logs are not fetched yet), ``overdue`` (no cycle for more than two intervals),
-    ``paused`` (the job's schedule is paused or disabled), ``quarantine`` (``at`` is Entra's next attempt, when
-    known) or ``unknown`` (no cycle seen yet)."""
-
-    state: str
-    at: datetime | None
-    interval: timedelta
-    last_end: datetime | None
-
-
-def next_cycle(ov: JobOverview, now: datetime | None = None) -> NextCycle:
-    """The next cycle from a ``job_overview`` (``ov.next_expected`` = the last cycle's end + the schedule's
-    interval), told apart from a paused job, a quarantine and an overdue one."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    if ov.quarantine:
-        return NextCycle("quarantine", ov.quarantine.get("next_attempt"), ov.interval, ov.last_cycle_end)
-    if str(ov.schedule_state or "").lower() in ("paused", "disabled"):
-        return NextCycle("paused", None, ov.interval, ov.last_cycle_end)
-    if ov.next_expected is None:
-        return NextCycle("unknown", None, ov.interval, ov.last_cycle_end)
-    if ov.overdue:
-        return NextCycle("overdue", ov.next_expected, ov.interval, ov.last_cycle_end)
-    return NextCycle("expected" if ov.next_expected > now else "due", ov.next_expected, ov.interval,
-                     ov.last_cycle_end)
-
-
-def relative(when: datetime, now: datetime | None = None) -> str:
-    """``in 25 min`` / ``12 min ago`` / ``in 3 h`` / ``2 days ago``: how far ``when`` is from ``now``."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    seconds = (when - now).total_seconds()
-    ahead, span = seconds >= 0, abs(seconds)
-    minutes = int(span // 60)
-    if minutes < 1:
-        return "in 1 min" if ahead else "just now"
-    if minutes < 120:
-        text = f"{minutes} min"
-    elif minutes < 48 * 60:
-        text = f"{minutes // 60} h"
-    else:
-        text = f"{minutes // (24 * 60)} days"
-    return f"in {text}" if ahead else f"{text} ago"
-
-
-def next_cycle_words(nc: NextCycle, fmt: Callable[[datetime], str], now: datetime | None = None
-                     ) -> tuple[str, str]:
-    """(short, sentence) for ``nc``: the short form for a metric ("in 25 min", "overdue", "paused"), the
-    sentence for a caption or its help. ``fmt`` formats a time for the reader (the page's operator zone, UTC on
-    the command line)."""
-    if nc.state == "quarantine":
-        if nc.at is None:
-            return "in quarantine", "Entra does not run cycles while the job is in quarantine."
-        return "in quarantine", f"In quarantine: Entra tries again {fmt(nc.at)} ({relative(nc.at, now)})."
-    if nc.state == "paused":
-        return "paused", "None: the provisioning job is paused in Entra."
-    if nc.state == "unknown" or nc.at is None:
-        return "not known yet", "Not known yet: no provisioning cycle has been seen."
-    every = f"every {int(nc.interval.total_seconds() // 60)} min"
-    if nc.state == "expected":
-        return relative(nc.at, now), f"Expected {fmt(nc.at)} ({relative(nc.at, now)}; cycles run {every})."
-    if nc.state == "due":
-        return "due now", (f"Due since {fmt(nc.at)} ({relative(nc.at, now)}): it has probably run; fetch the logs "
-                           "to see it.")
-    return "overdue", (f"Overdue: expected {fmt(nc.at)} ({relative(nc.at, now)}), and no cycle has been seen "
-                       "since.")
 
 
 # ------------------------------------------------------------------------------------------- recent trouble
@@ -503,9 +428,7 @@ def recent_trouble(ctx: Context, conn: Connection | str, now: datetime | None = 
                    horizon: timedelta = TROUBLE_HORIZON, *, overview: JobOverview | None = None) -> RecentTrouble:
     """Failing cycles of the last ``horizon`` (from the per-cycle counts: as cheap at 1,000,000 records as at
     1,000) and the starts of quarantine periods in it."""
-    from console.entra.logs import grouped_counts
-
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or ctx.now()).astimezone(UTC)
     since = now - horizon
     g = grouped_counts(ctx, conn, since)
     columns = ["cycle_id", "start", "failures", "total", "error_code"]

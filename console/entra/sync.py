@@ -1,7 +1,7 @@
 """One way to bring Entra's side up to date, used by the Sync history page, ``logs fetch`` and the demo: fetch
-the provisioning logs that are new since the last fetch (``entra_logs.fetch_logs``), then read the provisioning
-job's status (``job_health.poll_job``) when the job is configured. A job that cannot be read does not undo the
-fetch: it is reported in the result (``job_error``, also among ``warnings``)."""
+the provisioning logs that are new since the last fetch (``console.entra.fetch.fetch_logs``), then read the
+provisioning job's status (``console.entra.health.poll_job``) when the job is configured. A job that cannot be
+read does not undo the fetch: it is reported in the result (``job_error``, also among ``warnings``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from console.connections import Connection
 from console.context import Context
+from console.entra.fetch import fetch_logs
 from console.entra.health import poll_job
-from console.entra.logs import ImportResult, fetch_logs
+from console.entra.logstore import ImportResult
 from console.errors import ConsoleError
 
 

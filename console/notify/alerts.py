@@ -1,6 +1,6 @@
 """Alerts for a connection: quarantine, overdue cycle, failure spike, credential failures, staged deletes and
 token expiry. ``current_alerts`` is what the Overview and Sync history pages show; ``notify_alerts`` sends the
-new ones (deduplicated by ``Alert.key``) through ``console.notify.reminders.send_notification``, which is how
+new ones (deduplicated by ``Alert.key``) through ``console.notify.channels.send_notification``, which is how
 ``python -m console remind`` delivers them alongside token reminders.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from console.connections import Connection
+from console.context import Context
 from console.entra.health import JobOverview, job_overview
-
-if TYPE_CHECKING:
-    from console.connections import Connection
-    from console.context import Context
+from console.errors import ConsoleError
+from console.notify.channels import NotificationResult, send_notification
+from console.tokens.service import TokenService
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -31,7 +32,7 @@ class Alert:
     since: datetime | None
     key: str = ""       # stable while the condition lasts; a new occurrence gets a new key
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "severity": self.severity, "title": self.title, "detail": self.detail,
                 "remedy": self.remedy, "since": self.since.isoformat() if self.since else None, "key": self.key}
 
@@ -94,14 +95,12 @@ def job_alerts(ov: JobOverview, now: datetime) -> list[Alert]:
 
 def token_alert(ctx: Context, conn: Connection) -> Alert | None:
     try:
-        from console.tokens.service import TokenService
-
         status = TokenService(ctx).status(conn.name)
     except Exception as exc:  # the credential store may be locked or missing: say so, do not crash the page
-        return Alert("token_missing", "warning", "The token's state cannot be read", getattr(exc, "message", str(exc)),
-                     getattr(exc, "remedy", "") or "Check the keyring on Connection & token.", None,
-                     "token_missing:unreadable")
-    level = getattr(status, "level", "ok")
+        message, remedy = (exc.message, exc.remedy) if isinstance(exc, ConsoleError) else (str(exc), "")
+        return Alert("token_missing", "warning", "The token's state cannot be read", message,
+                     remedy or "Check the keyring on Connection & token.", None, "token_missing:unreadable")
+    level = status.level
     if level in ("ok", "notice"):
         return None
     if level == "missing":  # not a reminder: the connection cannot work at all
@@ -111,7 +110,7 @@ def token_alert(ctx: Context, conn: Connection) -> Alert | None:
     titles = {"warning": "The 6clicks token expires soon", "critical": "The 6clicks token expires very soon",
               "expired": "The 6clicks token has expired", "rejected": "6clicks rejects the token",
               "missing": "No 6clicks token is stored"}
-    expires = getattr(status, "expires_at", None)
+    expires = status.expires_at
     return Alert("token_expiry", severity, titles.get(level, f"Token: {level}"), status.message or "",
                  status.remedy or "Generate a new token on the Connection & token page.", expires,
                  f"token_expiry:{level}:{expires.date().isoformat() if expires else ''}")
@@ -125,7 +124,7 @@ def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, 
     banner and reminders; ``missing_token=True`` still reports a missing (or unreadable) token, which is not a
     reminder but a connection that cannot work at all: a page that lists alerts passes it, so that it never
     shows "No alerts" beside a no-token banner."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or ctx.now()).astimezone(UTC)
     alerts = job_alerts(overview if overview is not None else job_overview(ctx, conn, now), now)
     if include_token or missing_token:
         t = token_alert(ctx, conn)
@@ -135,14 +134,13 @@ def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, 
 
 
 def notify_alerts(ctx: Context, conn: Connection, *, now: datetime | None = None, dry_run: bool = False,
-                  send: Callable[..., Any] | None = None, include_token: bool = False) -> list[tuple[Alert, Any]]:
+                  send: Callable[..., NotificationResult] = send_notification, include_token: bool = False,
+                  ) -> list[tuple[Alert, NotificationResult]]:
     """Send the current alerts through the connection's notification channels. Delivery is deduplicated per
-    channel by ``console.notify.reminders.send_notification`` under the key ``entra:<alert key>``, so an alert goes out
+    channel by ``console.notify.channels.send_notification`` under the key ``entra:<alert key>``, so an alert goes out
     once while its condition lasts, and a failed channel is retried on the next run. Token expiry is left to the
     token reminders unless ``include_token``. Returns (alert, NotificationResult) pairs."""
-    if send is None:
-        from console.notify.reminders import send_notification as send
-    results: list[tuple[Alert, Any]] = []
+    results: list[tuple[Alert, NotificationResult]] = []
     for alert in current_alerts(ctx, conn, now, include_token=include_token):
         body = f"{alert.detail}\n\nWhat to do: {alert.remedy}"
         result = send(ctx, conn, f"[{alert.severity}] {conn.name}: {alert.title}", body, f"entra:{alert.key}",

@@ -8,16 +8,8 @@ it was not asked to remove stops the batch, the members are restored and the def
 (``BatchResult.defects``). The audit side is ``console.operations.audit``. UI-free.
 """
 
-from console.operations.executor import (
-    Unfinished,
-    abandon,
-    batch_result,
-    execute,
-    resume,
-    retry_failed,
-    unfinished_batches,
-    validate_reason,
-)
+from console.operations.batches import Unfinished, abandon, batch_result, unfinished_batches, validate_reason
+from console.operations.executor import execute, resume, retry_failed
 from console.operations.model import (
     DEFAULT_CONCURRENCY,
     KINDS,

@@ -16,9 +16,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from console.connections import Connection
+from console.context import Context
+from console.directory.store import latest_snapshot
 from console.errors import NotFoundError
 from console.operations import journal
 from console.operations.model import inverse_step, kind_label, order_steps, step_text
+from console.operations.targets import Directory, snapshot_directory
 
 OUTCOMES = ("success", "partial", "failed", "stopped", "defect", "interrupted", "running", "abandoned", "pending")
 
@@ -183,7 +187,7 @@ def _outcome(row: Any, counts: dict[str, int], changed: int, defects: bool = Fal
     return "success"
 
 
-def _action(ctx: Any, row: Any, counts: dict[str, int], changed: int, defects: bool = False) -> Action:
+def _action(ctx: Context, row: Any, counts: dict[str, int], changed: int, defects: bool = False) -> Action:
     params = json.loads(row["params_json"] or "{}")
     label = kind_label(row["kind"], params)
     if row["undo_of"]:
@@ -206,7 +210,7 @@ def _item(r: Any) -> AuditItem:
                      error=r["last_error"], remedy=r["remedy"], updated_at=journal.parse_iso(r["updated_at"]))
 
 
-def get_action(ctx: Any, action_id: int | str) -> Action:
+def get_action(ctx: Context, action_id: int | str) -> Action:
     try:
         ident = int(str(action_id).strip().lstrip("#"))
     except ValueError:
@@ -230,7 +234,7 @@ def get_action(ctx: Any, action_id: int | str) -> Action:
     return action
 
 
-def list_actions(ctx: Any, *, connection: str | None = None, since: datetime | None = None,
+def list_actions(ctx: Context, *, connection: str | None = None, since: datetime | None = None,
                  until: datetime | None = None, operator: str | None = None, kind: str | None = None,
                  outcome: str | None = None, limit: int = 500) -> list[Action]:
     """Newest first, with per-state counts; items are not loaded (use ``get_action``)."""
@@ -279,26 +283,19 @@ def list_actions(ctx: Any, *, connection: str | None = None, since: datetime | N
     return out
 
 
-def operators(ctx: Any) -> list[str]:
+def operators(ctx: Context) -> list[str]:
     return [r["operator"] for r in ctx.store.query("SELECT DISTINCT operator FROM op_batches ORDER BY operator")]
 
 
-def find_reverted(ctx: Any, conn: Any, actions: list[Action]) -> None:
+def find_reverted(ctx: Context, conn: Connection, actions: list[Action]) -> None:
     """Fill ``action.reverted`` for each finished action: the changes it made that the latest snapshot no longer
     shows (typically Entra changing a person back at its next cycle). ``None`` when the latest snapshot is older
     than the action, so nothing can be said yet. Later console actions on the same person (an undo, another
     change) are not counted as reverts."""
-    try:
-        from console.directory.snapshots import latest_snapshot
-
-        snap = latest_snapshot(ctx, conn)
-    except ImportError:
-        snap = None
+    snap = latest_snapshot(ctx, conn)
     if snap is None:
         return
-    from console.operations.targets import Directory, snapshot_directory
-
-    taken = getattr(snap, "taken_at", None)
+    taken = snap.taken_at
     directory: Directory | None = None
     # who was changed by which console action, and when: later console changes are not "reverts"
     later_touch: dict[str, list[tuple[int, datetime | None]]] = {}

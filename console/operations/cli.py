@@ -15,8 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.connections import Connection, ConnectionRepo
+from console.context import Context, open_context
 from console.errors import InvalidInput, NotFoundError
+from console.operations.audit import os_operator
+from console.operations.batches import validate_reason
+from console.operations.executor import execute
 from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, Plan
+from console.operations.targets import CsvTargets, read_csv_targets
 
 PREVIEW_ROWS = 40
 HELP_TAIL = ("A preview is printed first. Without --yes you are asked to type the number of people; with no "
@@ -43,14 +49,12 @@ def add_common(parser: argparse.ArgumentParser, *, users: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def open_ctx() -> Any:
-    from console.context import open_context
+def open_ctx() -> Context:
 
     return open_context()
 
 
-def get_connection(ctx: Any, name: str | None) -> Any:
-    from console.connections import ConnectionRepo
+def get_connection(ctx: Context, name: str | None) -> Connection:
 
     repo = ConnectionRepo(ctx)
     if name:
@@ -65,7 +69,6 @@ def get_connection(ctx: Any, name: str | None) -> Any:
 
 
 def targets_from_args(args: argparse.Namespace) -> Any:
-    from console.operations.targets import CsvTargets, read_csv_targets
 
     values = [u for u in (args.users or []) if u.strip()]
     if args.from_csv:
@@ -161,9 +164,7 @@ def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -
     return 0
 
 
-def run_plan(ctx: Any, conn: Any, plan: Plan, args: argparse.Namespace) -> int:
-    from console.operations.audit import os_operator
-    from console.operations.executor import execute, validate_reason
+def run_plan(ctx: Context, conn: Connection, plan: Plan, args: argparse.Namespace) -> int:
 
     print_plan(plan, out=sys.stdout if not args.json or args.dry_run else sys.stderr)
     if args.dry_run:

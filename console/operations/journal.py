@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.errors import InvalidInput, NotFoundError
-from console.operations.model import Plan
+from console.operations.model import Plan, step_text
 
 # A running batch whose owner has not written a heartbeat for this long is considered interrupted.
 STALE_AFTER = timedelta(seconds=120)
@@ -218,8 +218,6 @@ def _same_step(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _step_words(step: dict[str, Any]) -> str:
-    from console.operations.model import step_text
-
     return step_text(step)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from console.text import count
+
 Kind = Literal["deactivate", "reactivate", "add", "remove", "move"]
 KINDS: tuple[str, ...] = ("deactivate", "reactivate", "add", "remove", "move")
 
@@ -120,8 +122,6 @@ class Plan:
         return len(self.to_change)
 
     def confirmation_text(self) -> str:
-        from console.text import count
-
         label = self.label[:1].upper() + self.label[1:]  # str.capitalize() would lower-case the group names
         return (f"{label}: {count(self.count, 'person', 'people')} will change in 6clicks "
                 f"({len(self.skipped):,} skipped).")

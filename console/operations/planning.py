@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from console.connections import Connection
+from console.context import Context
+from console.directory.store import latest_snapshot
+from console.entra.health import job_overview
 from console.errors import ConsoleError, InvalidInput
+from console.operations.audit import get_action
+from console.operations.journal import iso
 from console.operations.model import (
     DEFAULT_CONCURRENCY,
     KINDS,
@@ -20,45 +27,34 @@ from console.operations.model import (
 )
 from console.operations.targets import CsvTargets, Directory, DirGroup, DirUser, snapshot_directory
 from console.text import count
+from console.tokens.service import TokenService
+from scim_client import ScimClient, ScimError
 
 log = logging.getLogger(__name__)
 
 
-def load_directory(ctx: Any, conn: Any, *, client: Any = None) -> Directory:
+def load_directory(ctx: Context, conn: Connection, *, client: ScimClient | None = None) -> Directory:
     """The latest snapshot, or a live listing when there is none yet."""
-    try:
-        from console.directory.snapshots import latest_snapshot
-    except ImportError:  # history not installed: resolve live
-        latest_snapshot = None  # type: ignore[assignment]
-    if latest_snapshot is not None:
-        snap = latest_snapshot(ctx, conn)
-        if snap is not None:
-            directory = snapshot_directory(ctx.data_dir, conn.name, snap).view()
-            overlay_journal(ctx, conn, directory)
-            return directory
-    from scim_client import ScimError
-
+    snap = latest_snapshot(ctx, conn)
+    if snap is not None:
+        directory = snapshot_directory(ctx.data_dir, conn.name, snap).view()
+        overlay_journal(ctx, conn, directory)
+        return directory
     try:
         if client is not None:
-            return Directory.from_live(client, conn)
-        from console.tokens.service import TokenService
-
+            return Directory.from_live(ctx, client, conn)
         with TokenService(ctx).scim_client(conn.name) as live:
-            return Directory.from_live(live, conn)
+            return Directory.from_live(ctx, live, conn)
     except ScimError as exc:
         raise ConsoleError(f"There is no snapshot of {conn.name} yet, and reading its directory live failed: "
                            f"{exc.message}", exc.remedy or "Check the connection, then try again.") from None
 
 
-def overlay_journal(ctx: Any, conn: Any, directory: Directory) -> int:
+def overlay_journal(ctx: Context, conn: Connection, directory: Directory) -> int:
     """Apply this console's own changes made after the snapshot was taken, so a preview right after an action
     (or its undo) does not show the stale state. Returns how many changes were applied."""
     if directory.taken_at is None:
         return 0
-    import json
-
-    from console.operations.journal import iso
-
     rows = ctx.store.query(
         "SELECT i.user_id, i.changes_json FROM op_items i JOIN op_batches b ON b.id = i.batch_id "
         "WHERE b.connection = ? AND i.changes_json != '[]' AND i.updated_at > ? ORDER BY i.updated_at, b.id",
@@ -117,9 +113,9 @@ def _dedupe(values: list[str], notes: list[str]) -> list[str]:
     return out
 
 
-def plan(ctx: Any, conn: Any, kind: str, targets: list[str] | CsvTargets, *, group: str | None = None,
+def plan(ctx: Context, conn: Connection, kind: str, targets: list[str] | CsvTargets, *, group: str | None = None,
          from_group: str | None = None, to_group: str | None = None, directory: Directory | None = None,
-         client: Any = None) -> Plan:
+         client: ScimClient | None = None) -> Plan:
     """Preview ``kind`` for ``targets`` (user ids, userNames or e-mails; or a read CSV). Nothing is sent to
     6clicks. ``group`` for add/remove, ``from_group``/``to_group`` for move (display name or id)."""
     if kind not in KINDS:
@@ -249,11 +245,9 @@ def _evaluate(kind: str, user: DirUser, steps: list[dict[str, Any]], directory: 
     return item
 
 
-def undo_plan(ctx: Any, conn: Any, action_id: int, *, directory: Directory | None = None,
-              client: Any = None) -> Plan:
+def undo_plan(ctx: Context, conn: Connection, action_id: int, *, directory: Directory | None = None,
+              client: ScimClient | None = None) -> Plan:
     """The inverse of action ``action_id`` for exactly the items that changed, as a preview to confirm."""
-    from console.operations.audit import get_action
-
     action = get_action(ctx, action_id)
     if action.connection != conn.name:
         raise InvalidInput(f"Action {action_id} was made on connection “{action.connection}”, not “{conn.name}”.",
@@ -312,13 +306,11 @@ def _satisfied(step: dict[str, Any], user: DirUser) -> bool:
     return step["group_id"] not in user.groups
 
 
-def next_cycle_text(ctx: Any, conn: Any) -> str | None:
+def next_cycle_text(ctx: Context, conn: Connection) -> str | None:
     """When Entra's next provisioning cycle is expected, if job status is known."""
     if getattr(conn, "entra", None) is None:
         return None
     try:
-        from console.entra.health import job_overview
-
         overview = job_overview(ctx, conn)
     except Exception as exc:  # job status is optional context for a warning; never block an operation
         log.debug("job overview unavailable: %s", type(exc).__name__)
@@ -330,14 +322,14 @@ def next_cycle_text(ctx: Any, conn: Any) -> str | None:
             break
     if isinstance(nxt, datetime):
         # relative on purpose: the pages show clock times in the operator's zone, and the Overview has the time
-        mins = int((nxt.astimezone(UTC) - datetime.now(UTC)).total_seconds() // 60)
+        mins = int((nxt.astimezone(UTC) - ctx.now()).total_seconds() // 60)
         if mins < 0:
             return "now (it is overdue)"
         return f"in about {count(mins, 'minute')}" if mins < 120 else f"in about {count(round(mins / 60), 'hour')}"
     return str(nxt) if nxt else None
 
 
-def entra_warnings(ctx: Any, conn: Any, plan_: Plan) -> list[str]:
+def entra_warnings(ctx: Context, conn: Connection, plan_: Plan) -> list[str]:
     out: list[str] = []
     n = plan_.count
     if n >= LARGE_BATCH:

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from console.connections import Connection
+from console.context import Context
 from console.csvsafe import restore
 from console.directory.people import display_label, display_labels
+from console.directory.roles import role_matcher
+from console.directory.store import Snapshot
 from console.errors import InvalidInput
 from console.uploads import line_list, read_table
+from scim_client import ScimClient
 
 HEADER_NAMES = {
     "username", "user name", "user", "login", "upn", "userprincipalname", "user principal name",
@@ -147,7 +153,7 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
-def _column(frame: Any, name: str, n: int) -> list[str | None]:
+def _column(frame: pd.DataFrame, name: str, n: int) -> list[str | None]:
     """A frame's column as stripped strings, None for missing or empty values (all-None if absent)."""
     if name not in frame.columns:
         return [None] * n
@@ -207,10 +213,10 @@ class Directory:
             user.groups.add(group_id)
 
     @classmethod
-    def from_snapshot(cls, snap: Any) -> Directory:
-        """Index a snapshot's frames (column-wise: ~1 s for 100,000 users on a slow machine)."""
-        taken = getattr(snap, "taken_at", None)
-        directory = cls(source="snapshot", taken_at=taken, snapshot_id=str(getattr(snap, "id", "")) or None)
+    def from_snapshot(cls, snap: Snapshot) -> Directory:
+        """Index a snapshot's frames (column-wise: ~1 s for 100,000 users on a slow machine). Roles are the
+        groups the snapshot's ``kind`` column marks (the connection's role rule, applied when it was stored)."""
+        directory = cls(source="snapshot", taken_at=snap.taken_at, snapshot_id=str(snap.id))
         users = snap.users
         n = len(users)
         ids = _column(users, "id", n)
@@ -257,8 +263,15 @@ class Directory:
         return directory
 
     @classmethod
-    def from_live(cls, client: Any, conn: Any) -> Directory:
-        directory = cls(source="live", taken_at=datetime.now(UTC))
+    def from_live(cls, ctx: Context, client: ScimClient, conn: Connection) -> Directory:
+        """The directory listed live (no snapshot yet), groups told from roles by the connection's role rule
+        (``console.directory.roles``, as a snapshot's ``kind`` column is)."""
+        directory = cls(source="live", taken_at=ctx.now())
+        try:
+            role_matcher(conn.role_rule)
+            is_role: Callable[[str | None], bool] = conn.is_role
+        except InvalidInput:  # a bad rule is reported where it is edited; it must not break an operation preview
+            is_role = _no_role
         for u in client.list_users():
             directory.add_user(DirUser(id=u.id, user_name=u.user_name, email=u.email,
                                        display_name=display_label(
@@ -267,7 +280,7 @@ class Directory:
                                            user_id=u.id), active=bool(u.active),
                                        external_id=u.external_id))
         for g in client.list_groups(members=True):
-            kind = "role" if _is_role(conn, g.display_name) else "group"
+            kind = "role" if is_role(g.display_name) else "group"
             directory.add_group(DirGroup(id=g.id, display_name=g.display_name or g.id, kind=kind,
                                          external_id=g.external_id))
             for uid in g.member_ids or []:
@@ -320,14 +333,8 @@ class Directory:
                                           "or role by its display name or id.")
 
 
-def _is_role(conn: Any, name: str | None) -> bool:
-    checker = getattr(conn, "is_role", None)
-    if callable(checker):
-        try:
-            return bool(checker(name or ""))
-        except Exception:  # a bad rule must not break an operation preview
-            return False
-    return (name or "").startswith("Role - ")
+def _no_role(_name: str | None) -> bool:
+    return False
 
 
 _CACHE: dict[tuple[str, str, str], Directory] = {}
@@ -335,10 +342,10 @@ _CACHE_LOCK = threading.Lock()
 CACHE_ENTRIES = 2
 
 
-def snapshot_directory(data_dir: Any, conn_name: str, snap: Any) -> Directory:
+def snapshot_directory(data_dir: Path, conn_name: str, snap: Snapshot) -> Directory:
     """The directory of a stored snapshot, built once per snapshot and shared (snapshots never change):
     callers must treat it as read-only (use ``view()`` to overlay changes)."""
-    key = (str(data_dir), conn_name, str(getattr(snap, "id", "")))
+    key = (str(data_dir), conn_name, str(snap.id))
     with _CACHE_LOCK:
         found = _CACHE.get(key)
         if found is None:

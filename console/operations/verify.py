@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scim_client import BadRequest, NotFound, ProtocolError, ScimClient, ServerError, filters
+
 log = logging.getLogger(__name__)
 
 VERIFY_EVERY = 100        # at most this many confirmed changes to one group between two read-backs
@@ -128,7 +130,7 @@ class Repair:
 class Verifier:
     """Shared by the worker threads of one run; checks may run in any thread."""
 
-    def __init__(self, client: Any, *, every: int = VERIFY_EVERY, users_per_check: int = USERS_PER_CHECK,
+    def __init__(self, client: ScimClient, *, every: int = VERIFY_EVERY, users_per_check: int = USERS_PER_CHECK,
                  explained: Callable[[str], set[str]] | None = None) -> None:
         self.client = client
         self.explained = explained   # group id -> members other known writers change there (not a loss)
@@ -353,8 +355,6 @@ class Verifier:
         return out
 
     def _read_active(self, ids: list[str]) -> dict[str, bool]:
-        from scim_client import BadRequest, NotFound, ProtocolError, ServerError, filters
-
         seen: dict[str, bool] = {}
         for i in range(0, len(ids), self.users_per_check):
             chunk = ids[i:i + self.users_per_check]

@@ -16,7 +16,8 @@ import pandas as pd
 from console.connections import Connection
 from console.context import Context
 from console.csvsafe import to_csv_bytes
-from console.directory.snapshots import Snapshot, latest_snapshot, take_snapshot
+from console.directory.store import Snapshot, latest_snapshot
+from console.directory.take import take_snapshot
 from console.entra.catalogue import explain_error
 from console.errors import InvalidInput, NotFoundError
 from console.graph import GraphClient, GraphError

@@ -55,7 +55,7 @@ def _ctx(home: Path) -> Any:
 
 
 def _snapshot(home: Path) -> Any:
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     snap = latest_snapshot(_ctx(home), "Demo")
     assert snap is not None, "the demo took its first snapshot"
@@ -201,7 +201,8 @@ def test_find_a_person(demo, browser):  # noqa: F811
 
 
 def test_deactivate_undo_move_and_csv(demo, browser):  # noqa: F811
-    from console.directory.snapshots import latest_snapshot, list_events
+    from console.directory.events import list_events
+    from console.directory.store import latest_snapshot
 
     home = demo["home"]
     snap = _snapshot(home)

@@ -75,8 +75,8 @@ def _choose(page: Any, label: str, option: str) -> None:
 def _failed_person(ctx: Any, since: Any) -> tuple[int, Any, Any]:
     """The first failed record (in the log table's order) about a person who is in the latest snapshot: its
     row in the failure-filtered table, the record row and the person it resolves to."""
-    from console.directory.snapshots import latest_snapshot
-    from console.entra.logs import query_logs
+    from console.directory.store import latest_snapshot
+    from console.entra.logstore import query_logs
     from console.timeline import resolve_target
 
     snap = latest_snapshot(ctx, "Demo")
@@ -92,7 +92,7 @@ def _failed_person(ctx: Any, since: Any) -> tuple[int, Any, Any]:
 
 def test_triage_a_failure(server, browser):  # noqa: F811
     from console.entra.health import choose_range, recent_trouble
-    from console.entra.logs import range_start, summarise
+    from console.entra.logstore import range_start, summarise
     from console.timeline import person_timeline
 
     ctx = _ctx(server["home"])
@@ -137,7 +137,7 @@ def test_triage_a_failure(server, browser):  # noqa: F811
         field.fill(str(record["source_name"]))
         field.press("Enter")
         _idle(page)
-        from console.entra.logs import query_logs
+        from console.entra.logstore import query_logs
 
         narrowed = query_logs(ctx, "Demo", status="failure", since=since, identity=str(record["source_name"]))
         index = narrowed["id"].tolist().index(record["id"])
@@ -198,7 +198,7 @@ def test_triage_a_failure(server, browser):  # noqa: F811
 def test_overview_recent_changes_show_entras_activity_on_first_start(server, browser):  # noqa: F811
     """The demo's first start: one snapshot (a baseline) and two weeks of Entra records. Recent changes say why
     no directory change is listed and list Entra's activity, counted as Sync history counts it."""
-    from console.entra.logs import range_start, summarise
+    from console.entra.logstore import range_start, summarise
 
     ctx = _ctx(server["home"])
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})

@@ -29,7 +29,7 @@ def connect(ctx: Any, sandbox: Any, name: str = "T", *, api_key: str | None = No
     svc.set_api_key(name, api_key or sandbox.api_key)
     svc.generate(name)
     if snapshot:
-        from console.directory.snapshots import take_snapshot
+        from console.directory.take import take_snapshot
 
         take_snapshot(ctx, conn)
     return conn

@@ -154,9 +154,10 @@ def test_corrupt_store_is_refused_untouched(tmp_path):
 def test_removing_a_connection_takes_its_data_and_archives_its_audit(sandbox_factory, tmp_path):
     """Snapshots (rows and files), logs and job history go; the audit stays, renamed; the same name re-added
     starts empty; a rename carries everything along; a write for a removed connection fails in words."""
-    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
     from console.entra.health import record_job_status
-    from console.entra.logs import ingest_records, log_count
+    from console.entra.logstore import ingest_records, log_count
     from console.operations import execute, plan
     from console.operations.audit import list_actions
     from tests.console._ops_helpers import connect, scim

@@ -12,14 +12,9 @@ import pytest
 from icalendar import Calendar
 
 from console.connections import Connection, ConnectionRepo
-from console.notify.reminders import (
-    notify_urls,
-    remind_connection,
-    run_reminders,
-    send_notification,
-    set_notify_urls,
-    token_ics,
-)
+from console.notify.calendar import token_ics
+from console.notify.channels import notify_urls, send_notification, set_notify_urls
+from console.notify.reminders import remind_connection, run_reminders
 from console.tokens.service import TokenService
 from tests.console.test_core_helpers import Clock, assert_absent, local_http, make_ctx
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from console.connections import ConnectionRepo
+from console.errors import TokenError
 from console.graph import GraphClient, GraphError
-from console.tokens.service import TokenError, TokenService
+from console.tokens.rotation import rotate, rotations
+from console.tokens.service import TokenService
 from tests.console.test_core_helpers import add_conn, assert_absent, make_ctx, new_key
 
 
@@ -41,7 +43,7 @@ def test_rotation_pushes_to_entra_and_is_recorded(ctx, box, caplog):
     old = ctx.credentials.get("Prod", "access_token")
     old_fp = svc.status("Prod").fingerprint
     messages: list[str] = []
-    result = svc.rotate("Prod", progress=messages.append)
+    result = rotate(svc, "Prod", progress=messages.append)
     new = ctx.credentials.get("Prod", "access_token")
     assert result.pushed and result.outcome == "pushed" and result.manual_steps == []
     assert new != old and result.status.fingerprint != old_fp and result.status.origin == "rotated"
@@ -51,7 +53,7 @@ def test_rotation_pushes_to_entra_and_is_recorded(ctx, box, caplog):
     # Entra's own test connection with what it now holds succeeds
     with GraphClient.for_connection(ctx, ConnectionRepo(ctx.store).get("Prod")) as g:
         g.validate_credentials()
-    rows = svc.rotations("Prod")
+    rows = rotations(svc, "Prod")
     assert rows[0]["outcome"] == "pushed" and rows[0]["old_fingerprint"] == old_fp
     assert rows[0]["new_fingerprint"] == result.status.fingerprint and rows[0]["verified"] == 1
     assert any("Entra" in m for m in messages)
@@ -64,7 +66,7 @@ def test_rotation_without_graph_permission_gives_manual_steps(ctx, box):
     svc, _ = _ready(ctx, box)
     box.admin("PUT", "/sandbox-admin/entra/graph-permissions", json={"roles": ["AuditLog.Read.All",
                                                                              "Synchronization.Read.All"]})
-    result = svc.rotate("Prod")
+    result = rotate(svc, "Prod")
     assert not result.pushed and result.outcome == "manual"
     assert "Synchronization.ReadWrite.All" in (result.push_error or "")
     steps = " ".join(result.manual_steps)
@@ -72,14 +74,14 @@ def test_rotation_without_graph_permission_gives_manual_steps(ctx, box):
                  "Test Connection", "Save"):
         assert text in steps
     assert result.status.level == "ok"  # the new token is stored and verified
-    assert svc.rotations("Prod")[0]["outcome"] == "manual"
+    assert rotations(svc, "Prod")[0]["outcome"] == "manual"
 
 
 def test_rotation_without_entra_settings_or_secret(ctx, box):
     svc, _ = _ready(ctx, box, secret=False)
-    result = svc.rotate("Prod")
+    result = rotate(svc, "Prod")
     assert result.outcome == "manual" and "client secret" in (result.push_error or "")
-    no_push = svc.rotate("Prod", push_to_entra=False)
+    no_push = rotate(svc, "Prod", push_to_entra=False)
     assert no_push.outcome == "manual" and no_push.push_error is None and no_push.manual_steps
 
 
@@ -88,9 +90,9 @@ def test_failed_rotation_keeps_the_old_token(ctx, box):
     old = ctx.credentials.get("Prod", "access_token")
     box.admin("DELETE", f"/sandbox-admin/keys/{name}")
     with pytest.raises(TokenError):
-        svc.rotate("Prod")
+        rotate(svc, "Prod")
     assert ctx.credentials.get("Prod", "access_token") == old
-    assert svc.rotations("Prod")[0]["outcome"] == "failed"
+    assert rotations(svc, "Prod")[0]["outcome"] == "failed"
 
 
 def test_rotation_when_the_new_token_lacks_a_permission_stops(ctx, box):
@@ -98,7 +100,7 @@ def test_rotation_when_the_new_token_lacks_a_permission_stops(ctx, box):
     old = ctx.credentials.get("Prod", "access_token")
     box.admin("PUT", f"/sandbox-admin/keys/{name}/permissions", json={"permissions": ["create-users"]})
     with pytest.raises(TokenError) as err:
-        svc.rotate("Prod")
+        rotate(svc, "Prod")
     assert err.value.result == "forbidden" and "Integrations" in str(err.value)
     assert ctx.credentials.get("Prod", "access_token") == old
 

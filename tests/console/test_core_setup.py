@@ -26,6 +26,7 @@ from console.setup import (
     remember_connection,
     store_key_and_token,
 )
+from console.tokens.rotation import confirm_in_entra, manual_steps
 from console.tokens.service import TokenService
 from tests.console.test_core_helpers import add_conn, local_http, make_ctx, new_key
 
@@ -213,14 +214,14 @@ def test_missing_token_is_an_alert_where_alerts_are_listed(ctx, sandbox):
 
 
 def test_words_instead_of_internal_identifiers(ctx):
-    from console.tokens.service import EXPIRY_SOURCES
+    from console.tokens.status import EXPIRY_SOURCES
 
     assert describe_role_rule("prefix:Role - ") == "group names starting with “Role - ”"
     assert "matching the pattern “^Team”" in describe_role_rule("regex:^Team")
     assert EXPIRY_SOURCES["jwt-exp"] == "read from the token"
     conn = ConnectionRepo(ctx.store).add(Connection(name="P", api_url="https://api-au.6clicks.io"))
     assert conn.tenant_url == "https://api-au.6clicks.io/scim/"
-    steps = " ".join(TokenService(ctx).manual_steps(conn))
+    steps = " ".join(manual_steps(TokenService(ctx), conn))
     assert "Tenant URL to https://api-au.6clicks.io/scim/ " in steps and "Reveal once to copy" in steps
 
 
@@ -309,7 +310,8 @@ def _due_token(ctx, box, name="Prod", days=5):
 
 def test_cron_and_the_app_thread_never_double_send(tmp_path, sandbox):
     from console.context import open_context
-    from console.notify.reminders import last_runs, remind_all, set_notify_urls, start_reminder_thread
+    from console.notify.channels import set_notify_urls
+    from console.notify.reminders import last_runs, remind_all, start_reminder_thread
 
     first = make_ctx(tmp_path)
     second = open_context(tmp_path / "console-data", credentials=first.credentials)  # "another process"
@@ -348,7 +350,8 @@ def test_cron_and_the_app_thread_never_double_send(tmp_path, sandbox):
 
 
 def test_the_app_thread_sends_a_due_reminder_once(tmp_path, sandbox):
-    from console.notify.reminders import set_notify_urls, start_reminder_thread
+    from console.notify.channels import set_notify_urls
+    from console.notify.reminders import start_reminder_thread
 
     ctx = make_ctx(tmp_path)
     add_conn(ctx, sandbox, "Prod")
@@ -372,7 +375,7 @@ def test_the_app_thread_sends_a_due_reminder_once(tmp_path, sandbox):
 
 
 def test_send_test_is_recorded_for_the_checklist(ctx, sandbox):
-    from console.notify.reminders import last_test, send_test, set_notify_urls
+    from console.notify.channels import last_test, send_test, set_notify_urls
 
     conn = add_conn(ctx, sandbox, "Prod")
     with local_http(SlowReceiver()) as server:
@@ -406,7 +409,7 @@ def test_checklist_follows_the_set_up(ctx, sandbox):
     assert steps["graph"].state == "optional" and steps["job"].state == "optional"
     assert steps["channel"].state == "todo" and steps["daily"].state == "todo"
     assert "-m console remind" in steps["daily"].command
-    TokenService(ctx).confirm_in_entra("Prod")
+    confirm_in_entra(TokenService(ctx), "Prod")
     assert {s.key: s for s in checklist(ctx, conn)}["entra"].state == "done"
     TokenService(ctx).generate("Prod")  # a new token: Entra needs it again
     assert {s.key: s for s in checklist(ctx, conn)}["entra"].state == "todo"

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from console.errors import InvalidInput
-from console.tokens.service import TokenError, TokenService, fingerprint, probe_token
+from console.errors import InvalidInput, TokenError
+from console.tokens.probe import probe_token
+from console.tokens.service import TokenService
+from scim_client import fingerprint
 from tests.console.test_core_helpers import (
     Clock,
     add_conn,

@@ -12,7 +12,7 @@ import pytest
 from console.cli import main as cli_main
 from console.doctor.checks import run_checks
 from console.doctor.confirmations import confirm, confirmations, last_run
-from console.notify.reminders import set_notify_urls
+from console.notify.channels import set_notify_urls
 from console.tokens.service import TokenService
 from sandbox.requestlog import tail
 from scim_client.permissions import full_probe

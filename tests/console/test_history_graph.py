@@ -9,9 +9,11 @@ import json
 import pytest
 
 from console.cli import main
+from console.entra.fetch import FetchError, fetch_logs, fetch_since
 from console.entra.health import job_overview, poll_job
-from console.entra.logs import FetchError, fetch_logs, fetch_since, log_count, query_logs, summarise
+from console.entra.logstore import log_count, query_logs, summarise
 from console.errors import ConsoleError
+from console.graph import GraphClient, GraphError, permissions_for
 from console.notify.alerts import current_alerts
 from tests.console.test_history_sandbox import connect, home  # noqa: F401  (fixture)
 
@@ -81,7 +83,6 @@ def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # 
 
     # recovery: a valid token again, the job restarted, a successful cycle
     tenant(box, action="set_token", token="valid")
-    from console.graph import GraphClient
 
     with GraphClient.for_connection(ctx, conn) as graph:
         graph.restart("QuarantineState")
@@ -95,7 +96,7 @@ def test_fetch_incremental_quarantine_and_recovery(home, entra_box, capsys):  # 
     s = summarise(ctx, conn)
     assert len(s.cycles) >= 3 and s.total == log_count(ctx, conn)
     # no secret reached the data folder (store, WAL, snapshots, logs)
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     take_snapshot(ctx, conn)
     secrets = [box.api_key, box.client_secret, ctx.credentials.get(conn.name, "access_token")]
@@ -121,7 +122,13 @@ def test_graph_errors_are_clear_and_lose_nothing(home, entra_box):  # noqa: F811
     with pytest.raises(FetchError) as info:
         fetch_logs(ctx, conn)
     assert "AuditLog.Read.All" in str(info.value)
+    assert info.value.status == 403 and "AuditLog.Read.All" in (info.value.permission or "")
     assert log_count(ctx, conn) == res.new  # nothing lost
+    with GraphClient.for_connection(ctx, conn) as graph, pytest.raises(ConsoleError) as denied:
+        graph.get_job()  # Synchronization.Read.All is granted: the job is readable
+        list(graph.iter_provisioning_logs())
+    assert isinstance(denied.value, GraphError) and denied.value.status == 403
+    assert denied.value.permission == permissions_for("logs") and denied.value.remedy
     # 401: the client secret is wrong
     box.admin("PUT", "/sandbox-admin/entra/graph-permissions",
               {"roles": ["AuditLog.Read.All", "Directory.Read.All", "Synchronization.Read.All",
@@ -160,7 +167,9 @@ def test_import_of_sandbox_export_logs_json_and_csv(home, entra_box, tmp_path, c
     import subprocess
     import sys
 
-    from console.entra.logs import get_record, import_files, record_steps
+    from console.entra.files import import_files
+    from console.entra.logstore import get_record
+    from console.entra.records import record_steps
 
     box = entra_box
     ctx, conn = connect(home, box)

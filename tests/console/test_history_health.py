@@ -1,5 +1,5 @@
 """Job health and alerts from recorded job states and stored logs: quarantine periods, overdue, failure spike,
-staged deletes, credential failures, explanations, and notification dedupe through console.notify.reminders."""
+staged deletes, credential failures, explanations, and notification dedupe through console.notify.channels."""
 
 from __future__ import annotations
 
@@ -14,15 +14,10 @@ from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
 from console.entra.catalogue import explain_error
-from console.entra.health import (
-    job_cycles,
-    job_overview,
-    parse_interval,
-    record_job_status,
-    status_history,
-)
-from console.entra.logs import ingest_records
+from console.entra.health import job_cycles, job_overview, parse_interval, record_job_status, status_history
+from console.entra.logstore import ingest_records
 from console.notify.alerts import current_alerts, notify_alerts
+from console.notify.channels import set_notify_urls
 from console.store import Store
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -190,8 +185,8 @@ def hook_server():
 
 def test_notify_alerts_goes_through_send_notification_once_per_key(ctx, hook_server):
     port, received = hook_server
-    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
-                                              notify_urls=[f"json://127.0.0.1:{port}/hook"]))
+    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
+    set_notify_urls(ctx, conn, [f"json://127.0.0.1:{port}/hook"])
     record_job_status(ctx, conn, job(began=T0, ended=T0 + timedelta(minutes=1), cycle="c1"), polled_at=T0)
     now = T0 + timedelta(hours=3)
     dry = notify_alerts(ctx, conn, now=now, dry_run=True)
@@ -222,8 +217,8 @@ def test_remind_command_sends_provisioning_alerts_once(tmp_path, hook_server, mo
     keyring.set_keyring(MemoryKeyring())
     try:
         ctx = open_context(tmp_path, credentials=default_credentials())
-        conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
-                                                  notify_urls=[f"json://127.0.0.1:{port}/hook"]))
+        conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
+        set_notify_urls(ctx, conn, [f"json://127.0.0.1:{port}/hook"])
         last = datetime.now(UTC) - timedelta(hours=5)
         record_job_status(ctx, conn, job(began=last, ended=last + timedelta(minutes=1), cycle="c1"))
         main(["remind", "--connection", "acme", "--data-dir", str(tmp_path)])
@@ -279,11 +274,11 @@ def test_a_hostile_job_answer_is_stored_bounded_not_fatal(ctx, conn):
 
 def test_directory_text_reaches_markdown_channels_as_text_not_links(ctx, hook_server):
     """A Rocket.Chat channel renders Markdown: names from the directory or the logs arrive escaped."""
-    from console.notify.reminders import send_notification
+    from console.notify.channels import send_notification
 
     port, received = hook_server
-    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api",
-                                              notify_urls=[f"rocket://127.0.0.1:{port}/%23general?webhook=hooktoken"]))
+    conn = ConnectionRepo(ctx).add(Connection(name="acme", api_url="https://acme.example.com/api"))
+    set_notify_urls(ctx, conn, [f"rocket://127.0.0.1:{port}/%23general?webhook=hooktoken"])
     hostile = "[Re-authenticate](https://evil.example/login) ![x](http://evil.example/p.png) <b>bold</b>"
     result = send_notification(ctx, conn, "Alert", f"Failures for {hostile}", "test:markdown")
     assert result.sent, result

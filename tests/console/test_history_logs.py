@@ -16,16 +16,9 @@ from hypothesis import strategies as st
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.entra.logs import (
-    get_record,
-    import_files,
-    ingest_records,
-    log_count,
-    normalise,
-    query_logs,
-    record_steps,
-    summarise,
-)
+from console.entra.files import import_files
+from console.entra.logstore import get_record, ingest_records, log_count, query_logs, summarise
+from console.entra.records import normalise, record_steps
 from console.store import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -287,7 +280,7 @@ def test_import_never_raises_on_arbitrary_input(ctx, data):
 
 
 def test_per_cycle_counts_match_the_records(ctx):
-    from console.entra.logs import grouped_counts
+    from console.entra.logstore import grouped_counts
 
     batch = [rec(i, cycle=f"c{i % 3}", status="failure" if i % 4 == 0 else "success",
                  code="Timeout" if i % 4 == 0 else None) for i in range(40)]

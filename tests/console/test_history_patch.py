@@ -14,15 +14,10 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.directory.snapshots import (
-    SnapshotError,
-    build_frames,
-    latest_snapshot,
-    list_events,
-    patch_snapshot,
-    store_snapshot,
-    user_history,
-)
+from console.directory.events import list_events, user_history
+from console.directory.frames import SnapshotError, build_frames
+from console.directory.patch import patch_snapshot
+from console.directory.store import latest_snapshot, store_snapshot
 from console.errors import ConsoleError
 from console.store import Store
 from tests.console.test_history_snapshots import G, U
@@ -146,10 +141,10 @@ def test_a_full_listing_after_the_patch_records_nothing_twice(ctx, conn):
 def test_a_newer_snapshot_stored_meanwhile_is_derived_from_instead(ctx, conn, monkeypatch):
     """A refresh that lands while the patch is being written: the patch is built again on the newer snapshot,
     so its diff never undoes what the refresh recorded."""
-    from console.directory import snapshots
+    from console.directory import patch
 
     base(ctx, conn)
-    original = snapshots._patched_files
+    original = patch._patched_files
     calls = []
 
     def racing(*args, **kwargs):
@@ -164,7 +159,7 @@ def test_a_newer_snapshot_stored_meanwhile_is_derived_from_instead(ctx, conn, mo
         calls.append(args[0].id)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "_patched_files", racing)
+    monkeypatch.setattr(patch, "_patched_files", racing)
     after = patch_snapshot(ctx, conn, users=[U("u3", "cy@x.com", active=True)])
     assert len(calls) == 2 and calls[0] != calls[1] and after.based_on == calls[1]
     assert after.groups.set_index("id")["displayName"]["g2"] == "Sales EMEA"

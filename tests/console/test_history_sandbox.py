@@ -13,13 +13,10 @@ import pytest
 from console.connections import Connection, ConnectionRepo, EntraSettings
 from console.context import open_context
 from console.credentials import MemoryKeyring, default_credentials
-from console.directory.snapshots import (
-    SnapshotError,
-    directory_size,
-    latest_snapshot,
-    list_events,
-    take_snapshot,
-)
+from console.directory.events import list_events
+from console.directory.frames import SnapshotError
+from console.directory.store import directory_size, latest_snapshot
+from console.directory.take import take_snapshot
 from console.tokens.service import TokenService
 from scim_client import patch
 

@@ -18,14 +18,10 @@ from starlette.routing import Route
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.directory.snapshots import (
-    SnapshotError,
-    build_frames,
-    directory_size,
-    latest_snapshot,
-    list_events,
-    take_snapshot,
-)
+from console.directory.events import list_events
+from console.directory.frames import SnapshotError, build_frames
+from console.directory.store import directory_size, latest_snapshot
+from console.directory.take import take_snapshot
 from console.errors import NotFoundError
 from console.store import Store
 from scim_client import ScimClient
@@ -111,7 +107,7 @@ def test_streamed_snapshot_equals_the_frames_built_from_whole_listings(tmp_path,
 def test_users_file_is_written_batch_by_batch(tmp_path, serve, monkeypatch):
     import pyarrow.parquet as pq
 
-    monkeypatch.setattr("console.directory.snapshots.USER_BATCH", 100)  # the default is 10,000 rows per batch
+    monkeypatch.setattr("console.directory.frames.USER_BATCH", 100)  # the default is 10,000 rows per batch
     base = serve(Directory(1_050, max_page=100).app([groups_route(some_groups(10))]))
     ctx, conn = console_for(tmp_path, base)
     snap = take_snapshot(ctx, conn)

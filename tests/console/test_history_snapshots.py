@@ -14,19 +14,15 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.directory.snapshots import (
-    EVENT_KINDS,
-    build_frames,
+from console.directory.diff import EVENT_KINDS, diff_frames
+from console.directory.events import describe_event, group_history, list_events, user_history
+from console.directory.frames import build_frames
+from console.directory.store import (
     compact_snapshots,
-    describe_event,
-    diff_frames,
     directory_size,
     get_snapshot,
-    group_history,
     latest_snapshot,
-    list_events,
     store_snapshot,
-    user_history,
 )
 from console.errors import NotFoundError
 from console.store import Store
@@ -219,7 +215,7 @@ def test_a_failed_store_leaves_no_snapshot_and_no_files(ctx, conn, monkeypatch):
     def broken(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("console.directory.snapshots._write_frames", broken)
+    monkeypatch.setattr("console.directory.store._write_frames", broken)
     with pytest.raises(OSError):
         store_snapshot(ctx, conn.name, frames, ur, gr)
     assert len(directory_size(ctx, conn)) == 1
@@ -228,7 +224,7 @@ def test_a_failed_store_leaves_no_snapshot_and_no_files(ctx, conn, monkeypatch):
 
 
 def test_event_retention_purge(ctx, conn):
-    from console.directory.snapshots import purge_events
+    from console.directory.events import purge_events
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     snap(ctx, conn, [U("u1", "a")], [], at=t0)

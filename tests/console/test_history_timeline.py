@@ -14,19 +14,13 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import memory_credentials
-from console.directory.snapshots import build_frames, describe_event, latest_snapshot, store_snapshot
+from console.directory.events import describe_event
+from console.directory.frames import build_frames
+from console.directory.store import latest_snapshot, store_snapshot
 from console.entra.catalogue import error_category_text, error_title
-from console.entra.health import (
-    RecentTrouble,
-    choose_range,
-    job_overview,
-    next_cycle,
-    next_cycle_words,
-    recent_trouble,
-    record_job_status,
-    relative,
-)
-from console.entra.logs import ingest_records, query_logs, range_start, summarise
+from console.entra.health import RecentTrouble, choose_range, job_overview, recent_trouble, record_job_status
+from console.entra.logstore import ingest_records, query_logs, range_start, summarise
+from console.entra.schedule import next_cycle, next_cycle_words, relative
 from console.store import Store
 from console.timeline import (
     SOURCE_DIRECTORY,

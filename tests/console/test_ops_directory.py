@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from console.directory.snapshots import latest_snapshot, list_events, user_history
+from console.directory.events import list_events, user_history
+from console.directory.store import latest_snapshot
 from console.operations import execute, plan, retry_failed, undo_plan
 from console.operations.audit import get_action
 from tests.console._ops_helpers import connect, groups, make_ctx, scim, users
@@ -141,7 +142,7 @@ def test_a_person_deleted_after_the_preview_leaves_the_snapshot(box, ctx):
     conn = connect(ctx, box, snapshot=True)
     with scim(box) as c:
         doomed = c.create_user("doomed.person@example.org", given_name="Doomed", family_name="Person")
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     take_snapshot(ctx, conn)
     keep = active_ids(box, 1, skip=20)

@@ -17,6 +17,7 @@ from console.operations import (
 )
 from console.operations.audit import find_reverted, get_action, list_actions
 from tests.console._ops_helpers import connect, groups, make_ctx, members, scim, users
+from tests.odd_servers import odd_server
 from tests.sandbox_fixture import start_sandbox
 
 
@@ -247,7 +248,7 @@ def test_401_stops_the_batch_leaves_items_pending_then_resume_or_abandon(box, ct
 
 
 def test_reverted_changes_are_flagged_after_a_later_snapshot(box, ctx):
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 2, skip=60)
@@ -315,7 +316,7 @@ def test_interrupted_run_is_journaled_then_abandoned_and_its_changes_stay_undoab
 
 def test_audit_list_command_flags_reverted_changes(box, ctx, monkeypatch, capsys):
     from console.cli import main
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     conn = connect(ctx, box, snapshot=True)
     ids = active_ids(box, 1)
@@ -331,3 +332,23 @@ def test_audit_list_command_flags_reverted_changes(box, ctx, monkeypatch, capsys
     assert main(["audit", "list", "--json", "--kind", "deactivate"]) == 0
     data = __import__("json").loads(capsys.readouterr().out)
     assert data[0]["reverted"][0]["user_id"] == ids[0] and data[0]["reverted"][0]["now"] == "active"
+
+
+def test_a_write_the_server_keeps_refusing_reports_the_attempts_really_made(tmp_path):
+    """An overloaded server (every PATCH answers 503, Retry-After: 0): the client's RetryPolicy makes its 5
+    attempts, the executor adds none on top, and the item says how many were made ("after 5 attempts")."""
+    ctx = make_ctx(tmp_path / "home")
+    with odd_server(users=6, busy_writes=True) as srv:
+        conn = connect(ctx, srv)
+        ids = sorted(uid for uid, doc in srv.users.items() if doc["active"])[:2]
+        res = execute(ctx, conn, plan(ctx, conn, "deactivate", ids), "leavers", "op")
+        assert res.counts["failed"] == 2 and res.counts["done"] == 0
+        for item in res.items:
+            assert item.outcome == "busy" and item.http_status == 503, item
+            assert item.attempts == 5 and "after 5 attempts" in (item.error or ""), (item.attempts, item.error)
+            assert "retry" in (item.remedy or "").lower()
+        patches = [r for r in srv.requests if r["method"] == "PATCH"]
+        for uid in ids:  # exactly the policy's attempts per person: no retry loop on top of the client's
+            assert sum(1 for r in patches if r["path"].endswith(f"/Users/{uid}")) == 5
+        assert len(patches) == 10
+        assert all(srv.users[uid]["active"] for uid in ids)  # nothing was changed

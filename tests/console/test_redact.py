@@ -89,10 +89,10 @@ def test_formatter_redacts_message_arguments_and_traceback() -> None:
 
 
 def test_the_app_log_file_is_redacted(tmp_path: Path) -> None:
-    from pages import _ui as ui
+    from pages._ui import errors as ui
 
     secret = shapes()["Entra client secret"]
-    ui._install_log_file(tmp_path)
+    ui.install_log_file(tmp_path)
     try:
         try:
             raise ValueError(f"graph login failed for secret {secret}")

@@ -15,7 +15,7 @@ from console.connections import Connection, ConnectionRepo
 from console.context import open_context
 from console.credentials import memory_credentials
 from console.csvsafe import to_csv_bytes
-from console.entra.logs import import_files, parse_files
+from console.entra.files import import_files, parse_files
 from console.errors import InvalidInput
 from console.operations import read_csv_targets
 from console.uploads import UploadError, decode_text, read_records, read_table, sniff_delimiter

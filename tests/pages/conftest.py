@@ -104,7 +104,7 @@ class Live:
 def make_connection(home: Path, sandbox: Any, name: str = "Tenant", *, snapshot: bool = True,
                     entra: bool = True) -> Live:
     from console.connections import Connection, ConnectionRepo, EntraSettings
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
     from console.tokens.service import TokenService
 
     ctx = open_ctx(home)
@@ -210,7 +210,7 @@ def plotly_specs(at: AppTest) -> list[dict]:
 
 def synthetic_frames(users: int, groups: int, *, memberships_per_user: int = 2, seed: int = 7) -> Any:
     """Snapshot frames of a big directory, built quickly (no server) for the 100,000-user page tests."""
-    from console.directory.snapshots import SnapshotFrames
+    from console.directory.frames import SnapshotFrames
 
     rng = np.random.default_rng(seed)
     ids = np.array([f"u{i:06d}" for i in range(users)], dtype=object)

@@ -34,7 +34,7 @@ def _tree_text(at: AppTest) -> str:
 
 
 def _assert_only_the_way_in(at: AppTest, live: Any) -> None:
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     assert_clean(at)
     shown = texts(at)
@@ -66,9 +66,9 @@ def test_without_the_link_every_page_address_shows_only_the_way_in(live):
 def test_a_page_running_alone_is_behind_the_gate_too(live, monkeypatch):
     """Streamlit's legacy pages/ mode runs a page file without app.py. Normally the page reruns through app.py;
     where it cannot (a Streamlit without that internal), it draws its own shell, and that is gated too."""
-    from pages import _ui
+    from pages._ui import shell
 
-    monkeypatch.setattr(_ui, "_leave_legacy_pages_mode", lambda: False)
+    monkeypatch.setattr(shell, "_leave_legacy_pages_mode", lambda: False)
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     at.run()  # in legacy mode this rerun executes pages/overview.py alone

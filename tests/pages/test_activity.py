@@ -96,7 +96,7 @@ def test_unfinished_action_resume_and_abandon(console_home, sandbox_factory):
 
 
 def test_reverted_changes_are_flagged(console_home, sandbox_factory):
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
 
     sb = sandbox_factory(seed_users=12, seed_groups=2, seed=2)
     live = make_connection(console_home, sb, "Tenant", entra=False)

@@ -31,7 +31,7 @@ def test_sidebar_shows_token_badge_and_freshness(live):
 
 
 def test_refresh_takes_a_new_snapshot(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     before = latest_snapshot(live.ctx, live.conn).id
     at = app()

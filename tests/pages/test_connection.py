@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 
+from console.tokens.rotation import in_entra
 from tests.pages.conftest import app, assert_clean, make_connection, open_ctx, plotly_specs, texts
 
 PAGE = "pages/connection.py"
@@ -83,7 +84,7 @@ def test_reveal_once_shows_the_token_for_that_run_only(live):
     assert token not in _codes(at) and token not in _all_state(at)
     at.button(key="token.entra_now.confirm").click().run()
     assert_clean(at)
-    assert TokenService(live.ctx).in_entra("Tenant") == "confirmed"
+    assert in_entra(TokenService(live.ctx), "Tenant") == "confirmed"
     assert "Entra has the token" in texts(at) or any(e.label == "The token in Entra: confirmed by you"
                                                      for e in at.expander)
 
@@ -126,7 +127,7 @@ def test_rotate_with_graph_pushes_to_entra(live):
     at.button(key="token.rotate_confirm").click().run()
     assert_clean(at)
     assert "written to Entra's provisioning job" in texts(at)
-    assert TokenService(live.ctx).in_entra("Tenant") == "pushed"
+    assert in_entra(TokenService(live.ctx), "Tenant") == "pushed"
 
 
 def test_rotate_cancel_changes_nothing(live):

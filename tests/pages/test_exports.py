@@ -143,7 +143,7 @@ def test_operation_preview_and_results_exports(hostile: Any, media: list[MediaFi
 
 def test_provisioning_logs_export(console_home: Any, media: list[MediaFileManager]) -> None:
     from console.connections import Connection, ConnectionRepo
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
     from tests.pages.conftest import open_ctx
 
     ctx = open_ctx(console_home)

@@ -6,7 +6,7 @@ from tests.pages.conftest import app, assert_clean, texts
 
 
 def test_table_classifies_groups_and_roles(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     snap = latest_snapshot(live.ctx, live.conn)
     at = app("pages/groups.py")
@@ -32,7 +32,7 @@ def test_changed_role_rule_reclassifies(live):
 
 
 def test_open_group_and_member_links_to_user(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     snap = latest_snapshot(live.ctx, live.conn)
     group = snap.groups.sort_values("member_count", ascending=False).iloc[0]
@@ -52,7 +52,7 @@ def test_open_group_and_member_links_to_user(live):
 
 
 def test_search_groups(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     snap = latest_snapshot(live.ctx, live.conn)
     name = str(snap.groups["displayName"].iloc[0])

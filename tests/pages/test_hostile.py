@@ -12,7 +12,7 @@ from typing import Any
 import keyring
 import pytest
 
-from pages import _ui as ui
+from pages._ui import text as ui
 from tests.hostile import PixelServer, build_sandbox_data, hostile_reason, populate_console
 from tests.pages.conftest import (
     REPO,
@@ -132,7 +132,7 @@ def test_overview_shows_hostile_job_and_alerts_as_text(world: dict[str, Any]) ->
 def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
     from console.directory.people import display_label
     from console.directory.roles import role_label
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     values, directory = world["values"], world["directory"]
     users = latest_snapshot(world["live"].ctx, world["live"].conn).users.set_index("id")
@@ -154,7 +154,7 @@ def test_users_detail_of_every_hostile_person(world: dict[str, Any]) -> None:
 
 def test_users_table_names_people_by_the_display_label(world: dict[str, Any]) -> None:
     from console.directory.people import display_labels
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     users = latest_snapshot(world["live"].ctx, world["live"].conn).users
     at = app("pages/users.py")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import getpass
 
-from console.directory.snapshots import latest_snapshot, list_events
+from console.directory.events import list_events
+from console.directory.store import latest_snapshot
 from console.operations.audit import get_action, list_actions
 from tests.console._ops_helpers import groups, members, users
 from tests.pages.conftest import app, assert_clean, make_connection, texts

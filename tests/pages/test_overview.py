@@ -16,7 +16,7 @@ def _metric(at, label: str) -> str:
 
 
 def test_counts_and_token(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
     from console.tokens.service import TokenService
 
     snap = latest_snapshot(live.ctx, live.conn)
@@ -40,7 +40,7 @@ def test_provisioning_health_after_refresh(live):
 
 
 def test_recent_changes_after_a_change(live):
-    from console.directory.snapshots import take_snapshot
+    from console.directory.take import take_snapshot
     from console.tokens.service import TokenService
 
     with TokenService(live.ctx).scim_client("Tenant") as client:
@@ -103,7 +103,8 @@ def test_sign_in_required_when_auth_is_configured(live, monkeypatch):
 def test_first_start_says_there_is_no_earlier_snapshot_and_shows_entras_activity(console_home, sandbox_factory):
     """As on the demo's first start: one snapshot (a baseline) and a week of Entra records. The Overview says
     plainly why no directory change is listed, lists Entra's activity and counts it as Sync history does."""
-    from console.entra.logs import fetch_logs, range_start, summarise
+    from console.entra.fetch import fetch_logs
+    from console.entra.logstore import range_start, summarise
     from tests.pages.conftest import make_connection
 
     box = sandbox_factory(seed_users=20, seed_groups=3, seed=5)

@@ -45,7 +45,8 @@ def records(cycle: str, at: datetime, n: int, failures: int = 0, code: str = "En
 def offline(home, *, entra: bool = False, snapshot: bool = False) -> tuple:
     """A connection that needs no server: its context, the connection, and optionally one stored snapshot."""
     from console.connections import Connection, ConnectionRepo, EntraSettings
-    from console.directory.snapshots import SnapshotFrames, store_snapshot
+    from console.directory.frames import SnapshotFrames
+    from console.directory.store import store_snapshot
 
     ctx = open_ctx(home)
     settings = EntraSettings(tenant_id="t", client_id="c", service_principal_id="sp", job_id="scim.1",
@@ -81,7 +82,7 @@ def test_without_graph_settings_or_logs_the_page_says_what_to_do(console_home):
 def test_charts_show_the_stored_data_in_the_operators_zone(console_home, monkeypatch):
     monkeypatch.setenv("TZ", "Australia/Sydney")
     from console.entra.health import record_job_status
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ctx, conn = offline(console_home, snapshot=True)
     c1, c2, c3 = NOW - timedelta(hours=3), NOW - timedelta(hours=2), NOW - timedelta(hours=1)
@@ -155,7 +156,7 @@ def select_record(at, record_id: str) -> None:
 
 
 def test_log_table_filters_and_drill_down(console_home):
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ctx, conn = offline(console_home)
     ingest_records(ctx, conn, records("c1", NOW - timedelta(hours=1), 6, failures=2))
@@ -199,7 +200,7 @@ def test_import_box_reports_counts(console_home):
     assert_clean(at)
     shown = texts(at)
     assert "Imported: 4 new, 0 already known, 1 rejected." in shown
-    from console.entra.logs import log_count
+    from console.entra.logstore import log_count
 
     assert log_count(ctx, conn) == 4
     assert chart(at, "Cycles over time")["data"][0]["y"] == [4]
@@ -240,7 +241,7 @@ def test_bad_files_in_the_import_box_are_reported_not_raised(console_home):
     frames = [d.value for d in at.dataframe]
     rejected = next(f for f in frames if "Why" in f.columns)
     assert rejected["Where"].tolist() == ["noise.csv"]
-    from console.entra.logs import log_count
+    from console.entra.logstore import log_count
 
     assert log_count(ctx, conn) == 4
 
@@ -250,7 +251,7 @@ def test_bad_files_in_the_import_box_are_reported_not_raised(console_home):
 def demo_like_records(ctx, conn) -> None:
     """Like the demo: a cycle every 40 minutes for 14 days; a failure spike ten days ago (8 failures in three
     cycles) and a token expiry six days ago (2 failures)."""
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     recs = []
     for k in range(14 * 36):
@@ -290,7 +291,7 @@ def test_the_default_range_shows_the_recent_trouble(console_home):
 
 
 def test_a_failed_record_opens_its_details_and_links_to_the_person(console_home):
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ctx, conn = offline(console_home, snapshot=True)  # synthetic people u000000.. (externalId ext-N)
     failed = records("cq", NOW - timedelta(hours=5), 1, failures=1,
@@ -350,7 +351,7 @@ def _no_sub_minute_ticks(axis: dict) -> None:
 
 def test_chart_axes_at_one_snapshot(console_home):
     ctx, conn = offline(console_home, snapshot=True)
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ingest_records(ctx, conn, records("only", NOW - timedelta(minutes=30), 3))
     at = app(PAGE)
@@ -372,7 +373,7 @@ def test_chart_axes_at_one_snapshot(console_home):
 
 def test_chart_axes_at_a_year(console_home):
     """A year of hourly-cron snapshots (compacted: only their counts are kept) and of daily log records."""
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ctx, conn = offline(console_home, snapshot=True)
     with ctx.store.transaction() as db:
@@ -417,7 +418,7 @@ def test_with_graph_but_no_logs_the_page_offers_the_fetch(console_home):
 
 
 def test_without_failures_the_page_opens_on_seven_days_and_says_so(console_home):
-    from console.entra.logs import ingest_records
+    from console.entra.logstore import ingest_records
 
     ctx, conn = offline(console_home, snapshot=True)
     ingest_records(ctx, conn, records("quiet1", NOW - timedelta(days=12), 4) + records("quiet2", NOW - timedelta(hours=2), 4))
@@ -435,8 +436,9 @@ def test_without_failures_the_page_opens_on_seven_days_and_says_so(console_home)
 def test_a_persons_history_merges_snapshot_changes_with_their_entra_records(console_home, sandbox_factory):
     """A real directory: the person's family name changes between two snapshots and Entra's records name them
     (one failure among them). Their History lists both, newest first, in words, and says which is which."""
-    from console.directory.snapshots import latest_snapshot, take_snapshot
-    from console.entra.logs import ingest_records
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
+    from console.entra.logstore import ingest_records
     from console.tokens.service import TokenService
     from pages._history import KEY_OPEN_HISTORY
     from scim_client import patch as patches

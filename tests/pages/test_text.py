@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pages import _ui as ui
+from pages._ui import text as ui
 from tests.pages.conftest import unescape
 
 PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"

@@ -9,7 +9,7 @@ from tests.pages.conftest import app, assert_clean, make_connection, texts, unes
 
 
 def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sandbox_factory: Any) -> None:
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     sb = sandbox_factory(seed_users=12, seed_groups=2, seed=9)
     live = make_connection(console_home, sb, "Tenant", entra=False)
@@ -38,7 +38,7 @@ def test_shift_jis_list_previews_and_a_workbook_is_refused(console_home: Any, sa
 def test_a_replaced_or_refused_file_drops_the_preview(console_home: Any, sandbox_factory: Any) -> None:
     """Preview from one file, then another file (or one that is refused): the old preview, and its Continue,
     go; the preview is made again from the new file."""
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     sb = sandbox_factory(seed_users=12, seed_groups=2, seed=9)
     live = make_connection(console_home, sb, "Tenant", entra=False)

@@ -22,7 +22,7 @@ def select_rows(at, rows):
 
 
 def test_lists_the_directory_and_searches(live):
-    snap_users = __import__("console.directory.snapshots", fromlist=["latest_snapshot"]).latest_snapshot(
+    snap_users = __import__("console.directory.store", fromlist=["latest_snapshot"]).latest_snapshot(
         live.ctx, live.conn).users
     at = app("pages/users.py")
     assert_clean(at)
@@ -38,7 +38,7 @@ def test_lists_the_directory_and_searches(live):
 
 
 def test_search_by_family_name_and_email(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     users = latest_snapshot(live.ctx, live.conn).users
     row = users.dropna(subset=["familyName", "email"]).iloc[0]
@@ -50,7 +50,7 @@ def test_search_by_family_name_and_email(live):
 
 
 def test_active_filter_and_group_filter(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     snap = latest_snapshot(live.ctx, live.conn)
     at = app("pages/users.py")
@@ -88,14 +88,14 @@ def test_sort_and_pages(live):
 
 
 def test_csv_export_has_group_and_role_names(live):
-    from console.directory.snapshots import latest_snapshot
-    from pages import _ui as ui
+    from console.directory import view
+    from console.directory.store import latest_snapshot
     from tests.formula_cells import formula_cells
 
     snap = latest_snapshot(live.ctx, live.conn)
-    d = ui.build_directory(snap, live.conn)
-    matched = ui.filter_users(d, query="")
-    data = ui.users_csv(d, matched)
+    d = view.build_directory(snap, live.conn)
+    matched = view.filter_users(d, query="")
+    data = view.users_csv(d, matched)
     assert formula_cells(data) == []
     frame = pd.read_csv(io.BytesIO(data), keep_default_na=False)
     assert len(frame) == len(snap.users)
@@ -169,7 +169,7 @@ def test_the_heading_follows_the_way_people_are_chosen(live):
 
 
 def test_detail_from_session_state(live):
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     users = latest_snapshot(live.ctx, live.conn).users
     target = users.iloc[5]
@@ -197,7 +197,7 @@ def test_empty_directory(console_home, sandbox_factory):
 def test_hundred_thousand_users(console_home, sandbox):
     """A 100,000-user snapshot stored through the history module: only one page goes to the browser,
     search and filters still work."""
-    from console.directory.snapshots import store_snapshot
+    from console.directory.store import store_snapshot
 
     live = make_connection(console_home, sandbox, name="Big", snapshot=False, entra=False)
     store_snapshot(live.ctx, "Big", synthetic_frames(100_000, 1_000))

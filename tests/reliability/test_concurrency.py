@@ -128,7 +128,7 @@ def test_two_different_moves_of_the_same_people_never_leave_anyone_in_neither(ra
     _cli(env, "snapshot", "--connection", NAME)
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(Path(env["SCIM_CONSOLE_HOME"]), credentials=memory_credentials())
     snap = latest_snapshot(ctx, ConnectionRepo(ctx).get(NAME))
@@ -157,7 +157,8 @@ def test_refresh_and_bulk_deactivation_side_by_side_share_the_store(race: tuple[
 
     from console.context import open_context
     from console.credentials import memory_credentials
-    from console.directory.snapshots import latest_snapshot, list_events
+    from console.directory.events import list_events
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(Path(env["SCIM_CONSOLE_HOME"]), credentials=memory_credentials())
     conn = ConnectionRepo(ctx).get(NAME)
@@ -180,7 +181,10 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
     with real processes the same race needs luck to show (it did, in an earlier version of this test)."""
     import threading
 
-    import console.directory.snapshots as snapshots
+    import console.directory.store as store
+    from console.directory.events import list_events
+    from console.directory.frames import SnapshotFrames
+    from console.directory.take import take_snapshot
     from console.tokens.service import TokenService
 
     home = tmp_path / "home"
@@ -191,15 +195,15 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
     conn = ConnectionRepo(first_ctx).add(Connection(name=NAME, api_url=sandbox.api_url, allow_http=True))
     TokenService(first_ctx).set_api_key(NAME, sandbox.api_key)
     TokenService(first_ctx).generate(NAME)
-    base = snapshots.take_snapshot(first_ctx, conn)
+    base = take_snapshot(first_ctx, conn)
     frames = base.frames()
     changed = frames.users.copy()
     victims = list(changed.loc[changed["active"].astype(bool), "id"][:3])
     changed.loc[changed["id"].isin(victims), "active"] = False
-    new_frames = snapshots.SnapshotFrames(changed, frames.groups, frames.memberships)
+    new_frames = SnapshotFrames(changed, frames.groups, frames.memberships)
 
     gate = threading.Barrier(2, timeout=10)
-    real_diff = snapshots.diff_frames
+    real_diff = store._diff_against  # what the store diffs with, before and under its write lock
 
     def diff_in_step(prev: Any, cur: Any) -> Any:
         try:
@@ -208,13 +212,13 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
             pass  # the second diff of the writer that lost the race: it runs alone
         return real_diff(prev, cur)
 
-    monkeypatch.setattr(snapshots, "diff_frames", diff_in_step)
+    monkeypatch.setattr(store, "_diff_against", diff_in_step)
     errors: list[BaseException] = []
 
     def refresh() -> None:
         try:
             ctx = open_context(home, credentials=memory_credentials())
-            snapshots.store_snapshot(ctx, NAME, new_frames)
+            store.store_snapshot(ctx, NAME, new_frames)
         except BaseException as exc:
             errors.append(exc)
 
@@ -224,7 +228,7 @@ def test_two_refreshes_at_once_record_each_change_once(tmp_path: Path, sandbox: 
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
-    events = snapshots.list_events(first_ctx, conn, kinds=["user_deactivated"])
+    events = list_events(first_ctx, conn, kinds=["user_deactivated"])
     per_user = events.groupby("subject_id").size()
     for uid in victims:
         assert per_user.get(uid, 0) == 1, f"{uid}: deactivation recorded {per_user.get(uid, 0)} times"

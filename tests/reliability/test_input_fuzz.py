@@ -112,7 +112,8 @@ def _check_console_error(exc: BaseException) -> None:
 
 
 def test_log_import_of_any_file_reports_counts_and_stores_nothing_twice(ctx: Any) -> None:
-    from console.entra.logs import import_files, log_count
+    from console.entra.files import import_files
+    from console.entra.logstore import log_count
 
     @FUZZ
     @given(files=st.lists(upload, min_size=1, max_size=2))
@@ -142,7 +143,8 @@ def test_log_import_of_the_sandbox_export_is_complete_and_idempotent(ctx: Any, s
     import subprocess
     import sys
 
-    from console.entra.logs import import_files, log_count
+    from console.entra.files import import_files
+    from console.entra.logstore import log_count
 
     sandbox = sandbox_factory(seed_users=30, seed_groups=3, seed=2)
     if not sandbox.graph_url:
@@ -212,7 +214,8 @@ def test_csv_lone_cr_and_truncated_utf16_get_a_remedy_or_read(data: bytes) -> No
 
 def test_csv_upload_preview_never_crashes_and_changes_nothing(tmp_path: Path, sandbox: Any) -> None:
     """Fuzzed CSV files through the operation preview against a real directory: a Plan or a ConsoleError."""
-    from console.directory.snapshots import latest_snapshot, take_snapshot
+    from console.directory.store import latest_snapshot
+    from console.directory.take import take_snapshot
     from console.operations import plan
     from console.operations.targets import read_csv_targets
     from console.tokens.service import TokenService

@@ -24,7 +24,9 @@ import pytest
 from console.connections import Connection, ConnectionRepo
 from console.context import open_context
 from console.credentials import memory_credentials
-from console.directory.snapshots import latest_snapshot, list_events, take_snapshot
+from console.directory.events import list_events
+from console.directory.store import latest_snapshot
+from console.directory.take import take_snapshot
 from console.errors import ConsoleError
 from console.tokens.service import TokenService
 from tests.reliability.faultproxy import FaultProxy, self_signed_context
@@ -317,7 +319,7 @@ def test_a_refresh_interrupted_mid_listing_shows_no_partial_users_page(console: 
 def test_sandbox_request_log_never_holds_the_token(console: Console, sandbox: Any) -> None:
     console.proxy.add("status", path=r"^/scim/Users", status=503, times=2, body="x", content_type="text/plain")
     take_snapshot(console.ctx, console.conn)
-    token = console.tokens.service.get_token("T")
+    token = console.tokens.get_token("T")
     log = (Path(sandbox.data_dir) / "requests.log").read_text(errors="replace")
     assert token and token not in log and sandbox.api_key not in log
     assert httpx.get(f"{sandbox.api_url}/healthz", timeout=5).status_code == 200

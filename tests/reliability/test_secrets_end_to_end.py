@@ -141,17 +141,18 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
 
     # --- export, and the dashboard's pages in this process --------------------------------------------------
     from console.connections import ConnectionRepo
-    from console.directory.snapshots import latest_snapshot
+    from console.directory.store import latest_snapshot
 
     ctx = open_context(home, credentials=default_credentials())
     conn = ConnectionRepo(ctx).get(name)
     snap = latest_snapshot(ctx, conn)
     assert snap is not None and snap.user_count == 40
-    from pages import _ui as ui
+    from console.directory import view
+    from pages._ui import errors, session
 
     export = tmp_path / "users-export.csv"
-    directory = ui.build_directory(snap, conn)
-    export.write_bytes(ui.users_csv(directory, directory.users))
+    directory = view.build_directory(snap, conn)
+    export.write_bytes(view.users_csv(directory, directory.users))
 
     from streamlit.testing.v1 import AppTest
 
@@ -160,7 +161,7 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
 
     entry_secret = ensure_secret(home)  # the console's access secret: the session enters with the access link
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.session_state[ui.KEY_CONNECTION] = name
+    at.session_state[session.KEY_CONNECTION] = name
     at.query_params[TOKEN_PARAM] = entry_secret
     at.run()
     assert TOKEN_PARAM not in at.query_params
@@ -189,9 +190,9 @@ def test_no_secret_survives_anywhere_after_a_full_journey(tmp_path: Path, sandbo
     try:
         raise RuntimeError(f"login failed: key={sb.api_key} secret {sb.client_secret} token {second_token}")
     except RuntimeError as exc:
-        ui.log_exception(exc)
+        errors.log_exception(exc)
         careless.error("retrying with Bearer %s and %s", second_token, sb.api_key, exc_info=True)
-    app_log = home / ui.LOG_FILE
+    app_log = home / errors.LOG_FILE
     assert app_log.exists() and b"login failed" in app_log.read_bytes(), "the app log file did not get the lines"
 
     # --- the search ------------------------------------------------------------------------------------------

@@ -1,0 +1,248 @@
+"""The Sync history page's failures by error code and its log table with a record's details: filters, the table
+whose selected row opens the record (its steps, the error in words with the catalogue's remedy, the raw JSON),
+and the links from a record to the person or group it is about."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from console.connections import Connection
+from console.context import Context
+from console.entra.catalogue import error_category_text, error_title, explain_error
+from console.entra.logstore import LogSummary, get_record, query_logs
+from console.entra.records import record_steps
+from console.text import as_text, count
+from console.timeline import action_label, property_words, record_sentence, resolve_target, short_cycle
+from pages import _history as hist
+from pages._ui import dircache, session
+from pages._ui import format as fmt
+from pages._ui.text import md_escape, plain, plain_table
+
+KEY_TABLE = "sync_history.table_key"  # the log table's current widget key (tests set its selection through it)
+F_IDENTITY = "sync_history.f_identity"
+F_ACTION = "sync_history.f_action"
+F_STATUS = "sync_history.f_status"
+F_CODE = "sync_history.f_code"
+F_CYCLE = "sync_history.f_cycle"
+STEP_WORDS = {"import": "Read from Entra", "scoping": "Scope check", "matching": "Looked up in 6clicks",
+              "processing": "Decided", "referenceresolution": "Resolved references", "export": "Wrote to 6clicks"}
+
+
+STATUS_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
+                 "skipped": ":gray-badge[skipped]", "warning": ":orange-badge[warning]"}
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _title(code: str | None) -> str:
+    """An error code's short name, capitalised (an unknown code is shown exactly as the log says it)."""
+    title = error_title(code)
+    return title if title == code else _capital(title)
+
+
+def _show_code(code: str) -> None:
+    st.session_state[F_CODE] = code
+    st.session_state[F_STATUS] = "(any)"
+
+
+def failures_panel(summary: LogSummary) -> None:
+    st.subheader("Failures by error code", divider="gray")
+    if summary.by_error.empty:
+        st.success("No failures in this period.", icon=":material/check_circle:")
+        return
+    for row in summary.by_error.head(15).to_dict("records"):
+        box = st.container(border=True)
+        code, records = str(row["error_code"]), int(row["count"])
+        # the code comes from the logs (hostile until shown as text); the explanations are the console's
+        box.markdown(f"**{md_escape(_title(code))}** · {md_escape(code)} · "
+                     f"**{count(records, 'record')}**, the last {fmt.fmt_time(row['last_seen'])}\n\n"
+                     f"**What it means:** {md_escape(row['explanation'], limit=1000)}\n\n"
+                     f"**Suggested fix:** {md_escape(row['fix'], limit=1000)}")
+        digest = hashlib.sha256(code.encode()).hexdigest()[:12]
+        box.button(f"Show {'this record' if records == 1 else 'these records'} in the log table",
+                   key=f"sync_history.code.{digest}", on_click=_show_code, args=(code,),
+                   type="tertiary", icon=":material/filter_list:")
+
+
+def _filters(summary: LogSummary) -> dict[str, Any]:
+    # the choices are what occurs in the time range (from the cached summary, not another scan)
+    actions = sorted(a for a in summary.by_action["action"].unique() if a != "unknown")
+    statuses = sorted(s for s in summary.by_action["status"].unique() if s != "unknown")
+    codes = sorted(c for c in summary.by_error["error_code"] if c != "(no error code)")
+    for key, options in ((F_ACTION, actions), (F_STATUS, statuses), (F_CODE, codes)):
+        if st.session_state.get(key) not in (None, "(any)", *options):
+            st.session_state[key] = "(any)"  # a value from another range or connection
+    a, b, c = st.columns([3, 2, 2])
+    identity = a.text_input("Identity (name or id)", key=F_IDENTITY)
+    # option texts are plain (Streamlit shows selectbox options verbatim); plain bounds and neutralises them
+    status = b.selectbox("Outcome", ["(any)", *statuses], key=F_STATUS, format_func=plain)
+    action = c.selectbox("Action", ["(any)", *actions], key=F_ACTION,
+                         format_func=lambda v: plain(action_label(v) if v != "(any)" else v))
+    d, e = st.columns([4, 3])
+    code = d.selectbox("Error", ["(any)", *codes], key=F_CODE,
+                       format_func=lambda v: v if v == "(any)" else plain(
+                           v if error_title(v) == v else f"{error_title(v)} ({v})"))
+    cycle = e.text_input("Cycle id (or its start)", key=F_CYCLE)
+    return {"identity": identity.strip() or None, "action": None if action == "(any)" else action,
+            "status": None if status == "(any)" else status, "error_code": None if code == "(any)" else code,
+            "cycle_id": cycle.strip() or None}
+
+
+def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: LogSummary) -> pd.Series | None:
+    """The filtered records (newest 500) with one sentence each; returns the selected record's row."""
+    st.subheader("Log records", divider="gray")
+    chosen = _filters(summary)
+    rows = query_logs(ctx, conn, since=since, limit=500, **chosen)
+    if rows.empty:
+        st.caption("No records match these filters.")
+        return None
+    names = rows["source_name"].where(rows["identity_type"].astype("string").str.lower() == "user",
+                                      rows["target_name"].fillna(rows["source_name"]))
+    names = names.fillna(rows["target_name"])
+    view = pd.DataFrame({
+        "time": hist.local_naive(rows["time"]).to_numpy(),
+        "what": [record_sentence(r.action, r.status, r.identity_type, n, error_code=r.error_code, meaning=False)
+                 for r, n in zip(rows.itertuples(index=False), names, strict=True)],
+        "status": rows["status"].fillna("unknown").to_numpy(),
+        "cycle": [short_cycle(c) for c in rows["cycle_id"]], "id": rows["id"].to_numpy()})
+    # a new key per filter set, so a selection never points at a row of another view
+    table_key = "sync_history.table." + hashlib.sha256(repr((sorted(chosen.items()), since)).encode()).hexdigest()[:12]
+    st.session_state[KEY_TABLE] = table_key
+    event = st.dataframe(
+        plain_table(view), key=table_key, hide_index=True, width="stretch", height=390, on_select="rerun",
+        selection_mode="single-row", column_order=["time", "what", "status", "cycle"],
+        column_config={"time": st.column_config.DatetimeColumn(f"Time ({fmt.operator_zone()})",
+                                                               format="DD MMM YYYY HH:mm", width=150),
+                       "what": st.column_config.TextColumn("What happened", width="large"),
+                       "status": st.column_config.TextColumn("Outcome", width=80),
+                       "cycle": st.column_config.TextColumn("Cycle", width=90,
+                                                            help="The start of the provisioning cycle's id")})
+    st.caption(f"Showing the newest {count(len(rows), 'matching record')} (at most 500). Select a record to "
+               "see its steps, what changed, and the person or group it concerns.")
+    dircache.csv_download(f"Download these {count(len(rows), 'record')} (CSV, times in UTC)", rows,
+                    f"{conn.name}-provisioning-logs", key="sync_history.csv")
+    picked = list(event.selection.rows) if event is not None else []
+    if picked and 0 <= picked[0] < len(rows):
+        return rows.iloc[picked[0]]
+    return None
+
+
+def _filter_cycle(cycle_id: str) -> None:
+    for key in (F_IDENTITY, F_ACTION, F_STATUS, F_CODE):
+        st.session_state.pop(key, None)
+    st.session_state[F_CYCLE] = cycle_id
+
+
+def _open_target(target: Any) -> None:
+    """Open the person (Users page) or group (Groups & roles page) a record concerns, by the pages' documented
+    session keys."""
+    if target.kind == "user":
+        st.session_state[session.KEY_USER_DETAIL] = target.scim_id
+        st.session_state[hist.KEY_OPEN_HISTORY] = target.scim_id  # the Users page opens on their History
+        st.switch_page("pages/users.py")
+    st.session_state[session.KEY_GROUP_DETAIL] = target.scim_id
+    st.switch_page("pages/groups.py")
+
+
+def _details_text(details: Any) -> str | None:
+    """A step's details (Entra sends a JSON object of name/value pairs) as "name: value · name: value"; any
+    other text as it is."""
+    text = as_text(details)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(parsed, dict):
+        return text
+    pairs = []
+    for key, value in parsed.items():
+        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else as_text(value)
+        if shown:
+            pairs.append(f"{key}: {shown}")
+    return " · ".join(pairs) or None
+
+
+def _steps(box: Any, steps: list[dict]) -> None:
+    """The record's steps, one paragraph each (numbered in bold, not a Markdown list), their details below."""
+    for i, s in enumerate(steps, 1):
+        kind = str(s.get("type") or "").lower()
+        badge = STATUS_BADGES.get(str(s.get("status") or "").lower(), ":gray-badge[no status]")
+        box.markdown(f"**{i}.** {badge} **{md_escape(STEP_WORDS.get(kind, s.get('type') or s.get('name') or 'step'))}**"
+                     f" — {md_escape(s.get('description'), limit=600)}")
+        details = _details_text(s.get("details"))
+        if details:
+            box.caption(md_escape(details, limit=400))
+
+
+def record_details(ctx: Context, conn: Connection, row: pd.Series) -> None:
+    record = get_record(ctx, conn, str(row["id"]))
+    steps, props = record_steps(record)
+    is_user = (as_text(row["identity_type"]) or "").lower() != "group"
+    name = row["source_name"] if is_user and as_text(row["source_name"]) else (row["target_name"] or
+                                                                              row["source_name"])
+    box = st.container(border=True)
+    box.subheader(md_escape(record_sentence(row["action"], row["status"], row["identity_type"], name,
+                                               meaning=False)), divider="gray")
+    cycle = as_text(row["cycle_id"])
+    box.caption(" · ".join([fmt.fmt_time(row["time"]),
+                            f"provisioning cycle {md_escape(short_cycle(cycle))}",
+                            f"change {md_escape(short_cycle(row['change_id']))}",
+                            f"record {md_escape(row['id'], limit=80)}"]))
+    info = {str(k).lower(): v for k, v in (record.get("provisioningStatusInfo") or record.get("statusInfo") or
+                                           {}).items()} if isinstance(record, dict) else {}
+    error = {str(k).lower(): v for k, v in (info.get("errorinformation") or {}).items()} \
+        if isinstance(info.get("errorinformation"), dict) else {}
+    code = as_text(row["error_code"])
+    if code or (as_text(row["status"]) or "") == "failure":
+        why, fix = explain_error(code)
+        text = (f"**{md_escape(_title(code))}**" + (f" · {md_escape(code)}" if code else "")
+                + f"\n\n**What it means:** {md_escape(why, limit=1000)}\n\n"
+                f"**Suggested fix:** {md_escape(fix, limit=1000)}")
+        if as_text(error.get("reason")):
+            text += f"\n\n**Entra's reason:** {md_escape(error.get('reason'), limit=1000)}"
+        if as_text(error.get("recommendedaction")):
+            text += f"\n\n**Entra recommends:** {md_escape(error.get('recommendedaction'), limit=1000)}"
+        category = error_category_text(as_text(error.get("errorcategory")))
+        if category:
+            text += f"\n\n**Kind of failure:** {md_escape(category)}"
+        box.error(text, icon=":material/report:")
+    d = dircache.directory(conn)
+    target = resolve_target(row, d.users if d is not None else None, d.groups if d is not None else None, record)
+    left, right = box.columns([3, 2], vertical_alignment="center")
+    if target.scim_id:
+        what = "person" if target.kind == "user" else "group"
+        left.markdown(f"**Concerns:** {md_escape(target.label)} ({what} in 6clicks, found by "
+                      f"{md_escape(target.matched_by)})")
+        if right.button(f"Open {md_escape(target.label, limit=60)}" + (" — details and history"
+                                                                          if target.kind == "user" else ""),
+                        key="sync_history.open_target", type="primary", icon=":material/open_in_new:"):
+            _open_target(target)
+    else:
+        left.markdown(f"**Concerns:** {md_escape(target.label)} — not in the latest directory snapshot "
+                      f"({'never created in 6clicks, or deleted since' if target.kind == 'user' else 'not created, or deleted since'}).")
+    if cycle:
+        right.button("Show this cycle's records", key="sync_history.this_cycle", on_click=_filter_cycle,
+                     args=(cycle,), icon=":material/filter_list:")
+    box.markdown("**Steps**")
+    if steps:
+        _steps(box, steps)
+    else:
+        box.markdown("_No steps recorded._")
+    if props:
+        box.markdown("**What changed**")
+        box.dataframe(plain_table(pd.DataFrame(
+            [{"property": property_words(p["property"]), "before": p["old"], "after": p["new"]} for p in props])),
+            hide_index=True, width="stretch",
+            column_config={"property": "Property", "before": "Before", "after": "After"})
+    with box.expander("The record as Entra sent it (JSON)", icon=":material/data_object:"):
+        st.json(record, expanded=False)

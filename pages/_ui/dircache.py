@@ -1,0 +1,123 @@
+"""The directory on the pages: the latest snapshot as a cached ``console.directory.view.Directory`` (shared by
+all sessions), the Refresh with its progress bar (a new snapshot, then Entra's logs and job status), the screen
+when no snapshot exists yet, and the CSV download button every table leaves the app by."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from console.connections import Connection
+from console.context import Context
+from console.csvsafe import to_csv_bytes
+from console.demo import SnapshotProgress
+from console.directory.store import Snapshot
+from console.directory.store import latest_snapshot as latest
+from console.directory.take import take_snapshot
+from console.directory.view import Directory, build_directory
+from console.entra.fetch import fetch_logs
+from console.entra.health import poll_job
+from pages._ui.errors import log_exception, show_error
+from pages._ui.progress import run_with_progress
+from pages._ui.session import context, data_dir
+from pages._ui.text import md_escape
+
+
+@st.cache_resource(show_spinner="Loading the directory…", max_entries=3)
+def _directory(path: str, conn_name: str, snapshot_id: int, role_rule: str, _snapshot: Snapshot,
+               _conn: Connection) -> Directory:
+    return build_directory(_snapshot, _conn)
+
+
+def latest_snapshot(conn: Connection) -> Snapshot | None:
+    return latest(context(), conn)
+
+
+def directory(conn: Connection) -> Directory | None:
+    """The latest snapshot of ``conn`` as a cached ``Directory``, or None when no snapshot was taken yet."""
+    snap = latest_snapshot(conn)
+    if snap is None:
+        return None
+    return _directory(str(data_dir()), conn.name, snap.id, str(getattr(conn, "role_rule", "")), snap, conn)
+
+
+def take_snapshot_with_progress(conn: Connection, bar: DeltaGenerator) -> Snapshot:
+    ctx = context()
+
+    def work(report: Callable[[str, float], None]) -> Snapshot:
+        tracker = SnapshotProgress()
+
+        def on_progress(phase: str, done: int, total: int | None) -> None:
+            tracker.update(phase, done, total)
+            report(f"Fetched {tracker.text()}", tracker.fraction())
+
+        report("Listing users and groups…", 0.0)
+        return take_snapshot(ctx, conn, progress=on_progress)
+
+    return run_with_progress(work, bar)
+
+
+def refresh_directory(conn: Connection, *, where: DeltaGenerator | None = None) -> Snapshot | None:
+    """Take a snapshot with a progress bar; returns the snapshot or None (the error is shown)."""
+    target = where or st
+    with target.status(f"Fetching the directory of {md_escape(conn.name)}…", expanded=True) as status:
+        bar = st.progress(0.0, text="Listing users and groups…")
+        try:
+            snap = take_snapshot_with_progress(conn, bar)
+        except Exception as exc:
+            log_exception(exc)
+            status.update(label="The directory could not be fetched", state="error")
+            show_error(exc, what="fetching the directory")
+            return None
+        bar.progress(1.0, text="Done")
+        label = f"Directory fetched: {snap.user_count:,} users, {snap.group_count + snap.role_count:,} groups and roles"
+        problems = refresh_entra(conn, bar) if getattr(conn, "entra", None) is not None else []
+        for problem in problems:
+            show_error(problem, what="reading Entra provisioning data")
+        status.update(label=label + ("; Entra data could not be read" if problems else ""),
+                      state="error" if problems else "complete", expanded=bool(problems))
+    return snap
+
+
+def refresh_entra(conn: Connection, bar: DeltaGenerator) -> list[BaseException]:
+    """New provisioning logs and the job's status from Graph (history module); returns the errors."""
+    ctx = context()
+    problems: list[BaseException] = []
+    steps: tuple[tuple[str, Callable[[Context, Connection], object]], ...] = (
+        ("Reading new provisioning logs from Microsoft Graph…", fetch_logs),
+        ("Reading the provisioning job's status…", poll_job))
+    for text, call in steps:
+        bar.progress(1.0, text=text)
+        try:
+            run_with_progress(partial(_step, call, ctx, conn), bar)
+        except Exception as exc:
+            log_exception(exc)
+            problems.append(exc)
+    return problems
+
+
+def no_snapshot_screen(conn: Connection) -> None:
+    st.info(f"**No directory snapshot of {md_escape(conn.name)} yet.** Fetch it now to see its users, groups and "
+            "roles.",
+            icon=":material/cloud_download:")
+    if st.button("Fetch the directory now", key="empty.fetch", type="primary", icon=":material/refresh:"):
+        if refresh_directory(conn) is not None:
+            st.rerun()
+
+
+def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
+    """A "Download CSV" button for a table, written by ``console.csvsafe`` (no cell can start a formula). Tables
+    leave the app only this way: ``client.disableDataExport`` hides the grid's own CSV export, which writes cells
+    verbatim."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_name.removesuffix(".csv")) or "export"
+    st.download_button(label, data=lambda: to_csv_bytes(frame() if callable(frame) else frame),
+                       file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key=key)
+
+
+def _step(call: Callable[[Context, Connection], object], ctx: Context, conn: Connection,
+          _report: Callable[[str, float], None]) -> object:
+    return call(ctx, conn)
