@@ -13,6 +13,7 @@ from console.cli import main as cli_main
 from console.doctor.checks import run_checks
 from console.doctor.confirmations import confirm, confirmations, last_run
 from console.notify.channels import set_notify_urls
+from console.tokens.rotation import push_to_entra
 from console.tokens.service import TokenService
 from sandbox.requestlog import tail
 from scim_client.permissions import full_probe
@@ -38,7 +39,7 @@ def _ready(ctx, box, *, channel=True, permissions=None):
     svc.set_api_key("Prod", key, verify=False)
     svc.generate("Prod", verify=False)
     ctx.credentials.set("Prod", "graph_client_secret", box.client_secret)
-    svc.push_to_entra("Prod")  # Entra holds the Tenant URL and token, as after the guide's Admin Credentials step
+    push_to_entra(svc, "Prod")  # Entra holds the Tenant URL and token, as after the guide's Admin Credentials step
     if channel:
         set_notify_urls(ctx, conn, ["json://127.0.0.1:9/hook"])
     return conn, name
