@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console.credentials import CredentialStore, default_credentials
+from console import credentials as keyring_credentials
+from console.credentials import CredentialStore
 from console.paths import data_dir as default_data_dir
 from console.store import STORE_FILE, Store
 
@@ -52,7 +53,7 @@ def open_context(
     for name in (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm"):  # made by an older version or another umask
         with contextlib.suppress(OSError):
             os.chmod(path / name, 0o600)
-    creds = credentials or default_credentials()
+    creds = credentials or keyring_credentials.default_credentials()
 
     def is_demo(name: str) -> bool:
         row = store.query_one("SELECT is_demo FROM connections WHERE name = ? COLLATE NOCASE", (name.strip(),))
