@@ -28,6 +28,7 @@ PAGES = {
     "Directory": [
         st.Page("pages/users.py", title="Users", icon=":material/person:"),
         st.Page("pages/groups.py", title="Groups & roles", icon=":material/groups:"),
+        st.Page("pages/reconcile.py", title="Reconcile", icon=":material/compare_arrows:"),
     ],
     "Settings": [
         st.Page("pages/connection.py", title="Connection & token", icon=":material/key:"),
