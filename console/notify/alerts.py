@@ -1,5 +1,5 @@
-"""Alerts for a connection: quarantine, overdue cycle, failure spike, credential failures, staged deletes and
-token expiry. ``current_alerts`` is what the Overview and Sync history pages show; ``notify_alerts`` sends the
+"""Alerts for a connection: quarantine, overdue cycle, failure spike, credential failures, staged deletes, token
+expiry, the last setup check's failures and the last reconciliation's orphans. ``current_alerts`` is what the Overview and Sync history pages show; ``notify_alerts`` sends the
 new ones (deduplicated by ``Alert.key``) through ``console.notify.channels.send_notification``, which is how
 ``python -m console remind`` delivers them alongside token reminders.
 """
@@ -13,9 +13,11 @@ from typing import Any
 
 from console.connections import Connection
 from console.context import Context
+from console.doctor.confirmations import last_run
 from console.entra.health import JobOverview, job_overview
 from console.errors import ConsoleError
 from console.notify.channels import NotificationResult, send_notification
+from console.reconcile.runs import history as reconcile_history
 from console.tokens.service import TokenService
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -24,7 +26,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 @dataclass(frozen=True)
 class Alert:
     kind: str           # quarantine | overdue | failure_spike | credential_failure | staged_deletes | token_expiry
-    #                     | token_missing
+    #                     | token_missing | setup_check | orphans
     severity: str       # critical | warning | info
     title: str
     detail: str
@@ -116,6 +118,35 @@ def token_alert(ctx: Context, conn: Connection) -> Alert | None:
                  f"token_expiry:{level}:{expires.date().isoformat() if expires else ''}")
 
 
+def setup_alert(ctx: Context, conn: Connection) -> Alert | None:
+    """The last setup check's failures (``python -m console doctor`` or the Setup check page)."""
+    last = last_run(ctx, conn)
+    if last is None or last.worst != "failure":
+        return None
+    listed = "; ".join(last.failures[:6]) + (f" (+{len(last.failures) - 6} more)" if len(last.failures) > 6 else "")
+    return Alert("setup_check", "critical", "The setup check found failures",
+                 f"The setup check of {_fmt(last.at)} failed on: {listed}.",
+                 "Open Settings > Setup check (or run python -m console doctor --connection NAME) for what was seen "
+                 "and the fix of each step.", last.at, "setup_check:" + "|".join(sorted(last.failures)))
+
+
+def orphans_alert(ctx: Context, conn: Connection) -> Alert | None:
+    """The last reconciliation's orphans: 6clicks accounts whose Entra object is gone, disabled or unassigned."""
+    runs = reconcile_history(ctx, conn)
+    if not len(runs) or "orphans" not in runs.columns:
+        return None
+    last = runs.iloc[-1]
+    count = int(last["orphans"])
+    if not count:
+        return None
+    at = last["at"].to_pydatetime()
+    return Alert("orphans", "critical", f"{count} orphan account(s) still have access to 6clicks",
+                 f"The reconciliation of {_fmt(at)} found {count} active 6clicks account(s) managed by SCIM whose "
+                 "Entra object is gone, disabled or no longer assigned to the app.",
+                 "Open Directory > Reconcile, select the orphans and deactivate them (previewed, journaled, undoable), "
+                 "or find why Entra did not (held deletions, quarantine).", at, f"orphans:{count}")
+
+
 def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, *,
                    include_token: bool = True, missing_token: bool = False,
                    overview: JobOverview | None = None) -> list[Alert]:
@@ -126,6 +157,7 @@ def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, 
     shows "No alerts" beside a no-token banner."""
     now = (now or ctx.now()).astimezone(UTC)
     alerts = job_alerts(overview if overview is not None else job_overview(ctx, conn, now), now)
+    alerts.extend(a for a in (setup_alert(ctx, conn), orphans_alert(ctx, conn)) if a is not None)
     if include_token or missing_token:
         t = token_alert(ctx, conn)
         if t is not None and (include_token or t.kind == "token_missing"):

@@ -97,6 +97,12 @@ def test_a_removed_permission_is_named_and_fails(ctx, box):
     assert "Edit users" in report.get("permission-edit-users").fix
     assert st["permission-create-users"] == "ok" and st["permission-manage-group-members"] == "ok"
     assert report.exit_code == 2
+    # remind sends the last check's failures with the provisioning alerts
+    from console.notify.alerts import notify_alerts
+    sent = []
+    notify_alerts(ctx, conn, send=lambda _ctx, _conn, title, body, key, dry_run: sent.append((title, body, key)))
+    [(title, body, key)] = [s for s in sent if s[2].startswith("entra:setup_check:")]
+    assert "setup check found failures" in title and "Edit users" in body
 
 
 def test_members_permission_alone_missing(ctx, box):

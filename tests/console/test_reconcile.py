@@ -68,6 +68,10 @@ def test_each_planted_category_is_found_exactly(ctx, demo):
     assert run.exit_code == 2 and run.mode == "full"
     counts = run.result.counts()
     assert counts["orphans"] == 3 and counts["missing"] == 2 and counts["not_managed"] == 3
+    # the orphans raise an alert through the reminder channels
+    from console.notify.alerts import current_alerts
+    [alert] = [a for a in current_alerts(ctx, _conn(ctx)) if a.kind == "orphans"]
+    assert alert.severity == "critical" and alert.key == "orphans:3" and "Reconcile" in alert.remedy
 
 
 def test_direct_scim_accounts_and_delta_runs(ctx, demo):
