@@ -8,9 +8,12 @@ from typing import Any
 import streamlit as st
 
 from console.connections import Connection
+from console.context import Context
 from console.directory.store import directory_size
+from console.doctor.confirmations import last_run
 from console.entra.logstore import range_start
 from console.notify.alerts import current_alerts
+from console.reconcile.runs import history as reconcile_history
 from console.text import count
 from console.timeline import recent_activity
 from pages import _history as hist
@@ -220,6 +223,34 @@ def changes_panel(conn: Connection, snap: Any) -> None:
             st.switch_page("pages/sync_history.py")
 
 
+VERDICT_ICONS = {"ok": ":material/check_circle:", "warning": ":material/warning:", "failure": ":material/error:"}
+
+
+def checks_panel(ctx: Context, conn: Connection) -> None:
+    """The last setup check's worst verdict and the last reconciliation's orphans, each with its page."""
+    left, right = st.columns(2)
+    last = last_run(ctx, conn)
+    with left:
+        if last is None:
+            st.caption("Setup check: not run yet. It checks every step of the 6clicks guide on this connection.")
+        else:
+            words = {"ok": "all good", "warning": "warnings", "failure": "failures"}.get(last.worst, last.worst)
+            st.markdown(f"**Setup check: {words}** ({md_escape(last.summary)}), {fmt.ago(last.at)}.")
+        st.page_link("pages/doctor.py", label="Open the setup check",
+                     icon=VERDICT_ICONS.get(last.worst if last else "", ":material/health_and_safety:"))
+    runs = reconcile_history(ctx, conn)
+    with right:
+        if not len(runs):
+            st.caption("Reconciliation: not run yet. It lists who has access to 6clicks without being assigned in "
+                       "Entra (orphans), and who is missing.")
+        else:
+            row = runs.iloc[-1]
+            orphans = int(row["orphans"])
+            st.markdown(f"**Reconciliation: {orphans:,} orphan(s)**, {int(row['missing']):,} missing, "
+                        f"{int(row['not_managed']):,} not managed by SCIM, {fmt.ago(row['at'].to_pydatetime())}.")
+        st.page_link("pages/reconcile.py", label="Open Reconcile", icon=":material/compare_arrows:")
+
+
 def main() -> None:
     conn = session.connection()
     st.title("Overview")
@@ -231,6 +262,8 @@ def main() -> None:
         token_panel(conn)
     with errors.guard("reading provisioning health"):
         health_panel(conn)
+    with errors.guard("reading the setup check and reconciliation"):
+        checks_panel(session.context(), conn)
     directory = None
     with errors.guard("reading the directory"):
         directory = counts_panel(conn)

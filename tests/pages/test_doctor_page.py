@@ -48,3 +48,15 @@ def test_setup_check_page_runs_confirms_and_provisions(live):
     assert_clean(at)
     assert any(kind in texts(at) for kind in ("Entra provisioned it", "Entra skipped it",
                                                "Entra could not provision it"))
+
+
+def test_overview_shows_the_last_verdict_with_a_link(live):
+    from console.doctor.checks import run_checks
+
+    report = run_checks(live.ctx, live.conn)
+    at = app()
+    assert_clean(at)
+    words = {"ok": "all good", "warning": "warnings", "failure": "failures"}[report.worst]
+    assert f"Setup check: {words}" in texts(at)
+    links = {el.proto.label: el.proto.page for el in at.get("page_link")}
+    assert "doctor" in links["Open the setup check"] and "reconcile" in links["Open Reconcile"]
