@@ -29,6 +29,7 @@ from console.directory.view import (
 )
 from console.text import as_text, count
 from pages import _history as hist
+from pages import _ondemand
 from pages._history import KEY_OPEN_HISTORY
 from pages._ui import banners, dircache, errors, ops_panels, session, shell
 from pages._ui import format as fmt
@@ -171,6 +172,11 @@ def user_detail(conn: Connection, d: Directory, user_id: str, *, heading: bool =
     st.caption(" · ".join([*([md_escape(user_name)] if user_name and user_name != label else []), status,
                            f"SCIM id {md_escape(user_id)}",
                            f"as of {fmt.fmt_time(d.taken_at)} ({fmt.ago(d.taken_at)})"]))
+
+    external = as_text(user.get("externalId"))
+    if external and conn.entra is not None and conn.entra.can_manage_job:
+        with st.expander("Provision on demand (ask Entra to provision this person now)", icon=":material/bolt:"):
+            _ondemand.panel(conn, key=f"users.ondemand.{user_id}", object_id=external, label=label)
 
     # opened from a provisioning record on Sync history ("details and history"): on the History tab
     tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],

@@ -20,6 +20,7 @@ from console.entra.records import record_steps
 from console.text import as_text, count
 from console.timeline import action_label, property_words, record_sentence, resolve_target, short_cycle
 from pages import _history as hist
+from pages import _ondemand
 from pages._ui import dircache, session
 from pages._ui import format as fmt
 from pages._ui.text import md_escape, plain, plain_table
@@ -216,6 +217,11 @@ def record_details(ctx: Context, conn: Connection, row: pd.Series) -> None:
         if category:
             text += f"\n\n**Kind of failure:** {md_escape(category)}"
         box.error(text, icon=":material/report:")
+        source = as_text(row.get("source_id"))
+        if source and conn.entra is not None and conn.entra.can_manage_job:
+            with box.expander("Try again now: provision on demand", icon=":material/bolt:"):
+                _ondemand.panel(conn, key=f"sync_history.ondemand.{row['id']}", object_id=source,
+                                kind="Group" if not is_user else "User", label=as_text(name) or source)
     d = dircache.directory(conn)
     target = resolve_target(row, d.users if d is not None else None, d.groups if d is not None else None, record)
     left, right = box.columns([3, 2], vertical_alignment="center")

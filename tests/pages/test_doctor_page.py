@@ -60,3 +60,28 @@ def test_overview_shows_the_last_verdict_with_a_link(live):
     assert f"Setup check: {words}" in texts(at)
     links = {el.proto.label: el.proto.page for el in at.get("page_link")}
     assert "doctor" in links["Open the setup check"] and "reconcile" in links["Open Reconcile"]
+
+
+def test_provision_on_demand_from_a_users_details(console_home):
+    """A person's details offer provision on demand (their externalId is their Entra object id); Entra's
+    answer is shown in words, with no traceback."""
+    from tests.pages.conftest import make_connection
+    from tests.sandbox_fixture import start_sandbox
+
+    box = start_sandbox(seed_users=40, seed_groups=4, seed=41, demo=True,
+                        extra_args=["--demo-days", "1", "--cycle-seconds", "0"])
+    try:
+        make_connection(console_home, box, "Tenant")
+        at = app("pages/users.py")
+        key = at.session_state["users.table_key"]
+        at.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+        at.run()
+        assert_clean(at)
+        assert any(e.label.startswith("Provision on demand") for e in at.expander)
+        go = next(b for b in at.button if b.label.startswith("Provision ") and b.label.endswith(" on demand"))
+        go.click().run()
+        assert_clean(at)
+        shown = texts(at)
+        assert any(w in shown for w in ("Entra provisioned it", "Entra skipped it", "Entra could not provision it"))
+    finally:
+        box.cleanup()
