@@ -14,4 +14,5 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 "$PY" -m ruff check .
+"$PY" -m mypy   # console/, scim_client/, pages/, app.py (pyproject.toml [tool.mypy])
 "$PY" -m pytest -n 2 "$@"   # two workers: most tests wait on sandboxes and browsers, not CPU
