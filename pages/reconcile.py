@@ -31,6 +31,7 @@ HELP = {
     "conflicts": "Duplicate externalIds (never matched) and duplicate e-mails in 6clicks (Entra's matching by "
                  "e-mail fails on them).",
 }
+SHORT = {"not_managed": "Not managed", "attribute_drift": "Attr. drift", "membership_drift": "Member drift"}
 # the categories whose rows are 6clicks users an operator can act on through the operations panel
 ACTIONABLE = {"not_managed": "id", "orphans": "id", "attribute_drift": "id", "membership_drift": "user_id"}
 
@@ -113,7 +114,7 @@ def main() -> None:
     counts = run.result.counts()
     shown = [c for c in CATEGORIES if c in run.result.tables]
     for column, category in zip(st.columns(len(shown)), shown, strict=True):
-        column.metric(TITLES[category], f"{counts[category]:,}")
+        column.metric(SHORT.get(category, TITLES[category]), f"{counts[category]:,}", help=HELP[category])
     st.caption(f"Run {fmt.fmt_time(run.at)} ({plain(run.mode)}); 6clicks as of {fmt.fmt_time(run.snapshot.taken_at)}."
                + (f" Entra: {run.entra.changes:,} changed users read." if run.entra and run.mode == "delta" else ""))
     for warning in run.result.warnings:

@@ -37,7 +37,7 @@ def test_reconcile_page_runs_and_acts_through_operations(console_home, demo_box)
     assert_clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Orphans"] == str(len(planted["orphans"])) and metrics["Missing"] == str(len(planted["missing"]))
-    assert metrics["Not managed by SCIM"] == str(len(planted["notManagedBySCIM"]))
+    assert metrics["Not managed"] == str(len(planted["notManagedBySCIM"]))
     assert [t.label.split(" (")[0] for t in at.tabs][:3] == ["Not managed by SCIM", "Orphans", "Missing"]
     orphans = next(df for df in at.dataframe if "reason" in df.value.columns)
     assert sorted(orphans.value["userName"]) == sorted(o["userName"] for o in planted["orphans"])
