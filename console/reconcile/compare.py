@@ -75,19 +75,20 @@ def not_managed(users: pd.DataFrame) -> pd.DataFrame:
 
 def conflicts(users: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
     """Duplicate externalIds (left out of matching) and duplicate e-mails on the 6clicks side."""
-    rows = []
-    ext = _key(users["externalId"])
-    dup_ext = ext[~_blank(users["externalId"]) & ext.duplicated(keep=False)]
-    for value, idx in dup_ext.groupby(dup_ext).groups.items():
-        names = ", ".join(users.loc[idx, "userName"].astype(str).head(5))
-        rows.append({"kind": "duplicate externalId", "value": str(value), "users": len(idx), "userNames": names,
-                     "effect": "not matched: each is reported on its own, never paired with an Entra user"})
-    mail = _key(users["email"])
-    dup_mail = mail[~_blank(users["email"]) & mail.duplicated(keep=False)]
-    for value, idx in dup_mail.groupby(dup_mail).groups.items():
-        names = ", ".join(users.loc[idx, "userName"].astype(str).head(5))
-        rows.append({"kind": "duplicate e-mail", "value": str(value), "users": len(idx), "userNames": names,
-                     "effect": "Entra matches by e-mail first: it finds several and fails (DuplicateTargetEntries)"})
+    rows: list[dict[str, object]] = []
+
+    def duplicates(column: str, kind: str, effect: str) -> pd.Series:
+        values = _key(users[column])
+        dup = values[~_blank(users[column]) & values.duplicated(keep=False)]
+        for value, idx in dup.groupby(dup).groups.items():
+            rows.append({"kind": kind, "value": str(value), "users": len(idx), "effect": effect,
+                         "userNames": ", ".join(users.loc[idx, "userName"].astype(str).head(5))})
+        return dup
+
+    dup_ext = duplicates("externalId", "duplicate externalId",
+                         "not matched: each is reported on its own, never paired with an Entra user")
+    duplicates("email", "duplicate e-mail",
+               "Entra matches by e-mail first: it finds several and fails (DuplicateTargetEntries)")
     table = pd.DataFrame(rows, columns=["kind", "value", "users", "userNames", "effect"])
     return table, set(dup_ext.unique())
 

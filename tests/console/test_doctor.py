@@ -101,7 +101,7 @@ def test_a_removed_permission_is_named_and_fails(ctx, box):
     from console.notify.alerts import notify_alerts
     sent = []
     notify_alerts(ctx, conn, send=lambda _ctx, _conn, title, body, key, dry_run: sent.append((title, body, key)))
-    [(title, body, key)] = [s for s in sent if s[2].startswith("entra:setup_check:")]
+    [(title, body, _key)] = [s for s in sent if s[2].startswith("entra:setup_check:")]
     assert "setup check found failures" in title and "Edit users" in body
 
 

@@ -13,21 +13,12 @@ from console.cli import main as cli_main
 from console.reconcile.runs import export_csv, history, reconcile
 from console.tokens.service import TokenService
 from tests.console.test_core_helpers import add_conn, make_ctx, new_key
-from tests.sandbox_entra.helpers import status
-
-DEMO = {"seed_users": 120, "seed_groups": 8, "seed": 41, "demo": True,
-        "extra_args": ["--demo-days", "1", "--cycle-seconds", "0"]}
+from tests.sandbox_entra.helpers import planted_demo, status
 
 
 @pytest.fixture(scope="module")
 def demo():
-    from tests.sandbox_fixture import start_sandbox
-
-    box = start_sandbox(**DEMO)
-    try:
-        yield box
-    finally:
-        box.cleanup()
+    yield from planted_demo()
 
 
 @pytest.fixture

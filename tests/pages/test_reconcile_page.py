@@ -7,22 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.pages.conftest import app, assert_clean, texts
-from tests.sandbox_entra.helpers import status
+from tests.sandbox_entra.helpers import planted_demo, status
 
 RECONCILE = "pages/reconcile.py"
-DEMO = {"seed_users": 120, "seed_groups": 8, "seed": 41, "demo": True,
-        "extra_args": ["--demo-days", "1", "--cycle-seconds", "0"]}
 
 
 @pytest.fixture(scope="module")
 def demo_box():
-    from tests.sandbox_fixture import start_sandbox
-
-    box = start_sandbox(**DEMO)
-    try:
-        yield box
-    finally:
-        box.cleanup()
+    yield from planted_demo()
 
 
 def test_reconcile_page_runs_and_acts_through_operations(console_home, demo_box):

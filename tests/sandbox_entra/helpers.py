@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -88,3 +89,20 @@ def scim_group(box: RunningSandbox, display_name: str) -> dict[str, Any] | None:
         assert resp.status_code == 200, resp.text
         found = resp.json().get("Resources") or []
     return found[0] if found else None
+
+
+# The demo with every reconciliation category and the mapping drift planted (sandbox/entra/plant.py), small and
+# fast: used by the plant tests, the reconciliation tests and the Reconcile page test.
+PLANTED_DEMO: dict[str, Any] = {"seed_users": 120, "seed_groups": 8, "seed": 41, "demo": True,
+                                "extra_args": ["--demo-days", "1", "--cycle-seconds", "0"]}
+
+
+def planted_demo() -> Iterator[RunningSandbox]:
+    """Body of a module-scoped fixture: a sandbox with ``PLANTED_DEMO``, removed afterwards."""
+    from tests.sandbox_fixture import start_sandbox
+
+    box = start_sandbox(**PLANTED_DEMO)
+    try:
+        yield box
+    finally:
+        box.cleanup()

@@ -7,22 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox_entra.helpers import Graph, cycles, scim_group, status
+from tests.sandbox_entra.helpers import Graph, cycles, planted_demo, scim_group, status
 
-DEMO = {"seed_users": 120, "seed_groups": 8, "seed": 41, "demo": True,
-        "extra_args": ["--demo-days", "1", "--cycle-seconds", "0"]}
 EMAIL = 'emails[type eq "work"].value'
 
 
 @pytest.fixture(scope="module")
 def demo():
-    from tests.sandbox_fixture import start_sandbox
-
-    box = start_sandbox(**DEMO)
-    try:
-        yield box
-    finally:
-        box.cleanup()
+    yield from planted_demo()
 
 
 def _scim_users(box) -> list[dict[str, Any]]:
