@@ -19,8 +19,8 @@ from console.directory.store import Snapshot
 from console.directory.store import latest_snapshot as latest
 from console.directory.take import take_snapshot
 from console.directory.view import Directory, build_directory
-from console.entra.fetch import fetch_logs
-from console.entra.health import poll_job
+from console.entra.logstore import ImportResult
+from console.entra.sync import sync
 from pages._ui.errors import log_exception, show_error
 from pages._ui.progress import run_with_progress
 from pages._ui.session import context, data_dir
@@ -75,29 +75,26 @@ def refresh_directory(conn: Connection, *, where: DeltaGenerator | None = None) 
             return None
         bar.progress(1.0, text="Done")
         label = f"Directory fetched: {snap.user_count:,} users, {snap.group_count + snap.role_count:,} groups and roles"
-        problems = refresh_entra(conn, bar) if getattr(conn, "entra", None) is not None else []
+        problems, warnings = refresh_entra(conn, bar) if conn.entra is not None else ([], [])
         for problem in problems:
             show_error(problem, what="reading Entra provisioning data")
+        for warning in warnings:
+            st.warning(md_escape(warning, limit=600), icon=":material/warning:")
         status.update(label=label + ("; Entra data could not be read" if problems else ""),
                       state="error" if problems else "complete", expanded=bool(problems))
     return snap
 
 
-def refresh_entra(conn: Connection, bar: DeltaGenerator) -> list[BaseException]:
-    """New provisioning logs and the job's status from Graph (history module); returns the errors."""
-    ctx = context()
-    problems: list[BaseException] = []
-    steps: tuple[tuple[str, Callable[[Context, Connection], object]], ...] = (
-        ("Reading new provisioning logs from Microsoft Graph…", fetch_logs),
-        ("Reading the provisioning job's status…", poll_job))
-    for text, call in steps:
-        bar.progress(1.0, text=text)
-        try:
-            run_with_progress(partial(_step, call, ctx, conn), bar)
-        except Exception as exc:
-            log_exception(exc)
-            problems.append(exc)
-    return problems
+def refresh_entra(conn: Connection, bar: DeltaGenerator) -> tuple[list[BaseException], list[str]]:
+    """New provisioning logs and the job's status from Graph through the one ``console.entra.sync.sync`` (as
+    Sync history, ``logs fetch`` and the demo); returns (errors, warnings such as a job that could not be read)."""
+    bar.progress(1.0, text="Reading new provisioning logs and the job's status from Microsoft Graph…")
+    try:
+        result = run_with_progress(partial(_step, sync, context(), conn), bar)
+    except Exception as exc:
+        log_exception(exc)
+        return [exc], []
+    return [], list(result.warnings) if isinstance(result, ImportResult) else []
 
 
 def no_snapshot_screen(conn: Connection) -> None:
