@@ -122,3 +122,18 @@ def test_no_import_cycles() -> None:
     assert not new, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in new)
     gone = KNOWN_CYCLES - found
     assert not gone, "broken cycles still listed in KNOWN_CYCLES: " + "; ".join(" <-> ".join(sorted(c)) for c in gone)
+
+
+LONG = 520  # "about 500 lines": a file over this says at its top why it is long
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.split(".")[0] in ("console", "scim_client", "pages")))
+def test_a_long_file_says_why(module: str) -> None:
+    path = MODULES[module]
+    text = path.read_text(encoding="utf-8")
+    if text.count("\n") <= LONG:
+        return
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    assert "Over 500 lines because" in doc, (f"{path.relative_to(ROOT)} has {text.count(chr(10))} lines: split it by "
+                                             "what it does, or say at its top why it is long ('Over 500 lines "
+                                             "because ...')")
