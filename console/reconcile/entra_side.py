@@ -11,6 +11,7 @@ a reconciliation never goes on with part of a directory (it would report everyon
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class EntraSide:
     changes: int = 0               # users changed since the last run (delta mode)
     requests: int = 0              # Graph pages read
     warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0           # wall time of the Entra read
 
     @property
     def in_scope(self) -> set[str]:
@@ -127,6 +129,35 @@ def _read_users(ctx: Context, conn: Connection, graph: GraphClient, counter: lis
 def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool = False) -> EntraSide:
     """Everything the comparison needs from Entra. Raises GraphError (with its remedy) when Graph refuses."""
     counter = [0]
+    users_counter = [0]
+    started = time.perf_counter()
+    # the users' delta chain (one page after another) runs beside the assignments and group members
+    reader = ThreadPoolExecutor(max_workers=1)
+    users_future = reader.submit(_read_users, ctx, conn, graph, users_counter, full=full)
+    try:
+        side = _read_assignments(graph, counter)
+    finally:
+        reader.shutdown(wait=True)
+    users, mode, changes = users_future.result()  # re-raises the users read's error
+    counter[0] += users_counter[0]
+    assigned_users, groups, members = side
+    warnings: list[str] = []
+    no_mail = int(users["mail"].isna().sum())
+    if no_mail:
+        warnings.append(f"{no_mail} Entra user(s) have no mail: they cannot be matched by e-mail, only by "
+                        "externalId (objectId).")
+    guests = int(users["guest"].sum())
+    if guests:
+        warnings.append(f"{guests} guest user(s) (#EXT# userPrincipalName): compared like members; their mail is "
+                        "their home organisation's.")
+    return EntraSide(users, assigned_users, pd.DataFrame(groups, columns=["id", "displayName"]),
+                     pd.DataFrame(members, columns=["group_id", "user_id"]).drop_duplicates(),
+                     mode, changes, counter[0], warnings, round(time.perf_counter() - started, 2))
+
+
+def _read_assignments(graph: GraphClient, counter: list[int]
+                      ) -> tuple[set[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(users assigned directly, assigned groups (id, name), their transitive members (group id, user id))."""
     sp = quote(graph.service_principal_id, safe="")
     assigned_users: set[str] = set()
     groups: list[tuple[str, str]] = []
@@ -141,7 +172,6 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
             elif pid and kind == "Group":
                 groups.append((pid, _text(a.get("principalDisplayName")) or pid))
     members: list[tuple[str, str]] = []
-    warnings: list[str] = []
     unique = list(dict.fromkeys(groups))
 
     def group_members(item: tuple[str, str]) -> tuple[list[tuple[str, str]], int]:
@@ -163,15 +193,4 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
         for found, pages in pool.map(group_members, unique):
             members.extend(found)
             counter[0] += pages
-    users, mode, changes = _read_users(ctx, conn, graph, counter, full=full)
-    no_mail = int(users["mail"].isna().sum())
-    if no_mail:
-        warnings.append(f"{no_mail} Entra user(s) have no mail: they cannot be matched by e-mail, only by "
-                        "externalId (objectId).")
-    guests = int(users["guest"].sum())
-    if guests:
-        warnings.append(f"{guests} guest user(s) (#EXT# userPrincipalName): compared like members; their mail is "
-                        "their home organisation's.")
-    return EntraSide(users, assigned_users, pd.DataFrame(unique, columns=["id", "displayName"]),
-                     pd.DataFrame(members, columns=["group_id", "user_id"]).drop_duplicates(),
-                     mode, changes, counter[0], warnings)
+    return assigned_users, unique, members

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,40 +98,47 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
     read every Entra user instead of the changes since the last run. Raises ConsoleError subclasses (with their
     remedy) when a side cannot be read whole."""
     say = progress or (lambda _m: None)
-    if refresh:
-        say("Reading 6clicks…")
-        snap = take_snapshot(ctx, conn)
-    else:
-        found = latest_snapshot(ctx, conn)
-        if found is None:
-            raise InvalidInput(f"There is no directory snapshot of {conn.name!r} yet.",
-                               "Refresh the directory first (or reconcile with a fresh read of 6clicks).")
-        snap = found
+    with_graph = conn.entra is not None and bool(conn.entra.service_principal_id)
+    if not refresh:
+        _latest(ctx, conn)  # say so before reading Entra
     entra: EntraSide | None = None
-    if conn.entra is None or not conn.entra.service_principal_id:
-        say("Comparing…")
-        result = compare(snap.users, snap.groups, snap.memberships, None)
-        result.warnings.append("Without Microsoft Graph settings only the 6clicks side is checked (accounts not "
-                               "managed by SCIM, duplicates). With them the console also finds orphans, missing "
-                               "people and drift: Connection & token > Microsoft Graph.")
-    else:
-        say("Reading Entra through Microsoft Graph…")
-        client = graph or GraphClient.for_connection(ctx, conn)
-        try:
-            entra = read_entra(ctx, conn, client, full=full)
+    # the two sides are read at the same time: each mostly waits on its server
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        snap_future = pool.submit(take_snapshot, ctx, conn) if refresh else None
+        say("Reading 6clicks" + (" and Entra (Microsoft Graph)…" if with_graph else "…"))
+        if not with_graph:
+            snap = snap_future.result() if snap_future else _latest(ctx, conn)
             say("Comparing…")
-            result = compare(snap.users, snap.groups, snap.memberships, entra.users, entra.in_scope, entra.groups,
-                             entra.members, latest_failures(ctx, conn, sorted(entra.in_scope)))
-            result.warnings.extend(entra.warnings)
-            _fill_failures(result, client)
-        finally:
-            if graph is None:
-                client.close()
+            result = compare(snap.users, snap.groups, snap.memberships, None)
+            result.warnings.append("Without Microsoft Graph settings only the 6clicks side is checked (accounts not "
+                                   "managed by SCIM, duplicates). With them the console also finds orphans, "
+                                   "missing people and drift: Connection & token > Microsoft Graph.")
+        else:
+            client = graph or GraphClient.for_connection(ctx, conn)
+            try:
+                entra = read_entra(ctx, conn, client, full=full)
+                snap = snap_future.result() if snap_future else _latest(ctx, conn)
+                say("Comparing…")
+                result = compare(snap.users, snap.groups, snap.memberships, entra.users, entra.in_scope,
+                                 entra.groups, entra.members, latest_failures(ctx, conn, sorted(entra.in_scope)))
+                result.warnings.extend(entra.warnings)
+                _fill_failures(result, client)
+            finally:
+                if graph is None:
+                    client.close()
     result.warnings.extend(snap.warnings)
     mode = "snapshot-only" if entra is None else entra.mode
     run = Run(None, ctx.now(), mode, snap, result, entra)
     run.id = save(ctx, conn, run)
     return run
+
+
+def _latest(ctx: Context, conn: Connection) -> Snapshot:
+    found = latest_snapshot(ctx, conn)
+    if found is None:
+        raise InvalidInput(f"There is no directory snapshot of {conn.name!r} yet.",
+                           "Refresh the directory first (or reconcile with a fresh read of 6clicks).")
+    return found
 
 
 def _fill_failures(result: Result, graph: GraphClient) -> None:
