@@ -41,7 +41,7 @@ def panel(conn: Connection, *, key: str, object_id: str = "", kind: str = "User"
                                        "externalId).").strip()
         kind = st.radio("Kind", ["User", "Group"], horizontal=True, key=f"{key}.kind")
     what = label or object_id
-    if st.button(f"Provision {text.plain(what, limit=60)} on demand" if what else "Provision on demand",
+    if st.button(f"Provision {text.md_escape(what, limit=60)} on demand" if what else "Provision on demand",
                  key=f"{key}.go", icon=":material/bolt:", disabled=not object_id,
                  help="Entra provisions this one object now, outside the 40-minute cycle, and reports each step."):
         with errors.guard("provisioning on demand"), st.spinner("Entra is provisioning it (usually under 30 s)…"):

@@ -29,7 +29,7 @@ ICONS = {"ok": ":material/check_circle:", "warning": ":material/warning:", "fail
 def _check(ctx: Context, conn: Connection, c: Check) -> None:
     label = f"{c.title} — {STATUS_WORDS[c.status]}"
     if c.confirmed_by:
-        label += f" (confirmed by hand by {text.plain(c.confirmed_by, limit=60)})"
+        label += f" (confirmed by hand by {text.md_escape(c.confirmed_by, limit=60)})"
     with st.expander(label, expanded=c.status in ("failure", "warning", "manual"), icon=ICONS[c.status]):
         st.markdown(text.md_escape(c.seen, limit=1500, multiline=True))
         if c.why:

@@ -15,7 +15,7 @@ from console.reconcile.runs import Run, export_csv, history, reconcile
 from pages import _ondemand
 from pages._ui import errors, ops_panels, session, shell
 from pages._ui import format as fmt
-from pages._ui.text import md_escape, plain, plain_table
+from pages._ui.text import md_escape, plain_table
 
 KEY_RUN = "result.reconcile.run"
 HELP = {
@@ -115,7 +115,7 @@ def main() -> None:
     shown = [c for c in CATEGORIES if c in run.result.tables]
     for column, category in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(SHORT.get(category, TITLES[category]), f"{counts[category]:,}", help=HELP[category])
-    st.caption(f"Run {fmt.fmt_time(run.at)} ({plain(run.mode)}); 6clicks as of {fmt.fmt_time(run.snapshot.taken_at)}."
+    st.caption(f"Run {fmt.fmt_time(run.at)} ({md_escape(run.mode)}); 6clicks as of {fmt.fmt_time(run.snapshot.taken_at)}."
                + (f" Entra: {run.entra.changes:,} changed users read." if run.entra and run.mode == "delta" else ""))
     for warning in run.result.warnings:
         st.warning(md_escape(warning, limit=600), icon=":material/warning:")
