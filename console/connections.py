@@ -48,6 +48,9 @@ def validate_url(url: str, what: str, *, allow_http: bool = False) -> str:
     url = (url or "").strip()
     if not url:
         raise InvalidInput(f"The {what} is empty.", f"Give the full {what}, e.g. https://api-au.6clicks.io.")
+    if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise InvalidInput(f"The {what} contains spaces or control characters.",
+                           "Give it as https://host[:port][/path] on one line, e.g. https://api-au.6clicks.io.")
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -10,7 +10,7 @@ import streamlit as st
 
 from console.connections import Connection
 from console.context import Context
-from console.doctor.checks import run_checks
+from console.doctor.checks import manual_checks, run_checks
 from console.doctor.confirmations import confirm, last_run, withdraw
 from console.doctor.model import SECTIONS, STATUS_WORDS, Check, Report
 from console.tokens.service import TokenService
@@ -41,21 +41,30 @@ def _check(ctx: Context, conn: Connection, c: Check) -> None:
             st.caption("Guide step: " + text.md_escape(c.guide_step, limit=300))
         if c.rows:
             table = pd.DataFrame([{"6clicks attribute": r.target, "Verdict": STATUS_WORDS[r.verdict],
-                                   "The guide": r.expected or "—", "The job maps": r.found or "—",
-                                   "Note": "; ".join(x for x in (r.note, r.info) if x)} for r in c.rows])
+                                   "Note": "; ".join(x for x in (r.note, r.info) if x),
+                                   "The guide": r.expected or "—", "The job maps": r.found or "—"} for r in c.rows])
             st.dataframe(text.plain_table(table), hide_index=True, width="stretch")
         if c.status == "manual":
             if st.button("I checked this by hand", key=f"doctor.confirm.{c.id}", icon=":material/done:"):
                 confirm(ctx, conn, c.id, signin.operator())
-                st.session_state.pop(KEY_REPORT, None)
+                _refresh_manual(ctx, conn)
+                st.toast("Recorded: checked by hand.", icon=":material/done:")
                 st.rerun()
         elif c.confirmed_by:
             when = fmt.fmt_time(c.confirmed_at)
             st.caption(f"Confirmed by {text.md_escape(c.confirmed_by, limit=120)} on {when}.")
             if st.button("Withdraw the confirmation", key=f"doctor.withdraw.{c.id}"):
                 withdraw(ctx, conn, c.id)
-                st.session_state.pop(KEY_REPORT, None)
+                _refresh_manual(ctx, conn)
                 st.rerun()
+
+
+def _refresh_manual(ctx: Context, conn: Connection) -> None:
+    """The shown report with its by-hand items read again (the rest of the check stays as it ran)."""
+    report = st.session_state.get(KEY_REPORT)
+    if isinstance(report, Report):
+        fresh = {c.id: c for c in manual_checks(ctx, conn)}
+        report.checks = [fresh.get(c.id, c) for c in report.checks]
 
 
 def _summary(report: Report) -> None:

@@ -14,6 +14,7 @@ from console.doctor.confirmations import last_run
 from console.entra.logstore import range_start
 from console.notify.alerts import current_alerts
 from console.reconcile.runs import history as reconcile_history
+from console.reconcile.runs import open_orphans
 from console.text import count
 from console.timeline import recent_activity
 from pages import _history as hist
@@ -245,9 +246,13 @@ def checks_panel(ctx: Context, conn: Connection) -> None:
                        "Entra (orphans), and who is missing.")
         else:
             row = runs.iloc[-1]
-            orphans = int(row["orphans"])
-            st.markdown(f"**Reconciliation: {orphans:,} orphan(s)**, {int(row['missing']):,} missing, "
-                        f"{int(row['not_managed']):,} not managed by SCIM, {fmt.ago(row['at'].to_pydatetime())}.")
+            still = open_orphans(ctx, conn)
+            orphans = still.still_active if still is not None else int(row["orphans"])
+            fixed = (f" ({int(row['orphans']) - orphans:,} of {int(row['orphans']):,} deactivated since)"
+                     if still is not None and orphans < int(row["orphans"]) else "")
+            st.markdown(f"**Reconciliation: {orphans:,} orphan(s) with access**{fixed}, {int(row['missing']):,} "
+                        f"missing, {int(row['not_managed']):,} not managed by SCIM, "
+                        f"{fmt.ago(row['at'].to_pydatetime())}.")
         st.page_link("pages/reconcile.py", label="Open Reconcile", icon=":material/compare_arrows:")
 
 

@@ -32,6 +32,10 @@ HELP = {
                  "e-mail fails on them).",
 }
 SHORT = {"not_managed": "Not managed", "attribute_drift": "Attr. drift", "membership_drift": "Member drift"}
+# what an admin reads first in each table (the rest follows, scrolling sideways at 1280 px)
+FIRST = {"orphans": ("userName", "reason"), "missing": ("upn", "error_code", "explanation", "fix"),
+         "attribute_drift": ("userName", "attribute", "in_6clicks", "in_entra"),
+         "membership_drift": ("group", "userName", "side"), "conflicts": ("kind", "value", "userNames")}
 # the categories whose rows are 6clicks users an operator can act on through the operations panel
 ACTIONABLE = {"not_managed": "id", "orphans": "id", "attribute_drift": "id", "membership_drift": "user_id"}
 
@@ -43,6 +47,8 @@ def _table(conn: Connection, category: str, frame: pd.DataFrame) -> list[str]:
         st.success(f"None. {TITLES[category]}: 0.", icon=":material/check_circle:")
         return []
     shown = frame.drop(columns=[c for c in ("id", "user_id", "group_id") if c in frame.columns])
+    first = [c for c in FIRST.get(category, ()) if c in shown.columns]
+    shown = shown[first + [c for c in shown.columns if c not in first]]
     selectable = category in ACTIONABLE or category == "missing"
     event = st.dataframe(plain_table(shown.astype(object).where(shown.notna(), "")), hide_index=True,
                          width="stretch", key=f"reconcile.table.{category}.{len(frame)}",
@@ -98,9 +104,12 @@ def main() -> None:
     refresh = b.checkbox("Read 6clicks again first", value=True, key="reconcile.refresh",
                          help="Off: compare with the latest directory snapshot (faster).")
     if a.button("Reconcile now", type="primary", icon=":material/compare_arrows:", key="reconcile.run"):
+        done = False
         with errors.guard("reconciling"), st.status("Reconciling…", expanded=False) as box:
             st.session_state[KEY_RUN] = reconcile(ctx, conn, refresh=refresh, progress=box.write)
-            box.update(label="Reconciled", state="complete")
+            done = True
+        if done:
+            st.rerun()  # draw the result with the layout every later run has (a selection must not shift it)
     run = st.session_state.get(KEY_RUN)
     if not isinstance(run, Run) or run.snapshot.connection != conn.name:
         runs = history(ctx, conn)

@@ -15,7 +15,7 @@ from console.connections import ConnectionRepo
 from console.doctor.checks import run_checks
 from console.doctor.confirmations import confirm, withdraw
 from console.doctor.manual import MANUAL
-from console.doctor.model import Report
+from console.doctor.model import SECTIONS, Check, Report
 from console.entra.ondemand import provision_on_demand
 from console.errors import InvalidInput
 from console.operations.audit import os_operator
@@ -52,24 +52,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _print_report(report: Report) -> None:
     print(f"Setup check of {report.connection!r} at {report.at:%Y-%m-%d %H:%M} UTC: {report.summary()}")
-    section = None
-    for c in report.checks:
-        if c.section != section:
-            section = c.section
+    for section in SECTIONS:
+        checks = [c for c in report.checks if c.section == section]
+        if checks:
             print(f"\n{section}")
-        print(f"  [{LABEL[c.status]}] {c.title}: {c.seen}")
-        if c.status in ("warning", "failure") and c.fix:
-            print(f"         Fix: {c.fix}")
-        if c.status == "manual":
-            print(f"         Check by hand: {c.fix}")
-        for r in c.rows:
-            if r.verdict != "ok":
-                print(f"         {r.target}: expected {r.expected or '(nothing)'}, found {r.found or '(nothing)'}"
-                      + (f" ({r.note})" if r.note else ""))
-            elif r.info and c.status != "ok":
-                print(f"         {r.target}: {r.info}")
+        for c in checks:
+            _print_check(c)
     label = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[report.exit_code]
     print(f"\n{label}: {report.summary()}.")
+
+
+def _print_check(c: Check) -> None:
+    print(f"  [{LABEL[c.status]}] {c.title}: {c.seen}")
+    if c.status in ("warning", "failure") and c.fix:
+        print(f"         Fix: {c.fix}")
+    if c.status == "manual":
+        print(f"         Check by hand: {c.fix}")
+    for r in c.rows:
+        if r.verdict != "ok":
+            print(f"         {r.target}: expected {r.expected or '(nothing)'}, found {r.found or '(nothing)'}"
+                  + (f" ({r.note})" if r.note else ""))
+        elif r.info and c.status != "ok":
+            print(f"         {r.target}: {r.info}")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -78,10 +82,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.confirm or args.withdraw:
         if args.confirm:
             confirm(ctx, conn, args.confirm, os_operator())
-            print(f"Recorded: {args.confirm} checked by hand by {os_operator()}.")
         if args.withdraw:
             withdraw(ctx, conn, args.withdraw)
-            print(f"Withdrawn: {args.withdraw}.")
+        if args.json:
+            print_json({"confirmed": args.confirm, "withdrawn": args.withdraw, "operator": os_operator()})
+        else:
+            print(f"Recorded: {args.confirm} checked by hand by {os_operator()}." if args.confirm else
+                  f"Withdrawn: {args.withdraw}.")
         return 0
     if args.provision_on_demand:
         result = provision_on_demand(ctx, conn, args.provision_on_demand,
@@ -103,13 +110,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                                "Add --yes to confirm, or leave --full-probe out for the check that changes nothing.")
         with TokenService(ctx).scim_client(conn.name) as client:
             probe = full_probe(client)
+        code = 0 if all(c.granted for c in probe.checks) and not probe.leftovers else 2
+        if args.json:
+            print_json({"exit_code": code, "probe_user": probe.probe_user, "probe_group": probe.probe_group,
+                        "leftovers": probe.leftovers, "checks": [c.__dict__ for c in probe.checks]})
+            return code
         print(f"Full probe with {probe.probe_user} and {probe.probe_group!r}:")
         for check in probe.checks:
             print(f"  [{'ok  ' if check.granted else 'FAIL'}] {PERMISSIONS.get(check.key, check.key)}: "
                   f"{check.request}: {check.message}")
         if probe.leftovers:
             print(f"  Not cleaned up, delete by hand in 6clicks: {', '.join(probe.leftovers)}")
-        return 0 if all(c.granted for c in probe.checks) and not probe.leftovers else 2
+        return code
     report = run_checks(ctx, conn)
     if args.json:
         print_json(report.to_dict())

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json, progress
 from console.connections import ConnectionRepo
+from console.errors import InvalidInput
 from console.reconcile.compare import CATEGORIES, TITLES
 from console.reconcile.runs import export_csv, reconcile
+from console.text import plain
 
 SHOWN = 10  # rows printed per category (all of them with --json or --csv)
 
@@ -27,20 +29,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "missing people, attribute drift and membership drift. Exit 0 clean, 1 drift only, 2 orphans.")
     add_connection_option(p)
     p.add_argument("--json", action="store_true", help="print the result as one line of JSON")
-    p.add_argument("--csv", type=Path, metavar="FILE", help="also write every row to FILE (CSV, formula-safe)")
+    p.add_argument("--csv", type=Path, metavar="FILE",
+                   help="also write every row to FILE (CSV, formula-safe; - for standard output instead of the report)")
     p.add_argument("--no-refresh", action="store_true", help="use the latest snapshot instead of reading 6clicks")
     p.add_argument("--full", action="store_true", help="read every Entra user again instead of the changes")
     p.set_defaults(handler=cmd_reconcile)
 
 
+def _check_csv_path(path: Path | None) -> None:
+    """Say before a long run that the CSV cannot be written, rather than after it."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise InvalidInput(f"--csv {path} is a folder.", "Give a file name, e.g. --csv reconciliation.csv (or - for "
+                           "standard output).")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"The folder of --csv {path} does not exist.", "Create it first, or write elsewhere.")
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    _check_csv_path(args.csv)
     ctx = open_ctx(args)
     conn = ConnectionRepo(ctx).get(args.connection)
     run = reconcile(ctx, conn, refresh=not args.no_refresh, full=args.full,
                     progress=None if args.json else progress)
     result = run.result
     if args.csv and run.id is not None:
-        args.csv.write_bytes(export_csv(ctx, conn, run.id))
+        data = export_csv(ctx, conn, run.id)
+        if str(args.csv) == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return run.exit_code
+        args.csv.write_bytes(data)
         print(f"Wrote {args.csv}", file=sys.stderr)
     if args.json:
         print_json({"connection": conn.name, "at": run.at.isoformat(), "mode": run.mode, "run": run.id,
@@ -55,8 +75,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             continue
         frame = result.tables[category]
         print(f"\n{TITLES[category]}: {counts[category]}")
-        for record in frame.head(SHOWN).astype(object).where(frame.head(SHOWN).notna(), "").to_dict("records"):
-            print("  " + " | ".join(str(v) for v in record.values() if str(v) != ""))
+        head = frame.drop(columns=[c for c in ("id", "user_id", "group_id") if c in frame.columns]).head(SHOWN)
+        if len(head):
+            print("  " + " | ".join(head.columns))
+        for record in head.astype(object).where(head.notna(), "").to_dict("records"):
+            # one line per row whatever the directory holds (a name with a line break cannot fake a line)
+            print("  " + " | ".join(plain(v, limit=80, empty="-") for v in record.values()))
         if len(frame) > SHOWN:
             print(f"  … and {len(frame) - SHOWN} more (--json or --csv for all)")
     for warning in result.warnings:

@@ -271,7 +271,7 @@ def _graph_checks(ctx: Context, conn: Connection, token: str | None, now: dateti
     return checks
 
 
-def _manual_checks(ctx: Context, conn: Connection) -> list[Check]:
+def manual_checks(ctx: Context, conn: Connection) -> list[Check]:
     done = confirmations(ctx, conn)
     out = []
     for item, section, title, why, fix in MANUAL:
@@ -298,7 +298,7 @@ def run_checks(ctx: Context, conn: Connection, *, graph: GraphClient | None = No
     report.checks.extend(_scim_checks(conn, token, svc, now))
     report.checks.extend(_permission_checks(conn, token))
     report.checks.extend(_graph_checks(ctx, conn, token, now, graph))
-    report.checks.extend(_manual_checks(ctx, conn))
+    report.checks.extend(manual_checks(ctx, conn))
     if save:
         save_run(ctx, conn, report)
     return report

@@ -27,7 +27,9 @@ def confirm(ctx: Context, conn: Connection, item: str, operator: str) -> None:
     items = [m[0] for m in MANUAL]
     if item not in items:
         raise InvalidInput(f"{item!r} is not an item to confirm by hand.", f"Use one of: {', '.join(items)}.")
-    who = " ".join(str(operator or "").split())[:MAX_OPERATOR] or "unknown operator"
+    printable = "".join(c for c in str(operator or "") if c.isprintable() and c not in "\u202a\u202b\u202c\u202d"
+                        "\u202e\u2066\u2067\u2068\u2069")
+    who = " ".join(printable.split())[:MAX_OPERATOR] or "unknown operator"
     ctx.store.execute(
         "INSERT INTO doctor_confirmations (connection_id, item, confirmed_by, confirmed_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (connection_id, item) DO UPDATE SET confirmed_by = excluded.confirmed_by, "

@@ -9,6 +9,7 @@ readable length. Errors get the same explanations as the provisioning logs (``co
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,10 @@ from console.context import Context
 from console.entra.catalogue import explain_error
 from console.entra.schema import read_schema
 from console.errors import InvalidInput
-from console.graph import GraphClient
+from console.graph import GraphClient, GraphError
 
 MAX_VALUE = 256 * 1024
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_STEPS = 20
 MAX_TEXT = 500
 MAX_GROUP_MEMBERS = 5   # Entra's limit for a group provisioned on demand
@@ -51,7 +53,8 @@ class OnDemandResult:
     def summary(self) -> str:
         words = {"success": "Entra provisioned it", "skipped": "Entra skipped it",
                  "failure": "Entra could not provision it", "unknown": "Entra's answer gave no result"}
-        text = f"{words.get(self.outcome, self.outcome)}" + (f" ({self.action})" if self.action else "") + "."
+        action = "" if self.action.lower() in ("", "other") else f" ({self.action})"
+        text = f"{words.get(self.outcome, self.outcome)}{action}."
         if self.reason:
             text += f" {self.reason}"
         return text
@@ -114,13 +117,16 @@ def provision_on_demand(ctx: Context, conn: Connection, object_id: str, *, objec
     """Provision one Entra user or group now. ``object_id`` is Entra's object id (a 6clicks user's
     ``externalId`` under the guide's mapping). Raises GraphError (with its remedy) when Graph refuses."""
     object_id = (object_id or "").strip()
-    if not object_id or len(object_id) > 100 or any(c.isspace() or c in "/?#" for c in object_id):
+    if not GUID.fullmatch(object_id):
         raise InvalidInput(f"{object_id[:100]!r} is not an Entra object id.",
                            "Give the user's or group's Object ID from Entra (a GUID; for a provisioned 6clicks "
                            "user it is their externalId).")
     if object_type not in ("User", "Group"):
         raise InvalidInput(f"Object type {object_type!r} cannot be provisioned on demand.", "Use User or Group.")
     members = [m.strip() for m in (members or []) if m.strip()]
+    bad = [m for m in members if not GUID.fullmatch(m)]
+    if bad:
+        raise InvalidInput(f"{bad[0][:100]!r} is not an Entra object id.", "Name members by their Object ID (a GUID).")
     if len(members) > MAX_GROUP_MEMBERS:
         raise InvalidInput(f"{len(members)} members were named; Entra provisions at most {MAX_GROUP_MEMBERS} with a "
                            "group on demand.", "Name up to five members, or wait for the next cycle.")
@@ -128,8 +134,17 @@ def provision_on_demand(ctx: Context, conn: Connection, object_id: str, *, objec
     try:
         if rule_id is None:
             rule_id = read_schema(client.get_schema()).rule_id or ""
-        answer = client.provision_on_demand(object_id, rule_id=rule_id, object_type=object_type,
-                                            members=members)
+        try:
+            answer = client.provision_on_demand(object_id, rule_id=rule_id, object_type=object_type,
+                                                members=members)
+        except GraphError as exc:
+            if exc.status == 404:
+                raise GraphError(f"Entra has no {object_type.lower()} with the object id {object_id}"
+                                 + (" (or one of the members named is not in it)" if members else "") + ".",
+                                 f"Copy the Object ID from Entra ID > {object_type}s > the {object_type.lower()} > "
+                                 "Overview; a provisioned 6clicks user's externalId is it.", code=exc.code,
+                                 status=404) from None
+            raise
     finally:
         if graph is None:
             client.close()

@@ -17,7 +17,7 @@ from console.doctor.confirmations import last_run
 from console.entra.health import JobOverview, job_overview
 from console.errors import ConsoleError
 from console.notify.channels import NotificationResult, send_notification
-from console.reconcile.runs import history as reconcile_history
+from console.reconcile.runs import open_orphans
 from console.tokens.service import TokenService
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -131,20 +131,18 @@ def setup_alert(ctx: Context, conn: Connection) -> Alert | None:
 
 
 def orphans_alert(ctx: Context, conn: Connection) -> Alert | None:
-    """The last reconciliation's orphans: 6clicks accounts whose Entra object is gone, disabled or unassigned."""
-    runs = reconcile_history(ctx, conn)
-    if not len(runs) or "orphans" not in runs.columns:
+    """The last reconciliation's orphans still active in the latest snapshot: 6clicks accounts whose Entra object
+    is gone, disabled or unassigned. It ends when they are deactivated."""
+    found = open_orphans(ctx, conn)
+    if found is None or not found.still_active:
         return None
-    last = runs.iloc[-1]
-    count = int(last["orphans"])
-    if not count:
-        return None
-    at = last["at"].to_pydatetime()
+    count = found.still_active
     return Alert("orphans", "critical", f"{count} orphan account(s) still have access to 6clicks",
-                 f"The reconciliation of {_fmt(at)} found {count} active 6clicks account(s) managed by SCIM whose "
-                 "Entra object is gone, disabled or no longer assigned to the app.",
+                 f"The reconciliation of {_fmt(found.at)} found {found.found} active 6clicks account(s) managed by "
+                 f"SCIM whose Entra object is gone, disabled or no longer assigned to the app; {count} are still "
+                 "active.",
                  "Open Directory > Reconcile, select the orphans and deactivate them (previewed, journaled, undoable), "
-                 "or find why Entra did not (held deletions, quarantine).", at, f"orphans:{count}")
+                 "or find why Entra did not (held deletions, quarantine).", found.at, f"orphans:{count}")
 
 
 def current_alerts(ctx: Context, conn: Connection, now: datetime | None = None, *,

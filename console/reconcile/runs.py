@@ -201,6 +201,40 @@ def history(ctx: Context, conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["run", "at", "mode", "exit_code", *CATEGORIES])
 
 
+@dataclass(frozen=True)
+class OpenOrphans:
+    """The last run's orphans that are still active in the latest snapshot (a deactivation since counts)."""
+
+    at: datetime          # when the run found them
+    found: int            # how many the run found
+    still_active: int     # how many are still active now
+
+
+def open_orphans(ctx: Context, conn: Connection) -> OpenOrphans | None:
+    """None before the first run. Reads the last run's orphan ids and checks them against the latest snapshot,
+    so an alert ends when the orphans are deactivated, without waiting for the next reconciliation."""
+    row = ctx.store.query_one(
+        "SELECT r.at, r.counts, r.rows FROM reconcile_runs r JOIN connections c ON c.id = r.connection_id "
+        "WHERE c.name = ? ORDER BY r.at DESC, r.id DESC LIMIT 1", (conn.name,))
+    if row is None:
+        return None
+    found = int(json.loads(row["counts"]).get("orphans", 0))
+    at = datetime.fromisoformat(row["at"])
+    if not found:
+        return OpenOrphans(at, 0, 0)
+    ids = set()
+    for line in zlib.decompress(row["rows"]).decode().splitlines():
+        record = json.loads(line) if line.startswith("{\"category\": \"orphans\"") else None
+        if record and record.get("id"):
+            ids.add(record["id"])
+    snap = latest_snapshot(ctx, conn)
+    if snap is None or not ids:
+        return OpenOrphans(at, found, found)
+    users = snap.users
+    active = users["active"].fillna(False).astype(bool) & users["id"].astype(object).isin(list(ids))
+    return OpenOrphans(at, found, int(active.sum()))
+
+
 def export_csv(ctx: Context, conn: Connection, run_id: int) -> bytes:
     """A run's rows as CSV (formula-safe), one line per row with its category, for evidence."""
     row = ctx.store.query_one(

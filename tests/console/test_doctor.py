@@ -212,3 +212,22 @@ def test_cli_doctor_exit_codes_and_json(ctx, box, capsys, monkeypatch):
     assert "--yes" in capsys.readouterr().err
     assert cli_main(["doctor", "--connection", "Prod", "--confirm", "sso"]) == 0
     assert "sso" in confirmations(ctx, conn)
+
+
+def test_odd_input_is_refused_with_a_remedy(ctx, box):
+    from console.connections import Connection
+    from console.entra.ondemand import provision_on_demand
+    from console.errors import InvalidInput
+
+    conn, _ = _ready(ctx, box)
+    for bad in ("abc\x1b[2Jdef", "--json", "00000000-0000-0000-0000-00000000000g", ""):
+        with pytest.raises(InvalidInput):
+            provision_on_demand(ctx, conn, bad)
+    from console.graph import GraphError
+    with pytest.raises(GraphError) as err:
+        provision_on_demand(ctx, conn, "00000000-0000-0000-0000-000000000000")
+    assert "no user with the object id" in err.value.message and "Object ID" in err.value.remedy
+    with pytest.raises(InvalidInput):
+        Connection(name="Odd", api_url="http://127.0.0.1:1\n/evil", allow_http=True)
+    confirm(ctx, conn, "sso", "Alice\x1b[31m (CISO)\u202e")
+    assert confirmations(ctx, conn)["sso"][0] == "Alice[31m (CISO)"

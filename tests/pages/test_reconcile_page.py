@@ -51,6 +51,11 @@ def test_reconcile_page_runs_and_acts_through_operations(console_home, demo_box)
     from tests.pages.conftest import open_ctx
     [action] = list_actions(open_ctx(console_home))
     assert action.kind == "deactivate" and action.reason == "orphans found by reconciliation"
+    # the alert ends with the deactivation, before any new reconciliation
+    from console.connections import ConnectionRepo
+    from console.notify.alerts import orphans_alert
+    ctx = open_ctx(console_home)
+    assert orphans_alert(ctx, ConnectionRepo(ctx).get("Tenant")) is None
     # a second run finds no orphan left
     next(b for b in at.button if b.label == "Reconcile now").click().run()
     assert {m.label: m.value for m in at.metric}["Orphans"] == "0"
