@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import _harness as h
-from bench.snapshot_bench import _console, code_root
+from bench.snapshot_bench import _console, code_root, console_env
 
 TARGET_S = 60.0
 TARGET_MB = 400.0
@@ -60,11 +59,7 @@ def run(quick: bool) -> dict[str, Any]:
     users, groups = (3_000, 30) if quick else (100_000, 1_000)
     metrics: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        env = {"SCIM_CONSOLE_HOME": str(home), "SCIM_CONSOLE_KEYRING": "cryptfile",
-               "SCIM_CONSOLE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24),
-               "SCIM_CONSOLE_KEYRING_FILE": str(Path(tmp) / "keyring.cfg"), "SCIM_CONSOLE_NO_DEMO": "1"}
+        env = console_env(Path(tmp))
         box = h.start_sandbox(Path(tmp) / "sandbox", "--seed-users", str(users), "--seed-groups", str(groups),
                               "--seed", "5", "--latency-ms", "50", "--max-page-size", "1000")
         try:

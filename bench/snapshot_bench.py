@@ -58,6 +58,15 @@ def code_root() -> Path:
     return Path(os.environ.get("BENCH_CODE_ROOT") or h.ROOT).resolve()
 
 
+def console_env(tmp: Path) -> dict[str, str]:
+    """Environment for console commands in a throw-away home with an encrypted file keyring (no demo)."""
+    home = tmp / "home"
+    home.mkdir()
+    return {"SCIM_CONSOLE_HOME": str(home), "SCIM_CONSOLE_KEYRING": "cryptfile",
+            "SCIM_CONSOLE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24),
+            "SCIM_CONSOLE_KEYRING_FILE": str(tmp / "keyring.cfg"), "SCIM_CONSOLE_NO_DEMO": "1"}
+
+
 def _console(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     import subprocess
 
@@ -105,11 +114,7 @@ def run(quick: bool) -> dict[str, Any]:
     metrics: list[dict[str, Any]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        env = {"SCIM_CONSOLE_HOME": str(home), "SCIM_CONSOLE_KEYRING": "cryptfile",
-               "SCIM_CONSOLE_KEYRING_PASSPHRASE": secrets.token_urlsafe(24),
-               "SCIM_CONSOLE_KEYRING_FILE": str(Path(tmp) / "keyring.cfg"), "SCIM_CONSOLE_NO_DEMO": "1"}
+        env = console_env(Path(tmp))
         box = h.start_sandbox(Path(tmp) / "sandbox", "--seed-users", str(users), "--seed-groups", str(groups),
                               "--seed", "3")
         try:

@@ -329,3 +329,12 @@ class ConnectionRepo:
             folder = (data_dir / rel).resolve()
             if folder.is_relative_to(root) and folder != root:   # never outside the snapshots folder
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def connection_id(ctx: Context, conn: Connection) -> int:
+    """The connection's row id as stored now (what the tables of migrations 0008 and later key by); raises
+    NotFoundError when it was removed meanwhile."""
+    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
+    if row is None:
+        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
+    return int(row["id"])

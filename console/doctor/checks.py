@@ -37,11 +37,17 @@ def _perm_name(key: str) -> str:
     return PERMISSIONS.get(key, key)
 
 
+def _client(conn: Connection, token: str) -> ScimClient:
+    """A short-patience client for the checks: one retry, answers within seconds."""
+    return ScimClient(conn.scim_url or "", token=token, verify=conn.verify_tls, max_retries=1,
+                      retry_budget_seconds=10.0, timeout=15.0)
+
+
 def _scim_checks(conn: Connection, token: str | None, svc: TokenService, now: datetime) -> list[Check]:
     checks: list[Check] = []
     # the endpoint: any SCIM answer (even 401 to a token that is not one) shows it is there
-    with ScimClient(conn.scim_url or "", token=token or "not-a-token", verify=conn.verify_tls, max_retries=1,
-                    retry_budget_seconds=10.0, timeout=15.0) as client:
+    # with the stored token when there is one: the same answer then tells whether the token works
+    with _client(conn, token or "not-a-token") as client:
         probe = client.probe()
     why = "Entra sends every change to this address; 6clicks answers SCIM at the API URL + /scim."
     expected = conn.api_url.rstrip("/") + "/scim"
@@ -95,9 +101,7 @@ def _scim_checks(conn: Connection, token: str | None, svc: TokenService, now: da
             status, seen = "warning", f"{seen} It was issued for {days} days only, not the year a long-lived one has."
             fix = "Generate the long-lived token (Connection & token > Generate token)."
         if token and status != "failure":
-            with ScimClient(conn.scim_url or "", token=token, verify=conn.verify_tls, max_retries=1,
-                            retry_budget_seconds=10.0, timeout=15.0) as client:
-                works = client.probe()
+            works = probe  # the endpoint's probe above used this token
             if works.ok:
                 seen += " GET /scim/Users answers 200."
             else:
@@ -124,8 +128,7 @@ def _permission_checks(conn: Connection, token: str | None) -> list[Check]:
         return [Check(f"permission-{k}", PERMS, _perm_name(k), "warning", "Not checked: no token is stored.", why,
                       "Store or generate the token first.", step) for k in PERMISSIONS]
     try:
-        with ScimClient(conn.scim_url or "", token=token, verify=conn.verify_tls, max_retries=1,
-                        retry_budget_seconds=10.0, timeout=15.0) as client:
+        with _client(conn, token) as client:
             found = probe_permissions(client)
     except ScimError as exc:
         return [Check(f"permission-{k}", PERMS, _perm_name(k), "warning", f"Not checked: {exc.message}", why,

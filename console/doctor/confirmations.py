@@ -6,20 +6,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.connections import Connection
+from console.connections import Connection, connection_id
 from console.context import Context
 from console.doctor.manual import MANUAL
 from console.doctor.model import Report
-from console.errors import InvalidInput, NotFoundError
+from console.errors import InvalidInput
 
 MAX_OPERATOR = 120
-
-
-def _connection_id(ctx: Context, conn: Connection) -> int:
-    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
-    if row is None:
-        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
-    return int(row["id"])
 
 
 def confirm(ctx: Context, conn: Connection, item: str, operator: str) -> None:
@@ -34,12 +27,12 @@ def confirm(ctx: Context, conn: Connection, item: str, operator: str) -> None:
         "INSERT INTO doctor_confirmations (connection_id, item, confirmed_by, confirmed_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (connection_id, item) DO UPDATE SET confirmed_by = excluded.confirmed_by, "
         "confirmed_at = excluded.confirmed_at",
-        (_connection_id(ctx, conn), item, who, ctx.now().astimezone(UTC).isoformat()))
+        (connection_id(ctx, conn), item, who, ctx.now().astimezone(UTC).isoformat()))
 
 
 def withdraw(ctx: Context, conn: Connection, item: str) -> None:
     ctx.store.execute("DELETE FROM doctor_confirmations WHERE connection_id = ? AND item = ?",
-                      (_connection_id(ctx, conn), item))
+                      (connection_id(ctx, conn), item))
 
 
 def confirmations(ctx: Context, conn: Connection) -> dict[str, tuple[str, datetime]]:
@@ -58,15 +51,16 @@ class LastRun:
 
 
 def save_run(ctx: Context, conn: Connection, report: Report) -> None:
+    cid = connection_id(ctx, conn)
     ctx.store.execute(
         "INSERT INTO doctor_runs (connection_id, at, worst, summary, report) VALUES (?, ?, ?, ?, ?)",
-        (_connection_id(ctx, conn), report.at.astimezone(UTC).isoformat(), report.worst, report.summary(),
+        (cid, report.at.astimezone(UTC).isoformat(), report.worst, report.summary(),
          json.dumps(report.to_dict(), ensure_ascii=False)))
     # keep the last 200 runs per connection
     ctx.store.execute(
         "DELETE FROM doctor_runs WHERE connection_id = ? AND id NOT IN (SELECT id FROM doctor_runs WHERE "
         "connection_id = ? ORDER BY at DESC, id DESC LIMIT 200)",
-        (_connection_id(ctx, conn), _connection_id(ctx, conn)))
+        (cid, cid))
 
 
 def last_run(ctx: Context, conn: Connection) -> LastRun | None:

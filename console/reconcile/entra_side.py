@@ -20,9 +20,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from console.connections import Connection
+from console.connections import Connection, connection_id
 from console.context import Context
-from console.errors import NotFoundError
 from console.graph import GraphClient, GraphError, permissions_for
 
 log = logging.getLogger(__name__)
@@ -69,13 +68,6 @@ def _user_row(u: dict[str, Any]) -> tuple[Any, ...] | None:
             enabled if isinstance(enabled, bool) else None, guest)
 
 
-def _connection_id(ctx: Context, conn: Connection) -> int:
-    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
-    if row is None:
-        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
-    return int(row["id"])
-
-
 def _pages(graph: GraphClient, path: str, what: str, params: dict[str, str] | None = None,
            counter: list[int] | None = None) -> Iterator[dict[str, Any]]:
     for page in graph.iter_pages(path, what=what, permission=permissions_for("directory"), params=params):
@@ -86,7 +78,7 @@ def _pages(graph: GraphClient, path: str, what: str, params: dict[str, str] | No
 
 def _read_users(ctx: Context, conn: Connection, graph: GraphClient, counter: list[int], *,
                 full: bool) -> tuple[pd.DataFrame, str, int]:
-    cid = _connection_id(ctx, conn)
+    cid = connection_id(ctx, conn)
     row = ctx.store.query_one("SELECT delta_link FROM entra_delta WHERE connection_id = ?", (cid,))
     link = None if full or row is None else row["delta_link"]
     mode = "delta" if link else "full"

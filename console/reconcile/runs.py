@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from console.connections import Connection
+from console.connections import Connection, connection_id
 from console.context import Context
 from console.csvsafe import to_csv_bytes
 from console.directory.store import Snapshot, latest_snapshot
@@ -40,13 +40,6 @@ class Run:
     @property
     def exit_code(self) -> int:
         return self.result.exit_code
-
-
-def _connection_id(ctx: Context, conn: Connection) -> int:
-    row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
-    if row is None:
-        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
-    return int(row["id"])
 
 
 def latest_failures(ctx: Context, conn: Connection, ids: list[str]) -> pd.DataFrame:
@@ -183,7 +176,7 @@ def save(ctx: Context, conn: Connection, run: Run) -> int:
     cur = ctx.store.execute(
         "INSERT INTO reconcile_runs (connection_id, at, mode, snapshot_id, exit_code, counts, rows) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (_connection_id(ctx, conn), run.at.isoformat(), run.mode, run.snapshot.id, run.exit_code,
+        (connection_id(ctx, conn), run.at.isoformat(), run.mode, run.snapshot.id, run.exit_code,
          json.dumps(run.result.counts()), _rows(run.result)))
     return int(cur.lastrowid or 0)
 
