@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from console.directory.roles import role_label
 from tests.browser.test_dashboard import SHOTS, _idle, _no_exception, browser, running_app  # noqa: F401
@@ -115,14 +116,29 @@ def _open(page: Any, world: dict[str, Any], path: str) -> None:
     _idle(page)
 
 
-def _select_first_row(page: Any, nth: int = 0) -> None:
-    grid = page.locator("[data-testid='stDataFrame']").nth(nth)
-    grid.wait_for()
-    grid.scroll_into_view_if_needed()
-    bbox = grid.bounding_box()
-    assert bbox is not None
-    page.mouse.click(bbox["x"] + 18, bbox["y"] + 35 + 17)  # the first body row's selection checkbox
-    _idle(page)
+def _select_first_row(page: Any, nth: int = 0, shows: Any = None) -> None:
+    """Tick the first body row of the nth table; with `shows`, retry until that locator appears.
+
+    On a loaded machine the grid can still be painting (or be redrawn by a rerun) when it is clicked, and the
+    click is lost; `shows` is what the selection opens, so a lost click is retried, a taken one is not.
+    """
+    for attempt in range(3):
+        grid = page.locator("[data-testid='stDataFrame']").nth(nth)
+        grid.wait_for()
+        grid.scroll_into_view_if_needed()
+        page.wait_for_timeout(400)  # let the grid finish painting before its box is measured
+        bbox = grid.bounding_box()
+        assert bbox is not None
+        page.mouse.click(bbox["x"] + 18, bbox["y"] + 35 + 17)  # the first body row's selection checkbox
+        _idle(page)
+        if shows is None:
+            return
+        try:
+            shows.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def _search_users(page: Any, text: str) -> None:
@@ -257,9 +273,8 @@ def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: 
     field.press("Enter")
     _idle(page)
     page.get_by_text("Showing the newest 1 matching record").first.wait_for(timeout=30_000)
-    _select_first_row(page, nth=page.locator("[data-testid='stDataFrame']").count() - 1)
     error = page.locator("[data-testid='stAlertContentError']").filter(has_text="What it means").last
-    error.wait_for(timeout=30_000)
+    _select_first_row(page, nth=page.locator("[data-testid='stDataFrame']").count() - 1, shows=error)
     assert _collapse(f"{values['link']} · {values['link']} What it means: Entra reported {values['link']};") in \
         _collapse(error.inner_text().replace(WJ, ""))
     svg_text = page.evaluate("() => Array.from(document.querySelectorAll('.main-svg text'))"
@@ -273,8 +288,7 @@ def test_sync_history_with_a_hostile_record_opened(world: dict[str, Any], page: 
 def test_activity_with_a_hostile_reason(world: dict[str, Any], page: Any) -> None:
     values = world["values"]
     _open(page, world, "activity")
-    _select_first_row(page)
-    page.get_by_text("Why:").first.wait_for(timeout=30_000)
+    _select_first_row(page, shows=page.get_by_text("Why:").first)
     text = _visible(page)
     assert _collapse(f"Action {world['info']['action_id']}: add to group {values['heading']}") in text
     assert _collapse(f"by {values['link']} from this console") in text
