@@ -23,6 +23,7 @@ from console.cli import (
     users,
 )
 from console.errors import console_error
+from console.i18n import LANGUAGES, from_environment, normalise, set_language
 from console.redact import redact, redacting_handler
 
 log = logging.getLogger("console.cli")
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m console",
         description="SCIM operator console for 6clicks: tokens, reminders, directory, sync history, operations.",
+        epilog="Human output follows --lang en|ja (anywhere on the line), else SCIM_CONSOLE_LANG, else LC_ALL/LANG; "
+               "--json output and exit codes are the same in every language.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
@@ -86,10 +89,35 @@ def _report(exc: Exception) -> int:
     return 2
 
 
+def _language(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--lang CODE`` (or ``--lang=CODE``) anywhere in ``argv`` (taken out before parsing), else
+    ``SCIM_CONSOLE_LANG``, else the locale of ``LC_ALL``/``LC_MESSAGES``/``LANG``; returns (code, the rest)."""
+    rest: list[str] = []
+    wanted: str | None = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--lang":
+            wanted = next(args, "")
+        elif arg.startswith("--lang="):
+            wanted = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if wanted is not None:
+        return wanted, rest
+    env = [os.environ.get(name) for name in ("LC_ALL", "LC_MESSAGES", "LANG")]
+    return from_environment() or next((normalise(v) for v in env if v), None), rest
+
+
 def main(argv: list[str] | None = None) -> int:
     replaced = _terminal_safe()
     try:
         _configure_logging()
+        wanted, argv = _language(list(sys.argv[1:] if argv is None else argv))
+        if wanted is not None and normalise(wanted) is None:
+            print(f"error: unknown language {wanted[:20]!r}; use --lang {' or --lang '.join(LANGUAGES)}",
+                  file=sys.stderr)
+            return 2
+        set_language(wanted)
         parser = build_parser()
         args = parser.parse_args(argv)
         try:

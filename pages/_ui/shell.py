@@ -24,6 +24,7 @@ from pages._ui.banners import keyring_banner, token_badge, token_banner, token_s
 from pages._ui.dircache import latest_snapshot, refresh_directory
 from pages._ui.errors import guard, log_exception, show_error
 from pages._ui.format import ago, fmt_time
+from pages._ui.lang import apply_language, language_picker
 from pages._ui.progress import run_with_progress
 from pages._ui.session import (
     KEY_CONNECTION,
@@ -204,6 +205,7 @@ def render_shell() -> None:
     calls it itself when app.py did not run first (Streamlit's legacy ``pages/`` mode: AppTest reruns, or the
     very first request of a server process arriving on a page URL)."""
     _shell.rendered = True
+    apply_language()
     forget_other_pages()
     with guard("starting the console"):
         ctx = context()
@@ -214,6 +216,8 @@ def render_shell() -> None:
         start_demo_if_wanted(ctx)
         start_reminders(ctx)
         selected, token = sidebar(ctx)
+        with st.sidebar:
+            language_picker()
         if selected is not None:
             keyring_banner(selected)
             token_banner(selected, token)
