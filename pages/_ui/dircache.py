@@ -21,6 +21,7 @@ from console.directory.take import take_snapshot
 from console.directory.view import Directory, build_directory
 from console.entra.logstore import ImportResult
 from console.entra.sync import sync
+from console.i18n import _, language
 from pages._ui.errors import log_exception, show_error
 from pages._ui.progress import run_with_progress
 from pages._ui.session import context, data_dir
@@ -106,12 +107,29 @@ def no_snapshot_screen(conn: Connection) -> None:
             st.rerun()
 
 
+def english_headers(key: str) -> bool:
+    """The "English column names (for scripts)" choice beside a CSV download: by default a CSV's header is in the
+    operator's language; scripts that read the file want the same English names whatever the language."""
+    if language() == "en":
+        return True
+    return bool(st.checkbox(_("English column names (for scripts)"), key=key,
+                            help=_("The header row stays the same in every language, so scripts can read it.")))
+
+
+def localized(frame: pd.DataFrame, english: bool) -> pd.DataFrame:
+    """``frame`` with its column names translated (each column name is a message, marked with ``N_`` where the
+    table is built), unless ``english``."""
+    return frame if english else frame.rename(columns=lambda c: _(str(c)))
+
+
 def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
-    """A "Download CSV" button for a table, written by ``console.csvsafe`` (no cell can start a formula). Tables
+    """A "Download CSV" button for a table, written by ``console.csvsafe`` (no cell can start a formula), with
+    the header in the operator's language unless "English column names" is ticked (``english_headers``). Tables
     leave the app only this way: ``client.disableDataExport`` hides the grid's own CSV export, which writes cells
     verbatim."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_name.removesuffix(".csv")) or "export"
-    st.download_button(label, data=lambda: to_csv_bytes(frame() if callable(frame) else frame),
+    english = english_headers(f"{key}.english")
+    st.download_button(label, data=lambda: to_csv_bytes(localized(frame() if callable(frame) else frame, english)),
                        file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key=key)
 
 
