@@ -1,15 +1,19 @@
 """Entra's side of a reconciliation, read through Microsoft Graph: who is assigned to the enterprise app (users
 directly, and the transitive members of assigned groups) and the attributes the guide maps.
 
-Users come from ``/users/delta``: the first run reads every user and keeps Graph's ``@odata.deltaLink``; later
-runs call that link and apply only what changed to the cached copy (table ``entra_users``), so a second
-reconciliation reads the changes, not the tenant. Assignments and group members are read again each run (an
-assignment is not a user change, so delta does not report it). Any page that fails ends the run with an error:
-a reconciliation never goes on with part of a directory (it would report everyone else as orphans).
+Users come from ``/users/delta`` and groups with their direct members from ``/groups/delta`` (``members@delta``):
+the first run reads the tenant and keeps Graph's ``@odata.deltaLink`` of each; later runs call those links and
+apply only what changed to the cached copies (tables ``entra_users``, ``entra_groups``, ``entra_group_members``),
+so a second reconciliation reads the changes, not the tenant. The transitive members of the assigned groups are
+computed here from the cached direct members (nested groups expanded, cycles cut). The app's assignments are read
+again each run (an assignment is neither a user nor a group change; it is a page or two). Any page that fails
+ends the run with an error: a reconciliation never goes on with part of a directory (it would report everyone
+else as orphans).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -29,7 +33,6 @@ log = logging.getLogger(__name__)
 USER_SELECT = "id,userPrincipalName,mail,givenName,surname,accountEnabled,userType"
 USER_COLUMNS = ["id", "upn", "mail", "givenName", "surname", "enabled", "guest"]
 PAGE = "999"
-GROUP_READERS = 8
 MAX_TEXT = 256
 
 
@@ -44,6 +47,7 @@ class EntraSide:
     requests: int = 0              # Graph pages read
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0           # wall time of the Entra read
+    group_changes: int = 0         # groups reported by the groups' delta round (all of them on a full read)
 
     @property
     def in_scope(self) -> set[str]:
@@ -96,6 +100,7 @@ def _read_users(ctx: Context, conn: Connection, graph: GraphClient, counter: lis
         found = page.get("@odata.deltaLink")
         if isinstance(found, str) and found:
             delta_link = found
+    count = len(changed)
     if delta_link is None:
         raise GraphError("Graph's user listing ended without a delta link, so it may have ended early.",
                          "Run the reconciliation again; if it persists, run it with --full.", code="NoDeltaLink")
@@ -110,29 +115,33 @@ def _read_users(ctx: Context, conn: Connection, graph: GraphClient, counter: lis
         db.execute("INSERT INTO entra_delta (connection_id, delta_link, at) VALUES (?, ?, ?) ON CONFLICT "
                    "(connection_id) DO UPDATE SET delta_link = excluded.delta_link, at = excluded.at",
                    (cid, delta_link, ctx.now().isoformat()))
-    rows = ctx.store.query("SELECT id, upn, mail, given_name, surname, enabled, guest FROM entra_users "
-                           "WHERE connection_id = ?", (cid,))
-    users = pd.DataFrame([tuple(r) for r in rows], columns=USER_COLUMNS)
+    del changed
+    cols = ctx.store.columns("SELECT id, upn, mail, given_name, surname, enabled, guest FROM entra_users "
+                             "WHERE connection_id = ?", (cid,))
+    users = _frame(dict(zip(USER_COLUMNS, cols or [[] for _ in USER_COLUMNS], strict=True)),
+                   text=("id", "upn", "mail", "givenName", "surname"))
     users["enabled"] = users["enabled"].astype("boolean")
     users["guest"] = users["guest"].astype(bool)
-    return users, mode, len(changed)
+    return users, mode, count
 
 
 def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool = False) -> EntraSide:
     """Everything the comparison needs from Entra. Raises GraphError (with its remedy) when Graph refuses."""
-    counter = [0]
-    users_counter = [0]
+    counter, users_counter, groups_counter = [0], [0], [0]
     started = time.perf_counter()
-    # the users' delta chain (one page after another) runs beside the assignments and group members
-    reader = ThreadPoolExecutor(max_workers=1)
-    users_future = reader.submit(_read_users, ctx, conn, graph, users_counter, full=full)
-    try:
-        side = _read_assignments(graph, counter)
-    finally:
-        reader.shutdown(wait=True)
-    users, mode, changes = users_future.result()  # re-raises the users read's error
-    counter[0] += users_counter[0]
-    assigned_users, groups, members = side
+    # the users' and the groups' delta chains (each one page after another) run beside the assignments
+    with ThreadPoolExecutor(max_workers=2) as reader:
+        users_future = reader.submit(_read_users, ctx, conn, graph, users_counter, full=full)
+        groups_future = reader.submit(_read_groups, ctx, conn, graph, groups_counter, full=full)
+        assigned_users, groups = _read_assignments(graph, counter)  # on an error, the pool waits for the others
+    users, mode, changes = users_future.result()  # re-raises the read's error
+    group_changes = groups_future.result()
+    counter[0] += users_counter[0] + groups_counter[0]
+    known = users["id"]
+    members = _cached_members(ctx, conn, [gid for gid, _name in groups])
+    # people deleted in Entra are in no scope, whatever a cached membership says
+    members = members[members["user_id"].isin(known)].reset_index(drop=True)
+    assigned_users &= set(known)
     warnings: list[str] = []
     no_mail = int(users["mail"].isna().sum())
     if no_mail:
@@ -142,14 +151,13 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     if guests:
         warnings.append(f"{guests} guest user(s) (#EXT# userPrincipalName): compared like members; their mail is "
                         "their home organisation's.")
-    return EntraSide(users, assigned_users, pd.DataFrame(groups, columns=["id", "displayName"]),
-                     pd.DataFrame(members, columns=["group_id", "user_id"]).drop_duplicates(),
-                     mode, changes, counter[0], warnings, round(time.perf_counter() - started, 2))
+    return EntraSide(users, assigned_users, pd.DataFrame(groups, columns=["id", "displayName"]), members,
+                     mode, changes, counter[0], warnings, round(time.perf_counter() - started, 2),
+                     group_changes)
 
 
-def _read_assignments(graph: GraphClient, counter: list[int]
-                      ) -> tuple[set[str], list[tuple[str, str]], list[tuple[str, str]]]:
-    """(users assigned directly, assigned groups (id, name), their transitive members (group id, user id))."""
+def _read_assignments(graph: GraphClient, counter: list[int]) -> tuple[set[str], list[tuple[str, str]]]:
+    """(users assigned directly, assigned groups (id, name))."""
     sp = quote(graph.service_principal_id, safe="")
     assigned_users: set[str] = set()
     groups: list[tuple[str, str]] = []
@@ -163,26 +171,89 @@ def _read_assignments(graph: GraphClient, counter: list[int]
                 assigned_users.add(pid)
             elif pid and kind == "Group":
                 groups.append((pid, _text(a.get("principalDisplayName")) or pid))
-    members: list[tuple[str, str]] = []
-    unique = list(dict.fromkeys(groups))
+    return assigned_users, list(dict.fromkeys(groups))
 
-    def group_members(item: tuple[str, str]) -> tuple[list[tuple[str, str]], int]:
-        gid, name = item
-        pages = [0]
-        found = []
-        path = f"groups/{quote(gid, safe='')}/transitiveMembers"
-        for page in _pages(graph, path, f"read the members of the group {name}", {"$select": "id", "$top": PAGE},
-                           pages):
-            for m in page["value"]:
-                if isinstance(m, dict) and _text(m.get("id")) and \
-                        str(m.get("@odata.type", "#microsoft.graph.user")).endswith(".user"):
-                    found.append((gid, str(m["id"])[:MAX_TEXT]))
-        return found, pages[0]
 
-    # groups are read concurrently (as the SCIM client pages): at 50 ms a request, 1,000 assigned groups one
-    # after the other would take a minute; any failure ends the run (``map`` re-raises it)
-    with ThreadPoolExecutor(max_workers=GROUP_READERS) as pool:
-        for found, pages in pool.map(group_members, unique):
-            members.extend(found)
-            counter[0] += pages
-    return assigned_users, unique, members
+def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: list[int], *, full: bool) -> int:
+    """Bring the cached groups and direct members up to date through ``/groups/delta``; returns how many groups
+    the round reported (every group on a first round, the changed ones after)."""
+    cid = connection_id(ctx, conn)
+    row = ctx.store.query_one("SELECT delta_link FROM entra_groups_delta WHERE connection_id = ?", (cid,))
+    link = None if full or row is None else row["delta_link"]
+    names: dict[str, str | None] = {}
+    gone: set[str] = set()
+    added: dict[tuple[str, str], int] = {}
+    removed: set[tuple[str, str]] = set()
+    delta_link = None
+    for page in _pages(graph, link or "groups/delta", "read the tenant's groups and their members",
+                       None if link else {"$select": "displayName,members", "$top": PAGE}, counter):
+        for g in page["value"]:
+            gid = _text(g.get("id")) if isinstance(g, dict) else None
+            if not gid:
+                continue
+            if "@removed" in g:
+                gone.add(gid)
+                names.pop(gid, None)
+                continue
+            gone.discard(gid)
+            names[gid] = _text(g.get("displayName")) or names.get(gid)
+            members = g.get("members@delta")
+            for m in members if isinstance(members, list) else []:
+                mid = _text(m.get("id")) if isinstance(m, dict) else None
+                if not mid:
+                    continue
+                kind = str(m.get("@odata.type", "#microsoft.graph.user"))
+                if not kind.endswith((".user", ".group")):
+                    continue  # devices, service principals, contacts: not people
+                key = (gid, mid)
+                if "@removed" in m:
+                    removed.add(key)
+                    added.pop(key, None)
+                else:
+                    removed.discard(key)
+                    added[key] = int(kind.endswith(".group"))
+        found = page.get("@odata.deltaLink")
+        if isinstance(found, str) and found:
+            delta_link = found
+    if delta_link is None:
+        raise GraphError("Graph's group listing ended without a delta link, so it may have ended early.",
+                         "Run the reconciliation again; if it persists, run it with --full.", code="NoDeltaLink")
+    with ctx.store.transaction() as db:
+        if link is None:
+            db.execute("DELETE FROM entra_group_members WHERE connection_id = ?", (cid,))
+            db.execute("DELETE FROM entra_groups WHERE connection_id = ?", (cid,))
+        db.executemany("DELETE FROM entra_group_members WHERE connection_id = ? AND group_id = ?",
+                       [(cid, gid) for gid in gone])
+        db.executemany("DELETE FROM entra_groups WHERE connection_id = ? AND id = ?", [(cid, gid) for gid in gone])
+        db.executemany("INSERT INTO entra_groups (connection_id, id, display_name) VALUES (?, ?, ?) ON CONFLICT "
+                       "(connection_id, id) DO UPDATE SET display_name = coalesce(excluded.display_name, "
+                       "entra_groups.display_name)", [(cid, gid, name) for gid, name in names.items()])
+        db.executemany("DELETE FROM entra_group_members WHERE connection_id = ? AND group_id = ? AND member_id = ?",
+                       [(cid, gid, mid) for gid, mid in removed])
+        db.executemany("INSERT OR REPLACE INTO entra_group_members (connection_id, group_id, member_id, "
+                       "member_is_group) VALUES (?, ?, ?, ?)",
+                       [(cid, gid, mid, nested) for (gid, mid), nested in added.items()])
+        db.execute("INSERT INTO entra_groups_delta (connection_id, delta_link, at) VALUES (?, ?, ?) ON CONFLICT "
+                   "(connection_id) DO UPDATE SET delta_link = excluded.delta_link, at = excluded.at",
+                   (cid, delta_link, ctx.now().isoformat()))
+    return len(names) + len(gone)
+
+
+def _frame(columns: dict[str, list[Any]], text: tuple[str, ...]) -> pd.DataFrame:
+    """A DataFrame from column lists, the ``text`` columns as Arrow strings (a tenth of Python objects' memory)."""
+    return pd.DataFrame({name: pd.array(values, dtype="string[pyarrow]") if name in text else values
+                         for name, values in columns.items()})
+
+
+def _cached_members(ctx: Context, conn: Connection, roots: list[str]) -> pd.DataFrame:
+    """The transitive user members of ``roots`` (the assigned groups) from the cached direct members, expanded
+    in SQLite (a recursive query; ``UNION`` ends cycles), so only the pairs needed come into memory."""
+    if not roots:
+        return pd.DataFrame(columns=["group_id", "user_id"])
+    cid = connection_id(ctx, conn)
+    cols = ctx.store.columns(
+        "WITH RECURSIVE reach(root, gid) AS (SELECT value, value FROM json_each(?) UNION SELECT r.root, m.member_id "
+        "FROM reach r JOIN entra_group_members m ON m.connection_id = ? AND m.group_id = r.gid AND m.member_is_group) "
+        "SELECT DISTINCT r.root, m.member_id FROM reach r JOIN entra_group_members m ON m.connection_id = ? AND "
+        "m.group_id = r.gid AND NOT m.member_is_group", (json.dumps(roots), cid, cid))
+    return _frame(dict(zip(["group_id", "user_id"], cols or [[], []], strict=True)), text=("group_id", "user_id"))

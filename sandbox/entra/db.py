@@ -102,6 +102,20 @@ WHEN OLD.upn IS NOT NEW.upn OR OLD.mail IS NOT NEW.mail OR OLD.given_name IS NOT
     OR OLD.department IS NOT NEW.department OR OLD.soft_deleted IS NOT NEW.soft_deleted
     OR OLD.hard_deleted IS NOT NEW.hard_deleted
 BEGIN INSERT INTO dir_changes(object_id) VALUES (NEW.object_id); END;
+-- Graph's groups/delta: one row per change of a group (member_id NULL: the group itself, e.g. renamed or deleted)
+-- or of one of its memberships (removed = 1 when the member left), written by the triggers below.
+CREATE TABLE IF NOT EXISTS group_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL,
+    member_id TEXT, removed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS group_changes_group ON group_changes(group_id, seq);
+CREATE TRIGGER IF NOT EXISTS src_groups_added AFTER INSERT ON src_groups
+BEGIN INSERT INTO group_changes(group_id) VALUES (NEW.object_id); END;
+CREATE TRIGGER IF NOT EXISTS src_groups_changed AFTER UPDATE OF display_name, deleted ON src_groups
+WHEN OLD.display_name IS NOT NEW.display_name OR OLD.deleted IS NOT NEW.deleted
+BEGIN INSERT INTO group_changes(group_id) VALUES (NEW.object_id); END;
+CREATE TRIGGER IF NOT EXISTS src_members_added AFTER INSERT ON src_members
+BEGIN INSERT INTO group_changes(group_id, member_id) VALUES (NEW.group_id, NEW.user_id); END;
+CREATE TRIGGER IF NOT EXISTS src_members_removed AFTER DELETE ON src_members
+BEGIN INSERT INTO group_changes(group_id, member_id, removed) VALUES (OLD.group_id, OLD.user_id, 1); END;
 CREATE TABLE IF NOT EXISTS cycles (
     seq INTEGER PRIMARY KEY,
     cycle_id TEXT NOT NULL,

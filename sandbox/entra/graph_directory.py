@@ -1,6 +1,11 @@
 """Graph reads of the simulated tenant, for reconciliation: users (``$select``, ``$top``, ``@odata.nextLink``),
-``/users/delta`` with delta links, a group and its ``transitiveMembers``, and the enterprise app's
-``appRoleAssignedTo``.
+``/users/delta`` and ``/groups/delta`` (with ``members@delta``) with delta links, a group and its
+``transitiveMembers``, and the enterprise app's ``appRoleAssignedTo``.
+
+``/groups/delta?$select=displayName,members``: the first round returns every group with its members; a group with
+more members than a page holds (``MEMBERS_PER_PAGE``) continues on the next page, as Graph splits large member
+lists. A later round returns only the groups changed since, each with ``members@delta`` listing the members
+added and, with ``"@removed"``, those removed; a deleted group comes as ``{"id", "@removed"}``.
 
 Soft-deleted users are in Entra's recycle bin: absent from ``/users`` and ``transitiveMembers``, and reported by
 a delta round as ``{"id", "@removed": {"reason": "changed"}}`` (``"deleted"`` once hard-deleted). Paging is by
@@ -16,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import json
+import os
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,6 +41,9 @@ MAX_TOP = 999
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                 "preferredLanguage", "surname", "userPrincipalName", "id")
 USER_PROPS = set(USER_DEFAULT) | {"accountEnabled", "department", "userType", "mailNickname"}
+GROUP_PROPS = {"id", "displayName", "members", "description"}
+#: members per page of a first groups/delta round (env ``SANDBOX_GRAPH_MEMBERS_PER_PAGE`` lowers it for tests)
+MEMBERS_PER_PAGE = max(1, int(os.environ.get("SANDBOX_GRAPH_MEMBERS_PER_PAGE", "2000") or 2000))
 DEFAULT_ROLE = "00000000-0000-0000-0000-000000000000"  # "Default Access"
 _USERS_SQL = ("SELECT u.*, g.display_name AS dept_name FROM src_users u LEFT JOIN src_groups g "
               "ON g.object_id = u.department")
@@ -231,6 +240,117 @@ async def transitive_members(request: Request) -> Response:
     return JSONResponse(body)
 
 
+def _group_select(request: Request) -> set[str]:
+    raw = request.query_params.get("$select")
+    names = {n.strip() for n in (raw or "displayName,members").split(",") if n.strip()}
+    unknown = sorted(names - GROUP_PROPS)
+    if unknown or not names:
+        raise _Bad(f"Could not find a property named '{(unknown or [raw])[0]}' on type 'microsoft.graph.group'. "
+                   f"Select from: {', '.join(sorted(GROUP_PROPS))}.")
+    return names
+
+
+def _member(uid: str, removed: bool = False) -> dict[str, Any]:
+    item: dict[str, Any] = {"@odata.type": "#microsoft.graph.user", "id": uid}
+    if removed:
+        item["@removed"] = {"reason": "deleted"}
+    return item
+
+
+def _group_item(row: Any, select: set[str], members: list[dict[str, Any]] | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"@odata.type": "#microsoft.graph.group", "id": row["object_id"]}
+    if "displayName" in select:
+        item["displayName"] = row["display_name"]
+    if "description" in select:
+        item["description"] = None
+    if "members" in select and members is not None:
+        item["members@delta"] = members
+    return item
+
+
+def _groups_full_page(db: Any, select: set[str], top: int, state: dict[str, Any]
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A page of the first round: up to ``top`` groups and ``MEMBERS_PER_PAGE`` members; the state to go on from
+    (None at the end). ``state``: ``g`` the group to resume in (with ``u`` its last member sent) or to go past."""
+    group, last_user = str(state.get("g", "")), state.get("u")
+    op = ">=" if last_user is not None else ">"
+    rows = db.query(f"SELECT * FROM src_groups WHERE NOT deleted AND object_id {op} ? ORDER BY object_id LIMIT ?",
+                    (group, top + 1))
+    value: list[dict[str, Any]] = []
+    budget = MEMBERS_PER_PAGE
+    for index, row in enumerate(rows[:top]):
+        after = str(last_user) if last_user is not None and row["object_id"] == group else ""
+        members = [] if "members" not in select else [r["user_id"] for r in db.query(
+            "SELECT m.user_id FROM src_members m JOIN src_users u ON u.object_id = m.user_id WHERE m.group_id = ? "
+            "AND m.user_id > ? AND NOT u.soft_deleted AND NOT u.hard_deleted ORDER BY m.user_id LIMIT ?",
+            (row["object_id"], after, budget + 1))]
+        if len(members) > budget:  # the rest of this group's members on the next page
+            value.append(_group_item(row, select, [_member(u) for u in members[:budget]]))
+            return value, {"g": row["object_id"], "u": members[budget - 1]}
+        value.append(_group_item(row, select, [_member(u) for u in members]))
+        budget -= len(members)
+        more = index + 1 < len(rows)
+        if budget <= 0 and more:
+            return value, {"g": row["object_id"]}
+    if len(rows) > top:
+        return value, {"g": rows[top - 1]["object_id"]}
+    return value, None
+
+
+def _groups_delta_page(db: Any, select: set[str], top: int, state: dict[str, Any]
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A page of a later round: the groups changed after ``since`` up to ``d``, past group ``g``."""
+    since, upto, after = int(state["since"]), int(state["d"]), str(state.get("g", ""))
+    changed = db.query("SELECT DISTINCT group_id FROM group_changes WHERE seq > ? AND seq <= ? AND group_id > ? "
+                       "ORDER BY group_id LIMIT ?", (since, upto, after, top + 1))
+    value: list[dict[str, Any]] = []
+    for c in changed[:top]:
+        gid = c["group_id"]
+        row = db.one("SELECT * FROM src_groups WHERE object_id = ?", (gid,))
+        if row is None or row["deleted"]:
+            value.append({"@odata.type": "#microsoft.graph.group", "id": gid, "@removed": {"reason": "deleted"}})
+            continue
+        net: dict[str, bool] = {}
+        for r in db.query("SELECT member_id, removed FROM group_changes WHERE group_id = ? AND seq > ? AND seq <= ? "
+                          "AND member_id IS NOT NULL ORDER BY seq", (gid, since, upto)):
+            net[r["member_id"]] = bool(r["removed"])
+        value.append(_group_item(row, select, [_member(u, gone) for u, gone in sorted(net.items())]))
+    if len(changed) > top:
+        return value, {"g": changed[top - 1]["group_id"], "since": since, "d": upto}
+    return value, None
+
+
+@_guard(READ_GROUPS)
+async def groups_delta(request: Request) -> Response:
+    select, top = _group_select(request), _top(request)
+    db = _sim(request).db
+    q = request.query_params
+    if "$deltatoken" in q:
+        since = _decode(q["$deltatoken"], "$deltatoken").get("d")
+        if not isinstance(since, int):
+            raise _Bad("The $deltatoken is not valid.")
+        state: dict[str, Any] = {"since": since}
+    elif "$skiptoken" in q:
+        state = _decode(q["$skiptoken"], "$skiptoken")
+    else:
+        state = {}
+    if "d" not in state:
+        head = db.one("SELECT coalesce(max(seq), 0) AS n FROM group_changes")
+        state["d"] = int(head["n"]) if head else 0
+    if state.get("since") is None:
+        value, nxt = await asyncio.to_thread(_groups_full_page, db, select, top, state)
+        if nxt is not None:
+            nxt["d"] = state["d"]
+    else:
+        value, nxt = await asyncio.to_thread(_groups_delta_page, db, select, top, state)
+    body: dict[str, Any] = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups", "value": value}
+    if nxt is not None:
+        body["@odata.nextLink"] = _link(request, "/groups/delta", {"$skiptoken": _encode(nxt)})
+    else:
+        body["@odata.deltaLink"] = _link(request, "/groups/delta", {"$deltatoken": _encode({"d": state["d"]})})
+    return JSONResponse(body)
+
+
 @_guard(READ_APPS)
 async def app_role_assigned_to(request: Request) -> Response:
     sim = _sim(request)
@@ -272,6 +392,8 @@ def routes() -> list[BaseRoute]:
         Route(GRAPH + "/users/delta", users_delta, methods=["GET"]),
         Route(GRAPH + "/users/delta()", users_delta, methods=["GET"]),
         Route(GRAPH + "/users/{id}", user, methods=["GET"]),
+        Route(GRAPH + "/groups/delta", groups_delta, methods=["GET"]),
+        Route(GRAPH + "/groups/delta()", groups_delta, methods=["GET"]),
         Route(GRAPH + "/groups/{id}", group, methods=["GET"]),
         Route(GRAPH + "/groups/{id}/transitiveMembers", transitive_members, methods=["GET"]),
         Route(GRAPH + "/servicePrincipals/{sp}/appRoleAssignedTo", app_role_assigned_to, methods=["GET"]),

@@ -77,8 +77,26 @@ def test_direct_scim_accounts_and_delta_runs(ctx, demo):
         victim = first.entra.users[first.entra.users["id"].isin(first.entra.in_scope)].iloc[0]
         demo.admin("POST", "/sandbox-admin/entra/tenant", json={"action": "rename", "user": victim["upn"],
                                                                "givenName": "Renamedgiven"})
+        # and one membership change: an assigned user moved between two assigned groups (groups/delta must see it)
+        members = first.entra.members
+        groups = first.entra.groups.set_index("id")["displayName"]
+        plain = [g for g in groups.index if not str(groups[g]).startswith("Role - ")]
+        mover, frm = next((u, g) for g, u in zip(members["group_id"], members["user_id"], strict=True)
+                          if g in plain and u != victim["id"])
+        to = next(g for g in plain if g != frm and not ((members["group_id"] == g) & (members["user_id"] == mover)).any())
+        demo.admin("POST", "/sandbox-admin/entra/tenant", json={"action": "move", "user": mover, "to": to,
+                                                               "from": frm})
         second = reconcile(ctx, conn)
         assert second.mode == "delta" and 1 <= second.entra.changes < 10
+        assert second.entra.group_changes == 2 and first.entra.group_changes == len(groups) >= 2
+        now = second.entra.members
+        assert ((now["group_id"] == to) & (now["user_id"] == mover)).any()
+        assert not ((now["group_id"] == frm) & (now["user_id"] == mover)).any()
+        drift = second.result.tables["membership_drift"]
+        upn = first.entra.users.set_index("id").loc[mover, "upn"]
+        sides = {(r["group"], r["side"][:14]) for r in drift[drift["userName"].str.lower() == str(upn).lower()]
+                 .to_dict("records")}
+        assert (groups[frm], "only in 6click") in sides and (groups[to], "only in Entra ") in sides, sides
         assert first.entra.changes == len(first.entra.users) > 100  # the first run read every user
         t = second.result.tables
         assert "jit.person@contoso.example" in set(t["not_managed"]["userName"])
@@ -176,3 +194,21 @@ def test_cli_bad_csv_path_is_refused_before_the_run(ctx, demo, monkeypatch, caps
                      str(tmp_path / "missing" / "x.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert len(history(ctx, _conn(ctx))) == 0  # refused before anything ran
+
+
+def test_transitive_members_expand_nested_groups_and_stop_at_cycles(ctx):
+    from console.connections import connection_id
+    from console.reconcile.entra_side import _cached_members
+
+    conn = _conn(ctx)
+    cid = connection_id(ctx, conn)
+    edges = [("A", "u1", 0), ("A", "B", 1), ("B", "u2", 0), ("B", "C", 1), ("C", "u3", 0), ("C", "A", 1),
+             ("D", "u4", 0)]
+    with ctx.store.transaction() as db:
+        db.executemany("INSERT INTO entra_group_members (connection_id, group_id, member_id, member_is_group) "
+                       "VALUES (?, ?, ?, ?)", [(cid, *e) for e in edges])
+    got = _cached_members(ctx, conn, ["A", "C"])
+    pairs = set(zip(got["group_id"], got["user_id"], strict=True))
+    assert pairs == {("A", "u1"), ("A", "u2"), ("A", "u3"), ("C", "u3"), ("C", "u1"), ("C", "u2")}
+    assert len(got) == len(pairs)
+    assert _cached_members(ctx, conn, []).empty

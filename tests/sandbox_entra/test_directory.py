@@ -1,5 +1,5 @@
 """Graph reads of the simulated tenant for reconciliation: users with $select/$top/nextLink, delta rounds,
-transitiveMembers, appRoleAssignedTo, application permissions and throttling."""
+groups/delta with members@delta, transitiveMembers, appRoleAssignedTo, application permissions and throttling."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ ALL_ROLES = ["AuditLog.Read.All", "Directory.Read.All", "Synchronization.Read.Al
 def box():
     from tests.sandbox_fixture import start_sandbox
 
-    b = start_sandbox(seed_users=25, seed_groups=4, seed=51, extra_args=NO_LIVE)
+    b = start_sandbox(seed_users=25, seed_groups=4, seed=51, extra_args=NO_LIVE,
+                      env={"SANDBOX_GRAPH_MEMBERS_PER_PAGE": "4"})  # large groups split across pages
     try:
         cycles(b)
         yield b
@@ -168,3 +169,60 @@ def test_throttling_answers_429_with_retry_after(box) -> None:
     finally:
         box.clear_faults()
     assert graph.get("/users/delta").status_code == 200
+
+
+def _round(graph: Graph, link: str) -> tuple[list[dict[str, Any]], str]:
+    """Every page of a delta round from its link: (the groups, the next round's delta link)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        body = graph.client.get(link).json()
+        out += body["value"]
+        if "@odata.deltaLink" in body:
+            return out, body["@odata.deltaLink"]
+        link = body["@odata.nextLink"]
+
+
+def _members_by_group(groups: list[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for g in groups:
+        out.setdefault(g["id"], set()).update(m["id"] for m in g.get("members@delta", []) if "@removed" not in m)
+    return out
+
+
+def test_groups_delta_first_round_then_only_changes(box) -> None:
+    graph = Graph(box)
+    live = _db(box, "SELECT m.group_id, m.user_id FROM src_members m JOIN src_users u ON u.object_id = m.user_id "
+                    "JOIN src_groups g ON g.object_id = m.group_id WHERE NOT u.soft_deleted AND NOT u.hard_deleted "
+                    "AND NOT g.deleted")
+    expected: dict[str, set[str]] = {}
+    for gid, uid in live:
+        expected.setdefault(gid, set()).add(uid)
+    got, last = _all(graph, "/groups/delta", **{"$select": "displayName,members", "$top": 2})
+    assert _members_by_group(got).keys() >= expected.keys()
+    assert {g: m for g, m in _members_by_group(got).items() if m} == expected  # every membership exactly
+    assert len(got) > len(expected), "groups larger than a page continue on the next page"
+    assert all(g["displayName"] for g in got)
+    link = last["@odata.deltaLink"]
+    # nothing changed: an empty round
+    again, link = _round(graph, link)
+    assert again == []
+    # a move between two groups: both groups come back with only that member, added or removed
+    frm, uid = live[0]
+    to = next(g for g in expected if g != frm and uid not in expected[g])
+    tenant(box, {"action": "move", "user": uid, "to": to, "from": frm})
+    moved, link = _round(graph, link)
+    changed = {g["id"]: g for g in moved}
+    assert set(changed) == {frm, to}
+    assert changed[frm]["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": uid,
+                                              "@removed": {"reason": "deleted"}}]
+    assert changed[to]["members@delta"] == [{"@odata.type": "#microsoft.graph.user", "id": uid}]
+    tenant(box, {"action": "move", "user": uid, "to": frm, "from": to})  # as it was, for the other tests
+    # a new group, then deleted: reported, then reported removed
+    [added] = tenant(box, {"action": "add_group", "displayName": "Delta Probe Group"})
+    back, link = _round(graph, link)
+    assert {g["id"] for g in back} == {frm, to, added["objectId"]}
+    tenant(box, {"action": "delete_group", "group": added["objectId"]})
+    gone, link = _round(graph, link)
+    assert gone == [{"@odata.type": "#microsoft.graph.group", "id": added["objectId"],
+                              "@removed": {"reason": "deleted"}}]
+    assert graph.get("/groups/delta", **{"$select": "owners"}).status_code == 400
