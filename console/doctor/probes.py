@@ -30,6 +30,7 @@ MESSAGES: dict[str, str] = {
     "an earlier step failed, so this one could not be tried": N_("an earlier step failed, so this one could not be "
                                                                  "tried"),
 }
+_ACCEPTED_TOKEN = re.compile(r"the SCIM service at (\S+) accepted the token")
 _GRANTED = re.compile(r"answered (\d{3}): permitted callers are refused for the request itself \(this relies on the "
                       r"server checking permission before the request's content\)")
 _ACCEPTED = re.compile(r"the server accepted it \((\d{3})\) where it should have refused the request itself(.*)",
@@ -60,6 +61,8 @@ def result_words(check: PermissionCheck) -> str:
     message = check.message
     if message in MESSAGES:
         return _(MESSAGES[message])
+    if found := _ACCEPTED_TOKEN.fullmatch(message):
+        return _("the SCIM service at {url} accepted the token").format(url=found.group(1))
     if found := _GRANTED.fullmatch(message):
         return _("answered {status}: permitted callers are refused for the request itself (this relies on the server "
                  "checking permission before the request's content)").format(status=found.group(1))
