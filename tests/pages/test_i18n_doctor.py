@@ -256,6 +256,12 @@ def test_reconcile_in_japanese_tables_chart_and_csv(console_home: Any, demo_box:
     assert unescape(go.label) == f"{missing['upn'].iloc[0]} をオンデマンド プロビジョニング"
     assert not _left(_page_part(at), [live.conn.name, *_others(run)])
 
+    # a new session: the last run's counts in words
+    again = app(RECONCILE)
+    last = next(c.value for c in again.caption if c.value.startswith("前回の実行 "))
+    assert (f"孤立アカウント {len(planted['orphans'])} 件、未プロビジョニング {len(planted['missing'])} 件、"
+            f"SCIM 管理外 {len(planted['notManagedBySCIM'])} 件。詳細を見るには照合してください。") in unescape(last)
+
     # the run's CSV: the operator's language, or English column names for scripts (the default of the core)
     from console.reconcile.runs import export_csv
 
