@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from console.connections import Connection, connection_id
 from console.context import Context
 from console.doctor.manual import MANUAL
-from console.doctor.model import Report
+from console.doctor.model import Report, summary_text, title_of
 from console.errors import InvalidInput
+from console.i18n import _, pgettext
 
 MAX_OPERATOR = 120
 
@@ -19,7 +20,8 @@ def confirm(ctx: Context, conn: Connection, item: str, operator: str) -> None:
     """Record that ``operator`` checked ``item`` by hand now (replacing an older confirmation)."""
     items = [m[0] for m in MANUAL]
     if item not in items:
-        raise InvalidInput(f"{item!r} is not an item to confirm by hand.", f"Use one of: {', '.join(items)}.")
+        raise InvalidInput(_("{item} is not an item to confirm by hand.").format(item=repr(item)),
+                           _("Use one of: {items}.").format(items=pgettext("list separator", ", ").join(items)))
     printable = "".join(c for c in str(operator or "") if c.isprintable() and c not in "\u202a\u202b\u202c\u202d"
                         "\u202e\u2066\u2067\u2068\u2069")
     who = " ".join(printable.split())[:MAX_OPERATOR] or "unknown operator"
@@ -46,15 +48,16 @@ def confirmations(ctx: Context, conn: Connection) -> dict[str, tuple[str, dateti
 class LastRun:
     at: datetime
     worst: str
-    summary: str
-    failures: list[str]  # titles of the failed checks
+    summary: str         # the counts in words, in the current language
+    failures: list[str]  # titles of the failed checks, in the current language
+    failure_ids: list[str] = field(default_factory=list)  # their ids (language-neutral: for dedupe keys)
 
 
 def save_run(ctx: Context, conn: Connection, report: Report) -> None:
     cid = connection_id(ctx, conn)
     ctx.store.execute(
         "INSERT INTO doctor_runs (connection_id, at, worst, summary, report) VALUES (?, ?, ?, ?, ?)",
-        (cid, report.at.astimezone(UTC).isoformat(), report.worst, report.summary(),
+        (cid, report.at.astimezone(UTC).isoformat(), report.worst, report.summary_en(),
          json.dumps(report.to_dict(), ensure_ascii=False)))
     # keep the last 200 runs per connection
     ctx.store.execute(
@@ -69,9 +72,18 @@ def last_run(ctx: Context, conn: Connection) -> LastRun | None:
         "WHERE c.name = ? ORDER BY r.at DESC, r.id DESC LIMIT 1", (conn.name,))
     if row is None:
         return None
+    # the summary and the titles in the reader's language (the stored ones are in the language of the run)
+    summary, failures, failure_ids = row["summary"], [], []
     try:
-        checks = json.loads(row["report"]).get("checks", [])
-        failures = [str(c.get("title"))[:200] for c in checks if isinstance(c, dict) and c.get("status") == "failure"]
+        checks = [c for c in json.loads(row["report"]).get("checks", []) if isinstance(c, dict)]
+        statuses = [c.get("status") for c in checks]
+        summary = summary_text(statuses.count("failure"), statuses.count("warning"), statuses.count("ok"),
+                               statuses.count("manual"))
+        for c in checks:
+            if c.get("status") == "failure":
+                check_id = str(c.get("id") or "")[:100]
+                failure_ids.append(check_id)
+                failures.append(title_of(check_id) or str(c.get("title"))[:200])
     except (ValueError, AttributeError):
-        failures = []
-    return LastRun(datetime.fromisoformat(row["at"]), row["worst"], row["summary"], failures)
+        failures, failure_ids = [], []
+    return LastRun(datetime.fromisoformat(row["at"]), row["worst"], summary, failures, failure_ids)

@@ -11,6 +11,10 @@ vectorised (100,000 people in well under a second), no I/O.
 
 Nothing is matched silently: duplicate ``externalId``s or e-mails on the 6clicks side are reported under
 **Conflicts** and the duplicated ``externalId``s are left out of the matching.
+
+The tables' words (reasons, notes, fixes) are English, as the run keeps them and ``--json`` prints them; each is
+marked with ``N_`` so ``localize`` shows a table in the operator's language (column names too; attribute names
+stay as they are).
 """
 
 from __future__ import annotations
@@ -19,14 +23,75 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from console.entra.catalogue import explain_error
+from console.i18n import N_, _, language, pgettext
+
 CATEGORIES = ("not_managed", "orphans", "missing", "attribute_drift", "membership_drift", "conflicts")
-TITLES = {"not_managed": "Not managed by SCIM", "orphans": "Orphans", "missing": "Missing",
-          "attribute_drift": "Attribute drift", "membership_drift": "Membership drift", "conflicts": "Conflicts"}
+# each category's title (translate where shown: _(TITLES[category]))
+TITLES = {"not_managed": N_("Not managed by SCIM"), "orphans": N_("Orphans"), "missing": N_("Missing"),
+          "attribute_drift": N_("Attribute drift"), "membership_drift": N_("Membership drift"),
+          "conflicts": N_("Conflicts")}
 # (6clicks column, Entra column, words)
-MAPPED = (("userName", "upn", "userName / userPrincipalName"), ("email", "mail", "e-mail / mail"),
-          ("givenName", "givenName", "given name"), ("familyName", "surname", "family name"))
-FIX_UPDATE = ("6clicks does not apply updates to this attribute: change it by hand in 6clicks, or delete the user "
-              "there and let Entra create it again at the next cycle")
+MAPPED = (("userName", "upn", N_("userName / userPrincipalName")), ("email", "mail", N_("e-mail / mail")),
+          ("givenName", "givenName", N_("given name")), ("familyName", "surname", N_("family name")))
+FIX_UPDATE = N_("6clicks does not apply updates to this attribute: change it by hand in 6clicks, or delete the user "
+                "there and let Entra create it again at the next cycle")
+FIX_REACTIVATE = N_("reactivate the user in the console (Users > Reactivate), or unassign them in Entra")
+ACTIVE_IN_ENTRA = N_("True (assigned and enabled)")
+REASON_GONE = N_("gone from Entra (no object with this id)")
+REASON_DISABLED = N_("disabled in Entra")
+REASON_UNASSIGNED = N_("not assigned to the app in Entra")
+NOTE_JIT = N_("a 6clicks account with this e-mail or name exists without externalId (created just in time?)")
+KIND_DUPLICATE_ID = N_("duplicate externalId")
+KIND_DUPLICATE_MAIL = N_("duplicate e-mail")
+EFFECT_DUPLICATE_ID = N_("not matched: each is reported on its own, never paired with an Entra user")
+EFFECT_DUPLICATE_MAIL = N_("Entra matches by e-mail first: it finds several and fails (DuplicateTargetEntries)")
+SIDE_6CLICKS = N_("only in 6clicks (not a member in Entra)")
+SIDE_ENTRA = N_("only in Entra (not a member in 6clicks)")
+# the words above, which ``localize`` translates wherever they stand in these columns
+WORDS = frozenset({*(m[2] for m in MAPPED), FIX_UPDATE, FIX_REACTIVATE, ACTIVE_IN_ENTRA, REASON_GONE,
+                   REASON_DISABLED, REASON_UNASSIGNED, NOTE_JIT, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
+                   EFFECT_DUPLICATE_ID, EFFECT_DUPLICATE_MAIL, SIDE_6CLICKS, SIDE_ENTRA})
+WORD_COLUMNS = ("reason", "note", "attribute", "in_entra", "fix", "kind", "effect", "side")
+
+
+def column_label(name: str) -> str:
+    """A table's column name in the current language; attribute names (userName, externalId, ...) stay."""
+    labels = {"category": pgettext("reconcile column", "category"), "kind": pgettext("reconcile column", "kind"),
+              "value": pgettext("reconcile column", "value"), "users": pgettext("reconcile column", "users"),
+              "effect": pgettext("reconcile column", "effect"), "reason": pgettext("reconcile column", "reason"),
+              "guest": pgettext("reconcile column", "guest"), "note": pgettext("reconcile column", "note"),
+              "at": pgettext("reconcile column", "at"), "error_code": pgettext("reconcile column", "error_code"),
+              "explanation": pgettext("reconcile column", "explanation"), "fix": pgettext("reconcile column", "fix"),
+              "attribute": pgettext("reconcile column", "attribute"),
+              "in_6clicks": pgettext("reconcile column", "in_6clicks"),
+              "in_entra": pgettext("reconcile column", "in_entra"), "group": pgettext("reconcile column", "group"),
+              "side": pgettext("reconcile column", "side")}
+    return labels.get(name, name)
+
+
+def localize(frame: pd.DataFrame, category: str | None = None) -> pd.DataFrame:
+    """``frame`` (one category's table, or a run's rows with a ``category`` column when ``category`` is None) in
+    the current language: the comparison's words, each missing person's error explained by the catalogue in this
+    language, the category titles and the column names. Unchanged in English."""
+    if language() == "en":
+        return frame
+    out = frame.copy()
+    words = {w: _(w) for w in WORDS}
+    for column in WORD_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].map(lambda v: words.get(v, v) if isinstance(v, str) else v)
+    if {"error_code", "explanation", "fix"} <= set(out.columns) and category in (None, "missing"):
+        codes = out["error_code"]
+        mask = codes.notna() & (codes.astype(str).str.strip() != "")
+        if category is None and "category" in out.columns:
+            mask &= out["category"] == "missing"
+        for index in out.index[mask]:
+            out.at[index, "explanation"], out.at[index, "fix"] = explain_error(str(codes[index]))
+    if "category" in out.columns:
+        titles = {**{t: _(t) for t in TITLES.values()}, **{k: _(t) for k, t in TITLES.items()}}
+        out["category"] = out["category"].map(lambda c: titles.get(c, c))
+    return out.rename(columns=column_label)
 
 
 @dataclass
@@ -85,10 +150,8 @@ def conflicts(users: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
                          "userNames": ", ".join(users.loc[idx, "userName"].astype(str).head(5))})
         return dup
 
-    dup_ext = duplicates("externalId", "duplicate externalId",
-                         "not matched: each is reported on its own, never paired with an Entra user")
-    duplicates("email", "duplicate e-mail",
-               "Entra matches by e-mail first: it finds several and fails (DuplicateTargetEntries)")
+    dup_ext = duplicates("externalId", KIND_DUPLICATE_ID, EFFECT_DUPLICATE_ID)
+    duplicates("email", KIND_DUPLICATE_MAIL, EFFECT_DUPLICATE_MAIL)
     table = pd.DataFrame(rows, columns=["kind", "value", "users", "userNames", "effect"])
     return table, set(dup_ext.unique())
 
@@ -115,9 +178,9 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     active = joined["active"].fillna(False).astype(bool)
     enabled = joined["enabled"].fillna(True).astype(bool)
     reason = pd.Series("", index=joined.index, dtype=object)
-    reason[~found] = "gone from Entra (no object with this id)"
-    reason[found & ~enabled] = "disabled in Entra"
-    reason[found & enabled & ~joined["in_scope"].fillna(False).astype(bool)] = "not assigned to the app in Entra"
+    reason[~found] = REASON_GONE
+    reason[found & ~enabled] = REASON_DISABLED
+    reason[found & enabled & ~joined["in_scope"].fillna(False).astype(bool)] = REASON_UNASSIGNED
     orphan = active & (reason != "")
     tables["orphans"] = joined.loc[orphan, ["id", "userName", "email", "externalId"]].assign(
         reason=reason[orphan]).sort_values("userName", key=_key).reset_index(drop=True)
@@ -129,8 +192,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     unmanaged = tables["not_managed"]
     by_mail = set(_key(unmanaged["email"]).dropna()) | set(_key(unmanaged["userName"]).dropna())
     missing = missing.assign(note=[
-        "a 6clicks account with this e-mail or name exists without externalId (created just in time?)"
-        if (str(m).lower() in by_mail or str(u).lower() in by_mail) else ""
+        NOTE_JIT if (str(m).lower() in by_mail or str(u).lower() in by_mail) else ""
         for m, u in zip(missing["mail"], missing["upn"], strict=True)])
     if failures is not None and len(failures):
         missing = missing.merge(failures.rename(columns={"source_id": "entraId"}), on="entraId", how="left")
@@ -151,8 +213,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
         drift.append(part)
     inactive = live[~live["active"].fillna(False).astype(bool)]
     drift.append(inactive[["id", "userName", "externalId"]].assign(
-        attribute="active", in_6clicks="False", in_entra="True (assigned and enabled)",
-        fix="reactivate the user in the console (Users > Reactivate), or unassign them in Entra"))
+        attribute="active", in_6clicks="False", in_entra=ACTIVE_IN_ENTRA, fix=FIX_REACTIVATE))
     tables["attribute_drift"] = (pd.concat(drift, ignore_index=True) if drift else pd.DataFrame()).sort_values(
         ["userName", "attribute"], key=_key).reset_index(drop=True)
 
@@ -184,8 +245,7 @@ def _membership_drift(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd
     theirs = theirs[_isin(theirs["user_id"], active) | ~_isin(theirs["user_id"], users["id"])]
     both = ours.merge(theirs[["group_id", "user_id"]], on=["group_id", "user_id"], how="outer", indicator=True)
     only = both[both["_merge"] != "both"].copy()
-    only["side"] = only["_merge"].map({"left_only": "only in 6clicks (not a member in Entra)",
-                                       "right_only": "only in Entra (not a member in 6clicks)"}).astype(object)
+    only["side"] = only["_merge"].map({"left_only": SIDE_6CLICKS, "right_only": SIDE_ENTRA}).astype(object)
     names = groups.set_index("id")["displayName"]
     people = users.set_index("id")["userName"]
     only["group"] = only["group_id"].map(names)

@@ -22,7 +22,8 @@ from console.directory.take import take_snapshot
 from console.entra.catalogue import explain_error
 from console.errors import InvalidInput, NotFoundError
 from console.graph import GraphClient, GraphError
-from console.reconcile.compare import CATEGORIES, TITLES, Result, compare
+from console.i18n import _, use_language
+from console.reconcile.compare import CATEGORIES, TITLES, Result, compare, localize
 from console.reconcile.entra_side import EntraSide, read_entra
 
 MAX_ROWS_KEPT = 200_000   # rows per run kept for the CSV (a run with more keeps its counts and says so)
@@ -55,9 +56,16 @@ def latest_failures(ctx: Context, conn: Connection, ids: list[str]) -> pd.DataFr
     out = []
     for r in rows:
         if r["source_id"] in wanted:
-            meaning, fix = explain_error(r["error_code"])
+            meaning, fix = _explain(r["error_code"])
             out.append((r["source_id"], pd.Timestamp(r["ms"], unit="ms", tz="UTC"), r["error_code"], meaning, fix))
     return pd.DataFrame(out, columns=columns)
+
+
+def _explain(code: str | None) -> tuple[str, str]:
+    """The catalogue's explanation and fix in English, as the run keeps its rows (``compare.localize`` shows them
+    in the operator's language)."""
+    with use_language("en"):
+        return explain_error(code)
 
 
 MAX_LOOKUPS = 50  # missing people whose latest failure is asked of Graph directly (the rest: stored logs)
@@ -79,7 +87,7 @@ def graph_failures(graph: GraphClient, ids: list[str]) -> pd.DataFrame:
         code = str(error.get("errorCode") or "")[:120] if isinstance(error, dict) else ""
         if not code or not isinstance(record, dict):
             continue
-        meaning, fix = explain_error(code)
+        meaning, fix = _explain(code)
         at = pd.to_datetime(str(record.get("activityDateTime") or ""), utc=True, errors="coerce")
         out.append((object_id, at, code, meaning, fix))
     return pd.DataFrame(out, columns=["source_id", "at", "error_code", "explanation", "fix"])
@@ -98,20 +106,20 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
     # the two sides are read at the same time: each mostly waits on its server
     with ThreadPoolExecutor(max_workers=1) as pool:
         snap_future = pool.submit(take_snapshot, ctx, conn) if refresh else None
-        say("Reading 6clicks" + (" and Entra (Microsoft Graph)…" if with_graph else "…"))
+        say(_("Reading 6clicks and Entra (Microsoft Graph)…") if with_graph else _("Reading 6clicks…"))
         if not with_graph:
             snap = snap_future.result() if snap_future else _latest(ctx, conn)
-            say("Comparing…")
+            say(_("Comparing…"))
             result = compare(snap.users, snap.groups, snap.memberships, None)
-            result.warnings.append("Without Microsoft Graph settings only the 6clicks side is checked (accounts not "
-                                   "managed by SCIM, duplicates). With them the console also finds orphans, "
-                                   "missing people and drift: Connection & token > Microsoft Graph.")
+            result.warnings.append(_("Without Microsoft Graph settings only the 6clicks side is checked (accounts "
+                                     "not managed by SCIM, duplicates). With them the console also finds orphans, "
+                                     "missing people and drift: Connection & token > Microsoft Graph."))
         else:
             client = graph or GraphClient.for_connection(ctx, conn)
             try:
                 entra = read_entra(ctx, conn, client, full=full)
                 snap = snap_future.result() if snap_future else _latest(ctx, conn)
-                say("Comparing…")
+                say(_("Comparing…"))
                 result = compare(snap.users, snap.groups, snap.memberships, entra.users, entra.in_scope,
                                  entra.groups, entra.members, latest_failures(ctx, conn, sorted(entra.in_scope)))
                 result.warnings.extend(entra.warnings)
@@ -129,8 +137,8 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
 def _latest(ctx: Context, conn: Connection) -> Snapshot:
     found = latest_snapshot(ctx, conn)
     if found is None:
-        raise InvalidInput(f"There is no directory snapshot of {conn.name!r} yet.",
-                           "Refresh the directory first (or reconcile with a fresh read of 6clicks).")
+        raise InvalidInput(_("There is no directory snapshot of {connection} yet.").format(connection=repr(conn.name)),
+                           _("Refresh the directory first (or reconcile with a fresh read of 6clicks)."))
     return found
 
 
@@ -143,11 +151,12 @@ def _fill_failures(result: Result, graph: GraphClient) -> None:
     try:
         found = graph_failures(graph, unknown)
     except GraphError as exc:
-        result.warnings.append(f"The provisioning logs could not be read for the missing people: {exc.message}")
+        result.warnings.append(_("The provisioning logs could not be read for the missing people: {error}").format(
+            error=exc.message))
         return
     if len(unknown) > MAX_LOOKUPS:
-        result.warnings.append(f"The latest failure was looked up for the first {MAX_LOOKUPS} missing people; "
-                               "fetch the provisioning logs (Sync history) for the others.")
+        result.warnings.append(_("The latest failure was looked up for the first {n} missing people; fetch the "
+                                 "provisioning logs (Sync history) for the others.").format(n=MAX_LOOKUPS))
     if not len(found):
         return
     fill = found.set_index("source_id")
@@ -228,16 +237,18 @@ def open_orphans(ctx: Context, conn: Connection) -> OpenOrphans | None:
     return OpenOrphans(at, found, int(active.sum()))
 
 
-def export_csv(ctx: Context, conn: Connection, run_id: int) -> bytes:
-    """A run's rows as CSV (formula-safe), one line per row with its category, for evidence."""
+def export_csv(ctx: Context, conn: Connection, run_id: int, *, english: bool = True) -> bytes:
+    """A run's rows as CSV (formula-safe), one line per row with its category, for evidence. ``english`` (the
+    default, for scripts and the command line): the header, category titles and the comparison's words in English
+    whatever the language; otherwise in the current language (attribute names and data stay as they are)."""
     row = ctx.store.query_one(
         "SELECT r.rows, r.at FROM reconcile_runs r JOIN connections c ON c.id = r.connection_id "
         "WHERE c.name = ? AND r.id = ?", (conn.name, run_id))
     if row is None:
-        raise NotFoundError(f"Reconciliation run {run_id} of {conn.name!r} does not exist.",
-                            "Choose a run from the history.")
+        raise NotFoundError(_("Reconciliation run {run} of {connection} does not exist.").format(
+            run=run_id, connection=repr(conn.name)), _("Choose a run from the history."))
     records = [json.loads(line) for line in zlib.decompress(row["rows"]).decode().splitlines() if line]
     columns = ["category", *sorted({k for r in records for k in r} - {"category"})]
     frame = pd.DataFrame(records, columns=columns)
     frame["category"] = frame["category"].map(TITLES).fillna(frame["category"])
-    return to_csv_bytes(frame)
+    return to_csv_bytes(frame if english else localize(frame))
