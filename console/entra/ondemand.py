@@ -60,8 +60,9 @@ class OnDemandResult:
             text = _("{outcome}.").format(outcome=outcome)
         else:
             text = _("{outcome} ({action}).").format(outcome=outcome, action=self.action)
-        if self.reason:
-            text += " " + self.reason
+        if self.reason:  # Entra's own words, after the console's sentence
+            # Translators: the result sentence, then Entra's reason (Japanese needs no space after 。)
+            text = _("{result} {reason}").format(result=text, reason=self.reason)
         return text
 
 

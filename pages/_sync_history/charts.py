@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from console.entra.catalogue import error_title, outcome_word, quarantine_reason_text
 from console.entra.health import SPIKE_WINDOW
 from console.i18n import _
+from console.text import as_text
 from console.timeline import action_label
 from pages import _history as hist
 from pages._ui import format as fmt
@@ -33,7 +34,7 @@ def _shade_quarantine(fig: go.Figure, periods: pd.DataFrame, lo: datetime | None
         x0, x1 = hist.iso_list([start, end])
         fig.add_vrect(x0=x0, x1=x1, fillcolor="#c62828", opacity=0.12, line_width=0,
                       annotation_text=_("quarantine: {reason}").format(
-                          reason=plot_text(quarantine_reason_text(row.reason))) if reason else _("quarantine"),
+                          reason=plot_text(quarantine_reason_text(as_text(row.reason)))) if reason else _("quarantine"),
                       annotation_position="top left")
 
 
