@@ -20,6 +20,7 @@ from console.connections import Connection
 from console.entra import health, schedule
 from console.entra.health import JobOverview
 from console.entra.logstore import history_version
+from console.i18n import language
 from console.timeline import SOURCE_DIRECTORY
 from pages._ui import dircache, session
 from pages._ui import format as fmt
@@ -54,14 +55,16 @@ def version(conn: Connection) -> tuple:
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, _conn: Connection) -> JobOverview:
+def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, lang: str,
+              _conn: Connection) -> JobOverview:
+    # ``lang``: the overview's quarantine words (reason, meaning, fix) are in the language it was computed in
     return health.job_overview(session.context(), _conn)
 
 
 def job_overview(conn: Connection) -> JobOverview:
     """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
     and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
-    return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), conn)
+    return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), language(), conn)
 
 
 def next_cycle(ov: JobOverview, now: datetime | None = None) -> tuple[str, str]:

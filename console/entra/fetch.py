@@ -15,6 +15,7 @@ from console.context import Context
 from console.entra.logstore import ImportResult, Ingester, conn_name, record_fetch
 from console.errors import ConsoleError, InvalidInput
 from console.graph import GraphClient, GraphError
+from console.i18n import _, fmt_number, ngettext
 
 #: how far back an incremental fetch reaches before the newest stored record (late-arriving log entries)
 FETCH_OVERLAP = timedelta(minutes=15)
@@ -51,26 +52,29 @@ def fetch_logs(ctx: Context, conn: Connection, *, full: bool = False,
     """Fetch new provisioning logs from Graph. Incremental unless ``full``. Raises ``ConsoleError`` when the
     connection has no Entra settings, ``FetchError`` (what was fetched is kept) when Graph fails midway."""
     if conn.entra is None:
-        raise InvalidInput(f"Connection {conn.name!r} has no Microsoft Graph settings, so its provisioning logs "
-                           "cannot be fetched.", "Add the tenant id, client id, service-principal id and client "
-                           "secret on the Connection page, or import a download from the Entra admin center.")
+        raise InvalidInput(_("Connection {name} has no Microsoft Graph settings, so its provisioning logs cannot be "
+                             "fetched.").format(name=repr(conn.name)),
+                           _("Add the tenant ID, client ID, service principal ID and client secret on the Connection "
+                             "& token page, or import a download from the Entra admin center."))
     since = None if full else fetch_since(ctx, conn)
     ing = Ingester(ctx, conn.name, "graph")
     with GraphClient.for_connection(ctx, conn) as graph:
         try:
-            ing.add_all(graph.iter_provisioning_logs(since=since), "Graph record", progress)
+            ing.add_all(graph.iter_provisioning_logs(since=since), _("Graph record"), progress)
         except Exception as exc:  # whatever stopped it, keep what was read and journal the incomplete fetch
             partial = ing.finish()
             record_fetch(ctx, conn.name, "graph", since, partial, complete=False, watermark=None,
                          detail=str(exc)[:500])
-            stopped = f"Fetching provisioning logs stopped after {ing.count} records ({partial.new} new, kept): "
+            stopped = ngettext("Fetching provisioning logs stopped after {n} record ({new} new, kept): ",
+                               "Fetching provisioning logs stopped after {n} records ({new} new, kept): ",
+                               ing.count).format(n=fmt_number(ing.count), new=fmt_number(partial.new))
             if isinstance(exc, GraphError):
                 raise FetchError(stopped + exc.message, exc.remedy, status=exc.status,
                                  permission=exc.permission) from None
             if isinstance(exc, ConsoleError):
                 raise FetchError(stopped + exc.message, exc.remedy) from None
             raise FetchError(stopped + str(exc),
-                             "Try again; the next fetch starts where the last complete one ended.") from None
+                             _("Try again; the next fetch starts where the last complete one ended.")) from None
     result = ing.finish()
     now_ms = int(ctx.now().timestamp() * 1000)
     prior = fetch_since(ctx, conn)

@@ -17,9 +17,10 @@ from console.connections import Connection
 from console.context import Context
 from console.entra.logstore import ImportResult, conn_name, ingest_records, record_fetch
 from console.errors import InvalidInput
+from console.i18n import N_, _, fmt_number, ngettext
 from console.uploads import UploadError, decode_text, read_records
 
-_IMPORT_REMEDY = "Download the provisioning logs again from the Entra admin center (JSON, or the CSV files)."
+_IMPORT_REMEDY = N_("Download the provisioning logs again from the Entra admin center (JSON, or the CSV files).")
 
 
 class LogImportError(InvalidInput):
@@ -35,8 +36,8 @@ def _salvage_json(text: str) -> tuple[list[Any], str]:
     decoder = json.JSONDecoder()
     m = re.match(r'\s*\{.*?"value"\s*:\s*\[', text, re.S | re.I) or re.match(r"\s*\[", text)
     if not m:
-        raise LogImportError("The file is not valid JSON and does not start like a list of log records.",
-                             "Download the logs again from the Entra admin center (JSON or CSV).")
+        raise LogImportError(_("The file is not valid JSON and does not start like a list of log records."),
+                             _("Download the logs again from the Entra admin center (JSON or CSV)."))
     pos, records = m.end(), []
     n = len(text)
     while True:
@@ -49,8 +50,11 @@ def _salvage_json(text: str) -> tuple[list[Any], str]:
         except json.JSONDecodeError:
             break
         records.append(obj)
-    note = (f"The file is cut off at character {pos} of {n}: the {len(records)} complete records before that "
-            "point were read; anything after it is missing. Download the logs again to get the rest.")
+    note = ngettext("The file is cut off at character {pos} of {size}: the {n} complete record before that "
+                    "point was read; anything after it is missing. Download the logs again to get the rest.",
+                    "The file is cut off at character {pos} of {size}: the {n} complete records before that "
+                    "point were read; anything after it is missing. Download the logs again to get the rest.",
+                    len(records)).format(pos=fmt_number(pos), size=fmt_number(n), n=fmt_number(len(records)))
     return records, note
 
 
@@ -58,7 +62,7 @@ def parse_json_text(text: str) -> tuple[list[Any], list[str]]:
     """JSON array, Graph envelope, a single record, or JSON lines -> (records, warnings)."""
     stripped = text.strip()
     if not stripped:
-        raise LogImportError("The file is empty.", "Download the logs again from the Entra admin center.")
+        raise LogImportError(_("The file is empty."), _("Download the logs again from the Entra admin center."))
     try:
         doc = orjson.loads(stripped)
     except orjson.JSONDecodeError:
@@ -70,7 +74,7 @@ def parse_json_text(text: str) -> tuple[list[Any], list[str]]:
                     records.append(orjson.loads(ln))
                 except orjson.JSONDecodeError:
                     records.append(None)
-                    warnings.append(f"line {i} is not valid JSON")
+                    warnings.append(_("line {line} is not valid JSON").format(line=i))
             return records, warnings
         records, note = _salvage_json(stripped)
         return records, [note]
@@ -81,13 +85,13 @@ def parse_json_text(text: str) -> tuple[list[Any], list[str]]:
         if isinstance(lowered.get("value"), list):
             warnings = []
             if doc.get("@odata.nextLink"):
-                warnings.append("The file is one page of a longer Graph answer (it has @odata.nextLink); only "
-                                "this page was imported.")
+                warnings.append(_("The file is one page of a longer Graph answer (it has @odata.nextLink); only "
+                                  "this page was imported."))
             return lowered["value"], warnings
         if "id" in lowered:
             return [doc], []
-    raise LogImportError("The JSON file holds neither a list of provisioning log records nor a Graph answer "
-                         "with a \"value\" list.", "Download the provisioning logs from the Entra admin center.")
+    raise LogImportError(_("The JSON file holds neither a list of provisioning log records nor a Graph answer "
+                           "with a \"value\" list."), _("Download the provisioning logs from the Entra admin center."))
 
 
 def _norm_header(h: str) -> str:
@@ -188,9 +192,9 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
         {"logs": logs, "steps": steps, "properties": props}[kind].append((name, headers, rows))
     if not logs:
         if steps or props:
-            problems.append((", ".join(n for n, _, _ in steps + props),
-                             "only the steps / modified-properties file(s) of the CSV bundle were given; add the "
-                             "main provisioning-logs CSV (the one with the date and action columns)"))
+            problems.append((", ".join(n for n, _h, _r in steps + props),
+                             _("only the steps / modified-properties file(s) of the CSV bundle were given; add the "
+                               "main provisioning-logs CSV (the one with the date and action columns)")))
         return [], warnings, problems
     by_key: dict[str, dict[str, Any]] = {}
     by_id: dict[str, dict[str, Any]] = {}
@@ -199,13 +203,14 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
         cols = _resolve(headers, _MAIN)
         missing = [c for c in ("id", "activityDateTime") if c not in cols]
         if missing:
-            problems.append((name, f"the CSV has no {' or '.join(missing)} column (columns found: "
-                                   f"{', '.join(headers[:12])}); it does not look like a provisioning-logs "
-                                   "download"))
+            problems.append((name, _("the CSV has no {missing} column (columns found: {found}); it does not look "
+                                     "like a provisioning-logs download").format(missing=" / ".join(missing),
+                                                                                 found=", ".join(headers[:12]))))
             continue
         optional_missing = [c for c in ("cycleId", "changeId", "provisioningAction", "status") if c not in cols]
         if optional_missing:
-            warnings.append(f"{name}: no {', '.join(optional_missing)} column; those fields are left empty")
+            warnings.append(_("{file}: no {columns} column; those fields are left empty").format(
+                file=name, columns=", ".join(optional_missing)))
         known_cols = set(cols.values())
         for row in rows:
             def g(c: str, row: dict = row, cols: dict = cols) -> Any:
@@ -251,7 +256,8 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
     for name, headers, rows in steps:
         cols = _resolve(headers, _STEPS)
         if "key" not in cols and "logId" not in cols:
-            problems.append((name, "the steps CSV has no change id column to join it on; steps were not attached"))
+            problems.append((name, _("the steps CSV has no change id column to join it on; steps were not "
+                                     "attached")))
             continue
         attached: list[tuple[dict[str, Any], str | None, dict[str, Any]]] = []
         for row in rows:
@@ -269,8 +275,8 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
     for name, headers, rows in props:
         cols = _resolve(headers, _PROPS)
         if "key" not in cols and "logId" not in cols:
-            problems.append((name, "the modified-properties CSV has no change id column; properties were not "
-                                   "attached"))
+            problems.append((name, _("the modified-properties CSV has no change id column; properties were not "
+                                     "attached")))
             continue
         for row in rows:
             owner = _owner(row, cols, by_key, by_id)
@@ -281,8 +287,10 @@ def csv_bundle_to_records(files: list[CsvFile]) -> tuple[list[dict[str, Any]], l
                                               "oldValue": row.get(cols.get("old", "")) or None,
                                               "newValue": row.get(cols.get("new", "")) or None})
     if unmatched:
-        warnings.append(f"{unmatched} step / property rows refer to a change id that is not in the logs CSV; "
-                        "they were not attached")
+        warnings.append(ngettext("{n} step / property row refers to a change id that is not in the logs CSV; it "
+                                 "was not attached",
+                                 "{n} step / property rows refer to a change id that is not in the logs CSV; they "
+                                 "were not attached", unmatched).format(n=fmt_number(unmatched)))
     return records, warnings, problems
 
 
@@ -310,7 +318,7 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
     csv_files: list[CsvFile] = []
     for name, data in files:
         try:
-            decoded = decode_text(data, name=name, remedy=_IMPORT_REMEDY)
+            decoded = decode_text(data, name=name, remedy=_(_IMPORT_REMEDY))
         except UploadError as exc:
             problems.append((name, exc.reason))
             continue
@@ -322,30 +330,31 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, list[An
                 parsed.append((name, records))
                 warnings.extend(f"{name}: {n}" for n in notes)
             elif not text.strip():
-                problems.append((name, "the file is empty"))
+                problems.append((name, _("the file is empty")))
             else:
                 table = read_records(decoded, name=name)
                 headers, rows = table.header, table.records
                 if len(headers) < 2:
-                    problems.append((name, "the file is neither JSON nor a CSV with a header row; download the "
-                                           "provisioning logs again (JSON or CSV)"))
+                    problems.append((name, _("the file is neither JSON nor a CSV with a header row; download the "
+                                             "provisioning logs again (JSON or CSV)")))
                     continue
                 if not decoded.is_utf8:
-                    warnings.append(f"{name}: read as {decoded.encoding}")
+                    warnings.append(_("{file}: read as {encoding}").format(file=name, encoding=decoded.encoding))
                 warnings.extend(f"{name}: {n}" for n in table.notes)
-                problems.extend((f"{name} line {line}", why) for line, why in table.problems)
+                problems.extend((_("{file} line {line}").format(file=name, line=line), why)
+                                for line, why in table.problems)
                 csv_files.append((name, headers, rows))
         except LogImportError as exc:
             problems.append((name, str(exc)))
         except (ValueError, UnicodeError, RecursionError) as exc:
-            problems.append((name, f"the file cannot be read as provisioning logs ({exc}); download the logs "
-                                   "again from the Entra admin center (JSON or CSV)"))
+            problems.append((name, _("the file cannot be read as provisioning logs ({error}); download the logs "
+                                     "again from the Entra admin center (JSON or CSV)").format(error=exc)))
     if csv_files:
         records, notes, bad = csv_bundle_to_records(csv_files)
         warnings.extend(notes)
         problems.extend(bad)
         if records:
-            parsed.append((" + ".join(n for n, _, _ in csv_files), records))
+            parsed.append((" + ".join(n for n, _h, _r in csv_files), records))
     return parsed, warnings, problems
 
 
@@ -362,13 +371,14 @@ def import_files(ctx: Context, conn: Connection | str, files: list[tuple[str, by
         try:
             loaded.append((path.name, path.read_bytes()))
         except OSError as exc:
-            result.reject(str(path), f"cannot be read ({exc.strerror or exc})")
+            result.reject(str(path), _("cannot be read ({error})").format(error=exc.strerror or exc))
     parsed, warnings, problems = parse_files(loaded)
     for name, reason in problems:
         result.reject(name, reason)
     result.warnings.extend(warnings)
     name = conn_name(conn)
     for label, records in parsed:
-        result.merge(ingest_records(ctx, name, records, origin="import", label=f"{label} record"))
+        result.merge(ingest_records(ctx, name, records, origin="import",
+                                    label=_("{file} record").format(file=label)))
     record_fetch(ctx, name, "import", None, result, complete=True, watermark=None)
     return result

@@ -1,5 +1,5 @@
 """Health of the Entra provisioning job: status history, cycles, quarantine, overdue, failure spikes, staged
-deletes, and Entra's error codes in plain English.
+deletes, and Entra's error codes in words (``console.entra.catalogue``, in the current language).
 
 ``poll_job`` reads ``servicePrincipals/{sp}/synchronization/jobs/{job}`` through ``console.graph`` and keeps
 each answer in ``job_status_history``. ``job_overview`` combines that history with the stored provisioning
@@ -19,11 +19,12 @@ import pandas as pd
 
 from console.connections import Connection
 from console.context import Context
-from console.entra.catalogue import QUARANTINE_REASONS, explain_error
+from console.entra.catalogue import INFERRED_REASON, explain_error, quarantine_reason_text
 from console.entra.logstore import conn_name, cycles_from_counts, grouped_counts
 from console.entra.records import parse_time
 from console.errors import InvalidInput
 from console.graph import GraphClient
+from console.i18n import _
 from console.jsonio import compact_json
 
 DEFAULT_INTERVAL = timedelta(minutes=40)
@@ -78,7 +79,7 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict[str, Any],
                       polled_at: datetime | None = None) -> None:
     """Store one answer of ``GET .../synchronization/jobs/{jobId}``."""
     if not isinstance(job, dict):
-        raise InvalidInput("The provisioning job answer is not a JSON object.", "Check the Graph base URL.")
+        raise InvalidInput(_("The provisioning job answer is not a JSON object."), _("Check the Graph base URL."))
     name = conn_name(conn)
     j = _lower(job)
     schedule, status = _lower(j.get("schedule")), _lower(j.get("status"))
@@ -101,8 +102,8 @@ def record_job_status(ctx: Context, conn: Connection | str, job: dict[str, Any],
 def poll_job(ctx: Context, conn: Connection) -> dict[str, Any]:
     """Read the job from Graph and store it. Raises the Graph error (with its remedy) when that fails."""
     if conn.entra is None:
-        raise InvalidInput(f"Connection {conn.name!r} has no Microsoft Graph settings.",
-                           "Add them on the Connection page to see the provisioning job's status.")
+        raise InvalidInput(_("Connection {name!r} has no Microsoft Graph settings.").format(name=conn.name),
+                           _("Add them on the Connection & token page to see the provisioning job's status."))
     with GraphClient.for_connection(ctx, conn) as graph:
         job = graph.get_job()
     record_job_status(ctx, conn, job)
@@ -165,7 +166,7 @@ def inferred_quarantine_periods(grouped: pd.DataFrame) -> pd.DataFrame:
     for row in per_cycle.itertuples():
         at = pd.Timestamp(row.start, unit="ms", tz="UTC")
         if row.cred and not row.ok and current is None:
-            current = {"start": at, "end": pd.NaT, "reason": "inferred from logs", "error_code": row.code}
+            current = {"start": at, "end": pd.NaT, "reason": INFERRED_REASON, "error_code": row.code}
         elif row.ok and current is not None:
             current["end"] = at
             periods.append(current)
@@ -318,7 +319,7 @@ def job_overview(ctx: Context, conn: Connection | str, now: datetime | None = No
         reason = last["quarantine_reason"] or "Unknown"
         code = last["error_code"] or ("TooManyDeletes" if reason == "TooManyDeletes" else None)
         explanation, fix = explain_error(code) if code else ("", "")
-        quarantine = {"reason": reason, "reason_text": QUARANTINE_REASONS.get(reason, reason),
+        quarantine = {"reason": reason, "reason_text": quarantine_reason_text(reason),
                       "began": _ts(last["quarantine_began"]) or _ts(last["polled_at"]),
                       "next_attempt": _ts(last["quarantine_next"]), "error_code": code,
                       "explanation": explanation, "fix": fix}

@@ -25,6 +25,7 @@ from console.context import Context
 from console.entra.catalogue import explain_error
 from console.entra.records import normalise
 from console.errors import NotFoundError
+from console.i18n import N_, _, fmt_date, fmt_datetime, fmt_number
 from console.jsonio import compact_json
 
 BATCH = 5000
@@ -34,8 +35,13 @@ _INSERT = ("INSERT OR IGNORE INTO provisioning_logs (connection, id, activity_ms
            " action, status, error_code, error_category, identity_type, source_id, source_name, target_id,"
            " target_name, initiator_type, duration_ms, origin, raw) VALUES"
            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-LOG_COLUMNS = ["id", "time", "cycle_id", "change_id", "action", "status", "error_code", "identity_type",
-               "source_id", "source_name", "target_id", "target_name", "initiator_type", "duration_ms"]
+#: the log table's columns (``query_logs``); marked for translation as the header of the CSV download, which is
+#: in the operator's language unless "English column names" is ticked (``pages/_ui/dircache.localized``)
+LOG_COLUMNS = [
+    # Translators: column names of the provisioning-log CSV download (times in UTC)
+    N_("id"), N_("time"), N_("cycle_id"), N_("change_id"), N_("action"), N_("status"), N_("error_code"),
+    N_("identity_type"), N_("source_id"), N_("source_name"), N_("target_id"), N_("target_name"),
+    N_("initiator_type"), N_("duration_ms")]
 
 
 
@@ -65,8 +71,8 @@ def _read_block(ctx: Context, block_id: int) -> list[bytes]:
         return lines
     row = ctx.store.query_one("SELECT data FROM provisioning_raw WHERE id = ?", (block_id,))
     if row is None:
-        raise NotFoundError(f"The stored raw data block {block_id} is missing.",
-                            "Import or fetch the logs again; the indexed columns are still usable.")
+        raise NotFoundError(_("The stored raw data block {block} is missing.").format(block=block_id),
+                            _("Import or fetch the logs again; the indexed columns are still usable."))
     lines = zlib.decompress(row[0]).split(b"\n")
     with _block_lock:
         if len(_block_cache) > 16:
@@ -115,13 +121,18 @@ class ImportResult:
         self.newest = max(self.newest, other.newest) if self.newest and other.newest else self.newest or other.newest
 
     def rejected_reasons(self) -> Counter:
-        return Counter(reason.split(" (")[0] for _, reason in self.rejected)
+        return Counter(reason.split(" (")[0] for _where, reason in self.rejected)
 
     def summary(self) -> str:
-        text = (f"{self.new} new, {self.known + self.duplicates} already known"
-                + (f" ({self.duplicates} repeated within the input)" if self.duplicates else "")
-                + f", {self.rejected_count} rejected")
-        return text
+        """"2 new, 1 already known (1 repeated within the input), 3 rejected", in the current language."""
+        known = self.known + self.duplicates
+        if self.duplicates:
+            return _("{new} new, {known} already known ({repeated} repeated within the input), {rejected} "
+                     "rejected").format(new=fmt_number(self.new), known=fmt_number(known),
+                                        repeated=fmt_number(self.duplicates),
+                                        rejected=fmt_number(self.rejected_count))
+        return _("{new} new, {known} already known, {rejected} rejected").format(
+            new=fmt_number(self.new), known=fmt_number(known), rejected=fmt_number(self.rejected_count))
 
     def as_dict(self) -> dict[str, Any]:
         return {"new": self.new, "already_known": self.known + self.duplicates, "duplicates_in_input":
@@ -160,8 +171,8 @@ class Ingester:
             return
         raw = compact_json(record)
         if raw is None:
-            self.result.reject(where, "the record cannot be stored as JSON (numbers beyond 64 bits or nesting "
-                                      "too deep)")
+            self.result.reject(where, _("the record cannot be stored as JSON (numbers beyond 64 bits or nesting "
+                                        "too deep)"))
             return
         self.seen.add(rec_id)
         ms = row[1]
@@ -173,8 +184,8 @@ class Ingester:
             self.flush()
 
     def add_all(self, records: Iterable[Any], label: str, progress: Callable[[int], None] | None = None) -> None:
-        """``add`` each record, named "<label> <n> (id <id>)" in the reasons of those rejected; ``progress(n)``
-        every 500 records."""
+        """``add`` each record, named "<label> <n> (id <id>)" in the reasons of those rejected (``label`` in the
+        reader's language: "record", "Graph record", "download.json record"); ``progress(n)`` every 500 records."""
         for i, rec in enumerate(records, 1):
             rid = rec.get("id") if isinstance(rec, dict) else None
             self.add(rec, f"{label} {i}" + (f" (id {rid})" if rid else ""))
@@ -235,19 +246,21 @@ class Ingester:
             now = self.ctx.now()
             if res.oldest < now - RETENTION:
                 res.warnings.append(
-                    f"Some records are older than Entra's 30-day retention (oldest {res.oldest:%Y-%m-%d}); they "
-                    "were kept, but check that this is the download you meant.")
+                    _("Some records are older than Entra's 30-day retention (oldest {date}); they were kept, but "
+                      "check that this is the download you meant.").format(date=fmt_date(res.oldest)))
             if res.newest > now + timedelta(hours=1):
-                res.warnings.append(f"Some records are dated in the future (newest {res.newest:%Y-%m-%d %H:%M} "
-                                    "UTC); check the clock of the machine that produced them.")
+                res.warnings.append(_("Some records are dated in the future (newest {time}); check the clock of "
+                                      "the machine that produced them.").format(
+                    time=fmt_datetime(res.newest, zone="UTC")))
         return res
 
 
 def ingest_records(ctx: Context, conn: Connection | str, records: Iterable[Any], *, origin: str = "import",
-                   label: str = "record") -> ImportResult:
-    """Store records (Graph schema) for a connection; returns counts new / known / rejected."""
+                   label: str | None = None) -> ImportResult:
+    """Store records (Graph schema) for a connection; returns counts new / known / rejected. ``label`` names a
+    record in the reasons of those rejected ("record" in the reader's language when not given)."""
     ing = Ingester(ctx, conn_name(conn), origin)
-    ing.add_all(records, label)
+    ing.add_all(records, label if label is not None else _("record"))
     return ing.finish()
 
 
@@ -428,8 +441,8 @@ def get_record(ctx: Context, conn: Connection | str, record_id: str) -> dict:
     row = ctx.store.query_one("SELECT raw FROM provisioning_logs WHERE connection = ? AND id = ?",
                               (conn_name(conn), record_id))
     if row is None:
-        raise NotFoundError(f"No provisioning log record {record_id!r} is stored for this connection.",
-                            "Fetch or import the logs first.")
+        raise NotFoundError(_("No provisioning log record {id} is stored for this connection.").format(
+            id=repr(record_id)), _("Fetch or import the logs first."))
     return decompress_raw(ctx, row["raw"])
 
 

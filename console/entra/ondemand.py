@@ -19,6 +19,7 @@ from console.entra.catalogue import explain_error
 from console.entra.schema import read_schema
 from console.errors import InvalidInput
 from console.graph import GraphClient, GraphError
+from console.i18n import _, fmt_number, ngettext
 
 MAX_VALUE = 256 * 1024
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -51,12 +52,17 @@ class OnDemandResult:
     changed: list[str] = field(default_factory=list)   # "attribute: old -> new"
 
     def summary(self) -> str:
-        words = {"success": "Entra provisioned it", "skipped": "Entra skipped it",
-                 "failure": "Entra could not provision it", "unknown": "Entra's answer gave no result"}
-        action = "" if self.action.lower() in ("", "other") else f" ({self.action})"
-        text = f"{words.get(self.outcome, self.outcome)}{action}."
-        if self.reason:
-            text += f" {self.reason}"
+        """The result in one or two sentences, in the current language (Entra's action and reason as they are)."""
+        words = {"success": _("Entra provisioned it"), "skipped": _("Entra skipped it"),
+                 "failure": _("Entra could not provision it"), "unknown": _("Entra's answer gave no result")}
+        outcome = words.get(self.outcome, self.outcome)
+        if self.action.lower() in ("", "other"):
+            text = _("{outcome}.").format(outcome=outcome)
+        else:
+            text = _("{outcome} ({action}).").format(outcome=outcome, action=self.action)
+        if self.reason:  # Entra's own words, after the console's sentence
+            # Translators: the result sentence, then Entra's reason (Japanese needs no space after 。)
+            text = _("{result} {reason}").format(result=text, reason=self.reason)
         return text
 
 
@@ -76,11 +82,13 @@ def read_answer(answer: Any, object_id: str, object_type: str) -> OnDemandResult
     if isinstance(value, str):
         if len(value) > MAX_VALUE:
             return OnDemandResult(object_id, object_type, "unknown",
-                                  reason=f"Entra's answer was larger than {MAX_VALUE // 1024} KiB and was not read.")
+                                  reason=_("Entra's answer was larger than {size} KiB and was not read.").format(
+                                      size=MAX_VALUE // 1024))
         try:
             value = json.loads(value)
         except ValueError:
-            return OnDemandResult(object_id, object_type, "unknown", reason="Entra's answer was not readable JSON.")
+            return OnDemandResult(object_id, object_type, "unknown",
+                                  reason=_("Entra's answer was not readable JSON."))
     body = _obj(value)
     steps = []
     raw_steps = body.get("provisioningSteps")
@@ -105,8 +113,9 @@ def read_answer(answer: Any, object_id: str, object_type: str) -> OnDemandResult
         p = _obj(p)
         name = _text(p.get("displayName"), 120)
         if name:
-            changed.append(f"{name}: {_text(p.get('oldValue'), 120) or '(none)'} -> "
-                           f"{_text(p.get('newValue'), 120) or '(none)'}")
+            none = _("(none)")
+            changed.append(f"{name}: {_text(p.get('oldValue'), 120) or none} -> "
+                           f"{_text(p.get('newValue'), 120) or none}")
     return OnDemandResult(object_id, object_type, outcome, _text(body.get("provisioningAction"), 40), steps, code,
                           reason, explanation, fix, changed)
 
@@ -118,18 +127,23 @@ def provision_on_demand(ctx: Context, conn: Connection, object_id: str, *, objec
     ``externalId`` under the guide's mapping). Raises GraphError (with its remedy) when Graph refuses."""
     object_id = (object_id or "").strip()
     if not GUID.fullmatch(object_id):
-        raise InvalidInput(f"{object_id[:100]!r} is not an Entra object id.",
-                           "Give the user's or group's Object ID from Entra (a GUID; for a provisioned 6clicks "
-                           "user it is their externalId).")
+        raise InvalidInput(_("{value} is not an Entra object id.").format(value=repr(object_id[:100])),
+                           _("Give the user's or group's Object ID from Entra (a GUID; for a provisioned 6clicks "
+                             "user it is their externalId)."))
     if object_type not in ("User", "Group"):
-        raise InvalidInput(f"Object type {object_type!r} cannot be provisioned on demand.", "Use User or Group.")
+        raise InvalidInput(_("Object type {value} cannot be provisioned on demand.").format(value=repr(object_type)),
+                           _("Use User or Group."))
     members = [m.strip() for m in (members or []) if m.strip()]
     bad = [m for m in members if not GUID.fullmatch(m)]
     if bad:
-        raise InvalidInput(f"{bad[0][:100]!r} is not an Entra object id.", "Name members by their Object ID (a GUID).")
+        raise InvalidInput(_("{value} is not an Entra object id.").format(value=repr(bad[0][:100])),
+                           _("Name members by their Object ID (a GUID)."))
     if len(members) > MAX_GROUP_MEMBERS:
-        raise InvalidInput(f"{len(members)} members were named; Entra provisions at most {MAX_GROUP_MEMBERS} with a "
-                           "group on demand.", "Name up to five members, or wait for the next cycle.")
+        raise InvalidInput(ngettext("{n} member was named; Entra provisions at most {most} with a group on demand.",
+                                    "{n} members were named; Entra provisions at most {most} with a group on "
+                                    "demand.", len(members)).format(n=fmt_number(len(members)),
+                                                                    most=MAX_GROUP_MEMBERS),
+                           _("Name up to {most} members, or wait for the next cycle.").format(most=MAX_GROUP_MEMBERS))
     client = graph or GraphClient.for_connection(ctx, conn)
     try:
         if rule_id is None:
@@ -139,13 +153,22 @@ def provision_on_demand(ctx: Context, conn: Connection, object_id: str, *, objec
                                                 members=members)
         except GraphError as exc:
             if exc.status == 404:
-                raise GraphError(f"Entra has no {object_type.lower()} with the object id {object_id}"
-                                 + (" (or one of the members named is not in it)" if members else "") + ".",
-                                 f"Copy the Object ID from Entra ID > {object_type}s > the {object_type.lower()} > "
-                                 "Overview; a provisioned 6clicks user's externalId is it.", code=exc.code,
-                                 status=404) from None
+                raise GraphError(_not_found(object_type, object_id, bool(members)),
+                                 _("Copy the Object ID from Microsoft Entra ID > Users > the user > Overview; a "
+                                   "provisioned 6clicks user's externalId is it.") if object_type == "User" else
+                                 _("Copy the Object ID from Microsoft Entra ID > Groups > the group > Overview."),
+                                 code=exc.code, status=404) from None
             raise
     finally:
         if graph is None:
             client.close()
     return read_answer(answer, object_id, object_type)
+
+
+def _not_found(object_type: str, object_id: str, members: bool) -> str:
+    if object_type == "User":
+        return _("Entra has no user with the object id {id}.").format(id=object_id)
+    if members:
+        return _("Entra has no group with the object id {id} (or one of the members named is not in it).").format(
+            id=object_id)
+    return _("Entra has no group with the object id {id}.").format(id=object_id)

@@ -1,5 +1,5 @@
 """Provisioning-log records as Graph documents them, and as real downloads vary: the leaf every other part of
-``console.entra`` reads (it imports nothing of ours).
+``console.entra`` reads (it imports only ``console.i18n``, for the reasons a record is rejected).
 
 Records are Graph ``provisioningObjectSummary`` objects. ``normalise`` turns one into the indexed columns the log
 store keeps (``LogRow``), tolerating the variants seen in real documents (any key casing, capitalised enums, the
@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+
+from console.i18n import _
 
 ACTIONS = {"create": "create", "update": "update", "delete": "delete", "disable": "disable",
            "stageddelete": "stagedDelete", "other": "other"}
@@ -158,16 +160,16 @@ def normalise(record: Any) -> tuple[LogRow | None, str]:
         if row is not None:
             return row, ""
     if not isinstance(record, dict):
-        return None, f"not a JSON object ({type(record).__name__})"
+        return None, _("not a JSON object ({type})").format(type=type(record).__name__)
     rec_id = _text(_get(record, "id"))
     if rec_id is None:
-        return None, "no id"
+        return None, _("no id")
     raw_time = _first(record, "activityDateTime", "activityDateTimeUtc", "date")
     when = parse_time(raw_time)
     if when is None:
-        return None, f"activityDateTime {raw_time!r} is missing or not a date"
+        return None, _("activityDateTime {value} is missing or not a date").format(value=repr(raw_time))
     if when.year < 1971:
-        return None, f"activityDateTime {raw_time!r} is not a plausible time (before 1971)"
+        return None, _("activityDateTime {value} is not a plausible time (before 1971)").format(value=repr(raw_time))
     status_info = _obj(_first(record, "provisioningStatusInfo", "statusInfo"))
     error = _obj(_get(status_info, "errorInformation") if "errorInformation" in status_info or
                  "provisioningStatusInfo" in record else _get(status_info, "errorInformation") or

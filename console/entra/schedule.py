@@ -1,5 +1,6 @@
 """When Entra's next provisioning cycle is expected, from a ``JobOverview``: the one answer (``next_cycle``) and
-the words (``next_cycle_words``) the Overview and Sync history pages and the CLI show."""
+the words (``next_cycle_words``, in the current language) the Overview and Sync history pages and the CLI
+show."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from console.entra.health import JobOverview
+from console.i18n import _, fmt_days_left, fmt_number
 
 
 @dataclass(frozen=True)
@@ -42,40 +44,43 @@ def next_cycle(ov: JobOverview, now: datetime | None = None) -> NextCycle:
 
 
 def relative(when: datetime, now: datetime | None = None) -> str:
-    """``in 25 min`` / ``12 min ago`` / ``in 3 h`` / ``2 days ago``: how far ``when`` is from ``now``."""
+    """``in 25 min`` / ``12 min ago`` / ``in 3 h`` / ``2 days ago`` (``25 分後`` / ``12 分前`` ...): how far
+    ``when`` is from ``now``, in the current language."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     seconds = (when - now).total_seconds()
     ahead, span = seconds >= 0, abs(seconds)
     minutes = int(span // 60)
     if minutes < 1:
-        return "in 1 min" if ahead else "just now"
-    if minutes < 120:
-        text = f"{minutes} min"
-    elif minutes < 48 * 60:
-        text = f"{minutes // 60} h"
-    else:
-        text = f"{minutes // (24 * 60)} days"
-    return f"in {text}" if ahead else f"{text} ago"
+        return _("in 1 min") if ahead else _("just now")
+    if minutes < 120:  # "min" and "h" take no plural
+        return (_("in {n} min") if ahead else _("{n} min ago")).format(n=fmt_number(minutes))
+    if minutes < 48 * 60:
+        return (_("in {n} h") if ahead else _("{n} h ago")).format(n=fmt_number(minutes // 60))
+    days = minutes // (24 * 60)
+    return fmt_days_left(days if ahead else -days)  # "in 3 days" / "3 days ago" (あと 3 日 / 3 日前)
 
 
 def next_cycle_words(nc: NextCycle, fmt: Callable[[datetime], str], now: datetime | None = None
                      ) -> tuple[str, str]:
-    """(short, sentence) for ``nc``: the short form for a metric ("in 25 min", "overdue", "paused"), the
-    sentence for a caption or its help. ``fmt`` formats a time for the reader (the page's operator zone, UTC on
-    the command line)."""
+    """(short, sentence) for ``nc`` in the current language: the short form for a metric ("in 25 min",
+    "overdue", "paused"), the sentence for a caption or its help. ``fmt`` formats a time for the reader (the
+    page's operator zone, UTC on the command line)."""
     if nc.state == "quarantine":
         if nc.at is None:
-            return "in quarantine", "Entra does not run cycles while the job is in quarantine."
-        return "in quarantine", f"In quarantine: Entra tries again {fmt(nc.at)} ({relative(nc.at, now)})."
+            return _("in quarantine"), _("Entra does not run cycles while the job is in quarantine.")
+        return _("in quarantine"), _("In quarantine: Entra tries again {at} ({relative}).").format(
+            at=fmt(nc.at), relative=relative(nc.at, now))
     if nc.state == "paused":
-        return "paused", "None: the provisioning job is paused in Entra."
+        return _("paused"), _("None: the provisioning job is paused in Entra.")
     if nc.state == "unknown" or nc.at is None:
-        return "not known yet", "Not known yet: no provisioning cycle has been seen."
-    every = f"every {int(nc.interval.total_seconds() // 60)} min"
+        return _("not known yet"), _("Not known yet: no provisioning cycle has been seen.")
+    minutes = fmt_number(int(nc.interval.total_seconds() // 60))
+    rel = relative(nc.at, now)
     if nc.state == "expected":
-        return relative(nc.at, now), f"Expected {fmt(nc.at)} ({relative(nc.at, now)}; cycles run {every})."
+        return rel, _("Expected {at} ({relative}; cycles run every {minutes} min).").format(
+            at=fmt(nc.at), relative=rel, minutes=minutes)
     if nc.state == "due":
-        return "due now", (f"Due since {fmt(nc.at)} ({relative(nc.at, now)}): it has probably run; fetch the logs "
-                           "to see it.")
-    return "overdue", (f"Overdue: expected {fmt(nc.at)} ({relative(nc.at, now)}), and no cycle has been seen "
-                       "since.")
+        return _("due now"), _("Due since {at} ({relative}): it has probably run; fetch the logs to see it.").format(
+            at=fmt(nc.at), relative=rel)
+    return _("overdue"), _("Overdue: expected {at} ({relative}), and no cycle has been seen since.").format(
+        at=fmt(nc.at), relative=rel)

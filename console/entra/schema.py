@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from console.i18n import N_, _, count, pgettext
+
 Status = Literal["ok", "warning", "failure"]
 
 EMAIL = 'emails[type eq "work"].value'
@@ -45,7 +47,9 @@ GUIDE_USERS = (Expected(EMAIL, "mail", 1), Expected("userName", "userPrincipalNa
 GUIDE_GROUPS = (Expected("displayName", "displayName", 1), Expected("externalId", "objectId"),
                 Expected("members", "members"))
 # 6clicks keeps the value it was created with: updates in Entra never arrive (the guide says so)
-NOT_UPDATABLE = {EMAIL: "e-mail", "userName": "userName"}
+NOT_UPDATABLE = {EMAIL: N_("6clicks keeps the e-mail it was created with; later changes in Entra do not arrive"),
+                 "userName": N_("6clicks keeps the userName it was created with; later changes in Entra do not "
+                                "arrive")}
 
 
 @dataclass(frozen=True)
@@ -134,14 +138,19 @@ def read_schema(schema: Any) -> SchemaView:
 def _describe(source: str, matching: int) -> str:
     if not source:
         return ""
-    return f"{source} (matching precedence {matching})" if matching else source
+    return _("{source} (matching precedence {n})").format(source=source, n=matching) if matching else source
+
+
+def _precedence(matching: int) -> str:
+    return str(matching) if matching else pgettext("matching precedence", "none")
 
 
 def compare(kind: str, expected: tuple[Expected, ...], mapping: ObjectMapping | None) -> list[MappingRow]:
-    """The side-by-side rows for one object type: every line of the guide, then every extra mapping."""
+    """The side-by-side rows for one object type: every line of the guide, then every extra mapping. Notes and
+    descriptions are in the current language; targets, sources and verdicts are identifiers."""
     if mapping is None:
         return [MappingRow(kind, e.target, _describe(e.source, e.matching), "", "failure",
-                           "the job's schema has no mapping for this object type") for e in expected]
+                           _("the job's schema has no mapping for this object type")) for e in expected]
     by_target: dict[str, list[Found]] = {}
     for f in mapping.mappings:
         by_target.setdefault(f.target.casefold(), []).append(f)
@@ -150,7 +159,7 @@ def compare(kind: str, expected: tuple[Expected, ...], mapping: ObjectMapping | 
         founds = by_target.pop(e.target.casefold(), [])
         want = _describe(e.source, e.matching)
         if not founds:
-            rows.append(MappingRow(kind, e.target, want, "", "failure", "missing: Entra does not send it"))
+            rows.append(MappingRow(kind, e.target, want, "", "failure", _("missing: Entra does not send it")))
             continue
         f = founds[0]
         got = _describe(f.source, f.matching)
@@ -158,25 +167,32 @@ def compare(kind: str, expected: tuple[Expected, ...], mapping: ObjectMapping | 
         notes: list[str] = []
         if _normal(f.source) != _normal(e.source):
             status = "failure"
-            notes.append(f"Entra sends {f.source or 'nothing'} where the guide maps {e.source}")
+            notes.append(_("Entra sends {found} where the guide maps {expected}").format(
+                found=f.source, expected=e.source) if f.source else
+                _("Entra sends nothing where the guide maps {expected}").format(expected=e.source))
         if f.matching != e.matching:
             status = "failure"
-            notes.append(f"matching precedence {f.matching or 'none'}, the guide says {e.matching or 'none'}"
-                         + (": users are matched first by work e-mail, then by userName" if kind == "User" else ""))
+            found_p, expected_p = _precedence(f.matching), _precedence(e.matching)
+            notes.append(_("matching precedence {found}, the guide says {expected}: users are matched first by "
+                           "work e-mail, then by userName").format(found=found_p, expected=expected_p)
+                         if kind == "User" else
+                         _("matching precedence {found}, the guide says {expected}").format(found=found_p,
+                                                                                         expected=expected_p))
         if len(founds) > 1:
             status = "failure"
-            notes.append(f"mapped {len(founds)} times")
-        info = (f"6clicks keeps the {NOT_UPDATABLE[e.target]} it was created with; later changes in Entra do not "
-                "arrive" if e.target in NOT_UPDATABLE else "")
+            notes.append(count(len(founds), "mapped {n} time", "mapped {n} times"))
+        info = _(NOT_UPDATABLE[e.target]) if e.target in NOT_UPDATABLE else ""
         rows.append(MappingRow(kind, e.target, want, got, status, "; ".join(notes), info))
     for founds in by_target.values():
         for f in founds:
             rows.append(MappingRow(kind, f.target, "", _describe(f.source, f.matching), "warning",
-                                   "not in the guide: 6clicks does not use it, and a stricter 6clicks could "
-                                   "refuse whole creates for it"))
+                                   _("not in the guide: 6clicks does not use it, and a stricter 6clicks could "
+                                     "refuse whole creates for it")))
     if not mapping.enabled:
-        rows.insert(0, MappingRow(kind, "(the whole mapping)", "enabled", "disabled", "failure",
-                                  f"{kind.lower()}s are not provisioned at all"))
+        rows.insert(0, MappingRow(kind, _("(the whole mapping)"), pgettext("mapping", "enabled"),
+                                  pgettext("mapping", "disabled"), "failure",
+                                  _("users are not provisioned at all") if kind == "User"
+                                  else _("groups are not provisioned at all")))
     return rows
 
 

@@ -13,6 +13,7 @@ from console.entra.fetch import fetch_logs
 from console.entra.health import poll_job
 from console.entra.logstore import ImportResult
 from console.errors import ConsoleError
+from console.i18n import _
 
 
 def sync(ctx: Context, conn: Connection, *, full: bool = False,
@@ -24,5 +25,5 @@ def sync(ctx: Context, conn: Connection, *, full: bool = False,
             poll_job(ctx, conn)
         except ConsoleError as exc:
             result.job_error = str(exc)
-            result.warnings.append(f"The provisioning job could not be read: {exc}")
+            result.warnings.append(_("The provisioning job could not be read: {error}").format(error=exc))
     return result

@@ -1,5 +1,6 @@
 """The Sync history page's Plotly charts: provisioning cycles, the failure rate, actions and the directory's size,
-with quarantine periods shaded. Every label from outside goes through ``plot_text``."""
+with quarantine periods shaded. Every label from outside goes through ``plot_text``. Titles, axes, legends and
+hover texts are in the operator's language; the data (statuses, actions) keeps Graph's values."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import cast
 import pandas as pd
 import plotly.graph_objects as go
 
-from console.entra.catalogue import error_title
+from console.entra.catalogue import error_title, outcome_word, quarantine_reason_text
 from console.entra.health import SPIKE_WINDOW
+from console.i18n import _
+from console.text import as_text
 from console.timeline import action_label
 from pages import _history as hist
 from pages._ui import format as fmt
@@ -30,8 +33,8 @@ def _shade_quarantine(fig: go.Figure, periods: pd.DataFrame, lo: datetime | None
             start = pd.Timestamp(lo)  # the shading starts where the chart does
         x0, x1 = hist.iso_list([start, end])
         fig.add_vrect(x0=x0, x1=x1, fillcolor="#c62828", opacity=0.12, line_width=0,
-                      annotation_text=f"quarantine: {plot_text(row.reason, empty='unknown')}" if reason
-                      else "quarantine",
+                      annotation_text=_("quarantine: {reason}").format(
+                          reason=plot_text(quarantine_reason_text(as_text(row.reason)))) if reason else _("quarantine"),
                       annotation_position="top left")
 
 
@@ -40,31 +43,38 @@ def cycles_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime | Non
     x = hist.iso_list(cycles["start"])
     for status in ("success", "failure", "skipped", "warning"):
         if status in cycles and int(cycles[status].sum()):
-            fig.add_bar(name=status, x=x, y=cycles[status].astype(int).tolist(),
+            word = plot_text(outcome_word(status))
+            fig.add_bar(name=word, x=x, y=cycles[status].astype(int).tolist(),
                         marker_color=STATUS_COLOURS[status],
                         customdata=[plot_text(c) for c in cycles["cycle_id"]],
-                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>cycle %{customdata}<br>%{y} " + status
-                        + "<extra></extra>")
+                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>" + _("cycle {id}").format(id="%{customdata}")
+                        + "<br>"
+                        # Translators: a number of records and their outcome in a chart's hover ("8 failure")
+                        + _("{count} {outcome}").format(count="%{y}", outcome=word) + "<extra></extra>")
     failing = cycles[cycles["failure"] > 0] if "failure" in cycles else cycles.iloc[0:0]
     if len(failing):
         # thin bars hide a few failures among hundreds of cycles: mark every cycle that had any
-        fig.add_scatter(name="cycles with failures", x=hist.iso_list(failing["start"]),
+        fig.add_scatter(name=_("cycles with failures"), x=hist.iso_list(failing["start"]),
                         y=failing["total"].astype(int).tolist(), mode="markers",
                         marker={"symbol": "triangle-down", "size": 11, "color": STATUS_COLOURS["failure"]},
                         customdata=failing["failure"].astype(int).tolist(),
-                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>%{customdata} failed of %{y}<extra></extra>")
+                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>"
+                        + _("{failed} failed of {total}").format(failed="%{customdata}", total="%{y}")
+                        + "<extra></extra>")
         worst = failing.sort_values(["failure", "start"], ascending=[False, False]).iloc[0]
         code = worst.get("top_error")
+        numbers = {"failed": int(worst["failure"]), "total": int(worst["total"])}
         fig.add_annotation(x=hist.iso_list([worst["start"]])[0], y=int(worst["total"]), ax=40, ay=-40,
-                           text=f"worst: {int(worst['failure'])} of {int(worst['total'])} failed"
-                                + (f" ({plot_text(error_title(code))})" if isinstance(code, str) else ""),
+                           text=_("worst: {failed} of {total} failed ({error})").format(
+                               error=plot_text(error_title(code)), **numbers) if isinstance(code, str)
+                           else _("worst: {failed} of {total} failed").format(**numbers),
                            showarrow=True, arrowhead=2, arrowcolor=STATUS_COLOURS["failure"],
                            font={"color": STATUS_COLOURS["failure"]}, bgcolor="rgba(255,255,255,0.85)")
     _shade_quarantine(fig, periods, lo, datetime.now(UTC))
-    fig.update_layout(barmode="stack", title="Cycles over time by outcome", yaxis_title="records", height=380,
+    fig.update_layout(barmode="stack", title=_("Cycles over time by outcome"), yaxis_title=_("records"), height=380,
                       margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.3})
     fig.update_yaxes(rangemode="tozero")
-    hist.time_axis(fig, cycles["start"], lo, title=f"cycle start ({fmt.operator_zone()})")
+    hist.time_axis(fig, cycles["start"], lo, title=_("cycle start ({zone})").format(zone=fmt.operator_zone()))
     return fig
 
 
@@ -74,17 +84,18 @@ def failure_rate_chart(cycles: pd.DataFrame, periods: pd.DataFrame, lo: datetime
     median = rate.shift(1).rolling(SPIKE_WINDOW, min_periods=3).median()
     fig = go.Figure()
     x = hist.iso_list(c["start"])
-    fig.add_scatter(name="failure rate %", x=x, y=rate.tolist(), mode="lines+markers", line_color="#c62828",
-                    hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>%{y}% failed<extra></extra>")
-    fig.add_scatter(name="trailing median %", x=x, y=[None if pd.isna(v) else float(v) for v in median],
+    fig.add_scatter(name=_("failure rate %"), x=x, y=rate.tolist(), mode="lines+markers", line_color="#c62828",
+                    hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>" + _("{rate} failed").format(rate="%{y}%")
+                    + "<extra></extra>")
+    fig.add_scatter(name=_("trailing median %"), x=x, y=[None if pd.isna(v) else float(v) for v in median],
                     mode="lines", line={"dash": "dot", "color": "#616161"}, hoverinfo="skip")
     _shade_quarantine(fig, periods, lo, datetime.now(UTC), reason=False)
     top = float(rate.max()) if len(rate) else 0.0
     # the axis ends just above the highest rate (at most 100 %), not at an automatic margin past the data
     fig.update_yaxes(range=[0, round(min(100.0, max(5.0, top * 1.1)), 1)], ticksuffix=" %")
-    fig.update_layout(title="Failure rate per cycle", yaxis_title="records failed", height=320,
+    fig.update_layout(title=_("Failure rate per cycle"), yaxis_title=_("records failed"), height=320,
                       margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
-    hist.time_axis(fig, c["start"], lo)
+    hist.time_axis(fig, c["start"], lo, title=_("cycle start ({zone})").format(zone=fmt.operator_zone()))
     return fig
 
 
@@ -95,9 +106,9 @@ def actions_chart(by_action: pd.DataFrame) -> go.Figure:
     for status in sorted(by_action["status"].unique(), key=lambda s: list(STATUS_COLOURS).index(s)
                          if s in STATUS_COLOURS else 9):
         part = by_action[by_action["status"] == status].set_index("action")["count"]
-        fig.add_bar(name=plot_text(status), x=[plot_text(action_label(a)) for a in actions],
+        fig.add_bar(name=plot_text(outcome_word(status)), x=[plot_text(action_label(a)) for a in actions],
                     y=[int(part.get(a, 0)) for a in actions], marker_color=STATUS_COLOURS.get(status))
-    fig.update_layout(barmode="stack", title="Actions by type", yaxis_title="records", height=320,
+    fig.update_layout(barmode="stack", title=_("Actions by type"), yaxis_title=_("records"), height=320,
                       margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -105,12 +116,14 @@ def actions_chart(by_action: pd.DataFrame) -> go.Figure:
 def size_chart(size: pd.DataFrame, since: datetime | None) -> go.Figure:
     fig = go.Figure()
     x = hist.iso_list(size["taken_at"])
-    for col, label in (("user_count", "users"), ("active_users", "active users"), ("group_count", "groups"),
-                       ("role_count", "roles")):
+    for col, label in (("user_count", _("users")), ("active_users", _("active users")), ("group_count", _("groups")),
+                       ("role_count", _("roles"))):
         fig.add_scatter(name=label, x=x, y=size[col].astype(int).tolist(), mode="lines+markers",
-                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>%{y:,} " + label + "<extra></extra>")
-    fig.update_layout(title="Directory size over time (from snapshots)", yaxis_title="count", height=320,
+                        hovertemplate="%{x|" + hist.HOVER_TIME + "}<br>"
+                        # Translators: a number and what it counts in a chart's hover ("200 users")
+                        + _("{count} {what}").format(count="%{y:,}", what=label) + "<extra></extra>")
+    fig.update_layout(title=_("Directory size over time (from snapshots)"), yaxis_title=_("count"), height=320,
                       margin={"t": 50, "b": 40})
     fig.update_yaxes(rangemode="tozero")
-    hist.time_axis(fig, size["taken_at"], since, title=f"snapshot taken ({fmt.operator_zone()})")
+    hist.time_axis(fig, size["taken_at"], since, title=_("snapshot taken ({zone})").format(zone=fmt.operator_zone()))
     return fig

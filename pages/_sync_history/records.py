@@ -14,10 +14,17 @@ import streamlit as st
 
 from console.connections import Connection
 from console.context import Context
-from console.entra.catalogue import error_category_text, error_title, explain_error
+from console.entra.catalogue import (
+    NO_ERROR_CODE,
+    error_category_text,
+    error_title,
+    explain_error,
+    outcome_word,
+)
 from console.entra.logstore import LogSummary, get_record, query_logs
 from console.entra.records import record_steps
-from console.text import as_text, count
+from console.i18n import N_, _, fmt_number, language, ngettext, pgettext
+from console.text import as_text
 from console.timeline import action_label, property_words, record_sentence, resolve_target, short_cycle
 from pages import _history as hist
 from pages import _ondemand
@@ -31,12 +38,20 @@ F_ACTION = "sync_history.f_action"
 F_STATUS = "sync_history.f_status"
 F_CODE = "sync_history.f_code"
 F_CYCLE = "sync_history.f_cycle"
-STEP_WORDS = {"import": "Read from Entra", "scoping": "Scope check", "matching": "Looked up in 6clicks",
-              "processing": "Decided", "referenceresolution": "Resolved references", "export": "Wrote to 6clicks"}
+ANY = "(any)"  # the filters' "no filter" value (shown translated)
+#: a step's type (``provisioningStepType``) in words
+STEP_WORDS = {"import": N_("Read from Entra"), "scoping": N_("Scope check"), "matching": N_("Looked up in 6clicks"),
+              "processing": N_("Decided"), "referenceresolution": N_("Resolved references"),
+              "export": N_("Wrote to 6clicks")}
 
 
-STATUS_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
-                 "skipped": ":gray-badge[skipped]", "warning": ":orange-badge[warning]"}
+def _status_badge(status: Any) -> str:
+    """A step's status as a badge (the words are the console's, in the operator's language)."""
+    badges = {"success": ":green-badge[:material/check: {word}]".format(word=pgettext("step status", "done")),
+              "failure": ":red-badge[{word}]".format(word=pgettext("step status", "failed")),
+              "skipped": ":gray-badge[{word}]".format(word=pgettext("step status", "skipped")),
+              "warning": ":orange-badge[{word}]".format(word=pgettext("step status", "warning"))}
+    return badges.get(str(status or "").lower(), ":gray-badge[{word}]".format(word=_("no status")))
 
 
 def _capital(text: str) -> str:
@@ -49,61 +64,82 @@ def _title(code: str | None) -> str:
     return title if title == code else _capital(title)
 
 
+def _error_head(code: str | None) -> str:
+    """"**Token rejected** · <code>": the short name in bold, the code beside it (none for "no error code")."""
+    head = f"**{md_escape(_title(code))}**"
+    return head + (f" · {md_escape(code)}" if code and code != NO_ERROR_CODE else "")
+
+
+def _meaning_and_fix(code: str | None) -> str:
+    why, fix = explain_error(code)
+    return (_("**What it means:** {text}").format(text=md_escape(why, limit=1000)) + "\n\n"
+            + _("**Suggested fix:** {text}").format(text=md_escape(fix, limit=1000)))
+
+
 def _show_code(code: str) -> None:
     st.session_state[F_CODE] = code
-    st.session_state[F_STATUS] = "(any)"
+    st.session_state[F_STATUS] = ANY
 
 
 def failures_panel(summary: LogSummary) -> None:
-    st.subheader("Failures by error code", divider="gray")
+    st.subheader(_("Failures by error code"), divider="gray")
     if summary.by_error.empty:
-        st.success("No failures in this period.", icon=":material/check_circle:")
+        st.success(_("No failures in this period."), icon=":material/check_circle:")
         return
     for row in summary.by_error.head(15).to_dict("records"):
         box = st.container(border=True)
         code, records = str(row["error_code"]), int(row["count"])
-        # the code comes from the logs (hostile until shown as text); the explanations are the console's
-        box.markdown(f"**{md_escape(_title(code))}** · {md_escape(code)} · "
-                     f"**{count(records, 'record')}**, the last {fmt.fmt_time(row['last_seen'])}\n\n"
-                     f"**What it means:** {md_escape(row['explanation'], limit=1000)}\n\n"
-                     f"**Suggested fix:** {md_escape(row['fix'], limit=1000)}")
+        # the code comes from the logs (hostile until shown as text); the explanations are the console's, in the
+        # operator's language (explained here, not taken from the cached summary)
+        count_text = ngettext("{n} record", "{n} records", records).format(n=fmt_number(records))
+        box.markdown(_error_head(code) + " · "
+                     + _("**{records}**, the last {time}").format(records=count_text,
+                                                                   time=fmt.fmt_time(row["last_seen"]))
+                     + "\n\n" + _meaning_and_fix(code))
         digest = hashlib.sha256(code.encode()).hexdigest()[:12]
-        box.button(f"Show {'this record' if records == 1 else 'these records'} in the log table",
+        box.button(ngettext("Show this record in the log table", "Show these records in the log table", records),
                    key=f"sync_history.code.{digest}", on_click=_show_code, args=(code,),
                    type="tertiary", icon=":material/filter_list:")
+
+
+def _code_option(code: str) -> str:
+    if code == ANY:
+        return _("(any)")
+    title = error_title(code)
+    return plain(code if title == code else _("{title} ({code})").format(title=title, code=code))
 
 
 def _filters(summary: LogSummary) -> dict[str, Any]:
     # the choices are what occurs in the time range (from the cached summary, not another scan)
     actions = sorted(a for a in summary.by_action["action"].unique() if a != "unknown")
     statuses = sorted(s for s in summary.by_action["status"].unique() if s != "unknown")
-    codes = sorted(c for c in summary.by_error["error_code"] if c != "(no error code)")
+    codes = sorted(c for c in summary.by_error["error_code"] if c != NO_ERROR_CODE)
     for key, options in ((F_ACTION, actions), (F_STATUS, statuses), (F_CODE, codes)):
-        if st.session_state.get(key) not in (None, "(any)", *options):
-            st.session_state[key] = "(any)"  # a value from another range or connection
+        if st.session_state.get(key) not in (None, ANY, *options):
+            st.session_state[key] = ANY  # a value from another range or connection
     a, b, c = st.columns([3, 2, 2])
-    identity = a.text_input("Identity (name or id)", key=F_IDENTITY)
+    identity = a.text_input(_("Identity (name or id)"), key=F_IDENTITY,
+                            help=_("An Entra or 6clicks object ID exactly, or part of a display name."))
     # option texts are plain (Streamlit shows selectbox options verbatim); plain bounds and neutralises them
-    status = b.selectbox("Outcome", ["(any)", *statuses], key=F_STATUS, format_func=plain)
-    action = c.selectbox("Action", ["(any)", *actions], key=F_ACTION,
-                         format_func=lambda v: plain(action_label(v) if v != "(any)" else v))
+    status = b.selectbox(_("Outcome"), [ANY, *statuses], key=F_STATUS,
+                         format_func=lambda v: _("(any)") if v == ANY else plain(outcome_word(v)))
+    action = c.selectbox(_("Action"), [ANY, *actions], key=F_ACTION,
+                         format_func=lambda v: _("(any)") if v == ANY else plain(action_label(v)))
     d, e = st.columns([4, 3])
-    code = d.selectbox("Error", ["(any)", *codes], key=F_CODE,
-                       format_func=lambda v: v if v == "(any)" else plain(
-                           v if error_title(v) == v else f"{error_title(v)} ({v})"))
-    cycle = e.text_input("Cycle id (or its start)", key=F_CYCLE)
-    return {"identity": identity.strip() or None, "action": None if action == "(any)" else action,
-            "status": None if status == "(any)" else status, "error_code": None if code == "(any)" else code,
+    code = d.selectbox(_("Error"), [ANY, *codes], key=F_CODE, format_func=_code_option)
+    cycle = e.text_input(_("Cycle id (or its start)"), key=F_CYCLE)
+    return {"identity": identity.strip() or None, "action": None if action == ANY else action,
+            "status": None if status == ANY else status, "error_code": None if code == ANY else code,
             "cycle_id": cycle.strip() or None}
 
 
 def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: LogSummary) -> pd.Series | None:
     """The filtered records (newest 500) with one sentence each; returns the selected record's row."""
-    st.subheader("Log records", divider="gray")
+    st.subheader(_("Log records"), divider="gray")
     chosen = _filters(summary)
     rows = query_logs(ctx, conn, since=since, limit=500, **chosen)
     if rows.empty:
-        st.caption("No records match these filters.")
+        st.caption(_("No records match these filters."))
         return None
     names = rows["source_name"].where(rows["identity_type"].astype("string").str.lower() == "user",
                                       rows["target_name"].fillna(rows["source_name"]))
@@ -112,7 +148,8 @@ def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: L
         "time": hist.local_naive(rows["time"]).to_numpy(),
         "what": [record_sentence(r.action, r.status, r.identity_type, n, error_code=r.error_code, meaning=False)
                  for r, n in zip(rows.itertuples(index=False), names, strict=True)],
-        "status": rows["status"].fillna("unknown").to_numpy(),
+        # the outcome in words; the filters and the CSV keep Graph's values
+        "status": [outcome_word(s) for s in rows["status"].fillna("unknown")],
         "cycle": [short_cycle(c) for c in rows["cycle_id"]], "id": rows["id"].to_numpy()})
     # a new key per filter set, so a selection never points at a row of another view
     table_key = "sync_history.table." + hashlib.sha256(repr((sorted(chosen.items()), since)).encode()).hexdigest()[:12]
@@ -120,16 +157,21 @@ def log_table(ctx: Context, conn: Connection, since: datetime | None, summary: L
     event = st.dataframe(
         plain_table(view), key=table_key, hide_index=True, width="stretch", height=390, on_select="rerun",
         selection_mode="single-row", column_order=["time", "what", "status", "cycle"],
-        column_config={"time": st.column_config.DatetimeColumn(f"Time ({fmt.operator_zone()})",
-                                                               format="DD MMM YYYY HH:mm", width=150),
-                       "what": st.column_config.TextColumn("What happened", width="large"),
-                       "status": st.column_config.TextColumn("Outcome", width=80),
-                       "cycle": st.column_config.TextColumn("Cycle", width=90,
-                                                            help="The start of the provisioning cycle's id")})
-    st.caption(f"Showing the newest {count(len(rows), 'matching record')} (at most 500). Select a record to "
-               "see its steps, what changed, and the person or group it concerns.")
-    dircache.csv_download(f"Download these {count(len(rows), 'record')} (CSV, times in UTC)", rows,
-                    f"{conn.name}-provisioning-logs", key="sync_history.csv")
+        column_config={"time": st.column_config.DatetimeColumn(
+                           _("Time ({zone})").format(zone=fmt.operator_zone()),
+                           format="DD MMM YYYY HH:mm" if language() == "en" else "YYYY/MM/DD HH:mm", width=150),
+                       "what": st.column_config.TextColumn(_("What happened"), width="large"),
+                       "status": st.column_config.TextColumn(_("Outcome"), width=80),
+                       "cycle": st.column_config.TextColumn(_("Cycle"), width=90,
+                                                            help=_("The start of the provisioning cycle's id"))})
+    n = len(rows)
+    st.caption(ngettext("Showing the newest {n} matching record (at most 500). Select a record to see its steps, "
+                        "what changed, and the person or group it concerns.",
+                        "Showing the newest {n} matching records (at most 500). Select a record to see its "
+                        "steps, what changed, and the person or group it concerns.", n).format(n=fmt_number(n)))
+    dircache.csv_download(ngettext("Download this {n} record (CSV, times in UTC)",
+                                   "Download these {n} records (CSV, times in UTC)", n).format(n=fmt_number(n)),
+                          rows, f"{conn.name}-provisioning-logs", key="sync_history.csv")
     picked = list(event.selection.rows) if event is not None else []
     if picked and 0 <= picked[0] < len(rows):
         return rows.iloc[picked[0]]
@@ -177,12 +219,40 @@ def _steps(box: Any, steps: list[dict]) -> None:
     """The record's steps, one paragraph each (numbered in bold, not a Markdown list), their details below."""
     for i, s in enumerate(steps, 1):
         kind = str(s.get("type") or "").lower()
-        badge = STATUS_BADGES.get(str(s.get("status") or "").lower(), ":gray-badge[no status]")
-        box.markdown(f"**{i}.** {badge} **{md_escape(STEP_WORDS.get(kind, s.get('type') or s.get('name') or 'step'))}**"
+        words = STEP_WORDS.get(kind)
+        name = _(words) if words else (s.get("type") or s.get("name") or _("step"))
+        box.markdown(f"**{i}.** {_status_badge(s.get('status'))} **{md_escape(name)}**"
                      f" — {md_escape(s.get('description'), limit=600)}")
         details = _details_text(s.get("details"))
         if details:
             box.caption(md_escape(details, limit=400))
+
+
+def _matched_by(how: str | None) -> str:
+    """Which of the record's identifiers found the object (``console.timeline.resolve_target``), in words."""
+    words = {"SCIM id": _("SCIM id"), "Entra object id": _("Entra object id"), "user name": _("user name"),
+             "name": _("name")}
+    return words.get(how or "", how or "")
+
+
+def _failure(box: Any, record: Any, row: pd.Series) -> None:
+    """The error of a failed record: its short name and code, what it means and the fix (the console's words),
+    Entra's own reason and recommendation (as Entra wrote them), the kind of failure."""
+    info = {str(k).lower(): v for k, v in (record.get("provisioningStatusInfo") or record.get("statusInfo") or
+                                           {}).items()} if isinstance(record, dict) else {}
+    error = {str(k).lower(): v for k, v in (info.get("errorinformation") or {}).items()} \
+        if isinstance(info.get("errorinformation"), dict) else {}
+    code = as_text(row["error_code"])
+    parts = [_error_head(code), _meaning_and_fix(code)]
+    if as_text(error.get("reason")):
+        parts.append(_("**Entra's reason:** {text}").format(text=md_escape(error.get("reason"), limit=1000)))
+    if as_text(error.get("recommendedaction")):
+        parts.append(_("**Entra recommends:** {text}").format(
+            text=md_escape(error.get("recommendedaction"), limit=1000)))
+    category = error_category_text(as_text(error.get("errorcategory")))
+    if category:
+        parts.append(_("**Kind of failure:** {text}").format(text=md_escape(category)))
+    box.error("\n\n".join(parts), icon=":material/report:")
 
 
 def record_details(ctx: Context, conn: Connection, row: pd.Series) -> None:
@@ -196,59 +266,48 @@ def record_details(ctx: Context, conn: Connection, row: pd.Series) -> None:
                                                meaning=False)), divider="gray")
     cycle = as_text(row["cycle_id"])
     box.caption(" · ".join([fmt.fmt_time(row["time"]),
-                            f"provisioning cycle {md_escape(short_cycle(cycle))}",
-                            f"change {md_escape(short_cycle(row['change_id']))}",
-                            f"record {md_escape(row['id'], limit=80)}"]))
-    info = {str(k).lower(): v for k, v in (record.get("provisioningStatusInfo") or record.get("statusInfo") or
-                                           {}).items()} if isinstance(record, dict) else {}
-    error = {str(k).lower(): v for k, v in (info.get("errorinformation") or {}).items()} \
-        if isinstance(info.get("errorinformation"), dict) else {}
-    code = as_text(row["error_code"])
-    if code or (as_text(row["status"]) or "") == "failure":
-        why, fix = explain_error(code)
-        text = (f"**{md_escape(_title(code))}**" + (f" · {md_escape(code)}" if code else "")
-                + f"\n\n**What it means:** {md_escape(why, limit=1000)}\n\n"
-                f"**Suggested fix:** {md_escape(fix, limit=1000)}")
-        if as_text(error.get("reason")):
-            text += f"\n\n**Entra's reason:** {md_escape(error.get('reason'), limit=1000)}"
-        if as_text(error.get("recommendedaction")):
-            text += f"\n\n**Entra recommends:** {md_escape(error.get('recommendedaction'), limit=1000)}"
-        category = error_category_text(as_text(error.get("errorcategory")))
-        if category:
-            text += f"\n\n**Kind of failure:** {md_escape(category)}"
-        box.error(text, icon=":material/report:")
+                            _("provisioning cycle {id}").format(id=md_escape(short_cycle(cycle))),
+                            _("change {id}").format(id=md_escape(short_cycle(row["change_id"]))),
+                            _("record {id}").format(id=md_escape(row["id"], limit=80))]))
+    if as_text(row["error_code"]) or (as_text(row["status"]) or "") == "failure":
+        _failure(box, record, row)
         source = as_text(row.get("source_id"))
         if source and conn.entra is not None and conn.entra.can_manage_job:
-            with box.expander("Try again now: provision on demand", icon=":material/bolt:"):
+            with box.expander(_("Try again now: provision on demand"), icon=":material/bolt:"):
                 _ondemand.panel(conn, key=f"sync_history.ondemand.{row['id']}", object_id=source,
                                 kind="Group" if not is_user else "User", label=as_text(name) or source)
     d = dircache.directory(conn)
     target = resolve_target(row, d.users if d is not None else None, d.groups if d is not None else None, record)
     left, right = box.columns([3, 2], vertical_alignment="center")
+    label = md_escape(target.label)
     if target.scim_id:
-        what = "person" if target.kind == "user" else "group"
-        left.markdown(f"**Concerns:** {md_escape(target.label)} ({what} in 6clicks, found by "
-                      f"{md_escape(target.matched_by)})")
-        if right.button(f"Open {md_escape(target.label, limit=60)}" + (" — details and history"
-                                                                          if target.kind == "user" else ""),
+        how = md_escape(_matched_by(target.matched_by))
+        left.markdown(_("**Concerns:** {name} (person in 6clicks, found by {how})").format(name=label, how=how)
+                      if target.kind == "user" else
+                      _("**Concerns:** {name} (group in 6clicks, found by {how})").format(name=label, how=how))
+        short = md_escape(target.label, limit=60)
+        if right.button(_("Open {name} — details and history").format(name=short) if target.kind == "user"
+                        else _("Open {name}").format(name=short),
                         key="sync_history.open_target", type="primary", icon=":material/open_in_new:"):
             _open_target(target)
     else:
-        left.markdown(f"**Concerns:** {md_escape(target.label)} — not in the latest directory snapshot "
-                      f"({'never created in 6clicks, or deleted since' if target.kind == 'user' else 'not created, or deleted since'}).")
+        left.markdown(_("**Concerns:** {name} — not in the latest directory snapshot (never created in 6clicks, or "
+                        "deleted since).").format(name=label) if target.kind == "user" else
+                      _("**Concerns:** {name} — not in the latest directory snapshot (not created, or deleted "
+                        "since).").format(name=label))
     if cycle:
-        right.button("Show this cycle's records", key="sync_history.this_cycle", on_click=_filter_cycle,
+        right.button(_("Show this cycle's records"), key="sync_history.this_cycle", on_click=_filter_cycle,
                      args=(cycle,), icon=":material/filter_list:")
-    box.markdown("**Steps**")
+    box.markdown(_("**Steps**"))
     if steps:
         _steps(box, steps)
     else:
-        box.markdown("_No steps recorded._")
+        box.markdown(_("_No steps recorded._"))
     if props:
-        box.markdown("**What changed**")
+        box.markdown(_("**What changed**"))
         box.dataframe(plain_table(pd.DataFrame(
             [{"property": property_words(p["property"]), "before": p["old"], "after": p["new"]} for p in props])),
             hide_index=True, width="stretch",
-            column_config={"property": "Property", "before": "Before", "after": "After"})
-    with box.expander("The record as Entra sent it (JSON)", icon=":material/data_object:"):
+            column_config={"property": _("Property"), "before": _("Before"), "after": _("After")})
+    with box.expander(_("The record as Entra sent it (JSON)"), icon=":material/data_object:"):
         st.json(record, expanded=False)
