@@ -163,6 +163,17 @@ def keyring_box(ctx: Context, key: str) -> BackendInfo:
 
 
 # --- the token into Entra -------------------------------------------------------------------------------------
+COMMAND = "python -m console "
+
+
+def _step_markdown(step: str) -> str:
+    """A manual step as Markdown: its text escaped, the command it ends with (if any) as code."""
+    head, sep, rest = step.partition(COMMAND)
+    if not sep or "`" in rest or "\n" in rest:
+        return md_escape(step, limit=600)
+    return f"{md_escape(head, limit=600)}`{COMMAND}{rest}`"
+
+
 def entra_steps(conn: Connection, *, key: str, heading: str | None = None) -> None:
     """How the current token gets into Entra: push through Graph when configured, otherwise the manual steps with
     the Tenant URL to copy and the token copyable only by deliberate action; "Entra has it now" records it."""
@@ -199,7 +210,7 @@ def entra_steps(conn: Connection, *, key: str, heading: str | None = None) -> No
                     fp=status.fingerprint))
                 st.rerun()
     steps = manual_steps(svc, conn)
-    own_list("\n".join(f"{i}. {md_escape(step, limit=600)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
+    own_list("\n".join(f"{i}. {_step_markdown(step)}" for i, step in enumerate(steps, 1)), f"{key}.steps")
     a, b = st.columns([3, 2])
     with a:
         st.caption(_("Tenant URL (copy with the icon at the right of the box)"))
