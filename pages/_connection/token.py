@@ -36,7 +36,8 @@ def token_summary(conn: Connection, status: TokenStatus | None) -> None:
     if status is None:
         st.error(_("The token's state cannot be read: the keyring is not usable (see above)."))
         return
-    a, b, c, d = st.columns(4)
+    # the expiry date is the longest value ("2027年12月2日" in Japanese): its column is wide enough at 1280 px
+    a, b, c, d = st.columns([0.7, 1.4, 1, 1.3])
     a.metric(_("Days left"), "—" if status.days_left is None else fmt_number(status.days_left))
     b.metric(_("Expires"), fmt.fmt_time(status.expires_at, date_only=True),
              help=_("Estimated (365 days from issue): the token carries no readable expiry.")
