@@ -239,7 +239,9 @@ class ReminderThread(threading.Thread):
         while not self.stopped.wait(wait):
             wait = self.interval
             try:
-                result = remind_all(self.ctx, source="app")
+                # the reminders speak their connections' languages; what this thread logs stays English
+                with use_language("en"):
+                    result = remind_all(self.ctx, source="app")
             except Exception as exc:  # the thread must survive anything; the next run tries again
                 self.last_problem = f"{type(exc).__name__}"
                 log.warning("the app's reminder run failed (%s); it runs again in %.0f s", type(exc).__name__,
