@@ -9,6 +9,7 @@ another run)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -164,12 +165,15 @@ def keyring_box(ctx: Context, key: str) -> BackendInfo:
 
 # --- the token into Entra -------------------------------------------------------------------------------------
 COMMAND = "python -m console "
+_PLAIN_COMMAND = re.compile(r"[A-Za-z0-9 .'/:=-]+")
 
 
 def _step_markdown(step: str) -> str:
-    """A manual step as Markdown: its text escaped, the command it ends with (if any) as code."""
+    """A manual step as Markdown: its text escaped, the command it ends with (if any) as code. A command with
+    any other character (a connection name with "_" or "*") is escaped like the text instead, so that nothing
+    in it can ever read as Markdown, in a code span or not."""
     head, sep, rest = step.partition(COMMAND)
-    if not sep or "`" in rest or "\n" in rest:
+    if not sep or not _PLAIN_COMMAND.fullmatch(rest):
         return md_escape(step, limit=600)
     return f"{md_escape(head, limit=600)}`{COMMAND}{rest}`"
 
