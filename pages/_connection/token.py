@@ -228,7 +228,8 @@ def expiry_timeline(conn: Connection, status: TokenStatus | None) -> None:
                                      hovertemplate=plot_text(_("Rotation ({outcome})").format(outcome=outcome))
                                      + ": %{x|" + minute + "}<extra></extra>"))
     fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
-                      xaxis_title=_("Time ({zone})").format(zone=getattr(zone, "key", str(zone))))
+                      xaxis_title=_("Time ({zone})").format(zone=getattr(zone, "key", str(zone))),
+                      xaxis_tickformat=pgettext("Plotly axis date format", "%b %Y"))
     st.plotly_chart(fig, width="stretch", key="connection.timeline")
 
 
