@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
+from console.i18n import _
 from console.setup import Step, checklist, progress
 from pages import _setup_ui as setup_ui
 from pages._ui import errors, session, shell
@@ -24,7 +25,7 @@ def _tenant(ctx: Context) -> Connection | None:
     names = [c.name for c in real]
     default = names.index(selected.name) if selected is not None and selected.name in names else 0
     if len(real) > 1:
-        chosen = st.selectbox("Tenant", names, index=default, key="setup.tenant", format_func=plain)
+        chosen = st.selectbox(_("Tenant"), names, index=default, key="setup.tenant", format_func=plain)
         return real[names.index(chosen)]
     return real[0]
 
@@ -34,7 +35,7 @@ def step_body(ctx: Context, conn: Connection | None, step: Step) -> None:
         # the box says the keyring's state itself and takes the passphrase right here
         setup_ui.keyring_box(ctx, "setup")
         if step.command:
-            st.caption("From a shell: " + md_escape(step.command, limit=300))
+            st.caption(_("From a shell: {command}").format(command=md_escape(step.command, limit=300)))
         return
     if step.key == "daily" and step.state != "blocked":
         setup_ui.daily_job(ctx)  # the line, what it needs, and when cron and the app last ran
@@ -42,47 +43,50 @@ def step_body(ctx: Context, conn: Connection | None, step: Step) -> None:
     st.markdown(md_escape(step.detail, limit=1200))
     if step.key == "connection" and step.state == "todo":
         if conn is None:
-            setup_ui.link_to_tab(setup_ui.TAB_ADD, "Add a connection", ":material/add_link:")
+            setup_ui.link_to_tab(setup_ui.TAB_ADD, _("Add a connection"), ":material/add_link:")
         else:
-            setup_ui.link_to_tab(setup_ui.TAB_TOKEN, f"Complete {conn.name}", ":material/build:")
+            setup_ui.link_to_tab(setup_ui.TAB_TOKEN, _("Complete {name}").format(name=conn.name), ":material/build:")
     elif step.key == "token" and step.state in ("todo", "warning"):
-        setup_ui.link_to_tab(setup_ui.TAB_TOKEN, "Open the token", ":material/key:")
+        setup_ui.link_to_tab(setup_ui.TAB_TOKEN, _("Open the token"), ":material/key:")
     elif step.key == "entra" and step.state == "todo" and conn is not None:
         setup_ui.entra_steps(conn, key="setup.entra")
     elif step.key == "graph" and step.state in ("todo", "optional", "warning"):
         setup_ui.permissions_list()
-        setup_ui.link_to_tab(setup_ui.TAB_GRAPH, "Configure Microsoft Graph", ":material/settings:")
+        setup_ui.link_to_tab(setup_ui.TAB_GRAPH, _("Configure Microsoft Graph"), ":material/settings:")
     elif step.key == "job" and step.state in ("todo", "warning"):
-        setup_ui.link_to_tab(setup_ui.TAB_GRAPH, "Configure Microsoft Graph", ":material/settings:")
+        setup_ui.link_to_tab(setup_ui.TAB_GRAPH, _("Configure Microsoft Graph"), ":material/settings:")
     elif step.key == "channel" and conn is not None and step.state != "blocked":
         a, b = st.columns(2)
         with a:
-            setup_ui.link_to_tab(setup_ui.TAB_REMINDERS, "Reminder settings", ":material/notifications:")
+            setup_ui.link_to_tab(setup_ui.TAB_REMINDERS, _("Reminder settings"), ":material/notifications:")
         with b:
             setup_ui.send_test(conn, key="setup")
     if step.where:
-        st.caption(f"In the app: {md_escape(step.where, limit=300)}")
+        st.caption(_("In the app: {where}").format(where=md_escape(step.where, limit=300)))
     if step.command:
-        st.caption("From a shell:")
+        st.caption(_("From a shell:"))
         st.code(step.command, language="bash", wrap_lines=True)
 
 
 def main() -> None:
     ctx = session.context()
-    st.title("Set up a tenant")
-    st.caption("From the demo to your own 6clicks tenant, provisioned by Entra, healthy and reminded before its "
-               "token lapses. Each step shows its live state; the demo keeps working meanwhile.")
+    st.title(_("Set up a tenant"))
+    st.caption(_("From the demo to your own 6clicks tenant, provisioned by Entra, healthy and reminded before its "
+                 "token lapses. Each step shows its live state; the demo keeps working meanwhile."))
     setup_ui.show_flash()
     conn = _tenant(ctx)
     steps = checklist(ctx, conn, fmt=fmt.fmt_time)
     done, counted = progress(steps)
     st.progress(done / counted if counted else 0.0,
-                text=f"{done} of {counted} steps done" + (f" for {md_escape(conn.name)}" if conn else ""))
+                text=(_("{done} of {total} steps done for {name}").format(done=done, total=counted,
+                                                                           name=md_escape(conn.name))
+                      if conn else _("{done} of {total} steps done").format(done=done, total=counted)))
     for number, step in enumerate(steps, 1):
-        label = f"{number}. {step.title} — {setup_ui.STATE_WORDS.get(step.state, step.state)}"
+        label = f"{number}. {step.title} — {setup_ui.state_words(step.state)}"
         with st.expander(label, expanded=step.state in ("todo", "warning"),
-                         icon=setup_ui.STATE_ICONS.get(step.state)), errors.guard(f"showing the step {step.title}"):
+                         icon=setup_ui.STATE_ICONS.get(step.state)), \
+                errors.guard(_("showing the step {title}").format(title=step.title)):
             step_body(ctx, conn, step)
 
 
-shell.run_page(main, "showing the set-up checklist")
+shell.run_page(main, _("showing the set-up checklist"))

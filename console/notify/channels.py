@@ -23,6 +23,8 @@ from urllib.parse import unquote
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.errors import InvalidInput
+from console.i18n import _, use_language
+from console.notify.language import reminder_language
 from scim_client import fingerprint
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,10 @@ def validate_notify_urls(urls: list[str]) -> list[str]:
             accepted = apprise.Apprise().add(url)
         if not accepted:
             raise InvalidInput(
-                f"Notification URL number {number} ({_scheme(url)}://…) is not one apprise understands.",
-                "Check it against https://github.com/caronc/apprise/wiki (e.g. msteams://..., slack://..., "
-                "mailtos://..., json://host/path); nothing was saved.")
+                _("Notification URL number {number} ({scheme}://…) is not one apprise understands.").format(
+                    number=number, scheme=_scheme(url)),
+                _("Check it against https://github.com/caronc/apprise/wiki (e.g. msteams://..., slack://..., "
+                  "mailtos://..., json://host/path); nothing was saved."))
         cleaned.append(url)
     return cleaned
 
@@ -250,11 +253,14 @@ def send_notification(ctx: Context, conn: Connection, title: str, body: str, key
 
 def send_test(ctx: Context, conn: Connection) -> NotificationResult:
     """Send a test message to every channel of ``conn`` now (``Send test`` on the page, ``token notify-urls
-    test``) and record the outcome (no URL) for the set-up checklist."""
+    test``) and record the outcome (no URL) for the set-up checklist. The message is in the connection's reminder
+    language (``console.notify.language``), like the reminders it stands for."""
     at = ctx.now()
-    result = send_notification(ctx, conn, f"Test from the SCIM console ({conn.name})",
-                               "If you can read this, token-expiry reminders and provisioning alerts for "
-                               f"{conn.name} will reach you here.", f"test:{at.isoformat()}")
+    with use_language(reminder_language(ctx, conn)):
+        title = _("Test from the SCIM console ({name})").format(name=conn.name)
+        body = _("If you can read this, token-expiry reminders and provisioning alerts for {name} will reach you "
+                 "here.").format(name=conn.name)
+    result = send_notification(ctx, conn, title, body, f"test:{at.isoformat()}")
     if not result.no_channels:
         record = {"at": at.astimezone(UTC).isoformat(), "sent": len(result.sent), "failed": len(result.failed),
                   "ok": bool(result.sent) and not result.failed}

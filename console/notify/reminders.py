@@ -15,15 +15,17 @@ import shlex
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.credentials import ENV_FILE, ENV_MODE
 from console.errors import ConsoleError
+from console.i18n import _, count, fmt_datetime, fmt_days_left, use_language
 from console.notify.alerts import Alert, notify_alerts
 from console.notify.channels import NotificationResult, record, send_notification
+from console.notify.language import reminder_language
 from console.tokens.service import TokenService
 from console.tokens.status import TokenStatus
 
@@ -56,51 +58,64 @@ def reached_thresholds(status: TokenStatus, days: tuple[int, ...]) -> list[str]:
 
 
 def reminder_text(conn: Connection, status: TokenStatus, threshold: str) -> tuple[str, str]:
+    """The title and body of the reminder for ``threshold``, in the current language (``remind_connection``
+    makes them in the connection's reminder language; ``status`` must have been computed in it too)."""
     if threshold == "expired":
-        title = f"6clicks SCIM token for {conn.name} has EXPIRED"
+        title = _("6clicks SCIM token for {name} has EXPIRED").format(name=conn.name)
     elif threshold == "rejected":
-        title = f"6clicks SCIM token for {conn.name} was REJECTED"
+        title = _("6clicks SCIM token for {name} was REJECTED").format(name=conn.name)
     else:
-        title = f"6clicks SCIM token for {conn.name} expires in {status.days_left} days"
+        title = _("6clicks SCIM token for {name} expires {left}").format(
+            name=conn.name, left=fmt_days_left(status.days_left or 0))
     lines = [status.message]
     if status.expires_at:
-        lines.append(f"Expiry: {status.expires_at:%Y-%m-%d %H:%M} UTC" + (" (estimated)" if status.estimated else ""))
-    lines.append(f"Token fingerprint: …{status.fingerprint}")
+        when = fmt_datetime(status.expires_at.astimezone(UTC), zone="UTC")
+        lines.append((_("Expiry: {when} (estimated)") if status.estimated else _("Expiry: {when}")).format(when=when))
+    lines.append(_("Token fingerprint: …{fp}").format(fp=status.fingerprint))
     if status.remedy:
-        lines.append(f"What to do: {status.remedy}")
-    lines.append("Provisioning from Entra stops when the token lapses; 6clicks sends no warning of its own.")
+        lines.append(_("What to do: {remedy}").format(remedy=status.remedy))
+    lines.append(_("Provisioning from Entra stops when the token lapses; 6clicks sends no warning of its own."))
     return title, "\n".join(lines)
 
 
 def remind_connection(ctx: Context, conn: Connection, *, dry_run: bool = False, test: bool = False,
                       ) -> ReminderOutcome:
+    """Send the most urgent reminder due for ``conn``'s token. The reminder (and the status it quotes) is written
+    in the connection's reminder language (``console.notify.language``), whoever runs this (so is the outcome's
+    ``status``); the outcome's ``message`` is for whoever runs it, in the current language."""
     svc = TokenService(ctx)
-    status = svc.test(conn.name) if test else svc.status(conn)
-    reached = reached_thresholds(status, conn.reminder_days)
+    with use_language(reminder_language(ctx, conn)):
+        status = svc.test(conn.name) if test else svc.status(conn)
+        reached = reached_thresholds(status, conn.reminder_days)
+        if reached:
+            title, body = reminder_text(conn, status, reached[-1])
     if not reached:
-        return ReminderOutcome(conn.name, status, None, message="No reminder due.")
+        return ReminderOutcome(conn.name, status, None, message=_("No reminder due."))
     prefix = f"token:{status.fingerprint}:"
     urgent = reached[-1]
     key = prefix + urgent
-    title, body = reminder_text(conn, status, urgent)
     result = send_notification(ctx, conn, title, body, key, dry_run=dry_run)
     if not dry_run:
         for channel in result.sent + result.already:
             for earlier in reached[:-1]:  # passed thresholds never arrive late
                 record(ctx, conn, prefix + earlier, channel, "skipped", f"superseded by {urgent}")
     if result.no_channels:
-        message = ("Reminder due, but no notification channel is configured (Connection & token > Reminders, or "
-                   "python -m console token notify-urls set).")
+        message = _("Reminder due, but no notification channel is configured (Connection & token > Reminders, or "
+                    "python -m console token notify-urls set).")
     elif dry_run:
-        message = f"Would send {title!r} to {len(result.would_send)} channel(s)."
+        message = _("Would send {title!r} to {channels}.").format(
+            title=title, channels=count(len(result.would_send), "{n} channel", "{n} channels"))
     elif result.sent:
-        message = f"Sent {title!r} to {len(result.sent)} channel(s)."
+        message = _("Sent {title!r} to {channels}.").format(
+            title=title, channels=count(len(result.sent), "{n} channel", "{n} channels"))
     elif result.failed:
-        message = f"Sending {title!r} failed on {len(result.failed)} channel(s); it will be retried."
+        message = _("Sending {title!r} failed on {channels}; it will be retried.").format(
+            title=title, channels=count(len(result.failed), "{n} channel", "{n} channels"))
     else:
-        message = f"{title!r} was already sent."
+        message = _("{title!r} was already sent.").format(title=title)
     if result.failed and result.sent:
-        message += f" {len(result.failed)} channel(s) failed and will be retried."
+        message += " " + _("{channels} failed and will be retried.").format(
+            channels=count(len(result.failed), "{n} channel", "{n} channels"))
     return ReminderOutcome(conn.name, status, key, title, result, message)
 
 
@@ -147,11 +162,13 @@ def remind_all(ctx: Context, connection: str | None = None, *, dry_run: bool = F
             run.outcomes.append(remind_connection(ctx, conn, dry_run=dry_run, test=test))
         except ConsoleError as exc:
             run.reminder_errors += 1
-            run.problems.append(f"{conn.name}: token reminders could not be sent: {exc}")
+            run.problems.append(_("{name}: token reminders could not be sent: {error}").format(name=conn.name,
+                                                                                                 error=exc))
         try:
             run.alerts.extend((conn.name, a, n) for a, n in notify_alerts(ctx, conn, dry_run=dry_run))
         except Exception as exc:  # alerts must never stop the token reminders
-            run.problems.append(f"{conn.name}: provisioning alerts could not be computed: {exc}")
+            run.problems.append(_("{name}: provisioning alerts could not be computed: {error}").format(
+                name=conn.name, error=exc))
     if not dry_run:
         ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                           (f"remind.last_run.{source}", ctx.now().isoformat()))
@@ -188,12 +205,14 @@ def cron_note(ctx: Context) -> str:
     """What the cron line needs besides itself (the keyring's passphrase), in words."""
     info = ctx.credentials.backend_info()
     if info.mode == "cryptfile" or "Encrypted file keyring" in info.label:
-        return ("The encrypted file keyring needs its passphrase: add a line SCIM_CONSOLE_KEYRING_PASSPHRASE=… at the "
-                "top of the crontab (crontab -e; the file is readable by your user only), or use a desktop keyring.")
+        return _("The encrypted file keyring needs its passphrase: add a line SCIM_CONSOLE_KEYRING_PASSPHRASE=… at "
+                 "the top of the crontab (crontab -e; the file is readable by your user only), or use a desktop "
+                 "keyring.")
     if not info.persistent:
-        return ("This console keeps secrets in memory only, so a cron job cannot read them: use a desktop keyring "
-                "or SCIM_CONSOLE_KEYRING=cryptfile.")
-    return "The desktop keyring must be reachable from cron (a logged-in session); otherwise use the encrypted file keyring."
+        return _("This console keeps secrets in memory only, so a cron job cannot read them: use a desktop keyring "
+                 "or SCIM_CONSOLE_KEYRING=cryptfile.")
+    return _("The desktop keyring must be reachable from cron (a logged-in session); otherwise use the encrypted "
+             "file keyring.")
 
 
 # -- the app's reminder thread ------------------------------------------------------------------------------------
@@ -220,7 +239,9 @@ class ReminderThread(threading.Thread):
         while not self.stopped.wait(wait):
             wait = self.interval
             try:
-                result = remind_all(self.ctx, source="app")
+                # the reminders speak their connections' languages; what this thread logs stays English
+                with use_language("en"):
+                    result = remind_all(self.ctx, source="app")
             except Exception as exc:  # the thread must survive anything; the next run tries again
                 self.last_problem = f"{type(exc).__name__}"
                 log.warning("the app's reminder run failed (%s); it runs again in %.0f s", type(exc).__name__,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from console.connections import Connection
-from console.tokens.status import SIX_PERMISSIONS, generate_remedy
+from console.i18n import _
+from console.tokens.status import generate_remedy, permission_name, six_permissions
 from scim_client import Probe, RetryPolicy, ScimClient, ScimError
 
 
@@ -38,18 +39,22 @@ def probe_token(conn: Connection, token: str, *, timeout: float = 20.0) -> Probe
         probe = Probe.from_error(exc, url)
     result = _PROBE_RESULT.get(probe.outcome, probe.outcome)
     if probe.outcome == "ok":
-        return ProbeResult("ok", "The token works: the SCIM service answered the test request.", "", probe.status)
+        return ProbeResult("ok", _("The token works: the SCIM service answered the test request."), "", probe.status)
     if result == "rejected":  # the remedy names the place in the app, then the command
         return ProbeResult(
-            "rejected", f"The token test failed: {probe.message}.",
-            f"{generate_remedy(conn.name)}. If that fails too, create a new API key in 6clicks for a user with the six "
-            f"SCIM permissions ({SIX_PERMISSIONS}) and store it on Connection & token > Connection settings.",
+            "rejected", _("The token test failed: {detail}.").format(detail=probe.message),
+            _("{remedy}. If that fails too, create a new API key in 6clicks for a user with the six SCIM permissions "
+              "({permissions}) and store it on Connection & token > Connection settings.").format(
+                remedy=generate_remedy(conn.name), permissions=six_permissions()),
             probe.status)
     if probe.outcome == "forbidden":
-        message = (f"The token works but its 6clicks user lacks the '{probe.permission or 'Integrations'}' permission"
-                   f"{'' if probe.named else ' (probably)'}: {probe.message}.")
+        permission = permission_name(probe.permission or "Integrations")
+        message = (_("The token works but its 6clicks user lacks the '{permission}' permission: {detail}.")
+                   if probe.named else
+                   _("The token works but its 6clicks user lacks the '{permission}' permission (probably): "
+                     "{detail}.")).format(permission=permission, detail=probe.message)
     elif probe.outcome in ("unreachable", "tls"):
-        message = f"Could not test the token: {probe.message}."
+        message = _("Could not test the token: {detail}.").format(detail=probe.message)
     else:
-        message = f"The token test failed: {probe.message}."
+        message = _("The token test failed: {detail}.").format(detail=probe.message)
     return ProbeResult(result, message, probe.remedy, probe.status)

@@ -16,20 +16,22 @@ from typing import Any
 from console.connections import Connection
 from console.errors import TokenError
 from console.graph import GraphClient, GraphError
+from console.i18n import N_, _
 from console.tokens.service import TokenService
 from console.tokens.status import TokenStatus, api_key_remedy, cli_name, generate_remedy, iso
 from scim_client import fingerprint
 
 log = logging.getLogger(__name__)
 
+#: the steps, translated where shown (``manual_steps``): the Entra admin center's own Japanese words
 ENTRA_MANUAL_STEPS = (
-    "Open the Microsoft Entra admin center (https://entra.microsoft.com).",
-    "Go to Enterprise applications > All applications > the 6clicks SCIM app > Provisioning.",
-    "Open Admin Credentials; set Tenant URL to {tenant_url} (the API base URL + /scim/).",
-    "Paste the token into Secret Token: copy it with Reveal once to copy on Connection & token > Token, or print "
-    "it in a terminal with: python -m console token reveal --connection {cli_name}",
-    "Click Test Connection and wait for the green confirmation.",
-    "Click Save.",
+    N_("Open the Microsoft Entra admin center (https://entra.microsoft.com)."),
+    N_("Go to Enterprise applications > All applications > the 6clicks SCIM app > Provisioning."),
+    N_("Open Admin Credentials; set Tenant URL to {tenant_url} (the API base URL + /scim/)."),
+    N_("Paste the token into Secret Token: copy it with Reveal once to copy on Connection & token > Token, or print "
+       "it in a terminal with: python -m console token reveal --connection {cli_name}"),
+    N_("Click Test Connection and wait for the green confirmation."),
+    N_("Click Save."),
 )
 
 
@@ -65,8 +67,8 @@ def _record_rotation(svc: TokenService, conn: Connection, started: datetime, old
 def manual_steps(svc: TokenService, name: str | Connection) -> list[str]:
     """The steps to put the current token into Entra by hand (Tenant URL = API base URL + /scim/)."""
     conn = svc.conn(name)
-    return [s.format(tenant_url=conn.tenant_url, scim_url=conn.scim_url, name=conn.name,
-                     cli_name=cli_name(conn.name)) for s in ENTRA_MANUAL_STEPS]
+    return [_(s).format(tenant_url=conn.tenant_url, scim_url=conn.scim_url, name=conn.name,
+                        cli_name=cli_name(conn.name)) for s in ENTRA_MANUAL_STEPS]
 
 
 # -- the token in Entra ---------------------------------------------------------------------------------
@@ -79,8 +81,8 @@ def confirm_in_entra(svc: TokenService, name: str | Connection) -> str | None:
     conn = svc.conn(name)
     row = svc.current_row(conn)
     if row is None:
-        raise TokenError(f"There is no token for {conn.name!r} to confirm.", generate_remedy(conn.name),
-                         result="missing")
+        raise TokenError(_("There is no token for {name!r} to confirm.").format(name=conn.name),
+                         generate_remedy(conn.name), result="missing")
     svc.ctx.store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                           (_entra_key(conn), row["fingerprint"]))
     return str(row["fingerprint"])
@@ -108,28 +110,31 @@ def push_to_entra(svc: TokenService, name: str | Connection, progress: Callable[
     say = progress or (lambda _m: None)
     conn = svc.conn(name)
     if conn.entra is None or not conn.entra.can_manage_job:
-        raise TokenError(f"{conn.name!r} has no Microsoft Graph settings with a service principal and job id.",
-                         "Add them on Connection & token > Microsoft Graph (the job id is found for you), or "
-                         "put the token into Entra by hand (the steps are shown there).", result="error")
+        raise TokenError(_("{name!r} has no Microsoft Graph settings with a service principal and job id.").format(
+                             name=conn.name),
+                         _("Add them on Connection & token > Microsoft Graph (the job id is found for you), or put the "
+                           "token into Entra by hand (the steps are shown there)."), result="error")
     token = svc.ctx.credentials.get(conn.name, "access_token")
     if not token:
-        raise TokenError(f"No token is stored for {conn.name!r}.", generate_remedy(conn.name), result="missing")
+        raise TokenError(_("No token is stored for {name!r}.").format(name=conn.name), generate_remedy(conn.name),
+                         result="missing")
     started = svc.ctx.now()
     stored = False
     try:
         with GraphClient.for_connection(svc.ctx, conn) as graph:
-            say("Writing the token to Entra's provisioning job…")
+            say(_("Writing the token to Entra's provisioning job…"))
             graph.put_secrets(conn.tenant_url, token)
             stored = True
-            say("Asking Entra to test it (Test Connection)…")
+            say(_("Asking Entra to test it (Test Connection)…"))
             graph.validate_credentials(conn.tenant_url, token)
     except GraphError as exc:
-        message = ("Entra received the token but its Test Connection failed: " if stored else "") + str(exc)
+        message = (_("Entra received the token but its Test Connection failed: {error}").format(error=exc) if stored
+                   else str(exc))
         _record_rotation(svc, conn, started, fingerprint(token), fingerprint(token), "failed", True, False,
                          message)
         raise
     _record_rotation(svc, conn, started, fingerprint(token), fingerprint(token), "pushed", True, True,
-                     "Token pushed to Entra; Entra validated it.")
+                     _("Token pushed to Entra; Entra validated it."))
     log.info("pushed token …%s for %r to Entra", fingerprint(token), conn.name)
     return fingerprint(token)
 
@@ -139,27 +144,28 @@ def rotate(svc: TokenService, name: str, push_to_entra: bool = True,
     """Generate a new token, verify it, store it, then push it to Entra (or return the manual steps)."""
     say = progress or (lambda _m: None)
     conn = svc.conn(name)
-    svc.require_key_mode(conn, "rotate the token")
+    svc.require_key_mode(conn, N_("rotate the token"))
     started = svc.ctx.now()
     row = svc.current_row(conn)
     old_fp = row["fingerprint"] if row else None
     key = svc.ctx.credentials.get(conn.name, "api_key")
     if not key:
         _record_rotation(svc, conn, started, old_fp, None, "failed", False, False, "no API key stored")
-        raise TokenError(f"No API key is stored for {conn.name!r}, so the token cannot be rotated.",
+        raise TokenError(_("No API key is stored for {name!r}, so the token cannot be rotated.").format(name=conn.name),
                          api_key_remedy(conn.name), result="missing")
-    say("Generating a new long-lived token from the API key…")
+    say(_("Generating a new long-lived token from the API key…"))
     try:
-        issued = svc.exchange(conn, key, long_lived=True, action="generate a new token")
+        issued = svc.exchange(conn, key, long_lived=True, action=N_("generate a new token"))
     except TokenError as exc:
         _record_rotation(svc, conn, started, old_fp, None, "failed", False, False, exc.message)
         raise
-    say(f"Verifying the new token …{issued.fingerprint} against {conn.scim_url}…")
+    say(_("Verifying the new token …{fp} against {url}…").format(fp=issued.fingerprint, url=conn.scim_url))
     probe = svc.probe(conn, issued.access_token)
     if not probe.ok:
         _record_rotation(svc, conn, started, old_fp, issued.fingerprint, "failed", False, False, probe.message)
-        raise TokenError(f"The new token failed its test, so the rotation stopped and the current token is kept "
-                         f"(it still works until it expires). {probe.message}", probe.remedy, result=probe.result)
+        raise TokenError(_("The new token failed its test, so the rotation stopped and the current token is kept (it "
+                           "still works until it expires). {detail}").format(detail=probe.message), probe.remedy,
+                         result=probe.result)
     svc.save_token(conn, issued.access_token, issued_at=issued.issued_at, expires_at=issued.expires_at,
                    expiry_source=issued.expiry_source, origin="rotated", probe=probe)
     pushed, push_error = False, None
@@ -167,30 +173,31 @@ def rotate(svc: TokenService, name: str, push_to_entra: bool = True,
     if push_to_entra and conn.entra is not None and conn.entra.can_manage_job:
         secret = svc.ctx.credentials.get(conn.name, "graph_client_secret")
         if secret:
-            say("Pushing the new token to Entra (synchronization secrets)…")
+            say(_("Pushing the new token to Entra (synchronization secrets)…"))
             stored_in_entra = False
             try:
                 with GraphClient.for_connection(svc.ctx, conn) as graph:
                     graph.put_secrets(conn.tenant_url, issued.access_token)
                     stored_in_entra = True
-                    say("Asking Entra to validate the credentials…")
+                    say(_("Asking Entra to validate the credentials…"))
                     graph.validate_credentials(conn.tenant_url, issued.access_token)
                 pushed = True
             except GraphError as exc:
-                push_error = (("Entra received the new token but its Test Connection failed: " if stored_in_entra
-                               else "") + str(exc))
+                push_error = (_("Entra received the new token but its Test Connection failed: {error}").format(
+                    error=exc) if stored_in_entra else str(exc))
         else:
-            push_error = "No Graph client secret is stored for this connection."
+            push_error = _("No Graph client secret is stored for this connection.")
     elif push_to_entra:
-        push_error = ("The connection has no Microsoft Graph settings with a service principal id and job id "
-                      "(Connection & token > Microsoft Graph).")
+        push_error = _("The connection has no Microsoft Graph settings with a service principal id and job id "
+                       "(Connection & token > Microsoft Graph).")
     if pushed:
-        outcome, message = "pushed", "New token stored and pushed to Entra; Entra validated it."
+        outcome, message = "pushed", _("New token stored and pushed to Entra; Entra validated it.")
         steps = []
     else:
         outcome = "manual"
-        message = ("New token stored and verified; update Entra by hand." +
-                   (f" Automatic push not possible: {push_error}" if push_error else ""))
+        message = _("New token stored and verified; update Entra by hand.")
+        if push_error:
+            message += " " + _("Automatic push not possible: {error}").format(error=push_error)
     rid = _record_rotation(svc, conn, started, old_fp, issued.fingerprint, outcome, True, pushed, message)
     log.info("rotated token for %r: …%s -> …%s (%s)", conn.name, old_fp, issued.fingerprint, outcome)
     return RotationResult(svc.status(conn), pushed, steps, outcome, message, push_error, rid)

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
 from console.errors import ConsoleError, InvalidInput, StoreError, TokenError
+from console.i18n import N_, _, fmt_datetime
 from console.tokens.probe import ProbeResult, probe_token
 from console.tokens.status import (
     TokenStatus,
@@ -42,20 +43,29 @@ from scim_client import IssuedToken, ScimClient, ScimError, exchange_api_key, fi
 log = logging.getLogger(__name__)
 
 
+#: what ``clean_secret`` is given (``what``): the words are translated where the message is made
+SECRET_WORDS = (N_("API key"), N_("token"))
+
+
 def clean_secret(value: str, what: str) -> str:
-    """Trim a pasted secret; refuse empty ones and ones with whitespace inside (a wrapped or partial copy)."""
+    """Trim a pasted secret; refuse empty ones and ones with whitespace inside (a wrapped or partial copy).
+    ``what`` is "API key" or "token" (shown in the current language)."""
     text = (value or "").strip()
     if text.lower().startswith("bearer "):
         text = text[7:].strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
+    what = _(what) if what in SECRET_WORDS else what
     if not text:
-        raise InvalidInput(f"The {what} is empty.", f"Paste the {what} on standard input or at the prompt.")
+        raise InvalidInput(_("The {what} is empty.").format(what=what),
+                           _("Paste the {what} on standard input or at the prompt.").format(what=what))
     if any(c.isspace() for c in text):
-        raise InvalidInput(f"The {what} contains spaces or line breaks inside it, so it was copied incompletely.",
-                           f"Copy the {what} again as one unbroken line; nothing was changed.")
+        raise InvalidInput(
+            _("The {what} contains spaces or line breaks inside it, so it was copied incompletely.").format(what=what),
+            _("Copy the {what} again as one unbroken line; nothing was changed.").format(what=what))
     if not text.isprintable():
-        raise InvalidInput(f"The {what} contains control characters.", f"Copy the {what} again; nothing was changed.")
+        raise InvalidInput(_("The {what} contains control characters.").format(what=what),
+                           _("Copy the {what} again; nothing was changed.").format(what=what))
     return text
 
 
@@ -76,9 +86,11 @@ class TokenService:
             "SELECT * FROM tokens WHERE connection_id = ? AND is_current = 1 ORDER BY id DESC LIMIT 1", (conn.id,))
 
     def require_key_mode(self, conn: Connection, action: str) -> None:
+        """``action``: what needs an API key, in words marked with ``N_`` (e.g. "generate a token")."""
         if conn.auth_mode != "6clicks-api-key":
-            raise TokenError(f"Connection {conn.name!r} uses a static bearer token, so the console cannot {action}.",
-                             f"Import a new token instead. {import_remedy(conn.name)}")
+            raise TokenError(_("Connection {name!r} uses a static bearer token, so the console cannot {action}.")
+                             .format(name=conn.name, action=_(action)),
+                             _("Import a new token instead. {remedy}").format(remedy=import_remedy(conn.name)))
 
     def save_token(self, conn: Connection, token: str, *, issued_at: datetime | None, expires_at: datetime,
                    expiry_source: str, origin: str, probe: ProbeResult | None) -> None:
@@ -103,8 +115,10 @@ class TokenService:
                 self.ctx.credentials.set(conn.name, "access_token", old)
             else:
                 self.ctx.credentials.delete(conn.name, "access_token")
-            raise StoreError(f"Recording the new token for {conn.name!r} failed ({exc}).",
-                             "The previous token was kept; check the data folder is writable and try again.") from None
+            raise StoreError(_("Recording the new token for {name!r} failed ({error}).").format(name=conn.name,
+                                                                                                  error=exc),
+                             _("The previous token was kept; check the data folder is writable and try again.")
+                             ) from None
         log.info("stored %s token …%s for connection %r (expires %s, %s)", origin, fingerprint(token), conn.name,
                  iso(expires_at), expiry_source)
 
@@ -126,10 +140,10 @@ class TokenService:
         """Store the connection's 6clicks API key (after proving it works unless ``verify=False``).
         Returns the key's fingerprint. The previous key is kept if the new one is refused."""
         conn = self.conn(name)
-        self.require_key_mode(conn, "use an API key")
+        self.require_key_mode(conn, N_("use an API key"))
         key = clean_secret(key, "API key")
         if verify:
-            self.exchange(conn, key, long_lived=False, action="check the new API key")
+            self.exchange(conn, key, long_lived=False, action=N_("check the new API key"))
         self.ctx.credentials.set(conn.name, "api_key", key)
         log.info("stored API key …%s for connection %r", fingerprint(key), conn.name)
         return fingerprint(key)
@@ -138,29 +152,31 @@ class TokenService:
         return bool(self.ctx.credentials.get(self.conn(name).name, "api_key"))
 
     def exchange(self, conn: Connection, key: str, *, long_lived: bool, action: str) -> IssuedToken:
-        """Exchange the API key for a token (``long_lived``: the token to store; else a short check, discarded)."""
+        """Exchange the API key for a token (``long_lived``: the token to store; else a short check, discarded).
+        ``action``: what is being done, in words marked with ``N_`` (shown translated)."""
         try:
             return exchange_api_key(conn.api_url, key, long_lived, verify=conn.verify_tls)
         except ScimError as exc:
             kind = error_kind(exc)
             message = exc.message or type(exc).__name__
-            raise TokenError(f"Could not {action} for {conn.name!r}: {message}; nothing was changed.",
-                             exc.remedy or "", result=kind) from None
+            raise TokenError(_("Could not {action} for {name!r}: {detail}; nothing was changed.").format(
+                action=_(action), name=conn.name, detail=message), exc.remedy or "", result=kind) from None
 
     # -- generate / import ----------------------------------------------------------------------------------
     def generate(self, name: str, *, verify: bool = True, origin: str = "generated") -> TokenStatus:
         """Exchange the stored API key for a long-lived token, test it, and store it."""
         conn = self.conn(name)
-        self.require_key_mode(conn, "generate a token")
+        self.require_key_mode(conn, N_("generate a token"))
         key = self.ctx.credentials.get(conn.name, "api_key")
         if not key:
-            raise TokenError(f"No API key is stored for {conn.name!r}, so no token can be generated.",
-                             api_key_remedy(conn.name), result="missing")
-        issued = self.exchange(conn, key, long_lived=True, action="generate a token")
+            raise TokenError(_("No API key is stored for {name!r}, so no token can be generated.").format(
+                name=conn.name), api_key_remedy(conn.name), result="missing")
+        issued = self.exchange(conn, key, long_lived=True, action=N_("generate a token"))
         probe = self.probe(conn, issued.access_token) if verify else None
         if probe is not None and probe.result in ("rejected", "protocol"):
-            raise TokenError(f"The new token for {conn.name!r} failed its test, so it was not stored and the "
-                             f"previous token is kept. {probe.message}", probe.remedy, result=probe.result)
+            raise TokenError(_("The new token for {name!r} failed its test, so it was not stored and the previous "
+                               "token is kept. {detail}").format(name=conn.name, detail=probe.message),
+                             probe.remedy, result=probe.result)
         self.save_token(conn, issued.access_token, issued_at=issued.issued_at, expires_at=issued.expires_at,
                         expiry_source=issued.expiry_source, origin=origin, probe=probe)
         return self.status(conn)
@@ -180,18 +196,20 @@ class TokenService:
         if source != "jwt-exp":
             if not accept_estimated:
                 raise InvalidInput(
-                    "The pasted token has no readable expiry date (it is not a complete JWT, or has no 'exp' claim).",
-                    "Check that you copied all of it (a JWT has three parts separated by dots). If it is right, import "
-                    "it again confirming an estimated expiry (--accept-estimated-expiry): the console will assume it "
-                    "expires 365 days from today and mark the date as estimated. Nothing was changed.")
+                    _("The pasted token has no readable expiry date (it is not a complete JWT, or has no 'exp' "
+                      "claim)."),
+                    _("Check that you copied all of it (a JWT has three parts separated by dots). If it is right, "
+                      "import it again confirming an estimated expiry (--accept-estimated-expiry): the console will "
+                      "assume it expires 365 days from today and mark the date as estimated. Nothing was changed."))
             expires_at, source = now + timedelta(days=365), "assumed-365d"
         if expires_at <= now:
-            raise InvalidInput(f"The pasted token expired on {expires_at:%Y-%m-%d %H:%M} UTC.",
-                               "Generate a new one (token generate) or paste a current one; nothing was changed.")
+            raise InvalidInput(_("The pasted token expired on {when}.").format(
+                                   when=fmt_datetime(expires_at.astimezone(UTC), zone="UTC")),
+                               _("Generate a new one (token generate) or paste a current one; nothing was changed."))
         probe = self.probe(conn, token) if verify else None
         if probe is not None and probe.result in ("rejected", "protocol"):
-            raise TokenError(f"The pasted token failed its test, so it was not stored and the previous token is kept. "
-                             f"{probe.message}", probe.remedy, result=probe.result)
+            raise TokenError(_("The pasted token failed its test, so it was not stored and the previous token is "
+                               "kept. {detail}").format(detail=probe.message), probe.remedy, result=probe.result)
         self.save_token(conn, token, issued_at=now if source != "jwt-exp" else None, expires_at=expires_at,
                         expiry_source=source, origin="imported", probe=probe)
         return self.status(conn)
@@ -207,14 +225,15 @@ class TokenService:
         row = self.current_row(conn)
         if row is None:
             if conn.auth_mode == "6clicks-api-key":
-                remedy = fix("On Connection & token, store the API key (Connection settings) and click Generate "
-                             "token", f"printf '%s' \"$KEY\" | python -m console token set-key --connection "
+                remedy = fix(_("On Connection & token, store the API key (Connection settings) and click "
+                               "Generate token"), f"printf '%s' \"$KEY\" | python -m console token set-key --connection "
                              f"{cli_name(conn.name)} --stdin && python -m console token generate --connection "
                              f"{cli_name(conn.name)}")
             else:
                 remedy = import_remedy(conn.name)
-            return TokenStatus(conn.name, "missing", message=f"No token is stored for {conn.name!r}: Entra cannot "
-                               "provision it and the console cannot read it.", remedy=remedy)
+            return TokenStatus(conn.name, "missing", message=_("No token is stored for {name!r}: Entra cannot "
+                                                               "provision it and the console cannot read it.")
+                               .format(name=conn.name), remedy=remedy)
         return token_status(conn, row, self.ctx.now())
 
     def status_all(self) -> list[TokenStatus]:
@@ -257,7 +276,8 @@ class TokenService:
                 except ConsoleError as exc:
                     log.warning("could not regenerate the token for %r after a 401: %s", conn.name, exc.message)
             if not token:
-                raise TokenError(f"No token is stored for {conn.name!r}.", self.status(conn).remedy, result="missing")
+                raise TokenError(_("No token is stored for {name!r}.").format(name=conn.name),
+                                 self.status(conn).remedy, result="missing")
             used["fp"] = fingerprint(token)
             return token
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.connections import Connection
+from console.i18n import N_, _, fmt_date, fmt_days_left, pgettext
 from scim_client.errors import PERMISSIONS, ConnectionFailed, ScimError, TokenExchangeError
 
 WARNING_DAYS = 30
@@ -24,25 +25,46 @@ EXIT_CODES = {"ok": 0, "notice": 0, "warning": 1, "critical": 2, "expired": 2, "
 SEVERITY = {"ok": 0, "notice": 1, "warning": 2, "critical": 3, "expired": 4, "rejected": 5, "missing": 3}
 #: The six permissions of the 6clicks API key's user, in words (scim_client's list, which its 403s name).
 SIX_PERMISSIONS = ", ".join(PERMISSIONS.values())
+#: The same names marked for translation (the 6clicks guide's Japanese names); ``permission_name`` shows one.
+PERMISSION_NAMES = (N_("Integrations"), N_("Create new users"), N_("Edit users"), N_("Delete users"),
+                    N_("Create, edit and delete groups"), N_("Manage group members"))
 
-#: Where an expiry date came from (the ``tokens.expiry_source`` column), in words for people.
+#: Where an expiry date came from (the ``tokens.expiry_source`` column), in words for people (``_(value)``).
 EXPIRY_SOURCES = {
-    "jwt-exp": "read from the token",
-    "response": "given by 6clicks with the token",
-    "assumed-365d": "assumed: 365 days from issue (the token carries no readable date)",
-    "confirmed-estimate": "estimated, confirmed by you at import",
+    "jwt-exp": N_("read from the token"),
+    "response": N_("given by 6clicks with the token"),
+    "assumed-365d": N_("assumed: 365 days from issue (the token carries no readable date)"),
+    "confirmed-estimate": N_("estimated, confirmed by you at import"),
 }
 
-#: The last test's outcome (``ProbeResult.result``), in words for people.
+#: The last test's outcome (``ProbeResult.result``), in words for people (``_(value)``).
 TEST_RESULTS = {
-    "ok": "works",
-    "rejected": "rejected (401)",
-    "forbidden": "lacks a permission (403)",
-    "unreachable": "6clicks could not be reached",
-    "tls": "TLS failed",
-    "protocol": "not a SCIM endpoint",
-    "error": "the service failed",
+    "ok": N_("works"),
+    "rejected": N_("rejected (401)"),
+    "forbidden": N_("lacks a permission (403)"),
+    "unreachable": N_("6clicks could not be reached"),
+    "tls": N_("TLS failed"),
+    "protocol": N_("not a SCIM endpoint"),
+    "error": N_("the service failed"),
 }
+
+
+def permission_name(name: str) -> str:
+    """A 6clicks permission as scim_client names it ("Integrations"), in the current language."""
+    return _(name) if name in PERMISSION_NAMES else name
+
+
+def six_permissions() -> str:
+    """The six SCIM permissions of the API key's user, in the current language."""
+    return pgettext("list separator", ", ").join(_(name) for name in PERMISSION_NAMES)
+
+
+def expiry_source_words(source: str | None) -> str:
+    return _(EXPIRY_SOURCES[source]) if source in EXPIRY_SOURCES else _("unknown")
+
+
+def result_words(result: str | None) -> str:
+    return _(TEST_RESULTS[result]) if result in TEST_RESULTS else (result or _("never"))
 
 
 def error_kind(exc: ScimError) -> str:
@@ -57,27 +79,27 @@ def cli_name(name: str) -> str:
 
 def fix(in_app: str, command: str) -> str:
     """A remedy that names the place in the app first, then the command for those who prefer a shell."""
-    return f"{in_app}. Or from a shell: {command}"
+    return _("{in_app}. Or from a shell: {command}").format(in_app=in_app, command=command)
 
 
 def api_key_remedy(name: str) -> str:
-    return fix("Type the API key on Connection & token > Connection settings and save (it is checked with 6clicks "
-               "first)", f"printf '%s' \"$KEY\" | python -m console token set-key --connection {cli_name(name)} "
+    return fix(_("Type the API key on Connection & token > Connection settings and save (it is checked with 6clicks "
+                 "first)"), f"printf '%s' \"$KEY\" | python -m console token set-key --connection {cli_name(name)} "
                "--stdin")
 
 
 def generate_remedy(name: str) -> str:
-    return fix("Click Generate token on Connection & token > Token",
+    return fix(_("Click Generate token on Connection & token > Token"),
                f"python -m console token generate --connection {cli_name(name)}")
 
 
 def rotate_remedy(name: str) -> str:
-    return fix("Click Rotate token on Connection & token > Token",
+    return fix(_("Click Rotate token on Connection & token > Token"),
                f"python -m console token rotate --connection {cli_name(name)}")
 
 
 def import_remedy(name: str) -> str:
-    return fix("Paste it under Import a token on Connection & token > Token",
+    return fix(_("Paste it under Import a token on Connection & token > Token"),
                f"python -m console token import --connection {cli_name(name)} --stdin")
 
 
@@ -133,42 +155,52 @@ def days_left(expires_at: datetime, now: datetime) -> int:
 
 
 def token_status(conn: Connection, row: sqlite3.Row, now: datetime) -> TokenStatus:
-    """The standing of the token recorded in ``row`` (a ``tokens`` row) at ``now``: level, message and remedy."""
+    """The standing of the token recorded in ``row`` (a ``tokens`` row) at ``now``: level, message and remedy, in
+    the current language (dates and days through ``console.i18n``)."""
     expires_at = parse_time(row["expires_at"])
     left = days_left(expires_at, now) if expires_at else None
     fp = row["fingerprint"]
     estimated = bool(row["estimated"])
-    when = f"{expires_at:%Y-%m-%d}" + (" (estimated)" if estimated else "") if expires_at else "an unknown date"
-    renew = (f"Rotate it now. {rotate_remedy(conn.name)}" if conn.auth_mode == "6clicks-api-key" else
-             f"Get a new token from the provider and import it. {import_remedy(conn.name)}")
+    if expires_at is None:
+        when = _("an unknown date")
+    elif estimated:
+        when = _("{date} (estimated)").format(date=fmt_date(expires_at))
+    else:
+        when = fmt_date(expires_at)
+    words = {"fp": fp, "name": conn.name, "when": when, "left": fmt_days_left(left) if left is not None else ""}
+    renew = (_("Rotate it now. {remedy}").format(remedy=rotate_remedy(conn.name))
+             if conn.auth_mode == "6clicks-api-key" else
+             _("Get a new token from the provider and import it. {remedy}").format(remedy=import_remedy(conn.name)))
     test = row["last_test_result"]
     notice_days = max(conn.reminder_days) if conn.reminder_days else 60
+    expiring = _("The token …{fp} for {name!r} expires {left}, on {when}.")
     if expires_at is not None and expires_at <= now:
-        level, message, remedy = "expired", f"The token …{fp} for {conn.name!r} expired on {when}.", renew + \
-            "; then update Entra's Secret Token."
+        level = "expired"
+        message = _("The token …{fp} for {name!r} expired on {when}.").format(**words)
+        remedy = _("{renew}; then update Entra's Secret Token.").format(renew=renew)
     elif test == "rejected":
         level = "rejected"
-        message = (f"The token …{fp} for {conn.name!r} was rejected (401) when last tested: "
-                   f"{row['last_test_message'] or ''}").strip()
-        remedy = renew + "; if generation fails too, the API key itself is no longer valid."
+        message = _("The token …{fp} for {name!r} was rejected (401) when last tested: {detail}").format(
+            detail=row["last_test_message"] or "", **words).strip()
+        remedy = _("{renew}; if generation fails too, the API key itself is no longer valid.").format(renew=renew)
     elif left is not None and left <= CRITICAL_DAYS:
-        level, message, remedy = "critical", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", renew + "."
+        level, message, remedy = "critical", expiring.format(**words), _("{renew}.").format(renew=renew)
     elif test == "forbidden":
-        level, message = "critical", (row["last_test_message"] or "The token lacks a permission.")
-        remedy = (f"Give the API key's user the six SCIM permissions ({SIX_PERMISSIONS}), then generate a new "
-                  f"token. {generate_remedy(conn.name)}")
+        level, message = "critical", (row["last_test_message"] or _("The token lacks a permission."))
+        remedy = _("Give the API key's user the six SCIM permissions ({permissions}), then generate a new token. "
+                   "{remedy}").format(permissions=six_permissions(), remedy=generate_remedy(conn.name))
     elif left is not None and left <= WARNING_DAYS:
-        level, message, remedy = "warning", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}.", renew + "."
+        level, message, remedy = "warning", expiring.format(**words), _("{renew}.").format(renew=renew)
     elif left is not None and left <= notice_days:
-        level, message = "notice", f"The token …{fp} for {conn.name!r} expires in {left} days, on {when}."
-        remedy = "Plan the renewal (about two minutes). " + renew + "."
+        level, message = "notice", expiring.format(**words)
+        remedy = _("Plan the renewal (about two minutes). {renew}.").format(renew=renew)
     else:
         level = "ok"
-        message = f"The token …{fp} for {conn.name!r} is valid until {when}" + \
-            (f" ({left} days left)." if left is not None else ".")
+        message = (_("The token …{fp} for {name!r} is valid until {when} ({left}).") if left is not None
+                   else _("The token …{fp} for {name!r} is valid until {when}.")).format(**words)
         remedy = ""
     if level not in ("rejected",) and test in ("unreachable", "tls", "protocol", "error"):
-        message += f" The last test could not confirm it: {row['last_test_message']}"
+        message += " " + _("The last test could not confirm it: {detail}").format(detail=row["last_test_message"])
     return TokenStatus(
         connection=conn.name, level=level, days_left=left, expires_at=expires_at,
         expiry_source=row["expiry_source"], estimated=estimated, fingerprint=fp,

@@ -17,62 +17,68 @@ from console.connections import (
 from console.credentials import BackendInfo
 from console.errors import InvalidInput
 from console.graph import GraphClient, check_access, find_jobs
+from console.i18n import N_, _
 from pages import _setup_ui as setup_ui
 from pages._ui import errors, session
 from pages._ui.text import md_escape, plain
 
 KEY_JOBS = "result.connection.jobs"  # jobs found on the service principal when there are several
 KEY_ACCESS = "result.connection.access"  # the last Graph access check
+#: an access check's state in words (``_(value)``)
+ACCESS_WORDS = {"ok": N_("works"), "missing": N_("permission missing"), "error": N_("failed"),
+                "not-checked": N_("checked at the first push")}
 
 
 # --- Microsoft Graph -------------------------------------------------------------------------------------------
 def graph_tab(conn: Connection, info: BackendInfo) -> None:
-    st.caption("Optional. With Microsoft Graph the console reads Entra's provisioning logs and the job's health "
-               "(Sync history, alerts) and writes new tokens into Entra itself. It uses an app registration of its "
-               "own with a client secret.")
+    st.caption(_("Optional. With Microsoft Graph the console reads Entra's provisioning logs and the job's health "
+                 "(Sync history, alerts) and writes new tokens into Entra itself. It uses an app registration of its "
+                 "own with a client secret."))
     e = conn.entra
     form_col, help_col = st.columns([3, 2], gap="large")
     with help_col:
         setup_ui.permissions_list()
-        setup_ui.own_list("**Where to find the values** (Entra admin center):\n"
-                    "- Tenant id and client id: App registrations > the console's app > Overview (Directory (tenant) "
-                    "ID, Application (client) ID).\n"
-                    "- Client secret: the same app > Certificates & secrets > New client secret > its **Value**.\n"
-                    "- Service principal id: Enterprise applications > the **6clicks SCIM app** > Overview > "
-                    "**Object ID** (not the app registration's object id).\n"
-                    "- The provisioning job id is then read from that service principal for you.", "graph.where")
+        setup_ui.own_list("\n".join((
+            _("**Where to find the values** (Entra admin center):"),
+            "- " + _("Tenant id and client id: App registrations > the console's app > Overview (Directory (tenant) "
+                     "ID, Application (client) ID)."),
+            "- " + _("Client secret: the same app > Certificates & secrets > New client secret > its **Value**."),
+            "- " + _("Service principal id: Enterprise applications > the **6clicks SCIM app** > Overview > "
+                     "**Object ID** (not the app registration's object id)."),
+            "- " + _("The provisioning job id is then read from that service principal for you."))), "graph.where")
     generation = st.session_state.setdefault("connection.graph_generation", 0)
     prefix = f"conn.graph.{conn.name}.{generation}"
     with form_col, st.form(prefix):
         c1, c2 = st.columns(2)
-        tenant = c1.text_input("Tenant id", value=e.tenant_id if e else "", key=f"{prefix}.tenant")
-        client = c2.text_input("Client id (app registration)", value=e.client_id if e else "", key=f"{prefix}.client")
-        secret = st.text_input("Client secret" + (" (leave empty to keep the stored one)" if e else ""),
+        tenant = c1.text_input(_("Tenant id"), value=e.tenant_id if e else "", key=f"{prefix}.tenant")
+        client = c2.text_input(_("Client id (app registration)"), value=e.client_id if e else "",
+                               key=f"{prefix}.client")
+        secret = st.text_input(_("Client secret (leave empty to keep the stored one)") if e else _("Client secret"),
                                type="password", key=f"{prefix}.secret")
-        sp = st.text_input("Service principal object id (the 6clicks SCIM enterprise app)",
+        sp = st.text_input(_("Service principal object id (the 6clicks SCIM enterprise app)"),
                            value=e.service_principal_id if e else "", key=f"{prefix}.sp")
-        job = st.text_input("Provisioning job id (leave empty: found for you)", value=e.job_id if e else "",
+        job = st.text_input(_("Provisioning job id (leave empty: found for you)"), value=e.job_id if e else "",
                             key=f"{prefix}.job")
-        with st.expander("Other clouds"):
-            graph = st.text_input("Graph base URL", value=e.graph_base_url if e else DEFAULT_GRAPH_BASE_URL,
+        with st.expander(_("Other clouds")):
+            graph = st.text_input(_("Graph base URL"), value=e.graph_base_url if e else DEFAULT_GRAPH_BASE_URL,
                                   key=f"{prefix}.graph")
-            login = st.text_input("Login base URL", value=e.login_base_url if e else DEFAULT_LOGIN_BASE_URL,
+            login = st.text_input(_("Login base URL"), value=e.login_base_url if e else DEFAULT_LOGIN_BASE_URL,
                                   key=f"{prefix}.login")
-        save = st.form_submit_button("Save and find the job", type="primary", icon=":material/travel_explore:")
+        save = st.form_submit_button(_("Save and find the job"), type="primary", icon=":material/travel_explore:")
     if save:
         save_graph(conn, info, tenant, client, secret, sp, job, graph, login, prefix_generation=generation)
     choose_job(conn)
     if e is not None:
         a, b = st.columns(2)
-        if a.button("Check what the app may do", key="graph.check", icon=":material/fact_check:",
-                    help="Signs in and reads one log record and the job list (no writes)."):
+        if a.button(_("Check what the app may do"), key="graph.check", icon=":material/fact_check:",
+                    help=_("Signs in and reads one log record and the job list (no writes).")):
             check_graph(conn)
-        if b.button("Remove the Graph settings", key="graph.remove", icon=":material/link_off:"):
+        if b.button(_("Remove the Graph settings"), key="graph.remove", icon=":material/link_off:"):
 
             conn.entra = None
             ConnectionRepo(session.context()).update(conn)
             session.context().credentials.delete(conn.name, "graph_client_secret")
-            setup_ui.flash("success", "Microsoft Graph settings and client secret removed.")
+            setup_ui.flash("success", _("Microsoft Graph settings and client secret removed."))
             st.rerun()
         show_access()
 
@@ -80,11 +86,11 @@ def graph_tab(conn: Connection, info: BackendInfo) -> None:
 def save_graph(conn: Connection, info: BackendInfo, tenant: str, client: str, secret: str, sp: str, job: str, graph: str,
                login: str, *, prefix_generation: int) -> None:
     if not tenant.strip() or not client.strip():
-        st.error("Give both the tenant id and the client id (App registrations > the app > Overview).")
+        st.error(_("Give both the tenant id and the client id (App registrations > the app > Overview)."))
         return
     if secret.strip() and not (info.secure and not info.locked) and not conn.is_demo:
-        st.error("**The client secret cannot be stored: the keyring is not usable.** Unlock or create it at the top "
-                 "of this page. Nothing was saved.", icon=":material/key_off:")
+        st.error(_("**The client secret cannot be stored: the keyring is not usable.** Unlock or create it at the "
+                   "top of this page. Nothing was saved."), icon=":material/key_off:")
         return
     ctx = session.context()
     try:
@@ -94,40 +100,42 @@ def save_graph(conn: Connection, info: BackendInfo, tenant: str, client: str, se
         if secret.strip():
             ctx.credentials.set(conn.name, "graph_client_secret", secret.strip())
     except Exception as exc:
-        errors.show_error(exc, what="saving the Graph settings")
+        errors.show_error(exc, what=_("saving the Graph settings"))
         return
     st.session_state["connection.graph_generation"] = prefix_generation + 1
-    message = "Microsoft Graph settings saved."
+    message = _("Microsoft Graph settings saved.")
     if conn.entra is not None and conn.entra.service_principal_id and not conn.entra.job_id:
         try:
-            with st.spinner("Reading the provisioning jobs of the service principal…"), \
+            with st.spinner(_("Reading the provisioning jobs of the service principal…")), \
                     GraphClient.for_connection(ctx, conn) as client_:
                 jobs = find_jobs(client_)
         except Exception as exc:
             errors.log_exception(exc)
-            setup_ui.flash("warning", f"{message} The job could not be found yet: {errors.error_text(exc)}")
+            setup_ui.flash("warning", message + " " + _("The job could not be found yet: {error}").format(
+                error=errors.error_text(exc)))
             st.rerun()
         scim = [j for j in jobs if j.is_scim]
         if len(scim) == 1:
             _store_job(conn, scim[0].id)
-            message += f" The provisioning job {scim[0].id} was found on the service principal and stored."
+            message += " " + _("The provisioning job {job} was found on the service principal and stored.").format(
+                job=scim[0].id)
         elif jobs:
             st.session_state[KEY_JOBS] = {"connection": conn.name,
                                           "jobs": [(j.id, j.template, j.status) for j in jobs]}
-            message += " The service principal has several provisioning jobs: choose one below."
+            message += " " + _("The service principal has several provisioning jobs: choose one below.")
         else:
-            message += (" The service principal has no provisioning job yet: in Entra set its Provisioning mode to "
-                        "Automatic and save, then save here again.")
+            message += " " + _("The service principal has no provisioning job yet: in Entra set its Provisioning "
+                               "mode to Automatic and save, then save here again.")
     elif conn.entra is not None and not conn.entra.service_principal_id:
-        message += " Add the service principal's object id to find the job."
+        message += " " + _("Add the service principal's object id to find the job.")
     setup_ui.flash("success", message)
     st.rerun()
 
 
 def _store_job(conn: Connection, job_id: str) -> None:
     if conn.entra is None:  # the Graph settings were removed meanwhile (another tab)
-        raise InvalidInput("Microsoft Graph is not configured for this connection.",
-                           "Save the Microsoft Graph settings first, then find the job again.")
+        raise InvalidInput(_("Microsoft Graph is not configured for this connection."),
+                           _("Save the Microsoft Graph settings first, then find the job again."))
     conn.entra = replace(conn.entra, job_id=job_id)
     ConnectionRepo(session.context().store).update(conn)
 
@@ -138,23 +146,26 @@ def choose_job(conn: Connection) -> None:
         return
     with st.container(border=True):
         options = [j[0] for j in found["jobs"]]
-        labels = {j[0]: f"{j[0]} ({j[1] or 'unknown template'}, {j[2] or 'unknown status'})" for j in found["jobs"]}
-        chosen = st.selectbox("Provisioning job of the 6clicks SCIM app", options,
+        labels = {j[0]: _("{job} ({template}, {status})").format(job=j[0], template=j[1] or _("unknown template"),
+                                                                  status=j[2] or _("unknown status"))
+                  for j in found["jobs"]}
+        chosen = st.selectbox(_("Provisioning job of the 6clicks SCIM app"), options,
                               format_func=lambda j: plain(labels.get(j, j)), key="graph.job_choice")
-        if st.button("Use this job", key="graph.job_use", type="primary"):
+        if st.button(_("Use this job"), key="graph.job_use", type="primary"):
             _store_job(conn, chosen)
             st.session_state.pop(KEY_JOBS, None)
-            setup_ui.flash("success", f"Job {chosen} stored.")
+            setup_ui.flash("success", _("Job {job} stored.").format(job=chosen))
             st.rerun()
 
 
 def check_graph(conn: Connection) -> None:
     try:
-        with st.spinner("Checking Microsoft Graph…"), GraphClient.for_connection(session.context(), conn) as client:
+        with st.spinner(_("Checking Microsoft Graph…")), \
+                GraphClient.for_connection(session.context(), conn) as client:
             checks = check_access(client)
     except Exception as exc:
         errors.log_exception(exc)
-        errors.show_error(exc, what="checking Microsoft Graph")
+        errors.show_error(exc, what=_("checking Microsoft Graph"))
         return
     st.session_state[KEY_ACCESS] = {"connection": conn.name, "checks": [
         (c.feature, c.permissions, c.state, c.message) for c in checks]}
@@ -164,9 +175,10 @@ def show_access() -> None:
     done = st.session_state.get(KEY_ACCESS)
     if not done:
         return
-    words = {"ok": ("works", st.success), "missing": ("permission missing", st.error), "error": ("failed", st.error),
-             "not-checked": ("checked at the first push", st.info)}
+    shows = {"ok": st.success, "missing": st.error, "error": st.error, "not-checked": st.info}
     for feature, permissions, state, message in done["checks"]:
-        word, show = words.get(state, (state, st.info))
-        show(f"**{md_escape(feature)}: {word}** ({md_escape(permissions)})"
+        word = _(ACCESS_WORDS[state]) if state in ACCESS_WORDS else state
+        show = shows.get(state, st.info)
+        # the feature's name was marked for translation where it is defined (console.graph.GRAPH_PERMISSIONS)
+        show(f"**{md_escape(_(feature))}: {md_escape(word)}** ({md_escape(permissions)})"
              + (f"\n\n{md_escape(message, limit=600)}" if message and state != "not-checked" else ""))
