@@ -1,4 +1,4 @@
--- Migration 0011: the connection's copy of Entra's groups and their direct members, kept current with Graph's
+-- Migration 0012: the connection's copy of Entra's groups and their direct members, kept current with Graph's
 -- groups/delta (members@delta), so a reconciliation after the first reads only the groups that changed. The
 -- transitive members of the app's assigned groups are computed from these rows (console/reconcile/entra_side.py).
 CREATE TABLE entra_groups (
