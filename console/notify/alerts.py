@@ -152,7 +152,7 @@ def setup_alert(ctx: Context, conn: Connection) -> Alert | None:
     return Alert("setup_check", "critical", _("The setup check found failures"),
                  _("The setup check of {when} failed on: {checks}.").format(when=_fmt(last.at), checks=listed),
                  _("Open Settings > Setup check (or run python -m console doctor --connection NAME) for what was "
-                   "seen and the fix of each step."), last.at, "setup_check:" + "|".join(sorted(last.failures)))
+                   "seen and the fix of each step."), last.at, "setup_check:" + "|".join(sorted(last.failure_ids)))
 
 
 def orphans_alert(ctx: Context, conn: Connection) -> Alert | None:
