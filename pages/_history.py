@@ -28,7 +28,7 @@ from pages._ui.text import md_escape
 
 #: tick labels by tick spacing: never finer than minutes (a single snapshot once showed millisecond ticks); English
 #: here, per language in ``tick_formats()`` (Plotly's d3 formats: numeric months in Japanese, "12月1日")
-TICK_FORMATS = [
+TICK_FORMATS: list[dict[str, Any]] = [
     {"dtickrange": [None, 86_400_000], "value": "%d %b %H:%M"},
     {"dtickrange": [86_400_000, "M1"], "value": "%d %b"},
     {"dtickrange": ["M1", "M12"], "value": "%b %Y"},
@@ -130,7 +130,7 @@ def tick_formats() -> list[dict[str, Any]]:
     """``TICK_FORMATS`` in the run's language."""
     if language() != "ja":
         return TICK_FORMATS
-    return [dict(stop, value=value) for stop, value in zip(TICK_FORMATS, _TICKS_JA, strict=True)]
+    return [{**stop, "value": value} for stop, value in zip(TICK_FORMATS, _TICKS_JA, strict=True)]
 
 
 def hover_time() -> str:
