@@ -29,7 +29,7 @@ import streamlit as st
 
 from console import access
 from console.errors import ConsoleError
-from console.i18n import _
+from console.i18n import _, from_environment, normalise, use_language
 from console.paths import data_dir
 from pages._ui.errors import install_log_file
 from pages._ui.signin import sign_in_required
@@ -235,6 +235,13 @@ def _configured_port() -> int:
         return access.DEFAULT_PORT
 
 
+def _terminal_language() -> str | None:
+    """The language of the terminal the app runs in, as ``python -m console`` decides it: ``SCIM_CONSOLE_LANG``,
+    else the locale of ``LC_ALL``/``LC_MESSAGES``/``LANG`` (the first one set)."""
+    locales = [os.environ.get(name) for name in ("LC_ALL", "LC_MESSAGES", "LANG")]
+    return from_environment() or next((normalise(v) for v in locales if v), None)
+
+
 def _print_url_once(secret: str) -> None:
     """``streamlit run app.py`` has no start-up hook: the first time a browser arrives without access, print
     the link to the terminal the app runs in (only a terminal: never into a redirected log file)."""
@@ -249,8 +256,9 @@ def _print_url_once(secret: str) -> None:
     try:
         if not stream.isatty():
             return
-        stream.write(f"\n  SCIM operator console: open this link to enter (it contains the access secret):\n"
-                     f"  {access.access_url(secret, port)}\n\n")
+        with use_language(_terminal_language()):  # the terminal's language, as the command line's
+            intro = _("SCIM operator console: open this link to enter (it contains the access secret):")
+        stream.write(f"\n  {intro}\n  {access.access_url(secret, port)}\n\n")
         stream.flush()
     except (OSError, ValueError):
         return

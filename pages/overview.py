@@ -42,7 +42,7 @@ def token_panel(conn: Connection) -> None:
     else:
         a.metric(_("Days left"), _("expired") if status.level == "expired" else
                  ("—" if status.days_left is None else fmt_number(status.days_left)))
-        b.metric(_("Expires"), fmt.fmt_time(status.expires_at, date_only=True),
+        b.metric(_("Expires"), fmt.fmt_short_date(status.expires_at),
                  help=_("Estimated: the token carries no readable expiry; 365 days from issue is assumed.")
                  if getattr(status, "estimated", False) else None)
     c.metric(_("Last test"), md_escape(status.last_test_result) if status.last_test_at else _("never"),

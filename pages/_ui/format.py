@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import streamlit as st
+from babel.dates import format_date
 from streamlit.elements.lib.column_types import ColumnConfig
 
-from console.i18n import _, fmt_date, fmt_datetime, fmt_days_left, fmt_number, language
+from console.i18n import _, fmt_date, fmt_datetime, fmt_days_left, fmt_number, language, locale
 
 
 def operator_zone() -> tzinfo:
@@ -74,6 +75,15 @@ def fmt_time(dt: Any, *, date_only: bool = False, zone: bool = True) -> str:
     if date_only:
         return fmt_date(value)
     return fmt_datetime(value, zone=(value.tzname() or None) if zone else None)
+
+
+def fmt_short_date(dt: Any) -> str:
+    """A date for a metric's value, where a long text would be cut off: "2 Dec 2027" / "2027/12/02" (Babel's
+    medium Japanese date: "2027年12月2日" does not fit a quarter of the page at 1280 px); "—" when there is none."""
+    value = local(dt)
+    if value is None:
+        return "—"
+    return fmt_date(value) if language() == "en" else format_date(value, format="medium", locale=locale())
 
 
 def local_times(values: Any) -> pd.Series:

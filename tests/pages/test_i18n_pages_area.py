@@ -10,6 +10,7 @@ their catalogs land; nothing of this area's own files is."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -97,7 +98,7 @@ def test_overview_with_a_directory_in_japanese(live: Any, monkeypatch: pytest.Mo
     assert "スナップショットの取得: " in shown and " 件のメンバーシップ。" in shown
     assert "**ディレクトリ:** スナップショットはまだ 1 つだけ (" in shown
     assert any(s.value == "アラートはありません。" or "アラート" in s.value for s in at.subheader)
-    assert "年" in metric(at, "有効期限") and "月" in metric(at, "有効期限")  # 2027年12月2日
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}", metric(at, "有効期限"))  # 2027/12/02: fits the metric at 1280 px
 
     monkeypatch.delenv("SCIM_CONSOLE_LANG")
     at = app()
@@ -403,3 +404,22 @@ def test_fmt_time_per_language(monkeypatch: pytest.MonkeyPatch) -> None:
         assert fmt.fmt_time(moment, zone=False) == "2026年12月1日 18:05"
         assert fmt.fmt_time(moment, date_only=True) == "2026年12月1日"
         assert fmt.fmt_time(None) == "—"
+    with use_language("ja"):
+        assert fmt.fmt_short_date(moment) == "2026/12/01"  # a metric's value: fits a quarter of the page
+    with use_language("en"):
+        assert fmt.fmt_short_date(moment) == "1 Dec 2026"
+
+
+def test_the_access_link_printed_in_the_terminals_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``streamlit run app.py`` prints the access link to its terminal in the terminal's language, as
+    ``python -m console`` speaks (SCIM_CONSOLE_LANG, else LC_ALL / LC_MESSAGES / LANG), not a browser's."""
+    from pages._access import _terminal_language
+
+    for name in ("SCIM_CONSOLE_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+    assert _terminal_language() == "ja"
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")  # set first: it decides, and it is not a console language
+    assert _terminal_language() is None
+    monkeypatch.setenv("SCIM_CONSOLE_LANG", "en")
+    assert _terminal_language() == "en"
