@@ -29,6 +29,7 @@ import streamlit as st
 
 from console import access
 from console.errors import ConsoleError
+from console.i18n import _, from_environment, normalise, use_language
 from console.paths import data_dir
 from pages._ui.errors import install_log_file
 from pages._ui.signin import sign_in_required
@@ -144,20 +145,20 @@ def _open_cleanly(cookie_name: str, cookie_value: str | None, pages: Any) -> NoR
                   + ("; Secure" if _is_https() else ""))
     if pages is not None:
         st.navigation(pages, position="hidden")
-    st.html(_ENTRY_SCRIPT.replace("__COOKIE__", json.dumps(cookie)).replace("__NAME__", json.dumps(cookie_name)),
-            unsafe_allow_javascript=True)
-    st.title("SCIM operator console for 6clicks")
-    st.info("Opening the console…", icon=":material/lock_open:")
-    st.caption("If this page stays, your browser did not keep the console's cookie for 127.0.0.1: the console "
-               "then works in this tab only, and reloading needs the link again.")
-    st.button("Continue in this tab", key="_access.continue")
+    st.html(_ENTRY_SCRIPT.replace("__NOTE__", _framed_note()).replace("__COOKIE__", json.dumps(cookie))
+            .replace("__NAME__", json.dumps(cookie_name)), unsafe_allow_javascript=True)
+    st.title(_("SCIM operator console for 6clicks"))
+    st.info(_("Opening the console…"), icon=":material/lock_open:")
+    st.caption(_("If this page stays, your browser did not keep the console's cookie for 127.0.0.1: the console "
+                 "then works in this tab only, and reloading needs the link again."))
+    st.button(_("Continue in this tab"), key="_access.continue")
     st.stop()
     raise AssertionError("unreachable")  # st.stop raises
 
 
 def _frame_guard() -> None:
     """Refuse to show the console inside another page's frame (Streamlit cannot send X-Frame-Options)."""
-    st.html(_FRAME_SCRIPT, unsafe_allow_javascript=True)
+    st.html(_FRAME_SCRIPT.replace("__NOTE__", _framed_note()), unsafe_allow_javascript=True)
 
 
 def _is_https() -> bool:
@@ -169,11 +170,17 @@ _FRAMED = """
   try { framed = window.top !== window.self; } catch (e) { framed = true; }
   if (framed) {
     var note = document.createElement("p");
-    note.textContent = "The SCIM operator console does not run inside another page. Open it directly in its "
-      + "own browser tab.";
+    note.textContent = __NOTE__;
     document.body.replaceChildren(note);
     return;
   }"""
+
+
+def _framed_note() -> str:
+    """The framed page's note, in the run's language, as a JavaScript string (JSON: fixed text only)."""
+    return json.dumps(_("The SCIM operator console does not run inside another page. Open it directly in its own "
+                        "browser tab.")).replace("<", "\\u003c")
+
 
 _FRAME_SCRIPT = "<script>\n(function () {" + _FRAMED + "\n})();\n</script>"
 
@@ -196,26 +203,27 @@ def _refuse(reason: str, host: str | None, pages: Any, *, error: ConsoleError | 
     if pages is not None:
         st.navigation(pages, position="hidden")  # registered, never run: any page address lands here
     port = access.port_of(host) or _configured_port()
-    st.title("SCIM operator console for 6clicks")
+    st.title(_("SCIM operator console for 6clicks"))
     if reason == "foreign-origin":
-        st.error("**This console only answers its own pages.** It was opened from another web page, so "
-                 "nothing is shown here. Open it directly in its own browser tab.", icon=":material/block:")
+        st.error(_("**This console only answers its own pages.** It was opened from another web page, so nothing "
+                   "is shown here. Open it directly in its own browser tab."), icon=":material/block:")
         st.stop()
     if reason == "unusable" and error is not None:
-        st.error("**The console's access secret cannot be used.** Fix this in a terminal, then reload:",
+        st.error(_("**The console's access secret cannot be used.** Fix this in a terminal, then reload:"),
                  icon=":material/key_off:")
         st.code(f"{error.message}\n{error.remedy}".strip(), language=None, wrap_lines=True)
         st.stop()
     if reason == "wrong-token":
-        st.warning("**The access link you opened is not the current one.** It may come from an earlier start, or "
-                   "the access secret was renewed since. Get the current link as below.", icon=":material/key_off:")
-    st.info("**This console opens only with its access link.** When it starts, `python -m console app` prints a "
-            "link such as `http://127.0.0.1:8501/?token=…` in its terminal; open that link in this browser. This "
-            "browser then remembers the entry for 12 hours.", icon=":material/lock:")
-    st.markdown("To print the link again, run this in a terminal on this machine, as the user who runs the "
-                "console (with the same `SCIM_CONSOLE_HOME`, if it was set):")
+        st.warning(_("**The access link you opened is not the current one.** It may come from an earlier start, or "
+                     "the access secret was renewed since. Get the current link as below."),
+                   icon=":material/key_off:")
+    st.info(_("**This console opens only with its access link.** When it starts, `python -m console app` prints a "
+              "link such as `http://127.0.0.1:8501/?token=…` in its terminal; open that link in this browser. This "
+              "browser then remembers the entry for 12 hours."), icon=":material/lock:")
+    st.markdown(_("To print the link again, run this in a terminal on this machine, as the user who runs the "
+                  "console (with the same `SCIM_CONSOLE_HOME`, if it was set):"))
     st.code(f"{access.ACCESS_URL_COMMAND} --port {port}", language="bash")
-    st.caption("The link contains a secret: do not share it, paste it into tickets or show it on screen.")
+    st.caption(_("The link contains a secret: do not share it, paste it into tickets or show it on screen."))
     st.stop()
     raise AssertionError("unreachable")  # st.stop raises
 
@@ -225,6 +233,13 @@ def _configured_port() -> int:
         return int(st.get_option("server.port"))
     except (TypeError, ValueError):
         return access.DEFAULT_PORT
+
+
+def _terminal_language() -> str | None:
+    """The language of the terminal the app runs in, as ``python -m console`` decides it: ``SCIM_CONSOLE_LANG``,
+    else the locale of ``LC_ALL``/``LC_MESSAGES``/``LANG`` (the first one set)."""
+    locales = [os.environ.get(name) for name in ("LC_ALL", "LC_MESSAGES", "LANG")]
+    return from_environment() or next((normalise(v) for v in locales if v), None)
 
 
 def _print_url_once(secret: str) -> None:
@@ -241,8 +256,9 @@ def _print_url_once(secret: str) -> None:
     try:
         if not stream.isatty():
             return
-        stream.write(f"\n  SCIM operator console: open this link to enter (it contains the access secret):\n"
-                     f"  {access.access_url(secret, port)}\n\n")
+        with use_language(_terminal_language()):  # the terminal's language, as the command line's
+            intro = _("SCIM operator console: open this link to enter (it contains the access secret):")
+        stream.write(f"\n  {intro}\n  {access.access_url(secret, port)}\n\n")
         stream.flush()
     except (OSError, ValueError):
         return

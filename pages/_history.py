@@ -20,32 +20,44 @@ from console.connections import Connection
 from console.entra import health, schedule
 from console.entra.health import JobOverview
 from console.entra.logstore import history_version
-from console.i18n import language
+from console.i18n import N_, _, language
 from console.timeline import SOURCE_DIRECTORY
 from pages._ui import dircache, session
 from pages._ui import format as fmt
 from pages._ui.text import md_escape
 
-#: tick labels by tick spacing: never finer than minutes (a single snapshot once showed millisecond ticks)
-TICK_FORMATS = [
+#: tick labels by tick spacing: never finer than minutes (a single snapshot once showed millisecond ticks); English
+#: here, per language in ``tick_formats()`` (Plotly's d3 formats: numeric months in Japanese, "12月1日")
+TICK_FORMATS: list[dict[str, Any]] = [
     {"dtickrange": [None, 86_400_000], "value": "%d %b %H:%M"},
     {"dtickrange": [86_400_000, "M1"], "value": "%d %b"},
     {"dtickrange": ["M1", "M12"], "value": "%b %Y"},
     {"dtickrange": ["M12", None], "value": "%Y"},
 ]
+_TICKS_JA = ["%-m月%-d日 %H:%M", "%-m月%-d日", "%Y年%-m月", "%Y年"]
 #: the shortest span a time axis shows (one point, or points minutes apart, still get a readable axis)
 MIN_SPAN = timedelta(days=1)
 #: how far past the latest point or now a widened axis may reach (a share of ``MIN_SPAN``)
 FUTURE_PAD = 0.04
-HOVER_TIME = "%d %b %Y %H:%M"
+HOVER_TIME = "%d %b %Y %H:%M"  # English; ``hover_time()`` per language
+_HOVER_TIME_JA = "%Y年%-m月%-d日 %H:%M"
 #: the person whose details the Users page opens on their History tab (set by Sync history's record link)
 KEY_OPEN_HISTORY = "users.open_history"
 #: the badge before a timeline entry: an Entra record's outcome in words, or "snapshot" for a change seen between
-#: two directory snapshots (badges, not coloured text or lists: nothing on these pages looks like a data element)
-OUTCOME_BADGES = {"success": ":green-badge[:material/check: done]", "failure": ":red-badge[failed]",
-                  "warning": ":orange-badge[warning]", "skipped": ":gray-badge[skipped]",
-                  "seen": ":blue-badge[:material/photo_camera: snapshot]"}
-OTHER_OUTCOME = ":gray-badge[other outcome]"
+#: two directory snapshots (badges, not coloured text or lists: nothing on these pages looks like a data element);
+#: {word} is the translated word (``outcome_badge``)
+OUTCOME_BADGES = {"success": (":green-badge[:material/check: {word}]", N_("done")),
+                  "failure": (":red-badge[{word}]", N_("failed")),
+                  "warning": (":orange-badge[{word}]", N_("warning")),
+                  "skipped": (":gray-badge[{word}]", N_("skipped")),
+                  "seen": (":blue-badge[:material/photo_camera: {word}]", N_("snapshot"))}
+OTHER_OUTCOME = (":gray-badge[{word}]", N_("other outcome"))
+
+
+def outcome_badge(key: str | None) -> str:
+    """The badge of an outcome (``OUTCOME_BADGES``; "other outcome" for an unknown one) in the run's language."""
+    markup, word = OUTCOME_BADGES.get(str(key), OTHER_OUTCOME)
+    return markup.format(word=_(word))
 
 
 # --- one overview of the job for every page ------------------------------------------------------------------
@@ -57,13 +69,12 @@ def version(conn: Connection) -> tuple:
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
 def _overview(data_dir: str, conn_name: str, has_graph: bool, stamp: tuple, lang: str,
               _conn: Connection) -> JobOverview:
-    # ``lang``: the overview's quarantine words (reason, meaning, fix) are in the language it was computed in
-    return health.job_overview(session.context(), _conn)
+    return health.job_overview(session.context(), _conn)  # its texts (quarantine reason, fix) in ``lang``
 
 
 def job_overview(conn: Connection) -> JobOverview:
     """``console.entra.health.job_overview`` for ``conn``, computed once per change of the stored logs, job polls
-    and snapshots (and at most a minute old), shared by the Overview and Sync history pages."""
+    and snapshots (and at most a minute old) and language, shared by the Overview and Sync history pages."""
     return _overview(str(session.data_dir()), conn.name, conn.entra is not None, version(conn), language(), conn)
 
 
@@ -115,24 +126,38 @@ def axis_range(values: Any, since: datetime | None = None, until: datetime | Non
     return [lo.isoformat(), hi.isoformat()]
 
 
+def tick_formats() -> list[dict[str, Any]]:
+    """``TICK_FORMATS`` in the run's language."""
+    if language() != "ja":
+        return TICK_FORMATS
+    return [{**stop, "value": value} for stop, value in zip(TICK_FORMATS, _TICKS_JA, strict=True)]
+
+
+def hover_time() -> str:
+    """The hover text's time format (d3) in the run's language: "01 Dec 2026 18:05" / "2026年12月1日 18:05"."""
+    return _HOVER_TIME_JA if language() == "ja" else HOVER_TIME
+
+
 def time_axis(fig: go.Figure, values: Any, since: datetime | None = None, *, title: str | None = None) -> None:
     """A date x axis over ``axis_range`` with tick labels that never go below minutes, titled with the
     operator's zone."""
-    fig.update_xaxes(type="date", range=axis_range(values, since), tickformatstops=TICK_FORMATS,
-                     hoverformat=HOVER_TIME, title_text=title or f"time ({fmt.operator_zone()})")
+    fig.update_xaxes(type="date", range=axis_range(values, since), tickformatstops=tick_formats(),
+                     hoverformat=hover_time(),
+                     title_text=title or _("time ({zone})").format(zone=fmt.operator_zone()))
 
 
 # --- a timeline as lines -------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=32)
-def _person_timeline(data_dir: str, conn_name: str, user_id: str, stamp: tuple, _users: Any) -> pd.DataFrame:
-    return timeline.person_timeline(session.context(), conn_name, user_id, users=_users)
+def _person_timeline(data_dir: str, conn_name: str, user_id: str, stamp: tuple, lang: str,
+                     _users: Any) -> pd.DataFrame:
+    return timeline.person_timeline(session.context(), conn_name, user_id, users=_users)  # "what" in ``lang``
 
 
 def person_timeline(conn: Connection, user_id: str) -> pd.DataFrame:
     """``console.timeline.person_timeline`` with the cached directory's users, cached per data version."""
     d = dircache.directory(conn)
-    return _person_timeline(str(session.data_dir()), conn.name, str(user_id), version(conn),
+    return _person_timeline(str(session.data_dir()), conn.name, str(user_id), version(conn), language(),
                             d.users if d is not None else None)
 
 
@@ -142,15 +167,18 @@ def timeline_markdown(frame: pd.DataFrame, *, limit: int | None = None) -> str:
     newest first. Every text from the directory or the logs is escaped."""
     lines = []
     rows = frame if limit is None else frame.head(limit)
+    badges = {key: outcome_badge(key) for key in (*OUTCOME_BADGES, None)}
     for r in rows.itertuples(index=False):
-        badge = OUTCOME_BADGES["seen"] if r.source == SOURCE_DIRECTORY else OUTCOME_BADGES.get(str(r.outcome),
-                                                                                               OTHER_OUTCOME)
+        badge = badges["seen"] if r.source == SOURCE_DIRECTORY else badges.get(str(r.outcome), badges[None])
         lines.append(f"{badge} **{fmt.fmt_time(r.at)}** · {md_escape(r.what, limit=700)}")
     return "\n\n".join(lines)
 
 
 def timeline_csv(frame: pd.DataFrame) -> pd.DataFrame:
-    """The timeline for a CSV download (times in UTC)."""
+    """The timeline for a CSV download (times in UTC); the column names are messages (``dircache.localized``
+    translates them unless the operator wants English column names)."""
     out = frame[["at", "source", "what", "outcome", "cycle_id", "record_id", "error_code"]].copy()
     out["at"] = pd.to_datetime(out["at"], utc=True)
-    return out.rename(columns={"at": "time (UTC)", "what": "what happened"})
+    return out.rename(columns={"at": N_("time (UTC)"), "source": N_("source"), "what": N_("what happened"),
+                               "outcome": N_("outcome"), "cycle_id": N_("cycle_id"), "record_id": N_("record_id"),
+                               "error_code": N_("error_code")})

@@ -12,6 +12,7 @@ import streamlit as st
 
 from console.connections import Connection
 from console.errors import ConsoleError
+from console.i18n import N_, _, count, fmt_number, ngettext, pgettext
 from console.operations import abandon, resume, retry_failed, undo_plan, unfinished_batches
 from console.operations.audit import (
     EVENT_WORDS,
@@ -26,7 +27,6 @@ from console.operations.audit import (
     operators,
     words,
 )
-from console.text import count
 from pages._ui import banners, dircache, errors, ops_flow, session, shell, signin
 from pages._ui import format as fmt
 from pages._ui.progress import count_progress
@@ -34,44 +34,63 @@ from pages._ui.text import md_escape, plain, plain_table
 
 PANEL = "activity"
 KEY_SELECTED = "activity.selected_id"
-RANGES = {"Last 24 hours": timedelta(days=1), "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
-          "All time": None}
+#: the period filter: code -> (label, span; None for all time)
+RANGES: dict[str, tuple[str, timedelta | None]] = {"24h": (N_("Last 24 hours"), timedelta(days=1)),
+                                                   "7d": (N_("Last 7 days"), timedelta(days=7)),
+                                                   "30d": (N_("Last 30 days"), timedelta(days=30)),
+                                                   "all": (N_("All time"), None)}
+#: where an action was made from (``Action.source``)
+SOURCES = {"ui": N_("this console"), "cli": N_("the command line"), "api": N_("the console's library")}
+
+
+def said(table: dict[str, str], code: str | None, empty: str = "") -> str:
+    """``console.operations.audit.words`` in the run's language (the audit's tables are marked with ``N_``)."""
+    text = words(table, code, empty)
+    return _(text) if text else text
+
+
+def listing(items: list[str]) -> str:
+    """Items joined as the language lists them ("a, b" / "a、b")."""
+    return pgettext("list separator", ", ").join(items)
 
 
 def unfinished(conn: Connection) -> None:
     rows = unfinished_batches(session.context(), conn)
     if not rows:
         return
-    st.subheader("Unfinished actions", divider="orange")
+    st.subheader(_("Unfinished actions"), divider="orange")
     for u in rows:
         left = u.counts["pending"] + u.counts["running"]
         box = st.container(border=True)
-        box.markdown(f"**Action {u.batch_id}: {md_escape(u.label)}** by {md_escape(u.operator)}, "
-                     f"{fmt.fmt_time(u.created_at)} — {u.counts['done']:,} done, {u.counts['failed']:,} failed, "
-                     f"**{left:,} not run yet**.  \nReason: {md_escape(u.reason, limit=1000)}")
+        box.markdown(_("**Action {id}: {label}** by {operator}, {when} — {done} done, {failed} failed, "
+                       "**{left} not run yet**.  \nReason: {reason}").format(
+            id=u.batch_id, label=md_escape(u.label), operator=md_escape(u.operator), when=fmt.fmt_time(u.created_at),
+            done=fmt_number(u.counts["done"]), failed=fmt_number(u.counts["failed"]), left=fmt_number(left),
+            reason=md_escape(u.reason, limit=1000)))
         if u.live:
-            box.info("Running right now in another window or process; it will show its result when done.",
+            box.info(_("Running right now in another window or process; it will show its result when done."),
                      icon=":material/sync:")
             continue
-        box.caption(md_escape(u.stop_reason, limit=1000, empty="Interrupted before every item ran."))
+        box.caption(md_escape(u.stop_reason, limit=1000) if u.stop_reason
+                    else _("Interrupted before every item ran."))
         if u.stop_remedy:
             box.caption(md_escape(u.stop_remedy, limit=1000))
         a, b = box.columns(2)
-        if a.button("Resume", key=f"activity.resume.{u.batch_id}", type="primary", icon=":material/play_arrow:"):
-            bar = box.progress(0.0, text="Resuming…")
+        if a.button(_("Resume"), key=f"activity.resume.{u.batch_id}", type="primary", icon=":material/play_arrow:"):
+            bar = box.progress(0.0, text=_("Resuming…"))
             try:
                 result = resume(session.context(), conn, u.batch_id, signin.operator(),
-                                progress=count_progress(bar, "Resuming"))
+                                progress=count_progress(bar, N_("Resuming")))
             except ConsoleError as exc:
                 errors.show_error(exc)
             else:
                 st.session_state[KEY_SELECTED] = result.batch_id
                 st.rerun()
-        with b.popover("Abandon", icon=":material/cancel:"):
-            st.caption("Items not run yet are marked skipped; items that were in flight are marked with an unknown "
-                       "outcome (check those people). This cannot be resumed afterwards.")
-            note = st.text_input("Why (recorded)", key=f"activity.abandon_note.{u.batch_id}")
-            if st.button("Abandon this action", key=f"activity.abandon.{u.batch_id}", type="primary"):
+        with b.popover(_("Abandon"), icon=":material/cancel:"):
+            st.caption(_("Items not run yet are marked skipped; items that were in flight are marked with an unknown "
+                         "outcome (check those people). This cannot be resumed afterwards."))
+            note = st.text_input(_("Why (recorded)"), key=f"activity.abandon_note.{u.batch_id}")
+            if st.button(_("Abandon this action"), key=f"activity.abandon.{u.batch_id}", type="primary"):
                 try:
                     abandon(session.context(), u.batch_id, signin.operator(), note or None)
                 except ConsoleError as exc:
@@ -82,16 +101,17 @@ def unfinished(conn: Connection) -> None:
 
 def filters(conn: Connection) -> dict[str, Any]:
     a, b, c, d = st.columns(4)
-    span = a.selectbox("Period", list(RANGES), index=1, key="activity.range")
-    who = b.selectbox("Operator", ["Anyone", *operators(session.context())], key="activity.operator",
-                      format_func=plain)  # options are plain text
-    kinds = c.multiselect("Kind", list(KIND_WORDS), key="activity.kinds", format_func=KIND_WORDS.__getitem__,
-                          placeholder="Any kind")
-    outcomes = d.multiselect("Outcome", list(OUTCOME_WORDS), key="activity.outcomes", format_func=OUTCOME_WORDS.__getitem__,
-                             placeholder="Any outcome")
-    delta = RANGES.get(span or "", timedelta(days=7))
+    span = a.selectbox(_("Period"), list(RANGES), index=1, key="activity.range",
+                       format_func=lambda code: _(RANGES[code][0]))
+    who = b.selectbox(_("Operator"), [None, *operators(session.context())], key="activity.operator",
+                      format_func=lambda o: _("Anyone") if o is None else plain(o))  # options are plain text
+    kinds = c.multiselect(_("Kind"), list(KIND_WORDS), key="activity.kinds",
+                          format_func=lambda k: said(KIND_WORDS, k), placeholder=_("Any kind"))
+    outcomes = d.multiselect(_("Outcome"), list(OUTCOME_WORDS), key="activity.outcomes",
+                             format_func=lambda o: said(OUTCOME_WORDS, o), placeholder=_("Any outcome"))
+    delta = RANGES.get(span or "", RANGES["7d"])[1]
     return {"since": session.context().now() - delta if delta else None,
-            "operator": None if who == "Anyone" else who, "kinds": kinds, "outcomes": outcomes}
+            "operator": who, "kinds": kinds, "outcomes": outcomes}
 
 
 def action_list(conn: Connection, chosen: dict[str, Any]) -> list[Any]:
@@ -108,20 +128,22 @@ def action_list(conn: Connection, chosen: dict[str, Any]) -> list[Any]:
 def flags(action: Action) -> str:
     parts = []
     if action.reverted:
-        parts.append(f"reverted for {count(len({r.user_id for r in action.reverted}), 'person', 'people')}")
+        parts.append(count(len({r.user_id for r in action.reverted}), "reverted for {n} person",
+                           "reverted for {n} people"))
     if action.undone_by:
-        parts.append("undone by " + ", ".join(f"#{i}" for i in action.undone_by))
+        parts.append(_("undone by {actions}").format(actions=listing([f"#{i}" for i in action.undone_by])))
     if action.undo_of:
-        parts.append(f"undoes #{action.undo_of}")
-    return "; ".join(parts)
+        parts.append(_("undoes #{id}").format(id=action.undo_of))
+    return pgettext("list separator", "; ").join(parts)
 
 
 def result_text(action: Action) -> str:
     """"Succeeded: 2 changed", "Partly failed: 3 changed, 1 failed", with the flags after a dot."""
     failed, skipped = action.counts.get("failed", 0), action.counts.get("skipped", 0)
-    parts = [f"{action.changed_count:,} changed"] + ([f"{failed:,} failed"] if failed else []) + (
-        [f"{skipped:,} skipped"] if skipped else [])
-    text = f"{words(OUTCOME_WORDS, action.outcome)}: {', '.join(parts)}"
+    parts = [_("{n} changed").format(n=fmt_number(action.changed_count))] + (
+        [_("{n} failed").format(n=fmt_number(failed))] if failed else []) + (
+        [_("{n} skipped").format(n=fmt_number(skipped))] if skipped else [])
+    text = f"{said(OUTCOME_WORDS, action.outcome)}: {listing(parts)}"
     extra = flags(action)
     return f"{text} · {extra}" if extra else text
 
@@ -131,22 +153,25 @@ def table(actions: list[Action]) -> int | None:
         "id": a.id, "when": fmt.local(a.created_at), "action": f"#{a.id} {a.label}", "result": result_text(a),
         "reason": a.reason, "operator": a.operator} for a in actions])
     frame["when"] = fmt.local_times(frame["when"])
-    st.caption("Select an action to see who it changed, undo it or retry what failed.")
+    st.caption(_("Select an action to see who it changed, undo it or retry what failed."))
     event = st.dataframe(plain_table(frame), hide_index=True, width="stretch", key="activity.table", on_select="rerun",
                          selection_mode="single-row", height=min(38 + 66 * len(frame), 560),
                          row_height=66,  # above 4 rem Streamlit wraps text: results and reasons are read whole
                          column_order=["when", "action", "result", "reason", "operator"],
-                         column_config={"when": fmt.time_column("When", width=125),
-                                        "action": st.column_config.TextColumn("Action", width=215),
-                                        "result": st.column_config.TextColumn("Result", width=190),
-                                        "reason": st.column_config.TextColumn("Reason", width=165),
-                                        "operator": st.column_config.TextColumn("Operator", width=90)})
+                         column_config={"when": fmt.time_column(_("When"), width=125),
+                                        "action": st.column_config.TextColumn(_("Action"), width=215),
+                                        "result": st.column_config.TextColumn(_("Result"), width=190),
+                                        "reason": st.column_config.TextColumn(_("Reason"), width=165),
+                                        "operator": st.column_config.TextColumn(_("Operator"), width=90)})
+    # the CSV's column names are messages (translated by ``csv_download`` unless English ones are asked for)
     export = pd.DataFrame([{
-        "id": a.id, "when": fmt.fmt_time(a.created_at), "operator": a.operator, "action": a.label,
-        "kind": words(KIND_WORDS, a.kind), "outcome": words(OUTCOME_WORDS, a.outcome), "changed": a.changed_count,
-        "failed": a.counts.get("failed", 0), "skipped": a.counts.get("skipped", 0), "reason": a.reason,
-        "flags": flags(a), "source": a.source} for a in actions])
-    dircache.csv_download(f"Download these {count(len(frame), 'action')} (CSV)", export, "audit-log", key="activity.csv")
+        N_("id"): a.id, N_("when"): fmt.fmt_time(a.created_at), N_("operator"): a.operator, N_("action"): a.label,
+        N_("kind"): said(KIND_WORDS, a.kind), N_("outcome"): said(OUTCOME_WORDS, a.outcome),
+        N_("changed"): a.changed_count, N_("failed"): a.counts.get("failed", 0),
+        N_("skipped"): a.counts.get("skipped", 0), N_("reason"): a.reason, N_("flags"): flags(a),
+        N_("source"): a.source} for a in actions])
+    dircache.csv_download(count(len(frame), "Download this {n} action (CSV)", "Download these {n} actions (CSV)"),
+                          export, "audit-log", key="activity.csv")
     rows = list(event.selection.rows) if event is not None else []
     if rows and 0 <= rows[0] < len(frame):
         st.session_state[KEY_SELECTED] = int(frame["id"].iloc[rows[0]])
@@ -159,65 +184,73 @@ def detail(conn: Connection, action_id: int) -> None:
         return
     find_reverted(session.context(), conn, [action])
     # labels name groups, operators and reasons are typed by people: all of it is shown as text
-    st.subheader(f"Action {action.id}: {md_escape(action.label)}", divider="gray")
-    source = {"ui": "this console", "cli": "the command line", "api": "the console's library"}.get(action.source,
-                                                                                                    action.source)
-    st.markdown(f"**{md_escape(words(OUTCOME_WORDS, action.outcome))}** · by "
-                f"**{md_escape(action.operator)}** from {md_escape(source)} · "
-                f"{fmt.fmt_time(action.created_at)}  \n**Why:** {md_escape(action.reason, limit=2000, multiline=True)}")
+    st.subheader(_("Action {id}: {label}").format(id=action.id, label=md_escape(action.label)), divider="gray")
+    source = _(SOURCES[action.source]) if action.source in SOURCES else action.source
+    st.markdown(_("**{outcome}** · by **{operator}** from {source} · {when}  \n**Why:** {reason}").format(
+        outcome=md_escape(said(OUTCOME_WORDS, action.outcome)), operator=md_escape(action.operator),
+        source=md_escape(source), when=fmt.fmt_time(action.created_at),
+        reason=md_escape(action.reason, limit=2000, multiline=True)))
     if action.undo_of:
-        st.caption(f"This action undoes action {action.undo_of}.")
+        st.caption(_("This action undoes action {id}.").format(id=action.undo_of))
     if action.undone_by:
-        st.caption("Undone by action " + ", ".join(str(i) for i in action.undone_by) + ".")
+        st.caption(ngettext("Undone by action {actions}.", "Undone by actions {actions}.",
+                            len(action.undone_by)).format(actions=listing([str(i) for i in action.undone_by])))
     if action.defects:  # fixed wording; the report (server and directory text) only as plain text
         ops_flow.show_defects(action)
     elif action.stop_reason:
         st.error(md_escape(f"{action.stop_reason} {action.stop_remedy or ''}", limit=2000), icon=":material/block:")
     if action.reverted:
         people = len({r.user_id for r in action.reverted})
-        st.warning(f"**{count(people, 'change')} no longer hold{'s' if people == 1 else ''}** in "
-                   "the latest snapshot: a later provisioning cycle (Entra is the source of truth) or someone else "
-                   "changed them back. Make the change in Entra too (unassign the user from the enterprise app, "
-                   "block sign-in, or change the group membership there).", icon=":material/sync_problem:")
+        st.warning(count(people, "**{n} change no longer holds** in the latest snapshot: a later provisioning cycle "
+                         "(Entra is the source of truth) or someone else changed it back. Make the change in Entra "
+                         "too (unassign the user from the enterprise app, block sign-in, or change the group "
+                         "membership there).",
+                         "**{n} changes no longer hold** in the latest snapshot: a later provisioning cycle "
+                         "(Entra is the source of truth) or someone else changed them back. Make the change in Entra "
+                         "too (unassign the user from the enterprise app, block sign-in, or change the group "
+                         "membership there)."), icon=":material/sync_problem:")
         reverted = pd.DataFrame([{"user": r.user_name or r.user_id, "change": r.change, "now": r.now,
                                   "seen": r.seen_at} for r in action.reverted])
         reverted["seen"] = fmt.local_times(reverted["seen"])
         st.dataframe(plain_table(reverted), hide_index=True, width="stretch", key=f"activity.reverted.{action.id}",
-                     column_config={"user": st.column_config.TextColumn("User", width=240),
-                                    "change": st.column_config.TextColumn("Change made", width=200),
-                                    "now": st.column_config.TextColumn("Now", width=180),
-                                    "seen": fmt.time_column("Seen", width=140)})
+                     column_config={"user": st.column_config.TextColumn(_("User"), width=240),
+                                    "change": st.column_config.TextColumn(_("Change made"), width=200),
+                                    "now": st.column_config.TextColumn(_("Now"), width=180),
+                                    "seen": fmt.time_column(_("Seen"), width=140)})
     elif action.reverted is None and action.changed_count and action.finished_at:
-        st.caption("Whether a later cycle reverted these changes shows once a snapshot newer than the action "
-                   "is taken.")
+        st.caption(_("Whether a later cycle reverted these changes shows once a snapshot newer than the action "
+                     "is taken."))
     for note in action.notes:
         st.caption(md_escape(note, limit=1000))
-    items = pd.DataFrame([{"#": i.seq, "user": i.user_name or i.input, "name": i.display_name or "",
-                           "e-mail": i.email or "",
-                           "from": i.before_text or "", "to": i.after_text or "",
-                           "state": words(ITEM_STATE_WORDS, i.state), "result": words(ITEM_RESULT_WORDS, i.outcome),
-                           "note": i.note or "", "attempts": i.attempts,
-                           "error": i.error or "", "what to do": i.remedy or ""} for i in action.items])
+    # the column names are messages: the CSV below has them in the operator's language (``csv_download``)
+    items = pd.DataFrame([{"#": i.seq, N_("user"): i.user_name or i.input, N_("name"): i.display_name or "",
+                           N_("e-mail"): i.email or "",
+                           N_("from"): i.before_text or "", N_("to"): i.after_text or "",
+                           N_("state"): said(ITEM_STATE_WORDS, i.state),
+                           N_("result"): said(ITEM_RESULT_WORDS, i.outcome),
+                           N_("note"): i.note or "", N_("attempts"): i.attempts,
+                           N_("error"): i.error or "", N_("what to do"): i.remedy or ""} for i in action.items])
     st.dataframe(plain_table(items), hide_index=True, width="stretch", key=f"activity.items.{action.id}",
                  height=min(38 + 35 * max(len(items), 1), 420),
                  column_order=["user", "name", "from", "to", "state", "result", "note", "error", "what to do"],
-                 column_config={"user": st.column_config.TextColumn("User", width=200),
-                                "name": st.column_config.TextColumn("Name", width=120),
-                                "from": st.column_config.TextColumn("Before", width=110),
-                                "to": st.column_config.TextColumn("After", width=110),
-                                "state": st.column_config.TextColumn("State", width=70),
-                                "result": st.column_config.TextColumn("Result", width=110),
-                                "note": st.column_config.TextColumn("Note", width=150),
-                                "error": st.column_config.TextColumn("Error", width=150),
-                                "what to do": st.column_config.TextColumn("What to do", width=150)})
-    dircache.csv_download("Download the per-person results (CSV)", items, f"action-{action.id}",
-                    key=f"activity.items_csv.{action.id}")
-    with st.expander("Timeline"):
+                 column_config={"user": st.column_config.TextColumn(_("User"), width=200),
+                                "name": st.column_config.TextColumn(_("Name"), width=120),
+                                "from": st.column_config.TextColumn(_("Before"), width=110),
+                                "to": st.column_config.TextColumn(_("After"), width=110),
+                                "state": st.column_config.TextColumn(_("State"), width=70),
+                                "result": st.column_config.TextColumn(_("Result"), width=110),
+                                "note": st.column_config.TextColumn(_("Note"), width=150),
+                                "error": st.column_config.TextColumn(_("Error"), width=150),
+                                "what to do": st.column_config.TextColumn(_("What to do"), width=150)})
+    dircache.csv_download(_("Download the per-person results (CSV)"), items, f"action-{action.id}",
+                          key=f"activity.items_csv.{action.id}")
+    with st.expander(_("Timeline")):
         for e in action.events:
-            st.markdown(f"- {fmt.fmt_time(e.at)} · **{md_escape(words(EVENT_WORDS, e.event))}** · "
+            st.markdown(f"- {fmt.fmt_time(e.at)} · **{md_escape(said(EVENT_WORDS, e.event))}** · "
                         f"{md_escape(e.operator)} · {md_escape(e.detail, limit=1000, empty='')}")
     a, b = st.columns(2)
-    if action.changed_count and a.button(f"Undo: preview the way back for {count(action.changed_count, 'person', 'people')}…",
+    if action.changed_count and a.button(count(action.changed_count, "Undo: preview the way back for {n} person…",
+                                               "Undo: preview the way back for {n} people…"),
                                          key="activity.undo", icon=":material/undo:"):
         try:
             plan = undo_plan(session.context(), conn, action.id)
@@ -227,12 +260,12 @@ def detail(conn: Connection, action_id: int) -> None:
             ops_flow.start(PANEL, plan)
             st.rerun()
     failed = action.counts.get("failed", 0)
-    if failed and action.state == "completed" and b.button(f"Retry the {failed:,} failed",
+    if failed and action.state == "completed" and b.button(_("Retry the {n} failed").format(n=fmt_number(failed)),
                                                            key="activity.retry", icon=":material/replay:"):
-        bar = st.progress(0.0, text="Retrying…")
+        bar = st.progress(0.0, text=_("Retrying…"))
         try:
             retry_failed(session.context(), conn, action.id, signin.operator(),
-                         progress=count_progress(bar, "Retrying"))
+                         progress=count_progress(bar, N_("Retrying")))
         except ConsoleError as exc:
             errors.show_error(exc)
         else:
@@ -241,11 +274,11 @@ def detail(conn: Connection, action_id: int) -> None:
 
 def main() -> None:
     conn = session.connection()
-    st.title("Activity")
+    st.title(_("Activity"))
     banners.demo_label(conn)
-    st.caption("Every manual change made from this console: who, when, why, the result per person, and a way "
-               "back. Entra ID remains the source of truth: changes that disagree with it are reverted at its "
-               "next provisioning cycle.")
+    st.caption(_("Every manual change made from this console: who, when, why, the result per person, and a way "
+                 "back. Entra ID remains the source of truth: changes that disagree with it are reverted at its "
+                 "next provisioning cycle."))
     shell.page_state(f"ops.{PANEL}.", KEY_SELECTED)
     unfinished(conn)
     if ops_flow.active(PANEL):
@@ -254,8 +287,8 @@ def main() -> None:
     chosen = filters(conn)
     actions = action_list(conn, chosen)
     if not actions:
-        st.info("No manual changes recorded for these filters. Deactivate, reactivate or move people from the "
-                "Users or Groups & roles pages (or the command line) and they appear here.",
+        st.info(_("No manual changes recorded for these filters. Deactivate, reactivate or move people from the "
+                  "Users or Groups & roles pages (or the command line) and they appear here."),
                 icon=":material/history:")
         return
     selected = table(actions)
@@ -263,4 +296,4 @@ def main() -> None:
         detail(conn, int(selected))
 
 
-shell.run_page(main, "showing the activity log")
+shell.run_page(main, N_("showing the activity log"))

@@ -14,6 +14,7 @@ from streamlit.delta_generator import DeltaGenerator
 from console.connections import Connection
 from console.credentials import ENV_PASSPHRASE
 from console.errors import ConsoleError
+from console.i18n import _, fmt_number, ngettext
 from console.setup import connection_health
 from console.tokens.service import TokenService
 from console.tokens.status import TokenStatus
@@ -49,19 +50,20 @@ def token_status(conn: Connection) -> TokenStatus | None:
 
 def token_label(status: TokenStatus | None) -> str:
     if status is None:
-        return "Token: unknown"
+        return _("Token: unknown")
     level = status.level
     if level == "missing":
-        return "No token"
+        return _("No token")
     if level == "rejected":
-        return "Token rejected"
+        return _("Token rejected")
     if level == "expired":
-        return "Token expired"
+        return _("Token expired")
     days = status.days_left
     if days is None:
-        return "Token: expiry unknown"
+        return _("Token: expiry unknown")
     approx = "≈" if getattr(status, "estimated", False) else ""
-    return f"Token: {approx}{days} day{'s' if days != 1 else ''} left"
+    return ngettext("Token: {approx}{n} day left", "Token: {approx}{n} days left", days).format(
+        approx=approx, n=fmt_number(days))
 
 
 def token_badge(status: TokenStatus | None, *, where: DeltaGenerator | None = None) -> None:
@@ -82,8 +84,8 @@ def token_banner(conn: Connection, status: TokenStatus | None) -> None:
         st.error(text, icon=":material/key_off:")
     elif status.level == "missing":
         health = connection_health(context(), conn, deep=True)  # the one exact next step (key, or Generate)
-        st.warning(f"**{md_escape(conn.name)} is incomplete: it has no token yet.** "
-                   + md_escape(health.next_step, limit=1000), icon=":material/key_off:")
+        st.warning(_("**{name} is incomplete: it has no token yet.** {next_step}").format(
+            name=md_escape(conn.name), next_step=md_escape(health.next_step, limit=1000)), icon=":material/key_off:")
     elif status.level == "warning":
         st.warning(text, icon=":material/warning:")
     else:
@@ -96,14 +98,15 @@ def keyring_banner(conn: Connection | None) -> None:
         return
     info = context().credentials.backend_info()
     if not info.secure:
-        st.error(f"**The secrets of {md_escape(conn.name)} cannot be read: {md_escape(info.label)}.** Token tests, "
-                 f"refreshes and rotations need them. {md_escape(info.remedy, limit=1000)}",
+        st.error(_("**The secrets of {name} cannot be read: {why}.** Token tests, refreshes and rotations need "
+                   "them. {remedy}").format(name=md_escape(conn.name), why=md_escape(info.label),
+                                            remedy=md_escape(info.remedy, limit=1000)),
                  icon=":material/key_off:")
     elif info.locked and not os.environ.get(ENV_PASSPHRASE):
-        st.warning("**The encrypted keyring is locked.** Unlock it on the Connection & token page to refresh the "
-                   "directory or use the token.", icon=":material/lock:")
+        st.warning(_("**The encrypted keyring is locked.** Unlock it on the Connection & token page to refresh the "
+                     "directory or use the token."), icon=":material/lock:")
 
 
 def demo_label(conn: Connection | None) -> None:
     if conn is not None and getattr(conn, "is_demo", False):
-        st.badge("DEMO — simulated tenant, nothing here is real", color="violet", icon=":material/science:")
+        st.badge(_("DEMO — simulated tenant, nothing here is real"), color="violet", icon=":material/science:")

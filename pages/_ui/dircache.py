@@ -21,14 +21,14 @@ from console.directory.take import take_snapshot
 from console.directory.view import Directory, build_directory
 from console.entra.logstore import ImportResult
 from console.entra.sync import sync
-from console.i18n import _, language
+from console.i18n import N_, _, fmt_number, language
 from pages._ui.errors import log_exception, show_error
 from pages._ui.progress import run_with_progress
 from pages._ui.session import context, data_dir
 from pages._ui.text import md_escape
 
 
-@st.cache_resource(show_spinner="Loading the directory…", max_entries=3)
+@st.cache_resource(show_spinner=False, max_entries=3)  # the spinner is directory()'s, in the run's language
 def _directory(path: str, conn_name: str, snapshot_id: int, role_rule: str, _snapshot: Snapshot,
                _conn: Connection) -> Directory:
     return build_directory(_snapshot, _conn)
@@ -43,7 +43,8 @@ def directory(conn: Connection) -> Directory | None:
     snap = latest_snapshot(conn)
     if snap is None:
         return None
-    return _directory(str(data_dir()), conn.name, snap.id, str(getattr(conn, "role_rule", "")), snap, conn)
+    with st.spinner(_("Loading the directory…")):  # shown only when loading takes more than half a second
+        return _directory(str(data_dir()), conn.name, snap.id, str(getattr(conn, "role_rule", "")), snap, conn)
 
 
 def take_snapshot_with_progress(conn: Connection, bar: DeltaGenerator) -> Snapshot:
@@ -54,9 +55,9 @@ def take_snapshot_with_progress(conn: Connection, bar: DeltaGenerator) -> Snapsh
 
         def on_progress(phase: str, done: int, total: int | None) -> None:
             tracker.update(phase, done, total)
-            report(f"Fetched {tracker.text()}", tracker.fraction())
+            report(_("Fetched {progress}").format(progress=tracker.text()), tracker.fraction())
 
-        report("Listing users and groups…", 0.0)
+        report(_("Listing users and groups…"), 0.0)
         return take_snapshot(ctx, conn, progress=on_progress)
 
     return run_with_progress(work, bar)
@@ -65,31 +66,33 @@ def take_snapshot_with_progress(conn: Connection, bar: DeltaGenerator) -> Snapsh
 def refresh_directory(conn: Connection, *, where: DeltaGenerator | None = None) -> Snapshot | None:
     """Take a snapshot with a progress bar; returns the snapshot or None (the error is shown)."""
     target = where or st
-    with target.status(f"Fetching the directory of {md_escape(conn.name)}…", expanded=True) as status:
-        bar = st.progress(0.0, text="Listing users and groups…")
+    with target.status(_("Fetching the directory of {name}…").format(name=md_escape(conn.name)),
+                       expanded=True) as status:
+        bar = st.progress(0.0, text=_("Listing users and groups…"))
         try:
             snap = take_snapshot_with_progress(conn, bar)
         except Exception as exc:
             log_exception(exc)
-            status.update(label="The directory could not be fetched", state="error")
-            show_error(exc, what="fetching the directory")
+            status.update(label=_("The directory could not be fetched"), state="error")
+            show_error(exc, what=N_("fetching the directory"))
             return None
-        bar.progress(1.0, text="Done")
-        label = f"Directory fetched: {snap.user_count:,} users, {snap.group_count + snap.role_count:,} groups and roles"
+        bar.progress(1.0, text=_("Done"))
+        counts = {"users": fmt_number(snap.user_count), "groups": fmt_number(snap.group_count + snap.role_count)}
         problems, warnings = refresh_entra(conn, bar) if conn.entra is not None else ([], [])
         for problem in problems:
-            show_error(problem, what="reading Entra provisioning data")
+            show_error(problem, what=N_("reading Entra provisioning data"))
         for warning in warnings:
             st.warning(md_escape(warning, limit=600), icon=":material/warning:")
-        status.update(label=label + ("; Entra data could not be read" if problems else ""),
-                      state="error" if problems else "complete", expanded=bool(problems))
+        label = (_("Directory fetched: {users} users, {groups} groups and roles; Entra data could not be read")
+                 if problems else _("Directory fetched: {users} users, {groups} groups and roles")).format(**counts)
+        status.update(label=label, state="error" if problems else "complete", expanded=bool(problems))
     return snap
 
 
 def refresh_entra(conn: Connection, bar: DeltaGenerator) -> tuple[list[BaseException], list[str]]:
     """New provisioning logs and the job's status from Graph through the one ``console.entra.sync.sync`` (as
     Sync history, ``logs fetch`` and the demo); returns (errors, warnings such as a job that could not be read)."""
-    bar.progress(1.0, text="Reading new provisioning logs and the job's status from Microsoft Graph…")
+    bar.progress(1.0, text=_("Reading new provisioning logs and the job's status from Microsoft Graph…"))
     try:
         result = run_with_progress(partial(_step, sync, context(), conn), bar)
     except Exception as exc:
@@ -99,10 +102,9 @@ def refresh_entra(conn: Connection, bar: DeltaGenerator) -> tuple[list[BaseExcep
 
 
 def no_snapshot_screen(conn: Connection) -> None:
-    st.info(f"**No directory snapshot of {md_escape(conn.name)} yet.** Fetch it now to see its users, groups and "
-            "roles.",
-            icon=":material/cloud_download:")
-    if st.button("Fetch the directory now", key="empty.fetch", type="primary", icon=":material/refresh:"):
+    st.info(_("**No directory snapshot of {name} yet.** Fetch it now to see its users, groups and roles.").format(
+            name=md_escape(conn.name)), icon=":material/cloud_download:")
+    if st.button(_("Fetch the directory now"), key="empty.fetch", type="primary", icon=":material/refresh:"):
         if refresh_directory(conn) is not None:
             st.rerun()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from console.errors import console_error
+from console.i18n import _
 from console.paths import data_dir
 from console.redact import redact as core_redact
 from console.redact import redacting_handler
@@ -56,7 +57,8 @@ def log_path() -> Path:
 def show_error(exc: BaseException, *, what: str | None = None) -> None:
     """st.error with the message and remedy of the console's error family; never a traceback. Anything outside
     that family is a bug (its traceback is logged by ``guard`` / ``log_exception``): "unexpected error", with the
-    log file's path."""
+    log file's path. ``what`` is what the page was doing ("fetching the directory"): marked with ``N_`` (or
+    already translated) by the caller, translated here."""
     # messages may carry a server's words (a SCIM error detail, a record's reason): shown as text, redacted first
     error = console_error(exc)
     if error is not None:
@@ -64,9 +66,15 @@ def show_error(exc: BaseException, *, what: str | None = None) -> None:
         if error.remedy:
             body += "\n\n" + md_escape(redact(error.remedy), limit=2000, multiline=True)
     else:
-        body = (f"**Unexpected error{' while ' + md_escape(what) if what else ''}: {type(exc).__name__}.** "
-                f"Something went wrong in the console itself; see the log file {md_escape(str(log_path()))}. Try "
-                "again; if it keeps happening, send that file to your administrator (it never contains secrets).")
+        fields = {"name": type(exc).__name__, "log": md_escape(str(log_path()))}
+        if what:
+            body = _("**Unexpected error while {what}: {name}.** Something went wrong in the console itself; see the "
+                     "log file {log}. Try again; if it keeps happening, send that file to your administrator (it "
+                     "never contains secrets).").format(what=md_escape(_(what)), **fields)
+        else:
+            body = _("**Unexpected error: {name}.** Something went wrong in the console itself; see the log file "
+                     "{log}. Try again; if it keeps happening, send that file to your administrator (it never "
+                     "contains secrets).").format(**fields)
     st.error(body, icon=":material/error:")
 
 
@@ -76,7 +84,7 @@ def error_text(exc: BaseException) -> str:
     error = console_error(exc)
     if error is not None:
         return redact(str(error))
-    return f"unexpected error ({type(exc).__name__}); see the log file {log_path()}."
+    return _("unexpected error ({name}); see the log file {log}.").format(name=type(exc).__name__, log=log_path())
 
 
 def log_exception(exc: BaseException) -> None:

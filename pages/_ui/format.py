@@ -1,5 +1,5 @@
-"""Times in the operator's zone: the console's one date-and-time format (text and table columns) and "5 min
-ago"."""
+"""Times in the operator's zone, in the operator's language: the console's one date-and-time format (text and table
+columns: "1 Dec 2026, 18:05 CET" / "2026年12月1日 18:05 JST") and "5 min ago" / "5 分前"."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import streamlit as st
+from babel.dates import format_date
 from streamlit.elements.lib.column_types import ColumnConfig
 
-from console.text import count
+from console.i18n import _, fmt_date, fmt_datetime, fmt_days_left, fmt_number, language, locale
 
 
 def operator_zone() -> tzinfo:
@@ -31,9 +32,12 @@ def operator_zone() -> tzinfo:
 
 
 #: the one date-and-time format of the console, in the operator's zone: "1 Dec 2026, 18:05" (text) and the
-#: same for tables (``time_column``, a moment.js pattern); dates alone: "1 Dec 2026"
+#: same for tables (``time_column``, a moment.js pattern); dates alone: "1 Dec 2026". English; per language in
+#: ``TABLE_FORMATS`` (the text comes from ``console.i18n.fmt_datetime`` / ``fmt_date``, which agree with them)
 TIME_FORMAT = "D MMM YYYY, HH:mm"
 DATE_FORMAT = "D MMM YYYY"
+TABLE_FORMATS: dict[str, tuple[str, str]] = {"en": (TIME_FORMAT, DATE_FORMAT),
+                                             "ja": ("YYYY年M月D日 HH:mm", "YYYY年M月D日")}
 
 
 def zone_name() -> str:
@@ -61,18 +65,25 @@ def local(dt: Any) -> datetime | None:
 
 
 def fmt_time(dt: Any, *, date_only: bool = False, zone: bool = True) -> str:
-    """The console's one date-and-time text, in the operator's zone: "1 Dec 2026, 18:05 CET" (the zone's
-    abbreviation, since the operator's browser and the server may disagree; without it with ``zone=False``,
-    "1 Dec 2026" with ``date_only``); "—" when there is none. Tables show the same format without the zone
-    (``time_column``; its header's help names the zone)."""
+    """The console's one date-and-time text, in the operator's zone and language: "1 Dec 2026, 18:05 CET" /
+    "2026年12月1日 18:05 CET" (the zone's abbreviation, since the operator's browser and the server may disagree;
+    without it with ``zone=False``; "1 Dec 2026" / "2026年12月1日" with ``date_only``); "—" when there is none.
+    Tables show the same format without the zone (``time_column``; its header's help names the zone)."""
     value = local(dt)
     if value is None:
         return "—"
-    text = f"{value.day} {value:%b %Y}"
     if date_only:
-        return text
-    text += f", {value:%H:%M}"
-    return f"{text} {value.tzname()}" if zone and value.tzname() else text
+        return fmt_date(value)
+    return fmt_datetime(value, zone=(value.tzname() or None) if zone else None)
+
+
+def fmt_short_date(dt: Any) -> str:
+    """A date for a metric's value, where a long text would be cut off: "2 Dec 2027" / "2027/12/02" (Babel's
+    medium Japanese date: "2027年12月2日" does not fit a quarter of the page at 1280 px); "—" when there is none."""
+    value = local(dt)
+    if value is None:
+        return "—"
+    return fmt_date(value) if language() == "en" else format_date(value, format="medium", locale=locale())
 
 
 def local_times(values: Any) -> pd.Series:
@@ -82,26 +93,30 @@ def local_times(values: Any) -> pd.Series:
 
 
 def time_column(label: str, *, date_only: bool = False, **kwargs: Any) -> ColumnConfig:
-    """A ``st.column_config.DatetimeColumn`` in the console's format (values from ``local_times``)."""
-    kwargs.setdefault("help", f"In your time zone ({zone_name()}).")
-    return st.column_config.DatetimeColumn(label, format=DATE_FORMAT if date_only else TIME_FORMAT, **kwargs)
+    """A ``st.column_config.DatetimeColumn`` in the console's format for the operator's language (values from
+    ``local_times``)."""
+    kwargs.setdefault("help", _("In your time zone ({zone}).").format(zone=zone_name()))
+    when, day = TABLE_FORMATS.get(language(), TABLE_FORMATS["en"])
+    return st.column_config.DatetimeColumn(label, format=day if date_only else when, **kwargs)
 
 
 def ago(dt: Any, now: datetime | None = None) -> str:
-    """How long ago (or, for a future time, how soon): "just now", "45 s ago", "5 min ago", "3 h ago",
-    "1 day ago", "12 days ago", "in 20 min"; "never" when missing."""
+    """How long ago (or, for a future time, how soon), in the operator's language: "just now", "45 s ago",
+    "5 min ago", "3 h ago", "1 day ago", "12 days ago", "in 20 min" / "たった今", "45 秒前", "5 分前", "3 時間前",
+    "1 日前", "あと 20 分"; "never" / "なし" when missing."""
     value = local(dt)
     if value is None:
-        return "never"
+        return _("never")
     seconds = ((now or datetime.now(UTC)) - value).total_seconds()
     future = seconds < -60
     seconds = abs(seconds)
     if seconds < 60:
-        return "just now" if seconds < 10 or future else f"{int(seconds)} s ago"
+        return _("just now") if seconds < 10 or future else _("{n} s ago").format(n=fmt_number(int(seconds)))
     if seconds < 3600:
-        span = f"{int(seconds // 60)} min"
-    elif seconds < 86400:
-        span = f"{int(seconds // 3600)} h"
-    else:
-        span = count(int(seconds // 86400), "day")
-    return f"in {span}" if future else f"{span} ago"
+        n = fmt_number(int(seconds // 60))
+        return _("in {n} min").format(n=n) if future else _("{n} min ago").format(n=n)
+    if seconds < 86400:
+        n = fmt_number(int(seconds // 3600))
+        return _("in {n} h").format(n=n) if future else _("{n} h ago").format(n=n)
+    days = int(seconds // 86400)
+    return fmt_days_left(days if future else -days)  # "in 3 days" / "3 days ago": console.i18n's words

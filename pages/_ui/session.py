@@ -22,6 +22,7 @@ from console.connections import Connection, ConnectionRepo
 from console.context import Context, open_context
 from console.credentials import CredentialStore, default_credentials, env_passphrase
 from console.errors import ConsoleError
+from console.i18n import _
 from console.paths import data_dir as default_dir
 from console.setup import choose_connection, remember_connection
 from pages._ui.errors import install_log_file
@@ -114,10 +115,10 @@ def select_connection(name: str | None) -> None:
 
 def no_connection_screen() -> None:
     """The designed screen when no connection exists: where to set one up."""
-    st.info("**No connection is configured yet.** Add your 6clicks tenant: its API base URL and the API key of a "
-            "dedicated 6clicks user with the six SCIM permissions. **Set up a tenant** walks you through every step, "
-            "from the keyring to the daily reminder.", icon=":material/link_off:")
+    st.info(_("**No connection is configured yet.** Add your 6clicks tenant: its API base URL and the API key of a "
+              "dedicated 6clicks user with the six SCIM permissions. **Set up a tenant** walks you through every "
+              "step, from the keyring to the daily reminder."), icon=":material/link_off:")
     a, b = st.columns(2)
-    a.page_link("pages/setup.py", label="Set up a tenant", icon=":material/checklist:")
-    b.page_link("pages/connection.py", label="Add a connection", icon=":material/add_link:",
-                query_params={"tab": "Add a connection"})
+    a.page_link("pages/setup.py", label=_("Set up a tenant"), icon=":material/checklist:")
+    b.page_link("pages/connection.py", label=_("Add a connection"), icon=":material/add_link:",
+                query_params={"tab": "Add a connection"})  # the tab's key on that page, not a text

@@ -16,6 +16,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from console import demo
 from console.connections import Connection
 from console.context import Context
+from console.i18n import N_, _
 from console.notify.reminders import ReminderThread, start_reminder_thread
 from console.setup import healths
 from console.tokens.status import TokenStatus
@@ -57,6 +58,7 @@ def run_page(body: Callable[[], None], what: str | None = None) -> None:
         if not getattr(_shell, "rendered", False):
             if _leave_legacy_pages_mode():
                 st.rerun()  # run again through app.py: its navigation, sidebar and banners
+            apply_language()  # as app.py does first: the way-in page too is in the run's language
             _access.require_access()
             render_shell()
         with guard(what):
@@ -135,31 +137,31 @@ def start_demo_if_wanted(ctx: Context) -> None:
     if not (demo.demo_wanted(ctx) or (chosen_demo and not demo.demo_disabled())):
         return
     if slot.error is not None:  # do not retry on every rerun: show what failed and offer a retry
-        show_error(slot.error, what="starting the demo")
-        st.info("You can still add a real connection on the **Connection & token** page.")
-        if not st.button("Try starting the demo again", key="demo.retry", icon=":material/refresh:"):
+        show_error(slot.error, what=N_("starting the demo"))
+        st.info(_("You can still add a real connection on the **Connection & token** page."))
+        if not st.button(_("Try starting the demo again"), key="demo.retry", icon=":material/refresh:"):
             return
         slot.error = None
-    with st.status("Starting the demo tenant (a simulated 6clicks with Entra history)…", expanded=True) as box:
-        bar = st.progress(0.0, text="Starting…")
+    with st.status(_("Starting the demo tenant (a simulated 6clicks with Entra history)…"), expanded=True) as box:
+        bar = st.progress(0.0, text=_("Starting…"))
         try:
             slot.handle = run_with_progress(lambda report: demo.ensure_demo(ctx, progress=report), bar)
             slot.error = None
         except Exception as exc:
             log_exception(exc)
             slot.error = exc
-            box.update(label="The demo tenant could not be started", state="error")
-            show_error(exc, what="starting the demo")
-            st.info("You can still add a real connection on the **Connection & token** page.")
+            box.update(label=_("The demo tenant could not be started"), state="error")
+            show_error(exc, what=N_("starting the demo"))
+            st.info(_("You can still add a real connection on the **Connection & token** page."))
             return
-        box.update(label="Demo tenant ready", state="complete", expanded=False)
+        box.update(label=_("Demo tenant ready"), state="complete", expanded=False)
 
 
 def sidebar(ctx: Context) -> tuple[Connection | None, TokenStatus | None]:
     conns = connections()
     with st.sidebar:
         if not conns:
-            st.caption("No connection configured.")
+            st.caption(_("No connection configured."))
             return None, None
         names = [c.name for c in conns]
         demo_names = {c.name for c in conns if c.is_demo}
@@ -174,29 +176,32 @@ def sidebar(ctx: Context) -> tuple[Connection | None, TokenStatus | None]:
             extra = [w for w in ("DEMO" if n in demo_names else "", health[n].label) if w]
             return " · ".join([plain(n), *extra])
 
-        st.selectbox("Connection", names, key=KEY_CONNECTION, format_func=label, on_change=remember_selection,
-                     help="Opens on your last choice while it works; an incomplete or broken connection is marked.")
+        st.selectbox(_("Connection"), names, key=KEY_CONNECTION, format_func=label, on_change=remember_selection,
+                     help=_("Opens on your last choice while it works; an incomplete or broken connection is "
+                            "marked."))
         conn = connection(required=False)
         if conn is None:
             return None, None
         if conn.is_demo:
             st.badge("DEMO", color="violet", icon=":material/science:",
-                     help="A simulated 6clicks tenant with simulated Entra provisioning; nothing here is real.")
+                     help=_("A simulated 6clicks tenant with simulated Entra provisioning; nothing here is real."))
         status = token_status(conn)
         token_badge(status)
         if status is not None and status.expires_at is not None:
-            st.caption(f"Token expires {fmt_time(status.expires_at, date_only=True)}"
-                       + (" (estimated)" if getattr(status, "estimated", False) else ""))
-        with guard("reading the directory's freshness"):
+            date = fmt_time(status.expires_at, date_only=True)
+            st.caption(_("Token expires {date} (estimated)").format(date=date)
+                       if getattr(status, "estimated", False) else _("Token expires {date}").format(date=date))
+        with guard(N_("reading the directory's freshness")):
             snap = latest_snapshot(conn)
-            st.caption(f"Directory fetched {ago(snap.taken_at)}" if snap is not None
-                       else "Directory not fetched yet")
-        if st.button("Refresh", key="sidebar.refresh", icon=":material/refresh:", width="stretch",
-                     help="Fetch the directory (users, groups, roles) again"
-                          + ("; read new Entra provisioning logs and the job's status" if conn.entra else "") + "."):
+            st.caption(_("Directory fetched {ago}").format(ago=ago(snap.taken_at)) if snap is not None
+                       else _("Directory not fetched yet"))
+        if st.button(_("Refresh"), key="sidebar.refresh", icon=":material/refresh:", width="stretch",
+                     help=_("Fetch the directory (users, groups, roles) again; read new Entra provisioning logs and "
+                            "the job's status.") if conn.entra
+                     else _("Fetch the directory (users, groups, roles) again.")):
             if refresh_directory(conn) is not None:
                 st.rerun()
-        st.caption(f"Operator: {md_escape(operator())}")
+        st.caption(_("Operator: {name}").format(name=md_escape(operator())))
     return conn, status
 
 
@@ -207,7 +212,7 @@ def render_shell() -> None:
     _shell.rendered = True
     apply_language()
     forget_other_pages()
-    with guard("starting the console"):
+    with guard(N_("starting the console")):
         ctx = context()
         if st.session_state.get(KEY_CONNECTION) is None and KEY_PENDING_CONNECTION not in st.session_state:
             available = connections()

@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from console.i18n import _
 from pages._ui.text import md_escape
 
 log = logging.getLogger("console.app")
@@ -46,18 +47,19 @@ def require_sign_in() -> None:
     if not sign_in_required():
         return
     if not st.user.is_logged_in:
-        st.title("SCIM operator console for 6clicks")
-        st.info("Sign in with your organisation account to continue.", icon=":material/login:")
-        st.button("Sign in", on_click=st.login, type="primary", icon=":material/login:")
+        st.title(_("SCIM operator console for 6clicks"))
+        st.info(_("Sign in with your organisation account to continue."), icon=":material/login:")
+        st.button(_("Sign in"), on_click=st.login, type="primary", icon=":material/login:")
         st.stop()
     email = str(st.user.get("email") or "").lower()
     allowed = allowed_operators()
     if not allowed or email not in allowed:
-        st.error(f"**{md_escape(email) if email else 'This account'} is not an operator of this console.** Ask an "
-                 "administrator to "
-                 f"add the address to `{ENV_OPERATORS}` or to `[operators] emails` in the app's secrets.",
-                 icon=":material/block:")
-        st.button("Sign out", on_click=st.logout)
+        text = (_("**{account} is not an operator of this console.** Ask an administrator to add the address to "
+                  "`{variable}` or to `[operators] emails` in the app's secrets.") if email else
+                _("**This account is not an operator of this console.** Ask an administrator to add the address to "
+                  "`{variable}` or to `[operators] emails` in the app's secrets."))
+        st.error(text.format(account=md_escape(email), variable=ENV_OPERATORS), icon=":material/block:")
+        st.button(_("Sign out"), on_click=st.logout)
         st.stop()
 
 
