@@ -27,7 +27,7 @@ from console.directory.view import (
     sort_users,
     users_csv,
 )
-from console.i18n import N_, _, count, fmt_number
+from console.i18n import N_, _, count, fmt_number, language, use_language
 from console.text import as_text
 from pages import _history as hist
 from pages import _ondemand
@@ -284,7 +284,13 @@ def main() -> None:
     ordered = table(d, matched, view_key)
     selected = st.session_state.get(session.KEY_SELECTED_USERS, [])
     english = dircache.english_headers("users.csv.english")
-    st.download_button(_("Download CSV"), data=lambda: users_csv(d, ordered, english=english),
+    lang = language()
+
+    def users_file() -> bytes:  # made on the click, outside this run: in this run's language
+        with use_language(lang):
+            return users_csv(d, ordered, english=english)
+
+    st.download_button(_("Download CSV"), data=users_file,
                        file_name=f"{conn.name}-users.csv".replace(" ", "_"), mime="text/csv",
                        icon=":material/download:", key="users.csv",
                        help=_("All {matching} in this order, with the names of their groups and roles.").format(

@@ -43,12 +43,16 @@ class _Registry:
     def one(msgid: str) -> str:
         _singles.append(msgid)
         _compiled.cache_clear()
+        _candidates.cache_clear()
+        _starting_with.cache_clear()
         return msgid
 
     @staticmethod
     def ngettext(singular: str, plural: str) -> tuple[str, str]:
         _plurals.append((singular, plural))
         _compiled.cache_clear()
+        _candidates.cache_clear()
+        _starting_with.cache_clear()
         return singular, plural
 
 
@@ -92,6 +96,15 @@ def _literal_length(template: str) -> int:
     return sum(len(literal) for literal, *_rest in string.Formatter().parse(template))
 
 
+def _ends(template: str) -> tuple[str, str]:
+    """The fixed text a template starts and ends with (a cheap test before its pattern is tried)."""
+    parts = list(string.Formatter().parse(template))
+    head = parts[0][0] if parts else ""
+    last_literal, last_name = parts[-1][0], parts[-1][1]
+    tail = "" if last_name is not None else last_literal
+    return head, tail
+
+
 @cache
 def _compiled() -> list[tuple[re.Pattern[str], str, str | None, str]]:
     """(pattern, msgid, plural msgid or None, English form) for every template, the most specific first (the
@@ -104,6 +117,18 @@ def _compiled() -> list[tuple[re.Pattern[str], str, str | None, str]]:
             out.append((_pattern(form), singular, plural, form))
     out.sort(key=lambda entry: -_literal_length(entry[3]))
     return out
+
+
+@cache
+def _candidates() -> list[tuple[str, str, re.Pattern[str], str, str | None]]:
+    """``_compiled`` with each template's fixed start and end, in the same order."""
+    return [(*_ends(form), pattern, msgid, plural) for pattern, msgid, plural, form in _compiled()]
+
+
+@lru_cache(maxsize=256)
+def _starting_with(first: str) -> list[tuple[str, str, re.Pattern[str], str, str | None]]:
+    """The templates a text starting with ``first`` can be (those starting with a placeholder included)."""
+    return [c for c in _candidates() if not c[0] or c[0][0] == first]
 
 
 def shown(text: str | None) -> str:
@@ -140,7 +165,9 @@ def _translate(text: str, lang: str) -> str:
 
 
 def _match(text: str, lang: str) -> str | None:
-    for pattern, msgid, plural, _form in _compiled():
+    for head, tail, pattern, msgid, plural in _starting_with(text[:1]):
+        if not (text.startswith(head) and text.endswith(tail)):
+            continue
         found = pattern.fullmatch(text)
         if found is None:
             continue
