@@ -12,17 +12,21 @@ from console.connections import Connection
 from console.directory.people import is_active
 from console.directory.roles import rule_text
 from console.directory.view import Directory, group_names_for
-from console.text import as_text, count
+from console.i18n import N_, _, count, fmt_number, pgettext
+from console.text import as_text
 from pages._ui import banners, dircache, ops_panels, session, shell
 from pages._ui import format as fmt
 from pages._ui.text import md_escape, plain_table
 
+#: the kind filter: English (the widget's value), shown translated
+KINDS = [N_("All"), N_("Groups"), N_("Roles")]
+
 
 def group_table(conn: Connection, d: Directory) -> list[str]:
     a, b = st.columns([3, 2])
-    query = a.text_input("Search", key="groups.q", placeholder="group or role name, externalId",
+    query = a.text_input(_("Search"), key="groups.q", placeholder=_("group or role name, externalId"),
                          icon=":material/search:")
-    kind = b.segmented_control("Kind", ["All", "Groups", "Roles"], key="groups.kind", default="All") or "All"
+    kind = b.segmented_control(_("Kind"), KINDS, key="groups.kind", default="All", format_func=_) or "All"
     groups = d.groups
     mask = pd.Series(True, index=groups.index)
     if query:
@@ -36,26 +40,28 @@ def group_table(conn: Connection, d: Directory) -> list[str]:
         mask &= groups["kind"] == "role"
     view = groups[mask].sort_values(["kind", "displayName"], key=lambda s: s.astype(str).str.lower())
     view = view[["id", "displayName", "kind", "member_count", "externalId"]].reset_index(drop=True)
-    st.caption(f"{len(view):,} of {len(groups):,} · roles are {md_escape(rule_text(conn))} (change the rule "
-               "on Connection & token)")
+    st.caption(_("{shown} of {total} · roles are {rule} (change the rule on Connection & token)").format(
+        shown=fmt_number(len(view)), total=fmt_number(len(groups)), rule=md_escape(rule_text(conn))))
     if view.empty:
-        st.info("Nothing matches. Clear the search or the kind filter.", icon=":material/filter_alt_off:")
+        st.info(_("Nothing matches. Clear the search or the kind filter."), icon=":material/filter_alt_off:")
         return []
+    kinds = {"group": pgettext("kind", "group"), "role": pgettext("kind", "role")}
+    shown = view.assign(kind=view["kind"].map(kinds).fillna(view["kind"]))
     event = st.dataframe(
-        plain_table(view), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
+        plain_table(shown), key=f"groups.table.{kind}.{query}", hide_index=True, width="stretch", on_select="rerun",
         selection_mode="multi-row", height=min(38 + 35 * len(view), 460),
         column_order=["displayName", "kind", "member_count", "externalId"],
-        column_config={"displayName": st.column_config.TextColumn("Name", width=280),
-                       "kind": st.column_config.TextColumn("Kind", width=70),
-                       "member_count": st.column_config.NumberColumn("Members", format="%d", width=80),
-                       "externalId": st.column_config.TextColumn("External id (Entra object id)", width=300)})
+        column_config={"displayName": st.column_config.TextColumn(_("Name"), width=280),
+                       "kind": st.column_config.TextColumn(_("Kind"), width=70),
+                       "member_count": st.column_config.NumberColumn(_("Members"), format="%d", width=80),
+                       "externalId": st.column_config.TextColumn(_("External id (Entra object id)"), width=300)})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
     st.session_state[session.KEY_SELECTED_GROUPS] = selected
     if selected:
         st.session_state[session.KEY_GROUP_DETAIL] = selected[0]
     else:
-        st.caption("Select a group or role to see its members.")
+        st.caption(_("Select a group or role to see its members."))
     return selected
 
 
@@ -63,21 +69,22 @@ def group_detail(d: Directory, group_id: str) -> list[str]:
     """The group's members; returns the ids of the members selected in its table."""
     row = d.groups[d.groups["id"] == group_id]
     if row.empty:
-        st.warning("That group is not in the latest snapshot (deleted or renamed since).")
+        st.warning(_("That group is not in the latest snapshot (deleted or renamed since)."))
         return []
     group = row.iloc[0]
-    kind = "Role" if group["kind"] == "role" else "Group"
     # a role without its rule's marker: the heading already says "Role"
-    st.subheader(f"{kind}: {md_escape(as_text(group['label']) or group_id)}", divider="gray")
+    heading = _("Role: {name}") if group["kind"] == "role" else _("Group: {name}")
+    st.subheader(heading.format(name=md_escape(as_text(group["label"]) or group_id)), divider="gray")
     members_n = int(group.get("member_count") or 0)
-    st.caption(f"{md_escape(as_text(group['displayName']) or group_id)} in 6clicks · SCIM id "
-               f"{md_escape(group_id)} · externalId {md_escape(group.get('externalId'))} · "
-               f"{count(members_n, 'member')} · as of {fmt.fmt_time(d.taken_at)}")
+    st.caption(_("{name} in 6clicks · SCIM id {id} · externalId {external} · {members} · as of {when}").format(
+        name=md_escape(as_text(group["displayName"]) or group_id), id=md_escape(group_id),
+        external=md_escape(group.get("externalId")), members=count(members_n, "{n} member", "{n} members"),
+        when=fmt.fmt_time(d.taken_at)))
     members = d.users[d.users["id"].isin(d.member_ids(group_id))]
     if members.empty:
-        st.caption("No members.")
+        st.caption(_("No members."))
         return []
-    q = st.text_input("Filter members", key=f"groups.members_q.{group_id}", icon=":material/search:")
+    q = st.text_input(_("Filter members"), key=f"groups.members_q.{group_id}", icon=":material/search:")
     if q:
         mask = pd.Series(True, index=members.index)
         for word in q.lower().split():
@@ -91,22 +98,23 @@ def group_detail(d: Directory, group_id: str) -> list[str]:
                          key=members_key, hide_index=True, width="stretch",
                          on_select="rerun", selection_mode="multi-row",
                          column_order=["userName", "email", "label", "active"],
-                         column_config={"userName": st.column_config.TextColumn("User name", width=260),
-                                        "email": st.column_config.TextColumn("E-mail", width=230),
-                                        "label": st.column_config.TextColumn("Name", width=170),
-                                        "active": st.column_config.CheckboxColumn("Active", width=60)})
+                         column_config={"userName": st.column_config.TextColumn(_("User name"), width=260),
+                                        "email": st.column_config.TextColumn(_("E-mail"), width=230),
+                                        "label": st.column_config.TextColumn(_("Name"), width=170),
+                                        "active": st.column_config.CheckboxColumn(_("Active"), width=60)})
     if len(members) > len(shown):
-        st.caption(f"Showing the first {len(shown):,} of {len(members):,} members; filter to narrow down.")
+        st.caption(_("Showing the first {shown} of {total} members; filter to narrow down.").format(
+            shown=fmt_number(len(shown)), total=fmt_number(len(members))))
     exported = members[[c for c in ("id", "userName", "email", "givenName", "familyName", "displayName", "active",
                                     "externalId") if c in members.columns]]
-    dircache.csv_download(f"Download the {count(len(members), 'member')} (CSV)", exported,
-                    f"{group['displayName']}-members", key=f"groups.members_csv.{group_id}")
+    dircache.csv_download(count(len(members), "Download the {n} member (CSV)", "Download the {n} members (CSV)"),
+                          exported, f"{group['displayName']}-members", key=f"groups.members_csv.{group_id}")
     rows = list(event.selection.rows) if event is not None else []
     picked = [str(shown["id"].iloc[r]) for r in rows if 0 <= r < len(shown)]
     if picked:
         member_details(d, picked)
     else:
-        st.caption("Select members to see who they are, open them on the Users page, or change them below.")
+        st.caption(_("Select members to see who they are, open them on the Users page, or change them below."))
     return picked
 
 
@@ -119,24 +127,25 @@ def member_details(d: Directory, user_ids: list[str]) -> None:
         if len(people) == 1:
             person = people.iloc[0]
             st.markdown(f"**{md_escape(person['label'])}** · {md_escape(person['userName'])} · "
-                        f"{'Active' if is_active(person['active']) else 'Inactive'}")
-            st.caption(f"Groups: {md_escape(groups.get(person['id']), empty='none')} · Roles: "
-                       f"{md_escape(roles.get(person['id']), empty='none')}")
-            if st.button("Open on the Users page", key="groups.open_user", icon=":material/person:",
-                         help="Attributes, all groups and roles, history and the raw SCIM resource"):
+                        f"{_('Active') if is_active(person['active']) else _('Inactive')}")
+            st.caption(_("Groups: {groups} · Roles: {roles}").format(
+                groups=md_escape(groups.get(person["id"]), empty=_("none")),
+                roles=md_escape(roles.get(person["id"]), empty=_("none"))))
+            if st.button(_("Open on the Users page"), key="groups.open_user", icon=":material/person:",
+                         help=_("Attributes, all groups and roles, history and the raw SCIM resource")):
                 open_user(str(person["id"]))
             return
-        st.markdown(f"**{count(len(people), 'member')} selected**")
+        st.markdown("**" + count(len(people), "{n} member selected", "{n} members selected") + "**")
         view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
                              "groups": [groups.get(i, "") for i in people["id"]],
                              "roles": [roles.get(i, "") for i in people["id"]]})
         st.dataframe(plain_table(view), hide_index=True, width="stretch", key="groups.picked_table",
                      height=min(38 + 35 * len(view), 290),
-                     column_config={"label": st.column_config.TextColumn("Name", width=150),
-                                    "userName": st.column_config.TextColumn("User name", width=240),
-                                    "active": st.column_config.CheckboxColumn("Active", width=60),
-                                    "groups": st.column_config.TextColumn("Groups", width=150),
-                                    "roles": st.column_config.TextColumn("Roles", width=150)})
+                     column_config={"label": st.column_config.TextColumn(_("Name"), width=150),
+                                    "userName": st.column_config.TextColumn(_("User name"), width=240),
+                                    "active": st.column_config.CheckboxColumn(_("Active"), width=60),
+                                    "groups": st.column_config.TextColumn(_("Groups"), width=150),
+                                    "roles": st.column_config.TextColumn(_("Roles"), width=150)})
 
 
 def open_user(user_id: str) -> None:
@@ -147,15 +156,15 @@ def open_user(user_id: str) -> None:
 
 def main() -> None:
     conn = session.connection()
-    st.title("Groups & roles")
+    st.title(_("Groups & roles"))
     banners.demo_label(conn)
     d = dircache.directory(conn)
     if d is None:
         dircache.no_snapshot_screen(conn)
         return
     if d.groups.empty:
-        st.info("**No groups or roles in this directory yet.** Assign groups to the Entra enterprise app and "
-                "let a provisioning cycle run, then refresh the directory.", icon=":material/group_off:")
+        st.info(_("**No groups or roles in this directory yet.** Assign groups to the Entra enterprise app and let a "
+                  "provisioning cycle run, then refresh the directory."), icon=":material/group_off:")
         return
     selected = group_table(conn, d)
     detail = st.session_state.get(session.KEY_GROUP_DETAIL)
@@ -166,4 +175,4 @@ def main() -> None:
     ops_panels.groups_actions(conn, selected or shown, picked)
 
 
-shell.run_page(main, "showing groups and roles")
+shell.run_page(main, _("showing groups and roles"))

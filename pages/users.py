@@ -27,7 +27,8 @@ from console.directory.view import (
     sort_users,
     users_csv,
 )
-from console.text import as_text, count
+from console.i18n import N_, _, count, fmt_number, language, use_language
+from console.text import as_text
 from pages import _history as hist
 from pages import _ondemand
 from pages._history import KEY_OPEN_HISTORY
@@ -36,6 +37,8 @@ from pages._ui import format as fmt
 from pages._ui.text import md_escape, plain, plain_table
 
 PAGE_SIZES = [25, 50, 100, 250, 500]
+#: the status filter: English (the widget's value and ``filter_users``'s argument), shown translated
+STATUSES = [N_("All"), N_("Active"), N_("Inactive")]
 KEY_DETAIL_OF = "users.detail_of"
 KEY_TABLE_SNAPSHOT = "users.table_snapshot"  # the snapshot the table's selection was made on
 
@@ -56,15 +59,17 @@ def _names_to_ids(groups: pd.DataFrame, kind: str) -> dict[str, str]:
 
 def filters(d: Directory) -> dict[str, Any]:
     a, b = st.columns([3, 2])
-    query = a.text_input("Search", key="users.q", placeholder="userName, e-mail or name",
+    query = a.text_input(_("Search"), key="users.q", placeholder=_("userName, e-mail or name"),
                          icon=":material/search:")
-    active = b.segmented_control("Status", ["All", "Active", "Inactive"], key="users.active", default="All")
+    active = b.segmented_control(_("Status"), STATUSES, key="users.active", default="All",
+                                 format_func=_)
     group_map = _names_to_ids(d.groups, "group")
     role_map = _names_to_ids(d.groups, "role")
     c, e = st.columns(2)
-    groups = c.multiselect("In any of these groups", list(group_map), key="users.groups",
-                           placeholder="Any group")
-    roles = e.multiselect("With any of these roles", list(role_map), key="users.roles", placeholder="Any role")
+    groups = c.multiselect(_("In any of these groups"), list(group_map), key="users.groups",
+                           placeholder=_("Any group"))
+    roles = e.multiselect(_("With any of these roles"), list(role_map), key="users.roles",
+                          placeholder=_("Any role"))
     return {"query": query or "", "active": active or "All",
             "group_ids": [group_map[g] for g in groups if g in group_map],
             "role_ids": [role_map[r] for r in roles if r in role_map]}
@@ -78,9 +83,9 @@ def _widths(same_email: bool) -> dict[str, int]:
 
 
 def table(d: Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
-    a, b, _ = st.columns([2, 1, 1])
-    sort_by = a.selectbox("Sort by", list(USER_SORTS), key="users.sort")
-    descending = b.toggle("Descending", key="users.desc")
+    a, b, _rest = st.columns([2, 1, 1])
+    sort_by = a.selectbox(_("Sort by"), list(USER_SORTS), key="users.sort", format_func=_)
+    descending = b.toggle(_("Descending"), key="users.desc")
     size = int(st.session_state.get("users.size") or 50)
     pages = page_count(len(matched), size)
     if st.session_state.get("users.page", 1) > pages:
@@ -112,24 +117,27 @@ def table(d: Directory, matched: pd.DataFrame, view_key: str) -> pd.DataFrame:
         width="stretch", on_select="rerun", selection_mode="multi-row",
         column_order=[c for c in ("userName", "email", "label", "active", "groups_list", "roles_list")
                       if not (c == "email" and same_email)],
-        column_config={"userName": st.column_config.TextColumn("User name" + (" (= e-mail)" if same_email else ""),
-                                                               width=width["userName"]),
-                       "email": st.column_config.TextColumn("E-mail", width=width["email"] or None),
+        column_config={"userName": st.column_config.TextColumn(_("User name (= e-mail)") if same_email
+                                                               else _("User name"), width=width["userName"]),
+                       "email": st.column_config.TextColumn(_("E-mail"), width=width["email"] or None),
                        "label": st.column_config.TextColumn(
-                           "Name", width=width["label"], help="Display name, else given and family name (Entra's "
-                                                              "mapping for 6clicks sends no display name), else user "
-                                                              "name."),
-                       "active": st.column_config.CheckboxColumn("Active", width=width["active"]),
-                       "groups_list": st.column_config.TextColumn("Groups", width=width["groups_list"]),
-                       "roles_list": st.column_config.TextColumn("Roles", width=width["roles_list"])})
+                           _("Name"), width=width["label"],
+                           help=_("Display name, else given and family name (Entra's mapping for 6clicks sends no "
+                                  "display name), else user name.")),
+                       "active": st.column_config.CheckboxColumn(_("Active"), width=width["active"]),
+                       "groups_list": st.column_config.TextColumn(_("Groups"), width=width["groups_list"]),
+                       "roles_list": st.column_config.TextColumn(_("Roles"), width=width["roles_list"])})
     rows = list(event.selection.rows) if event is not None else []
     selected = [str(view["id"].iloc[r]) for r in rows if 0 <= r < len(view)]
     st.session_state[session.KEY_SELECTED_USERS] = selected
     c, e, f = st.columns([3, 1, 1], vertical_alignment="bottom")
-    c.caption(f"Showing {len(visible):,} of {count(len(matched), 'matching user')} ({len(d.users):,} in the "
-              f"directory). Select a row to see the person's details; select several to change them together.")
-    e.selectbox("Rows per page", PAGE_SIZES, index=1, key="users.size")
-    f.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="users.page")
+    c.caption(_("Showing {shown} of {matching} ({total} in the directory). Select a row to see the person's details; "
+                "select several to change them together.").format(
+        shown=fmt_number(len(visible)), total=fmt_number(len(d.users)),
+        matching=count(len(matched), "{n} matching user", "{n} matching users")))
+    e.selectbox(_("Rows per page"), PAGE_SIZES, index=1, key="users.size")
+    f.number_input(_("Page (of {pages})").format(pages=fmt_number(pages)), min_value=1, max_value=pages, step=1,
+                   key="users.page")
     return ordered
 
 
@@ -137,7 +145,7 @@ def selection_summary(d: Directory, selected: list[str]) -> str | None:
     """Several people selected: a short table of them, and which one's details to show (returns its id)."""
     people = d.users[d.users["id"].isin(selected)].set_index("id").reindex(selected).dropna(how="all")
     people = people.reset_index()
-    st.subheader(f"{count(len(people), 'person', 'people')} selected", divider="gray")
+    st.subheader(count(len(people), "{n} person selected", "{n} people selected"), divider="gray")
     groups = group_names_for(d, people["id"], "group")
     roles = group_names_for(d, people["id"], "role")
     view = pd.DataFrame({"label": people["label"], "userName": people["userName"], "active": people["active"],
@@ -145,70 +153,71 @@ def selection_summary(d: Directory, selected: list[str]) -> str | None:
                          "roles": [roles.get(i, "") for i in people["id"]]})
     st.dataframe(plain_table(view), hide_index=True, width="stretch", key="users.selected_table",
                  height=min(38 + 35 * len(view), 290),
-                 column_config={"label": st.column_config.TextColumn("Name", width=150),
-                                "userName": st.column_config.TextColumn("User name", width=250),
-                                "active": st.column_config.CheckboxColumn("Active", width=60),
-                                "groups": st.column_config.TextColumn("Groups", width=150),
-                                "roles": st.column_config.TextColumn("Roles", width=150)})
+                 column_config={"label": st.column_config.TextColumn(_("Name"), width=150),
+                                "userName": st.column_config.TextColumn(_("User name"), width=250),
+                                "active": st.column_config.CheckboxColumn(_("Active"), width=60),
+                                "groups": st.column_config.TextColumn(_("Groups"), width=150),
+                                "roles": st.column_config.TextColumn(_("Roles"), width=150)})
     options = {str(i): plain(label) for i, label in zip(people["id"], people["label"], strict=True)}
     if st.session_state.get(KEY_DETAIL_OF) not in options:
         st.session_state[KEY_DETAIL_OF] = next(iter(options), None)
-    return st.selectbox("Show the details of", list(options), key=KEY_DETAIL_OF,
+    return st.selectbox(_("Show the details of"), list(options), key=KEY_DETAIL_OF,
                         format_func=lambda i: options.get(i, i))
 
 
 def user_detail(conn: Connection, d: Directory, user_id: str, *, heading: bool = True) -> None:
     row = d.users[d.users["id"] == user_id]
     if row.empty:
-        st.warning("That person is not in the latest snapshot (deleted since, or another connection).")
+        st.warning(_("That person is not in the latest snapshot (deleted since, or another connection)."))
         return
 
     user = row.iloc[0].to_dict()
     label = display_label(cast("dict[str, Any]", user))
     if heading:
         st.subheader(md_escape(label), divider="gray")
-    status = "Active" if is_active(user.get("active")) else "Inactive"
+    status = _("Active") if is_active(user.get("active")) else _("Inactive")
     user_name = as_text(user.get("userName"))
     st.caption(" · ".join([*([md_escape(user_name)] if user_name and user_name != label else []), status,
-                           f"SCIM id {md_escape(user_id)}",
-                           f"as of {fmt.fmt_time(d.taken_at)} ({fmt.ago(d.taken_at)})"]))
+                           _("SCIM id {id}").format(id=md_escape(user_id)),
+                           _("as of {when} ({ago})").format(when=fmt.fmt_time(d.taken_at), ago=fmt.ago(d.taken_at))]))
 
     external = as_text(user.get("externalId"))
     if external and conn.entra is not None and conn.entra.can_manage_job:
-        with st.expander("Provision on demand (ask Entra to provision this person now)", icon=":material/bolt:"):
+        with st.expander(_("Provision on demand (ask Entra to provision this person now)"), icon=":material/bolt:"):
             _ondemand.panel(conn, key=f"users.ondemand.{user_id}", object_id=external, label=label)
 
     # opened from a provisioning record on Sync history ("details and history"): on the History tab
-    tabs = st.tabs(["Attributes", "Groups & roles", "History", "Raw SCIM JSON"],
-                   default="History" if st.session_state.get(KEY_OPEN_HISTORY) == user_id else None)
+    tab_names = [_("Attributes"), _("Groups & roles"), _("History"), _("Raw SCIM JSON")]
+    tabs = st.tabs(tab_names, default=tab_names[2] if st.session_state.get(KEY_OPEN_HISTORY) == user_id else None)
     with tabs[0]:
         # any attribute may be absent (the guide's Entra mapping sends no display name), null or of another type
-        attrs = {"Name (as shown)": label, "User name": user.get("userName"), "E-mail": user.get("email"),
-                 "Given name": user.get("givenName"), "Family name": user.get("familyName"),
-                 "Display name": user.get("displayName"), "Active": "yes" if is_active(user.get("active")) else "no",
-                 "External id (Entra object id)": user.get("externalId"),
-                 "Created": fmt.fmt_time(user.get("created")), "Last modified": fmt.fmt_time(user.get("lastModified")),
-                 "SCIM id": user_id}
+        attrs = {_("Name (as shown)"): label, _("User name"): user.get("userName"), _("E-mail"): user.get("email"),
+                 _("Given name"): user.get("givenName"), _("Family name"): user.get("familyName"),
+                 _("Display name"): user.get("displayName"),
+                 _("Active"): _("yes") if is_active(user.get("active")) else _("no"),
+                 _("External id (Entra object id)"): user.get("externalId"),
+                 _("Created"): fmt.fmt_time(user.get("created")),
+                 _("Last modified"): fmt.fmt_time(user.get("lastModified")), _("SCIM id"): user_id}
         st.dataframe(plain_table(pd.DataFrame({"Attribute": list(attrs),
                                                   "Value": [as_text(v) or "" for v in attrs.values()]})),
                      hide_index=True, width="stretch", height=38 + 35 * len(attrs),  # every row, no scrolling
-                     column_config={"Attribute": st.column_config.TextColumn(width=200),
-                                    "Value": st.column_config.TextColumn(width=560)})
+                     column_config={"Attribute": st.column_config.TextColumn(_("Attribute"), width=200),
+                                    "Value": st.column_config.TextColumn(_("Value"), width=560)})
     with tabs[1]:
         gids = d.user_group_ids(user_id)
         member_of = d.groups[d.groups["id"].isin(gids)]
         if member_of.empty:
-            st.caption("Not a member of any group or role.")
-        for kind, title in (("role", "Roles"), ("group", "Groups")):
+            st.caption(_("Not a member of any group or role."))
+        for kind, title in (("role", _("Roles")), ("group", _("Groups"))):
             part = member_of[member_of["kind"] == kind].sort_values(
                 "label", key=lambda s: s.astype(str).str.lower())
             if part.empty:
                 continue
             st.markdown(f"**{title}**")
-            for _, g in part.iterrows():
+            for _i, g in part.iterrows():
                 name = as_text(g["label"]) or str(g["id"])  # a role without the rule's marker: it says "Roles"
                 if st.button(md_escape(name), key=f"users.open_group.{g['id']}", type="tertiary",
-                             icon=":material/groups:", help="Open it on Groups & roles"):
+                             icon=":material/groups:", help=_("Open it on Groups & roles")):
                     st.session_state[session.KEY_GROUP_DETAIL] = str(g["id"])
                     st.switch_page("pages/groups.py")
     with tabs[2]:
@@ -222,7 +231,7 @@ def user_detail(conn: Connection, d: Directory, user_id: str, *, heading: bool =
         if raw:
             st.json(json.loads(json.dumps(raw, default=str)), expanded=True)
         else:
-            st.caption("The raw SCIM resource is not stored for this snapshot.")
+            st.caption(_("The raw SCIM resource is not stored for this snapshot."))
 
 
 def history(conn: Connection, user_id: str) -> None:
@@ -230,49 +239,62 @@ def history(conn: Connection, user_id: str) -> None:
     them (``console.timeline.person_timeline``), newest first, in plain words."""
     timeline = hist.person_timeline(conn, user_id)
     if timeline.empty:
-        st.caption("Nothing recorded for this person yet: no change between directory snapshots and no Entra "
-                   "provisioning record names them. Entra's records appear after **Fetch new logs now** on Sync "
-                   "history (or an import); changes appear when the directory is refreshed again.")
+        st.caption(_("Nothing recorded for this person yet: no change between directory snapshots and no Entra "
+                     "provisioning record names them. Entra's records appear after **{fetch}** on Sync history (or "
+                     "an import); changes appear when the directory is refreshed again.").format(
+            fetch=_("Fetch new logs now")))
         return
     failures = int((timeline["outcome"] == "failure").sum())
-    st.caption(f"{count(len(timeline), 'entry', 'entries')}, newest first"
-               + (f"; {count(failures, 'failed provisioning record')}" if failures else "")
-               + ". Directory changes are dated by the snapshot that saw them; Entra's records by when Entra "
-               "acted.")
+    entries = count(len(timeline), "{n} entry", "{n} entries")
+    if failures:
+        text = _("{entries}, newest first; {failures}. Directory changes are dated by the snapshot that saw them; "
+                 "Entra's records by when Entra acted.").format(
+            entries=entries, failures=count(failures, "{n} failed provisioning record", "{n} failed provisioning records"))
+    else:
+        text = _("{entries}, newest first. Directory changes are dated by the snapshot that saw them; Entra's records "
+                 "by when Entra acted.").format(entries=entries)
+    st.caption(text)
     with st.container(height=460 if len(timeline) > 8 else "content", border=True):
         st.markdown(hist.timeline_markdown(timeline))
-    dircache.csv_download("Download this history (CSV, times in UTC)", hist.timeline_csv(timeline),
+    dircache.csv_download(_("Download this history (CSV, times in UTC)"), hist.timeline_csv(timeline),
                     f"{conn.name}-history-{user_id}", key=f"users.history_csv.{user_id}")
 
 
 def main() -> None:
     conn = session.connection()
-    st.title("Users")
+    st.title(_("Users"))
     banners.demo_label(conn)
     d = dircache.directory(conn)
     if d is None:
         dircache.no_snapshot_screen(conn)
         return
     if d.users.empty:
-        st.info("**No users in this directory yet.** Entra has not provisioned anyone, or every user was "
-                "deleted. Check the provisioning job on Sync history, then refresh the directory.",
+        st.info(_("**No users in this directory yet.** Entra has not provisioned anyone, or every user was deleted. "
+                  "Check the provisioning job on Sync history, then refresh the directory."),
                 icon=":material/person_off:")
         return
     chosen = filters(d)
     matched = filter_users(d, **chosen)
     view_key = hashlib.sha256(repr(sorted(chosen.items())).encode()).hexdigest()[:10]
     if matched.empty:
-        st.info("No user matches the search and filters. Clear the search or pick fewer groups or roles.",
+        st.info(_("No user matches the search and filters. Clear the search or pick fewer groups or roles."),
                 icon=":material/filter_alt_off:")
         st.session_state[session.KEY_SELECTED_USERS] = []
         return
     ordered = table(d, matched, view_key)
     selected = st.session_state.get(session.KEY_SELECTED_USERS, [])
-    st.download_button("Download CSV", data=lambda: users_csv(d, ordered),
+    english = dircache.english_headers("users.csv.english")
+    lang = language()
+
+    def users_file() -> bytes:  # made on the click, outside this run: in this run's language
+        with use_language(lang):
+            return users_csv(d, ordered, english=english)
+
+    st.download_button(_("Download CSV"), data=users_file,
                        file_name=f"{conn.name}-users.csv".replace(" ", "_"), mime="text/csv",
                        icon=":material/download:", key="users.csv",
-                       help=f"All {count(len(ordered), 'matching user')} in this order, with the names of their "
-                            "groups and roles.")
+                       help=_("All {matching} in this order, with the names of their groups and roles.").format(
+                           matching=count(len(ordered), "{n} matching user", "{n} matching users")))
     # details first: looking at people is not acting on them
     if len(selected) > 1:
         detail_id = selection_summary(d, selected)
@@ -283,4 +305,4 @@ def main() -> None:
     ops_panels.users_actions(conn, selected)
 
 
-shell.run_page(main, "showing the users")
+shell.run_page(main, _("showing the users"))

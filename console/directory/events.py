@@ -10,6 +10,7 @@ import pandas as pd
 
 from console.connections import Connection
 from console.context import Context
+from console.i18n import N_, _
 from console.text import as_text
 
 
@@ -81,43 +82,61 @@ def group_history(ctx: Context, conn: Connection | str, group_id: str, limit: in
     return list_events(ctx, conn, subject_id=group_id, limit=limit, group_only=True)
 
 
-#: the tracked attributes in words (events keep the SCIM names)
-ATTRIBUTE_WORDS = {"userName": "user name", "email": "e-mail", "givenName": "given name", "familyName": "family name",
-                   "displayName": "display name", "externalId": "external id (Entra object id)", "active": "active"}
+#: the tracked attributes in words (events keep the SCIM names); translated where shown
+ATTRIBUTE_WORDS = {"userName": N_("user name"), "email": N_("e-mail"), "givenName": N_("given name"),
+                   "familyName": N_("family name"), "displayName": N_("display name"),
+                   "externalId": N_("external id (Entra object id)"), "active": N_("active")}
 
 
 def _quoted(value: Any) -> str:
-
     text = as_text(value)
-    return f"“{text}”" if text is not None else "(empty)"
+    return _("“{value}”").format(value=text) if text is not None else _("(empty)")
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def describe_event(row: Any, *, about_person: bool = False) -> str:
-    """One line in plain English for an event row (a dict or a namedtuple/Series): "bob@x.com removed from
+    """One line in the current language for an event row (a dict or a namedtuple/Series): "bob@x.com removed from
     group Engineering", "ann@x.com: family name changed from “Lee” to “Lee-Smith”". With ``about_person`` the
     line is told from the person's own history, without their name: "Removed from group Engineering"."""
     get = row.get if hasattr(row, "get") else lambda k: getattr(row, k, None)
     kind, name = str(get("kind") or ""), get("subject_name") or get("subject_id")
-    subject_type = str(get("subject_type") or "group")
+    role = str(get("subject_type") or "group") == "role"
     if kind == "user_changed":
-        attribute = ATTRIBUTE_WORDS.get(str(get("attribute")), str(get("attribute")))
-        change = f"{attribute} changed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
-        return change[:1].upper() + change[1:] if about_person else f"{name}: {change}"
-    if kind in ("member_added", "member_removed"):
-        verb = "added to" if kind == "member_added" else "removed from"
+        code = str(get("attribute"))
+        attribute = _(ATTRIBUTE_WORDS[code]) if code in ATTRIBUTE_WORDS else code
+        values = {"attribute": attribute, "old": _quoted(get("old_value")), "new": _quoted(get("new_value"))}
         if about_person:
-            return f"{verb.capitalize()} {subject_type} {name}"
-        return f"{get('related_name') or get('related_id')} {verb} {subject_type} {name}"
-    user_words = {"user_created": "created in 6clicks", "user_deactivated": "deactivated",
-                  "user_reactivated": "reactivated", "user_deleted": "deleted from 6clicks"}
-    if kind in user_words:
-        words = user_words[kind]
-        if kind == "user_created" and get("new_value") == "inactive":
-            words += " (inactive)"
-        return words[:1].upper() + words[1:] if about_person else f"{name} {words}"
+            return _first_upper(_("{attribute} changed from {old} to {new}").format(**values))
+        return _("{name}: {attribute} changed from {old} to {new}").format(name=name, **values)
+    if kind in ("member_added", "member_removed"):
+        added = kind == "member_added"
+        if about_person:
+            text = ((_("Added to role {name}") if role else _("Added to group {name}")) if added
+                    else (_("Removed from role {name}") if role else _("Removed from group {name}")))
+            return text.format(name=name)
+        text = ((_("{member} added to role {name}") if role else _("{member} added to group {name}")) if added
+                else (_("{member} removed from role {name}") if role else _("{member} removed from group {name}")))
+        return text.format(member=get("related_name") or get("related_id"), name=name)
+    inactive = get("new_value") == "inactive"
+    if kind == "user_created":
+        if about_person:
+            return _("Created in 6clicks (inactive)") if inactive else _("Created in 6clicks")
+        return (_("{name} created in 6clicks (inactive)") if inactive else _("{name} created in 6clicks")).format(
+            name=name)
+    person_words = {"user_deactivated": (_("Deactivated"), _("{name} deactivated")),
+                    "user_reactivated": (_("Reactivated"), _("{name} reactivated")),
+                    "user_deleted": (_("Deleted from 6clicks"), _("{name} deleted from 6clicks"))}
+    if kind in person_words:
+        own, other = person_words[kind]
+        return own if about_person else other.format(name=name)
     if kind.endswith("_renamed"):
-        return f"{subject_type.capitalize()} renamed from {_quoted(get('old_value'))} to {_quoted(get('new_value'))}"
-    if kind.endswith(("_created", "_deleted")):
-        return f"{subject_type.capitalize()} {name} {'created' if kind.endswith('_created') else 'deleted'}"
+        text = _("Role renamed from {old} to {new}") if role else _("Group renamed from {old} to {new}")
+        return text.format(old=_quoted(get("old_value")), new=_quoted(get("new_value")))
+    if kind.endswith("_created"):
+        return (_("Role {name} created") if role else _("Group {name} created")).format(name=name)
+    if kind.endswith("_deleted"):
+        return (_("Role {name} deleted") if role else _("Group {name} deleted")).format(name=name)
     return f"{name}: {kind.replace('_', ' ')}"
-

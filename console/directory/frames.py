@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from console.errors import ConsoleError
+from console.i18n import _
 from console.jsonio import compact_json
 
 USER_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "displayName", "active", "externalId",
@@ -91,8 +92,8 @@ class _RawColumn:
     def take(self) -> pa.Array:
         """The documents as an Arrow string array; empties the column."""
         if len(self._data) >= 2**31:
-            raise SnapshotError("A batch of raw SCIM resources is larger than 2 GB.",
-                                "The server returns implausibly large resources; no snapshot was stored.")
+            raise SnapshotError(_("A batch of raw SCIM resources is larger than 2 GB."),
+                                _("The server returns implausibly large resources; no snapshot was stored."))
         # the buffers are handed over, not copied: this column starts new ones
         arr = pa.Array.from_buffers(pa.string(), len(self), [None, pa.py_buffer(self._offsets),
                                                               pa.py_buffer(self._data)])

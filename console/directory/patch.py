@@ -29,6 +29,7 @@ from console.directory.frames import (
     table_frame,
 )
 from console.directory.store import Snapshot, Superseded, commit, latest_snapshot, read_lean, staging_folder
+from console.i18n import _
 
 
 def _link(source: Path, target: Path) -> None:
@@ -128,7 +129,7 @@ def patch_snapshot(ctx: Context, conn: Connection, *, users: Iterable[Any] = (),
     gone_groups = {str(i) for i in deleted_groups} - set(new_groups)
     if not (new_users or new_groups or gone_users or gone_groups):
         return latest_snapshot(ctx, conn)
-    for _ in range(max(1, attempts)):
+    for _attempt in range(max(1, attempts)):
         base = latest_snapshot(ctx, conn)
         if base is None or base.path is None:
             return None
@@ -137,8 +138,9 @@ def patch_snapshot(ctx: Context, conn: Connection, *, users: Iterable[Any] = (),
             frames = _patched_files(base, staging, conn.is_role, new_users, new_groups, gone_users, gone_groups)
         except (OSError, pa.ArrowException) as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise SnapshotError(f"The latest snapshot could not be updated with the people and groups read again "
-                                f"({exc}).", "Refresh the directory to see the current state.") from None
+            raise SnapshotError(_("The latest snapshot could not be updated with the people and groups read again "
+                                  "({problem}).").format(problem=exc),
+                                _("Refresh the directory to see the current state.")) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -147,5 +149,5 @@ def patch_snapshot(ctx: Context, conn: Connection, *, users: Iterable[Any] = (),
                            warnings=base.warnings, compact=True, base=base, note=note)
         except Superseded:
             continue  # a refresh stored a newer snapshot meanwhile: derive from that one
-    raise SnapshotError("The directory kept changing while the snapshot was being updated after the change.",
-                        "Refresh the directory to see the current state.")
+    raise SnapshotError(_("The directory kept changing while the snapshot was being updated after the change."),
+                        _("Refresh the directory to see the current state."))

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from console.errors import InvalidInput
+from console.i18n import _
 
 DEFAULT_RULE = "prefix:Role - "
 
@@ -44,19 +45,19 @@ def role_matcher(rule: str | None) -> Callable[[str], bool]:
     if spec.startswith("prefix:"):
         prefix = spec[len("prefix:"):]
         if not prefix:
-            raise InvalidInput("The role rule 'prefix:' has an empty prefix.",
-                               "Give the text role names start with, e.g. 'prefix:Role - '.")
+            raise InvalidInput(_("The role rule 'prefix:' has an empty prefix."),
+                               _("Give the text role names start with, e.g. 'prefix:Role - '."))
         return lambda name: name.startswith(prefix)
     if spec.startswith("regex:"):
         expression = spec[len("regex:"):]
         try:
             compiled = re.compile(expression)
         except re.error as exc:
-            raise InvalidInput(f"The role rule's regular expression {expression!r} is invalid ({exc}).",
-                               "Fix the expression, e.g. 'regex:^(Role|Roles) - '.") from None
+            raise InvalidInput(_("The role rule's regular expression {expression} is invalid ({problem}).").format(
+                expression=repr(expression), problem=exc), _("Fix the expression, e.g. 'regex:^(Role|Roles) - '.")) from None
         return lambda name: compiled.search(name) is not None
-    raise InvalidInput(f"The role rule {spec!r} is not understood.",
-                       "Write it as 'prefix:TEXT' (default 'prefix:Role - ') or 'regex:EXPRESSION'.")
+    raise InvalidInput(_("The role rule {rule} is not understood.").format(rule=repr(spec)),
+                       _("Write it as 'prefix:TEXT' (default 'prefix:Role - ') or 'regex:EXPRESSION'."))
 
 
 def role_label(rule: Any, name: Any) -> str:
@@ -87,10 +88,11 @@ def role_labels(rule: Any, names: Any) -> list[str]:
 
 
 def rule_text(rule: Any) -> str:
-    """The role rule in words: "names starting with “Role - ”" or "names matching “^(Role|Roles) - ”"."""
+    """The role rule in words, in the current language: "names starting with “Role - ”" or "names matching
+    “^(Role|Roles) - ”"."""
     spec = _rule(rule)
     if spec.startswith("prefix:"):
-        return f"names starting with “{spec[len('prefix:'):]}”"
+        return _("names starting with “{prefix}”").format(prefix=spec[len("prefix:"):])
     if spec.startswith("regex:"):
-        return f"names matching the regular expression “{spec[len('regex:'):]}”"
-    return f"the rule “{spec}”"
+        return _("names matching the regular expression “{expression}”").format(expression=spec[len("regex:"):])
+    return _("the rule “{rule}”").format(rule=spec)

@@ -36,6 +36,7 @@ from console.directory.frames import (
     norm_users,
 )
 from console.errors import NotFoundError
+from console.i18n import _
 
 #: compaction defaults: keep the files of the latest N snapshots, plus the last one of each day for D days
 KEEP_LATEST = 10
@@ -75,13 +76,13 @@ class Snapshot:
 
     def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
         if self.path is None:
-            raise NotFoundError(f"Snapshot {self.id} was compacted; only its counts are kept.",
-                                "Use the latest snapshot, or take a new one.")
+            raise NotFoundError(_("Snapshot {id} was compacted; only its counts are kept.").format(id=self.id),
+                                _("Use the latest snapshot, or take a new one."))
         try:
             return pq.read_table(self.path / f"{name}.parquet", columns=columns).to_pandas()
         except (OSError, pa.ArrowException) as exc:
-            raise NotFoundError(f"The files of snapshot {self.id} cannot be read ({exc}).",
-                                "Take a new snapshot (python -m console snapshot); the old one is unusable.") from None
+            raise NotFoundError(_("The files of snapshot {id} cannot be read ({problem}).").format(id=self.id, problem=exc),
+                                _("Take a new snapshot (python -m console snapshot); the old one is unusable.")) from None
 
     @cached_property
     def users(self) -> pd.DataFrame:
@@ -101,19 +102,21 @@ class Snapshot:
     def raw_user(self, user_id: str) -> dict:
         """The user's SCIM resource as the server returned it."""
         if self.path is None:
-            raise NotFoundError(f"Snapshot {self.id} was compacted; only its counts are kept.",
-                                "Use the latest snapshot.")
+            raise NotFoundError(_("Snapshot {id} was compacted; only its counts are kept.").format(id=self.id),
+                                _("Use the latest snapshot."))
         table = pq.read_table(self.path / "users.parquet", columns=["id", "raw"], filters=[("id", "=", user_id)])
         if table.num_rows == 0:
-            raise NotFoundError(f"User {user_id} is not in snapshot {self.id}.", "Refresh the directory.")
+            raise NotFoundError(_("User {user} is not in snapshot {id}.").format(user=user_id, id=self.id),
+                                _("Refresh the directory."))
         return json.loads(table.column("raw")[0].as_py())
 
     def raw_group(self, group_id: str) -> dict:
         if self.path is None:
-            raise NotFoundError(f"Snapshot {self.id} was compacted.", "Use the latest snapshot.")
+            raise NotFoundError(_("Snapshot {id} was compacted.").format(id=self.id), _("Use the latest snapshot."))
         table = pq.read_table(self.path / "groups.parquet", columns=["id", "raw"], filters=[("id", "=", group_id)])
         if table.num_rows == 0:
-            raise NotFoundError(f"Group {group_id} is not in snapshot {self.id}.", "Refresh the directory.")
+            raise NotFoundError(_("Group {group} is not in snapshot {id}.").format(group=group_id, id=self.id),
+                                _("Refresh the directory."))
         return json.loads(table.column("raw")[0].as_py())
 
 
@@ -177,8 +180,8 @@ def _diff_against(previous: Snapshot | None, frames: SnapshotFrames) -> pd.DataF
         parts += group_events(read_lean(previous.path / "groups.parquet", GROUP_COLUMNS),
                                read_lean(previous.path / "memberships.parquet", MEMBERSHIP_COLUMNS), names, frames)
     except (OSError, pa.ArrowException) as exc:
-        raise NotFoundError(f"The files of snapshot {previous.id} cannot be read ({exc}).",
-                            "Take a new snapshot (python -m console snapshot); the old one is unusable.") from None
+        raise NotFoundError(_("The files of snapshot {id} cannot be read ({problem}).").format(id=previous.id, problem=exc),
+                            _("Take a new snapshot (python -m console snapshot); the old one is unusable.")) from None
     return event_frame(parts)
 
 
@@ -285,8 +288,8 @@ def get_snapshot(ctx: Context, conn: Connection | str, snapshot_id: int) -> Snap
     name = conn if isinstance(conn, str) else conn.name
     row = ctx.store.query_one("SELECT * FROM snapshots WHERE connection = ? AND id = ?", (name, snapshot_id))
     if row is None:
-        raise NotFoundError(f"There is no snapshot {snapshot_id} for connection {name!r}.",
-                            "List them with directory_size() or take one with python -m console snapshot.")
+        raise NotFoundError(_("There is no snapshot {id} for connection {name}.").format(id=snapshot_id, name=repr(name)),
+                            _("List them with directory_size() or take one with python -m console snapshot."))
     return _row_to_snapshot(ctx, row)
 
 

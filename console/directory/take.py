@@ -30,6 +30,7 @@ from console.context import Context
 from console.directory.frames import GroupSink, SnapshotError, SnapshotFrames, UserSink, frames_of
 from console.directory.store import Snapshot, commit, staging_folder
 from console.errors import ConsoleError
+from console.i18n import _
 from console.tokens.service import TokenService
 from scim_client import PageStream, ScimClient
 
@@ -67,7 +68,7 @@ def _read(open_stream: Callable[[], PageStream[Any]], sink: UserSink | GroupSink
     Raises SnapshotError when none could (the sink is emptied)."""
     previous: PageStream[Any] | None = None
     problem: str | None = None
-    for _ in range(max(1, passes)):
+    for _pass in range(max(1, passes)):
         stream = open_stream()
         try:
             for page in stream:
@@ -83,9 +84,9 @@ def _read(open_stream: Callable[[], PageStream[Any]], sink: UserSink | GroupSink
         if settled:
             break  # the same both times: another pass would say the same
     raise SnapshotError(
-        f"The directory was not read consistently: {problem}.",
-        "No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
-        "(between Entra cycles).")
+        _("The directory was not read consistently: {problem}.").format(problem=problem),
+        _("No snapshot was stored and the previous one is still shown; try again when provisioning is quiet "
+          "(between Entra cycles)."))
 
 
 def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | None,
@@ -111,8 +112,8 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
         for gid in list(groups.missing):  # the server left members out: ask for each such group
             full = client.get_group(gid, members=True)
             if full.member_ids is None:
-                raise SnapshotError("The server did not return the members of some groups.",
-                                    "Check that the SCIM endpoint returns group members; no snapshot was stored.")
+                raise SnapshotError(_("The server did not return the members of some groups."),
+                                    _("Check that the SCIM endpoint returns group members; no snapshot was stored."))
             groups.set_members(gid, full.member_ids)
         return warnings
 
@@ -133,7 +134,8 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
                 except ConsoleError:
                     raise
                 except Exception as exc:  # scim_client errors carry their own remedy in str()
-                    errors.append(f"reading {what} failed: {exc}")
+                    errors.append((_("reading users failed: {problem}") if what == "users"
+                                   else _("reading groups failed: {problem}")).format(problem=exc))
                     break
     except BaseException:
         users.discard()
@@ -142,9 +144,10 @@ def _fetch(ctx: Context, conn: Connection, staging: Path, progress: Progress | N
     if errors:
         users.discard()
         groups.discard()
-        raise SnapshotError("The directory could not be read completely (" + "; ".join(errors) + ").",
-                            "No snapshot was stored and the previous one is still shown; fix the cause and "
-                            "refresh again.")
+        raise SnapshotError(_("The directory could not be read completely ({problems}).").format(
+            problems="; ".join(errors)),
+                            _("No snapshot was stored and the previous one is still shown; fix the cause and refresh "
+                              "again."))
     users_table = users.finish()
     groups_table, members_table = groups.finish()
     return frames_of(users_table, groups_table, members_table), warnings

@@ -16,14 +16,18 @@ from console.csvsafe import to_csv_bytes
 from console.directory.people import display_labels
 from console.directory.roles import role_label
 from console.directory.store import Snapshot
+from console.i18n import N_, _
 from console.text import as_text
 
-USER_SORTS = {"User name": "userName", "E-mail": "email", "Name": "label",
-              "Family name": "familyName", "Last modified": "lastModified", "Created": "created",
-              "Number of groups and roles": "groups"}
+#: the Users table's sort orders: English label (the widget's value; shown translated with ``_``) -> column
+USER_SORTS = {N_("User name"): "userName", N_("E-mail"): "email", N_("Name"): "label",
+              N_("Family name"): "familyName", N_("Last modified"): "lastModified", N_("Created"): "created",
+              N_("Number of groups and roles"): "groups"}
 
-USERS_CSV_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "displayName", "active", "externalId",
-                     "groups", "roles", "created", "lastModified"]
+#: the Users export's columns: the SCIM names are its English header (what scripts read), and each is a message
+#: for the header in the operator's language (also the members export of Groups & roles)
+USERS_CSV_COLUMNS = [N_("id"), N_("userName"), N_("email"), N_("givenName"), N_("familyName"), N_("displayName"),
+                     N_("active"), N_("externalId"), N_("groups"), N_("roles"), N_("created"), N_("lastModified")]
 
 _SEARCHED = ("userName", "email", "givenName", "familyName", "displayName")
 
@@ -139,10 +143,11 @@ def group_names_for(d: Directory, user_ids: pd.Series | list[str], kind: str, *,
     return {str(user): str(text) for user, text in joined.items()}
 
 
-def users_csv(d: Directory, frame: pd.DataFrame) -> bytes:
+def users_csv(d: Directory, frame: pd.DataFrame, *, english: bool = True) -> bytes:
     """The Users export of ``frame`` (rows of ``d.users``): the SCIM attributes, then the names of each person's
     groups and roles as 6clicks has them ("Finance; Sales"), then created / last modified (UTC, ISO 8601).
-    Formula-neutralised UTF-8 CSV with a BOM (``console.csvsafe``)."""
+    Formula-neutralised UTF-8 CSV with a BOM (``console.csvsafe``). The header is the SCIM names (what scripts
+    read; the command line's), or with ``english=False`` the same columns named in the current language."""
     out = frame[[c for c in USERS_CSV_COLUMNS if c in frame.columns and c != "groups"]].copy()
     ids = frame["id"]
     for kind, column in (("group", "groups"), ("role", "roles")):
@@ -152,4 +157,5 @@ def users_csv(d: Directory, frame: pd.DataFrame) -> bytes:
         if column in out.columns:
             times = pd.to_datetime(out[column], utc=True, errors="coerce")
             out[column] = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(times.notna(), "")
-    return to_csv_bytes(out[[c for c in USERS_CSV_COLUMNS if c in out.columns]])
+    out = out[[c for c in USERS_CSV_COLUMNS if c in out.columns]]
+    return to_csv_bytes(out if english else out.rename(columns=lambda c: _(str(c))))

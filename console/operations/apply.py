@@ -15,13 +15,52 @@ from typing import Any
 
 import scim_client as sc
 from console.errors import TokenError
+from console.i18n import N_
 from console.operations import journal
-from console.operations.model import step_text
+from console.operations.model import ALREADY_ACTIVE, ALREADY_INACTIVE, step_text
 from console.operations.verify import NOT_APPLIED, NOT_APPLIED_REMEDY, Verifier
+from console.operations.wording import LIST_SEPARATOR, TEXT, english
 from scim_client import NotFound, PermissionDenied, ScimClient, ScimError, ScimUser, count_attempts
 
-AUTH_REMEDY = ("Renew or replace the token on the Connection & token page (or `python -m console token "
-                "generate`), then resume this action: the items not yet sent are still pending.")
+# Item results as the journal stores them (English; ``wording.shown`` translates them where they are read).
+AUTH_REMEDY = TEXT.one(N_("Renew or replace the token on the Connection & token page (or `python -m console token "
+                          "generate`), then resume this action: the items not yet sent are still pending."))
+AUTH_ERROR = TEXT.one(N_("6clicks rejected the token (401): the batch was stopped."))
+FORBIDDEN = TEXT.one(N_("6clicks refused to {step} (403): the API key's user lacks the “{perm}” permission."))
+FORBIDDEN_PROBABLY = TEXT.one(N_("6clicks refused to {step} (403): the API key's user lacks the “{perm}” permission "
+                                 "(probably)."))
+FORBIDDEN_REMEDY = TEXT.one(N_("In 6clicks, grant the integration user the “{perm}” permission, then retry the failed "
+                               "items."))
+GROUP_GONE = TEXT.one(N_("The group or role “{name}” no longer exists in 6clicks (deleted meanwhile)."))
+GROUP_GONE_REMEDY = TEXT.one(N_("Refresh the directory and choose an existing group; nothing was changed for this "
+                                "person."))
+USER_GONE = TEXT.one(N_("The user no longer exists in 6clicks (deleted after the preview)."))
+USER_GONE_REMEDY = TEXT.one(N_("Nothing to do for this person; refresh the directory to drop them from lists."))
+CONFLICT = TEXT.one(N_("6clicks reported a conflict (409): {message}"))
+CONFLICT_REMEDY = TEXT.one(N_("Refresh the directory, check this person in 6clicks, then retry the item."))
+#: the server busy or away: (kind, tried more than once)
+BUSY = {
+    ("429", False): TEXT.one(N_("6clicks kept answering “too many requests” (429).")),
+    ("429", True): TEXT.one(N_("6clicks kept answering “too many requests” (429) after {n} attempts.")),
+    ("down", False): TEXT.one(N_("6clicks could not be reached.")),
+    ("down", True): TEXT.one(N_("6clicks could not be reached after {n} attempts.")),
+    ("5xx", False): TEXT.one(N_("6clicks answered with a server error ({status}).")),
+    ("5xx", True): TEXT.one(N_("6clicks answered with a server error ({status}) after {n} attempts.")),
+}
+BUSY_REMEDY = TEXT.one(N_("Retry the failed items in a few minutes (they are idempotent)."))
+CHECK_REMEDY = TEXT.one(N_("Check this person in 6clicks, then retry the item."))
+UNEXPECTED = TEXT.one(N_("Unexpected error: {problem}"))
+UNEXPECTED_REMEDY = TEXT.one(N_("Retry the item; if it keeps failing, report this message."))
+IN_BOTH = TEXT.one(N_("in both {added} and {removed}: the remove failed; retry to finish the move"))
+REST_FAILED = TEXT.one(N_("{steps} done, the rest failed; retry to finish"))
+ALREADY_IN = TEXT.one(N_("already in {group}"))
+ALREADY_NOT_IN = TEXT.one(N_("already not in {group}"))
+ALREADY_DONE = TEXT.one(N_("already done"))
+ALREADY_DONE_AS = TEXT.one(N_("already done: {notes}"))
+DONE_WHEN_RESUMED = TEXT.one(N_("already done when resumed (most likely by the interrupted run; kept in the undo "
+                                "recipe)"))
+STILL_IN_ANSWER = {True: TEXT.one(N_("the user is still active in its answer")),
+                   False: TEXT.one(N_("the user is still inactive in its answer"))}
 
 
 @dataclass
@@ -101,48 +140,36 @@ def classify(exc: BaseException, step: dict[str, Any] | None, subject: str) -> O
     attempts = exc.attempts if isinstance(exc, ScimError) else 0  # HTTP attempts under the client's retry policy
     extra = max(0, attempts - 1)
     if isinstance(exc, sc.AuthenticationError | sc.TokenExchangeError | TokenError):
-        return Outcome("failed", "unauthorized", http_status=401,
-                       error="6clicks rejected the token (401): the batch was stopped.",
+        return Outcome("failed", "unauthorized", http_status=401, error=AUTH_ERROR,
                        remedy=AUTH_REMEDY, stop=True, client_attempts=extra)
     if isinstance(exc, PermissionDenied):
         # the permission the server named, else the one the failing call needs (scim_client's one mapping)
         perm = exc.permission or "Integrations"
         return Outcome("failed", "forbidden", http_status=403,
-                       error=f"6clicks refused to {step_text(step or {'op': 'set_active', 'value': False})} "
-                             f"(403): the API key's user lacks the “{perm}” permission"
-                             f"{'' if exc.named else ' (probably)'}.",
-                       remedy=f"In 6clicks, grant the integration user the “{perm}” permission, then retry "
-                              "the failed items.", client_attempts=extra)
+                       error=english(FORBIDDEN if exc.named else FORBIDDEN_PROBABLY, perm=perm,
+                                     step=step_text(step or {"op": "set_active", "value": False})),
+                       remedy=english(FORBIDDEN_REMEDY, perm=perm), client_attempts=extra)
     if isinstance(exc, sc.NotFound):
         if subject == "group":
             name = (step or {}).get("group_name") or (step or {}).get("group_id")
             return Outcome("failed", "not_found", http_status=404,
-                           error=f"The group or role “{name}” no longer exists in 6clicks (deleted meanwhile).",
-                           remedy="Refresh the directory and choose an existing group; nothing was changed "
-                                  "for this person.", client_attempts=extra)
-        return Outcome("failed", "not_found", http_status=404,
-                       error="The user no longer exists in 6clicks (deleted after the preview).",
-                       remedy="Nothing to do for this person; refresh the directory to drop them from lists.",
+                           error=english(GROUP_GONE, name=name), remedy=GROUP_GONE_REMEDY, client_attempts=extra)
+        return Outcome("failed", "not_found", http_status=404, error=USER_GONE, remedy=USER_GONE_REMEDY,
                        client_attempts=extra)
     if isinstance(exc, sc.Conflict):
         return Outcome("failed", "conflict", http_status=409,
-                       error=f"6clicks reported a conflict (409): {getattr(exc, 'message', str(exc))}",
-                       remedy="Refresh the directory, check this person in 6clicks, then retry the item.",
-                       client_attempts=extra)
+                       error=english(CONFLICT, message=getattr(exc, "message", str(exc))),
+                       remedy=CONFLICT_REMEDY, client_attempts=extra)
     if isinstance(exc, sc.RateLimited | sc.ServerError | sc.ConnectionFailed):
-        what = ("6clicks kept answering “too many requests” (429)" if isinstance(exc, sc.RateLimited)
-                else "6clicks could not be reached" if isinstance(exc, sc.ConnectionFailed)
-                else f"6clicks answered with a server error ({status or '5xx'})")
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return Outcome("failed", "busy", http_status=status, error=f"{what}{tries}.",
-                       remedy="Retry the failed items in a few minutes (they are idempotent).",
-                       client_attempts=extra)
+        what = "429" if isinstance(exc, sc.RateLimited) else "down" if isinstance(exc, sc.ConnectionFailed) else "5xx"
+        return Outcome("failed", "busy", http_status=status,
+                       error=english(BUSY[(what, attempts > 1)], n=attempts, status=status or "5xx"),
+                       remedy=BUSY_REMEDY, client_attempts=extra)
     if isinstance(exc, sc.ScimError):
         return Outcome("failed", "error", http_status=status, error=getattr(exc, "message", str(exc)),
-                       remedy=getattr(exc, "remedy", None) or "Check this person in 6clicks, then retry the item.",
-                       client_attempts=extra)
-    return Outcome("failed", "error", error=f"Unexpected error: {type(exc).__name__}: {exc}",
-                   remedy="Retry the item; if it keeps failing, report this message.")
+                       remedy=getattr(exc, "remedy", None) or CHECK_REMEDY, client_attempts=extra)
+    return Outcome("failed", "error", error=english(UNEXPECTED, problem=f"{type(exc).__name__}: {exc}"),
+                   remedy=UNEXPECTED_REMEDY)
 
 
 # Transient failures (429, 502-504, dropped connections) are retried by the client under its RetryPolicy; what
@@ -175,10 +202,9 @@ def apply_item(client: ScimClient, live: LiveState, user_id: str, steps: list[di
         added = next((c for c in changes if c["op"] == "add"), None)
         out.outcome = "partial"
         if failed_step is not None and added is not None:
-            out.note = (f"in both {added.get('group_name')} and {failed_step.get('group_name')}: the remove "
-                        "failed; retry to finish the move")
+            out.note = english(IN_BOTH, added=added.get("group_name"), removed=failed_step.get("group_name"))
         else:
-            out.note = "; ".join(step_text(c) for c in changes) + " done, the rest failed; retry to finish"
+            out.note = english(REST_FAILED, steps=LIST_SEPARATOR.join(step_text(c) for c in changes))
     return out
 
 
@@ -200,13 +226,12 @@ def apply_steps(client: ScimClient, live: LiveState, user_id: str, steps: list[d
             if step["op"] == "set_active":
                 want = bool(step["value"])
                 if bool(user.active) == want:
-                    notes.append(f"already {'active' if want else 'inactive'}")
+                    notes.append(ALREADY_ACTIVE if want else ALREADY_INACTIVE)
                     continue
                 user = live.set_active(user_id, want)
                 if bool(user.active) != want:
                     return Outcome("failed", "not_applied",
-                                   error=not_applied_error(f"the user is still {'active' if user.active else 'inactive'}"
-                                                           " in its answer"),
+                                   error=not_applied_error(STILL_IN_ANSWER[bool(user.active)]),
                                    remedy=NOT_APPLIED_REMEDY, changes=changes)
                 changes.append(dict(step))
                 verifier.active_done(user_id, seq, want, dict(step))
@@ -216,7 +241,7 @@ def apply_steps(client: ScimClient, live: LiveState, user_id: str, steps: list[d
                 member = live.is_member(gid, user, step.get("group_name"))
                 adding = step["op"] == "add"
                 if member == adding:
-                    notes.append(f"already {'in' if adding else 'not in'} {step.get('group_name') or gid}")
+                    notes.append(english(ALREADY_IN if adding else ALREADY_NOT_IN, group=step.get("group_name") or gid))
                     continue
                 verifier.begin(gid, user_id, step["op"], seq)
                 try:
@@ -233,7 +258,8 @@ def apply_steps(client: ScimClient, live: LiveState, user_id: str, steps: list[d
             out.client_attempts += extra_attempts
             return out
     return Outcome("done", "changed" if changes else "already",
-                   note=None if changes else ("already done: " + ", ".join(notes)) if notes else "already done",
+                   note=None if changes else english(ALREADY_DONE_AS, notes=LIST_SEPARATOR.join(notes)) if notes
+                   else ALREADY_DONE,
                    changes=changes, client_attempts=extra_attempts)
 
 
@@ -245,9 +271,9 @@ def apply_row(client: ScimClient, live: LiveState, row: sqlite3.Row, steps: list
         # changing and it is now done, so it was almost certainly this action: keep it in the undo recipe.
         out.outcome = "changed"
         out.changes = [dict(s) for s in steps]
-        out.note = "already done when resumed (most likely by the interrupted run; kept in the undo recipe)"
+        out.note = DONE_WHEN_RESUMED
     return out
 
 
 def not_applied_error(detail: str) -> str:
-    return f"{NOT_APPLIED[0].upper()}{NOT_APPLIED[1:]}: {detail}."
+    return english(NOT_APPLIED, detail=detail)

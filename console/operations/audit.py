@@ -20,38 +20,56 @@ from console.connections import Connection
 from console.context import Context
 from console.directory.store import latest_snapshot
 from console.errors import NotFoundError
+from console.i18n import N_, _
 from console.operations import journal
-from console.operations.model import inverse_step, kind_label, order_steps, step_text
+from console.operations.model import (
+    ACTIVE,
+    INACTIVE,
+    NOT_IN,
+    inverse_step,
+    kind_label,
+    order_steps,
+    step_text,
+    undo_label,
+)
 from console.operations.targets import Directory, snapshot_directory
+from console.operations.wording import TEXT, english
 
 OUTCOMES = ("success", "partial", "failed", "stopped", "defect", "interrupted", "running", "abandoned", "pending")
 
-# Words for the codes above, for people (pages); the command line's --json and the journal keep the codes.
-OUTCOME_WORDS = {"success": "Succeeded", "partial": "Partly failed", "failed": "Failed", "stopped": "Stopped",
-                 "defect": "Server defect", "interrupted": "Interrupted", "running": "Running",
-                 "abandoned": "Abandoned", "pending": "Not started"}
-KIND_WORDS = {"deactivate": "Deactivate", "reactivate": "Reactivate", "add": "Add to a group or role",
-              "remove": "Remove from a group or role", "move": "Move between groups or roles"}
-ITEM_STATE_WORDS = {"pending": "not run yet", "running": "in progress", "done": "done", "failed": "failed",
-                    "skipped": "skipped"}
-ITEM_RESULT_WORDS = {"changed": "changed", "already": "already as asked", "partial": "partly changed",
-                     "not_found": "not found", "forbidden": "permission missing", "conflict": "conflict",
-                     "busy": "server busy or unreachable", "error": "error", "unauthorized": "token rejected",
-                     "not_applied": "not applied by the server", "abandoned": "abandoned",
-                     "unknown": "outcome unknown"}
-EVENT_WORDS = {"journaled": "planned and journaled", "started": "started", "interrupted": "interrupted",
-               "resumed": "resumed", "retried": "failed items retried", "stopped": "stopped",
-               "abandoned": "abandoned", "verified": "changes read back", "server_defect": "server defect found",
-               "restored": "lost members restored", "restore_failed": "lost members NOT all restored",
-               "finished": "finished", "directory_updated": "directory view updated",
-               "directory_not_updated": "directory view not updated"}
+# Words for the codes above, for people (pages: ``words`` translates them); the command line's --json and the
+# journal keep the codes.
+OUTCOME_WORDS = {"success": N_("Succeeded"), "partial": N_("Partly failed"), "failed": N_("Failed"),
+                 "stopped": N_("Stopped"), "defect": N_("Server defect"), "interrupted": N_("Interrupted"),
+                 "running": N_("Running"), "abandoned": N_("Abandoned"), "pending": N_("Not started")}
+KIND_WORDS = {"deactivate": N_("Deactivate"), "reactivate": N_("Reactivate"), "add": N_("Add to a group or role"),
+              "remove": N_("Remove from a group or role"), "move": N_("Move between groups or roles")}
+ITEM_STATE_WORDS = {"pending": N_("not run yet"), "running": N_("in progress"), "done": N_("done"),
+                    "failed": N_("failed"), "skipped": N_("skipped")}
+ITEM_RESULT_WORDS = {"changed": N_("changed"), "already": N_("already as asked"), "partial": N_("partly changed"),
+                     "not_found": N_("not found"), "forbidden": N_("permission missing"), "conflict": N_("conflict"),
+                     "busy": N_("server busy or unreachable"), "error": N_("error"), "unauthorized": N_("token rejected"),
+                     "not_applied": N_("not applied by the server"), "abandoned": N_("abandoned"),
+                     "unknown": N_("outcome unknown")}
+EVENT_WORDS = {"journaled": N_("planned and journaled"), "started": N_("started"), "interrupted": N_("interrupted"),
+               "resumed": N_("resumed"), "retried": N_("failed items retried"), "stopped": N_("stopped"),
+               "abandoned": N_("abandoned"), "verified": N_("changes read back"),
+               "server_defect": N_("server defect found"), "restored": N_("lost members restored"),
+               "restore_failed": N_("lost members NOT all restored"), "finished": N_("finished"),
+               "directory_updated": N_("directory view updated"),
+               "directory_not_updated": N_("directory view not updated")}
+# What a later look at the directory says about a change (English; ``wording.shown`` translates it).
+DELETED = TEXT.one(N_("deleted"))
+IN_AGAIN = TEXT.one(N_("in {group} again"))
 
 
 def words(table: dict[str, str], code: str | None, empty: str = "") -> str:
-    """The words for a code of one of the tables above; an unknown code as readable text ("a_b" -> "a b")."""
+    """The words for a code of one of the tables above, in the current language; an unknown code as readable
+    text ("a_b" -> "a b")."""
     if not code:
         return empty
-    return table.get(code) or str(code).replace("_", " ")
+    found = table.get(code)
+    return _(found) if found else str(code).replace("_", " ")
 
 
 def os_operator() -> str:
@@ -191,7 +209,7 @@ def _action(ctx: Context, row: Any, counts: dict[str, int], changed: int, defect
     params = json.loads(row["params_json"] or "{}")
     label = kind_label(row["kind"], params)
     if row["undo_of"]:
-        label = f"undo of action {row['undo_of']}: {label}"
+        label = undo_label(row["undo_of"], label)
     return Action(id=int(row["id"]), connection=row["connection"], kind=row["kind"], params=params, label=label,
                   reason=row["reason"], operator=row["operator"], source=row["source"], undo_of=row["undo_of"],
                   notes=json.loads(row["notes_json"] or "[]"), state=row["state"],
@@ -214,8 +232,8 @@ def get_action(ctx: Context, action_id: int | str) -> Action:
     try:
         ident = int(str(action_id).strip().lstrip("#"))
     except ValueError:
-        raise NotFoundError(f"“{action_id}” is not an action id (a number).",
-                            "List actions with `python -m console audit list`.") from None
+        raise NotFoundError(_("“{value}” is not an action id (a number).").format(value=action_id),
+                            _("List actions with `python -m console audit list`.")) from None
     row = journal.batch_row(ctx.store, ident)
     items = [_item(r) for r in journal.items(ctx.store, ident)]
     counts = journal.counts(ctx.store, ident)
@@ -318,15 +336,15 @@ def find_reverted(ctx: Context, conn: Connection, actions: list[Action]) -> None
             user = directory.users.get(item.user_id)
             for change in item.changes:
                 if user is None:
-                    found.append(Reverted(item.user_id, item.user_name, step_text(change), "deleted", taken))
+                    found.append(Reverted(item.user_id, item.user_name, step_text(change), DELETED, taken))
                     break
                 if change["op"] == "set_active" and user.active != bool(change["value"]):
                     found.append(Reverted(item.user_id, item.user_name, step_text(change),
-                                          "active" if user.active else "inactive", taken))
+                                          ACTIVE if user.active else INACTIVE, taken))
                 elif change["op"] == "add" and change["group_id"] not in user.groups:
                     found.append(Reverted(item.user_id, item.user_name, step_text(change),
-                                          f"not in {change.get('group_name')}", taken))
+                                          english(NOT_IN, group=change.get("group_name")), taken))
                 elif change["op"] == "remove" and change["group_id"] in user.groups:
                     found.append(Reverted(item.user_id, item.user_name, step_text(change),
-                                          f"in {change.get('group_name')} again", taken))
+                                          english(IN_AGAIN, group=change.get("group_name")), taken))
         action.reverted = found

@@ -10,8 +10,10 @@ from datetime import datetime
 from console.connections import Connection
 from console.context import Context
 from console.errors import InvalidInput
+from console.i18n import N_, _
 from console.operations import journal
 from console.operations.model import BatchResult, DefectReport, ItemResult, kind_label
+from console.operations.wording import TEXT, english
 
 DIRECTORY_EVENTS = ("directory_updated", "directory_not_updated")
 
@@ -40,15 +42,22 @@ def batch_result(ctx: Context, batch_id: int) -> BatchResult:
 
 
 UNVERIFIED_MARK = "; could not read back: "
+# What giving up on a batch journals (English; ``wording.shown`` translates it where it is read).
+HALF_WAY = TEXT.one(N_("The process running it stopped half-way."))
+ABANDONED_NOTE = TEXT.one(N_("abandoned before it ran"))
+IN_FLIGHT_NOTE = TEXT.one(N_("was in flight when the process stopped; it may or may not have been applied: check this "
+                             "person in 6clicks"))
+ABANDONED_BY = TEXT.one(N_("Abandoned by {operator}"))
+ABANDONED_BY_NOTE = TEXT.one(N_("Abandoned by {operator}: {note}"))
 
 
 def validate_reason(reason: str | None) -> str:
     text = (reason or "").strip()
     if not text:
-        raise InvalidInput("A reason is required for every manual change (it goes into the audit log).",
-                           "Say why, e.g. “left the company, ticket 4711”.")
+        raise InvalidInput(_("A reason is required for every manual change (it goes into the audit log)."),
+                           _("Say why, e.g. “left the company, ticket 4711”."))
     if len(text) > 1000:
-        raise InvalidInput("The reason is longer than 1,000 characters.", "Shorten it; link to a ticket instead.")
+        raise InvalidInput(_("The reason is longer than 1,000 characters."), _("Shorten it; link to a ticket instead."))
     return text
 
 
@@ -93,8 +102,7 @@ def unfinished_batches(ctx: Context, conn: Connection | str | None = None) -> li
                               label=kind_label(row["kind"], json.loads(row["params_json"])),
                               operator=row["operator"], reason=row["reason"],
                               created_at=journal.parse_iso(row["created_at"]), state=state, counts=counts,
-                              stop_reason=row["stop_reason"] or ("The process running it stopped half-way."
-                                                                  if state == "interrupted" else None),
+                              stop_reason=row["stop_reason"] or (HALF_WAY if state == "interrupted" else None),
                               stop_remedy=row["stop_remedy"]))
     return out
 
@@ -102,8 +110,8 @@ def unfinished_batches(ctx: Context, conn: Connection | str | None = None) -> li
 def check_connection(ctx: Context, conn: Connection, batch_id: int) -> None:
     row = journal.batch_row(ctx.store, batch_id)
     if row["connection"] != conn.name:
-        raise InvalidInput(f"Action {batch_id} belongs to connection “{row['connection']}”.",
-                           f"Select “{row['connection']}” first.")
+        raise InvalidInput(_("Action {id} belongs to connection “{name}”.").format(id=batch_id, name=row["connection"]),
+                           _("Select “{name}” first.").format(name=row["connection"]))
 
 
 def abandon(ctx: Context, batch_id: int, operator: str, note: str | None = None) -> BatchResult:
@@ -113,22 +121,26 @@ def abandon(ctx: Context, batch_id: int, operator: str, note: str | None = None)
     with store.transaction() as db:
         row = db.execute("SELECT * FROM op_batches WHERE id=?", (int(batch_id),)).fetchone()
         if row is None:
-            raise InvalidInput(f"There is no action {batch_id}.", "List actions with `python -m console ops list`.")
+            raise InvalidInput(_("There is no action {id}.").format(id=batch_id),
+                               _("List actions with `python -m console ops list`."))
         if row["state"] in ("completed", "abandoned"):
-            raise InvalidInput(f"Action {batch_id} is already {row['state']}.", "Nothing to abandon.")
+            raise InvalidInput((_("Action {id} is already completed.") if row["state"] == "completed"
+                                else _("Action {id} is already abandoned.")).format(id=batch_id),
+                               _("Nothing to abandon."))
         if journal.owner_alive(row) and not (row["owner_host"] == journal.HOST
                                              and row["owner_pid"] == os.getpid()):
-            raise InvalidInput(f"Action {batch_id} is running right now in another process.",
-                               "Wait for it to finish, then look again.")
+            raise InvalidInput(_("Action {id} is running right now in another process.").format(id=batch_id),
+                               _("Wait for it to finish, then look again."))
         journal.note_interrupted(db, row)
         stamp = journal.iso()
-        db.execute("UPDATE op_items SET state='skipped', outcome='abandoned', note='abandoned before it ran',"
-                   " updated_at=? WHERE batch_id=? AND state='pending'", (stamp, int(batch_id)))
-        db.execute("UPDATE op_items SET state='failed', outcome='unknown', note='was in flight when the process "
-                   "stopped; it may or may not have been applied: check this person in 6clicks', updated_at=?"
-                   " WHERE batch_id=? AND state='running'", (stamp, int(batch_id)))
+        db.execute("UPDATE op_items SET state='skipped', outcome='abandoned', note=?, updated_at=? WHERE batch_id=?"
+                   " AND state='pending'", (ABANDONED_NOTE, stamp, int(batch_id)))
+        db.execute("UPDATE op_items SET state='failed', outcome='unknown', note=?, updated_at=? WHERE batch_id=? AND"
+                   " state='running'", (IN_FLIGHT_NOTE, stamp, int(batch_id)))
+        by = english(ABANDONED_BY_NOTE, operator=operator, note=note) if note else english(ABANDONED_BY,
+                                                                                           operator=operator)
         db.execute("UPDATE op_batches SET state='abandoned', finished_at=?, stop_reason=? WHERE id=?",
-                   (stamp, f"Abandoned by {operator}" + (f": {note}" if note else ""), int(batch_id)))
+                   (stamp, by, int(batch_id)))
         db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
                    (int(batch_id), stamp, operator, "abandoned", note))
     return batch_result(ctx, batch_id)

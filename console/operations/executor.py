@@ -23,14 +23,10 @@ from console.context import Context
 from console.directory.patch import patch_snapshot
 from console.directory.store import latest_snapshot
 from console.errors import InvalidInput
+from console.i18n import N_, _, use_language
 from console.operations import journal
 from console.operations.apply import LiveState, Outcome, apply_row, classify, not_applied_error
-from console.operations.batches import (
-    UNVERIFIED_MARK,
-    batch_result,
-    check_connection,
-    validate_reason,
-)
+from console.operations.batches import batch_result, check_connection, validate_reason
 from console.operations.model import DEFAULT_CONCURRENCY, BatchResult, Plan, kind_label
 from console.operations.verify import (
     NAMES_IN_REPORT,
@@ -41,6 +37,7 @@ from console.operations.verify import (
     Verifier,
     collateral_report,
 )
+from console.operations.wording import TEXT, english
 from console.tokens.service import TokenService
 from scim_client import NotFound, ScimClient, ScimError, filters
 
@@ -150,8 +147,8 @@ def _repair(ctx: Context, client: ScimClient, run: _Run, batch_id: int, operator
             fresh = seen
             log.warning("could not read group %s again before restoring it: %s", gid, exc)
             repair = Repair(gid, seen.group_name, set(seen.vanished | seen.lost_added),
-                            error=f"the group could not be read again, so nothing was sent to restore it "
-                                  f"({getattr(exc, 'message', None) or type(exc).__name__})")
+                            error=english(UNREADABLE_GROUP,
+                                          problem=getattr(exc, "message", None) or type(exc).__name__))
         lost = seen.vanished | seen.lost_added | fresh.vanished | fresh.lost_added
         names = _user_names(client, lost)
         summary, report = collateral_report(batch_id, label, _merged(seen, fresh), repair, names)
@@ -183,9 +180,38 @@ def _only_lost(check: GroupCheck, uids: set[str]) -> GroupCheck:
                       recent=check.recent, at=check.at)
 
 
-DEFECT_REMEDY = ("Report the defect to the service provider with the request and answer in the report (Activity "
-                 "page, or `python -m console audit show {id}`). Do not resume this action until it is fixed; make "
-                 "the change in Entra ID instead. Items not run stay pending.")
+# What a run journals (English; ``wording.shown`` translates it where it is read).
+DEFECT_REMEDY = TEXT.one(N_("Report the defect to the service provider with the request and answer in the report "
+                            "(Activity page, or `python -m console audit show {id}`). Do not resume this action until "
+                            "it is fixed; make the change in Entra ID instead. Items not run stay pending."))
+NOT_RUN_TOKEN = TEXT.one(N_("not run: the token was rejected"))
+NOT_RUN_INTERRUPTED = TEXT.one(N_("not run: interrupted"))
+INTERRUPTED_DETAIL = TEXT.one(N_("interrupted ({problem}); unfinished items stay in the journal"))
+INTERRUPTED_REASON = TEXT.one(N_("Interrupted ({problem}) before every item ran."))
+INTERRUPTED_REMEDY = TEXT.one(N_("Resume it to finish the remaining items, or abandon it."))
+#: the "verified" event: (some not applied, how other members fared: "lost" | "kept" | "")
+VERIFIED = {
+    (False, ""): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed")),
+    (False, "lost"): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed, {groups} group(s) lost other "
+                                 "members")),
+    (False, "kept"): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed, nobody else lost")),
+    (True, ""): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed, {not_applied} not applied by the "
+                            "server")),
+    (True, "lost"): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed, {not_applied} not applied by "
+                                "the server, {groups} group(s) lost other members")),
+    (True, "kept"): TEXT.one(N_("{reads} read-back(s): {verified} change(s) confirmed, {not_applied} not applied by "
+                                "the server, nobody else lost")),
+}
+UNREAD = TEXT.one(N_("{checked}; could not read back: {problems}"))
+DEFECT_STOP = TEXT.one(N_("{n} item(s) not run because of a server defect. {summaries}"))
+TOKEN_STOP = TEXT.one(N_("{error} {n} items left pending."))
+COMPLETED = TEXT.one(N_("{done} done, {failed} failed, {skipped} skipped"))
+AFTER_ACTION = TEXT.one(N_("after action {id}"))
+DIRECTORY_UPDATED = TEXT.ngettext(
+    "snapshot {snapshot}: {n} person and {groups} group(s) read again; {events} change(s) recorded",
+    "snapshot {snapshot}: {n} people and {groups} group(s) read again; {events} change(s) recorded")
+RETRIED = TEXT.one(N_("{n} failed item(s)"))
+UNREADABLE_GROUP = TEXT.one(N_("the group could not be read again, so nothing was sent to restore it ({problem})"))
 
 
 def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client: ScimClient, concurrency: int,
@@ -230,7 +256,7 @@ def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client
                 inflight[pool.submit(apply_row, client, live, row, steps)] = row
             if not inflight and not checks:
                 break
-            finished, _ = wait([*inflight, *checks], timeout=5, return_when=FIRST_COMPLETED)
+            finished, _waiting = wait([*inflight, *checks], timeout=5, return_when=FIRST_COMPLETED)
             for fut in finished:
                 if fut in checks:
                     run.checked(checks.pop(fut), fut)
@@ -243,7 +269,7 @@ def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client
                 if out.stop:
                     # Not attempted: back to pending (the next run re-checks it live).
                     journal.record_item(store, batch_id, row["seq"], state="pending", outcome=None,
-                                        note="not run: the token was rejected", changes=out.changes,
+                                        note=NOT_RUN_TOKEN, changes=out.changes,
                                         http_status=401, error=out.error, remedy=out.remedy)
                     stop = stop or out
                 else:
@@ -263,7 +289,7 @@ def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client
         for fut, row in inflight.items():  # finished while we were stopping: record what really happened
             if fut.cancelled():  # never started: back to pending
                 journal.record_item(store, batch_id, row["seq"], state="pending", outcome=None,
-                                    note="not run: interrupted", changes=[], http_status=None, error=None,
+                                    note=NOT_RUN_INTERRUPTED, changes=[], http_status=None, error=None,
                                     remedy=None)
             elif fut.done() and fut.exception() is None:
                 out = fut.result()
@@ -271,9 +297,9 @@ def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client
                                     note=out.note, changes=out.changes, http_status=out.http_status,
                                     error=out.error, remedy=out.remedy)
         journal.finish(store, batch_id, operator, state="stopped", event="interrupted",
-                       detail=f"interrupted ({type(exc).__name__}); unfinished items stay in the journal",
-                       stop_reason=f"Interrupted ({type(exc).__name__}) before every item ran.",
-                       stop_remedy="Resume it to finish the remaining items, or abandon it.")
+                       detail=english(INTERRUPTED_DETAIL, problem=type(exc).__name__),
+                       stop_reason=english(INTERRUPTED_REASON, problem=type(exc).__name__),
+                       stop_remedy=INTERRUPTED_REMEDY)
         raise
     pool.shutdown(wait=True)
     checker.shutdown(wait=True)
@@ -286,25 +312,25 @@ def _run(ctx: Context, conn: Connection, batch_id: int, operator: str, *, client
     defects = _repair(ctx, client, run, batch_id, operator, label) if run.collateral else []
     run.flush()
     if verifier.reads or run.unverified:
-        detail = (f"{verifier.reads} read-back(s): {verifier.verified} change(s) confirmed"
-                  + (f", {run.not_applied} not applied by the server" if run.not_applied else "")
-                  + (f", {len(run.collateral)} group(s) lost other members" if run.collateral else ", nobody else "
-                     "lost" if group_kind else ""))
+        others = "lost" if run.collateral else "kept" if group_kind else ""
+        detail = english(VERIFIED[(bool(run.not_applied), others)], reads=verifier.reads, verified=verifier.verified,
+                         not_applied=run.not_applied, groups=len(run.collateral))
         if run.unverified:
-            detail += UNVERIFIED_MARK + "; ".join(run.unverified[:3])[:500]
+            detail = english(UNREAD, checked=detail, problems="; ".join(run.unverified[:3])[:500])
         journal.add_event(store, batch_id, operator, "verified", detail)
     counts = journal.counts(store, batch_id)
     if defects:
-        reason = " ".join(defects) + f" The action was stopped; {counts['pending']} item(s) not run."
+        reason = english(DEFECT_STOP, summaries=" ".join(defects), n=counts["pending"])
         journal.finish(store, batch_id, operator, state="stopped", event="stopped", detail=reason[:1000],
                        stop_reason=reason, stop_remedy=DEFECT_REMEDY.format(id=batch_id))
     elif stop is not None:
         journal.finish(store, batch_id, operator, state="stopped", event="stopped",
-                       detail=f"{stop.error} {counts['pending']} items left pending.",
+                       detail=english(TOKEN_STOP, error=stop.error, n=counts["pending"]),
                        stop_reason=stop.error, stop_remedy=stop.remedy)
     else:
         journal.finish(store, batch_id, operator, state="completed",
-                       detail=f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped")
+                       detail=english(COMPLETED, done=counts["done"], failed=counts["failed"],
+                                      skipped=counts["skipped"]))
     touched = {s["group_id"] for row in todo for s in json.loads(row["steps_json"] or "[]") if s.get("group_id")}
     update_directory(ctx, conn, client, verifier, live, batch_id, operator, touched)
     return batch_result(ctx, batch_id)
@@ -318,7 +344,7 @@ def update_directory(ctx: Context, conn: Connection, client: ScimClient, verifie
     ``active`` change, else the live check before the change), and each group's read-back when it was sent
     after the group's last write; only groups without such a read are fetched again (one GET each). Never
     fails the action: a problem is journaled (``directory_not_updated``) and the result says to refresh."""
-    note = f"after action {batch_id}"
+    note = english(AFTER_ACTION, id=batch_id)
     try:
         before = latest_snapshot(ctx, conn)
         if before is None:
@@ -331,8 +357,9 @@ def update_directory(ctx: Context, conn: Connection, client: ScimClient, verifie
             except NotFound:
                 gone_groups.add(gid)
         users = verifier.seen_users()
-        snap = patch_snapshot(ctx, conn, users=users.values(), groups=groups.values(),
-                              deleted_users=live.gone_users, deleted_groups=gone_groups, note=note)
+        with use_language("en"):  # its errors are journaled: the journal stores English
+            snap = patch_snapshot(ctx, conn, users=users.values(), groups=groups.values(),
+                                  deleted_users=live.gone_users, deleted_groups=gone_groups, note=note)
     except Exception as exc:  # the change itself is done and verified; only the view is stale
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.warning("action %s: the directory snapshot could not be updated: %s", batch_id, message)
@@ -341,8 +368,8 @@ def update_directory(ctx: Context, conn: Connection, client: ScimClient, verifie
     if snap is None or snap.id == before.id:
         return
     people = len(users) + len(live.gone_users)
-    detail = (f"snapshot {snap.id}: {people} {'person' if people == 1 else 'people'} and "
-              f"{len(groups) + len(gone_groups)} group(s) read again; {snap.event_count} change(s) recorded")
+    detail = english(DIRECTORY_UPDATED, snapshot=snap.id, n=people, groups=len(groups) + len(gone_groups),
+                     events=snap.event_count)
     journal.add_event(ctx.store, batch_id, operator, "directory_updated", detail)
 
 
@@ -352,13 +379,14 @@ def execute(ctx: Context, conn: Connection, plan: Plan, reason: str, operator: s
     """Journal ``plan`` (before anything is sent), then run it. Returns per-item results."""
     reason = validate_reason(reason)
     if plan.connection != conn.name:
-        raise InvalidInput(f"This preview was made for connection “{plan.connection}”, not “{conn.name}”.",
-                           "Make the preview again on the selected connection.")
+        raise InvalidInput(_("This preview was made for connection “{made_for}”, not “{name}”.").format(
+            made_for=plan.connection, name=conn.name), _("Make the preview again on the selected connection."))
     if plan.count == 0:
-        raise InvalidInput(f"Nothing to change: all {len(plan.items)} listed people are skipped "
-                           "(see the preview for why).", "Nothing was sent to 6clicks.")
+        raise InvalidInput(_("Nothing to change: all {n} listed people are skipped (see the preview for why).").format(
+            n=len(plan.items)), _("Nothing was sent to 6clicks."))
     if not (1 <= int(concurrency) <= 64):
-        raise InvalidInput("Concurrency must be between 1 and 64.", "The default is 8.")
+        raise InvalidInput(_("Concurrency must be between 1 and 64."), _("The default is {n}.").format(
+            n=DEFAULT_CONCURRENCY))
     operator = (operator or "").strip() or "unknown"
     with _client_for(ctx, conn, client) as live_client:
         batch_id = journal.create_batch(ctx.store, plan, reason=reason, operator=operator, source=source,
@@ -374,7 +402,8 @@ def resume(ctx: Context, conn: Connection, batch_id: int, operator: str, *, prog
     check_connection(ctx, conn, batch_id)
     row = journal.batch_row(ctx.store, batch_id)
     if row["state"] == "completed":
-        raise InvalidInput(f"Action {batch_id} already completed.", "Retry its failed items instead, if any.")
+        raise InvalidInput(_("Action {id} already completed.").format(id=batch_id),
+                           _("Retry its failed items instead, if any."))
     with _client_for(ctx, conn, client) as live_client:
         row = journal.claim(ctx.store, batch_id, operator, "resumed")
         return _run(ctx, conn, batch_id, operator, client=live_client,
@@ -388,9 +417,10 @@ def retry_failed(ctx: Context, conn: Connection, batch_id: int, operator: str, *
     failed = [r["seq"] for r in journal.items(ctx.store, batch_id, ("failed",))]
     chosen = [s for s in failed if seqs is None or s in set(seqs)]
     if not chosen:
-        raise InvalidInput(f"Action {batch_id} has no failed items to retry.", "Nothing was sent to 6clicks.")
+        raise InvalidInput(_("Action {id} has no failed items to retry.").format(id=batch_id),
+                           _("Nothing was sent to 6clicks."))
     with _client_for(ctx, conn, client) as live_client:
-        row = journal.claim(ctx.store, batch_id, operator, "retried", f"{len(chosen)} failed item(s)")
+        row = journal.claim(ctx.store, batch_id, operator, "retried", english(RETRIED, n=len(chosen)))
         with ctx.store.transaction() as db:
             db.executemany("UPDATE op_items SET state='pending', updated_at=? WHERE batch_id=? AND seq=? AND "
                            "state='failed'", [(journal.iso(), int(batch_id), s) for s in chosen])

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.errors import InvalidInput, NotFoundError
+from console.i18n import N_, _
 from console.operations.model import Plan, step_text
+from console.operations.wording import LIST_SEPARATOR, TEXT, english
 
 # A running batch whose owner has not written a heartbeat for this long is considered interrupted.
 STALE_AFTER = timedelta(seconds=120)
@@ -35,6 +37,17 @@ def parse_iso(text: str | None) -> datetime | None:
 
 
 HOST = socket.gethostname()
+
+# Event details and notes as the journal stores them (English; ``wording.shown`` translates them where read).
+JOURNALED = TEXT.one(N_("{n} to change, {skipped} skipped; reason: {reason}"))
+PROCESS_DIED = TEXT.one(N_("the process running it (pid {pid} on {host}) stopped without finishing; last sign of life "
+                           "{seen}; {running} item(s) were in flight (re-checked live on resume), {pending} not "
+                           "started"))
+IN_BOTH_NOT_APPLIED = TEXT.one(N_("in both {added} and {removed}: the server did not apply the remove; retry to "
+                                  "finish the move"))
+REST_NOT_APPLIED = TEXT.one(N_("{steps} done, the rest was not applied by the server"))
+RESTORED = TEXT.one(N_("{back} of {lost} lost member(s) put back and verified"))
+RESTORED_PART = TEXT.one(N_("{back} of {lost} lost member(s) put back and verified; {missing} still missing"))
 
 
 def create_batch(store: Any, plan: Plan, *, reason: str, operator: str, source: str, concurrency: int) -> int:
@@ -62,7 +75,7 @@ def create_batch(store: Any, plan: Plan, *, reason: str, operator: str, source: 
             rows)
         db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
                    (batch_id, stamp, operator, "journaled",
-                    f"{plan.count} to change, {len(plan.skipped)} skipped; reason: {reason}"))
+                    english(JOURNALED, n=plan.count, skipped=len(plan.skipped), reason=reason)))
     return batch_id
 
 
@@ -75,8 +88,8 @@ def add_event(store: Any, batch_id: int, operator: str, event: str, detail: str 
 def batch_row(store: Any, batch_id: int) -> Any:
     row = store.query_one("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),))
     if row is None:
-        raise NotFoundError(f"There is no action {batch_id}.",
-                            "List actions with `python -m console audit list` or on the Activity page.")
+        raise NotFoundError(_("There is no action {id}.").format(id=batch_id),
+                            _("List actions with `python -m console audit list` or on the Activity page."))
     return row
 
 
@@ -105,15 +118,16 @@ def claim(store: Any, batch_id: int, operator: str, event: str, detail: str | No
     with store.transaction() as db:
         row = db.execute("SELECT * FROM op_batches WHERE id = ?", (int(batch_id),)).fetchone()
         if row is None:
-            raise NotFoundError(f"There is no action {batch_id}.", "List actions with `python -m console audit list`.")
+            raise NotFoundError(_("There is no action {id}.").format(id=batch_id),
+                                _("List actions with `python -m console audit list`."))
         if row["state"] == "abandoned":
-            raise InvalidInput(f"Action {batch_id} was abandoned; it cannot run again.",
-                               "Start a new operation (or undo what it changed) instead.")
+            raise InvalidInput(_("Action {id} was abandoned; it cannot run again.").format(id=batch_id),
+                               _("Start a new operation (or undo what it changed) instead."))
         if row["state"] == "running" and owner_alive(row) and not (
                 row["owner_host"] == HOST and row["owner_pid"] == os.getpid() and event == "started"):
-            raise InvalidInput(f"Action {batch_id} is being run right now by another process "
-                               f"(pid {row['owner_pid']} on {row['owner_host']}).",
-                               "Wait for it to finish; it will show up as completed or unfinished.")
+            raise InvalidInput(_("Action {id} is being run right now by another process (pid {pid} on {host}).").format(
+                id=batch_id, pid=row["owner_pid"], host=row["owner_host"]),
+                               _("Wait for it to finish; it will show up as completed or unfinished."))
         if event != "started":
             note_interrupted(db, row)
         stamp = iso()
@@ -135,9 +149,8 @@ def note_interrupted(db: Any, row: Any) -> bool:
                       " WHERE batch_id=?", (int(row["id"]),)).fetchone()
     running, pending = int(left["running"] or 0), int(left["pending"] or 0)
     seen = row["heartbeat_at"] or row["started_at"] or row["created_at"]
-    detail = (f"the process running it (pid {row['owner_pid']} on {row['owner_host']}) stopped without finishing; "
-              f"last sign of life {seen}; {running} item(s) were in flight (re-checked live on resume), "
-              f"{pending} not started")
+    detail = english(PROCESS_DIED, pid=row["owner_pid"], host=row["owner_host"], seen=seen, running=running,
+                     pending=pending)
     db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
                (int(row["id"]), seen, row["operator"], "interrupted", detail))
     return True
@@ -200,10 +213,9 @@ def unapply(store: Any, batch_id: int, seq: int, step: dict[str, Any], *, error:
         if changes and step.get("op") == "remove":
             added = next((c for c in changes if c["op"] == "add"), None)
             if added is not None:
-                note = (f"in both {added.get('group_name')} and {step.get('group_name')}: the server did not apply the "
-                        "remove; retry to finish the move")
+                note = english(IN_BOTH_NOT_APPLIED, added=added.get("group_name"), removed=step.get("group_name"))
         elif changes:
-            note = "; ".join(_step_words(c) for c in changes) + " done, the rest was not applied by the server"
+            note = english(REST_NOT_APPLIED, steps=LIST_SEPARATOR.join(_step_words(c) for c in changes))
         db.execute("UPDATE op_items SET state='failed', outcome=?, note=?, changes_json=?, last_error=?, remedy=?,"
                    " updated_at=? WHERE batch_id=? AND seq=?",
                    (outcome, note, json.dumps(changes), error, remedy, iso(), int(batch_id), seq))
@@ -237,8 +249,8 @@ def add_defect(store: Any, batch_id: int, operator: str, *, kind: str, target_id
         if lost:
             db.execute("INSERT INTO op_events(batch_id, at, operator, event, detail) VALUES (?,?,?,?,?)",
                        (int(batch_id), stamp, operator, "restored" if restored else "restore_failed",
-                        f"{len(lost) - len(still_missing)} of {len(lost)} lost member(s) put back and verified"
-                        + (f"; {len(still_missing)} still missing" if still_missing else "")))
+                        english(RESTORED_PART if still_missing else RESTORED, back=len(lost) - len(still_missing),
+                                lost=len(lost), missing=len(still_missing))))
 
 
 def changed_elsewhere(store: Any, batch_id: int, group_id: str) -> set[str]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from console.text import count
+from console.i18n import N_, _, count, fmt_number
+from console.operations.wording import TEXT, english, shown
 
 Kind = Literal["deactivate", "reactivate", "add", "remove", "move"]
 KINDS: tuple[str, ...] = ("deactivate", "reactivate", "add", "remove", "move")
@@ -31,27 +32,54 @@ LARGE_BATCH = 1000
 MAX_BATCH = 50_000
 
 
+LABELS = {
+    ("add", "group"): TEXT.one(N_("add to group {name}")),
+    ("add", "role"): TEXT.one(N_("add to role {name}")),
+    ("remove", "group"): TEXT.one(N_("remove from group {name}")),
+    ("remove", "role"): TEXT.one(N_("remove from role {name}")),
+    ("move", "group", "group"): TEXT.one(N_("move from group {src} to group {dst}")),
+    ("move", "group", "role"): TEXT.one(N_("move from group {src} to role {dst}")),
+    ("move", "role", "group"): TEXT.one(N_("move from role {src} to group {dst}")),
+    ("move", "role", "role"): TEXT.one(N_("move from role {src} to role {dst}")),
+}
+KIND_TEXTS = {"deactivate": TEXT.one(N_("deactivate")), "reactivate": TEXT.one(N_("reactivate"))}
+UNDO_LABEL = TEXT.one(N_("undo of action {id}: {label}"))
+# a person's state among the groups an operation is about, and why nothing changes (previews, results, reverts)
+ACTIVE, INACTIVE = TEXT.one(N_("active")), TEXT.one(N_("inactive"))
+ALREADY_ACTIVE, ALREADY_INACTIVE = TEXT.one(N_("already active")), TEXT.one(N_("already inactive"))
+IN_GROUPS = TEXT.one(N_("in {group}"))
+NOT_IN = TEXT.one(N_("not in {group}"))
+STEP_TEXTS = {"activate": TEXT.one(N_("activate")), "deactivate": KIND_TEXTS["deactivate"],
+              "add": TEXT.one(N_("add to {group}")), "remove": TEXT.one(N_("remove from {group}"))}
+
+
+def _kind_word(value: Any) -> str:
+    return "role" if value == "role" else "group"
+
+
 def kind_label(kind: str, params: dict[str, Any] | None = None) -> str:
-    """A human label: "deactivate", "add to group Finance", "move from role A to role B"."""
+    """A label as the journal stores it (English; ``console.operations.wording.shown`` translates it): "deactivate",
+    "add to group Finance", "move from role A to role B"."""
     p = params or {}
-    if kind == "add":
-        return f"add to {p.get('group_kind', 'group')} {p.get('group_name', '?')}"
-    if kind == "remove":
-        return f"remove from {p.get('group_kind', 'group')} {p.get('group_name', '?')}"
+    if kind in ("add", "remove"):
+        return english(LABELS[(kind, _kind_word(p.get("group_kind")))], name=p.get("group_name", "?"))
     if kind == "move":
-        return (f"move from {p.get('from_kind', 'group')} {p.get('from_name', '?')} "
-                f"to {p.get('to_kind', 'group')} {p.get('to_name', '?')}")
+        return english(LABELS[("move", _kind_word(p.get("from_kind")), _kind_word(p.get("to_kind")))],
+                       src=p.get("from_name", "?"), dst=p.get("to_name", "?"))
     return kind
 
 
+def undo_label(action_id: Any, label: str) -> str:
+    return english(UNDO_LABEL, id=action_id, label=label)
+
+
 def step_text(step: dict[str, Any]) -> str:
+    """One step as the journal stores it (English): "deactivate", "add to Finance"."""
     op = step.get("op")
     if op == "set_active":
-        return "activate" if step.get("value") else "deactivate"
-    if op == "add":
-        return f"add to {step.get('group_name') or step.get('group_id')}"
-    if op == "remove":
-        return f"remove from {step.get('group_name') or step.get('group_id')}"
+        return STEP_TEXTS["activate" if step.get("value") else "deactivate"]
+    if op in ("add", "remove"):
+        return english(STEP_TEXTS[str(op)], group=step.get("group_name") or step.get("group_id"))
     return str(op)
 
 
@@ -106,8 +134,9 @@ class Plan:
 
     @property
     def label(self) -> str:
+        """As the journal stores it (English); ``shown(plan.label)`` where people read it."""
         text = kind_label(self.kind, self.params)
-        return f"undo of action {self.undo_of}: {text}" if self.undo_of else text
+        return undo_label(self.undo_of, text) if self.undo_of else text
 
     @property
     def to_change(self) -> list[PlanItem]:
@@ -122,9 +151,12 @@ class Plan:
         return len(self.to_change)
 
     def confirmation_text(self) -> str:
-        label = self.label[:1].upper() + self.label[1:]  # str.capitalize() would lower-case the group names
-        return (f"{label}: {count(self.count, 'person', 'people')} will change in 6clicks "
-                f"({len(self.skipped):,} skipped).")
+        """What the operator confirms, in the current language."""
+        label = shown(self.label)
+        label = label[:1].upper() + label[1:]  # str.capitalize() would lower-case the group names
+        changing = len(self.to_change)  # (not ``self.count`` inside ``count(...)``: extraction would miss it)
+        return _("{label}: {people} will change in 6clicks ({skipped} skipped).").format(
+            label=label, people=count(changing, "{n} person", "{n} people"), skipped=fmt_number(len(self.skipped)))
 
     def rows(self) -> list[dict[str, Any]]:
         """The preview table: one row per input, changes first."""
@@ -194,23 +226,41 @@ class BatchResult:
         return self.state == "completed" and not self.counts.get("failed")
 
     def summary(self) -> str:
+        """The result in words, in the current language (stored parts through ``wording.shown``)."""
         c = self.counts
         changed = sum(1 for i in self.items if i.state == "done" and i.outcome in ("changed", "partial"))
         already = sum(1 for i in self.items if i.state == "done" and i.outcome == "already")
-        text = (f"Action {self.batch_id}: {changed} changed, {already} already done, "
-                f"{c.get('failed', 0)} failed, {c.get('skipped', 0)} skipped")
-        if c.get("pending") or c.get("running"):
-            text += f", {c.get('pending', 0) + c.get('running', 0)} not run yet"
-        text += "."
+        values = {"id": self.batch_id, "changed": fmt_number(changed), "already": fmt_number(already),
+                  "failed": fmt_number(c.get("failed", 0)), "skipped": fmt_number(c.get("skipped", 0))}
+        left = c.get("pending", 0) + c.get("running", 0)
+        if left:
+            text = _("Action {id}: {changed} changed, {already} already done, {failed} failed, {skipped} skipped, "
+                     "{left} not run yet.").format(left=fmt_number(left), **values)
+        else:
+            text = _("Action {id}: {changed} changed, {already} already done, {failed} failed, {skipped} "
+                     "skipped.").format(**values)
+        sentences = [text]
         if self.unverified:
-            text += (f" Some changes could not be read back to verify them ({self.unverified}); check them in "
-                     "6clicks.")
+            sentences.append(_("Some changes could not be read back to verify them ({problems}); check them in "
+                               "6clicks.").format(problems=self.unverified))
         if self.directory_updated is False:
-            text += (" The directory view could not be updated with the new state "
-                     f"({self.directory_detail or 'unknown error'}); refresh it to see the new state.")
+            sentences.append(_("The directory view could not be updated with the new state ({problem}); refresh it "
+                               "to see the new state.").format(
+                problem=shown(self.directory_detail) if self.directory_detail else _("unknown error")))
         if self.stop_reason:
-            text += f" Stopped: {self.stop_reason} {self.stop_remedy or ''}".rstrip()
+            sentences.append(_("Stopped: {reason}").format(reason=shown(self.stop_reason))
+                             + (" " + shown(self.stop_remedy) if self.stop_remedy else ""))
         elif c.get("failed"):
-            text += " Failed items can be retried on their own (Activity page, or `python -m console ops retry " \
-                    f"{self.batch_id}`)."
-        return text
+            sentences.append(_("Failed items can be retried on their own (Activity page, or "
+                               "`python -m console ops retry {id}`).").format(id=self.batch_id))
+        return _join_sentences(sentences)
+
+
+def _join_sentences(sentences: list[str]) -> str:
+    """Sentences in one paragraph: a space after a Latin full stop, none after a Japanese one."""
+    out = ""
+    for sentence in sentences:
+        if out and not out.endswith(("。", "」", "）")):
+            out += " "
+        out += sentence
+    return out

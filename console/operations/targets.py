@@ -23,6 +23,8 @@ from console.directory.people import display_label, display_labels
 from console.directory.roles import role_matcher
 from console.directory.store import Snapshot
 from console.errors import InvalidInput
+from console.i18n import N_, _
+from console.operations.wording import TEXT, english
 from console.uploads import line_list, read_table
 from scim_client import ScimClient
 
@@ -39,42 +41,59 @@ class CsvTargets:
     encoding: str
 
 
-_REMEDY = "Save the list as CSV UTF-8 (one userName or e-mail per row, a header is optional) and upload that."
+_REMEDY = N_("Save the list as CSV UTF-8 (one userName or e-mail per row, a header is optional) and upload that.")
+# notes about a list, as the journal stores them with the preview (``wording.shown`` translates them)
+HEADER_FOUND = TEXT.one(N_("Header row found; using column “{column}”."))
+READ_AS = TEXT.one(N_("Read as {encoding}."))
+DUPLICATE_ROWS = TEXT.ngettext("{n} duplicate row collapsed (each person is changed once).",
+                               "{n} duplicate rows collapsed (each person is changed once).")
+BLANK_ROWS = TEXT.ngettext("{n} row without a value in that column ignored.",
+                           "{n} rows without a value in that column ignored.")
+EMAIL_AMBIGUOUS = TEXT.one(N_("the e-mail matches {n} users ({names}); use the userName instead"))
+NOT_FOUND = TEXT.one(N_("not found in 6clicks"))
 
 
-def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") -> CsvTargets:
+def read_csv_targets(source: bytes | str | Path, *, name: str | None = None) -> CsvTargets:
     """Read userNames or e-mails, one per row. A header row is optional (recognised by its name); with several
     columns, the userName/e-mail column is used. The file is read by ``console.uploads`` (UTF-8 with or without
     BOM, UTF-16/32, Shift_JIS, Windows-1252, Latin-1; ``,`` ``;`` tab ``|``; Excel's quirks). A row or line that
     cannot be read refuses the whole list, with its line number: an operation must not silently miss someone.
     Duplicate rows (case-insensitive) are collapsed, with a note saying how many."""
+    name = name or _("the CSV file")
+    remedy = _(_REMEDY)
     if isinstance(source, Path):
         name = str(source)
         try:
             data = source.read_bytes()
         except OSError as exc:
-            raise InvalidInput(f"Cannot read {name}: {exc.strerror or exc}.",
-                               "Check the path and that the file is readable.") from None
+            raise InvalidInput(_("Cannot read {name}: {problem}.").format(name=name, problem=exc.strerror or exc),
+                               _("Check the path and that the file is readable.")) from None
     elif isinstance(source, str):
         data = source.encode("utf-8")
     else:
         data = bytes(source)
-    table = read_table(data, name=name, remedy=_REMEDY)
+    table = read_table(data, name=name, remedy=remedy)
     encoding = table.encoding
     if table.problems:
-        shown = "; ".join(f"line {line}: {why}" for line, why in table.problems[:5])
-        more = f" (and {len(table.problems) - 5} more)" if len(table.problems) > 5 else ""
-        raise InvalidInput(f"{name} has rows that cannot be read: {shown}{more}.",
-                           "Fix those lines (or save the list again from Excel as CSV UTF-8) and upload it again; "
-                           "nothing was changed.")
+        shown = "; ".join(_("line {line}: {problem}").format(line=line, problem=why)
+                          for line, why in table.problems[:5])
+        if len(table.problems) > 5:
+            message = _("{name} has rows that cannot be read: {problems} (and {more} more).").format(
+                name=name, problems=shown, more=len(table.problems) - 5)
+        else:
+            message = _("{name} has rows that cannot be read: {problems}.").format(name=name, problems=shown)
+        raise InvalidInput(message, _("Fix those lines (or save the list again from Excel as CSV UTF-8) and upload it "
+                                      "again; nothing was changed."))
     if table.bad_lines:
-        raise InvalidInput(f"{name} holds bytes that are not valid {table.encoding} on {line_list(table.bad_lines)}; "
-                           "the people named there cannot be read exactly.", _REMEDY)
+        raise InvalidInput(_("{name} holds bytes that are not valid {encoding} on {lines}; the people named there "
+                             "cannot be read exactly.").format(name=name, encoding=table.encoding,
+                                                               lines=line_list(table.bad_lines)), remedy)
     rows = [[restore(c.strip()) for c in row] for row in table.rows]
     rows = [r for r in rows if any(r)]
     notes: list[str] = []
     if not rows:
-        raise InvalidInput(f"{name} has no rows.", "Put one userName or e-mail per row (a header is optional).")
+        raise InvalidInput(_("{name} has no rows.").format(name=name),
+                           _("Put one userName or e-mail per row (a header is optional)."))
     column = 0
     first = [c.lower().strip().strip('"') for c in rows[0]]
     if any(c in HEADER_NAMES for c in first):
@@ -85,7 +104,7 @@ def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") 
             if wanted in first:
                 column = first.index(wanted)
                 break
-        notes.append(f"Header row found; using column “{rows[0][column]}”.")
+        notes.append(english(HEADER_FOUND, column=rows[0][column]))
         rows = rows[1:]
     elif len(rows[0]) > 1:
         # No header: use the first column that looks like an identifier on the first row.
@@ -109,16 +128,15 @@ def read_csv_targets(source: bytes | str | Path, *, name: str = "the CSV file") 
         seen.add(key)
         values.append(value)
     if encoding != "UTF-8":
-        notes.append(f"Read as {encoding}.")
+        notes.append(english(READ_AS, encoding=encoding))
     notes.extend(table.notes)
     if duplicates:
-        notes.append(f"{duplicates} duplicate row{'s' if duplicates != 1 else ''} collapsed (each person is "
-                     "changed once).")
+        notes.append(english(DUPLICATE_ROWS, n=duplicates))
     if blank:
-        notes.append(f"{blank} row{'s' if blank != 1 else ''} without a value in that column ignored.")
+        notes.append(english(BLANK_ROWS, n=blank))
     if not values:
-        raise InvalidInput(f"{name} has no userNames or e-mails in it.",
-                           "Put one userName or e-mail per row (a header is optional).")
+        raise InvalidInput(_("{name} has no userNames or e-mails in it.").format(name=name),
+                           _("Put one userName or e-mail per row (a header is optional)."))
     return CsvTargets(values=values, notes=notes, encoding=encoding)
 
 
@@ -312,25 +330,31 @@ class Directory:
             return self.users[ids[0]], None
         if len(ids) > 1:
             names = ", ".join(sorted(self.users[i].user_name or i for i in ids)[:3])
-            return None, f"the e-mail matches {len(ids)} users ({names}); use the userName instead"
-        return None, "not found in 6clicks"
+            return None, english(EMAIL_AMBIGUOUS, n=len(ids), names=names)
+        return None, NOT_FOUND
 
-    def resolve_group(self, value: str, *, role: str = "group") -> DirGroup:
+    def resolve_group(self, value: str, *, role: str = N_("group")) -> DirGroup:
+        """The group or role named ``value`` (id, else display name). ``role``: what it is for, a message marked
+        with ``N_`` ("group or role to move from"), said in the error when it is missing."""
         value = (value or "").strip()
         if not value:
-            raise InvalidInput(f"No {role} given.", f"Name the {role} by its display name or id.")
+            what = _(role)
+            raise InvalidInput(_("No {what} given.").format(what=what),
+                               _("Name the {what} by its display name or id.").format(what=what))
         if value in self.groups:
             return self.groups[value]
         ids = self._groups_by_name.get(value.casefold(), [])
         if len(ids) == 1:
             return self.groups[ids[0]]
         if len(ids) > 1:
-            raise InvalidInput(f"“{value}” matches {len(ids)} groups/roles ({', '.join(ids[:4])}).",
-                               "Name it by its id instead (see the Groups & roles page or the snapshot).")
-        where = ("the latest snapshot" if self.source == "snapshot" else "6clicks")
-        raise InvalidInput(f"The group or role “{value}” does not exist in {where}; it may have been deleted "
-                           "or renamed.", "Refresh the directory (take a snapshot) and pick an existing group "
-                                          "or role by its display name or id.")
+            raise InvalidInput(_("“{name}” matches {n} groups/roles ({ids}).").format(
+                name=value, n=len(ids), ids=", ".join(ids[:4])),
+                               _("Name it by its id instead (see the Groups & roles page or the snapshot)."))
+        message = (_("The group or role “{name}” does not exist in the latest snapshot; it may have been deleted or "
+                     "renamed.") if self.source == "snapshot"
+                   else _("The group or role “{name}” does not exist in 6clicks; it may have been deleted or renamed."))
+        raise InvalidInput(message.format(name=value), _("Refresh the directory (take a snapshot) and pick an existing "
+                                                         "group or role by its display name or id."))
 
 
 def _no_role(_name: str | None) -> bool:

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from console.i18n import N_
+from console.operations.wording import TEXT, english
 from scim_client import BadRequest, NotFound, ProtocolError, ScimClient, ServerError, filters
 
 log = logging.getLogger(__name__)
@@ -46,9 +48,47 @@ NAMES_IN_REPORT = 25      # people named in a report; the journal keeps every id
 REQUEST_LIMIT = 1500      # characters of a request body quoted in a report
 REPORT_LIMIT = 12000      # characters of a whole report
 
-NOT_APPLIED = "the server answered success but did not apply the change"
-NOT_APPLIED_REMEDY = ("The service provider reported success without doing it: check this person in 6clicks. Retry "
-                      "the item once; if it fails again, report it to the provider with the action id.")
+# What read-backs find, as the journal stores it (English; ``wording.shown`` translates it where it is read).
+NOT_APPLIED = TEXT.one(N_("The server answered success but did not apply the change: {detail}."))
+NOT_APPLIED_REMEDY = TEXT.one(N_("The service provider reported success without doing it: check this person in "
+                                 "6clicks. Retry the item once; if it fails again, report it to the provider with the "
+                                 "action id."))
+NOT_IN_AFTER_ADD = TEXT.one(N_("not a member of {name} after the add"))
+STILL_IN_AFTER_REMOVE = TEXT.one(N_("still a member of {name} after the remove"))
+STILL_WHEN_READ = {True: TEXT.one(N_("still active when read back")),
+                   False: TEXT.one(N_("still inactive when read back"))}
+ADD_MISSING = TEXT.one(N_("add the missing members"))
+ADD_WHOLE_LIST = TEXT.one(N_("add the whole member list in one request"))
+R_ALL_BACK = TEXT.one(N_("all {n} put back and verified by reading the group again"))
+R_NOT_BACK = TEXT.one(N_("{n} could NOT be put back"))
+R_SUMMARY = TEXT.one(N_("Server defect: {n} member(s) vanished from group {group} after this action changed other "
+                        "members; {outcome}."))
+R_TITLE = TEXT.one(N_("SERVER DEFECT: the service provider removed group members it was not asked to remove."))
+R_STOPPED = TEXT.one(N_("Action {id} ({label}) was stopped at once."))
+R_GROUP = TEXT.one(N_("Group: {group}"))
+R_COUNTS = TEXT.one(N_("Before this action: {before} member(s). Read back at {at} UTC: {actual} member(s)."))
+R_VANISHED = TEXT.one(N_("Vanished although not touched by this action: {n}."))
+R_VANISHED_ADDED = TEXT.one(N_("Vanished although not touched by this action: {n}; added by this action and gone "
+                               "again: {gone}."))
+R_WHO = TEXT.one(N_("Who: {people}"))
+R_MORE = TEXT.one(N_("{people}, … and {n} more (every id is in the journal)"))
+R_WRITES = TEXT.one(N_("The write(s) to this group before the read-back ({n} since the last good read-back; the "
+                       "latest {shown} shown):"))
+R_RESTORE = TEXT.one(N_("Restore:"))
+R_NOTHING_MISSING = TEXT.one(N_("nothing was missing any more when the group was read again."))
+R_ATTEMPT = TEXT.one(N_("{how}: {n} still missing after reading the group back"))
+R_ATTEMPT_OK = TEXT.one(N_("{how}: {n} still missing after reading the group back (restored)"))
+R_FAILED = TEXT.one(N_("the restore failed: {error}"))
+R_ALL_RESTORED = TEXT.one(N_("Result: every lost member is back in the group (verified by reading it again)."))
+R_STILL_MISSING = TEXT.one(N_("Result: {n} member(s) are still missing: add them back by hand in 6clicks (or let "
+                              "Entra's next cycle do it): {people}"))
+R_OTHERS = TEXT.one(N_("Other console actions on this group were taken into account. If someone else changed it at "
+                       "that moment (an admin in 6clicks, Entra's provisioning cycle), check its history there before "
+                       "reporting."))
+R_TODO = TEXT.one(N_("What to do: report this defect to the service provider with the request and answer above. Do "
+                     "not resume this action until they have fixed it; make the change in Entra ID (the source of "
+                     "truth) instead. Items that were not run stay pending in the journal."))
+R_CUT = TEXT.one(N_("… (report cut; the journal keeps every id)"))
 
 
 @dataclass
@@ -316,9 +356,9 @@ class Verifier:
                 if op is None:
                     continue
                 if op.kind == "add":
-                    detail = f"not a member of {name} after the add"
+                    detail = english(NOT_IN_AFTER_ADD, name=name)
                 else:
-                    detail = f"still a member of {name} after the remove"
+                    detail = english(STILL_IN_AFTER_REMOVE, name=name)
                     watch.baseline.add(uid)        # still there: from now on an ordinary member
                 out.append(Mismatch(op.seq, {"op": op.kind, "group_id": check.group_id, "group_name": check.group_name},
                                     detail))
@@ -351,7 +391,7 @@ class Verifier:
                 if now is None or now == want:    # deleted meanwhile (nothing to judge), or as asked
                     self.verified += now is not None
                     continue
-                out.append(Mismatch(seq, step, f"still {'active' if now else 'inactive'} when read back"))
+                out.append(Mismatch(seq, step, STILL_WHEN_READ[bool(now)]))
         return out
 
     def _read_active(self, ids: list[str]) -> dict[str, bool]:
@@ -404,7 +444,7 @@ class Verifier:
                 with self._lock:
                     self._written(check.group_id)
             after = self.check_group(check.group_id, scheduled=False)
-            repair.attempts.append(("add the missing members", sent, after.vanished | after.lost_added))
+            repair.attempts.append((ADD_MISSING, sent, after.vanished | after.lost_added))
             if not repair.still_missing:
                 return repair
             desired = (after.actual | after.expected_in) - after.expected_out
@@ -414,8 +454,7 @@ class Verifier:
                 with self._lock:
                     self._written(check.group_id)
             after = self.check_group(check.group_id, scheduled=False)
-            repair.attempts.append(("add the whole member list in one request", sent,
-                                    after.vanished | after.lost_added))
+            repair.attempts.append((ADD_WHOLE_LIST, sent, after.vanished | after.lost_added))
         except Exception as exc:  # a failed repair is reported, never raised past the report
             repair.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
             log.warning("restoring the members of group %s failed: %s", check.group_id, repair.error)
@@ -440,7 +479,7 @@ def people_text(ids: set[str], names: dict[str, str]) -> str:
     shown = sorted(ids, key=lambda i: (names.get(i) or "~", i))[:NAMES_IN_REPORT]
     text = ", ".join(f"{names[i]} ({i})" if names.get(i) else i for i in shown)
     if len(ids) > len(shown):
-        text += f", … and {len(ids) - len(shown):,} more (every id is in the journal)"
+        text = english(R_MORE, people=text, n=f"{len(ids) - len(shown):,}")
     return text
 
 
@@ -450,50 +489,40 @@ def collateral_report(action_id: int, label: str, check: GroupCheck, repair: Rep
     group = f"“{check.group_name}” ({check.group_id})" if check.group_name else check.group_id
     lost = check.vanished | check.lost_added
     if repair.restored:
-        outcome = f"all {len(lost):,} put back and verified by reading the group again"
+        outcome = english(R_ALL_BACK, n=f"{len(lost):,}")
     else:
-        outcome = f"{len(repair.still_missing):,} could NOT be put back"
-    summary = (f"Server defect: {len(check.vanished):,} member(s) vanished from group {group} after this action "
-               f"changed other members; {outcome}.")
+        outcome = english(R_NOT_BACK, n=f"{len(repair.still_missing):,}")
+    summary = english(R_SUMMARY, n=f"{len(check.vanished):,}", group=group, outcome=outcome)
     lines = [
-        "SERVER DEFECT: the service provider removed group members it was not asked to remove.",
-        f"Action {action_id} ({label}) was stopped at once.",
-        f"Group: {group}",
-        f"Before this action: {check.before:,} member(s). Read back at {check.at:%Y-%m-%d %H:%M:%S} UTC: "
-        f"{len(check.actual):,} member(s).",
-        f"Vanished although not touched by this action: {len(check.vanished):,}"
-        + (f"; added by this action and gone again: {len(check.lost_added):,}" if check.lost_added else "") + ".",
-        f"Who: {people_text(lost, names)}",
+        R_TITLE,
+        english(R_STOPPED, id=action_id, label=label),
+        english(R_GROUP, group=group),
+        english(R_COUNTS, before=f"{check.before:,}", at=f"{check.at:%Y-%m-%d %H:%M:%S}",
+                actual=f"{len(check.actual):,}"),
+        english(R_VANISHED_ADDED, n=f"{len(check.vanished):,}", gone=f"{len(check.lost_added):,}")
+        if check.lost_added else english(R_VANISHED, n=f"{len(check.vanished):,}"),
+        english(R_WHO, people=people_text(lost, names)),
         "",
-        f"The write(s) to this group before the read-back ({check.writes:,} since the last good read-back; the "
-        f"latest {len(check.recent)} shown):",
+        english(R_WRITES, n=f"{check.writes:,}", shown=len(check.recent)),
     ]
     for sent in check.recent:
         lines.append(exchange_text(sent))
-    lines += ["", "Restore:"]
+    lines += ["", R_RESTORE]
     if not repair.attempts and repair.error is None:
-        lines.append("  nothing was missing any more when the group was read again.")
+        lines.append("  " + R_NOTHING_MISSING)
     for how, sent_list, still in repair.attempts:
-        lines.append(f"  {how}: {len(still):,} still missing after reading the group back"
-                     + (" (restored)" if not still else ""))
+        lines.append("  " + english(R_ATTEMPT_OK if not still else R_ATTEMPT, how=how, n=f"{len(still):,}"))
         for sent in sent_list[-2:]:
             lines.append(exchange_text(sent))
     if repair.error:
-        lines.append(f"  the restore failed: {repair.error}")
+        lines.append("  " + english(R_FAILED, error=repair.error))
     if repair.restored:
-        lines.append("Result: every lost member is back in the group (verified by reading it again).")
+        lines.append(R_ALL_RESTORED)
     else:
-        lines.append(f"Result: {len(repair.still_missing):,} member(s) are still missing: add them back by hand in "
-                     f"6clicks (or let Entra's next cycle do it): {people_text(repair.still_missing, names)}")
-    lines += [
-        "",
-        "Other console actions on this group were taken into account. If someone else changed it at that moment "
-        "(an admin in 6clicks, Entra's provisioning cycle), check its history there before reporting.",
-        "What to do: report this defect to the service provider with the request and answer above. Do not resume "
-        "this action until they have fixed it; make the change in Entra ID (the source of truth) instead. Items "
-        "that were not run stay pending in the journal.",
-    ]
+        lines.append(english(R_STILL_MISSING, n=f"{len(repair.still_missing):,}",
+                             people=people_text(repair.still_missing, names)))
+    lines += ["", R_OTHERS, R_TODO]
     text = "\n".join(lines)
     if len(text) > REPORT_LIMIT:
-        text = text[:REPORT_LIMIT] + "\n… (report cut; the journal keeps every id)"
+        text = text[:REPORT_LIMIT] + "\n" + R_CUT
     return summary, text
