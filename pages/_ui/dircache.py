@@ -21,7 +21,7 @@ from console.directory.take import take_snapshot
 from console.directory.view import Directory, build_directory
 from console.entra.logstore import ImportResult
 from console.entra.sync import sync
-from console.i18n import N_, _, fmt_number, language
+from console.i18n import N_, _, fmt_number, language, use_language
 from pages._ui.errors import log_exception, show_error
 from pages._ui.progress import run_with_progress
 from pages._ui.session import context, data_dir
@@ -131,8 +131,14 @@ def csv_download(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], f
     verbatim."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_name.removesuffix(".csv")) or "export"
     english = english_headers(f"{key}.english")
-    st.download_button(label, data=lambda: to_csv_bytes(localized(frame() if callable(frame) else frame, english)),
-                       file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:", key=key)
+    lang = language()  # the file is made when clicked, outside this run: in the language of the page shown
+
+    def data() -> bytes:
+        with use_language(lang):
+            return to_csv_bytes(localized(frame() if callable(frame) else frame, english))
+
+    st.download_button(label, data=data, file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
+                       key=key)
 
 
 def _step(call: Callable[[Context, Connection], object], ctx: Context, conn: Connection,
