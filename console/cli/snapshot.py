@@ -54,7 +54,7 @@ def _progress(quiet: bool) -> Callable[[str, int, int | None], None] | None:
         last[0] = now
         parts = [f"{_phase(p)} {fmt_number(d)}" + (f"/{fmt_number(t)}" if t else "")
                  for p, (d, t) in sorted(state.items())]
-        print("\r" + ", ".join(parts) + "   ", end="", file=sys.stderr, flush=True)
+        print("\r" + pgettext("cli separator", ", ").join(parts) + "   ", end="", file=sys.stderr, flush=True)
 
     return report
 
