@@ -113,6 +113,7 @@ def level_word(level: str) -> str:
         "missing": pgettext("level", "MISSING"),
         "error": pgettext("level", "ERROR"),
         "incomplete": pgettext("level", "INCOMPLETE"),
+        "info": pgettext("level", "INFO"),
     }
     return words.get(level, level.upper())
 
