@@ -23,7 +23,7 @@ from console.cli import (
     users,
 )
 from console.errors import console_error
-from console.i18n import LANGUAGES, from_environment, normalise, set_language
+from console.i18n import LANGUAGES, _, from_environment, normalise, pgettext, use_language
 from console.redact import redact, redacting_handler
 
 log = logging.getLogger("console.cli")
@@ -32,11 +32,13 @@ COMMANDS = (connections, token, remind, doctor, snapshot, users, groups, reconci
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, its help in the current language (``use_language`` decides)."""
     parser = argparse.ArgumentParser(
         prog="python -m console",
-        description="SCIM operator console for 6clicks: tokens, reminders, directory, sync history, operations.",
-        epilog="Human output follows --lang en|ja (anywhere on the line), else SCIM_CONSOLE_LANG, else LC_ALL/LANG; "
-               "--json output and exit codes are the same in every language.",
+        description=_("SCIM operator console for 6clicks: tokens, reminders, directory, sync history, operations."),
+        epilog=_("Human output follows --lang en|ja (anywhere on the line), else SCIM_CONSOLE_LANG, else "
+                 "LC_ALL/LANG; --json output, CSV files and exit codes are the same in every language (a --json "
+                 "run speaks English throughout)."),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
@@ -50,8 +52,8 @@ def _configure_logging() -> None:
     name = os.environ.get("SCIM_CONSOLE_LOG_LEVEL", "WARNING").strip().upper() or "WARNING"
     level = logging.getLevelNamesMapping().get(name)
     if level is None:
-        print(f"warning: SCIM_CONSOLE_LOG_LEVEL={name!r} is not a log level (DEBUG, INFO, WARNING, ERROR); "
-              "using WARNING", file=sys.stderr)
+        print(_("warning: SCIM_CONSOLE_LOG_LEVEL={name!r} is not a log level (DEBUG, INFO, WARNING, ERROR); "
+                "using WARNING").format(name=name), file=sys.stderr)
         level = logging.WARNING
     handler = redacting_handler(logging.StreamHandler(sys.stderr), "%(levelname)s %(name)s: %(message)s")
     logging.basicConfig(level=level, handlers=[handler])
@@ -82,16 +84,17 @@ def _report(exc: Exception) -> int:
     error = console_error(exc)
     if error is None:
         log.error("unexpected error", exc_info=exc)
-        print(f"error: unexpected error ({type(exc).__name__}); the details are in the log above. Please report "
-              "it.", file=sys.stderr)
+        print(_("error: unexpected error ({kind}); the details are in the log above. Please report it.")
+              .format(kind=type(exc).__name__), file=sys.stderr)
     else:
-        print(f"error: {redact(str(error))}", file=sys.stderr)
+        print(_("error: {message}").format(message=redact(str(error))), file=sys.stderr)
     return 2
 
 
-def _language(argv: list[str]) -> tuple[str | None, list[str]]:
-    """``--lang CODE`` (or ``--lang=CODE``) anywhere in ``argv`` (taken out before parsing), else
-    ``SCIM_CONSOLE_LANG``, else the locale of ``LC_ALL``/``LC_MESSAGES``/``LANG``; returns (code, the rest)."""
+def _language(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """``--lang CODE`` (or ``--lang=CODE``) anywhere in ``argv`` (taken out before parsing); the environment's
+    choice, ``SCIM_CONSOLE_LANG``, else the locale of ``LC_ALL``/``LC_MESSAGES``/``LANG``; returns (the code asked
+    for with --lang or None, the environment's language or None, the rest of argv)."""
     rest: list[str] = []
     wanted: str | None = None
     args = iter(argv)
@@ -102,31 +105,41 @@ def _language(argv: list[str]) -> tuple[str | None, list[str]]:
             wanted = arg.split("=", 1)[1]
         else:
             rest.append(arg)
-    if wanted is not None:
-        return wanted, rest
     env = [os.environ.get(name) for name in ("LC_ALL", "LC_MESSAGES", "LANG")]
-    return from_environment() or next((normalise(v) for v in env if v), None), rest
+    # the first locale variable that is set decides, as in POSIX (LC_ALL=C wins over LANG=ja_JP.UTF-8)
+    first = next((v for v in env if v), None)
+    return wanted, from_environment() or normalise(first), rest
+
+
+def _machine_output(args: argparse.Namespace) -> bool:
+    """Whether the command prints machine output: ``--json``, or a CSV on standard output (``--csv -``)."""
+    return bool(getattr(args, "json", False)) or str(getattr(args, "csv", None) or "") == "-"
 
 
 def main(argv: list[str] | None = None) -> int:
     replaced = _terminal_safe()
     try:
-        _configure_logging()
-        wanted, argv = _language(list(sys.argv[1:] if argv is None else argv))
+        wanted, env_language, argv = _language(list(sys.argv[1:] if argv is None else argv))
         if wanted is not None and normalise(wanted) is None:
-            print(f"error: unknown language {wanted[:20]!r}; use --lang {' or --lang '.join(LANGUAGES)}",
-                  file=sys.stderr)
+            with use_language(env_language):
+                choices = pgettext("cli separator", " or ").join(f"--lang {c}" for c in LANGUAGES)
+                print(_("error: unknown language {code!r}; use {choices}").format(code=wanted[:20], choices=choices),
+                      file=sys.stderr)
             return 2
-        set_language(wanted)
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        try:
-            return int(args.handler(args) or 0)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        except Exception as exc:
-            return _report(exc)
+        with use_language(wanted or env_language):  # for this run only (a caller's thread keeps its language)
+            _configure_logging()
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            # Machine output is language-neutral: a --json run (the messages and remedies inside the JSON, its
+            # errors on stderr) speaks English whatever the locale, so its bytes are the same in every language.
+            with use_language("en" if _machine_output(args) else wanted or env_language):
+                try:
+                    return int(args.handler(args) or 0)
+                except KeyboardInterrupt:
+                    print(_("interrupted"), file=sys.stderr)
+                    return 130
+                except Exception as exc:
+                    return _report(exc)
     finally:
         for name, stream in replaced:
             setattr(sys, name, stream)

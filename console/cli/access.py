@@ -21,6 +21,7 @@ from typing import Any
 from console import access
 from console.cli._common import data_dir_parent
 from console.errors import InvalidInput
+from console.i18n import _
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
@@ -28,19 +29,25 @@ READY_TIMEOUT = 180.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("app", parents=[data_dir_parent()], help="start the app and print its access link",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    description = _("python -m console app starts the app and prints its access link; python -m console "
+                    "access-url prints the link again (--new: renew the secret, which signs every browser out). "
+                    "The link (http://127.0.0.1:PORT/?token=SECRET) is the only way into the app unless sign-in "
+                    "(st.login) is configured. The secret lives in <SCIM_CONSOLE_HOME>/access-secret (permissions "
+                    "600). app prints it only to a terminal, never into a redirected log; access-url prints it on "
+                    "standard output when asked.")
+    p = sub.add_parser("app", parents=[data_dir_parent()], help=_("start the app and print its access link"),
+                       description=description)
     p.add_argument("--port", type=int, default=None,
-                   help="port on 127.0.0.1 (default: 8501, or the next free one)")
+                   help=_("port on 127.0.0.1 (default: 8501, or the next free one)"))
     p.add_argument("streamlit_args", nargs=argparse.REMAINDER, metavar="-- STREAMLIT_OPTION ...",
-                   help="further options for `streamlit run` (after --), e.g. -- --server.headless true")
+                   help=_("further options for `streamlit run` (after --), e.g. -- --server.headless true"))
     p.set_defaults(handler=cmd_app)
-    p = sub.add_parser("access-url", parents=[data_dir_parent()], help="print the app's access link",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("access-url", parents=[data_dir_parent()], help=_("print the app's access link"),
+                       description=description)
     p.add_argument("--port", type=int, default=None,
-                   help="the app's port (default: the one `python -m console app` runs on, else 8501)")
+                   help=_("the app's port (default: the one `python -m console app` runs on, else 8501)"))
     p.add_argument("--new", action="store_true",
-                   help="renew the secret first: the old link and every remembered browser stop working")
+                   help=_("renew the secret first: the old link and every remembered browser stop working"))
     p.set_defaults(handler=cmd_access_url)
 
 
@@ -56,7 +63,8 @@ def _home(args: argparse.Namespace) -> Path:
 
 def _check_port(port: int | None) -> None:
     if port is not None and not 0 < port < 65536:
-        raise InvalidInput(f"{port} is not a port number.", "Give a number between 1 and 65535.")
+        raise InvalidInput(_("{port} is not a port number.").format(port=port),
+                           _("Give a number between 1 and 65535."))
 
 
 def cmd_access_url(args: argparse.Namespace) -> int:
@@ -64,7 +72,7 @@ def cmd_access_url(args: argparse.Namespace) -> int:
     home = _home(args)
     if args.new:
         secret = access.rotate_secret(home)
-        print("note: the access secret was renewed; earlier links and remembered browsers no longer work.",
+        print(_("note: the access secret was renewed; earlier links and remembered browsers no longer work."),
               file=sys.stderr)
     else:
         secret = access.ensure_secret(home)
@@ -86,7 +94,7 @@ def _choose_port() -> int:
     for port in range(access.DEFAULT_PORT, access.DEFAULT_PORT + 100):
         if _port_free(port):
             return port
-    raise InvalidInput("No free port between 8501 and 8600 on 127.0.0.1.", "Give one with --port.")
+    raise InvalidInput(_("No free port between 8501 and 8600 on 127.0.0.1."), _("Give one with --port."))
 
 
 def _wait_ready(proc: subprocess.Popen[Any], port: int) -> bool:
@@ -108,15 +116,16 @@ def _wait_ready(proc: subprocess.Popen[Any], port: int) -> bool:
 def _announce(secret: str, port: int) -> bool:
     out = sys.stdout
     if out.isatty():
-        out.write("\n  SCIM operator console is running. Open this link in your browser (it contains the access "
-                  "secret;\n  do not share it):\n\n"
-                  f"    {access.access_url(secret, port)}\n\n"
-                  f"  Print it again: {access.ACCESS_URL_COMMAND} --port {port}   ·   stop: Ctrl+C\n\n")
+        out.write("\n  " + _("SCIM operator console is running. Open this link in your browser (it contains the "
+                            "access secret;\n  do not share it):") + "\n\n"
+                  f"    {access.access_url(secret, port)}\n\n  "
+                  + _("Print it again: {command} --port {port}   ·   stop: Ctrl+C").format(
+                      command=access.ACCESS_URL_COMMAND, port=port) + "\n\n")
         out.flush()
         return True
-    out.write(f"SCIM operator console is running on http://127.0.0.1:{port}/ . Its access link is not printed "
-              f"because this output is not a terminal: run `{access.ACCESS_URL_COMMAND} --port {port}` in a "
-              "terminal to see it.\n")
+    out.write(_("SCIM operator console is running on http://127.0.0.1:{port}/ . Its access link is not printed "
+                "because this output is not a terminal: run `{command} --port {port}` in a terminal to see it.")
+              .format(port=port, command=access.ACCESS_URL_COMMAND) + "\n")
     out.flush()
     return False
 
@@ -140,8 +149,9 @@ def cmd_app(args: argparse.Namespace) -> int:
             access.record_server(home, port, os.getpid())
             _announce(secret, port)
         elif proc.poll() is None:
-            print(f"warning: the app does not answer on port {port} yet; it keeps starting. Get its link with "
-                  f"`{access.ACCESS_URL_COMMAND} --port {port}`.", file=sys.stderr)
+            print(_("warning: the app does not answer on port {port} yet; it keeps starting. Get its link with "
+                    "`{command} --port {port}`.").format(port=port, command=access.ACCESS_URL_COMMAND),
+                  file=sys.stderr)
         while True:
             try:
                 return proc.wait()

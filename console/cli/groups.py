@@ -13,22 +13,39 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from console.i18n import _
 from console.operations import cli
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("groups", help="add to, remove from or move between groups and roles",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser("groups", help=_("add to, remove from or move between groups and roles"),
+                            description=_(
+                                "Group and role membership (previewed, journaled, audited).\n\n"
+                                "  groups add    USER... --group NAME|ID --reason TEXT      add people to a group or "
+                                "role\n"
+                                "  groups remove USER... --group NAME|ID --reason TEXT      remove people from a "
+                                "group or role\n"
+                                "  groups move   USER... --from NAME|ID --to NAME|ID --reason TEXT\n"
+                                "                 adds to --to first, then removes from --from, so nobody is left in "
+                                "neither\n\n"
+                                "Users by userName, e-mail or id, and/or --from-csv PATH. Groups and roles by display "
+                                "name or id."),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="groups_command", metavar="ACTION", required=True)
-    for name, text in (("add", "add people to a group or role"), ("remove", "remove people from a group or role")):
-        p = actions.add_parser(name, help=text, description=f"{text.capitalize()}. {cli.HELP_TAIL}")
-        p.add_argument("--group", required=True, metavar="NAME|ID", help="the group or role (display name or id)")
+    # cli.HELP_TAIL is the operations area's text (translated there when it is marked)
+    for name, text, description in (
+            ("add", _("add people to a group or role"), _("Add people to a group or role.")),
+            ("remove", _("remove people from a group or role"), _("Remove people from a group or role."))):
+        p = actions.add_parser(name, help=text, description=f"{description} {_(cli.HELP_TAIL)}")
+        p.add_argument("--group", required=True, metavar="NAME|ID", help=_("the group or role (display name or id)"))
         cli.add_common(p)
         p.set_defaults(handler=_handle, kind=name)
-    p = actions.add_parser("move", help="move people from one group or role to another",
-                           description="Move people: add to --to first, then remove from --from. " + cli.HELP_TAIL)
-    p.add_argument("--from", dest="from_group", required=True, metavar="NAME|ID", help="the group or role to leave")
-    p.add_argument("--to", dest="to_group", required=True, metavar="NAME|ID", help="the group or role to join")
+    p = actions.add_parser("move", help=_("move people from one group or role to another"),
+                           description=_("Move people: add to --to first, then remove from --from.") + " "
+                           + _(cli.HELP_TAIL))
+    p.add_argument("--from", dest="from_group", required=True, metavar="NAME|ID",
+                   help=_("the group or role to leave"))
+    p.add_argument("--to", dest="to_group", required=True, metavar="NAME|ID", help=_("the group or role to join"))
     cli.add_common(p)
     p.set_defaults(handler=_handle, kind="move")
 

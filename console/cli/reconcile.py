@@ -11,28 +11,62 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.cli._common import add_connection_option, data_dir_parent, open_ctx, print_json, progress
+from console.cli._common import (
+    add_connection_option,
+    data_dir_parent,
+    exit_word,
+    fmt_time,
+    open_ctx,
+    print_json,
+    progress,
+)
 from console.connections import ConnectionRepo
 from console.errors import InvalidInput
+from console.i18n import N_, _, count, pgettext, use_language
 from console.reconcile.compare import CATEGORIES, TITLES
 from console.reconcile.runs import export_csv, reconcile
 from console.text import plain
 
 SHOWN = 10  # rows printed per category (all of them with --json or --csv)
 
+#: the categories' titles (``console.reconcile.compare.TITLES``), marked here too so the report names them in the
+#: operator's language whichever area's catalog holds them
+CATEGORY_TITLES = (N_("Not managed by SCIM"), N_("Orphans"), N_("Missing"), N_("Attribute drift"),
+                   N_("Membership drift"), N_("Conflicts"))
+
+
+def _column(name: str) -> str:
+    """A column header of the report; attribute names (userName, externalId, upn, ...) stay as they are."""
+    labels = {
+        "kind": pgettext("reconcile column", "kind"), "value": pgettext("reconcile column", "value"),
+        "users": pgettext("reconcile column", "users"), "userNames": pgettext("reconcile column", "user names"),
+        "effect": pgettext("reconcile column", "effect"), "reason": pgettext("reconcile column", "reason"),
+        "note": pgettext("reconcile column", "note"), "at": pgettext("reconcile column", "at"),
+        "error_code": pgettext("reconcile column", "error code"),
+        "explanation": pgettext("reconcile column", "explanation"), "fix": pgettext("reconcile column", "fix"),
+        "attribute": pgettext("reconcile column", "attribute"),
+        "in_6clicks": pgettext("reconcile column", "in 6clicks"), "in_entra": pgettext("reconcile column", "in Entra"),
+        "group": pgettext("reconcile column", "group"), "side": pgettext("reconcile column", "side"),
+        "guest": pgettext("reconcile column", "guest"),
+    }
+    return labels.get(name, str(name))
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "reconcile", parents=[data_dir_parent()], help="compare Entra and 6clicks; exit 0 clean, 1 drift, 2 orphans",
-        description="Read 6clicks (a fresh snapshot) and Entra (through Graph: the app's assignments, the members "
-                    "of assigned groups, users by delta query) and list who is not managed by SCIM, orphans, "
-                    "missing people, attribute drift and membership drift. Exit 0 clean, 1 drift only, 2 orphans.")
+        "reconcile", parents=[data_dir_parent()],
+        help=_("compare Entra and 6clicks; exit 0 clean, 1 drift, 2 orphans"),
+        description=_("Read 6clicks (a fresh snapshot) and Entra (through Graph: the app's assignments, the members "
+                      "of assigned groups, users by delta query) and list who is not managed by SCIM, orphans, "
+                      "missing people, attribute drift and membership drift. Exit 0 clean, 1 drift only, 2 orphans. "
+                      "The CSV keeps English column names and category names in every language, for scripts."))
     add_connection_option(p)
-    p.add_argument("--json", action="store_true", help="print the result as one line of JSON")
+    p.add_argument("--json", action="store_true", help=_("print the result as one line of JSON"))
     p.add_argument("--csv", type=Path, metavar="FILE",
-                   help="also write every row to FILE (CSV, formula-safe; - for standard output instead of the report)")
-    p.add_argument("--no-refresh", action="store_true", help="use the latest snapshot instead of reading 6clicks")
-    p.add_argument("--full", action="store_true", help="read every Entra user again instead of the changes")
+                   help=_("also write every row to FILE (CSV, formula-safe; - for standard output instead of the "
+                          "report)"))
+    p.add_argument("--no-refresh", action="store_true", help=_("use the latest snapshot instead of reading 6clicks"))
+    p.add_argument("--full", action="store_true", help=_("read every Entra user again instead of the changes"))
     p.set_defaults(handler=cmd_reconcile)
 
 
@@ -41,10 +75,11 @@ def _check_csv_path(path: Path | None) -> None:
     if path is None or str(path) == "-":
         return
     if path.is_dir():
-        raise InvalidInput(f"--csv {path} is a folder.", "Give a file name, e.g. --csv reconciliation.csv (or - for "
-                           "standard output).")
+        raise InvalidInput(_("--csv {path} is a folder.").format(path=path),
+                           _("Give a file name, e.g. --csv reconciliation.csv (or - for standard output)."))
     if not path.parent.is_dir():
-        raise InvalidInput(f"The folder of --csv {path} does not exist.", "Create it first, or write elsewhere.")
+        raise InvalidInput(_("The folder of --csv {path} does not exist.").format(path=path),
+                           _("Create it first, or write elsewhere."))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -55,13 +90,14 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                     progress=None if args.json else progress)
     result = run.result
     if args.csv and run.id is not None:
-        data = export_csv(ctx, conn, run.id)
+        with use_language("en"):  # a file for scripts: the same header and category names in every language
+            data = export_csv(ctx, conn, run.id)
         if str(args.csv) == "-":
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return run.exit_code
         args.csv.write_bytes(data)
-        print(f"Wrote {args.csv}", file=sys.stderr)
+        print(_("Wrote {path}").format(path=args.csv), file=sys.stderr)
     if args.json:
         print_json({"connection": conn.name, "at": run.at.isoformat(), "mode": run.mode, "run": run.id,
                     "exit_code": run.exit_code, "counts": result.counts(), "warnings": result.warnings,
@@ -69,22 +105,32 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                              for k, v in result.tables.items()}})
         return run.exit_code
     counts = result.counts()
-    print(f"Reconciliation of {conn.name!r} ({run.mode}; 6clicks as of {run.snapshot.taken_at:%Y-%m-%d %H:%M} UTC)")
+    print(_("Reconciliation of {name!r} ({mode}; 6clicks as of {time})").format(
+        name=conn.name, mode=_mode(run.mode), time=fmt_time(run.snapshot.taken_at)))
     for category in CATEGORIES:
         if category not in result.tables:
             continue
         frame = result.tables[category]
-        print(f"\n{TITLES[category]}: {counts[category]}")
+        print(f"\n{_(TITLES[category])}: {counts[category]}")
         head = frame.drop(columns=[c for c in ("id", "user_id", "group_id") if c in frame.columns]).head(SHOWN)
         if len(head):
-            print("  " + " | ".join(head.columns))
+            print("  " + " | ".join(_column(c) for c in head.columns))
         for record in head.astype(object).where(head.notna(), "").to_dict("records"):
             # one line per row whatever the directory holds (a name with a line break cannot fake a line)
             print("  " + " | ".join(plain(v, limit=80, empty="-") for v in record.values()))
         if len(frame) > SHOWN:
-            print(f"  … and {len(frame) - SHOWN} more (--json or --csv for all)")
+            print("  " + count(len(frame) - SHOWN, "… and {n} more (--json or --csv for all)",
+                               "… and {n} more (--json or --csv for all)"))
     for warning in result.warnings:
-        print(f"\nnote: {warning}")
-    label = {0: "OK: clean", 1: "WARNING: drift", 2: "CRITICAL: orphans have access"}[run.exit_code]
-    print(f"\n{label}.")
+        print("\n" + _("note: {warning}").format(warning=warning))
+    verdict = {0: pgettext("reconcile verdict", "clean"), 1: pgettext("reconcile verdict", "drift"),
+               2: pgettext("reconcile verdict", "orphans have access")}[run.exit_code]
+    print("\n" + _("{level}: {verdict}.").format(level=exit_word(run.exit_code), verdict=verdict))
     return run.exit_code
+
+
+def _mode(mode: str) -> str:
+    """How Entra was read (``run.mode``) in words."""
+    words = {"full": pgettext("reconcile mode", "full"), "delta": pgettext("reconcile mode", "delta"),
+             "snapshot-only": pgettext("reconcile mode", "snapshot-only")}
+    return words.get(mode, mode)

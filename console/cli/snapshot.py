@@ -23,14 +23,20 @@ from console.directory.events import event_counts
 from console.directory.store import Snapshot
 from console.directory.take import take_snapshot
 from console.errors import ConsoleError
+from console.i18n import _, count, fmt_number, pgettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("snapshot", parents=[data_dir_parent()], help="store a directory snapshot and its changes",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("snapshot", parents=[data_dir_parent()], help=_("store a directory snapshot and its changes"),
+                       description=_("Store a directory snapshot (for cron). Reads every user and group through "
+                                     "SCIM, stores the snapshot only when both listings are complete, records the "
+                                     "changes since the previous snapshot, and compacts old snapshots. Progress goes "
+                                     "to stderr, one summary line per connection to stdout. Exit 0 when every "
+                                     "snapshot was stored, 2 when any failed (nothing is stored for it; the previous "
+                                     "snapshot stays the latest)."))
     add_connection_option(p, required=False)
-    p.add_argument("--json", action="store_true", help="print one JSON object per connection")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true", help=_("print one JSON object per connection"))
+    p.add_argument("--quiet", "-q", action="store_true", help=_("no progress on stderr"))
     p.set_defaults(handler=cmd_snapshot)
 
 
@@ -46,17 +52,53 @@ def _progress(quiet: bool) -> Callable[[str, int, int | None], None] | None:
         if now - last[0] < 0.5 and not (total and done >= total):
             return
         last[0] = now
-        parts = [f"{p} {d:,}" + (f"/{t:,}" if t else "") for p, (d, t) in sorted(state.items())]
-        print("\r" + ", ".join(parts) + "   ", end="", file=sys.stderr, flush=True)
+        parts = [f"{_phase(p)} {fmt_number(d)}" + (f"/{fmt_number(t)}" if t else "")
+                 for p, (d, t) in sorted(state.items())]
+        print("\r" + pgettext("cli separator", ", ").join(parts) + "   ", end="", file=sys.stderr, flush=True)
 
     return report
 
 
+def _phase(phase: str) -> str:
+    """A phase of the listing (``take_snapshot``'s progress) in words."""
+    words = {"users": pgettext("snapshot phase", "users"), "groups": pgettext("snapshot phase", "groups"),
+             "memberships": pgettext("snapshot phase", "memberships")}
+    return words.get(phase, phase)
+
+
+def _change(kind: str, n: int) -> str:
+    """A number of changes of one kind (``console.directory.diff.EVENT_KINDS``): "3 user created"."""
+    words = {
+        "user_created": pgettext("snapshot change", "{n} user created"),
+        "user_deactivated": pgettext("snapshot change", "{n} user deactivated"),
+        "user_reactivated": pgettext("snapshot change", "{n} user reactivated"),
+        "user_deleted": pgettext("snapshot change", "{n} user deleted"),
+        "user_changed": pgettext("snapshot change", "{n} user changed"),
+        "group_created": pgettext("snapshot change", "{n} group created"),
+        "group_renamed": pgettext("snapshot change", "{n} group renamed"),
+        "group_deleted": pgettext("snapshot change", "{n} group deleted"),
+        "role_created": pgettext("snapshot change", "{n} role created"),
+        "role_renamed": pgettext("snapshot change", "{n} role renamed"),
+        "role_deleted": pgettext("snapshot change", "{n} role deleted"),
+        "member_added": pgettext("snapshot change", "{n} member added"),
+        "member_removed": pgettext("snapshot change", "{n} member removed"),
+    }
+    return words.get(kind, "{n} " + kind.replace("_", " ")).format(n=fmt_number(n))
+
+
 def summary_line(snap: Snapshot, counts: Counter[str]) -> str:
-    changes = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.most_common())
-    return (f"{snap.connection}: snapshot {snap.id}: {snap.user_count:,} users ({snap.active_users:,} active), "
-            f"{snap.group_count:,} groups, {snap.role_count:,} roles, {snap.membership_count:,} memberships; "
-            + (f"{snap.event_count:,} changes ({changes})" if snap.event_count else "no changes"))
+    changes = pgettext("cli separator", ", ").join(_change(k, n) for k, n in counts.most_common())
+    what = _("{users} ({active}), {groups}, {roles}, {memberships}").format(
+        users=count(snap.user_count, "{n} user", "{n} users"),
+        active=count(snap.active_users, "{n} active", "{n} active"),
+        groups=count(snap.group_count, "{n} group", "{n} groups"),
+        roles=count(snap.role_count, "{n} role", "{n} roles"),
+        memberships=count(snap.membership_count, "{n} membership", "{n} memberships"))
+    changed = (_("{changes} ({details})").format(changes=count(snap.event_count, "{n} change", "{n} changes"),
+                                                 details=changes)
+               if snap.event_count else _("no changes"))
+    return _("{connection}: snapshot {id}: {what}; {changed}").format(
+        connection=snap.connection, id=snap.id, what=what, changed=changed)
 
 
 def _system_allocator_for_arrow() -> None:
@@ -75,7 +117,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     repo = ConnectionRepo(ctx.store)
     conns = [repo.get(args.connection)] if args.connection else repo.list()
     if not conns:
-        print("No connections. Add one with python -m console connections add.", file=sys.stderr)
+        print(_("No connections. Add one with python -m console connections add."), file=sys.stderr)
         return 2
     code = 0
     for conn in conns:
@@ -88,7 +130,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"connection": conn.name, "ok": False, "error": str(exc)})
             else:
-                print(f"{conn.name}: no snapshot stored: {exc}", file=sys.stderr)
+                print(_("{name}: no snapshot stored: {error}").format(name=conn.name, error=exc), file=sys.stderr)
             continue
         if not args.quiet and not args.json:
             print(file=sys.stderr)
