@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,7 +29,9 @@ def run_with_progress(work: Callable[[Callable[[str, float], None]], T], bar: De
         except BaseException as exc:  # handed to the script thread
             failure.append(exc)
 
-    worker = threading.Thread(target=target, name="console-ui-work", daemon=True)
+    # the worker runs in a copy of this run's context: it speaks the run's language (console.i18n)
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), name="console-ui-work",
+                              daemon=True)
     worker.start()
     shown: tuple[str, float] | None = None
     while worker.is_alive():
