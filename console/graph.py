@@ -51,7 +51,13 @@ class FeaturePermissions:
 
     @property
     def text(self) -> str:
-        """The permissions in words ("AuditLog.Read.All and Directory.Read.All"), in the current language."""
+        """The permissions as one stable text ("AuditLog.Read.All and Directory.Read.All"): what
+        ``GraphError.permission`` holds. ``shown`` words it in the current language."""
+        return " and ".join(self.permissions)
+
+    @property
+    def shown(self) -> str:
+        """The permissions in words, in the current language ("AuditLog.Read.All と Directory.Read.All")."""
         if len(self.permissions) < 2:
             return "".join(self.permissions)
         return _("{first} and {last}").format(first=", ".join(self.permissions[:-1]), last=self.permissions[-1])
@@ -80,7 +86,12 @@ def permissions_for(key: str) -> str:
 
 def permissions_lines() -> list[str]:
     """``GRAPH_PERMISSIONS`` as lines for people: "Provisioning logs (…): AuditLog.Read.All and …"."""
-    return [f"{_(p.feature)}: {p.text}" + (f" ({_(p.note)})" if p.note else "") for p in GRAPH_PERMISSIONS]
+    return [f"{_(p.feature)}: {p.shown}" + (f" ({_(p.note)})" if p.note else "") for p in GRAPH_PERMISSIONS]
+
+
+def shown_permissions(text: str) -> str:
+    """A ``permissions_for`` text (``GraphError.permission``) in the current language."""
+    return next((p.shown for p in GRAPH_PERMISSIONS if p.text == text), text)
 
 
 class GraphError(ConsoleError):
@@ -284,7 +295,8 @@ class GraphClient:
                               code=code or "Unauthorized", status=status)
         if status == 403:
             remedy = (_("Grant the application permission {permission} to the app (API permissions > Add > Microsoft "
-                        "Graph > Application permissions), then 'Grant admin consent'.").format(permission=permission)
+                        "Graph > Application permissions), then 'Grant admin consent'.").format(
+                          permission=shown_permissions(permission))
                       if permission else
                       _("Grant the needed application permission to the app (API permissions > Add > Microsoft "
                         "Graph > Application permissions), then 'Grant admin consent'."))
@@ -511,7 +523,7 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
     try:
         client._access_token()
     except GraphError as exc:
-        return [AccessCheck(p.key, _(p.feature), p.text, "error", str(exc)) for p in GRAPH_PERMISSIONS]
+        return [AccessCheck(p.key, _(p.feature), p.shown, "error", str(exc)) for p in GRAPH_PERMISSIONS]
 
     def attempt(key: str, call: Callable[[], object]) -> None:
         entry = next(p for p in GRAPH_PERMISSIONS if p.key == key)
@@ -519,9 +531,9 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
             call()
         except GraphError as exc:
             state = "missing" if exc.status == 403 else "error"
-            checks.append(AccessCheck(key, _(entry.feature), entry.text, state, str(exc)))
+            checks.append(AccessCheck(key, _(entry.feature), entry.shown, state, str(exc)))
             return
-        checks.append(AccessCheck(key, _(entry.feature), entry.text, "ok"))
+        checks.append(AccessCheck(key, _(entry.feature), entry.shown, "ok"))
 
     attempt("logs", lambda: next(iter(client.iter_provisioning_logs(top=1)), None))
     attempt("job", client.list_jobs)
@@ -529,6 +541,6 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
         f"servicePrincipals/{quote(client.service_principal_id, safe='')}/appRoleAssignedTo",
         what=N_("read the app's assignments"), permission=permissions_for("directory"), params={"$top": "1"})), None))
     entry = GRAPH_PERMISSIONS[-1]
-    checks.append(AccessCheck(entry.key, _(entry.feature), entry.text, "not-checked",
+    checks.append(AccessCheck(entry.key, _(entry.feature), entry.shown, "not-checked",
                               _("Proven only by a write: the next token push tells.")))
     return checks
