@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from console.errors import ConsoleError
+from console.i18n import _
 from console.paths import data_dir
 
 log = logging.getLogger("console.access")
@@ -72,7 +73,7 @@ def ensure_secret(home: Path | None = None) -> str:
     """The access secret of ``home`` (default: the console's home), created on first use."""
     path = secret_path(home)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for _ in range(3):
+    for _attempt in range(3):
         value = _read_secret(path)
         if value is not None:
             return value
@@ -80,8 +81,9 @@ def ensure_secret(home: Path | None = None) -> str:
         if _publish(path, created, replace=False):
             log.info("created a new access secret in %s", path)
             return created
-    raise AccessSecretError(f"The access secret in {path} could not be created.",
-                            f"Check that {path.parent} is writable by you, then start the console again.")
+    raise AccessSecretError(_("The access secret in {path} could not be created.").format(path=path),
+                            _("Check that {folder} is writable by you, then start the console again.").format(
+                                folder=path.parent))
 
 
 def rotate_secret(home: Path | None = None) -> str:
@@ -134,12 +136,13 @@ def _check_not_foreign(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        raise AccessSecretError(f"{path} is not a regular file (a symlink or something else).",
-                                f"Remove it (rm {path}) and start the console again; a new secret is created.")
+        raise AccessSecretError(_("{path} is not a regular file (a symlink or something else).").format(path=path),
+                                _("Remove it (rm {path}) and start the console again; a new secret is "
+                                  "created.").format(path=path))
     if st.st_uid != os.geteuid():
-        raise AccessSecretError(f"{path} belongs to another user (uid {st.st_uid}).",
-                                f"Remove it (rm {path}) or use your own SCIM_CONSOLE_HOME; a new secret is "
-                                "created at the next start.")
+        raise AccessSecretError(_("{path} belongs to another user (uid {uid}).").format(path=path, uid=st.st_uid),
+                                _("Remove it (rm {path}) or use your own SCIM_CONSOLE_HOME; a new secret is "
+                                  "created at the next start.").format(path=path))
 
 
 def _read_secret(path: Path) -> str | None:
@@ -150,21 +153,24 @@ def _read_secret(path: Path) -> str | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise AccessSecretError(f"{path} is a symbolic link, which is not accepted for the access secret.",
-                                    f"Remove it (rm {path}) and start the console again; a new secret is "
-                                    "created.") from None
-        raise AccessSecretError(f"The access secret in {path} cannot be read ({exc.strerror}).",
-                                f"Check the permissions of {path.parent}, or remove {path} to get a new "
-                                "secret.") from None
+            raise AccessSecretError(
+                _("{path} is a symbolic link, which is not accepted for the access secret.").format(path=path),
+                _("Remove it (rm {path}) and start the console again; a new secret is created.").format(
+                    path=path)) from None
+        raise AccessSecretError(
+            _("The access secret in {path} cannot be read ({error}).").format(path=path, error=exc.strerror),
+            _("Check the permissions of {folder}, or remove {path} to get a new secret.").format(
+                folder=path.parent, path=path)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise AccessSecretError(f"{path} is not a regular file.",
-                                    f"Remove it (rm {path}) and start the console again.")
+            raise AccessSecretError(_("{path} is not a regular file.").format(path=path),
+                                    _("Remove it (rm {path}) and start the console again.").format(path=path))
         if st.st_uid != os.geteuid():
-            raise AccessSecretError(f"{path} belongs to another user (uid {st.st_uid}).",
-                                    f"Remove it (rm {path}) or use your own SCIM_CONSOLE_HOME; a new secret is "
-                                    "created at the next start.")
+            raise AccessSecretError(
+                _("{path} belongs to another user (uid {uid}).").format(path=path, uid=st.st_uid),
+                _("Remove it (rm {path}) or use your own SCIM_CONSOLE_HOME; a new secret is created at the next "
+                  "start.").format(path=path))
         raw = os.read(fd, 1024)
     finally:
         os.close(fd)

@@ -21,6 +21,7 @@ from console.credentials import CredentialStore
 from console.directory.roles import DEFAULT_RULE as DEFAULT_ROLE_RULE
 from console.directory.roles import role_matcher
 from console.errors import ConsoleError, InvalidInput, NotFoundError, StoreError
+from console.i18n import N_, _
 from console.store import Store
 
 AUTH_MODES = ("6clicks-api-key", "static-token")
@@ -44,33 +45,37 @@ def _is_loopback(host: str) -> bool:
 
 
 def validate_url(url: str, what: str, *, allow_http: bool = False) -> str:
-    """Return ``url`` without a trailing slash, or raise ``InvalidInput`` saying what to fix."""
+    """Return ``url`` without a trailing slash, or raise ``InvalidInput`` saying what to fix. ``what`` names the
+    field (marked with ``N_`` where it is written: it is translated here)."""
+    what = _(what)
     url = (url or "").strip()
     if not url:
-        raise InvalidInput(f"The {what} is empty.", f"Give the full {what}, e.g. https://api-au.6clicks.io.")
+        raise InvalidInput(_("The {what} is empty.").format(what=what),
+                           _("Give the full {what}, e.g. https://api-au.6clicks.io.").format(what=what))
     if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in url):
-        raise InvalidInput(f"The {what} contains spaces or control characters.",
-                           "Give it as https://host[:port][/path] on one line, e.g. https://api-au.6clicks.io.")
+        raise InvalidInput(_("The {what} contains spaces or control characters.").format(what=what),
+                           _("Give it as https://host[:port][/path] on one line, e.g. https://api-au.6clicks.io."))
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        _ = parts.port  # raises ValueError on a bad port
+        parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise InvalidInput(f"The {what} {url!r} is not a valid URL.",
-                           "Give it as https://host[:port][/path].") from None
+        raise InvalidInput(_("The {what} {url!r} is not a valid URL.").format(what=what, url=url),
+                           _("Give it as https://host[:port][/path].")) from None
     if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInput(f"The {what} {url!r} must start with https:// and name a host.",
-                           "Give it as https://host[:port][/path], e.g. https://api-au.6clicks.io.")
+        raise InvalidInput(_("The {what} {url!r} must start with https:// and name a host.").format(what=what, url=url),
+                           _("Give it as https://host[:port][/path], e.g. https://api-au.6clicks.io."))
     if parts.username or parts.password:
-        raise InvalidInput(f"The {what} must not contain a user name or password.",
-                           "Remove the 'user:password@' part; credentials are stored in the keyring.")
+        raise InvalidInput(_("The {what} must not contain a user name or password.").format(what=what),
+                           _("Remove the 'user:password@' part; credentials are stored in the keyring."))
     if parts.query or parts.fragment:
-        raise InvalidInput(f"The {what} must not contain a query string or fragment.",
-                           "Remove everything from '?' or '#' on.")
+        raise InvalidInput(_("The {what} must not contain a query string or fragment.").format(what=what),
+                           _("Remove everything from '?' or '#' on."))
     if parts.scheme == "http" and not _is_loopback(host) and not allow_http:
         raise InvalidInput(
-            f"The {what} uses plain http:// to {host}, which would send the token unencrypted.",
-            "Use https://, or allow it explicitly (--allow-http) only for a test server on a trusted network.")
+            _("The {what} uses plain http:// to {host}, which would send the token unencrypted.").format(
+                what=what, host=host),
+            _("Use https://, or allow it explicitly (--allow-http) only for a test server on a trusted network."))
     return url.rstrip("/")
 
 
@@ -115,35 +120,35 @@ class Connection:
         name = (self.name or "").strip()
         if not _NAME.match(name):
             raise InvalidInput(
-                f"The connection name {self.name!r} is not usable.",
-                "Use 1-64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.")
+                _("The connection name {name!r} is not usable.").format(name=self.name),
+                _("Use 1-64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit."))
         self.name = name
-        self.api_url = validate_url(self.api_url, "API base URL", allow_http=self.allow_http)
+        self.api_url = validate_url(self.api_url, N_("API base URL"), allow_http=self.allow_http)
         if self.scim_url:
-            self.scim_url = validate_url(self.scim_url, "SCIM base URL", allow_http=self.allow_http)
+            self.scim_url = validate_url(self.scim_url, N_("SCIM base URL"), allow_http=self.allow_http)
         else:
             self.scim_url = self.api_url + "/scim"
         if self.auth_mode not in AUTH_MODES:
-            raise InvalidInput(f"Unknown auth mode {self.auth_mode!r}.",
-                               f"Use one of: {', '.join(AUTH_MODES)}.")
+            raise InvalidInput(_("Unknown auth mode {mode!r}.").format(mode=self.auth_mode),
+                               _("Use one of: {modes}.").format(modes=", ".join(AUTH_MODES)))
         days = tuple(sorted({int(d) for d in self.reminder_days}, reverse=True))
         if not days or any(d < 1 or d > 366 for d in days):
-            raise InvalidInput(f"Reminder days {self.reminder_days!r} are not usable.",
-                               "Give whole days between 1 and 366, e.g. 60,30,14,7,3,1.")
+            raise InvalidInput(_("Reminder days {days!r} are not usable.").format(days=self.reminder_days),
+                               _("Give whole days between 1 and 366, e.g. 60,30,14,7,3,1."))
         self.reminder_days = days
         role_matcher(self.role_rule)  # raises InvalidInput on a bad rule
         if self.entra is not None:
             e = self.entra
             if not e.tenant_id.strip() or not e.client_id.strip():
-                raise InvalidInput("Entra settings need both a tenant id and a client id.",
-                                   "Give --tenant-id and --client-id, or leave all Entra settings out.")
+                raise InvalidInput(_("Entra settings need both a tenant id and a client id."),
+                                   _("Give --tenant-id and --client-id, or leave all Entra settings out."))
             self.entra = replace(
                 e,
                 tenant_id=e.tenant_id.strip(), client_id=e.client_id.strip(),
                 service_principal_id=(e.service_principal_id or "").strip(), job_id=(e.job_id or "").strip(),
-                graph_base_url=validate_url(e.graph_base_url or DEFAULT_GRAPH_BASE_URL, "Graph base URL",
+                graph_base_url=validate_url(e.graph_base_url or DEFAULT_GRAPH_BASE_URL, N_("Graph base URL"),
                                             allow_http=self.allow_http),
-                login_base_url=validate_url(e.login_base_url or DEFAULT_LOGIN_BASE_URL, "login base URL",
+                login_base_url=validate_url(e.login_base_url or DEFAULT_LOGIN_BASE_URL, N_("login base URL"),
                                             allow_http=self.allow_http),
             )
 
@@ -185,8 +190,8 @@ def describe_role_rule(rule: str | None) -> str:
     """The role rule in words for people: names starting with “Role - ”, names matching ^Team."""
     kind, value = split_role_rule(rule)
     if kind == "regex":
-        return f"group names matching the pattern “{value}”"
-    return f"group names starting with “{value}”"
+        return _("group names matching the pattern “{pattern}”").format(pattern=value)
+    return _("group names starting with “{prefix}”").format(prefix=value)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -253,12 +258,12 @@ class ConnectionRepo:
                 existing = db.execute("SELECT 1 FROM connections WHERE name = ? COLLATE NOCASE",
                                       (conn.name,)).fetchone()
                 if existing:
-                    raise InvalidInput(f"A connection named {conn.name!r} already exists.",
-                                       "Choose another name, or remove the existing one first.")
+                    raise InvalidInput(_("A connection named {name!r} already exists.").format(name=conn.name),
+                                       _("Choose another name, or remove the existing one first."))
                 cursor = db.execute(f"INSERT INTO connections ({columns}) VALUES ({marks})", values)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Saving connection {conn.name!r} failed ({exc}).",
-                             "Check the data folder is writable and has free space; nothing was saved.") from None
+            raise StoreError(_("Saving connection {name!r} failed ({error}).").format(name=conn.name, error=exc),
+                             _("Check the data folder is writable and has free space; nothing was saved.")) from None
         conn.id = cursor.lastrowid
         conn.created_at = conn.updated_at = _parse(now)
         return conn
@@ -267,9 +272,9 @@ class ConnectionRepo:
         row = self.store.query_one("SELECT * FROM connections WHERE name = ? COLLATE NOCASE", ((name or "").strip(),))
         if row is None:
             known = [c.name for c in self.list()]
-            hint = f"Known connections: {', '.join(known)}." if known else \
-                "Add one with: python -m console connections add NAME --api-url URL"
-            raise NotFoundError(f"There is no connection named {name!r}.", hint)
+            hint = _("Known connections: {names}.").format(names=", ".join(known)) if known else \
+                _("Add one with: python -m console connections add NAME --api-url URL")
+            raise NotFoundError(_("There is no connection named {name!r}.").format(name=name), hint)
         return _from_row(row)
 
     def find(self, name: str) -> Connection | None:
@@ -281,7 +286,8 @@ class ConnectionRepo:
     def get_by_id(self, connection_id: int) -> Connection:
         row = self.store.query_one("SELECT * FROM connections WHERE id = ?", (connection_id,))
         if row is None:
-            raise NotFoundError(f"There is no connection with id {connection_id}.", "It may have been removed.")
+            raise NotFoundError(_("There is no connection with id {id}.").format(id=connection_id),
+                                _("It may have been removed."))
         return _from_row(row)
 
     def list(self) -> list[Connection]:
@@ -297,11 +303,12 @@ class ConnectionRepo:
                 clash = db.execute("SELECT 1 FROM connections WHERE name = ? COLLATE NOCASE AND id != ?",
                                    (conn.name, current.id)).fetchone()
                 if clash:
-                    raise InvalidInput(f"A connection named {conn.name!r} already exists.", "Choose another name.")
+                    raise InvalidInput(_("A connection named {name!r} already exists.").format(name=conn.name),
+                                       _("Choose another name."))
                 db.execute(f"UPDATE connections SET {sets} WHERE id = :id", values)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Saving connection {conn.name!r} failed ({exc}).",
-                             "Check the data folder is writable and has free space; nothing was changed.") from None
+            raise StoreError(_("Saving connection {name!r} failed ({error}).").format(name=conn.name, error=exc),
+                             _("Check the data folder is writable and has free space; nothing was changed.")) from None
         conn.id = current.id
         return self.get_by_id(int(current.id or 0))
 
@@ -322,8 +329,10 @@ class ConnectionRepo:
                 # migration 0006's triggers delete its snapshots, logs and job history, and archive its audit
                 db.execute("DELETE FROM connections WHERE id = ?", (conn.id,))
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"Connection {conn.name!r} cannot be removed while other records point to it ({exc}).",
-                             "Its secrets were deleted but its records were kept; report this with the message.") from None
+            raise StoreError(
+                _("Connection {name!r} cannot be removed while other records point to it ({error}).").format(
+                    name=conn.name, error=exc),
+                _("Its secrets were deleted but its records were kept; report this with the message.")) from None
         root = (data_dir / "snapshots").resolve()
         for rel in folders:
             folder = (data_dir / rel).resolve()
@@ -336,5 +345,6 @@ def connection_id(ctx: Context, conn: Connection) -> int:
     NotFoundError when it was removed meanwhile."""
     row = ctx.store.query_one("SELECT id FROM connections WHERE name = ?", (conn.name,))
     if row is None:
-        raise NotFoundError(f"The connection {conn.name!r} no longer exists.", "Choose another connection.")
+        raise NotFoundError(_("The connection {name!r} no longer exists.").format(name=conn.name),
+                            _("Choose another connection."))
     return int(row["id"])

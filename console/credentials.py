@@ -37,6 +37,7 @@ from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.file import EncryptedKeyring
 
 from console.errors import ConsoleError, InvalidInput
+from console.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,20 @@ ENV_FILE = "SCIM_CONSOLE_KEYRING_FILE"
 MODES = ("auto", "system", "cryptfile", "session", "memory")
 CACHE_SECONDS = 30.0
 
-WAYS_OUT = (
+#: the ways out when no keyring can hold secrets (marked for translation: shown with ``_(WAYS_OUT)``)
+WAYS_OUT = N_(
     "Use a desktop keyring (Secret Service/GNOME Keyring, KWallet, macOS Keychain or Windows Credential Manager); "
     "on a headless server set SCIM_CONSOLE_KEYRING=cryptfile and give a passphrase in "
     "SCIM_CONSOLE_KEYRING_PASSPHRASE (or at the hidden prompt) to keep secrets in an encrypted file; "
     "or set SCIM_CONSOLE_KEYRING=session to keep them in memory only until the console stops."
 )
+#: the secret kinds in words
+_KIND_WORDS = {"api_key": N_("API key"), "access_token": N_("access token"),
+               "graph_client_secret": N_("Graph client secret"), "notify_urls": N_("notification URLs")}
+
+
+def _kind(kind: str) -> str:
+    return _(_KIND_WORDS[kind]) if kind in _KIND_WORDS else kind
 
 
 class CredentialsError(ConsoleError):
@@ -62,8 +71,15 @@ class CredentialsError(ConsoleError):
 
 MIN_PASSPHRASE_LENGTH = 12
 MIN_PASSPHRASE_WORDS = 4
+#: the rule in English (``passphrase_rule()`` words it in the operator's language)
 PASSPHRASE_RULE = (f"at least {MIN_PASSPHRASE_LENGTH} characters, or {MIN_PASSPHRASE_WORDS} or more words "
                    "separated by spaces (e.g. four unrelated words)")
+
+
+def passphrase_rule() -> str:
+    """What a new keyring's passphrase must be, in the current language."""
+    return _("at least {length} characters, or {words} or more words separated by spaces (e.g. four unrelated "
+             "words)").format(length=MIN_PASSPHRASE_LENGTH, words=MIN_PASSPHRASE_WORDS)
 
 
 def passphrase_problem(passphrase: str) -> str | None:
@@ -74,28 +90,55 @@ def passphrase_problem(passphrase: str) -> str | None:
     created: an existing keyring opens with whatever passphrase it was created with."""
     text = passphrase or ""
     if not text.strip():
-        return "The passphrase is empty."
+        return _("The passphrase is empty.")
     words = [w for w in text.split() if len(w) >= 2]
     if len(text) < MIN_PASSPHRASE_LENGTH and len(words) < MIN_PASSPHRASE_WORDS:
-        return f"The passphrase is too short ({len(text)} characters)."
+        return _("The passphrase is too short ({n} characters).").format(n=len(text))
     if len(set(text)) < 5:
-        return "The passphrase uses too few different characters."
+        return _("The passphrase uses too few different characters.")
     return None
 
 
 def _passphrase_remedy() -> str:
-    return f"Choose a passphrase of {PASSPHRASE_RULE}; nothing was created."
+    return _("Choose a passphrase of {rule}; nothing was created.").format(rule=passphrase_rule())
 
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """The keyring in use. ``label`` and ``remedy`` are read in the current language: the English texts are kept
+    (``label_text``, ``remedy_text``, marked with ``N_``) with the ``values`` formatted into them, because one
+    credential store serves every operator of the app, whatever language each reads."""
+
     name: str  # e.g. "keyring.backends.SecretService.Keyring"
     secure: bool  # False: the console refuses to store secrets there
-    label: str  # one line for people, e.g. "Encrypted file keyring (~/.local/share/python_keyring/...)"
-    remedy: str = ""  # what to do when not secure / not usable
+    label_text: str  # one line for people, e.g. "Encrypted file keyring ({path})"
+    remedy_text: str = ""  # what to do when not secure / not usable
     mode: str = ""  # the SCIM_CONSOLE_KEYRING mode that chose it
     persistent: bool = True  # False for session/memory: secrets vanish when the process ends
     locked: bool = False  # an encrypted file keyring still waiting for its passphrase
+    values: tuple[tuple[str, str], ...] = ()  # what fills the texts' placeholders (paths, names)
+
+    @property
+    def label(self) -> str:
+        """One line for people, e.g. "Encrypted file keyring (~/.local/share/python_keyring/...)"."""
+        return _filled(self.label_text, self.values)
+
+    @property
+    def remedy(self) -> str:
+        """What to do when not secure / not usable."""
+        return _filled(self.remedy_text, self.values)
+
+
+def _filled(text: str, values: tuple[tuple[str, str], ...]) -> str:
+    translated = _(text) if text else ""
+    if not values:
+        return translated
+    for template in (translated, text):
+        try:
+            return template.format(**dict(values))
+        except (KeyError, IndexError, ValueError):
+            continue
+    return text
 
 
 class MemoryKeyring(keyring_backend.KeyringBackend):
@@ -183,14 +226,15 @@ def _default_passphrase_provider(creating: bool = False) -> str | None:
     if sys.stdin is None or not sys.stdin.isatty() or not sys.stderr.isatty():
         return None
     if not creating:
-        return getpass.getpass("Passphrase for the console's encrypted keyring: ")
-    print(f"Creating the console's encrypted keyring. Choose a passphrase of {PASSPHRASE_RULE}.", file=sys.stderr)
-    first = getpass.getpass("New keyring passphrase: ")
+        return getpass.getpass(_("Passphrase for the console's encrypted keyring: "))
+    print(_("Creating the console's encrypted keyring. Choose a passphrase of {rule}.").format(rule=passphrase_rule()),
+          file=sys.stderr)
+    first = getpass.getpass(_("New keyring passphrase: "))
     problem = passphrase_problem(first)
     if problem:
         raise CredentialsError(problem, _passphrase_remedy())
-    if getpass.getpass("Repeat the passphrase: ") != first:
-        raise CredentialsError("The two passphrases differ.", "Run the command again; nothing was created.")
+    if getpass.getpass(_("Repeat the passphrase: ")) != first:
+        raise CredentialsError(_("The two passphrases differ."), _("Run the command again; nothing was created."))
     return first
 
 
@@ -260,13 +304,13 @@ class CredentialStore:
         """Create the encrypted file keyring with ``passphrase`` (typed twice). Refuses a mismatch, a weak
         passphrase (``passphrase_problem``) and a keyring that already exists. Returns the file's path."""
         if not _is_cryptfile(self._backend):
-            raise CredentialsError("This keyring needs no passphrase.", "Nothing to create.")
+            raise CredentialsError(_("This keyring needs no passphrase."), _("Nothing to create."))
         if self.keyring_created():
-            raise CredentialsError(f"The encrypted keyring {self.file_path} already exists.",
-                                   "Unlock it with the passphrase it was created with.")
+            raise CredentialsError(_("The encrypted keyring {path} already exists.").format(path=self.file_path),
+                                   _("Unlock it with the passphrase it was created with."))
         if passphrase != confirmation:
-            raise CredentialsError("The two passphrases differ.", "Type the same passphrase in both fields; "
-                                   "nothing was created.")
+            raise CredentialsError(_("The two passphrases differ."),
+                                   _("Type the same passphrase in both fields; nothing was created."))
         problem = passphrase_problem(passphrase)
         if problem:
             raise CredentialsError(problem, _passphrase_remedy())
@@ -280,15 +324,17 @@ class CredentialStore:
         if not _is_cryptfile(self._backend):
             return "unlocked"
         if not passphrase or not passphrase.strip():
-            raise CredentialsError("The keyring passphrase is empty.", "Type the passphrase the keyring was created with.")
+            raise CredentialsError(_("The keyring passphrase is empty."),
+                                   _("Type the passphrase the keyring was created with."))
         path = getattr(self._backend, "file_path", "?")
         with self._unlock_lock:
             creating = not self.keyring_created()
             if creating:
                 problem = passphrase_problem(passphrase)
                 if problem:
-                    raise CredentialsError(f"A new encrypted keyring ({path}) needs a stronger passphrase. {problem}",
-                                           _passphrase_remedy())
+                    raise CredentialsError(
+                        _("A new encrypted keyring ({path}) needs a stronger passphrase. {problem}").format(
+                            path=path, problem=problem), _passphrase_remedy())
             try:
                 self._backend.keyring_key = passphrase  # type: ignore[union-attr]  # verifies against the file
             except (ValueError, AssertionError):
@@ -297,16 +343,20 @@ class CredentialStore:
                 except Exception:  # noqa: S110 - best effort re-lock
                     pass
                 raise CredentialsError(
-                    f"Wrong passphrase: the encrypted keyring {path} did not open with it. Nothing was changed.",
-                    f"Type the passphrase it was created with (in the app's unlock box, in {ENV_PASSPHRASE} or at "
-                    "the prompt). If it is lost, move the file aside to start a new keyring: the secrets in it are "
-                    "then lost and must be entered again.",
+                    _("Wrong passphrase: the encrypted keyring {path} did not open with it. Nothing was "
+                      "changed.").format(path=path),
+                    _("Type the passphrase it was created with (in the app's unlock box, in {variable} or at the "
+                      "prompt). If it is lost, move the file aside to start a new keyring: the secrets in it are "
+                      "then lost and must be entered again.").format(variable=ENV_PASSPHRASE),
                 ) from None
             except OSError as exc:
-                raise CredentialsError(f"The encrypted keyring {path} cannot be opened ({exc.strerror}).",
-                                       f"Check the file's permissions, or point {ENV_FILE} at a writable path.") from None
-        self._info = BackendInfo(self._info.name, True, self._info.label.split(" (")[0] + f" ({path})",
-                                 "", self._info.mode, True, False)
+                raise CredentialsError(
+                    _("The encrypted keyring {path} cannot be opened ({error}).").format(path=path,
+                                                                                           error=exc.strerror),
+                    _("Check the file's permissions, or point {variable} at a writable path.").format(
+                        variable=ENV_FILE)) from None
+        self._info = BackendInfo(self._info.name, True, N_("Encrypted file keyring ({path})"), "", self._info.mode,
+                                 True, False, (("path", str(path)),))
         log.info("encrypted keyring %s %s", path, "created" if creating else "unlocked")
         return "created" if creating else "unlocked"
 
@@ -319,9 +369,10 @@ class CredentialStore:
             passphrase = _default_passphrase_provider(creating=not self.keyring_created())
         if not passphrase:
             raise CredentialsError(
-                f"The encrypted keyring {getattr(self._backend, 'file_path', '')} is locked and no passphrase was given.",
-                f"Set {ENV_PASSPHRASE} (for cron and services) or run the command in a terminal to be asked; "
-                f"other ways out: {WAYS_OUT}",
+                _("The encrypted keyring {path} is locked and no passphrase was given.").format(
+                    path=getattr(self._backend, "file_path", "")),
+                _("Set {variable} (for cron and services) or run the command in a terminal to be asked; other ways "
+                  "out: {ways_out}").format(variable=ENV_PASSPHRASE, ways_out=_(WAYS_OUT)),
             )
         self.unlock(passphrase)
 
@@ -335,18 +386,19 @@ class CredentialStore:
         if self.is_memory_only(conn_name):
             return _DEMO_KEYRING
         if not self._info.secure or self._backend is None:
-            raise CredentialsError(f"Secrets cannot be stored safely here: {self._info.label}.",
-                                   self._info.remedy or WAYS_OUT)
+            raise CredentialsError(_("Secrets cannot be stored safely here: {keyring}.").format(keyring=self._info.label),
+                                   self._info.remedy or _(WAYS_OUT))
         self._ensure_unlocked()
         return self._backend
 
     @staticmethod
     def _check(conn_name: str, kind: str) -> str:
         if kind not in KINDS:
-            raise InvalidInput(f"Unknown secret kind {kind!r}.", f"Use one of: {', '.join(KINDS)}.")
+            raise InvalidInput(_("Unknown secret kind {kind!r}.").format(kind=kind),
+                               _("Use one of: {kinds}.").format(kinds=", ".join(KINDS)))
         name = (conn_name or "").strip()
         if not name:
-            raise InvalidInput("A connection name is needed to store a secret.", "Give the connection's name.")
+            raise InvalidInput(_("A connection name is needed to store a secret."), _("Give the connection's name."))
         return f"{name.casefold()}/{kind}"
 
     @contextmanager
@@ -385,17 +437,19 @@ class CredentialStore:
                 self._cache[username] = (time.monotonic(), value)
             return value
         except (KeyringError, ValueError, OSError) as exc:
-            reason = ("it was written with another passphrase or the file is damaged" if isinstance(exc, ValueError)
+            reason = (_("it was written with another passphrase or the file is damaged") if isinstance(exc, ValueError)
                       else f"{type(exc).__name__}: {exc}")
             raise CredentialsError(
-                f"The keyring ({self._info.label}) could not read the {kind} of {conn_name!r} ({reason}).",
-                "Unlock the keyring (or check the passphrase) and try again; nothing was changed.",
+                _("The keyring ({keyring}) could not read the {kind} of {name!r} ({reason}).").format(
+                    keyring=self._info.label, kind=_kind(kind), name=conn_name, reason=reason),
+                _("Unlock the keyring (or check the passphrase) and try again; nothing was changed."),
             ) from None
 
     def set(self, conn_name: str, kind: str, value: str) -> None:
         username = self._check(conn_name, kind)
         if not isinstance(value, str) or not value:
-            raise InvalidInput(f"The {kind} to store is empty.", "Provide the value on standard input or at the prompt.")
+            raise InvalidInput(_("The {kind} to store is empty.").format(kind=_kind(kind)),
+                               _("Provide the value on standard input or at the prompt."))
         target = self._target(conn_name)
         self._cache.pop(username, None)
         try:
@@ -405,9 +459,10 @@ class CredentialStore:
                 self._cache[username] = (time.monotonic(), value)
         except (KeyringError, ValueError, OSError, TypeError) as exc:
             raise CredentialsError(
-                f"The keyring ({self._info.label}) refused to store the {kind} of {conn_name!r} "
-                f"({type(exc).__name__}: {_scrub(str(exc), value)}).",
-                "Unlock the keyring and try again; the previous value, if any, is unchanged.",
+                _("The keyring ({keyring}) refused to store the {kind} of {name!r} ({reason}).").format(
+                    keyring=self._info.label, kind=_kind(kind), name=conn_name,
+                    reason=f"{type(exc).__name__}: {_scrub(str(exc), value)}"),
+                _("Unlock the keyring and try again; the previous value, if any, is unchanged."),
             ) from None
         log.info("stored %s for connection %r in %s", kind, conn_name,
                  "memory" if target is _DEMO_KEYRING else self._info.mode)
@@ -427,8 +482,9 @@ class CredentialStore:
             return False
         except (KeyringError, ValueError, OSError) as exc:
             raise CredentialsError(
-                f"The keyring ({self._info.label}) could not delete the {kind} of {conn_name!r} ({type(exc).__name__}).",
-                "Unlock the keyring and try again.",
+                _("The keyring ({keyring}) could not delete the {kind} of {name!r} ({reason}).").format(
+                    keyring=self._info.label, kind=_kind(kind), name=conn_name, reason=type(exc).__name__),
+                _("Unlock the keyring and try again."),
             ) from None
 
     def delete_all(self, conn_name: str) -> None:
@@ -444,9 +500,9 @@ class CredentialStore:
 
 
 def _memory_store(mode: str) -> CredentialStore:
-    label = ("Session only: secrets are kept in memory and forgotten when the console stops; nothing is written"
-             " to disk" if mode == "session" else
-             "In-memory keyring (this process only; for tests and the demo)")
+    label = (N_("Session only: secrets are kept in memory and forgotten when the console stops; nothing is written "
+                "to disk") if mode == "session" else
+             N_("In-memory keyring (this process only; for tests and the demo)"))
     return CredentialStore(MemoryKeyring(), BackendInfo(f"{__name__}.MemoryKeyring", True, label, "", mode, False))
 
 
@@ -461,8 +517,9 @@ def _cryptfile_store(passphrase_provider: Callable[[], str | None] | None) -> Cr
     if configured:
         kr.file_path = str(Path(configured).expanduser())
     path = kr.file_path
-    state = "locked" if Path(path).exists() else "not created yet: the first passphrase given creates it"
-    info = BackendInfo(_qualname(kr), True, f"Encrypted file keyring ({path}) ({state})", "", "cryptfile", True, True)
+    label = (N_("Encrypted file keyring ({path}) (locked)") if Path(path).exists() else
+             N_("Encrypted file keyring ({path}) (not created yet: the first passphrase given creates it)"))
+    info = BackendInfo(_qualname(kr), True, label, "", "cryptfile", True, True, (("path", str(path)),))
     return CredentialStore(kr, info, passphrase_provider=passphrase_provider)
 
 
@@ -474,8 +531,9 @@ def default_credentials(passphrase_provider: Callable[[], str | None] | None = N
     mode = os.environ.get(ENV_MODE, "auto").strip().lower() or "auto"
     if mode not in MODES:
         return CredentialStore(None, BackendInfo(
-            "unconfigured", False, f"{ENV_MODE}={mode!r} is not a known keyring mode",
-            f"Set {ENV_MODE} to one of: {', '.join(MODES)}.", mode))
+            "unconfigured", False, N_("{variable}={mode} is not a known keyring mode"),
+            N_("Set {variable} to one of: {modes}."), mode,
+            values=(("variable", ENV_MODE), ("mode", repr(mode)), ("modes", ", ".join(MODES)))))
     if mode in ("session", "memory"):
         return _memory_store(mode)
     if mode == "cryptfile":
@@ -483,18 +541,19 @@ def default_credentials(passphrase_provider: Callable[[], str | None] | None = N
     try:
         chosen = keyring.get_keyring()
     except Exception as exc:  # a broken keyring configuration
-        return CredentialStore(None, BackendInfo("unknown", False, f"The keyring cannot be loaded ({exc})",
-                                                 WAYS_OUT, mode))
+        return CredentialStore(None, BackendInfo("unknown", False, N_("The keyring cannot be loaded ({error})"),
+                                                 WAYS_OUT, mode, values=(("error", str(exc)),)))
     members = _members(chosen)
     secure = [b for b in members if not _is_insecure(b) and not isinstance(b, EncryptedKeyring)]
     if secure:
         first = secure[0]
         label = _desktop_label(first) or (
-            "In-memory keyring (this process only)" if isinstance(first, MemoryKeyring) else _qualname(first))
+            N_("In-memory keyring (this process only)") if isinstance(first, MemoryKeyring) else "{backend}")
         persistent = not isinstance(first, MemoryKeyring)
-        return CredentialStore(first, BackendInfo(_qualname(first), True, label, "", mode, persistent))
+        return CredentialStore(first, BackendInfo(_qualname(first), True, label, "", mode, persistent,
+                                                  values=(("backend", _qualname(first)),)))
     if mode == "auto":
         return _cryptfile_store(passphrase_provider)
     names = ", ".join(_qualname(b) for b in members) or _qualname(chosen)
-    return CredentialStore(None, BackendInfo(names, False, f"no secure keyring is available (found: {names})",
-                                             WAYS_OUT, mode))
+    return CredentialStore(None, BackendInfo(names, False, N_("no secure keyring is available (found: {names})"),
+                                             WAYS_OUT, mode, values=(("names", names),)))

@@ -36,6 +36,7 @@ from console.directory.store import latest_snapshot
 from console.directory.take import take_snapshot
 from console.entra.sync import sync
 from console.errors import ConsoleError
+from console.i18n import _, fmt_number, language, pgettext, use_language
 from console.tokens.service import TokenService
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ DEFAULT_USERS = 2000
 READY_TIMEOUT = float(os.environ.get("SCIM_CONSOLE_DEMO_TIMEOUT", "300"))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-Progress = Callable[[str, float], None]  # (message, fraction 0..1)
+Progress = Callable[[str, float], None]  # (message, fraction 0..1), in the language ensure_demo was called in
 
 
 class DemoError(ConsoleError):
@@ -99,10 +100,13 @@ def demo_users() -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise DemoError(f"{ENV_USERS}={raw!r} is not a whole number.",
-                        f"Set {ENV_USERS} to the number of demo users (e.g. 2000) or unset it.") from None
+        raise DemoError(_("{variable}={value!r} is not a whole number.").format(variable=ENV_USERS, value=raw),
+                        _("Set {variable} to the number of demo users (e.g. 2000) or unset it.").format(
+                            variable=ENV_USERS)) from None
     if value < 1:
-        raise DemoError(f"{ENV_USERS} must be at least 1 (got {value}).", f"Unset {ENV_USERS} for 2,000 users.")
+        raise DemoError(_("{variable} must be at least 1 (got {value}).").format(variable=ENV_USERS, value=value),
+                        _("Unset {variable} for {n} users.").format(variable=ENV_USERS,
+                                                                     n=fmt_number(DEFAULT_USERS)))
     return value
 
 
@@ -125,8 +129,10 @@ def running_demo(ctx: Context) -> DemoSandbox | None:
 
 def ensure_demo(ctx: Context, *, users: int | None = None, progress: Progress | None = None,
                 snapshot: bool = True) -> DemoSandbox:
-    """Start (or reuse) the demo sandbox for ``ctx``'s data dir and make the "Demo" connection usable."""
+    """Start (or reuse) the demo sandbox for ``ctx``'s data dir and make the "Demo" connection usable.
+    ``progress`` hears the steps in the language of the caller, also from the threads that fetch the directory."""
     report = progress or (lambda _m, _f: None)
+    spoken = language()
     key = Path(ctx.data_dir).resolve()
     with _lock:
         handle = _running.get(key)
@@ -137,13 +143,18 @@ def ensure_demo(ctx: Context, *, users: int | None = None, progress: Progress | 
             _running.pop(key, None)
         count = users if users is not None else demo_users()
         first = not (key / DEMO_DIR / "sandbox.db").exists()
-        label = "Starting the demo 6clicks sandbox" + (
-            f" and simulating two weeks of Entra provisioning for {count:,} users (first start only)" if first else "")
-        report(label + "…", 0.05)
-        handle, api_key, graph_secret = _start_sandbox(key / DEMO_DIR, count,
-                                                       lambda text, f: report(f"{label}… {text}", f))
+        label = (_("Starting the demo 6clicks sandbox and simulating two weeks of Entra provisioning for {n} users "
+                   "(first start only)").format(n=fmt_number(count)) if first else
+                 _("Starting the demo 6clicks sandbox"))
+        report(_("{step}…").format(step=label), 0.05)
+
+        def waited(seconds: str, fraction: float) -> None:
+            with use_language(spoken):
+                report(_("{step}… {seconds} s").format(step=label, seconds=seconds), fraction)
+
+        handle, api_key, graph_secret = _start_sandbox(key / DEMO_DIR, count, waited)
         try:
-            report("Storing the demo API key and generating a token…", 0.5)
+            report(_("Storing the demo API key and generating a token…"), 0.5)
             _configure_connection(ctx, handle, api_key, graph_secret)
             if snapshot:
                 _first_snapshot(ctx, report)
@@ -152,7 +163,7 @@ def ensure_demo(ctx: Context, *, users: int | None = None, progress: Progress | 
             raise
         _running[key] = handle
         _register_atexit()
-        report("Demo ready.", 1.0)
+        report(_("Demo ready."), 1.0)
         return handle
 
 
@@ -201,9 +212,9 @@ def _start_sandbox(data_dir: Path, users: int, report: Progress | None = None) -
             process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
                                        stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1)
         except OSError as exc:
-            raise DemoError(f"The demo sandbox could not be started ({exc}).",
-                            "Check that Python can run `python -m sandbox serve`, or add a connection on "
-                            "the Connection & token page.") from None
+            raise DemoError(_("The demo sandbox could not be started ({error}).").format(error=exc),
+                            _("Check that Python can run `python -m sandbox serve`, or add a connection on the "
+                              "Connection & token page.")) from None
     info = _read_until_ready(process, stderr_path, report)
     handle = DemoSandbox(process=process, data_dir=data_dir, info=info, admin_token=admin_token, users=users)
     return handle, api_key, graph_secret
@@ -224,22 +235,24 @@ def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
     started = time.monotonic()
     deadline = started + READY_TIMEOUT
     while True:
-        if report is not None:
+        if report is not None:  # the seconds waited so far (the caller words them)
             waited = time.monotonic() - started
-            report(f"{waited:.0f} s", 0.05 + 0.4 * min(waited / 60.0, 1.0))
+            report(f"{waited:.0f}", 0.05 + 0.4 * min(waited / 60.0, 1.0))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             process.kill()
-            raise DemoError(f"The demo sandbox did not become ready within {READY_TIMEOUT:.0f} s.",
-                            f"See {stderr_path} for its log; a smaller {ENV_USERS} starts faster.")
+            raise DemoError(_("The demo sandbox did not become ready within {seconds} s.").format(
+                                seconds=f"{READY_TIMEOUT:.0f}"),
+                            _("See {path} for its log; a smaller {variable} starts faster.").format(
+                                path=stderr_path, variable=ENV_USERS))
         try:
             line = lines.get(timeout=min(remaining, 1.0))
         except queue.Empty:
             continue
         if line is None:
             code = process.wait()
-            raise DemoError(f"The demo sandbox exited before it was ready (exit code {code}).",
-                            f"See {stderr_path} for its log.")
+            raise DemoError(_("The demo sandbox exited before it was ready (exit code {code}).").format(code=code),
+                            _("See {path} for its log.").format(path=stderr_path))
         text = line.strip()
         if text == "ready":
             break
@@ -248,7 +261,8 @@ def _read_until_ready(process: subprocess.Popen, stderr_path: Path,
             info[name.strip()] = value.strip()
     if "API base URL" not in info:
         process.kill()
-        raise DemoError("The demo sandbox did not report its API base URL.", f"See {stderr_path} for its log.")
+        raise DemoError(_("The demo sandbox did not report its API base URL."),
+                        _("See {path} for its log.").format(path=stderr_path))
     info.pop("client secret", None)  # we set it; never keep a printed secret around
     return info
 
@@ -282,26 +296,30 @@ def _configure_connection(ctx: Context, handle: DemoSandbox, api_key: str, graph
 
 def _first_snapshot(ctx: Context, report: Progress) -> None:
     conn = ConnectionRepo(ctx.store).get(DEMO_CONNECTION)
+    spoken = language()
     if latest_snapshot(ctx, conn) is None:
         tracker = SnapshotProgress()
 
         def on_progress(phase: str, done: int, total: int | None) -> None:  # called from worker threads
             tracker.update(phase, done, total)
-            report(f"Fetching the demo directory… {tracker.text()}", 0.55 + 0.35 * tracker.fraction())
+            with use_language(spoken):
+                report(_("Fetching the demo directory… {progress}").format(progress=tracker.text()),
+                       0.55 + 0.35 * tracker.fraction())
 
-        report("Fetching the demo directory…", 0.55)
+        report(_("Fetching the demo directory…"), 0.55)
         take_snapshot(ctx, conn, progress=on_progress)
-    report("Reading the simulated Entra provisioning history…", 0.92)
+    report(_("Reading the simulated Entra provisioning history…"), 0.92)
     _sync_entra_logs(ctx, conn)
 
 
 class SnapshotProgress:
     """Combines ``take_snapshot``'s ``progress(phase, done, total)`` calls (users and groups, from worker
-    threads) into one fraction and one line of text. Thread-safe."""
+    threads) into one fraction and one line of text, in the language of the thread that made it. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._phases: dict[str, tuple[int, int | None]] = {}
+        self._language = language()
 
     def update(self, phase: str, done: int, total: int | None) -> None:
         with self._lock:
@@ -318,8 +336,20 @@ class SnapshotProgress:
     def text(self) -> str:
         with self._lock:
             phases = dict(self._phases)
-        parts = [f"{phase}: {d:,}" + (f" of {t:,}" if t is not None else "") for phase, (d, t) in sorted(phases.items())]
-        return ", ".join(parts)
+        with use_language(self._language):
+            parts = [(_("{phase}: {done} of {total}") if t is not None else _("{phase}: {done}")).format(
+                         phase=_phase(phase), done=fmt_number(d), total=fmt_number(t) if t is not None else "")
+                     for phase, (d, t) in sorted(phases.items())]
+            return pgettext("list separator", ", ").join(parts)
+
+
+def _phase(phase: str) -> str:
+    """A phase of ``take_snapshot`` ("users", "groups") in words."""
+    if phase == "users":
+        return pgettext("objects listed", "users")
+    if phase == "groups":
+        return pgettext("objects listed", "groups")
+    return phase
 
 
 def _sync_entra_logs(ctx: Context, conn: Connection) -> None:

@@ -25,6 +25,7 @@ import httpx
 from console.connections import Connection
 from console.context import Context
 from console.errors import ConsoleError
+from console.i18n import N_, _, count
 from scim_client import RetryPolicy, failure_kind
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,22 @@ class FeaturePermissions:
     """One console feature that uses Microsoft Graph and the least application permissions it needs."""
 
     key: str
-    feature: str
+    feature: str  # marked with N_: shown with _(feature)
     permissions: tuple[str, ...]
-    note: str = ""
+    note: str = ""  # marked with N_: shown with _(note)
 
     @property
     def text(self) -> str:
+        """The permissions as one stable text ("AuditLog.Read.All and Directory.Read.All"): what
+        ``GraphError.permission`` holds. ``shown`` words it in the current language."""
         return " and ".join(self.permissions)
+
+    @property
+    def shown(self) -> str:
+        """The permissions in words, in the current language ("AuditLog.Read.All と Directory.Read.All")."""
+        if len(self.permissions) < 2:
+            return "".join(self.permissions)
+        return _("{first} and {last}").format(first=", ".join(self.permissions[:-1]), last=self.permissions[-1])
 
 
 #: The one list of Graph application permissions, per feature, least privilege first. README, the Connection &
@@ -58,13 +68,13 @@ class FeaturePermissions:
 #: Provisioning logs: Microsoft's "List provisioningObjectSummary" needs AuditLog.Read.All *and*
 #: Directory.Read.All for application access (see docs/console-core.md).
 GRAPH_PERMISSIONS: tuple[FeaturePermissions, ...] = (
-    FeaturePermissions("logs", "Provisioning logs (Sync history, failure alerts)", (PERM_LOGS, PERM_DIRECTORY),
-                       "needs an Entra ID P1 or P2 tenant"),
-    FeaturePermissions("job", "Job status and finding the job id", (PERM_READ,)),
-    FeaturePermissions("directory", "Reconciliation (who is assigned to the app in Entra, and their attributes)",
-                       (PERM_DIRECTORY,), "or User.Read.All, GroupMember.Read.All and Application.Read.All"),
-    FeaturePermissions("write", "Pushing a new token to Entra, restart, provision on demand", (PERM_WRITE,),
-                       "includes the job-status permission"),
+    FeaturePermissions("logs", N_("Provisioning logs (Sync history, failure alerts)"), (PERM_LOGS, PERM_DIRECTORY),
+                       N_("needs an Entra ID P1 or P2 tenant")),
+    FeaturePermissions("job", N_("Job status and finding the job id"), (PERM_READ,)),
+    FeaturePermissions("directory", N_("Reconciliation (who is assigned to the app in Entra, and their attributes)"),
+                       (PERM_DIRECTORY,), N_("or User.Read.All, GroupMember.Read.All and Application.Read.All")),
+    FeaturePermissions("write", N_("Pushing a new token to Entra, restart, provision on demand"), (PERM_WRITE,),
+                       N_("includes the job-status permission")),
 )
 
 
@@ -76,13 +86,20 @@ def permissions_for(key: str) -> str:
 
 def permissions_lines() -> list[str]:
     """``GRAPH_PERMISSIONS`` as lines for people: "Provisioning logs (…): AuditLog.Read.All and …"."""
-    return [f"{p.feature}: {p.text}" + (f" ({p.note})" if p.note else "") for p in GRAPH_PERMISSIONS]
+    return [f"{_(p.feature)}: {p.shown}" + (f" ({_(p.note)})" if p.note else "") for p in GRAPH_PERMISSIONS]
+
+
+def shown_permissions(text: str) -> str:
+    """A ``permissions_for`` text (``GraphError.permission``) in the current language."""
+    return next((p.shown for p in GRAPH_PERMISSIONS if p.text == text), text)
 
 
 class GraphError(ConsoleError):
     """A Graph call failed: one of the console's errors, so pages and the CLI show it like any other.
     ``code`` is Graph's error code (or an HTTP/transport summary), ``status`` the HTTP status when Graph answered,
-    ``permission`` the application permission the call needs when Graph refused it (403)."""
+    ``permission`` the application permission the call needs when Graph refused it (403). Raised with its
+    message and remedy in the current language; ``what`` (what the client was doing, an infinitive marked with
+    ``N_`` by the caller, or already translated) is translated where it is worded in."""
 
     def __init__(self, message: str, remedy: str = "", *, code: str = "", status: int | None = None,
                  permission: str | None = None) -> None:
@@ -147,14 +164,16 @@ class GraphClient:
                        sleep: Callable[[float], None] = time.sleep, retry: RetryPolicy = GRAPH_RETRY) -> GraphClient:
         """A client for ``conn``'s Entra settings, with its client secret from the keyring."""
         if conn.entra is None:
-            raise GraphError(f"Connection {conn.name!r} has no Entra (Microsoft Graph) settings.",
-                             "Add the tenant id, client id, service principal id and job id of the app registration "
-                             "(python -m console connections add/edit), then store its client secret.",
+            raise GraphError(_("Connection {name!r} has no Entra (Microsoft Graph) settings.").format(name=conn.name),
+                             _("Add the tenant id, client id, service principal id and job id of the app "
+                               "registration (python -m console connections add/edit), then store its client "
+                               "secret."),
                              code="NotConfigured")
         secret = ctx.credentials.get(conn.name, "graph_client_secret")
         if not secret:
-            raise GraphError(f"No Graph client secret is stored for connection {conn.name!r}.",
-                             f"Store it with: python -m console connections graph-secret {conn.name!r} --stdin",
+            raise GraphError(_("No Graph client secret is stored for connection {name!r}.").format(name=conn.name),
+                             _("Store it with: python -m console connections graph-secret {name!r} --stdin").format(
+                                 name=conn.name),
                              code="NoClientSecret")
         e = conn.entra
         return cls(tenant_id=e.tenant_id, client_id=e.client_id, client_secret=secret,
@@ -180,15 +199,15 @@ class GraphClient:
             data = {"client_id": self.client_id, "client_secret": self.__secret, "scope": SCOPE,
                     "grant_type": "client_credentials"}
             # a token request changes nothing: safe to send again
-            response = self._send("POST", url, what="sign in to Microsoft Entra", data=data, auth=False,
+            response = self._send("POST", url, what=N_("sign in to Microsoft Entra"), data=data, auth=False,
                                   idempotent=True)
             try:
                 body = response.json()
                 token = body["access_token"]
                 expires_in = float(body.get("expires_in", 3600))
             except (ValueError, KeyError, TypeError):
-                raise GraphError("The Entra sign-in endpoint answered without an access token.",
-                                 "Check the login base URL and tenant id.", code="BadTokenResponse") from None
+                raise GraphError(_("The Entra sign-in endpoint answered without an access token."),
+                                 _("Check the login base URL and tenant id."), code="BadTokenResponse") from None
             self.__token = str(token)
             self._token_expires = time.monotonic() + expires_in
             return self.__token
@@ -200,8 +219,9 @@ class GraphClient:
         """One Graph call under ``self.retry``; ``idempotent`` overrides the method's rule (True for requests
         that are safe to repeat although they are POSTs)."""
         if auth and urlsplit(url).netloc.lower() != self._graph_host:
-            raise GraphError(f"Graph sent a link to another host ({urlsplit(url).netloc}) while trying to {what}.",
-                             "Check the Graph base URL; the console only sends its token to that host.",
+            raise GraphError(_("Graph sent a link to another host ({host}) while trying to {what}.").format(
+                                 host=urlsplit(url).netloc, what=_(what)),
+                             _("Check the Graph base URL; the console only sends its token to that host."),
                              code="ForeignLink")
         policy = self.retry
         attempts = policy.start(sleep=self._sleep)
@@ -224,20 +244,22 @@ class GraphClient:
                         continue
                 host = urlsplit(url).netloc
                 if kind == "tls":
-                    raise GraphError(f"TLS to {host} failed while trying to {what}.",
-                                     "Check the URL and the certificate (or a TLS-inspecting proxy's CA).",
+                    raise GraphError(_("TLS to {host} failed while trying to {what}.").format(host=host, what=_(what)),
+                                     _("Check the URL and the certificate (or a TLS-inspecting proxy's CA)."),
                                      code="TLS") from None
                 # sent, so maybe received: a failure the policy would retry if the request were idempotent, and
                 # does not because it is not
                 unsure = (policy.retries_failure(kind, method, idempotent=True)
                           and not policy.retries_failure(kind, method, idempotent))
-                raise GraphError(f"Could not reach {host} to {what} ({kind}, after {attempts.count} "
-                                 f"attempt{'s' if attempts.count != 1 else ''})."
-                                 + (" The request may have reached Graph before the connection broke, so it was "
-                                    "not sent again." if unsure else ""),
-                                 ("Check whether it took effect before repeating it; if the network is the "
-                                  "problem, check it, the proxy and the Graph/login base URLs." if unsure else
-                                  "Check the network, proxy and the Graph/login base URLs, then try again."),
+                tries = attempts.count
+                raise GraphError(_("Could not reach {host} to {what} ({kind}, after {attempts}).").format(
+                                     host=host, what=_(what), kind=kind,
+                                     attempts=count(tries, "{n} attempt", "{n} attempts"))
+                                 + (_(" The request may have reached Graph before the connection broke, so it was "
+                                      "not sent again.") if unsure else ""),
+                                 (_("Check whether it took effect before repeating it; if the network is the "
+                                    "problem, check it, the proxy and the Graph/login base URLs.") if unsure else
+                                  _("Check the network, proxy and the Graph/login base URLs, then try again.")),
                                  code="Unreachable") from None
             status = response.status_code
             if policy.retries_status(status, method, idempotent):
@@ -259,32 +281,39 @@ class GraphClient:
         status = response.status_code
         code, message = _graph_error_fields(response)
         detail = f" ({code}: {message})" if code or message else ""
+        doing = _(what)
         if not auth and status in (400, 401):
             return GraphError(
-                f"Entra refused the app's sign-in (HTTP {status}){detail}.",
-                "The client secret is wrong or has expired, or the tenant id / client id is wrong: create a new "
-                "client secret under App registrations > the app > Certificates & secrets, and store it again.",
+                _("Entra refused the app's sign-in (HTTP {status}){detail}.").format(status=status, detail=detail),
+                _("The client secret is wrong or has expired, or the tenant id / client id is wrong: create a new "
+                  "client secret under App registrations > the app > Certificates & secrets, and store it again."),
                 code=code or "invalid_client", status=status)
         if status == 401:
-            return GraphError(f"Graph rejected the app's token while trying to {what}{detail}.",
-                              "The client secret may be wrong or expired; store a new one and try again.",
+            return GraphError(_("Graph rejected the app's token while trying to {what}{detail}.").format(
+                                  what=doing, detail=detail),
+                              _("The client secret may be wrong or expired; store a new one and try again."),
                               code=code or "Unauthorized", status=status)
         if status == 403:
-            needed = permission or "the needed"
+            remedy = (_("Grant the application permission {permission} to the app (API permissions > Add > Microsoft "
+                        "Graph > Application permissions), then 'Grant admin consent'.").format(
+                          permission=shown_permissions(permission))
+                      if permission else
+                      _("Grant the needed application permission to the app (API permissions > Add > Microsoft "
+                        "Graph > Application permissions), then 'Grant admin consent'."))
             return GraphError(
-                f"The app registration lacks permission to {what} (HTTP 403){detail}.",
-                f"Grant the application permission {needed} to the app (API permissions > Add > Microsoft Graph > "
-                "Application permissions), then 'Grant admin consent'.",
-                code=code or "Forbidden", status=status, permission=permission or None)
+                _("The app registration lacks permission to {what} (HTTP 403){detail}.").format(what=doing,
+                                                                                                detail=detail),
+                remedy, code=code or "Forbidden", status=status, permission=permission or None)
         if status == 404:
-            return GraphError(f"Graph found nothing to {what} (HTTP 404){detail}.",
-                              "Check the service principal id and job id of the enterprise app.",
+            return GraphError(_("Graph found nothing to {what} (HTTP 404){detail}.").format(what=doing, detail=detail),
+                              _("Check the service principal id and job id of the enterprise app."),
                               code=code or "NotFound", status=status)
         if status == 429:
-            return GraphError(f"Graph kept throttling requests to {what} (HTTP 429).",
-                              "Wait a few minutes and try again.", code=code or "TooManyRequests", status=status)
-        return GraphError(f"Graph failed to {what} (HTTP {status}){detail}.",
-                          "Try again later; if it persists, check Microsoft's service health.",
+            return GraphError(_("Graph kept throttling requests to {what} (HTTP 429).").format(what=doing),
+                              _("Wait a few minutes and try again."), code=code or "TooManyRequests", status=status)
+        return GraphError(_("Graph failed to {what} (HTTP {status}){detail}.").format(what=doing, status=status,
+                                                                                     detail=detail),
+                          _("Try again later; if it persists, check Microsoft's service health."),
                           code=code or f"HTTP{status}", status=status)
 
     def _get_json(self, url: str, *, what: str, permission: str, params: dict[str, str] | None = None) -> Any:
@@ -292,8 +321,9 @@ class GraphClient:
         try:
             return response.json()
         except ValueError:
-            raise GraphError(f"Graph answered in something other than JSON while trying to {what}.",
-                             "Check the Graph base URL.", code="BadResponse", status=response.status_code) from None
+            raise GraphError(_("Graph answered in something other than JSON while trying to {what}.").format(
+                                 what=_(what)),
+                             _("Check the Graph base URL."), code="BadResponse", status=response.status_code) from None
 
     def iter_pages(self, path: str, *, what: str, permission: str, params: dict[str, str] | None = None,
                    max_pages: int = 10_000) -> Iterator[dict[str, Any]]:
@@ -302,20 +332,22 @@ class GraphClient:
         of a delta query, ``@odata.deltaLink``. A page that is not a JSON object with a ``value`` list raises:
         a reconciliation must never go on with part of a directory."""
         url: str | None = path if path.startswith(("http://", "https://")) else f"{self.graph_base_url}/{path}"
-        for _ in range(max_pages):
+        for _page in range(max_pages):
             if url is None:
                 return
             page = self._get_json(url, what=what, permission=permission, params=params)
             if not isinstance(page, dict) or not isinstance(page.get("value"), list):
-                raise GraphError(f"Graph answered a page without a list of values while trying to {what}.",
-                                 "Try again; if it persists, the Graph base URL may not be Microsoft Graph.",
+                raise GraphError(_("Graph answered a page without a list of values while trying to {what}.").format(
+                                     what=_(what)),
+                                 _("Try again; if it persists, the Graph base URL may not be Microsoft Graph."),
                                  code="BadResponse")
             yield page
             link = page.get("@odata.nextLink")
             url = link if isinstance(link, str) and link else None
             params = None  # the link carries the query
-        raise GraphError(f"Graph kept sending more pages ({max_pages}) while trying to {what}.",
-                         "Try again later; if it persists, report it: the listing does not end.",
+        raise GraphError(_("Graph kept sending more pages ({pages}) while trying to {what}.").format(
+                             pages=max_pages, what=_(what)),
+                         _("Try again later; if it persists, report it: the listing does not end."),
                          code="TooManyPages")
 
     # -- provisioning logs ------------------------------------------------------------------------------
@@ -335,54 +367,56 @@ class GraphClient:
             query["$top"] = str(top)
         params: dict[str, str] | None = query or None
         url: str | None = f"{self.graph_base_url}/auditLogs/provisioning"
-        what = "read the provisioning logs"
+        what = N_("read the provisioning logs")
         while url:
             page = self._get_json(url, what=what, permission=permissions_for("logs"), params=params)
             yield from page.get("value", []) if isinstance(page, dict) else []
             link = page.get("@odata.nextLink") if isinstance(page, dict) else None
             if link is not None and not isinstance(link, str):
-                raise GraphError(f"Graph answered with a next-page link that is not a URL while trying to {what}.",
-                                 "Check the Graph base URL.", code="BadResponse")
+                raise GraphError(
+                    _("Graph answered with a next-page link that is not a URL while trying to {what}.").format(
+                        what=_(what)),
+                    _("Check the Graph base URL."), code="BadResponse")
             url = link
             params = None  # nextLink carries the query
 
     # -- the provisioning job ---------------------------------------------------------------------------
     def _sp(self) -> str:
         if not self.service_principal_id:
-            raise GraphError("The enterprise app's service principal id is not configured.",
-                             "Add it to the connection's Entra settings (Enterprise applications > the app > "
-                             "Overview > Object ID).", code="NotConfigured")
+            raise GraphError(_("The enterprise app's service principal id is not configured."),
+                             _("Add it to the connection's Entra settings (Enterprise applications > the app > "
+                               "Overview > Object ID)."), code="NotConfigured")
         return f"{self.graph_base_url}/servicePrincipals/{quote(self.service_principal_id, safe='')}/synchronization"
 
     def _job(self, job_id: str | None) -> str:
         job = job_id or self.job_id
         if not job:
-            raise GraphError("The provisioning job id is not configured.",
-                             "Find it on Connection & token > Microsoft Graph > Find the job (it is read from the "
-                             "service principal), or: python -m console connections find-job NAME.",
+            raise GraphError(_("The provisioning job id is not configured."),
+                             _("Find it on Connection & token > Microsoft Graph > Find the job (it is read from the "
+                               "service principal), or: python -m console connections find-job NAME."),
                              code="NotConfigured")
         return f"{self._sp()}/jobs/{quote(job, safe='')}"
 
     def list_jobs(self) -> list[dict[str, Any]]:
-        body = self._get_json(f"{self._sp()}/jobs", what="list the provisioning jobs",
+        body = self._get_json(f"{self._sp()}/jobs", what=N_("list the provisioning jobs"),
                               permission=permissions_for("job"))
         jobs = body.get("value", []) if isinstance(body, dict) else []
         return [j for j in jobs[:100] if isinstance(j, dict)] if isinstance(jobs, list) else []
 
     def get_job(self, job_id: str | None = None) -> dict[str, Any]:
-        body = self._get_json(self._job(job_id), what="read the provisioning job", permission=permissions_for("job"))
+        body = self._get_json(self._job(job_id), what=N_("read the provisioning job"), permission=permissions_for("job"))
         return body if isinstance(body, dict) else {}
 
     def get_schema(self, job_id: str | None = None) -> dict[str, Any]:
         """The job's synchronizationSchema: its rules, object mappings and attribute mappings."""
-        body = self._get_json(f"{self._job(job_id)}/schema", what="read the provisioning job's attribute mappings",
+        body = self._get_json(f"{self._job(job_id)}/schema", what=N_("read the provisioning job's attribute mappings"),
                               permission=permissions_for("job"))
         return body if isinstance(body, dict) else {}
 
     def put_secrets(self, base_address: str, token: str) -> None:
         """Give Entra a new Tenant URL + Secret Token (what the admin center's Admin Credentials do)."""
         body = {"value": [{"key": "BaseAddress", "value": base_address}, {"key": "SecretToken", "value": token}]}
-        self._send("PUT", f"{self._sp()}/secrets", what="update the provisioning credentials",
+        self._send("PUT", f"{self._sp()}/secrets", what=N_("update the provisioning credentials"),
                    permission=permissions_for("write"), json=body)
 
     def validate_credentials(self, base_address: str | None = None, token: str | None = None,
@@ -393,19 +427,19 @@ class GraphClient:
             credentials.append({"key": "BaseAddress", "value": base_address})
         if token:
             credentials.append({"key": "SecretToken", "value": token})
-        self._send("POST", f"{self._job(job_id)}/validateCredentials", what="validate the provisioning credentials",
+        self._send("POST", f"{self._job(job_id)}/validateCredentials", what=N_("validate the provisioning credentials"),
                    permission=permissions_for("write"), json={"credentials": credentials},
                    idempotent=True)  # a test: repeatable
 
     def restart(self, scope: str = "Watermark, Escrows, QuarantineState", job_id: str | None = None) -> None:
-        self._send("POST", f"{self._job(job_id)}/restart", what="restart the provisioning job",
+        self._send("POST", f"{self._job(job_id)}/restart", what=N_("restart the provisioning job"),
                    permission=permissions_for("write"), json={"criteria": {"resetScope": scope}})
 
     def start(self, job_id: str | None = None) -> None:
-        self._send("POST", f"{self._job(job_id)}/start", what="start the provisioning job", permission=permissions_for("write"))
+        self._send("POST", f"{self._job(job_id)}/start", what=N_("start the provisioning job"), permission=permissions_for("write"))
 
     def pause(self, job_id: str | None = None) -> None:
-        self._send("POST", f"{self._job(job_id)}/pause", what="pause the provisioning job", permission=permissions_for("write"))
+        self._send("POST", f"{self._job(job_id)}/pause", what=N_("pause the provisioning job"), permission=permissions_for("write"))
 
     def provision_on_demand(self, object_id: str, *, rule_id: str, object_type: str = "User",
                             members: list[str] | None = None, job_id: str | None = None) -> dict[str, Any]:
@@ -413,7 +447,7 @@ class GraphClient:
         if members:
             subject["links"] = {"members": [{"objectId": m, "objectTypeName": "User"} for m in members]}
         body = {"parameters": [{"ruleId": rule_id, "subjects": [subject]}]}
-        response = self._send("POST", f"{self._job(job_id)}/provisionOnDemand", what="provision on demand",
+        response = self._send("POST", f"{self._job(job_id)}/provisionOnDemand", what=N_("provision on demand"),
                               permission=permissions_for("write"), json=body)
         try:
             return response.json() if response.content else {}
@@ -462,17 +496,19 @@ def discover_job_id(client: GraphClient) -> str:
     if len(scim) == 1:
         return scim[0].id
     if not jobs:
-        raise GraphError("The service principal has no provisioning job.",
-                         "In the Entra admin center open Enterprise applications > the app > Provisioning, set the "
-                         "mode to Automatic and save; then find the job again.", code="NoJob")
-    raise GraphError(f"The service principal has {len(scim) or len(jobs)} provisioning jobs; choose one.",
-                     "Pick the job of the 6clicks SCIM app (its id starts with 'scim.').", code="SeveralJobs")
+        raise GraphError(_("The service principal has no provisioning job."),
+                         _("In the Entra admin center open Enterprise applications > the app > Provisioning, set the "
+                           "mode to Automatic and save; then find the job again."), code="NoJob")
+    raise GraphError(_("The service principal has {jobs}; choose one.").format(
+                         jobs=count(len(scim) or len(jobs), "{n} provisioning job", "{n} provisioning jobs")),
+                     _("Pick the job of the 6clicks SCIM app (its id starts with 'scim.')."), code="SeveralJobs")
 
 
 @dataclass(frozen=True)
 class AccessCheck:
     """Whether the app registration can use one feature of ``GRAPH_PERMISSIONS``: ok / missing / error /
-    not-checked (a write permission is only proven by a write)."""
+    not-checked (a write permission is only proven by a write). ``feature`` and ``message`` are in the language
+    of the check."""
 
     key: str
     feature: str
@@ -487,7 +523,7 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
     try:
         client._access_token()
     except GraphError as exc:
-        return [AccessCheck(p.key, p.feature, p.text, "error", str(exc)) for p in GRAPH_PERMISSIONS]
+        return [AccessCheck(p.key, _(p.feature), p.shown, "error", str(exc)) for p in GRAPH_PERMISSIONS]
 
     def attempt(key: str, call: Callable[[], object]) -> None:
         entry = next(p for p in GRAPH_PERMISSIONS if p.key == key)
@@ -495,16 +531,16 @@ def check_access(client: GraphClient) -> list[AccessCheck]:
             call()
         except GraphError as exc:
             state = "missing" if exc.status == 403 else "error"
-            checks.append(AccessCheck(key, entry.feature, entry.text, state, str(exc)))
+            checks.append(AccessCheck(key, _(entry.feature), entry.shown, state, str(exc)))
             return
-        checks.append(AccessCheck(key, entry.feature, entry.text, "ok"))
+        checks.append(AccessCheck(key, _(entry.feature), entry.shown, "ok"))
 
     attempt("logs", lambda: next(iter(client.iter_provisioning_logs(top=1)), None))
     attempt("job", client.list_jobs)
     attempt("directory", lambda: next(iter(client.iter_pages(
         f"servicePrincipals/{quote(client.service_principal_id, safe='')}/appRoleAssignedTo",
-        what="read the app's assignments", permission=permissions_for("directory"), params={"$top": "1"})), None))
+        what=N_("read the app's assignments"), permission=permissions_for("directory"), params={"$top": "1"})), None))
     entry = GRAPH_PERMISSIONS[-1]
-    checks.append(AccessCheck(entry.key, entry.feature, entry.text, "not-checked",
-                              "Proven only by a write: the next token push tells."))
+    checks.append(AccessCheck(entry.key, _(entry.feature), entry.shown, "not-checked",
+                              _("Proven only by a write: the next token push tells.")))
     return checks

@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from console.connections import Connection, ConnectionRepo
 from console.context import Context
-from console.credentials import PASSPHRASE_RULE
-from console.errors import ConsoleError, TokenError
+from console.credentials import passphrase_rule
+from console.errors import ConsoleError, TokenError, probe_text, scim_message, scim_remedy
+from console.i18n import N_, _, fmt_datetime, pgettext
 from console.notify.channels import describe_channels, last_test
 from console.notify.reminders import cron_line, last_runs
 from console.tokens.probe import PROBE_RETRY, ProbeResult
@@ -76,21 +77,42 @@ def connection_health(ctx: Context, conn: Connection, *, deep: bool = False) -> 
             try:
                 has_key = bool(ctx.credentials.get(conn.name, "api_key"))
             except ConsoleError as exc:
-                step = fix("Unlock the keyring on Connection & token (or Set up a tenant), then store the key",
+                step = fix(_("Unlock the keyring on Connection & token (or Set up a tenant), then store the key"),
                            f"SCIM_CONSOLE_KEYRING_PASSPHRASE=… python -m console token set-key --connection "
                            f"{cli_name(conn.name)} --stdin") + f" ({exc.message})"
             else:
                 step = generate_remedy(conn.name) if has_key else api_key_remedy(conn.name)
         elif conn.auth_mode != "6clicks-api-key":
             step = import_remedy(conn.name)
-        what = ("its API key is not stored or its token not generated yet" if conn.auth_mode == "6clicks-api-key"
-                else "its token is not imported yet")
-        return Health(conn.name, "incomplete", "incomplete",
-                      f"{conn.name} is incomplete: {what}, so nothing can be read or provisioned.", step)
+        message = (_("{name} is incomplete: its API key is not stored or its token not generated yet, so nothing can "
+                     "be read or provisioned.") if conn.auth_mode == "6clicks-api-key" else
+                   _("{name} is incomplete: its token is not imported yet, so nothing can be read or "
+                     "provisioned.")).format(name=conn.name)
+        return Health(conn.name, "incomplete", pgettext("connection health", "incomplete"), message, step)
     if status.level in ("expired", "rejected"):
-        label = "token expired" if status.level == "expired" else "token rejected"
+        label = (pgettext("connection health", "token expired") if status.level == "expired"
+                 else pgettext("connection health", "token rejected"))
         return Health(conn.name, "broken", label, status.message, status.remedy)
     return Health(conn.name, "ready", "", status.message, "")
+
+
+def split_fix(remedy: str) -> tuple[str, str]:
+    """(the place in the app, the command) of a remedy made by ``console.tokens.status.fix``, in whatever
+    language ``fix`` words it now (its separator is found by wording two markers); the whole remedy twice when
+    it was not made by ``fix``."""
+    first, second = "\x00in-app\x00", "\x00command\x00"
+    sample = fix(first, second)
+    if first not in sample or second not in sample:
+        return remedy, remedy
+    at_first, at_second = sample.index(first), sample.index(second)
+    if at_first < at_second:
+        separator = sample[at_first + len(first):at_second]
+    else:
+        separator = sample[at_second + len(second):at_first]
+    head, found, tail = remedy.partition(separator) if separator else ("", "", "")
+    if not found:
+        return remedy, remedy
+    return (head, tail) if at_first < at_second else (tail, head)
 
 
 def healths(ctx: Context, conns: list[Connection]) -> dict[str, Health]:
@@ -139,27 +161,31 @@ _URL_KINDS = ("unreachable", "tls", "wrong-url", "bad-url", "html", "protocol", 
 
 def _exchange_failure(conn: Connection, exc: ScimError) -> SetupError:
     kind = error_kind(exc)
-    message = exc.message or str(exc)
-    remedy = exc.remedy or ""
-    kept = "Everything you typed is kept: correct it and try again."
+    message = scim_message(exc) or str(exc)
+    remedy = scim_remedy(exc)
+    kept = _("Everything you typed is kept: correct it and try again.")
     if kind == "rejected":
-        return SetupError(f"6clicks refused the API key ({message}). Nothing was saved.",
+        return SetupError(_("6clicks refused the API key ({error}). Nothing was saved.").format(error=message),
                           f"{remedy} {kept}".strip(), field="api_key")
     if kind in _URL_KINDS:
-        return SetupError(f"The API base URL {conn.api_url} did not answer as 6clicks ({message}). Nothing was saved.",
+        return SetupError(_("The API base URL {url} did not answer as 6clicks ({error}). Nothing was saved.").format(
+                              url=conn.api_url, error=message),
                           f"{remedy} {kept}".strip(), field="api_url")
-    return SetupError(f"The API key could not be checked ({message}). Nothing was saved.",
+    return SetupError(_("The API key could not be checked ({error}). Nothing was saved.").format(error=message),
                       f"{remedy} {kept}".strip(), field="api_key")
 
 
 def _probe_failure(conn: Connection, probe: ProbeResult) -> SetupError:
-    kept = "Everything you typed is kept: correct it and try again."
+    kept = _("Everything you typed is kept: correct it and try again.")
     if probe.result in ("protocol", "unreachable", "tls"):
-        return SetupError(f"The SCIM base URL {conn.scim_url} did not work with the new token: {probe.message} "
-                          "Nothing was saved.", f"{probe.remedy} {kept}".strip(), field="scim_url")
+        return SetupError(_("The SCIM base URL {url} did not work with the new token: {error} Nothing was "
+                            "saved.").format(url=conn.scim_url, error=probe.message),
+                          f"{probe.remedy} {kept}".strip(), field="scim_url")
     if probe.result == "forbidden":
-        return SetupError(f"{probe.message} Nothing was saved.", f"{probe.remedy} {kept}".strip(), field="api_key")
-    return SetupError(f"The new token failed its test against SCIM: {probe.message} Nothing was saved.",
+        return SetupError(_("{error} Nothing was saved.").format(error=probe.message),
+                          f"{probe.remedy} {kept}".strip(), field="api_key")
+    return SetupError(_("The new token failed its test against SCIM: {error} Nothing was saved.").format(
+                          error=probe.message),
                       f"{probe.remedy} {kept}".strip(), field="api_key" if conn.auth_mode == "6clicks-api-key"
                       else "token")
 
@@ -176,13 +202,14 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
     conn.validate()
     repo = ConnectionRepo(ctx)
     if repo.find(conn.name) is not None:
-        raise SetupError(f"A connection named {conn.name!r} already exists. Nothing was saved.",
-                         "Choose another name, or open that connection on Connection & token.", field="name")
+        raise SetupError(_("A connection named {name!r} already exists. Nothing was saved.").format(name=conn.name),
+                         _("Choose another name, or open that connection on Connection & token."), field="name")
     ctx.credentials.ensure_usable(conn.name)  # a locked or unusable keyring stops here, before any network call
     if conn.auth_mode == "6clicks-api-key":
         if not (api_key or "").strip():
-            raise SetupError("Type the API key: the connection is checked with it before it is saved.",
-                             "Use the key of a dedicated 6clicks user with the six SCIM permissions.", field="api_key")
+            raise SetupError(_("Type the API key: the connection is checked with it before it is saved."),
+                             _("Use the key of a dedicated 6clicks user with the six SCIM permissions."),
+                             field="api_key")
         key = clean_secret(api_key or "", "API key")
         try:
             issued = exchange_api_key(conn.api_url, key, True, verify=conn.verify_tls)
@@ -192,8 +219,8 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
             issued.expiry_source
     else:
         if not (token or "").strip():
-            raise SetupError("Paste the access token: the connection is checked with it before it is saved.",
-                             "Use the bearer token the SCIM provider gave you.", field="token")
+            raise SetupError(_("Paste the access token: the connection is checked with it before it is saved."),
+                             _("Use the bearer token the SCIM provider gave you."), field="token")
         key = None
         first_token = clean_secret(token or "", "token")
         now = ctx.now()
@@ -203,9 +230,9 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
             expires_at, source = now + timedelta(days=365), "assumed-365d"
         if source != "jwt-exp":
             if not accept_estimated:
-                raise SetupError("The pasted token has no readable expiry date. Nothing was saved.",
-                                 "Tick “assume 365 days” if that is right (the date is then shown as estimated), or "
-                                 "paste the complete token.", field="token")
+                raise SetupError(_("The pasted token has no readable expiry date. Nothing was saved."),
+                                 _("Tick “assume 365 days” if that is right (the date is then shown as estimated), "
+                                   "or paste the complete token."), field="token")
             expires_at, source = now + timedelta(days=365), "assumed-365d"
         issued_at = now
     probe = svc.probe(conn, first_token)
@@ -224,7 +251,7 @@ def add_connection_checked(ctx: Context, conn: Connection, *, api_key: str | Non
             repo.remove(conn.name)
         except ConsoleError:  # the removal's own failure must not hide the first one
             log.warning("could not undo the partly saved connection %r", conn.name)
-        raise SetupError(f"{exc.message} The connection was not saved.", exc.remedy) from None
+        raise SetupError(_("{error} The connection was not saved.").format(error=exc.message), exc.remedy) from None
     log.info("added connection %r after its check passed", conn.name)
     return conn
 
@@ -238,7 +265,8 @@ def store_key_and_token(ctx: Context, name: str, api_key: str, svc: TokenService
         svc.set_api_key(conn.name, api_key)
     except TokenError as exc:
         field = "api_url" if exc.result in _URL_KINDS else "api_key"
-        raise SetupError(exc.message, exc.remedy + " The API key field keeps what you typed.", field=field) from None
+        raise SetupError(exc.message, f"{exc.remedy} {_('The API key field keeps what you typed.')}".strip(),
+                         field=field) from None
     if svc.status(conn).level == "missing":
         return svc.generate(conn.name)
     return svc.status(conn)
@@ -251,7 +279,7 @@ def check_reachable(conn: Connection, timeout: float = 15.0) -> str | None:
     with ScimClient(conn.scim_url or "", "reachability-check-no-token", timeout=timeout, verify=conn.verify_tls,
                     retry=PROBE_RETRY) as client:
         probe = client.probe()
-    return probe.message if probe.outcome in ("unreachable", "tls") else None
+    return probe_text(probe)[0] if probe.outcome in ("unreachable", "tls") else None
 
 
 # -- the checklist -----------------------------------------------------------------------------------------------
@@ -269,39 +297,47 @@ class Step:
         return self.state == "done"
 
 
+#: the steps' titles (marked for translation: ``_(STEP_TITLES[key])``; ``Step.title`` is already translated)
 STEP_TITLES = {
-    "keyring": "A safe place for secrets",
-    "connection": "Your tenant and its API key",
-    "token": "The long-lived token",
-    "entra": "The token in Entra",
-    "graph": "Microsoft Graph (optional)",
-    "job": "The provisioning job",
-    "channel": "A reminder channel",
-    "daily": "The daily reminder job",
+    "keyring": N_("A safe place for secrets"),
+    "connection": N_("Your tenant and its API key"),
+    "token": N_("The long-lived token"),
+    "entra": N_("The token in Entra"),
+    "graph": N_("Microsoft Graph (optional)"),
+    "job": N_("The provisioning job"),
+    "channel": N_("A reminder channel"),
+    "daily": N_("The daily reminder job"),
 }
+
+
+def _title(key: str) -> str:
+    return _(STEP_TITLES[key])
 
 
 def keyring_step(ctx: Context) -> Step:
     creds = ctx.credentials
     info = creds.backend_info()
-    title = STEP_TITLES["keyring"]
+    title = _title("keyring")
     if not info.secure:
-        return Step("keyring", title, "blocked", f"No safe place for secrets: {info.label}.", "",
-                    info.remedy)
+        return Step("keyring", title, "blocked", _("No safe place for secrets: {keyring}.").format(keyring=info.label),
+                    "", info.remedy)
     if info.locked:
         if not creds.keyring_created():
-            return Step("keyring", title, "todo", f"The encrypted keyring is not created yet ({creds.file_path}). "
-                        f"Choose a passphrase of {PASSPHRASE_RULE}, typed twice.",
-                        "Set up a tenant > this step, or Connection & token (top)",
-                        "any command that stores a secret asks for it (typed twice)")
-        return Step("keyring", title, "todo", f"The encrypted keyring ({creds.file_path}) is locked.",
-                    "Set up a tenant > this step, or Connection & token (top): type its passphrase",
-                    "SCIM_CONSOLE_KEYRING_PASSPHRASE=… in the environment of scheduled commands")
+            return Step("keyring", title, "todo",
+                        _("The encrypted keyring is not created yet ({path}). Choose a passphrase of {rule}, typed "
+                          "twice.").format(path=creds.file_path, rule=passphrase_rule()),
+                        _("Set up a tenant > this step, or Connection & token (top)"),
+                        _("any command that stores a secret asks for it (typed twice)"))
+        return Step("keyring", title, "todo", _("The encrypted keyring ({path}) is locked.").format(path=creds.file_path),
+                    _("Set up a tenant > this step, or Connection & token (top): type its passphrase"),
+                    _("SCIM_CONSOLE_KEYRING_PASSPHRASE=… in the environment of scheduled commands"))
     if not info.persistent:
-        return Step("keyring", title, "warning", f"{info.label}: a real tenant's API key would be lost at the next "
-                    "start.", "", "stop the app and start it with SCIM_CONSOLE_KEYRING=cryptfile python -m console app "
-                    "(or use a desktop keyring)")
-    return Step("keyring", title, "done", f"{info.label}" + (": unlocked." if creds.file_path else "."))
+        return Step("keyring", title, "warning",
+                    _("{keyring}: a real tenant's API key would be lost at the next start.").format(keyring=info.label),
+                    "", _("stop the app and start it with SCIM_CONSOLE_KEYRING=cryptfile python -m console app (or "
+                          "use a desktop keyring)"))
+    return Step("keyring", title, "done", (_("{keyring}: unlocked.") if creds.file_path else
+                                           _("{keyring}.")).format(keyring=info.label))
 
 
 def _real_connection(ctx: Context, conn: Connection | None) -> Connection | None:
@@ -311,65 +347,67 @@ def _real_connection(ctx: Context, conn: Connection | None) -> Connection | None
 
 
 def _utc(at: datetime) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return fmt_datetime(at.astimezone(UTC), zone="UTC")
 
 
 def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = None,
               fmt: Callable[[datetime], str] = _utc) -> list[Step]:
     """The steps from the demo to a real tenant that is healthy and reminded, each with its live state, for
     ``conn`` (or, when that is the demo or None, the first real connection). ``fmt`` words a time (the app
-    passes the operator's zone; the default is UTC)."""
+    passes the operator's zone; the default is UTC). Titles and texts are in the current language."""
     now = now or ctx.now()
     conn = _real_connection(ctx, conn)
     steps = [keyring_step(ctx)]
-    add_where = "Connection & token > Add a connection"
+    add_where = _("Connection & token > Add a connection")
     add_command = ("printf '%s' \"$KEY\" | python -m console connections add NAME --api-url "
                    "https://api-au.6clicks.io --stdin")
     if conn is None:
-        steps.append(Step("connection", STEP_TITLES["connection"], "todo",
-                          "No tenant yet. Its API base URL (e.g. https://api-au.6clicks.io) and the API key of a "
-                          "dedicated 6clicks user with the six SCIM permissions; both are checked before saving.",
+        steps.append(Step("connection", _title("connection"), "todo",
+                          _("No tenant yet. Its API base URL (e.g. https://api-au.6clicks.io) and the API key of a "
+                            "dedicated 6clicks user with the six SCIM permissions; both are checked before saving."),
                           add_where, add_command))
         for key in ("token", "entra", "graph", "job", "channel", "daily"):
-            steps.append(Step(key, STEP_TITLES[key], "blocked", "After your tenant is added."))
+            steps.append(Step(key, _title(key), "blocked", _("After your tenant is added.")))
         return steps
     svc = TokenService(ctx)
     health = connection_health(ctx, conn, deep=True)
     if health.state == "incomplete":
-        steps.append(Step("connection", STEP_TITLES["connection"], "todo", health.message,
-                          health.next_step.split(". Or from a shell: ")[0],
-                          health.next_step.split(". Or from a shell: ")[-1]))
+        where, command = split_fix(health.next_step)
+        steps.append(Step("connection", _title("connection"), "todo", health.message, where, command))
     else:
-        steps.append(Step("connection", STEP_TITLES["connection"], "done",
-                          f"{conn.name}: {conn.api_url} (SCIM {conn.scim_url})."))
+        steps.append(Step("connection", _title("connection"), "done",
+                          _("{name}: {api_url} (SCIM {scim_url}).").format(name=conn.name, api_url=conn.api_url,
+                                                                           scim_url=conn.scim_url)))
     status = svc.status(conn)
     if status.level == "missing":
-        steps.append(Step("token", STEP_TITLES["token"], "todo", "No token yet.", "Connection & token > Token > "
-                          "Generate token", f"python -m console token generate --connection {cli_name(conn.name)}"))
+        steps.append(Step("token", _title("token"), "todo", _("No token yet."),
+                          _("Connection & token > Token > Generate token"),
+                          f"python -m console token generate --connection {cli_name(conn.name)}"))
     elif status.level in ("expired", "rejected"):
-        steps.append(Step("token", STEP_TITLES["token"], "todo", status.message,
-                          "Connection & token > Token > " + ("Rotate token" if conn.auth_mode == "6clicks-api-key"
-                                                              else "Import a token"),
-                          status.remedy.split(". Or from a shell: ")[-1]))
+        steps.append(Step("token", _title("token"), "todo", status.message,
+                          _("Connection & token > Token > Rotate token") if conn.auth_mode == "6clicks-api-key"
+                          else _("Connection & token > Token > Import a token"),
+                          split_fix(status.remedy)[1]))
     else:
         state = "done" if status.level in ("ok", "notice") else "warning"
-        steps.append(Step("token", STEP_TITLES["token"], state, status.message))
+        steps.append(Step("token", _title("token"), state, status.message))
     token_ready = status.level not in ("missing", "expired", "rejected")
     can_push = conn.entra is not None and conn.entra.can_manage_job
     if not token_ready:
-        steps.append(Step("entra", STEP_TITLES["entra"], "blocked", "After the token is generated."))
+        steps.append(Step("entra", _title("entra"), "blocked", _("After the token is generated.")))
     else:
         how = in_entra(svc, conn)
         if how:
-            steps.append(Step("entra", STEP_TITLES["entra"], "done",
-                              "Pushed through Microsoft Graph and validated by Entra." if how == "pushed" else
-                              "You confirmed Entra has this token (Test Connection succeeded)."))
+            steps.append(Step("entra", _title("entra"), "done",
+                              _("Pushed through Microsoft Graph and validated by Entra.") if how == "pushed" else
+                              _("You confirmed Entra has this token (Test Connection succeeded).")))
         else:
-            steps.append(Step("entra", STEP_TITLES["entra"], "todo",
-                              f"Entra needs this token …{status.fingerprint}: Admin Credentials > Tenant URL "
-                              f"{conn.tenant_url} and Secret Token."
-                              + (" Graph is configured: push it." if can_push else ""),
-                              "Set up a tenant > this step, or Connection & token > Token",
+            steps.append(Step("entra", _title("entra"), "todo",
+                              _("Entra needs this token …{fingerprint}: Admin Credentials > Tenant URL {tenant_url} "
+                                "and Secret Token.").format(fingerprint=status.fingerprint,
+                                                            tenant_url=conn.tenant_url)
+                              + (_(" Graph is configured: push it.") if can_push else ""),
+                              _("Set up a tenant > this step, or Connection & token > Token"),
                               f"python -m console token reveal --connection {cli_name(conn.name)}"))
     entra = conn.entra
     has_client_secret: bool | None  # None: the keyring cannot be read
@@ -377,39 +415,40 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
         has_client_secret = bool(entra and ctx.credentials.get(conn.name, "graph_client_secret"))
     except ConsoleError:
         has_client_secret = None
-    graph_where = "Connection & token > Microsoft Graph"
+    graph_where = _("Connection & token > Microsoft Graph")
     if entra is None:
-        steps.append(Step("graph", STEP_TITLES["graph"], "optional",
-                          "Not configured. With it the console reads provisioning logs and job health, alerts on "
-                          "failures and quarantine, and pushes new tokens into Entra.", graph_where,
+        steps.append(Step("graph", _title("graph"), "optional",
+                          _("Not configured. With it the console reads provisioning logs and job health, alerts on "
+                            "failures and quarantine, and pushes new tokens into Entra."), graph_where,
                           f"python -m console connections edit {cli_name(conn.name)} --tenant-id … --client-id … "
                           "--service-principal-id …"))
     elif has_client_secret is False:
-        steps.append(Step("graph", STEP_TITLES["graph"], "todo", "The app registration's client secret is not "
-                          "stored.", graph_where,
-                          f"python -m console connections graph-secret {cli_name(conn.name)} --stdin"))
+        steps.append(Step("graph", _title("graph"), "todo", _("The app registration's client secret is not stored."),
+                          graph_where, f"python -m console connections graph-secret {cli_name(conn.name)} --stdin"))
     else:
-        steps.append(Step("graph", STEP_TITLES["graph"], "done" if has_client_secret else "todo",
-                          f"Tenant {entra.tenant_id}, app {entra.client_id}."
-                          + ("" if has_client_secret else " The keyring is locked: its client secret cannot be "
-                             "read.")))
+        steps.append(Step("graph", _title("graph"), "done" if has_client_secret else "todo",
+                          _("Tenant {tenant}, app {client}.").format(tenant=entra.tenant_id, client=entra.client_id)
+                          + ("" if has_client_secret else
+                             _(" The keyring is locked: its client secret cannot be read."))))
     if entra is None:
-        steps.append(Step("job", STEP_TITLES["job"], "optional", "Needs Microsoft Graph."))
+        steps.append(Step("job", _title("job"), "optional", _("Needs Microsoft Graph.")))
     elif not entra.service_principal_id:
-        steps.append(Step("job", STEP_TITLES["job"], "todo", "The service principal's object id is missing (Entra "
-                          "admin center > Enterprise applications > the app > Overview > Object ID).", graph_where,
+        steps.append(Step("job", _title("job"), "todo",
+                          _("The service principal's object id is missing (Entra admin center > Enterprise "
+                            "applications > the app > Overview > Object ID)."), graph_where,
                           f"python -m console connections edit {cli_name(conn.name)} --service-principal-id …"))
     elif not entra.job_id:
-        steps.append(Step("job", STEP_TITLES["job"], "todo", "Not found yet: Find the job reads it from the service "
-                          "principal.", graph_where + " > Find the job",
+        steps.append(Step("job", _title("job"), "todo",
+                          _("Not found yet: Find the job reads it from the service principal."),
+                          _("Connection & token > Microsoft Graph > Find the job"),
                           f"python -m console connections find-job {cli_name(conn.name)}"))
     else:
-        steps.append(Step("job", STEP_TITLES["job"], "done", f"Job {entra.job_id}."))
+        steps.append(Step("job", _title("job"), "done", _("Job {job}.").format(job=entra.job_id)))
     try:
         channels = describe_channels(ctx, conn)
     except ConsoleError as exc:
-        steps.append(Step("channel", STEP_TITLES["channel"], "blocked", f"Cannot be read: {exc.message}",
-                          "Unlock the keyring first"))
+        steps.append(Step("channel", _title("channel"), "blocked",
+                          _("Cannot be read: {error}").format(error=exc.message), _("Unlock the keyring first")))
     else:
         tested_last = last_test(ctx, conn)
         tested = ""
@@ -417,31 +456,35 @@ def checklist(ctx: Context, conn: Connection | None, *, now: datetime | None = N
             try:
                 tested_at = fmt(datetime.fromisoformat(str(tested_last["at"])))
             except (KeyError, ValueError):
-                tested_at = "at an unknown time"
-            tested = f" Last Send test {tested_at}: " + ("delivered." if tested_last.get("ok") else "failed.")
+                tested_at = _("at an unknown time")
+            tested = (_(" Last Send test {when}: delivered.") if tested_last.get("ok") else
+                      _(" Last Send test {when}: failed.")).format(when=tested_at)
         if channels:
-            steps.append(Step("channel", STEP_TITLES["channel"], "done" if tested_last and tested_last.get("ok")
-                              else "warning", ", ".join(c["description"] for c in channels) + "."
-                              + (tested or " Not tested yet: use Send test."), "Connection & token > Reminders"))
+            steps.append(Step("channel", _title("channel"), "done" if tested_last and tested_last.get("ok")
+                              else "warning",
+                              _("{channels}.").format(channels=pgettext("list separator", ", ").join(
+                                  c["description"] for c in channels))
+                              + (tested or _(" Not tested yet: use Send test.")), _("Connection & token > Reminders")))
         else:
-            steps.append(Step("channel", STEP_TITLES["channel"], "todo",
-                              "No channel: reminders would only show in the app. An apprise URL (Teams, Slack, "
-                              "e-mail, a webhook…).", "Connection & token > Reminders",
+            steps.append(Step("channel", _title("channel"), "todo",
+                              _("No channel: reminders would only show in the app. An apprise URL (Teams, Slack, "
+                                "e-mail, a webhook…)."), _("Connection & token > Reminders"),
                               f"python -m console token notify-urls set --connection {cli_name(conn.name)} --stdin"))
     runs = last_runs(ctx)
     cli_run = runs.get("cli")
     app_run = runs.get("app")
     line = cron_line(ctx)
-    app_text = (f" While the app runs it also sends due reminders itself (last check {fmt(app_run)})." if app_run else
-                " While the app runs it also sends due reminders itself.")
+    app_text = (_(" While the app runs it also sends due reminders itself (last check {when}).").format(
+                    when=fmt(app_run)) if app_run else
+                _(" While the app runs it also sends due reminders itself."))
     if cli_run and now - cli_run <= DAILY_JOB_FRESH:
-        steps.append(Step("daily", STEP_TITLES["daily"], "done",
-                          f"Last run from the command line {fmt(cli_run)}." + app_text, "", line))
+        steps.append(Step("daily", _title("daily"), "done",
+                          _("Last run from the command line {when}.").format(when=fmt(cli_run)) + app_text, "", line))
     else:
-        steps.append(Step("daily", STEP_TITLES["daily"], "todo",
-                          ("No run from cron in the last 36 hours." if cli_run else "Not seen running yet.")
-                          + " Add the line below to the crontab of the user running the console (crontab -e)."
-                          + app_text, "Set up a tenant > this step", line))
+        steps.append(Step("daily", _title("daily"), "todo",
+                          (_("No run from cron in the last 36 hours.") if cli_run else _("Not seen running yet."))
+                          + _(" Add the line below to the crontab of the user running the console (crontab -e).")
+                          + app_text, _("Set up a tenant > this step"), line))
     return steps
 
 

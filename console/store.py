@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import NotFoundError, StoreError
+from console.i18n import _
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 STORE_FILE = "console.db"
@@ -28,10 +29,10 @@ def migrations() -> list[tuple[int, Path]]:
         match = _MIGRATION_NAME.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
-    numbers = [n for n, _ in found]
+    numbers = [n for n, _path in found]
     if numbers != list(range(1, len(numbers) + 1)):
-        raise StoreError(f"Migration files are not numbered 0001..{len(numbers):04d}: {numbers}.",
-                         "Reinstall the console; its migrations folder is damaged.")
+        raise StoreError(_("Migration files are not numbered 0001..{last}: {numbers}.").format(
+            last=f"{len(numbers):04d}", numbers=numbers), _("Reinstall the console; its migrations folder is damaged."))
     return found
 
 
@@ -58,8 +59,8 @@ class Store:
             conn.execute("PRAGMA busy_timeout=30000")
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"The console's store {self.path} cannot be opened ({exc}).",
-                "Restore it from a backup, or move it aside to start afresh; nothing was changed in it.",
+                _("The console's store {path} cannot be opened ({error}).").format(path=self.path, error=exc),
+                _("Restore it from a backup, or move it aside to start afresh; nothing was changed in it."),
             ) from None
         return conn
 
@@ -124,14 +125,15 @@ class Store:
             current = self.schema_version()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"{self.path} is not a console store or is damaged ({exc}).",
-                "Restore it from a backup, or move it aside to start afresh; nothing was changed in it.",
+                _("{path} is not a console store or is damaged ({error}).").format(path=self.path, error=exc),
+                _("Restore it from a backup, or move it aside to start afresh; nothing was changed in it."),
             ) from None
         if current > latest:
             raise StoreError(
-                f"{self.path} was written by a newer version of the console (store version {current}, "
-                f"this one knows up to {latest}).",
-                "Upgrade the console (pip install -r requirements.txt from the newer checkout); the store was left untouched.",
+                _("{path} was written by a newer version of the console (store version {current}, this one knows "
+                  "up to {latest}).").format(path=self.path, current=current, latest=latest),
+                _("Upgrade the console (pip install -r requirements.txt from the newer checkout); the store was left "
+                  "untouched."),
             )
         for number, path in known:
             if number <= current:
@@ -148,8 +150,10 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StoreError(f"Upgrading the store to version {number} ({path.name}) failed: {exc}.",
-                                 "The store was left at its previous version; report this with the message.") from None
+                raise StoreError(
+                    _("Upgrading the store to version {number} ({file}) failed: {error}.").format(
+                        number=number, file=path.name, error=exc),
+                    _("The store was left at its previous version; report this with the message.")) from None
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -162,8 +166,8 @@ def _gone(exc: sqlite3.IntegrityError) -> Exception:
     """Migration 0006's triggers refuse rows for a connection that does not exist (removed while a fetch, a
     snapshot or an action was running): said in words. Any other integrity error is a bug and stays as it is."""
     if "no such connection" in str(exc):
-        return NotFoundError("The connection was removed while this was being saved; nothing was written.",
-                             "Add the connection again if it is still needed, then repeat what you were doing.")
+        return NotFoundError(_("The connection was removed while this was being saved; nothing was written."),
+                             _("Add the connection again if it is still needed, then repeat what you were doing."))
     return exc
 
 

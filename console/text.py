@@ -20,6 +20,8 @@ import math
 import re
 from typing import Any
 
+from console.i18n import _, fmt_number
+
 #: what a label or a table cell shows at most (the full value stays in tables, JSON and exports)
 DEFAULT_LIMIT = 300
 
@@ -88,7 +90,7 @@ def plain(value: Any, *, limit: int | None = DEFAULT_LIMIT, multiline: bool = Fa
     if not text.strip():
         return empty
     if cut:
-        text += f"… ({cut:,} more characters)"
+        text += _("… ({n} more characters)").format(n=fmt_number(cut))
     return text
 
 

@@ -33,28 +33,34 @@ from console.directory.store import latest_snapshot
 from console.entra.catalogue import error_title, explain_error
 from console.entra.logstore import LOG_COLUMNS, conn_name, get_record, log_count, query_logs, summarise
 from console.entra.records import record_steps
+from console.i18n import N_, _, pgettext
 from console.text import as_text
 
 #: columns of a timeline frame (``at`` is UTC, newest first)
 TIMELINE_COLUMNS = ["at", "source", "what", "outcome", "subject_type", "subject_id", "subject_name", "record_id",
                     "cycle_id", "error_code"]
-SOURCE_ENTRA = "Entra provisioning"
-SOURCE_DIRECTORY = "Directory snapshot"
-#: what an Entra action did, in words: (past tense, infinitive for "failed to ...")
-ACTION_WORDS: dict[str, tuple[str, str]] = {
-    "create": ("created", "create"), "update": ("updated", "update"), "delete": ("deleted", "delete"),
-    "disable": ("disabled", "disable"), "stagedDelete": ("held back the deletion of", "stage the deletion of"),
-    "other": ("processed", "provision"),
+#: the ``source`` column's values (data: compare with these; show them with ``source_label``)
+SOURCE_ENTRA = N_("Entra provisioning")
+SOURCE_DIRECTORY = N_("Directory snapshot")
+#: what an Entra action did, as sentences: (done, failed) with {thing} the object (marked for translation)
+ACTION_SENTENCES: dict[str, tuple[str, str]] = {
+    "create": (N_("Entra created {thing}"), N_("Entra failed to create {thing}")),
+    "update": (N_("Entra updated {thing}"), N_("Entra failed to update {thing}")),
+    "delete": (N_("Entra deleted {thing}"), N_("Entra failed to delete {thing}")),
+    "disable": (N_("Entra disabled {thing}"), N_("Entra failed to disable {thing}")),
+    "stagedDelete": (N_("Entra held back the deletion of {thing}"), N_("Entra failed to stage the deletion of {thing}")),
+    "other": (N_("Entra processed {thing}"), N_("Entra failed to provision {thing}")),
 }
-#: the action column's values as a reader says them (tables, filters, chart labels)
+#: the action column's values as a reader says them (tables, filters, chart labels): English, see ``action_label``
 ACTION_LABELS = {"create": "create", "update": "update", "delete": "delete", "disable": "disable",
                  "stagedDelete": "held delete", "other": "other"}
-#: Entra's modified-property names in words (others are shown as they are)
-PROPERTY_WORDS = {"username": "user name", "emails[type eq \"work\"].value": "e-mail", "externalid": "external id",
-                  "name.givenname": "given name", "name.familyname": "family name", "displayname": "display name",
-                  "active": "active", "members": "members", "title": "job title", "preferredlanguage": "language",
-                  "phonenumbers[type eq \"work\"].value": "phone", "userprincipalname": "user principal name",
-                  "mail": "e-mail"}
+#: Entra's modified-property names in words (others are shown as they are; marked for translation)
+PROPERTY_WORDS = {"username": N_("user name"), "emails[type eq \"work\"].value": N_("e-mail"),
+                  "externalid": N_("external id"), "name.givenname": N_("given name"),
+                  "name.familyname": N_("family name"), "displayname": N_("display name"), "active": N_("active"),
+                  "members": N_("members"), "title": N_("job title"), "preferredlanguage": N_("language"),
+                  "phonenumbers[type eq \"work\"].value": N_("phone"),
+                  "userprincipalname": N_("user principal name"), "mail": N_("e-mail")}
 #: how many Entra records a person's timeline reads at most (newest first)
 PERSON_RECORDS = 500
 
@@ -62,17 +68,32 @@ PERSON_RECORDS = 500
 def short_cycle(cycle_id: Any) -> str:
     """The first 8 characters of a cycle id (enough to tell cycles apart, as git does with commits)."""
     text = as_text(cycle_id)
-    return text[:8] if text else "unknown"
+    return text[:8] if text else pgettext("cycle", "unknown")
 
 
 def action_label(action: Any) -> str:
+    """An Entra action ("create", "stagedDelete", ...) as a reader says it, in the current language."""
     text = as_text(action) or "unknown"
-    return ACTION_LABELS.get(text, text)
+    labels = {"create": pgettext("provisioning action", "create"),
+              "update": pgettext("provisioning action", "update"),
+              "delete": pgettext("provisioning action", "delete"),
+              "disable": pgettext("provisioning action", "disable"),
+              "stagedDelete": pgettext("provisioning action", "held delete"),
+              "other": pgettext("provisioning action", "other"),
+              "unknown": pgettext("provisioning action", "unknown")}
+    return labels.get(text, text)
+
+
+def source_label(source: Any) -> str:
+    """A timeline's ``source`` value (``SOURCE_ENTRA``, ``SOURCE_DIRECTORY``) in the current language."""
+    text = as_text(source) or ""
+    return _(text) if text in (SOURCE_ENTRA, SOURCE_DIRECTORY) else text
 
 
 def property_words(name: Any) -> str:
     text = as_text(name) or "?"
-    return PROPERTY_WORDS.get(text.lower(), text)
+    word = PROPERTY_WORDS.get(text.lower())
+    return _(word) if word is not None else text
 
 
 def record_sentence(action: Any, status: Any, identity_type: Any, name: Any = None, *, person: bool = False,
@@ -85,32 +106,37 @@ def record_sentence(action: Any, status: Any, identity_type: Any, name: Any = No
     after the action ("... (provisioning cycle 7f22bad9): ...")."""
 
     act = as_text(action) or "other"
-    past, infinitive = ACTION_WORDS.get(act, (f"did “{act}” to", f"do “{act}” to"))
     is_group = (as_text(identity_type) or "").lower() == "group"
     label = as_text(name)
     if person:
-        thing = "the account"
+        thing = _("the account")
     elif is_group:
-        thing = f"group {label}" if label else "a group"
+        thing = _("group {name}").format(name=label) if label else _("a group")
     else:
-        thing = label or "a user"
+        thing = label or _("a user")
+    sentences = ACTION_SENTENCES.get(act)
+    if sentences is not None:
+        done, failed = (_(sentences[0]).format(thing=thing), _(sentences[1]).format(thing=thing))
+    else:
+        done = _("Entra did “{action}” to {thing}").format(action=act, thing=thing)
+        failed = _("Entra failed to do “{action}” to {thing}").format(action=act, thing=thing)
     state = (as_text(status) or "").lower()
     code = as_text(error_code)
     why = (explain_error(code)[0] if meaning else error_title(code)) if code else None
-    cycle = f" (provisioning cycle {short_cycle(cycle_id)})" if as_text(cycle_id) else ""
+    cycle = _(" (provisioning cycle {cycle})").format(cycle=short_cycle(cycle_id)) if as_text(cycle_id) else ""
     if state in ("failure", "skipped"):
-        text = (f"Entra failed to {infinitive} {thing}" if state == "failure" else f"Entra skipped {thing}") + cycle
+        text = (failed if state == "failure" else _("Entra skipped {thing}").format(thing=thing)) + cycle
         return f"{text}: {why}" if why else text
-    text = f"Entra {past} {thing}"
+    text = done
     if state == "warning":
-        text += f", with a warning{cycle}{': ' + why if why else ''}"
+        text += _(", with a warning") + cycle + (f": {why}" if why else "")
         return text
     if state and state != "success":
-        text += f" (status {state})"
+        text += _(" (status {status})").format(status=state)
     text += cycle
     changed = [p for p in (properties or []) if p != "active" or act != "disable"]
     if act == "update" and changed:
-        text += ": " + ", ".join(dict.fromkeys(changed))
+        text += ": " + pgettext("list separator", ", ").join(dict.fromkeys(changed))
     return text
 
 
@@ -159,17 +185,18 @@ def resolve_target(row: Mapping[str, Any] | pd.Series, users: pd.DataFrame | Non
     ids = [i for i in (as_text(get("target_id")), anchor) if i]
     external = as_text(get("source_id"))
     names = [n for n in (as_text(get("target_name")), *step_names) if n]
-    fallback = as_text(get("source_name")) or as_text(get("target_name")) or "(no name)"
+    fallback = as_text(get("source_name")) or as_text(get("target_name")) or _("(no name)")
     frame = groups if is_group else users
     kind = "group" if is_group else "user"
     if frame is None or frame.empty:
         return Target(kind, None, fallback, None)
     name_column = "displayName" if is_group else "userName"
-    probes: list[tuple[str, str, list[str]]] = [("id", "SCIM id", ids)]
+    probes: list[tuple[str, str, list[str]]] = [("id", _("SCIM id"), ids)]
     if external:
-        probes.append(("externalId", "Entra object id", [external]))
+        probes.append(("externalId", _("Entra object id"), [external]))
     if names:
-        probes.append((name_column, "name" if is_group else "user name", names))
+        probes.append((name_column, pgettext("found by", "name") if is_group else pgettext("found by", "user name"),
+                       names))
     for column, how, values in probes:
         if column not in frame.columns or not values:
             continue
@@ -257,7 +284,7 @@ def person_records(ctx: Context, conn: Connection | str, identifiers: dict[str, 
 def _modified(ctx: Context, conn: Connection | str, record_id: str) -> list[str]:
 
     try:
-        _, props = record_steps(get_record(ctx, conn, record_id))
+        _steps, props = record_steps(get_record(ctx, conn, record_id))
     except Exception:  # a record whose raw block is unreadable still has its indexed columns
         return []
     return [property_words(p.get("property")) for p in props]

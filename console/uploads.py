@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from charset_normalizer import from_bytes
 
 from console.errors import InvalidInput
+from console.i18n import N_, _, count, fmt_number, ngettext
 
 #: The most bytes shown to the encoding detector (a few ms; a whole 50 MB file: 0.7 s; bench/uploads_bench.py).
 DETECT_SAMPLE = 256 * 1024
@@ -50,18 +51,20 @@ SNIFF_CHARS = 64 * 1024  # the start of the text the delimiter is chosen from (a
 #: More lines with bytes invalid in the detected encoding than this share means the detection is wrong: refuse.
 MAX_BAD_LINE_SHARE = 0.01
 
+#: encodings in words (marked for translation; ``DecodedText.encoding`` holds the translated label)
 _LABELS = {"utf_8": "UTF-8", "cp932": "Shift_JIS (cp932)", "cp1252": "Windows-1252", "latin_1": "Latin-1",
-           "utf_16_le": "UTF-16 LE without BOM", "utf_16_be": "UTF-16 BE without BOM",
-           "utf_32_le": "UTF-32 LE without BOM", "utf_32_be": "UTF-32 BE without BOM"}
+           "utf_16_le": N_("UTF-16 LE without BOM"), "utf_16_be": N_("UTF-16 BE without BOM"),
+           "utf_32_le": N_("UTF-32 LE without BOM"), "utf_32_be": N_("UTF-32 BE without BOM")}
 _BOMS = ((codecs.BOM_UTF32_LE, "utf_32_le", "UTF-32 LE"), (codecs.BOM_UTF32_BE, "utf_32_be", "UTF-32 BE"),
-         (codecs.BOM_UTF8, "utf_8", "UTF-8 with BOM"), (codecs.BOM_UTF16_LE, "utf_16_le", "UTF-16 LE"),
+         (codecs.BOM_UTF8, "utf_8", N_("UTF-8 with BOM")), (codecs.BOM_UTF16_LE, "utf_16_le", "UTF-16 LE"),
          (codecs.BOM_UTF16_BE, "utf_16_be", "UTF-16 BE"))
 _SIGNATURES = (
-    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office 97-2003 file (an Excel .xls workbook?)"),
-    (b"%PDF-", "a PDF document"), (b"\x1f\x8b", "a gzip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"PK\x03\x04", N_("a ZIP archive (an Excel .xlsx workbook is one)")),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", N_("an Office 97-2003 file (an Excel .xls workbook?)")),
+    (b"%PDF-", N_("a PDF document")), (b"\x1f\x8b", N_("a gzip archive")),
+    (b"7z\xbc\xaf\x27\x1c", N_("a 7-Zip archive")), (b"Rar!", N_("a RAR archive")), (b"\x89PNG", N_("a PNG image")),
+    (b"\xff\xd8\xff", N_("a JPEG image")), (b"GIF8", N_("a GIF image")),
+    (b"SQLite format 3\x00", N_("an SQLite database")),
 )
 _MARK = "\ufdd0"  # a Unicode noncharacter: stands for undecodable bytes until their lines are counted
 _ERRORS = "scim-console-upload-mark"
@@ -79,12 +82,13 @@ codecs.register_error(_ERRORS, _mark)
 @dataclass
 class DecodedText:
     text: str
-    encoding: str  # for people: "UTF-8", "UTF-8 with BOM", "UTF-16 LE", "Shift_JIS (cp932)", ...
+    encoding: str  # for people: "UTF-8", "UTF-8 with BOM", "UTF-16 LE", "Shift_JIS (cp932)", ... (translated)
     bad_lines: list[int] = field(default_factory=list)  # 1-based lines with bytes invalid in ``encoding`` (now U+FFFD)
+    codec: str = ""  # Python's name of the encoding ("utf_8", "cp932", ...)
 
     @property
     def is_utf8(self) -> bool:
-        return self.encoding in ("UTF-8", "UTF-8 with BOM")
+        return self.codec == "utf_8" if self.codec else self.encoding in ("UTF-8", "UTF-8 with BOM")
 
 
 @dataclass
@@ -106,10 +110,11 @@ def _preview(text: str, n: int = 40) -> str:
 
 
 class UploadError(InvalidInput):
-    """An upload that cannot be read at all. ``reason`` is the message without the file's name."""
+    """An upload that cannot be read at all. ``reason`` is the message without the file's name (both in the
+    current language)."""
 
     def __init__(self, name: str, reason: str, remedy: str) -> None:
-        super().__init__(f"{name} {reason}.", remedy)
+        super().__init__(_("{name} {reason}.").format(name=name, reason=reason), remedy)
         self.reason = reason
 
 
@@ -117,27 +122,29 @@ def _refuse(name: str, why: str, remedy: str) -> UploadError:
     return UploadError(name, why, remedy)
 
 
-def decode_text(data: bytes, *, name: str = "the file", remedy: str = "") -> DecodedText:
-    """Bytes of an uploaded text file -> text and its encoding, or :class:`UploadError` saying why not."""
-    remedy = remedy or _REMEDY
+def decode_text(data: bytes, *, name: str = "", remedy: str = "") -> DecodedText:
+    """Bytes of an uploaded text file -> text and its encoding, or :class:`UploadError` saying why not (in the
+    current language; ``name`` defaults to "the file", ``remedy`` to saving it as CSV UTF-8)."""
+    name = name or _("the file")
+    remedy = _(remedy or _REMEDY)
     data = bytes(data)
     for signature, what in _SIGNATURES:
         if data.startswith(signature):
-            raise _refuse(name, f"is {what}, not a text file", remedy)
+            raise _refuse(name, _("is {what}, not a text file").format(what=_(what)), remedy)
     for bom, codec, label in _BOMS:
         if data.startswith(bom):
-            return _decode(data[len(bom):], codec, label, name, remedy)
+            return _decode(data[len(bom):], codec, _(label), name, remedy)
     head = data[:DETECT_SAMPLE]
     if b"\x00" in head:
         sample = head[: len(head) - len(head) % 4]
         best = from_bytes(sample, cp_isolation=["utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be"]).best()
         if best is None or best.encoding not in _LABELS:
             at = data.index(b"\x00")
-            raise _refuse(name, f"is not a text file (it holds NUL bytes, the first at byte {at:,}, and is not "
-                                "UTF-16 or UTF-32 either)", remedy)
-        return _decode(data, best.encoding, _LABELS[best.encoding], name, remedy)
+            raise _refuse(name, _("is not a text file (it holds NUL bytes, the first at byte {at}, and is not UTF-16 "
+                                  "or UTF-32 either)").format(at=fmt_number(at)), remedy)
+        return _decode(data, best.encoding, _(_LABELS[best.encoding]), name, remedy)
     try:
-        return DecodedText(data.decode("utf-8"), "UTF-8")
+        return DecodedText(data.decode("utf-8"), "UTF-8", codec="utf_8")
     except UnicodeDecodeError as exc:
         first_bad = exc.start
     if _damaged_utf8(data):
@@ -148,12 +155,12 @@ def decode_text(data: bytes, *, name: str = "the file", remedy: str = "") -> Dec
         sample = sample[: sample.rindex(b"\n") + 1]
     best = from_bytes(sample, cp_isolation=["utf_8", *LEGACY_CANDIDATES]).best()
     if best is None:
-        raise _refuse(name, "is not text in any encoding this console reads (UTF-8, UTF-16, Shift_JIS, "
-                            "Windows-1252, Latin-1)", remedy)
+        raise _refuse(name, _("is not text in any encoding this console reads (UTF-8, UTF-16, Shift_JIS, "
+                              "Windows-1252, Latin-1)"), remedy)
     codec = best.encoding
     if codec == "cp1252" and _undefined_cp1252(data):
         codec = "latin_1"  # bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D): Latin-1 reads them
-    return _decode(data, codec, _LABELS.get(codec, codec), name, remedy)
+    return _decode(data, codec, _(_LABELS.get(codec, codec)), name, remedy)
 
 
 def _damaged_utf8(data: bytes) -> bool:
@@ -174,7 +181,7 @@ def _undefined_cp1252(data: bytes) -> bool:
 def _decode(data: bytes, codec: str, label: str, name: str, remedy: str) -> DecodedText:
     text = data.decode(codec, errors=_ERRORS)
     if _MARK not in text:
-        return DecodedText(text, label)
+        return DecodedText(text, label, codec=codec)
     bad: list[int] = []
     line, pos = 1, 0
     for i in (m.start() for m in re.finditer(_MARK, text)):
@@ -184,15 +191,17 @@ def _decode(data: bytes, codec: str, label: str, name: str, remedy: str) -> Deco
             bad.append(line)
     total = 1 + _count_breaks(text, 0, len(text))
     if len(bad) > max(3, MAX_BAD_LINE_SHARE * total):
-        raise _refuse(name, f"cannot be read as {label}: {len(bad):,} of its {total:,} lines hold bytes that are "
-                            f"not valid {label} ({line_list(bad)})", remedy)
-    return DecodedText(text.replace(_MARK, "\ufffd"), label, bad)
+        raise _refuse(name, _("cannot be read as {encoding}: {bad} of its {total} lines hold bytes that are not "
+                              "valid {encoding} ({lines})").format(encoding=label, bad=fmt_number(len(bad)),
+                                                                   total=fmt_number(total), lines=line_list(bad)),
+                      remedy)
+    return DecodedText(text.replace(_MARK, "\ufffd"), label, bad, codec=codec)
 
 
 def line_list(lines: list[int], most: int = 8) -> str:
-    """``line 3`` / ``lines 3, 17, 40 …`` for messages."""
+    """``line 3`` / ``lines 3, 17, 40 …`` for messages (in the current language)."""
     shown = ", ".join(str(n) for n in lines[:most]) + (" …" if len(lines) > most else "")
-    return f"line{'s' if len(lines) != 1 else ''} {shown}"
+    return ngettext("line {lines}", "lines {lines}", len(lines)).format(lines=shown)
 
 
 def _count_breaks(text: str, start: int, end: int) -> int:
@@ -206,10 +215,10 @@ _FIRST_LINE = re.compile(r"([^\r\n]{0,64})(?:\r\n|\r|\n)")
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
 
 
-_REMEDY = "Save it as CSV UTF-8 (in Excel: File › Save As › “CSV UTF-8 (Comma delimited)”) and upload that."
+_REMEDY = N_("Save it as CSV UTF-8 (in Excel: File › Save As › “CSV UTF-8 (Comma delimited)”) and upload that.")
 
 
-def read_table(source: bytes | DecodedText, *, name: str = "the file", remedy: str = _REMEDY) -> Table:
+def read_table(source: bytes | DecodedText, *, name: str = "", remedy: str = _REMEDY) -> Table:
     """An uploaded CSV -> its rows, with the delimiter, the encoding, notes and the rows that could not be read."""
     table = _parse(source, name, remedy)
     for line, row in table.pop_rows():
@@ -218,7 +227,7 @@ def read_table(source: bytes | DecodedText, *, name: str = "the file", remedy: s
     return table
 
 
-def read_records(source: bytes | DecodedText, *, name: str = "the file", remedy: str = _REMEDY) -> Table:
+def read_records(source: bytes | DecodedText, *, name: str = "", remedy: str = _REMEDY) -> Table:
     """An uploaded CSV with a header row -> :attr:`Table.header` and :attr:`Table.records` (``{name: cell}``;
     missing trailing cells are ""), built row by row (a 50 MB log file's rows are never held twice). Cells
     beyond the named columns are reported in :attr:`Table.problems` with their line."""
@@ -239,8 +248,10 @@ def read_records(source: bytes | DecodedText, *, name: str = "the file", remedy:
         if len(row) > width:
             extra = [c for c in row[width:] if c.strip()]
             if extra:
-                table.problems.append((line, f"{len(extra)} cell(s) beyond the {width} named columns "
-                                             f"(first: {_preview(extra[0])}); they were not read"))
+                table.problems.append((line, _("{cells} beyond the {width} named columns (first: {first}); they "
+                                               "were not read").format(
+                                                   cells=count(len(extra), "{n} cell", "{n} cells"),
+                                                   width=fmt_number(width), first=_preview(extra[0]))))
         if len(row) == width and all_named:
             out.append(dict(zip(header, row, strict=True)))
         elif len(row) >= width:
@@ -270,15 +281,16 @@ def _parse(source: bytes | DecodedText, name: str, remedy: str) -> _Parsed:
     if head and sep and sep.group(1) in DELIMITERS:
         delimiter = sep.group(1)
         text, first_line = text[head.end():], 2
-        notes.append(f"Excel's “sep={'TAB' if delimiter == chr(9) else delimiter}” line read as the delimiter.")
+        notes.append(_("Excel's “sep={delimiter}” line read as the delimiter.").format(
+            delimiter="TAB" if delimiter == chr(9) else delimiter))
     else:
         delimiter = sniff_delimiter(text)
     table = _Parsed(rows=[], lines=[], delimiter=delimiter, encoding=decoded.encoding, notes=notes,
                     bad_lines=list(decoded.bad_lines))
     if decoded.bad_lines:
         listed = line_list(decoded.bad_lines)
-        table.notes.append(f"{listed[0].upper()}{listed[1:]}: bytes that are not valid "
-                           f"{decoded.encoding} were replaced by “\ufffd”.")
+        table.notes.append(_("{lines}: bytes that are not valid {encoding} were replaced by “\ufffd”.").format(
+            lines=f"{listed[0].upper()}{listed[1:]}", encoding=decoded.encoding))
     table._rows = _rows(text, delimiter, first_line, table)
     return table
 
@@ -313,18 +325,22 @@ def _rows(text: str, delimiter: str, first_line: int, table: Table) -> Iterator[
             row.pop()
         yield start, row
     if unwrapped:
-        table.notes.append(f"{unwrapped:,} cell{'s' if unwrapped != 1 else ''} written as =\"…\" (Excel's way of "
-                           "keeping leading zeros) read as the text inside.")
+        table.notes.append(ngettext("{n} cell written as =\"…\" (Excel's way of keeping leading zeros) read as the "
+                                    "text inside.",
+                                    "{n} cells written as =\"…\" (Excel's way of keeping leading zeros) read as the "
+                                    "text inside.", unwrapped).format(n=fmt_number(unwrapped)))
 
 
 def _csv_problem(message: str, start: int, end: int) -> str:
-    span = f"lines {start}–{end}" if end > start else f"line {start}"
+    span = (_("lines {start}–{end}").format(start=start, end=end) if end > start else
+            _("line {line}").format(line=start))
     if "unexpected end of data" in message:
-        return (f"a quoted cell opens on line {start} and never closes; {span} could not be read (a stray "
-                "double quote?)")
+        return _("a quoted cell opens on line {line} and never closes; {span} could not be read (a stray double "
+                 "quote?)").format(line=start, span=span)
     if "field larger than field limit" in message:
-        return f"a cell longer than {csv.field_size_limit():,} characters; {span} could not be read"
-    return f"{span} could not be read as CSV ({message})"
+        return _("a cell longer than {limit} characters; {span} could not be read").format(
+            limit=fmt_number(csv.field_size_limit()), span=span)
+    return _("{span} could not be read as CSV ({error})").format(span=span, error=message)
 
 
 def sniff_delimiter(text: str, *, rows: int = 200) -> str:

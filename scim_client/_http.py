@@ -56,6 +56,8 @@ def classify_transport_error(exc: BaseException, url: str) -> ConnectionFailed:
             return ConnectionFailed(
                 f"TLS certificate of {host} could not be verified",
                 kind="tls",
+                code="tls-certificate",
+                params={"host": host},
                 remedy=(
                     "The server's certificate is not trusted (self-signed, expired, wrong host name, or a "
                     "TLS-inspecting proxy). Fix the certificate or install the proxy's CA; do not turn "
@@ -65,14 +67,18 @@ def classify_transport_error(exc: BaseException, url: str) -> ConnectionFailed:
         return ConnectionFailed(
             f"TLS handshake with {host} failed",
             kind="tls",
+            code="tls-handshake",
+            params={"host": host},
             remedy=(
                 "Check the URL's scheme and port: the server may not speak HTTPS there (try the https:// URL "
                 "the vendor gives), or a proxy is interfering."
             ),
         )
-    message, remedy = _TRANSPORT_TEXT.get(kind, _TRANSPORT_TEXT["other"])
+    known = kind if kind in _TRANSPORT_TEXT else "other"
+    message, remedy = _TRANSPORT_TEXT[known]
+    params = {"host": host, "name": type(exc).__name__}
     return ConnectionFailed(
-        message.format(host=host, name=type(exc).__name__), kind=kind, remedy=remedy
+        message.format(**params), kind=kind, remedy=remedy, code=f"transport-{known}", params=params
     )
 
 
@@ -129,21 +135,28 @@ def decode_json(status: int, content_type: str, body: bytes, secrets: list[str |
     """Parse a JSON body, or raise ProtocolError saying what came back instead."""
     ctype = content_type.lower()
     if "html" in ctype or body[:200].lstrip()[:1] == b"<":
+        quoted = snippet(body, secrets)
         raise ProtocolError(
-            f"the server did not answer in SCIM: HTTP {status} with an HTML page: {snippet(body, secrets)}",
+            f"the server did not answer in SCIM: HTTP {status} with an HTML page: {quoted}",
             status=status,
+            code="not-scim-html",
+            params={"status": status, "body": quoted},
         )
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        truncated = _looks_json(body)
         what = (
             "a truncated or malformed JSON body"
-            if _looks_json(body)
+            if truncated
             else f"a non-JSON body ({ctype or 'no content type'})"
         )
+        quoted = snippet(body, secrets)
         raise ProtocolError(
-            f"the server did not answer in SCIM: HTTP {status} with {what}: {snippet(body, secrets)}",
+            f"the server did not answer in SCIM: HTTP {status} with {what}: {quoted}",
             status=status,
+            code="not-scim-truncated" if truncated else "not-scim-non-json",
+            params={"status": status, "body": quoted, "content_type": ctype},
         ) from None
 
 
@@ -186,9 +199,11 @@ def error_from_response(
         quoted = snippet(body, secrets)
     target = f" ({what})" if what else ""
     tail = f": {detail}" if detail else (f": {quoted}" if quoted else "")
-    kwargs: dict[str, Any] = {"status": status, "scim_type": scim_type, "detail": detail}
+    kwargs: dict[str, Any] = {"status": status, "scim_type": scim_type, "detail": detail,
+                              "params": {"status": status, "what": what, "body": detail or quoted or "",
+                                         "retry_after": retry_after}}
     if status == 401:
-        return AuthenticationError(f"HTTP 401 Unauthorized{target}{tail}", **kwargs)
+        return AuthenticationError(f"HTTP 401 Unauthorized{target}{tail}", code="http-401", **kwargs)
     if status == 403:
         permission = permission_for(operation, detail)
         named = detail is not None and permission is not None and permission.lower() in detail.lower()
@@ -198,26 +213,28 @@ def error_from_response(
             f"whose user has the six SCIM permissions ({', '.join(PERMISSIONS.values())}). Then generate a new token."
         )
         return PermissionDenied(
-            f"HTTP 403 Forbidden{target}{tail}", permission=permission, named=named, remedy=remedy, **kwargs
+            f"HTTP 403 Forbidden{target}{tail}", permission=permission, named=named, remedy=remedy,
+            code="http-403", **kwargs
         )
     if status == 404:
-        return NotFound(f"HTTP 404 Not Found{target}{tail}", **kwargs)
+        return NotFound(f"HTTP 404 Not Found{target}{tail}", code="http-404", **kwargs)
     if status == 409:
-        return Conflict(f"HTTP 409 Conflict{target}{tail}", **kwargs)
+        return Conflict(f"HTTP 409 Conflict{target}{tail}", code="http-409", **kwargs)
     if status == 429:
         wait = f" (server asked to wait {retry_after:.0f} s)" if retry_after else ""
         return RateLimited(
-            f"HTTP 429 Too Many Requests{target}{wait}{tail}", retry_after=retry_after, **kwargs
+            f"HTTP 429 Too Many Requests{target}{wait}{tail}", retry_after=retry_after, code="http-429", **kwargs
         )
     if status >= 500:
-        return ServerError(f"HTTP {status} server error{target}{tail}", **kwargs)
+        return ServerError(f"HTTP {status} server error{target}{tail}", code="http-5xx", **kwargs)
     if status == 413:
         return BadRequest(
             f"HTTP 413 request too large{target}{tail}",
             remedy="Send fewer items at once (smaller batches).",
+            code="http-413",
             **kwargs,
         )
-    return BadRequest(f"HTTP {status}{target}{tail}", **kwargs)
+    return BadRequest(f"HTTP {status}{target}{tail}", code="http-4xx", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -291,6 +308,7 @@ class Transport:
             raise AuthenticationError(
                 "no access token available",
                 remedy="Generate a token (or save the API key so one can be generated), then try again.",
+                code="no-token-available",
             )
         return self.check_token(str(value).strip().strip('"'))
 
@@ -308,6 +326,7 @@ class Transport:
                 "the access token contains spaces or characters that cannot be sent in an HTTP header",
                 remedy="Paste the token again without surrounding quotes, spaces or line breaks, or generate a "
                 "new one.",
+                code="token-unsendable",
             )
         return token
 
@@ -410,6 +429,8 @@ class Transport:
                         "different path); the client does not follow redirects so the token is never sent "
                         "elsewhere."
                     ),
+                    code="not-scim-redirect",
+                    params={"status": status, "location": location},
                 ) from None
             if status == 204 or not body.strip():
                 return Answer(status, None, resp_headers, content_type, body)

@@ -131,9 +131,11 @@ class ScimClient:
             raise ScimError(
                 f"the SCIM base URL {base!r} is not an http(s) URL",
                 remedy="Enter the full SCIM base URL, e.g. https://api-au.6clicks.io/scim",
+                code="bad-scim-url",
+                params={"url": base},
             )
         if token is None or (isinstance(token, str) and not token.strip()):
-            raise ScimError("no access token given", remedy="Generate or paste an access token first.")
+            raise ScimError("no access token given", remedy="Generate or paste an access token first.", code="no-token")
         self.base_url = base
         self.max_concurrency = max(1, int(max_concurrency))
         self.page_size = int(page_size) if page_size else None
@@ -184,7 +186,7 @@ class ScimClient:
                 exc.attempts = exc.attempts or count.attempts
                 return Probe.from_error(exc, self.base_url)
         return Probe("ok", f"the SCIM service at {self.base_url} accepted the token", "", answer.status,
-                     attempts=count.attempts)
+                     attempts=count.attempts, code="probe-ok", params={"url": self.base_url})
 
     def service_provider_config(self) -> dict[str, Any]:
         """The server's ServiceProviderConfig (cached after the first success)."""
@@ -195,6 +197,7 @@ class ScimClient:
                     raise ProtocolError(
                         "the server did not answer in SCIM: ServiceProviderConfig is not a JSON object",
                         status=answer.status,
+                        code="not-scim-config",
                     )
                 self._config = answer.data
             return self._config
@@ -404,6 +407,8 @@ class ScimClient:
                         f"the server answered HTTP {answer.status} to the create without the new resource, and "
                         "it cannot be found",
                         status=answer.status,
+                        code="create-lost",
+                        params={"status": answer.status},
                     )
                 return found
             return parse(created)
@@ -549,6 +554,8 @@ class ScimClient:
             raise ProtocolError(
                 f"the server did not answer in SCIM: HTTP {status} without a resource (no 'id')",
                 status=status,
+                code="not-scim-resource",
+                params={"status": status},
             )
         return data
 

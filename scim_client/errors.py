@@ -3,16 +3,21 @@
 Every error carries the HTTP status (when there was one), the SCIM ``scimType`` and ``detail`` (when the server
 sent a SCIM error), a ``remedy`` an administrator can act on, and ``attempts``: how many HTTP attempts were made
 before it was raised (set by the transport on every error it raises, retries and a token refresh included; 0 for
-errors raised before anything was sent). ``str(error)`` is the message followed by the
-remedy. No error ever contains an access token, an API key or an ``Authorization`` header: bodies quoted in
-messages are sanitized, and the client raises these errors ``from None`` so no httpx exception (whose request
-carries the headers) is chained to them.
+errors raised before anything was sent). ``str(error)`` is the message followed by the remedy. No error ever
+contains an access token, an API key or an ``Authorization`` header: bodies quoted in messages are sanitized, and
+the client raises these errors ``from None`` so no httpx exception (whose request carries the headers) is chained
+to them.
+
+``code`` names the message's wording (stable: ``"http-403"``, ``"transport-refused"``, ``"token-html"``...) and
+``params`` holds the values formatted into it (host, status, the server's detail, a nested error...), so that a
+caller can word the same message in another language without parsing English (the console does, in
+``console.errors``). Errors raised without a code have ``code == ""``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # The six permissions a 6clicks API key's user needs (reference/6clicks.md), keyed by the CLI-style names.
@@ -52,8 +57,12 @@ class ScimError(Exception):
         detail: str | None = None,
         remedy: str | None = None,
         attempts: int = 0,
+        code: str = "",
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         self.message = message
+        self.code = code
+        self.params: dict[str, Any] = dict(params) if params else {}
         self.status = status
         self.scim_type = scim_type
         self.detail = detail

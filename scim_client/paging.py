@@ -83,12 +83,16 @@ def read_list_response(
             f"the server did not answer in SCIM: HTTP {status} with an empty body where a ListResponse was "
             "expected",
             status=status,
+            code="list-empty",
+            params={"status": status},
         )
     if not isinstance(data, dict):
         raise ProtocolError(
             f"the server did not answer in SCIM: HTTP {status} with a JSON {type(data).__name__} where a "
             "ListResponse object was expected",
             status=status,
+            code="list-not-object",
+            params={"status": status, "type": type(data).__name__},
         )
     resources = data.get("Resources")
     total = data.get("totalResults")
@@ -107,6 +111,8 @@ def read_list_response(
             f"the server did not answer in SCIM: HTTP {status}, 'Resources' is a {type(resources).__name__}, "
             "not a list",
             status=status,
+            code="list-resources-not-list",
+            params={"status": status, "type": type(resources).__name__},
         )
     if total is not None:
         try:
@@ -120,11 +126,13 @@ def read_list_response(
     ):
         # Neither a count nor items nor paging fields: not an (empty) page, whatever its "schemas" claim.
         # Reading it as "no more users" would make a whole directory look deleted.
+        fields = ", ".join(sorted(map(str, data))[:10]) or "none"
         raise ProtocolError(
             f"the server did not answer in SCIM: HTTP {status} with a JSON object that is not a usable "
-            f"ListResponse: no totalResults and no Resources (fields: "
-            f"{', '.join(sorted(map(str, data))[:10]) or 'none'})",
+            f"ListResponse: no totalResults and no Resources (fields: {fields})",
             status=status,
+            code="list-unusable",
+            params={"status": status, "fields": fields},
         )
     items = [parse(r) for r in resources if isinstance(r, dict)]
     return items, total
@@ -207,8 +215,11 @@ class PageStream(Generic[T]):
         self._started = True
         return self._run()
 
-    def _fail(self, message: str, remedy: str | None = None) -> PagingError:
-        return PagingError(f"listing {self.what}: {message}", remedy=remedy)
+    def _fail(self, message: str, remedy: str | None = None, *, code: str = "",
+              **params: Any) -> PagingError:
+        """A PagingError; ``code`` and ``params`` (``what`` added) word it again in another language."""
+        return PagingError(f"listing {self.what}: {message}", remedy=remedy, code=code,
+                           params={"what": self.what, **params})
 
     def _note_total(self, total: int | None) -> None:
         if total is None:
@@ -221,13 +232,15 @@ class PageStream(Generic[T]):
                 remedy="Such a count is not plausible for this directory: the service provider reports a wrong "
                 "totalResults (a defect on its side). Nothing from this listing was kept and no snapshot is "
                 "stored from it; report it to the service provider with the time of the listing.",
+                code="paging-implausible-total", total=total, most=lim.max_results,
             )
         if self._first_total is None:
             self._first_total = total
         elif total > 2 * self._first_total + 1000:
             raise self._fail(
                 f"the server's totalResults kept growing during one listing, from {self._first_total:,} to "
-                f"{total:,}: it announces more {self.what} than it serves")
+                f"{total:,}: it announces more {self.what} than it serves",
+                code="paging-total-grows", first=self._first_total, total=total)
         self.totals.add(total)
         self.total_results = total
 
@@ -247,7 +260,7 @@ class PageStream(Generic[T]):
         self.count += len(out)
         if self.count > self._limits.max_results:
             raise self._fail(f"the server served more than {self._limits.max_results:,} {self.what}, the most a "
-                             "listing accepts")
+                             "listing accepts", code="paging-too-many", most=self._limits.max_results)
         if items:
             if out:
                 self._fresh_pages += 1
@@ -257,14 +270,16 @@ class PageStream(Generic[T]):
                     raise self._fail(
                         f"{self._stale_pages:,} pages brought only {self.what} already listed (or without an id), "
                         f"against {self._fresh_pages:,} with new ones: the server repeats its pages instead of "
-                        "serving the announced ones")
+                        "serving the announced ones", code="paging-repeats", stale=self._stale_pages,
+                        fresh=self._fresh_pages)
         return out
 
     def _count_request(self) -> None:
         self.requests += 1
         if self.requests > self._limits.max_requests:
             raise self._fail(f"more than {self._limits.max_requests:,} requests were needed to list "
-                             f"{self.total_results if self.total_results is not None else 'the'} {self.what}")
+                             f"{self.total_results if self.total_results is not None else 'the'} {self.what}",
+                             code="paging-requests", most=self._limits.max_requests, total=self.total_results)
 
     def _report(self, total: int | None) -> None:
         if self._progress:
@@ -290,9 +305,12 @@ class PageStream(Generic[T]):
             if self.requests + needed > self._limits.max_requests:
                 raise self._fail(
                     f"the server announced {total:,} {self.what} but serves {step} per page: listing them would "
-                    f"take {needed:,} requests, more than the {self._limits.max_requests:,} a listing may make")
+                    f"take {needed:,} requests, more than the {self._limits.max_requests:,} a listing may make",
+                    code="paging-page-too-small", total=total, step=step, needed=needed,
+                    most=self._limits.max_requests)
         if total is not None and not got and total > 1000:
-            raise self._fail(f"the server announced {total:,} {self.what} but its first page is empty")
+            raise self._fail(f"the server announced {total:,} {self.what} but its first page is empty",
+                             code="paging-first-empty", total=total)
         out = self._take(first.items)
         del first  # a first page of large groups can be tens of MB: do not keep it for the whole pass
         if total is not None:
@@ -400,13 +418,15 @@ class PageStream(Generic[T]):
                 where = f"an empty page at startIndex {end_at:,}" if end_at is not None else "a gap in its pages"
                 raise self._fail(
                     f"the server returned {where} and then {self.what} at startIndex {beyond:,}, while announcing "
-                    f"{f'{total:,}' if total is not None else 'no total'}: its pages contradict each other")
+                    f"{f'{total:,}' if total is not None else 'no total'}: its pages contradict each other",
+                    code="paging-contradicts", end_at=end_at, beyond=beyond, total=total)
             self._extra_reasons.append(f"{self.what} appeared after an empty page")
         if end_at is not None and total is not None and len(self.totals) <= 1 \
                 and total - self.count > max(self.count, 1000):
             raise self._fail(
                 f"the server announced {total:,} {self.what} but its pages ended after {self.count:,} (an empty "
-                f"page at startIndex {end_at:,})")
+                f"page at startIndex {end_at:,})", code="paging-ended-early", total=total, count=self.count,
+                end_at=end_at)
 
 
 @dataclass(slots=True)

@@ -46,13 +46,16 @@ PROBE_PREFIX = "scim-console-probe-"
 @dataclass(frozen=True)
 class PermissionCheck:
     """The answer for one permission. ``request`` says what was sent, in words; ``status`` is the HTTP status
-    (None when no answer came)."""
+    (None when no answer came); ``code`` and ``params`` word ``message`` again in another language (as
+    :class:`~scim_client.errors.ScimError`'s do)."""
 
     key: str
     verdict: Verdict
     request: str
     status: int | None
     message: str
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def granted(self) -> bool:
@@ -74,13 +77,15 @@ def _impossible_id() -> str:
     return f"00000000-0000-4000-8000-{secrets.token_hex(6)}"
 
 
-def _verdict_for(exc: ScimError) -> tuple[Verdict, str]:
+def _verdict_for(exc: ScimError) -> tuple[Verdict, str, str, dict[str, Any]]:
+    """(verdict, message, code, params) for the error a permission check's request was answered with."""
     if isinstance(exc, PermissionDenied):
-        return "missing", exc.message
+        return "missing", exc.message, exc.code, exc.params
     if isinstance(exc, (BadRequest, NotFound, Conflict)):
         return "granted", (f"answered {exc.status}: permitted callers are refused for the request itself "
-                           "(this relies on the server checking permission before the request's content)")
-    return "unclear", exc.message
+                           "(this relies on the server checking permission before the request's content)"), \
+            "perm-refused-as-expected", {"status": exc.status}
+    return "unclear", exc.message, exc.code, exc.params
 
 
 def _send(client: ScimClient, method: str, path: str, body: Any, operation: str) -> tuple[int, Any]:
@@ -95,16 +100,19 @@ def probe_permissions(client: ScimClient) -> list[PermissionCheck]:
     checks: list[PermissionCheck] = []
     read = client.probe()
     if read.outcome == "rejected":
-        raise AuthenticationError(read.message, status=read.status, remedy=read.remedy)
+        raise AuthenticationError(read.message, status=read.status, remedy=read.remedy, code=read.code,
+                                  params=read.params)
     if read.outcome in ("unreachable", "tls"):
-        raise ConnectionFailed(read.message, remedy=read.remedy)
+        raise ConnectionFailed(read.message, remedy=read.remedy, code=read.code, params=read.params)
     if read.ok:
         checks.append(PermissionCheck(INTEGRATIONS, "granted", "GET Users (one user)", read.status,
-                                      "reading users works"))
+                                      "reading users works", "perm-read-works"))
     elif read.outcome == "forbidden":
-        checks.append(PermissionCheck(INTEGRATIONS, "missing", "GET Users (one user)", read.status, read.message))
+        checks.append(PermissionCheck(INTEGRATIONS, "missing", "GET Users (one user)", read.status, read.message,
+                                      read.code, read.params))
     else:
-        checks.append(PermissionCheck(INTEGRATIONS, "unclear", "GET Users (one user)", read.status, read.message))
+        checks.append(PermissionCheck(INTEGRATIONS, "unclear", "GET Users (one user)", read.status, read.message,
+                                      read.code, read.params))
     nowhere = _impossible_id()
     members_op = patch.add_members([_impossible_id()])
     active_op = patch.set_active(True)
@@ -120,29 +128,42 @@ def probe_permissions(client: ScimClient) -> list[PermissionCheck]:
         (MANAGE_MEMBERS, "PATCH", f"Groups/{nowhere}", "group_members", members_op,
          "PATCH members of a group id that does not exist", ""),
     ]
+    params: dict[str, Any]
     for key, method, path, operation, body, words, created_in in requests:
         try:
             status, data = _send(client, method, path, body, operation)
         except AuthenticationError:
             raise
         except ScimError as exc:
-            verdict, message = _verdict_for(exc)
-            checks.append(PermissionCheck(key, verdict, words, exc.status, message))
+            verdict, message, code, found = _verdict_for(exc)
+            checks.append(PermissionCheck(key, verdict, words, exc.status, message, code, found))
             continue
         message = f"the server accepted it ({status}) where it should have refused the request itself"
+        params = {"status": status}
         if created_in and isinstance(data, dict) and isinstance(data.get("id"), str):
-            message += _remove(client, created_in, data["id"])
-        checks.append(PermissionCheck(key, "unclear", words, status, message))
+            note, cleanup = _removal(client, created_in, data["id"])
+            message += note
+            params.update(cleanup)
+        checks.append(PermissionCheck(key, "unclear", words, status, message, "perm-accepted", params))
     return checks
 
 
-def _remove(client: ScimClient, kind: str, rid: str) -> str:
+def _removal(client: ScimClient, kind: str, rid: str) -> tuple[str, dict[str, Any]]:
+    """Delete what a check created: the note for the check's message, and the same as params (``created``:
+    user or group, ``created_id``, ``cleanup_error``: the ScimError when it could not be deleted, else None)."""
+    what = kind[:-1].lower()
     try:
         client._http.request("DELETE", f"{kind}/{rid}", operation="delete_user" if kind == "Users"
                              else "delete_group", what="removing what a permission check created")
-        return f"; what it created ({kind[:-1].lower()} {rid}) was deleted again"
+        return (f"; what it created ({what} {rid}) was deleted again",
+                {"created": what, "created_id": rid, "cleanup_error": None})
     except ScimError as exc:
-        return f"; it created {kind[:-1].lower()} {rid}, which could not be deleted ({exc.message}): delete it by hand"
+        return (f"; it created {what} {rid}, which could not be deleted ({exc.message}): delete it by hand",
+                {"created": what, "created_id": rid, "cleanup_error": exc})
+
+
+def _remove(client: ScimClient, kind: str, rid: str) -> str:
+    return _removal(client, kind, rid)[0]
 
 
 def _id_of(resource: Any) -> str | None:
@@ -172,21 +193,25 @@ def full_probe(client: ScimClient, *, token_hex: Callable[[int], str] = secrets.
         except AuthenticationError:
             raise
         except PermissionDenied as exc:
-            result.checks.append(PermissionCheck(key, "missing", words, exc.status, exc.message))
+            result.checks.append(PermissionCheck(key, "missing", words, exc.status, exc.message, exc.code,
+                                                 exc.params))
             return None
         except ScimError as exc:
-            result.checks.append(PermissionCheck(key, "unclear", words, exc.status, exc.message))
+            result.checks.append(PermissionCheck(key, "unclear", words, exc.status, exc.message, exc.code,
+                                                 exc.params))
             return None
-        result.checks.append(PermissionCheck(key, "granted", words, 200, "done"))
+        result.checks.append(PermissionCheck(key, "granted", words, 200, "done", "perm-done"))
         return value if value is not None else True
 
     try:
         read = client.probe()
         if read.outcome == "rejected":
-            raise AuthenticationError(read.message, status=read.status, remedy=read.remedy)
+            raise AuthenticationError(read.message, status=read.status, remedy=read.remedy, code=read.code,
+                                      params=read.params)
         result.checks.append(PermissionCheck(INTEGRATIONS, "granted" if read.ok else
                                              "missing" if read.outcome == "forbidden" else "unclear",
-                                             "GET Users (one user)", read.status, read.message))
+                                             "GET Users (one user)", read.status, read.message, read.code,
+                                             read.params))
         user = step(CREATE_USERS, f"create the inactive probe user {user_name}",
                     lambda: client.create_user(user_name, email=user_name, given_name="SCIM console",
                                                family_name="probe", active=False))
@@ -216,6 +241,7 @@ def full_probe(client: ScimClient, *, token_hex: Callable[[int], str] = secrets.
             merged[check.key] = check
     for key in PERMISSION_ORDER:  # a step never reached says why
         merged.setdefault(key, PermissionCheck(key, "unclear", "not tried", None,
-                                               "an earlier step failed, so this one could not be tried"))
+                                               "an earlier step failed, so this one could not be tried",
+                                               "perm-not-tried"))
     result.checks = [merged[k] for k in PERMISSION_ORDER]
     return result

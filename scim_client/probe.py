@@ -18,8 +18,8 @@ outcome         when                                                            
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .errors import (
     AuthenticationError,
@@ -41,7 +41,8 @@ NOT_SCIM_REMEDY = (
 @dataclass(frozen=True, slots=True)
 class Probe:
     """The answer to "does this token work against this SCIM base URL". Holds no token; ``message`` and
-    ``remedy`` are the error's own (sanitized) text."""
+    ``remedy`` are the error's own (sanitized) text; ``code`` and ``params`` word ``message`` again in another
+    language (as :class:`~scim_client.errors.ScimError`'s do; ``params`` may hold the error behind it)."""
 
     outcome: ProbeOutcome
     message: str
@@ -50,6 +51,8 @@ class Probe:
     permission: str | None = None  # forbidden: the missing permission
     named: bool = False  # forbidden: the server's message named it (else it is the one reading users needs)
     attempts: int = 0  # HTTP attempts made
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def ok(self) -> bool:
@@ -59,18 +62,21 @@ class Probe:
     def from_error(cls, error: ScimError, base_url: str) -> Probe:
         """The probe's answer when the test request (or building the client) failed with ``error``."""
         attempts = error.attempts
+        same: dict[str, Any] = {"code": error.code, "params": error.params}  # the message is the error's own
         if isinstance(error, AuthenticationError):
-            return cls("rejected", error.message, error.remedy, error.status, attempts=attempts)
+            return cls("rejected", error.message, error.remedy, error.status, attempts=attempts, **same)
         if isinstance(error, PermissionDenied):
             return cls("forbidden", error.message, error.remedy, error.status, permission=error.permission,
-                       named=error.named, attempts=attempts)
+                       named=error.named, attempts=attempts, **same)
         if isinstance(error, NotFound):
             return cls("not-scim", f"there is no SCIM endpoint at {base_url}: {error.message}", NOT_SCIM_REMEDY,
-                       error.status, attempts=attempts)
+                       error.status, attempts=attempts, code="probe-no-endpoint",
+                       params={"url": base_url, "error": error})
         if isinstance(error, ProtocolError):
             return cls("not-scim", f"{base_url} is not a SCIM endpoint: {error.message}",
-                       error.remedy or NOT_SCIM_REMEDY, error.status, attempts=attempts)
+                       error.remedy or NOT_SCIM_REMEDY, error.status, attempts=attempts, code="probe-not-scim",
+                       params={"url": base_url, "error": error})
         if isinstance(error, ConnectionFailed):
             outcome: ProbeOutcome = "tls" if error.kind == "tls" else "unreachable"
-            return cls(outcome, error.message, error.remedy, None, attempts=attempts)
-        return cls("error", error.message, error.remedy, error.status, attempts=attempts)
+            return cls(outcome, error.message, error.remedy, None, attempts=attempts, **same)
+        return cls("error", error.message, error.remedy, error.status, attempts=attempts, **same)

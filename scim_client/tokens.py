@@ -128,11 +128,13 @@ def _extract_token(body: bytes, content_type: str, status: int, api_key: str) ->
     text = body.decode("utf-8", errors="replace").strip()
     lowered = text[:200].lower()
     if "html" in content_type.lower() or lowered.startswith(("<!doctype", "<html", "<")):
+        quoted = snippet(body, [api_key])
         raise TokenExchangeError(
-            f"the token endpoint answered with an HTML page (HTTP {status}), not a token: "
-            f"{snippet(body, [api_key])}",
+            f"the token endpoint answered with an HTML page (HTTP {status}), not a token: {quoted}",
             status=status,
             kind="html",
+            code="token-html",
+            params={"status": status, "body": quoted},
             remedy=(
                 "Check the API base URL: it must be the 6clicks API host for your region "
                 "(for example https://api-au.6clicks.io), not the web app address; the token is requested "
@@ -161,15 +163,20 @@ def _extract_token(body: bytes, content_type: str, status: int, api_key: str) ->
             f"the token endpoint answered HTTP {status} without an accessToken (fields: {fields})",
             status=status,
             kind="missing-token",
+            code="token-missing",
+            params={"status": status, "fields": fields},
             remedy=(
                 "The server did not issue a token. Check that the URL is the 6clicks API base URL and that "
                 "the API key is active; generate the token in 6clicks' Swagger page if this persists."
             ),
         )
+    quoted = snippet(body, [api_key])
     raise TokenExchangeError(
-        f"the token endpoint did not answer in JSON (HTTP {status}): {snippet(body, [api_key])}",
+        f"the token endpoint did not answer in JSON (HTTP {status}): {quoted}",
         status=status,
         kind="not-json",
+        code="token-not-json",
+        params={"status": status, "body": quoted},
         remedy="Check the API base URL; something other than the 6clicks API answered.",
     )
 
@@ -186,7 +193,8 @@ def exchange_api_key(
     """Exchange a 6clicks API key for an access token (long-lived by default)."""
     if not api_key or not api_key.strip():
         raise TokenExchangeError(
-            "no API key given", kind="no-key", remedy="Paste the 6clicks API key (Settings → Developer API)."
+            "no API key given", kind="no-key", remedy="Paste the 6clicks API key (Settings → Developer API).",
+            code="no-api-key",
         )
     base = api_base_url.strip().rstrip("/")
     if not base.lower().startswith(("http://", "https://")):
@@ -194,6 +202,8 @@ def exchange_api_key(
             f"the API base URL {base!r} is not an http(s) URL",
             kind="bad-url",
             remedy="Enter the API base URL with its scheme, e.g. https://api-au.6clicks.io",
+            code="token-bad-url",
+            params={"url": base},
         )
     url = base + TOKEN_PATH
     issued_at = datetime.now(UTC)
@@ -210,7 +220,8 @@ def exchange_api_key(
         failure: ConnectionFailed = classify_transport_error(exc, url)
         kind = {"tls": "tls", "dns": "unreachable", "refused": "unreachable"}.get(failure.kind, failure.kind)
         raise TokenExchangeError(
-            f"could not reach the token endpoint: {failure.message}", kind=kind, remedy=failure.remedy
+            f"could not reach the token endpoint: {failure.message}", kind=kind, remedy=failure.remedy,
+            code="token-unreachable", params={"error": failure},
         ) from None
     status = response.status_code
     content_type = response.headers.get("content-type", "")
@@ -219,16 +230,21 @@ def exchange_api_key(
             f"the API key was rejected (HTTP {status})",
             status=status,
             kind="rejected",
+            code="key-rejected",
+            params={"status": status},
             remedy=(
                 "Check the API key: it may be mistyped, deleted, or its 6clicks user removed or missing the "
                 "'Integrations' permission. Create a new API key in 6clicks and paste it again."
             ),
         )
     if status == 404 or status == 405:
+        quoted = snippet(content, [api_key])
         raise TokenExchangeError(
-            f"no token endpoint at this address (HTTP {status}): {snippet(content, [api_key])}",
+            f"no token endpoint at this address (HTTP {status}): {quoted}",
             status=status,
             kind="wrong-url",
+            code="token-wrong-url",
+            params={"status": status, "body": quoted},
             remedy=(
                 "Check the API base URL: the token is requested from {API base}/auth-api/1.0/auth/token; "
                 "use the API host (e.g. https://api-au.6clicks.io), without /scim."
@@ -237,10 +253,13 @@ def exchange_api_key(
     if status >= 400:
         if "html" in content_type.lower():
             _extract_token(content, content_type, status, api_key)  # raises the HTML error
+        quoted = snippet(content, [api_key])
         raise TokenExchangeError(
-            f"the token endpoint failed (HTTP {status}): {snippet(content, [api_key])}",
+            f"the token endpoint failed (HTTP {status}): {quoted}",
             status=status,
             kind="server",
+            code="token-server",
+            params={"status": status, "body": quoted},
             remedy="Try again in a few minutes; if it persists, contact 6clicks support.",
         )
     token, fields = _extract_token(content, content_type, status, api_key)

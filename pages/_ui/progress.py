@@ -33,6 +33,7 @@ def run_with_progress(work: Callable[[Callable[[str, float], None]], T], bar: De
         except BaseException as exc:  # handed to the script thread
             failure.append(exc)
 
+    # the worker runs in a copy of this run's context: it speaks the run's language (console.i18n)
     worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), name="console-ui-work",
                               daemon=True)
     worker.start()
