@@ -113,10 +113,3 @@ class TerminalSafe:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
-
-
-def count(n: int, singular: str, plural: str | None = None) -> str:
-    """``n`` with the right noun form and a thousands separator: ``count(1, "person", "people")`` -> "1 person",
-    ``count(2_000, "user")`` -> "2,000 users". The one way the console words a number of things."""
-    word = singular if n == 1 else (plural if plural is not None else singular + "s")
-    return f"{n:,} {word}"

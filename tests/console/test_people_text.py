@@ -97,10 +97,9 @@ def test_plain_never_lets_an_invisible_character_through(text: str) -> None:
 
 
 def test_count_words_a_number_of_things() -> None:
-    from console.text import count
+    from console.i18n import count, use_language
 
-    assert count(0, "person", "people") == "0 people"
-    assert count(1, "person", "people") == "1 person"
-    assert count(2, "person", "people") == "2 people"
-    assert count(1, "group") == "1 group"
-    assert count(12_345, "group") == "12,345 groups"
+    with use_language("en"):
+        assert count(0, "{n} person", "{n} people") == "0 people"
+        assert count(1, "{n} person", "{n} people") == "1 person"
+        assert count(12_345, "{n} group", "{n} groups") == "12,345 groups"

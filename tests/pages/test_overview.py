@@ -7,8 +7,11 @@ from datetime import timedelta
 
 from streamlit.testing.v1 import AppTest
 
-from console.text import count
 from tests.pages.conftest import APP, app, assert_clean, texts, unescape
+
+
+def count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _metric(at, label: str) -> str:
