@@ -1,5 +1,8 @@
 """Read-back verification of what a run changed, and repair when a server destroyed more than it was asked to.
 
+Over 500 lines because the read-back and the repair of each kind of change are one contract: split, a
+check would sit apart from its repair.
+
 A service provider can answer a write with success and still get it wrong: apply ``excludedAttributes`` to
 the resource it reads in a read-modify-write PATCH (members vanish), treat "add members" as "replace
 members", or ignore ``active``. So every change a run makes is read back:

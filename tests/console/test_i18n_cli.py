@@ -218,7 +218,7 @@ def test_doctor_reconcile_and_users_reports_in_japanese(world: dict[str, Any]) -
     ja = cli(world, "ja_JP.UTF-8", "reconcile", "--connection", "Prod", expect=(1, 2))
     lines = ja.stdout.strip().splitlines()
     assert "SCIM 管理外: 1" in lines and any("jit.person@contoso.example" in line for line in lines)
-    assert lines[0].startswith("'Prod' の照合 (スナップショットのみ。6clicks は ") and lines[0].endswith(" UTC 時点)")
+    assert lines[0].startswith("'Prod' の照合 (6clicks のみ。6clicks は ") and lines[0].endswith(" UTC 時点)")
     assert any(line.startswith("SCIM 管理外: ") for line in lines) and any(line.startswith("競合: ") for line in lines)
     assert lines[-1] in ("正常: 問題なし。", "警告: 不一致あり。", "重大: 孤立アカウントがアクセス可能です。")
     assert "注意: " in ja.stdout  # the note that Microsoft Graph is not set up (its text is the core's)

@@ -232,11 +232,11 @@ def test_reconcile_in_japanese_tables_chart_and_csv(console_home: Any, demo_box:
     assert set(orphans["理由"]) <= {"Entra に存在しない (この ID のオブジェクトがない)", "Entra で無効",
                                     "Entra でアプリに割り当てられていない"}
     drift = next(f for f in frames if "属性" in f.columns)
-    assert list(drift.columns) == ["userName", "属性", "6clicks の値", "Entra の値", "externalId", "対処"]
+    assert list(drift.columns) == ["userName", "属性", "6clicks の値", "Entra の値", "externalId", "対処方法"]
     members = next(f for f in frames if "どちら側か" in f.columns)
     missing = next(f for f in frames if "エラー コード" in f.columns)
-    assert {"upn", "entraId", "mail", "givenName", "surname", "ゲスト", "メモ", "日時", "説明", "対処"} <= set(missing.columns)
-    ours = [str(v) for f, columns in ((orphans, ["理由"]), (drift, ["属性", "対処"]), (members, ["どちら側か"]),
+    assert {"upn", "entraId", "mail", "givenName", "surname", "ゲスト", "メモ", "日時", "説明", "対処方法"} <= set(missing.columns)
+    ours = [str(v) for f, columns in ((orphans, ["理由"]), (drift, ["属性", "対処方法"]), (members, ["どちら側か"]),
                                       (missing, ["メモ"])) for c in columns for v in f[c] if v]
     assert ours and not english_sentences(ours)
     [figure] = plotly_specs(at)

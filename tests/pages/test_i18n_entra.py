@@ -374,7 +374,7 @@ def test_job_health_schedule_and_schema_words_in_japanese():
     soon = NextCycle("expected", NOW + timedelta(minutes=25), DEFAULT_INTERVAL, NOW)
     quarantined = NextCycle("quarantine", NOW + timedelta(hours=6), DEFAULT_INTERVAL, NOW)
     with use_language("ja"):
-        assert next_cycle_words(soon, fmt, NOW) == ("25 分後", f"{fmt(soon.at)} (25 分後) の予定です "
+        assert next_cycle_words(soon, fmt, NOW) == ("あと 25 分", f"{fmt(soon.at)} (あと 25 分) の予定です "
                                                                "(サイクルは 40 分ごとに実行されます)。")
         assert next_cycle_words(quarantined, fmt, NOW)[0] == "検疫中"
         assert relative(NOW - timedelta(days=3), NOW) == "3 日前" and relative(NOW - timedelta(minutes=5), NOW) == "5 分前"
