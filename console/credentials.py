@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
@@ -38,6 +37,12 @@ from keyrings.cryptfile.file import EncryptedKeyring
 
 from console.errors import ConsoleError, InvalidInput
 from console.i18n import N_, _
+from console.keyring_info import MIN_PASSPHRASE_LENGTH as MIN_PASSPHRASE_LENGTH
+from console.keyring_info import MIN_PASSPHRASE_WORDS as MIN_PASSPHRASE_WORDS
+from console.keyring_info import PASSPHRASE_RULE as PASSPHRASE_RULE
+from console.keyring_info import WAYS_OUT, BackendInfo, passphrase_problem, passphrase_remedy
+from console.keyring_info import kind_words as _kind
+from console.keyring_info import passphrase_rule as passphrase_rule
 
 log = logging.getLogger(__name__)
 
@@ -49,96 +54,9 @@ ENV_FILE = "SCIM_CONSOLE_KEYRING_FILE"
 MODES = ("auto", "system", "cryptfile", "session", "memory")
 CACHE_SECONDS = 30.0
 
-#: the ways out when no keyring can hold secrets (marked for translation: shown with ``_(WAYS_OUT)``)
-WAYS_OUT = N_(
-    "Use a desktop keyring (Secret Service/GNOME Keyring, KWallet, macOS Keychain or Windows Credential Manager); "
-    "on a headless server set SCIM_CONSOLE_KEYRING=cryptfile and give a passphrase in "
-    "SCIM_CONSOLE_KEYRING_PASSPHRASE (or at the hidden prompt) to keep secrets in an encrypted file; "
-    "or set SCIM_CONSOLE_KEYRING=session to keep them in memory only until the console stops."
-)
-#: the secret kinds in words
-_KIND_WORDS = {"api_key": N_("API key"), "access_token": N_("access token"),
-               "graph_client_secret": N_("Graph client secret"), "notify_urls": N_("notification URLs")}
-
-
-def _kind(kind: str) -> str:
-    return _(_KIND_WORDS[kind]) if kind in _KIND_WORDS else kind
-
 
 class CredentialsError(ConsoleError):
     """The keyring cannot be used (insecure, locked, wrong passphrase, refused an operation)."""
-
-
-MIN_PASSPHRASE_LENGTH = 12
-MIN_PASSPHRASE_WORDS = 4
-#: the rule in English (``passphrase_rule()`` words it in the operator's language)
-PASSPHRASE_RULE = (f"at least {MIN_PASSPHRASE_LENGTH} characters, or {MIN_PASSPHRASE_WORDS} or more words "
-                   "separated by spaces (e.g. four unrelated words)")
-
-
-def passphrase_rule() -> str:
-    """What a new keyring's passphrase must be, in the current language."""
-    return _("at least {length} characters, or {words} or more words separated by spaces (e.g. four unrelated "
-             "words)").format(length=MIN_PASSPHRASE_LENGTH, words=MIN_PASSPHRASE_WORDS)
-
-
-def passphrase_problem(passphrase: str) -> str | None:
-    """Why ``passphrase`` is too weak for a new encrypted keyring, or None when it is acceptable.
-
-    The rule: at least 12 characters, or a passphrase of four or more words (of two letters or more); in both
-    cases at least five different characters (``aaaaaaaaaaaa`` is refused). Checked only when a keyring is
-    created: an existing keyring opens with whatever passphrase it was created with."""
-    text = passphrase or ""
-    if not text.strip():
-        return _("The passphrase is empty.")
-    words = [w for w in text.split() if len(w) >= 2]
-    if len(text) < MIN_PASSPHRASE_LENGTH and len(words) < MIN_PASSPHRASE_WORDS:
-        return _("The passphrase is too short ({n} characters).").format(n=len(text))
-    if len(set(text)) < 5:
-        return _("The passphrase uses too few different characters.")
-    return None
-
-
-def _passphrase_remedy() -> str:
-    return _("Choose a passphrase of {rule}; nothing was created.").format(rule=passphrase_rule())
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    """The keyring in use. ``label`` and ``remedy`` are read in the current language: the English texts are kept
-    (``label_text``, ``remedy_text``, marked with ``N_``) with the ``values`` formatted into them, because one
-    credential store serves every operator of the app, whatever language each reads."""
-
-    name: str  # e.g. "keyring.backends.SecretService.Keyring"
-    secure: bool  # False: the console refuses to store secrets there
-    label_text: str  # one line for people, e.g. "Encrypted file keyring ({path})"
-    remedy_text: str = ""  # what to do when not secure / not usable
-    mode: str = ""  # the SCIM_CONSOLE_KEYRING mode that chose it
-    persistent: bool = True  # False for session/memory: secrets vanish when the process ends
-    locked: bool = False  # an encrypted file keyring still waiting for its passphrase
-    values: tuple[tuple[str, str], ...] = ()  # what fills the texts' placeholders (paths, names)
-
-    @property
-    def label(self) -> str:
-        """One line for people, e.g. "Encrypted file keyring (~/.local/share/python_keyring/...)"."""
-        return _filled(self.label_text, self.values)
-
-    @property
-    def remedy(self) -> str:
-        """What to do when not secure / not usable."""
-        return _filled(self.remedy_text, self.values)
-
-
-def _filled(text: str, values: tuple[tuple[str, str], ...]) -> str:
-    translated = _(text) if text else ""
-    if not values:
-        return translated
-    for template in (translated, text):
-        try:
-            return template.format(**dict(values))
-        except (KeyError, IndexError, ValueError):
-            continue
-    return text
 
 
 class MemoryKeyring(keyring_backend.KeyringBackend):
@@ -232,7 +150,7 @@ def _default_passphrase_provider(creating: bool = False) -> str | None:
     first = getpass.getpass(_("New keyring passphrase: "))
     problem = passphrase_problem(first)
     if problem:
-        raise CredentialsError(problem, _passphrase_remedy())
+        raise CredentialsError(problem, passphrase_remedy())
     if getpass.getpass(_("Repeat the passphrase: ")) != first:
         raise CredentialsError(_("The two passphrases differ."), _("Run the command again; nothing was created."))
     return first
@@ -313,7 +231,7 @@ class CredentialStore:
                                    _("Type the same passphrase in both fields; nothing was created."))
         problem = passphrase_problem(passphrase)
         if problem:
-            raise CredentialsError(problem, _passphrase_remedy())
+            raise CredentialsError(problem, passphrase_remedy())
         self.unlock(passphrase)
         return str(self.file_path)
 
@@ -334,7 +252,7 @@ class CredentialStore:
                 if problem:
                     raise CredentialsError(
                         _("A new encrypted keyring ({path}) needs a stronger passphrase. {problem}").format(
-                            path=path, problem=problem), _passphrase_remedy())
+                            path=path, problem=problem), passphrase_remedy())
             try:
                 self._backend.keyring_key = passphrase  # type: ignore[union-attr]  # verifies against the file
             except (ValueError, AssertionError):

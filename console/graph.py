@@ -25,73 +25,24 @@ import httpx
 from console.connections import Connection
 from console.context import Context
 from console.errors import ConsoleError
+from console.graph_permissions import GRAPH_PERMISSIONS as GRAPH_PERMISSIONS
+from console.graph_permissions import PERM_DIRECTORY as PERM_DIRECTORY
+from console.graph_permissions import PERM_LOGS as PERM_LOGS
+from console.graph_permissions import PERM_READ as PERM_READ
+from console.graph_permissions import PERM_WRITE as PERM_WRITE
+from console.graph_permissions import FeaturePermissions as FeaturePermissions
+from console.graph_permissions import permissions_for as permissions_for
+from console.graph_permissions import permissions_lines as permissions_lines
+from console.graph_permissions import shown_permissions
 from console.i18n import N_, _, count
 from scim_client import RetryPolicy, failure_kind
 
 log = logging.getLogger(__name__)
 
 SCOPE = "https://graph.microsoft.com/.default"
-PERM_LOGS = "AuditLog.Read.All"
-PERM_DIRECTORY = "Directory.Read.All"
-PERM_READ = "Synchronization.Read.All"
-PERM_WRITE = "Synchronization.ReadWrite.All"
 # The SCIM client's rules (429, 502-504; as Microsoft's own Graph SDKs, not 500), with longer waits: Graph
 # throttles for longer. A wait that would end more than two minutes after the first attempt is not started.
 GRAPH_RETRY = RetryPolicy(max_retries=4, budget_seconds=120.0, backoff_base=0.5, backoff_cap=30.0)
-
-
-@dataclass(frozen=True)
-class FeaturePermissions:
-    """One console feature that uses Microsoft Graph and the least application permissions it needs."""
-
-    key: str
-    feature: str  # marked with N_: shown with _(feature)
-    permissions: tuple[str, ...]
-    note: str = ""  # marked with N_: shown with _(note)
-
-    @property
-    def text(self) -> str:
-        """The permissions as one stable text ("AuditLog.Read.All and Directory.Read.All"): what
-        ``GraphError.permission`` holds. ``shown`` words it in the current language."""
-        return " and ".join(self.permissions)
-
-    @property
-    def shown(self) -> str:
-        """The permissions in words, in the current language ("AuditLog.Read.All と Directory.Read.All")."""
-        if len(self.permissions) < 2:
-            return "".join(self.permissions)
-        return _("{first} and {last}").format(first=", ".join(self.permissions[:-1]), last=self.permissions[-1])
-
-
-#: The one list of Graph application permissions, per feature, least privilege first. README, the Connection &
-#: token page, the set-up checklist and Sync history all show this list; GraphClient names it on a 403.
-#: Provisioning logs: Microsoft's "List provisioningObjectSummary" needs AuditLog.Read.All *and*
-#: Directory.Read.All for application access (see docs/console-core.md).
-GRAPH_PERMISSIONS: tuple[FeaturePermissions, ...] = (
-    FeaturePermissions("logs", N_("Provisioning logs (Sync history, failure alerts)"), (PERM_LOGS, PERM_DIRECTORY),
-                       N_("needs an Entra ID P1 or P2 tenant")),
-    FeaturePermissions("job", N_("Job status and finding the job id"), (PERM_READ,)),
-    FeaturePermissions("directory", N_("Reconciliation (who is assigned to the app in Entra, and their attributes)"),
-                       (PERM_DIRECTORY,), N_("or User.Read.All, GroupMember.Read.All and Application.Read.All")),
-    FeaturePermissions("write", N_("Pushing a new token to Entra, restart, provision on demand"), (PERM_WRITE,),
-                       N_("includes the job-status permission")),
-)
-
-
-def permissions_for(key: str) -> str:
-    """The permissions of one feature of ``GRAPH_PERMISSIONS`` as text, e.g. "AuditLog.Read.All and
-    Directory.Read.All"."""
-    return next(p.text for p in GRAPH_PERMISSIONS if p.key == key)
-
-
-def permissions_lines() -> list[str]:
-    """``GRAPH_PERMISSIONS`` as lines for people: "Provisioning logs (…): AuditLog.Read.All and …"."""
-    return [f"{_(p.feature)}: {p.shown}" + (f" ({_(p.note)})" if p.note else "") for p in GRAPH_PERMISSIONS]
-
-
-def shown_permissions(text: str) -> str:
-    """A ``permissions_for`` text (``GraphError.permission``) in the current language."""
-    return next((p.shown for p in GRAPH_PERMISSIONS if p.text == text), text)
 
 
 class GraphError(ConsoleError):
