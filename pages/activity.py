@@ -241,7 +241,7 @@ def detail(conn: Connection, action_id: int) -> None:
                                 "result": st.column_config.TextColumn(_("Result"), width=110),
                                 "note": st.column_config.TextColumn(_("Note"), width=150),
                                 "error": st.column_config.TextColumn(_("Error"), width=150),
-                                "what to do": st.column_config.TextColumn(_("What to do"), width=150)})
+                                "what to do": st.column_config.TextColumn(pgettext("remedy", "What to do"), width=150)})
     dircache.csv_download(_("Download the per-person results (CSV)"), items, f"action-{action.id}",
                           key=f"activity.items_csv.{action.id}")
     with st.expander(_("Timeline")):
