@@ -99,7 +99,8 @@ def _cell(text: str, width: int) -> str:
     return out + " " * (width - used)
 
 
-def print_plan(plan: Plan, out: TextIO = sys.stdout, rows: int = PREVIEW_ROWS) -> None:
+def print_plan(plan: Plan, out: TextIO | None = None, rows: int = PREVIEW_ROWS) -> None:
+    out = out or sys.stdout  # read when called: the CLI wraps stdout for terminals after this module is imported
     print(_("Preview: {label} on connection “{name}”").format(label=shown(plan.label), name=plan.connection), file=out)
     print("  " + _("{changing} will change, {skipped} skipped").format(changing=plan.count, skipped=len(plan.skipped)),
           file=out)
@@ -156,7 +157,8 @@ class StderrProgress:
         self.last = done
 
 
-def print_result(result: BatchResult, as_json: bool, out: TextIO = sys.stdout) -> int:
+def print_result(result: BatchResult, as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # read when called, as in print_plan
     if as_json:
         print(json.dumps({"action_id": result.batch_id, "state": result.state, "counts": result.counts,
                           "stop_reason": result.stop_reason, "stop_remedy": result.stop_remedy,
