@@ -11,6 +11,7 @@ from console.connections import Connection
 from console.context import Context
 from console.directory.store import directory_size
 from console.doctor.confirmations import last_run
+from console.entra.catalogue import cycle_state_text, job_status_text
 from console.entra.logstore import range_start
 from console.i18n import N_, _, count, fmt_number, language
 from console.notify.alerts import current_alerts
@@ -71,7 +72,7 @@ def health_panel(conn: Connection) -> None:
     a, b, c, d = st.columns(4)
     # the job's status, schedule, states and quarantine reason are Graph's words: shown as text
     unknown = _("unknown")
-    a.metric(_("Job status"), md_escape(ov.status, empty=_("not polled")),
+    a.metric(_("Job status"), md_escape(job_status_text(ov.status) if ov.status else None, empty=_("not polled")),
              help=_("Schedule: {schedule}; polled {ago}").format(
                  schedule=md_escape(ov.schedule_state, empty=unknown), ago=fmt.ago(ov.last_polled)))
     last = ov.last_cycle
@@ -84,7 +85,7 @@ def health_panel(conn: Connection) -> None:
              help=_("Failed provisioning records in the last 24 hours."))
     next_words = sentence[:1].lower() + sentence[1:] if language() == "en" else sentence
     if last and last.get("state"):
-        st.caption(_("Last cycle state: {state}. Next cycle: {next}").format(state=md_escape(last["state"]),
+        st.caption(_("Last cycle state: {state}. Next cycle: {next}").format(state=md_escape(cycle_state_text(last["state"])),
                                                                              next=next_words))
     else:
         st.caption(_("Next cycle: {next}").format(next=next_words))

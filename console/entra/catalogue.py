@@ -177,6 +177,15 @@ def job_status_text(code: str | None) -> str:
     return words.get(text.lower(), text)
 
 
+def cycle_state_text(state: str | None) -> str:
+    """The last cycle's state from Graph (``lastExecution.state``: Succeeded, Failed, EntryLevelErrors) in words,
+    in the current language; another value as Graph says it."""
+    text = str(state or "")
+    words = {"succeeded": pgettext("cycle state", "Succeeded"), "failed": pgettext("cycle state", "Failed"),
+             "entrylevelerrors": pgettext("cycle state", "Some objects failed (EntryLevelErrors)")}
+    return words.get(text.lower(), text)
+
+
 def explain_error(code: str | None) -> tuple[str, str]:
     """(what it means, suggested fix) for an Entra error code in the current language; generic text for unknown
     codes."""
