@@ -90,12 +90,17 @@ def running_app(home: Path, **env_extra: str) -> Iterator[dict]:
         log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def require_chromium() -> None:
+    """Debian's Chromium is required in CI (.ci/run installs it) and skipped without elsewhere."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
             pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
         pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    require_chromium()
     with running_app(tmp_path_factory.mktemp("console-home"), SCIM_CONSOLE_DEMO_USERS=str(DEMO_USERS)) as app:
         yield app
 
@@ -104,10 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
-        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
+    require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_dashboard import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.browser.test_dashboard import (  # noqa: F401 - browser: the module-scoped fixture, shared
     OperatorBrowser,
     _idle,
     _no_exception,
     _shot,
+    browser,
+    require_chromium,
     running_app,
 )
 
@@ -54,35 +54,14 @@ CUT_OFF = """(scope) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("/usr/bin/chromium is missing (CI installs Debian's chromium)")
-        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
+    require_chromium()
     # no SCIM_CONSOLE_LANG: the browser's language decides
     with running_app(tmp_path_factory.mktemp("console-home-ja"), SCIM_CONSOLE_DEMO_USERS="300",
                      SCIM_CONSOLE_LANG="") as app:
         yield app
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[OperatorBrowser]:
-    import os
-
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("/usr/bin/chromium is missing: sudo apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield OperatorBrowser(b)
-        finally:
-            b.close()
-
-
-def japanese_page(browser: OperatorBrowser) -> Any:
+def japanese_page(browser: OperatorBrowser) -> Any:  # noqa: F811 - the shared fixture
     return browser.new_context(locale="ja-JP", viewport=VIEWPORT).new_page()
 
 
@@ -117,7 +96,7 @@ def _overview_ready(page: Any, server: dict) -> None:
     _idle(page)
 
 
-def test_every_page_in_japanese_without_a_click(server: dict, browser: OperatorBrowser) -> None:
+def test_every_page_in_japanese_without_a_click(server: dict, browser: OperatorBrowser) -> None:  # noqa: F811
     page = japanese_page(browser)
     _overview_ready(page, server)
     nav = _nav(page).inner_text()
@@ -166,7 +145,7 @@ def _pick(page: Any, language: str) -> None:
     _idle(page)
 
 
-def test_the_picker_switches_to_english_and_remembers_it(server: dict, browser: OperatorBrowser) -> None:
+def test_the_picker_switches_to_english_and_remembers_it(server: dict, browser: OperatorBrowser) -> None:  # noqa: F811
     page = japanese_page(browser)
     _overview_ready(page, server)
     try:
