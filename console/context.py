@@ -11,6 +11,7 @@ from pathlib import Path
 
 from console import credentials as keyring_credentials
 from console.credentials import CredentialStore
+from console.memory import use_returning_arrow_pool
 from console.paths import data_dir as default_data_dir
 from console.store import STORE_FILE, Store
 
@@ -47,6 +48,7 @@ def open_context(
     # Everything the console writes (store, snapshots, logs, exports) is the operator's alone, even in a data
     # folder someone created with a looser mode: files 0600, folders 0700.
     os.umask(0o077)
+    use_returning_arrow_pool()  # a process's whole-directory phases give their memory back (console.memory)
     path = Path(data_dir) if data_dir else default_data_dir()
     path.mkdir(parents=True, exist_ok=True)
     store = Store.open(path)

@@ -19,14 +19,19 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from console.connections import Connection, connection_id
 from console.context import Context
 from console.graph import GraphClient, GraphError, permissions_for
+from console.reconcile.compare import arrow_text
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,7 @@ MAX_TEXT = 256
 
 @dataclass
 class EntraSide:
-    users: pd.DataFrame            # USER_COLUMNS, one row per Entra user (the whole tenant)
-    assigned_users: set[str]       # user ids assigned directly
+    users: pd.DataFrame            # USER_COLUMNS + in_scope, one row per Entra user (the whole tenant)
     groups: pd.DataFrame           # id, displayName: the groups assigned to the app
     members: pd.DataFrame          # group_id, user_id: transitive members (users) of the assigned groups
     mode: str                      # "full" (every user read) or "delta" (changes applied to the cached copy)
@@ -49,9 +53,11 @@ class EntraSide:
     seconds: float = 0.0           # wall time of the Entra read
     group_changes: int = 0         # groups reported by the groups' delta round (all of them on a full read)
 
-    @property
+    @cached_property
     def in_scope(self) -> set[str]:
-        return self.assigned_users | set(self.members["user_id"])
+        """Entra object ids of the users in the app's scope (assigned directly or through a group): the
+        ``in_scope`` column as a set, for lookups one by one."""
+        return set(self.users.loc[self.users["in_scope"], "id"].astype(object))
 
 
 def _text(value: Any) -> str | None:
@@ -133,15 +139,18 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     with ThreadPoolExecutor(max_workers=2) as reader:
         users_future = reader.submit(_read_users, ctx, conn, graph, users_counter, full=full)
         groups_future = reader.submit(_read_groups, ctx, conn, graph, groups_counter, full=full)
-        assigned_users, groups = _read_assignments(graph, counter)  # on an error, the pool waits for the others
+        assigned, groups = _read_assignments(graph, counter)  # on an error, the pool waits for the others
     users, mode, changes = users_future.result()  # re-raises the read's error
     group_changes = groups_future.result()
     counter[0] += users_counter[0] + groups_counter[0]
-    known = users["id"]
+    known = pc.utf8_lower(arrow_text(users["id"]))
     members = _cached_members(ctx, conn, [gid for gid, _name in groups])
     # people deleted in Entra are in no scope, whatever a cached membership says
-    members = members[members["user_id"].isin(known)].reset_index(drop=True)
-    assigned_users &= set(known)
+    member_ids = pc.utf8_lower(arrow_text(members["user_id"]))
+    members = members[np.asarray(pc.is_in(member_ids, value_set=known).to_numpy(zero_copy_only=False), dtype=bool)]
+    members = members.reset_index(drop=True)
+    scope = pa.concat_arrays([pc.utf8_lower(assigned), member_ids]) if len(members) else pc.utf8_lower(assigned)
+    users["in_scope"] = np.asarray(pc.is_in(known, value_set=scope).to_numpy(zero_copy_only=False), dtype=bool)
     warnings: list[str] = []
     no_mail = int(users["mail"].isna().sum())
     if no_mail:
@@ -151,27 +160,30 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     if guests:
         warnings.append(f"{guests} guest user(s) (#EXT# userPrincipalName): compared like members; their mail is "
                         "their home organisation's.")
-    return EntraSide(users, assigned_users, pd.DataFrame(groups, columns=["id", "displayName"]), members,
+    return EntraSide(users, pd.DataFrame(groups, columns=["id", "displayName"]), members,
                      mode, changes, counter[0], warnings, round(time.perf_counter() - started, 2),
                      group_changes)
 
 
-def _read_assignments(graph: GraphClient, counter: list[int]) -> tuple[set[str], list[tuple[str, str]]]:
-    """(users assigned directly, assigned groups (id, name))."""
+def _read_assignments(graph: GraphClient, counter: list[int]) -> tuple[pa.Array, list[tuple[str, str]]]:
+    """(users assigned directly, assigned groups (id, name)). The users' ids are kept page by page as Arrow
+    strings, so 100,000 assignments leave no Python strings behind."""
     sp = quote(graph.service_principal_id, safe="")
-    assigned_users: set[str] = set()
+    assigned: list[pa.Array] = []
     groups: list[tuple[str, str]] = []
     for page in _pages(graph, f"servicePrincipals/{sp}/appRoleAssignedTo", "read the app's assignments",
-                       {"$top": PAGE}, counter):
+                       {"$top": PAGE, "$select": "principalId,principalType,principalDisplayName"}, counter):
+        users = []
         for a in page["value"]:
             if not isinstance(a, dict):
                 continue
             pid, kind = _text(a.get("principalId")), str(a.get("principalType") or "")
             if pid and kind == "User":
-                assigned_users.add(pid)
+                users.append(pid)
             elif pid and kind == "Group":
                 groups.append((pid, _text(a.get("principalDisplayName")) or pid))
-    return assigned_users, list(dict.fromkeys(groups))
+        assigned.append(pa.array(users, pa.string()))
+    return (pa.concat_arrays(assigned) if assigned else pa.array([], pa.string())), list(dict.fromkeys(groups))
 
 
 def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: list[int], *, full: bool) -> int:
