@@ -100,7 +100,7 @@ def run(quick: bool) -> dict[str, Any]:
     metrics.append(h.metric("delta run on the latest snapshot: wall time", delta_keep["seconds"], "s"))
     metrics.append(h.metric("delta run with a fresh 6clicks snapshot: wall time", delta_refresh["seconds"], "s"))
     metrics.append(h.metric("delta run: peak RSS", delta_keep["peak_mb"], "MB"))
-    notes = [f"full: {full.get('graph_pages')} Graph pages read in {full.get('entra_seconds')} s (beside the 6clicks "
+    notes = [f"full: {full.get('graph_pages')} Graph pages read in {full.get('entra_seconds')} s (after the 6clicks "
              f"snapshot), counts {full.get('counts')}",
              f"delta after {changed} tenant changes (the simulator's churn): {delta_keep.get('changes')} changed "
              f"users, {delta_keep.get('group_changes')} changed groups, {delta_keep.get('graph_pages')} Graph pages",

@@ -44,6 +44,7 @@ ACTIVE_IN_ENTRA = N_("True (assigned and enabled)")
 REASON_GONE = N_("gone from Entra (no object with this id)")
 REASON_DISABLED = N_("disabled in Entra")
 REASON_UNASSIGNED = N_("not assigned to the app in Entra")
+REASON_NESTED = N_("only in a group nested in an assigned group (Entra provisions direct members only)")
 NOTE_JIT = N_("a 6clicks account with this e-mail or name exists without externalId (created just in time?)")
 KIND_DUPLICATE_ID = N_("duplicate externalId")
 KIND_DUPLICATE_MAIL = N_("duplicate e-mail")
@@ -53,7 +54,7 @@ SIDE_6CLICKS = N_("only in 6clicks (not a member in Entra)")
 SIDE_ENTRA = N_("only in Entra (not a member in 6clicks)")
 # the words above, which ``localize`` translates wherever they stand in these columns
 WORDS = frozenset({*(m[2] for m in MAPPED), FIX_UPDATE, FIX_REACTIVATE, ACTIVE_IN_ENTRA, REASON_GONE,
-                   REASON_DISABLED, REASON_UNASSIGNED, NOTE_JIT, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
+                   REASON_DISABLED, REASON_UNASSIGNED, REASON_NESTED, NOTE_JIT, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
                    EFFECT_DUPLICATE_ID, EFFECT_DUPLICATE_MAIL, SIDE_6CLICKS, SIDE_ENTRA})
 WORD_COLUMNS = ("reason", "note", "attribute", "in_entra", "fix", "kind", "effect", "side")
 
@@ -189,7 +190,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
             entra_users: pd.DataFrame | None, entra_groups: pd.DataFrame | None = None, entra_members: pd.DataFrame | None = None,
             failures: pd.DataFrame | None = None) -> Result:
     """``users``/``groups``/``memberships``: a snapshot's frames. ``entra_*`` as ``EntraSide`` holds them (the
-    users with their ``in_scope`` column; None: no Graph settings, so only the snapshot-only categories).
+    users with their ``in_scope`` and ``nested_only`` columns; None: no Graph settings, so only the snapshot-only categories).
     ``failures``: source_id, at, error_code,
     explanation, fix (the latest failed provisioning record per Entra object).
 
@@ -204,6 +205,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     ekey = _norm(arrow_text(entra_users["id"]))
     e_scope = entra_users["in_scope"].fillna(False).astype(bool).to_numpy()
     e_enabled = _flag(entra_users["enabled"], True)
+    e_nested = _flag(entra_users["nested_only"], False)
 
     ukey = _norm(arrow_text(users["externalId"]))
     managed_rows = np.flatnonzero(_bools(pc.is_valid(ukey)) & ~_bools(
@@ -219,6 +221,8 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     reason[~found] = REASON_GONE
     reason[found & ~enabled] = REASON_DISABLED
     reason[found & enabled & ~scoped] = REASON_UNASSIGNED
+    nested = np.where(found, e_nested[at], False) if len(e_nested) else np.zeros(len(at), bool)
+    reason[found & enabled & ~scoped & nested] = REASON_NESTED
     orphan = active[managed_rows] & (reason != "")
     tables["orphans"] = _sorted(users[["id", "userName", "email", "externalId"]].iloc[managed_rows[orphan]].assign(
         reason=reason[orphan]), "userName")

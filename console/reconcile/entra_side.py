@@ -1,11 +1,16 @@
 """Entra's side of a reconciliation, read through Microsoft Graph: who is assigned to the enterprise app (users
-directly, and the transitive members of assigned groups) and the attributes the guide maps.
+directly, and the members of assigned groups) and the attributes the guide maps.
+
+Scope follows Entra's assignment-based scoping: a user is in scope when assigned directly or a *direct* member of
+an assigned group. Entra does not provision the members of groups nested in an assigned group (nested groups are
+not supported for assignment); those people are expanded here anyway, so the run can name them ("reaches the app
+only through a nested group") instead of leaving an admin to wonder why they never arrive or were disabled.
 
 Users come from ``/users/delta`` and groups with their direct members from ``/groups/delta`` (``members@delta``):
 the first run reads the tenant and keeps Graph's ``@odata.deltaLink`` of each; later runs call those links and
 apply only what changed to the cached copies (tables ``entra_users``, ``entra_groups``, ``entra_group_members``),
-so a second reconciliation reads the changes, not the tenant. The transitive members of the assigned groups are
-computed here from the cached direct members (nested groups expanded, cycles cut). The app's assignments are read
+so a second reconciliation reads the changes, not the tenant. The members of the assigned groups, direct and
+through nested groups, are computed here from the cached direct members (cycles cut). The app's assignments are read
 again each run (an assignment is neither a user nor a group change; it is a page or two). Any page that fails
 ends the run with an error: a reconciliation never goes on with part of a directory (it would report everyone
 else as orphans).
@@ -31,6 +36,7 @@ import pyarrow.compute as pc
 from console.connections import Connection, connection_id
 from console.context import Context
 from console.graph import GraphClient, GraphError, permissions_for
+from console.i18n import count
 from console.reconcile.compare import arrow_text
 
 log = logging.getLogger(__name__)
@@ -43,9 +49,10 @@ MAX_TEXT = 256
 
 @dataclass
 class EntraSide:
-    users: pd.DataFrame            # USER_COLUMNS + in_scope, one row per Entra user (the whole tenant)
+    users: pd.DataFrame            # USER_COLUMNS + in_scope + nested_only, one row per Entra user (the tenant)
     groups: pd.DataFrame           # id, displayName: the groups assigned to the app
-    members: pd.DataFrame          # group_id, user_id: transitive members (users) of the assigned groups
+    members: pd.DataFrame          # group_id, user_id: direct members (users) of the assigned groups
+    nested: pd.DataFrame           # group_id, user_id: members only through a group nested in an assigned one
     mode: str                      # "full" (every user read) or "delta" (changes applied to the cached copy)
     changes: int = 0               # users changed since the last run (delta mode)
     requests: int = 0              # Graph pages read
@@ -144,23 +151,41 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     group_changes = groups_future.result()
     counter[0] += users_counter[0] + groups_counter[0]
     known = pc.utf8_lower(arrow_text(users["id"]))
-    members = _cached_members(ctx, conn, [gid for gid, _name in groups])
+    reached = _cached_members(ctx, conn, [gid for gid, _name in groups])
     # people deleted in Entra are in no scope, whatever a cached membership says
-    member_ids = pc.utf8_lower(arrow_text(members["user_id"]))
-    members = members[np.asarray(pc.is_in(member_ids, value_set=known).to_numpy(zero_copy_only=False), dtype=bool)]
-    members = members.reset_index(drop=True)
-    scope = pa.concat_arrays([pc.utf8_lower(assigned), member_ids]) if len(members) else pc.utf8_lower(assigned)
+    reached_ids = pc.utf8_lower(arrow_text(reached["user_id"]))
+    alive = np.asarray(pc.is_in(reached_ids, value_set=known).to_numpy(zero_copy_only=False), dtype=bool)
+    direct = reached["direct"].to_numpy(dtype=bool)
+    members = reached.loc[alive & direct, ["group_id", "user_id"]].reset_index(drop=True)
+    nested = reached.loc[alive & ~direct, ["group_id", "user_id"]].reset_index(drop=True)
+    scope = pa.concat_arrays([pc.utf8_lower(assigned), reached_ids.filter(pa.array(alive & direct))])
     users["in_scope"] = np.asarray(pc.is_in(known, value_set=scope).to_numpy(zero_copy_only=False), dtype=bool)
+    via_nested = reached_ids.filter(pa.array(alive & ~direct))
+    users["nested_only"] = np.asarray(pc.is_in(known, value_set=via_nested).to_numpy(zero_copy_only=False),
+                                      dtype=bool) & ~users["in_scope"].to_numpy()
     warnings: list[str] = []
+    nested_only = int(users["nested_only"].sum())
+    if nested_only:
+        warnings.append(count(
+            nested_only,
+            "{n} Entra user reaches the app only through a group nested in an assigned group: Entra provisions "
+            "direct members only, so they are out of scope. Assign their own group to the app (or them directly) "
+            "if they should have access.",
+            "{n} Entra users reach the app only through a group nested in an assigned group: Entra provisions "
+            "direct members only, so they are out of scope. Assign their own group to the app (or them directly) "
+            "if they should have access."))
     no_mail = int(users["mail"].isna().sum())
     if no_mail:
-        warnings.append(f"{no_mail} Entra user(s) have no mail: they cannot be matched by e-mail, only by "
-                        "externalId (objectId).")
+        warnings.append(count(
+            no_mail, "{n} Entra user has no mail: they can be matched by externalId (objectId) only, not by e-mail.",
+            "{n} Entra users have no mail: they can be matched by externalId (objectId) only, not by e-mail."))
     guests = int(users["guest"].sum())
     if guests:
-        warnings.append(f"{guests} guest user(s) (#EXT# userPrincipalName): compared like members; their mail is "
-                        "their home organisation's.")
-    return EntraSide(users, pd.DataFrame(groups, columns=["id", "displayName"]), members,
+        warnings.append(count(
+            guests, "{n} guest user (#EXT# userPrincipalName): compared like members; their mail is their home "
+            "organisation's.", "{n} guest users (#EXT# userPrincipalName): compared like members; their mail is "
+            "their home organisation's."))
+    return EntraSide(users, pd.DataFrame(groups, columns=["id", "displayName"]), members, nested,
                      mode, changes, counter[0], warnings, round(time.perf_counter() - started, 2),
                      group_changes)
 
@@ -258,14 +283,20 @@ def _frame(columns: dict[str, list[Any]], text: tuple[str, ...]) -> pd.DataFrame
 
 
 def _cached_members(ctx: Context, conn: Connection, roots: list[str]) -> pd.DataFrame:
-    """The transitive user members of ``roots`` (the assigned groups) from the cached direct members, expanded
-    in SQLite (a recursive query; ``UNION`` ends cycles), so only the pairs needed come into memory."""
+    """The user members of ``roots`` (the assigned groups), direct and through nested groups, from the cached
+    direct members, expanded in SQLite (a recursive query; ``UNION`` ends cycles), so only the pairs needed come
+    into memory: group_id, user_id, direct (a direct member of that group, which is what puts a user in scope)."""
     if not roots:
-        return pd.DataFrame(columns=["group_id", "user_id"])
+        return pd.DataFrame({"group_id": pd.Series([], dtype="string[pyarrow]"),
+                             "user_id": pd.Series([], dtype="string[pyarrow]"), "direct": pd.Series([], dtype=bool)})
     cid = connection_id(ctx, conn)
     cols = ctx.store.columns(
         "WITH RECURSIVE reach(root, gid) AS (SELECT value, value FROM json_each(?) UNION SELECT r.root, m.member_id "
         "FROM reach r JOIN entra_group_members m ON m.connection_id = ? AND m.group_id = r.gid AND m.member_is_group) "
-        "SELECT DISTINCT r.root, m.member_id FROM reach r JOIN entra_group_members m ON m.connection_id = ? AND "
-        "m.group_id = r.gid AND NOT m.member_is_group", (json.dumps(roots), cid, cid))
-    return _frame(dict(zip(["group_id", "user_id"], cols or [[], []], strict=True)), text=("group_id", "user_id"))
+        "SELECT r.root, m.member_id, MAX(r.gid = r.root) FROM reach r JOIN entra_group_members m "
+        "ON m.connection_id = ? AND m.group_id = r.gid AND NOT m.member_is_group GROUP BY r.root, m.member_id",
+        (json.dumps(roots), cid, cid))
+    out = _frame(dict(zip(["group_id", "user_id", "direct"], cols or [[], [], []], strict=True)),
+                 text=("group_id", "user_id"))
+    out["direct"] = out["direct"].astype(bool)
+    return out

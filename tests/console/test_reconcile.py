@@ -21,16 +21,32 @@ def demo():
     yield from planted_demo()
 
 
-@pytest.fixture
-def ctx(tmp_path, demo):
+def _console_for(tmp_path, demo):
     c = make_ctx(tmp_path)
     add_conn(c, demo, entra=True)
     _name, key = new_key(demo)
     TokenService(c).set_api_key("Prod", key, verify=False)
     TokenService(c).generate("Prod", verify=False)
     c.credentials.set("Prod", "graph_client_secret", demo.client_secret)
+    return c
+
+
+@pytest.fixture
+def ctx(tmp_path, demo):
+    c = _console_for(tmp_path, demo)
     yield c
     c.close()
+
+
+@pytest.fixture
+def own_demo(tmp_path):
+    """A demo of its own, for a test that changes the tenant in ways the module's tests do not expect."""
+    boxes = planted_demo()
+    box = next(boxes)
+    c = _console_for(tmp_path, box)
+    yield c, box
+    c.close()
+    next(boxes, None)
 
 
 def _conn(ctx):
@@ -208,7 +224,44 @@ def test_transitive_members_expand_nested_groups_and_stop_at_cycles(ctx):
         db.executemany("INSERT INTO entra_group_members (connection_id, group_id, member_id, member_is_group) "
                        "VALUES (?, ?, ?, ?)", [(cid, *e) for e in edges])
     got = _cached_members(ctx, conn, ["A", "C"])
-    pairs = set(zip(got["group_id"], got["user_id"], strict=True))
-    assert pairs == {("A", "u1"), ("A", "u2"), ("A", "u3"), ("C", "u3"), ("C", "u1"), ("C", "u2")}
+    pairs = {(g, u): d for g, u, d in zip(got["group_id"], got["user_id"], got["direct"], strict=True)}
+    # only a group's own members are direct (what puts a user in scope); the rest come through nesting
+    assert pairs == {("A", "u1"): True, ("A", "u2"): False, ("A", "u3"): False, ("C", "u3"): True,
+                     ("C", "u1"): False, ("C", "u2"): False}
     assert len(got) == len(pairs)
     assert _cached_members(ctx, conn, []).empty
+
+
+def test_members_of_nested_groups_are_out_of_scope_and_named(own_demo):
+    """Entra provisions the direct members of an assigned group only: someone reached through a nested group is
+    out of scope (an orphan if still active in 6clicks), and the run says why instead of 'not assigned'."""
+    from console.connections import connection_id
+
+    ctx, demo = own_demo
+    conn = _conn(ctx)
+    first = reconcile(ctx, conn)
+    entra = first.entra
+    drifted = set(first.result.tables["attribute_drift"]["externalId"].str.lower())
+    person = next(i for i in sorted(entra.in_scope) if i.lower() not in drifted)
+    groups = sorted(set(entra.members.loc[entra.members["user_id"] == person, "group_id"]))
+    # out of the app's scope in Entra: unassigned, and no longer a direct member of any assigned group
+    demo.admin("POST", "/sandbox-admin/entra/tenant", json={"action": "unassign", "user": person})
+    for gid in groups:
+        demo.admin("POST", "/sandbox-admin/entra/tenant", json={"action": "remove_member", "user": person,
+                                                               "group": gid})
+    plain = reconcile(ctx, conn, refresh=False)
+    reasons = plain.result.tables["orphans"].set_index("externalId")["reason"]
+    assert reasons[person] == "not assigned to the app in Entra"
+    # ... but still reached through a group nested in an assigned one (as the groups' delta would cache it)
+    with ctx.store.transaction() as db:
+        db.executemany("INSERT INTO entra_group_members (connection_id, group_id, member_id, member_is_group) "
+                       "VALUES (?, ?, ?, ?)", [(connection_id(ctx, conn), entra.groups.iloc[0]["id"], "nested-team", 1),
+                                               (connection_id(ctx, conn), "nested-team", person, 0)])
+    nested = reconcile(ctx, conn, refresh=False)
+    row = nested.entra.users.set_index("id").loc[person]
+    assert bool(row["nested_only"]) and not bool(row["in_scope"])
+    assert person not in set(nested.entra.members["user_id"]) and person in set(nested.entra.nested["user_id"])
+    reasons = nested.result.tables["orphans"].set_index("externalId")["reason"]
+    assert reasons[person].startswith("only in a group nested in an assigned group")
+    assert any("nested in an assigned group" in w for w in nested.result.warnings)
+    assert nested.result.counts()["orphans"] == plain.result.counts()["orphans"] == first.result.counts()["orphans"] + 1

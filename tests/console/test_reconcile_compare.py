@@ -11,7 +11,7 @@ import pytest
 from console.reconcile.compare import compare
 from console.reconcile.entra_side import _frame
 
-E1, E2, E3, E4, E5, E6, E7 = (f"0000000{i}-aaaa-bbbb-cccc-00000000000{i}" for i in range(1, 8))
+E1, E2, E3, E4, E5, E6, E7, E8 = (f"0000000{i}-aaaa-bbbb-cccc-00000000000{i}" for i in range(1, 9))
 G1, G2 = "11111111-0000-0000-0000-000000000001", "11111111-0000-0000-0000-000000000002"
 
 
@@ -23,12 +23,13 @@ def _users(rows: list[tuple]) -> pd.DataFrame:
     return df
 
 
-def _entra(rows: list[tuple], scope: set[str]) -> pd.DataFrame:
+def _entra(rows: list[tuple], scope: set[str], nested: frozenset[str] = frozenset()) -> pd.DataFrame:
     cols = ["id", "upn", "mail", "givenName", "surname", "enabled", "guest"]
     frame = _frame({c: [r[i] for r in rows] for i, c in enumerate(cols)}, text=tuple(cols[:5]))
     frame["enabled"] = frame["enabled"].astype("boolean")
     frame["guest"] = frame["guest"].astype(bool)
     frame["in_scope"] = [r[0] in scope for r in rows]
+    frame["nested_only"] = [r[0] in nested and r[0] not in scope for r in rows]
     return frame
 
 
@@ -45,6 +46,7 @@ def sides():
         ("u8", "dup1@x.example", "same@x.example", None, None, None, True, "dupe-id"),
         ("u9", "dup2@x.example", "SAME@x.example", None, None, None, True, "DUPE-ID"),
         ("u10", "off@x.example", "off@x.example", "Off", "Line", None, False, E6),             # inactive here
+        ("u11", "deep@x.example", "deep@x.example", "De", "Ep", None, True, E8),               # nested only
     ])
     scope = {E1, E2, E3, E4, E6, E7}
     entra = _entra([
@@ -55,7 +57,8 @@ def sides():
         (E5, "eve@x.example", "eve@x.example", "Eve", "Fox", True, False),
         (E6, "off@x.example", "off@x.example", "Off", "Line", True, False),
         (E7, "jit@x.example", "jit@x.example", "Jit", "Person", True, False),  # missing (a JIT account exists)
-    ], scope)
+        (E8, "deep@x.example", "deep@x.example", "De", "Ep", True, False),
+    ], scope, nested=frozenset({E8, E1}))
     groups = pd.DataFrame({"id": ["g1", "g2", "g3"], "displayName": ["Sales", "Ops", "Local"],
                            "externalId": [G1.upper(), G2, None]}).astype("string")
     memberships = pd.DataFrame({"group_id": ["g1", "g1", "g2", "g1", "g3"],
@@ -73,7 +76,9 @@ def test_every_category_and_its_edges(sides) -> None:
     assert sorted(t["conflicts"]["kind"]) == ["duplicate e-mail", "duplicate externalId"]
     orphans = dict(zip(t["orphans"]["userName"], t["orphans"]["reason"], strict=True))
     assert orphans == {"dee@x.example": "disabled in Entra", "eve@x.example": "not assigned to the app in Entra",
-                       "gone@x.example": "gone from Entra (no object with this id)"}
+                       "gone@x.example": "gone from Entra (no object with this id)",
+                       "deep@x.example": "only in a group nested in an assigned group (Entra provisions direct "
+                                         "members only)"}
     # the duplicated externalIds are neither orphans nor matched
     assert not {"dup1@x.example", "dup2@x.example"} & set(t["orphans"]["userName"])
     missing = t["missing"]
