@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ USER_SELECT = "id,userPrincipalName,mail,givenName,surname,accountEnabled,userTy
 USER_COLUMNS = ["id", "upn", "mail", "givenName", "surname", "enabled", "guest"]
 PAGE = "999"
 MAX_TEXT = 256
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs: only lone halves are left
 
 
 @dataclass
@@ -68,9 +70,11 @@ class EntraSide:
 
 
 def _text(value: Any) -> str | None:
+    """A Graph value as bounded text: None for what is not a scalar; a lone surrogate (JSON allows ``"\\ud800"``,
+    SQLite and Arrow refuse it) becomes U+FFFD instead of ending the run."""
     if value is None or isinstance(value, (dict, list, bool)):
         return None
-    text = str(value)[:MAX_TEXT]
+    text = _SURROGATE.sub("\ufffd", str(value)[:MAX_TEXT])
     return text or None
 
 

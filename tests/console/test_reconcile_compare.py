@@ -115,3 +115,22 @@ def test_empty_sides() -> None:
     assert set(result.counts().values()) == {0} and result.exit_code == 0
     only_entra = compare(users, empty, pairs, _entra([(E1, "a@x", None, None, None, None, False)], {E1}))
     assert list(only_entra.tables["missing"]["entraId"]) == [E1]  # enabled unknown counts as enabled
+
+
+def test_graph_values_are_bounded_and_storable() -> None:
+    """What Graph sends is hostile until shown otherwise: objects where text is expected, very long values, and
+    lone surrogates (valid JSON, refused by SQLite and Arrow) become bounded, storable text."""
+    import json
+    import sqlite3
+
+    from console.reconcile.entra_side import MAX_TEXT, _text, _user_row
+
+    raw = json.loads('{"id": "abc", "userPrincipalName": "x\\ud800y@contoso.example", "givenName": {"a": 1}, '
+                     '"surname": "' + "s" * 5000 + '", "mail": "", "accountEnabled": "yes", "userType": "Guest"}')
+    row = _user_row(raw)
+    assert row is not None
+    _uid, upn, mail, given, surname, enabled, guest = row
+    assert upn == "x\ufffdy@contoso.example" and given is None and mail is None and enabled is None and guest
+    assert len(surname) == MAX_TEXT
+    sqlite3.connect(":memory:").execute("SELECT ?, ?", (upn, surname))  # storable
+    assert _text(["list"]) is None and _text(True) is None and _text(12) == "12"
