@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS src_users (
     display_name TEXT NOT NULL,
     department TEXT,
     assigned INTEGER NOT NULL DEFAULT 1,
+    in_scope INTEGER NOT NULL DEFAULT 1,
     soft_deleted INTEGER NOT NULL DEFAULT 0,
     soft_deleted_at TEXT,
     hard_deleted INTEGER NOT NULL DEFAULT 0,
@@ -125,6 +126,29 @@ CREATE TABLE IF NOT EXISTS cycles (
 );
 """
 
+# Entra's assignment-based scoping: a user is in the app's scope when assigned directly (``assigned``) or a direct
+# member of an assigned group; members of a group nested in an assigned group are not. ``in_scope`` is kept by
+# these triggers; a change of scope through a group marks the user dirty, so the next incremental cycle sees it.
+_SCOPE = ("(src_users.assigned OR EXISTS (SELECT 1 FROM src_members sm JOIN src_groups sg ON sg.object_id = "
+          "sm.group_id WHERE sm.user_id = src_users.object_id AND sg.assigned AND NOT sg.deleted))")
+SCOPE_TRIGGERS = f"""
+CREATE TRIGGER IF NOT EXISTS scope_user_added AFTER INSERT ON src_users
+BEGIN UPDATE src_users SET in_scope = {_SCOPE} WHERE object_id = NEW.object_id; END;
+CREATE TRIGGER IF NOT EXISTS scope_user_assigned AFTER UPDATE OF assigned ON src_users
+WHEN OLD.assigned IS NOT NEW.assigned
+BEGIN UPDATE src_users SET in_scope = {_SCOPE} WHERE object_id = NEW.object_id; END;
+CREATE TRIGGER IF NOT EXISTS scope_member_added AFTER INSERT ON src_members
+BEGIN UPDATE src_users SET in_scope = {_SCOPE}, dirty = 1 WHERE object_id = NEW.user_id AND in_scope IS NOT {_SCOPE};
+END;
+CREATE TRIGGER IF NOT EXISTS scope_member_removed AFTER DELETE ON src_members
+BEGIN UPDATE src_users SET in_scope = {_SCOPE}, dirty = 1 WHERE object_id = OLD.user_id AND in_scope IS NOT {_SCOPE};
+END;
+CREATE TRIGGER IF NOT EXISTS scope_group_changed AFTER UPDATE OF assigned, deleted ON src_groups
+WHEN OLD.assigned IS NOT NEW.assigned OR OLD.deleted IS NOT NEW.deleted
+BEGIN UPDATE src_users SET in_scope = {_SCOPE}, dirty = 1 WHERE object_id IN
+    (SELECT user_id FROM src_members WHERE group_id = NEW.object_id) AND in_scope IS NOT {_SCOPE}; END;
+"""
+
 
 class EntraDB:
     """A thread-safe wrapper over one SQLite connection (the simulator is the only writer)."""
@@ -140,6 +164,11 @@ class EntraDB:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=OFF")
             self._conn.executescript(SCHEMA)
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(src_users)")}
+            if "in_scope" not in columns:  # a tenant written before scoping by group
+                self._conn.execute("ALTER TABLE src_users ADD COLUMN in_scope INTEGER NOT NULL DEFAULT 1")
+                self._conn.execute(f"UPDATE src_users SET in_scope = {_SCOPE}")
+            self._conn.executescript(SCOPE_TRIGGERS)
             if self.get_meta("schema_version") is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
 

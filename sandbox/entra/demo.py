@@ -93,7 +93,7 @@ def fast_forward(sim: Any, now: datetime | None = None) -> dict[str, Any]:
 
 def reorg(sim: Any, rng: random.Random, at: datetime) -> None:
     """A re-organisation: about 4 % of active users change department at once."""
-    rows = sim.db.query("SELECT object_id, department FROM src_users WHERE assigned AND NOT soft_deleted "
+    rows = sim.db.query("SELECT object_id, department FROM src_users WHERE in_scope AND NOT soft_deleted "
                         "AND department IS NOT NULL ORDER BY object_id")
     depts = [r["object_id"] for r in sim.db.query(
         "SELECT object_id FROM src_groups WHERE assigned AND NOT deleted AND display_name NOT LIKE 'Role - %' "

@@ -208,7 +208,7 @@ class Provisioner:
         otherwise what changed (``dirty``) plus escrows that are due."""
         db = self.db
         if cyc.initial:
-            users = db.query("SELECT * FROM src_users WHERE (assigned AND NOT hard_deleted) OR object_id IN "
+            users = db.query("SELECT * FROM src_users WHERE (in_scope AND NOT hard_deleted) OR object_id IN "
                              "(SELECT object_id FROM links) OR dirty ORDER BY object_id")
             groups = db.query("SELECT * FROM src_groups WHERE (assigned AND NOT deleted) OR object_id IN "
                               "(SELECT object_id FROM links) OR dirty ORDER BY object_id")
@@ -235,7 +235,7 @@ class Provisioner:
             exported = json.loads(linked["exported"])
             if u["hard_deleted"]:
                 deletes.append((u["object_id"], "User"))
-            elif (not u["assigned"] or u["soft_deleted"]) and exported.get("active") != "False":
+            elif (not u["in_scope"] or u["soft_deleted"]) and exported.get("active") != "False":
                 deletes.append((u["object_id"], "User"))
         for g in groups:
             if g["object_id"] in links and (g["deleted"] or not g["assigned"]):

@@ -18,9 +18,9 @@ from .records import APP_NAME, ErrorKind, classify, mod, step
 
 EXCLUDE_MEMBERS = {"excludedAttributes": "members"}
 MEMBERS_RETURNED = "The group was returned with members although members were excluded."
-# Members Entra would export: linked users of the group that are assigned and not hard-deleted.
+# Members Entra would export: linked users of the group that are in scope and not hard-deleted.
 _VALID_MEMBERS = ("SELECT m.user_id, l.target_id FROM src_members m CROSS JOIN links l ON l.object_id = m.user_id "
-                  "CROSS JOIN src_users u ON u.object_id = m.user_id WHERE m.group_id = ? AND u.assigned "
+                  "CROSS JOIN src_users u ON u.object_id = m.user_id WHERE m.group_id = ? AND u.in_scope "
                   "AND NOT u.hard_deleted")
 
 

@@ -64,7 +64,7 @@ def plant(sim: Any, at: datetime | None = None) -> dict[str, Any]:
     out["notManagedBySCIM"] = [u["userName"] for u in jit]
     stray = _jit_user(sim, "Morgan", "Vale", det_uuid(sim.seed, "stray-external-id"))
     candidates = [r["object_id"] for r in db.query(
-        "SELECT u.object_id FROM src_users u JOIN links l ON l.object_id = u.object_id WHERE u.assigned AND NOT "
+        "SELECT u.object_id FROM src_users u JOIN links l ON l.object_id = u.object_id WHERE u.in_scope AND NOT "
         "u.soft_deleted AND NOT u.hard_deleted AND u.note IS NULL ORDER BY u.object_id")]
     picked = rng.sample(candidates, 4)
     leavers, renamed = picked[:2], picked[2:]

@@ -208,7 +208,7 @@ class Simulator:
         if not isinstance(action, dict) or "action" not in action:
             raise ValueError("Each change needs an \"action\": join, leave, restore, hard_delete, move, "
                              "remove_member, rename, assign, unassign, add_group, rename_group, assign_group, "
-                             "unassign_group, delete_group, set_token, set_threshold, churn.")
+                             "unassign_group, assign_by_group, delete_group, set_token, set_threshold, churn.")
         kind = str(action["action"])
         rng = random.Random(f"{self.seed}:admin:{self.db.get_meta('admin_mutations', '0')}")
         self.db.set_meta("admin_mutations", str(int(self.db.get_meta("admin_mutations", "0") or 0) + 1))
@@ -262,6 +262,8 @@ class Simulator:
                 self.tenant.rename_user(oid, given=action.get("givenName"), surname=action.get("surname"),
                                         upn=action.get("userPrincipalName"), mail=action.get("mail"))
                 return {"action": kind, "objectId": oid, "userPrincipalName": self.tenant.user(oid)["upn"]}
+            if kind == "assign_by_group":
+                return {"action": kind, "users": self.tenant.assign_by_group()}
             if kind in ("assign", "unassign"):
                 oid = user_id()
                 self.tenant.set_user_assigned(oid, kind == "assign")

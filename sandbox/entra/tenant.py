@@ -138,7 +138,7 @@ class Tenant:
     # ---------------------------------------------------------------- reads
     def counts(self) -> dict[str, int]:
         row = self.db.one(
-            "SELECT count(*) AS total, sum(assigned AND NOT soft_deleted AND NOT hard_deleted) AS active,"
+            "SELECT count(*) AS total, sum(in_scope AND NOT soft_deleted AND NOT hard_deleted) AS active,"
             " sum(soft_deleted AND NOT hard_deleted) AS soft_deleted FROM src_users"
         )
         grow = self.db.one("SELECT count(*) AS n FROM src_groups WHERE assigned AND NOT deleted")
@@ -190,11 +190,13 @@ class Tenant:
                     " ORDER BY object_id"
                 ).fetchall()
                 groups = [rng.choice(dept)["object_id"]] if dept else []
+            # a tenant that assigns the app to groups lets a joiner in through their group, not one by one
+            direct = not (groups and self.db.get_meta("assign_by_group") == "1")
             conn.execute(
-                "INSERT INTO src_users(object_id, upn, mail, given_name, surname, display_name, department, note)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO src_users(object_id, upn, mail, given_name, surname, display_name, department, note,"
+                " assigned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (oid, upn, mail if mail is not None else upn, given, surname, f"{given} {surname}",
-                 groups[0] if groups else None, note),
+                 groups[0] if groups else None, note, int(direct)),
             )
             for gid in groups:
                 conn.execute("INSERT OR IGNORE INTO src_members(group_id, user_id) VALUES (?, ?)", (gid, oid))
@@ -272,6 +274,18 @@ class Tenant:
         with self.db.tx() as conn:
             conn.execute("UPDATE src_users SET assigned = ?, dirty = 1 WHERE object_id = ?", (int(assigned), object_id))
 
+    def assign_by_group(self) -> int:
+        """Assign the app the way large tenants do: to groups, not to people one by one. Users who are direct
+        members of an assigned group lose their own assignment (they stay in scope through the group; the
+        app's ``appRoleAssignedTo`` lists the groups and the few people assigned directly), and joiners come in
+        through their department group. Returns how many users changed."""
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "UPDATE src_users SET assigned = 0 WHERE assigned AND object_id IN (SELECT sm.user_id FROM src_members"
+                " sm JOIN src_groups sg ON sg.object_id = sm.group_id WHERE sg.assigned AND NOT sg.deleted)")
+            self.db.set_meta("assign_by_group", "1", conn)
+        return int(cur.rowcount)
+
     def add_group(self, rng: random.Random, display_name: str) -> str:
         oid = new_object_id(rng)
         with self.db.tx() as conn:
@@ -295,7 +309,7 @@ class Tenant:
     def churn(self, rng: random.Random, at: datetime, cycle_minutes: float = 40.0) -> list[dict]:
         """Random everyday changes for one cycle at simulated time ``at``; returns what happened."""
         events: list[dict] = []
-        n = self.db.one("SELECT count(*) AS n FROM src_users WHERE assigned AND NOT soft_deleted AND NOT hard_deleted")["n"]
+        n = self.db.one("SELECT count(*) AS n FROM src_users WHERE in_scope AND NOT soft_deleted AND NOT hard_deleted")["n"]
         if n == 0:
             return events
         top = self.db.one("SELECT max(rowid) AS m FROM src_users")["m"] or 0
@@ -303,7 +317,7 @@ class Tenant:
         def pick() -> str:
             """A random active user: a random rowid, then the next active one (wrapping around)."""
             start = rng.randint(1, max(top, 1))
-            sql = ("SELECT object_id FROM src_users WHERE rowid {} ? AND assigned AND NOT soft_deleted"
+            sql = ("SELECT object_id FROM src_users WHERE rowid {} ? AND in_scope AND NOT soft_deleted"
                    " AND NOT hard_deleted ORDER BY rowid LIMIT 1")
             row = self.db.one(sql.format(">="), (start,)) or self.db.one(sql.format(">="), (1,))
             return row["object_id"]
@@ -370,12 +384,15 @@ class Tenant:
             if not g["display_name"].endswith(" (EMEA)"):
                 self.rename_group(g["object_id"], g["display_name"] + " (EMEA)")
                 events.append({"kind": "rename_group", "object_id": g["object_id"]})
-        # Duplicates get cleaned up by an admin after a day or two: unassign them from the app.
+        # Duplicates get cleaned up by an admin after a day or two: out of the app's scope (unassigned, and out of
+        # the groups that would keep them in it).
         for row in self.db.query(
-            "SELECT object_id FROM src_users WHERE note = 'duplicate' AND assigned ORDER BY object_id"
+            "SELECT object_id FROM src_users WHERE note = 'duplicate' AND in_scope ORDER BY object_id"
         ):
             if rng.random() < 0.03 * (cycle_minutes / 40.0):
                 self.set_user_assigned(row["object_id"], False)
+                for member in self.db.query("SELECT group_id FROM src_members WHERE user_id = ?", (row["object_id"],)):
+                    self.remove_member(row["object_id"], member["group_id"])
                 events.append({"kind": "unassign", "object_id": row["object_id"]})
         return events
 

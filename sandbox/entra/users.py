@@ -41,7 +41,7 @@ class UserExport:
         """Process one source user; returns True when it became linked (created or matched) in this cycle."""
         oid = u["object_id"]
         name = u["upn"]
-        in_scope = bool(u["assigned"]) and not u["hard_deleted"]
+        in_scope = bool(u["in_scope"]) and not u["hard_deleted"]
         change = "Delete" if u["hard_deleted"] else ("Update" if linked else "Add")
         steps = [self.rec.import_step("User", name, change, {"SourceAnchor": oid, "userPrincipalName": name,
                                                                "mail": str(u["mail"] or "")}),
@@ -238,7 +238,7 @@ class UserExport:
 
 def scope_details(u: Any) -> dict[str, str]:
     return {"Active in the source system": "False" if u["soft_deleted"] else "True",
-            "Assigned to the application": "True" if u["assigned"] else "False",
+            "Assigned to the application": "True" if u["in_scope"] else "False",
             "Soft deleted in the source system": "True" if u["soft_deleted"] else "False"}
 
 

@@ -265,3 +265,16 @@ def test_members_of_nested_groups_are_out_of_scope_and_named(own_demo):
     assert reasons[person].startswith("only in a group nested in an assigned group")
     assert any("nested in an assigned group" in w for w in nested.result.warnings)
     assert nested.result.counts()["orphans"] == plain.result.counts()["orphans"] == first.result.counts()["orphans"] + 1
+
+
+def test_a_tenant_assigned_by_group_reconciles_the_same(own_demo):
+    """Large tenants assign the app to groups: people are in scope as direct members of an assigned group, and
+    ``appRoleAssignedTo`` lists the groups. The same people are then in scope, and every category is the same."""
+    ctx, demo = own_demo
+    conn = _conn(ctx)
+    first = reconcile(ctx, conn)
+    [moved] = demo.admin("POST", "/sandbox-admin/entra/tenant", json={"action": "assign_by_group"})["results"]
+    assert moved["users"] > 50
+    second = reconcile(ctx, conn, refresh=False)
+    assert second.entra.in_scope == first.entra.in_scope
+    assert second.result.counts() == first.result.counts()

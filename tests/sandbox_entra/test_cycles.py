@@ -266,3 +266,53 @@ def test_live_cycles_run_on_their_own_with_cycle_seconds(sandbox_factory) -> Non
             return
         time.sleep(0.5)
     raise AssertionError("the live cycles stopped after the first one")
+
+
+def test_scope_through_assigned_groups(sandbox_factory) -> None:
+    """Entra's assignment-based scoping: a direct member of an assigned group is in scope without an assignment
+    of their own. A tenant assigned by group keeps everyone provisioned; a person who leaves their only assigned
+    group, or whose group is unassigned, is disabled by the next cycle; one assigned directly stays."""
+    box = sandbox_factory(seed_users=24, seed_groups=13, seed=12, extra_args=NO_LIVE)  # every department
+    graph = Graph(box)
+    cycles(box)
+    active = {u["id"] for u in _users(box) if u["active"]}
+    [result] = tenant(box, {"action": "assign_by_group"})
+    assert result["users"] == 24  # everyone is in a department group: no one stays assigned one by one
+    path = f"/servicePrincipals/{box.service_principal_id}/appRoleAssignedTo"
+    kinds = [a["principalType"] for a in graph.get(path, **{"$top": 999}).json()["value"]]
+    assert kinds.count("Group") == 13 and "User" not in kinds
+    [quiet] = cycles(box)
+    assert quiet["state"] == "Succeeded"
+    assert {u["id"] for u in _users(box) if u["active"]} == active  # nobody left the scope
+
+    with box.client() as c:
+        groups = [g for g in c.get("/Groups", params={"count": 100}).json()["Resources"]
+                  if not g["displayName"].startswith("Role - ")]
+    team = max(groups, key=lambda g: len(g.get("members") or []))
+    leaver, stayer, *rest = sorted(_member_ids(team) & active)
+    with box.client() as c:
+        leaver_doc, stayer_doc = c.get(f"/Users/{leaver}").json(), c.get(f"/Users/{stayer}").json()
+    # the leaver leaves every assigned group; the stayer is assigned directly, then their group is unassigned
+    for group in groups + [g for g in c_groups(box) if g["displayName"].startswith("Role - ")]:
+        if leaver in _member_ids(group):
+            tenant(box, {"action": "remove_member", "user": leaver_doc["userName"], "group": group["displayName"]})
+    tenant(box, {"action": "assign", "user": stayer_doc["userName"]})
+    [after] = cycles(box)
+    assert after["state"] == "Succeeded", after
+    with box.client() as c:
+        assert c.get(f"/Users/{leaver}").json()["active"] is False
+        assert c.get(f"/Users/{stayer}").json()["active"] is True
+    tenant(box, {"action": "unassign_group", "group": team["displayName"]})
+    cycles(box)
+    with box.client() as c:
+        assert c.get(f"/Users/{stayer}").json()["active"] is True   # assigned directly
+        only_team = [u for u in rest if all(u not in _member_ids(g) for g in c_groups(box)
+                                            if g["displayName"] != team["displayName"])]
+        assert only_team
+        for uid in only_team:  # in scope through the team only: out of scope with it
+            assert c.get(f"/Users/{uid}").json()["active"] is False
+
+
+def c_groups(box) -> list[dict]:
+    with box.client() as c:
+        return c.get("/Groups", params={"count": 100}).json()["Resources"]
