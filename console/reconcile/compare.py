@@ -1,9 +1,9 @@
-"""The comparison itself: 6clicks' directory (a snapshot) next to Entra's side, in five categories. Pure pandas,
-vectorised (100,000 people in well under a second), no I/O.
+"""The comparison itself: 6clicks' directory (a snapshot) next to Entra's side, in five categories. Pure (no I/O):
+Arrow compute and numpy on integer positions (100,000 people in about half a second).
 
 1. **Not managed by SCIM**: 6clicks users without an ``externalId`` (just-in-time or manual accounts).
 2. **Orphans**: managed by SCIM (an ``externalId``) and active in 6clicks, but the Entra object is gone, disabled
-   or not assigned to the app: access that should not exist.
+   or out of the app's scope (not assigned, or reached only through a nested group): access that should not exist.
 3. **Missing**: assigned and enabled in Entra, absent from 6clicks.
 4. **Attribute drift**: a mapped attribute that differs; 6clicks never applies updates to them (it updates only
    ``active``), so the fix is named: change it by hand in 6clicks, or delete and let Entra create it again.
@@ -29,6 +29,8 @@ import pyarrow.compute as pc
 from console.entra.catalogue import explain_error
 from console.i18n import N_, _, language, pgettext
 
+# the 6clicks users' columns the comparison reads (a reconciliation reads only these from a snapshot)
+SNAPSHOT_USER_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "active", "externalId"]
 CATEGORIES = ("not_managed", "orphans", "missing", "attribute_drift", "membership_drift", "conflicts")
 # each category's title (translate where shown: _(TITLES[category]))
 TITLES = {"not_managed": N_("Not managed by SCIM"), "orphans": N_("Orphans"), "missing": N_("Missing"),
@@ -148,10 +150,6 @@ def _flag(series: pd.Series, missing: bool) -> np.ndarray:
     return series.fillna(missing).astype(bool).to_numpy()
 
 
-def _user_cols(users: pd.DataFrame) -> pd.DataFrame:
-    return users[["id", "userName", "email", "givenName", "familyName", "active", "externalId"]]
-
-
 def _sorted(frame: pd.DataFrame, *by: str) -> pd.DataFrame:
     """Rows in the order people read them (by the matching form of ``by``), text cells as plain objects."""
     out = frame.sort_values(list(by), key=lambda s: _key(s).fillna("")).reset_index(drop=True)
@@ -160,7 +158,7 @@ def _sorted(frame: pd.DataFrame, *by: str) -> pd.DataFrame:
 
 def not_managed(users: pd.DataFrame) -> pd.DataFrame:
     blank = _bools(pc.is_null(_norm(arrow_text(users["externalId"]))))
-    return _sorted(_user_cols(users)[blank].drop(columns=["externalId"]), "userName")
+    return _sorted(users.loc[blank, [c for c in SNAPSHOT_USER_COLUMNS if c != "externalId"]], "userName")
 
 
 def conflicts(users: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:

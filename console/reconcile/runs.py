@@ -24,7 +24,7 @@ from console.errors import InvalidInput, NotFoundError
 from console.graph import GraphClient, GraphError
 from console.i18n import _, use_language
 from console.memory import release_memory
-from console.reconcile.compare import CATEGORIES, TITLES, Result, compare, localize
+from console.reconcile.compare import CATEGORIES, SNAPSHOT_USER_COLUMNS, TITLES, Result, compare, localize
 from console.reconcile.entra_side import EntraSide, read_entra
 
 MAX_ROWS_KEPT = 200_000   # rows per run kept for the CSV (a run with more keeps its counts and says so)
@@ -104,7 +104,7 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
         say(_("Reading 6clicks…"))
         snap = take_snapshot(ctx, conn) if refresh else _latest(ctx, conn)
         say(_("Comparing…"))
-        frames = snap.lean_frames(USER_COLUMNS)
+        frames = snap.lean_frames(SNAPSHOT_USER_COLUMNS)
         result = compare(frames.users, frames.groups, frames.memberships, None)
         result.warnings.append(_("Without Microsoft Graph settings only the 6clicks side is checked (accounts "
                                  "not managed by SCIM, duplicates). With them the console also finds orphans, "
@@ -120,13 +120,13 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
                 release_memory()
                 say(_("Reading Entra (Microsoft Graph)…"))
                 entra = read_entra(ctx, conn, client, full=full)
-                frames = snap.lean_frames(USER_COLUMNS)
+                frames = snap.lean_frames(SNAPSHOT_USER_COLUMNS)
             else:
                 # the stored snapshot loads while Graph answers
                 snap = _latest(ctx, conn)
                 say(_("Reading Entra (Microsoft Graph)…"))
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    loading = pool.submit(snap.lean_frames, USER_COLUMNS)
+                    loading = pool.submit(snap.lean_frames, SNAPSHOT_USER_COLUMNS)
                     entra = read_entra(ctx, conn, client, full=full)
                     frames = loading.result()
             release_memory()
@@ -144,9 +144,6 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
     run.id = save(ctx, conn, run)
     return run
 
-
-# the 6clicks columns the comparison reads (a lean read: the rest of a snapshot stays on disk)
-USER_COLUMNS = ["id", "userName", "email", "givenName", "familyName", "active", "externalId"]
 
 
 def _latest(ctx: Context, conn: Connection) -> Snapshot:
