@@ -121,6 +121,12 @@ class GraphClient:
                                "secret."),
                              code="NotConfigured")
         secret = ctx.credentials.get(conn.name, "graph_client_secret")
+        if not secret and conn.is_demo:
+            raise GraphError(_("The demo's Graph client secret lives only in the app that started it, so a command "
+                               "run on its own cannot read Entra for connection {name!r}.").format(name=conn.name),
+                             _("Use the app's pages for the demo's Entra side (a reconciliation: Directory > "
+                               "Reconcile); commands read Entra for the connections you add."),
+                             code="NoClientSecret")
         if not secret:
             raise GraphError(_("No Graph client secret is stored for connection {name!r}.").format(name=conn.name),
                              _("Store it with: python -m console connections graph-secret {name!r} --stdin").format(

@@ -38,7 +38,7 @@ HELP = {
 SHORT = {"not_managed": N_("Not managed"), "attribute_drift": N_("Attr. drift"),
          "membership_drift": N_("Member drift")}
 # what an admin reads first in each table (the rest follows, scrolling sideways at 1280 px)
-FIRST = {"orphans": ("userName", "reason"), "missing": ("upn", "error_code", "explanation", "fix"),
+FIRST = {"orphans": ("userName", "reason"), "missing": ("upn", "note", "error_code", "explanation", "fix"),
          "attribute_drift": ("userName", "attribute", "in_6clicks", "in_entra"),
          "membership_drift": ("group", "userName", "side"), "conflicts": ("kind", "value", "userNames")}
 # the categories whose rows are 6clicks users an operator can act on through the operations panel
@@ -80,11 +80,14 @@ def _history(ctx: Context, conn: Connection, run: Run) -> None:
                          var_name="category", value_name="count")
         long["category"] = long["category"].map(lambda c: _(TITLES[c]))
         long["at"] = fmt.local_times(long["at"])
-        figure = px.line(long, x="at", y="count", color="category", markers=True,
+        # lines with the same counts lie on each other: a marker shape per category, and one hover for every
+        # category at a run
+        figure = px.line(long, x="at", y="count", color="category", symbol="category", markers=True,
                          labels={"at": _("Run ({zone})").format(zone=fmt.zone_name()), "count": _("Count"),
                                  "category": ""},
                          title=_("Each run's counts (orphans over time is the auditor's number)"))
-        figure.update_layout(height=320, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.25})
+        figure.update_layout(height=380, margin={"t": 50, "b": 10}, hovermode="x unified",
+                             legend={"orientation": "h", "y": -0.38, "yanchor": "top", "x": 0})
         st.plotly_chart(figure, width="stretch")
     else:
         st.caption(_("The chart of runs appears after the second reconciliation."))

@@ -5,6 +5,7 @@ is the whole CLI, in the order ``--help`` shows it (a new command module is adde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -78,8 +79,8 @@ def _terminal_safe() -> list[tuple[str, object]]:
     return replaced
 
 
-def _report(exc: Exception) -> int:
-    """Exit code 2 with the error's message and remedy (one error family: ``console.errors.console_error``);
+def _report(exc: Exception, code: int = 2) -> int:
+    """Exit ``code`` (2, unless the command keeps 2 for a verdict) with the error's message and remedy (one error family: ``console.errors.console_error``);
     anything else is a bug: its traceback goes to the log (stderr, redacted), and the message says so."""
     error = console_error(exc)
     if error is None:
@@ -88,7 +89,7 @@ def _report(exc: Exception) -> int:
               .format(kind=type(exc).__name__), file=sys.stderr)
     else:
         print(_("error: {message}").format(message=redact(str(error))), file=sys.stderr)
-    return 2
+    return code
 
 
 def _language(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
@@ -116,6 +117,14 @@ def _machine_output(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "json", False)) or str(getattr(args, "csv", None) or "") == "-"
 
 
+def _reader_gone() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as a pipeline expects, and point stdout at
+    the null device so the interpreter's last flush does not fail again. 141 is the shell's code for SIGPIPE."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     replaced = _terminal_safe()
     try:
@@ -134,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
             # errors on stderr) speaks English whatever the locale, so its bytes are the same in every language.
             with use_language("en" if _machine_output(args) else wanted or env_language):
                 try:
-                    return int(args.handler(args) or 0)
+                    code = int(args.handler(args) or 0)
+                    sys.stdout.flush()
+                    return code
+                except BrokenPipeError:
+                    return _reader_gone()
                 except KeyboardInterrupt:
                     print(_("interrupted"), file=sys.stderr)
                     return 130
                 except Exception as exc:
-                    return _report(exc)
+                    return _report(exc, int(getattr(args, "error_exit", 2)))
     finally:
         for name, stream in replaced:
             setattr(sys, name, stream)

@@ -55,10 +55,11 @@ def _column(name: str) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reconcile", parents=[data_dir_parent()],
-        help=_("compare Entra and 6clicks; exit 0 clean, 1 drift, 2 orphans"),
+        help=_("compare Entra and 6clicks; exit 0 clean, 1 drift, 2 orphans, 3 the run could not complete"),
         description=_("Read 6clicks (a fresh snapshot) and Entra (through Graph: the app's assignments, the members "
                       "of assigned groups, users by delta query) and list who is not managed by SCIM, orphans, "
-                      "missing people, attribute drift and membership drift. Exit 0 clean, 1 drift only, 2 orphans. "
+                      "missing people, attribute drift and membership drift. Exit 0 clean, 1 drift only, 2 orphans, 3 the run "
+                      "could not complete (an error, said on stderr: a script can tell it from orphans). "
                       "The CSV keeps English column names and category names in every language, for scripts."))
     add_connection_option(p)
     p.add_argument("--json", action="store_true", help=_("print the result as one line of JSON"))
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "report)"))
     p.add_argument("--no-refresh", action="store_true", help=_("use the latest snapshot instead of reading 6clicks"))
     p.add_argument("--full", action="store_true", help=_("read every Entra user again instead of the changes"))
-    p.set_defaults(handler=cmd_reconcile)
+    p.set_defaults(handler=cmd_reconcile, error_exit=3)
 
 
 def _check_csv_path(path: Path | None) -> None:

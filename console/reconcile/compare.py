@@ -48,6 +48,9 @@ REASON_DISABLED = N_("disabled in Entra")
 REASON_UNASSIGNED = N_("not assigned to the app in Entra")
 REASON_NESTED = N_("only in a group nested in an assigned group (Entra provisions direct members only)")
 NOTE_JIT = N_("a 6clicks account with this e-mail or name exists without externalId (created just in time?)")
+NOTE_TAKEN = N_("this e-mail or name is held by another 6clicks account managed by SCIM (another Entra user's: see "
+                "Attribute drift and Orphans): resolve that account first (rename it in 6clicks, or deactivate it if "
+                "it is an orphan); do not delete it blindly")
 KIND_DUPLICATE_ID = N_("duplicate externalId")
 KIND_DUPLICATE_MAIL = N_("duplicate e-mail")
 EFFECT_DUPLICATE_ID = N_("not matched: each is reported on its own, never paired with an Entra user")
@@ -56,7 +59,7 @@ SIDE_6CLICKS = N_("only in 6clicks (not a member in Entra)")
 SIDE_ENTRA = N_("only in Entra (not a member in 6clicks)")
 # the words above, which ``localize`` translates wherever they stand in these columns
 WORDS = frozenset({*(m[2] for m in MAPPED), FIX_UPDATE, FIX_REACTIVATE, ACTIVE_IN_ENTRA, REASON_GONE,
-                   REASON_DISABLED, REASON_UNASSIGNED, REASON_NESTED, NOTE_JIT, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
+                   REASON_DISABLED, REASON_UNASSIGNED, REASON_NESTED, NOTE_JIT, NOTE_TAKEN, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
                    EFFECT_DUPLICATE_ID, EFFECT_DUPLICATE_MAIL, SIDE_6CLICKS, SIDE_ENTRA})
 WORD_COLUMNS = ("reason", "note", "attribute", "in_entra", "fix", "kind", "effect", "side")
 
@@ -67,21 +70,28 @@ def column_label(name: str) -> str:
               "value": pgettext("reconcile column", "value"), "users": pgettext("reconcile column", "users"),
               "effect": pgettext("reconcile column", "effect"), "reason": pgettext("reconcile column", "reason"),
               "guest": pgettext("reconcile column", "guest"), "note": pgettext("reconcile column", "note"),
-              "at": pgettext("reconcile column", "at"), "error_code": pgettext("reconcile column", "error_code"),
+              "at": pgettext("reconcile column", "last failure"),
+              "error_code": pgettext("reconcile column", "error code"),
               "explanation": pgettext("reconcile column", "explanation"), "fix": pgettext("reconcile column", "fix"),
               "attribute": pgettext("reconcile column", "attribute"),
-              "in_6clicks": pgettext("reconcile column", "in_6clicks"),
-              "in_entra": pgettext("reconcile column", "in_entra"), "group": pgettext("reconcile column", "group"),
-              "side": pgettext("reconcile column", "side")}
+              "in_6clicks": pgettext("reconcile column", "in 6clicks"),
+              "in_entra": pgettext("reconcile column", "in Entra"), "group": pgettext("reconcile column", "group"),
+              "side": pgettext("reconcile column", "side"), "run": pgettext("reconcile column", "run"),
+              "run_at": pgettext("reconcile column", "run at"),
+              "connection": pgettext("reconcile column", "connection"), "mode": pgettext("reconcile column", "mode")}
     return labels.get(name, name)
 
 
 def localize(frame: pd.DataFrame, category: str | None = None) -> pd.DataFrame:
-    """``frame`` (one category's table, or a run's rows with a ``category`` column when ``category`` is None) in
-    the current language: the comparison's words, each missing person's error explained by the catalogue in this
-    language, the category titles and the column names. Unchanged in English."""
+    """``frame`` (one category's table, or a run's rows with a ``category`` column when ``category`` is None) for
+    people to read: the column names as words (``in_entra`` -> "in Entra"; attribute names stay), and in another
+    language than English the comparison's words, each missing person's error explained by the catalogue in that
+    language and the category titles."""
     if language() == "en":
-        return frame
+        out = frame.copy()
+        if "category" in out.columns:
+            out["category"] = out["category"].map(lambda c: TITLES.get(c, c))
+        return out.rename(columns=column_label)
     out = frame.copy()
     words = {w: _(w) for w in WORDS}
     for column in WORD_COLUMNS:
@@ -232,9 +242,16 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     missing = missing.astype({c: object for c in ("entraId", "upn", "mail", "givenName", "surname")})
     unmanaged = tables["not_managed"]
     by_mail = set(_key(unmanaged["email"]).dropna()) | set(_key(unmanaged["userName"]).dropna())
-    missing = missing.assign(note=[
-        NOTE_JIT if (str(m).lower() in by_mail or str(u).lower() in by_mail) else ""
-        for m, u in zip(missing["mail"], missing["upn"], strict=True)])
+    # a name or e-mail still held by someone else's managed account (renamed in Entra, not in 6clicks): Entra's
+    # create fails on it, and deleting that account would remove the wrong person
+    held = users.iloc[managed_rows]
+    taken = set(_key(held["email"]).dropna()) | set(_key(held["userName"]).dropna())
+
+    def note(mail: object, upn: object) -> str:
+        keys = {str(v).strip().lower() for v in (mail, upn) if isinstance(v, str)}
+        return NOTE_TAKEN if keys & taken else NOTE_JIT if keys & by_mail else ""
+
+    missing = missing.assign(note=[note(m, u) for m, u in zip(missing["mail"], missing["upn"], strict=True)])
     if failures is not None and len(failures):
         missing = missing.merge(failures.rename(columns={"source_id": "entraId"}), on="entraId", how="left")
     else:

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -254,7 +254,7 @@ def export_csv(ctx: Context, conn: Connection, run_id: int, *, english: bool = T
     default, for scripts and the command line): the header, category titles and the comparison's words in English
     whatever the language; otherwise in the current language (attribute names and data stay as they are)."""
     row = ctx.store.query_one(
-        "SELECT r.rows, r.at FROM reconcile_runs r JOIN connections c ON c.id = r.connection_id "
+        "SELECT r.rows, r.at, r.mode FROM reconcile_runs r JOIN connections c ON c.id = r.connection_id "
         "WHERE c.name = ? AND r.id = ?", (conn.name, run_id))
     if row is None:
         raise NotFoundError(_("Reconciliation run {run} of {connection} does not exist.").format(
@@ -262,5 +262,12 @@ def export_csv(ctx: Context, conn: Connection, run_id: int, *, english: bool = T
     records = [json.loads(line) for line in zlib.decompress(row["rows"]).decode().splitlines() if line]
     columns = ["category", *sorted({k for r in records for k in r} - {"category"})]
     frame = pd.DataFrame(records, columns=columns)
-    frame["category"] = frame["category"].map(TITLES).fillna(frame["category"])
-    return to_csv_bytes(frame if english else localize(frame))
+    # which run each line belongs to, so a file is evidence on its own (not only by its name)
+    frame.insert(0, "run", run_id)
+    frame.insert(1, "run_at", datetime.fromisoformat(row["at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    frame.insert(2, "connection", conn.name)
+    frame.insert(3, "mode", row["mode"])
+    if english:
+        frame["category"] = frame["category"].map(TITLES).fillna(frame["category"])
+        return to_csv_bytes(frame)
+    return to_csv_bytes(localize(frame))  # maps the categories itself: it must see their keys to explain the missing

@@ -65,3 +65,18 @@ def test_printed_file_names_and_records_cannot_drive_the_terminal(tmp_path: Path
     assert "[U+001B]" in shown
     piped = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert "\x1b" in piped.stdout and "[U+001B]" not in piped.stdout, "piped output is data: left exact"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``python -m console ... | head``: when the reader closes the pipe, the command stops with the shell's
+    SIGPIPE code (141) and no traceback or "unexpected error" on stderr."""
+    env = {**os.environ, "SCIM_CONSOLE_HOME": str(tmp_path / "home"), "SCIM_CONSOLE_NO_DEMO": "1"}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run([sys.executable, "-m", "console", "connections", "list", "--json"], cwd=REPO, env=env,
+                              stdout=write, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert b"Traceback" not in done.stderr and b"unexpected error" not in done.stderr

@@ -229,8 +229,10 @@ def test_doctor_reconcile_and_users_reports_in_japanese(world: dict[str, Any]) -
     cli(world, "ja_JP.UTF-8", "reconcile", "--connection", "Prod", "--no-refresh", "--csv", str(csv_ja),
         expect=ja.returncode)
     rows = list(csv.reader(io.StringIO(csv_ja.read_bytes().decode("utf-8-sig"))))
-    assert rows[0][0] == "category" and "userName" in rows[0] and not JAPANESE.search(",".join(rows[0]))
-    assert ["Not managed by SCIM", "jit.person@contoso.example"] == [rows[1][0], rows[1][rows[0].index("userName")]]
+    assert rows[0][:5] == ["run", "run_at", "connection", "mode", "category"] and "userName" in rows[0]
+    assert not JAPANESE.search(",".join(rows[0]))
+    assert ["Not managed by SCIM", "jit.person@contoso.example"] == [rows[1][4], rows[1][rows[0].index("userName")]]
+    assert rows[1][2:4] == ["Prod", "snapshot-only"] and rows[1][1].endswith(" UTC")  # evidence on its own
     c = cli(world, "C", "reconcile", "--connection", "Prod", "--no-refresh", "--json", expect=ja.returncode)
     j = cli(world, "ja_JP.UTF-8", "reconcile", "--connection", "Prod", "--no-refresh", "--json",
             expect=ja.returncode)

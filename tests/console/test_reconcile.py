@@ -204,10 +204,10 @@ def test_odd_and_hostile_data_is_reported_never_matched(ctx, demo):
 def test_cli_bad_csv_path_is_refused_before_the_run(ctx, demo, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("console.cli.reconcile.open_ctx", lambda args: ctx)
     ctx.close = lambda: None
-    assert cli_main(["reconcile", "--connection", "Prod", "--no-refresh", "--csv", str(tmp_path)]) == 2
+    assert cli_main(["reconcile", "--connection", "Prod", "--no-refresh", "--csv", str(tmp_path)]) == 3
     assert "is a folder" in capsys.readouterr().err
     assert cli_main(["reconcile", "--connection", "Prod", "--no-refresh", "--csv",
-                     str(tmp_path / "missing" / "x.csv")]) == 2
+                     str(tmp_path / "missing" / "x.csv")]) == 3
     assert "does not exist" in capsys.readouterr().err
     assert len(history(ctx, _conn(ctx))) == 0  # refused before anything ran
 

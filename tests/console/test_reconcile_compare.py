@@ -11,7 +11,7 @@ import pytest
 from console.reconcile.compare import compare
 from console.reconcile.entra_side import _frame
 
-E1, E2, E3, E4, E5, E6, E7, E8 = (f"0000000{i}-aaaa-bbbb-cccc-00000000000{i}" for i in range(1, 9))
+E1, E2, E3, E4, E5, E6, E7, E8, E9 = (f"0000000{i}-aaaa-bbbb-cccc-00000000000{i}" for i in range(1, 10))
 G1, G2 = "11111111-0000-0000-0000-000000000001", "11111111-0000-0000-0000-000000000002"
 
 
@@ -58,7 +58,8 @@ def sides():
         (E6, "off@x.example", "off@x.example", "Off", "Line", True, False),
         (E7, "jit@x.example", "jit@x.example", "Jit", "Person", True, False),  # missing (a JIT account exists)
         (E8, "deep@x.example", "deep@x.example", "De", "Ep", True, False),
-    ], scope, nested=frozenset({E8, E1}))
+        (E9, "ann.new@x.example", "ANN@x.example ", "Ann", "New", True, False),  # missing: ann's mail is taken
+    ], scope | {E9}, nested=frozenset({E8, E1}))
     groups = pd.DataFrame({"id": ["g1", "g2", "g3"], "displayName": ["Sales", "Ops", "Local"],
                            "externalId": [G1.upper(), G2, None]}).astype("string")
     memberships = pd.DataFrame({"group_id": ["g1", "g1", "g2", "g1", "g3"],
@@ -81,9 +82,11 @@ def test_every_category_and_its_edges(sides) -> None:
                                          "members only)"}
     # the duplicated externalIds are neither orphans nor matched
     assert not {"dup1@x.example", "dup2@x.example"} & set(t["orphans"]["userName"])
-    missing = t["missing"]
-    assert list(missing["entraId"]) == [E7]
-    assert missing["note"].iloc[0].startswith("a 6clicks account with this e-mail")
+    notes = dict(zip(t["missing"]["entraId"], t["missing"]["note"], strict=True))
+    assert set(notes) == {E7, E9}
+    assert notes[E7].startswith("a 6clicks account with this e-mail")
+    # held by someone else's managed account: resolve that one first, never delete it blindly
+    assert notes[E9].startswith("this e-mail or name is held by another 6clicks account managed by SCIM")
     drift = {(r["userName"], r["attribute"]): (r["in_6clicks"], r["in_entra"])
              for r in t["attribute_drift"].to_dict("records")}
     assert drift == {("cy@x.example", "given name"): ("Cy", "Cyrus"),

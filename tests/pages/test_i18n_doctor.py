@@ -237,7 +237,7 @@ def test_reconcile_in_japanese_tables_chart_and_csv(console_home: Any, demo_box:
     assert list(drift.columns) == ["userName", "属性", "6clicks の値", "Entra の値", "externalId", "対処方法"]
     members = next(f for f in frames if "存在する側" in f.columns)
     missing = next(f for f in frames if "エラー コード" in f.columns)
-    assert {"upn", "entraId", "mail", "givenName", "surname", "ゲスト", "メモ", "日時", "説明", "対処方法"} <= set(missing.columns)
+    assert {"upn", "entraId", "mail", "givenName", "surname", "ゲスト", "メモ", "最後の失敗日時", "説明", "対処方法"} <= set(missing.columns)
     ours = [str(v) for f, columns in ((orphans, ["理由"]), (drift, ["属性", "対処方法"]), (members, ["存在する側"]),
                                       (missing, ["メモ"])) for c in columns for v in f[c] if v]
     assert ours and not english_sentences(ours)
@@ -270,7 +270,7 @@ def test_reconcile_in_japanese_tables_chart_and_csv(console_home: Any, demo_box:
     with use_language("ja"):
         japanese = pd.read_csv(io.BytesIO(export_csv(live.ctx, live.conn, run.id, english=False)), encoding="utf-8-sig")
         scripts = pd.read_csv(io.BytesIO(export_csv(live.ctx, live.conn, run.id)), encoding="utf-8-sig")
-    assert japanese.columns[0] == "カテゴリ"
+    assert list(japanese.columns[:5]) == ["実行", "実行日時", "接続", "モード", "カテゴリ"]
     assert {"理由", "属性", "エラー コード", "説明", "存在する側", "userName", "externalId"} <= set(japanese.columns)
     assert "孤立アカウント" in set(japanese["カテゴリ"]) and "Orphans" not in set(japanese["カテゴリ"])
     assert "Entra に存在しない (この ID のオブジェクトがない)" in set(japanese["理由"].dropna())
