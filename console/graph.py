@@ -60,6 +60,15 @@ class GraphError(ConsoleError):
         self.permission = permission
 
 
+def _not_again(url: str, seen: set[str], what: str) -> None:
+    """A listing that links back to a page it already served would never end (and fill memory with repeats)."""
+    if url in seen:
+        raise GraphError(_("Graph sent the same next-page link twice while trying to {what}.").format(what=_(what)),
+                         _("Try again later; if it persists, report it: the listing goes round in a loop."),
+                         code="PagingLoop")
+    seen.add(url)
+
+
 def _graph_error_fields(response: httpx.Response) -> tuple[str, str]:
     try:
         body = response.json()
@@ -289,9 +298,11 @@ class GraphClient:
         of a delta query, ``@odata.deltaLink``. A page that is not a JSON object with a ``value`` list raises:
         a reconciliation must never go on with part of a directory."""
         url: str | None = path if path.startswith(("http://", "https://")) else f"{self.graph_base_url}/{path}"
+        seen: set[str] = set()
         for _page in range(max_pages):
             if url is None:
                 return
+            _not_again(url, seen, what)
             page = self._get_json(url, what=what, permission=permission, params=params)
             if not isinstance(page, dict) or not isinstance(page.get("value"), list):
                 raise GraphError(_("Graph answered a page without a list of values while trying to {what}.").format(
@@ -309,8 +320,9 @@ class GraphClient:
 
     # -- provisioning logs ------------------------------------------------------------------------------
     def iter_provisioning_logs(self, since: datetime | None = None, filter: str | None = None,
-                               top: int | None = None) -> Iterator[dict[str, Any]]:
-        """Yield provisioningObjectSummary dicts (newest first as Graph returns them), following nextLink."""
+                               top: int | None = None, max_pages: int | None = None) -> Iterator[dict[str, Any]]:
+        """Yield provisioningObjectSummary dicts (newest first as Graph returns them), following nextLink (at most
+        ``max_pages`` pages when given; a link served twice ends the listing with an error)."""
         clauses = []
         if since is not None:
             when = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -325,7 +337,9 @@ class GraphClient:
         params: dict[str, str] | None = query or None
         url: str | None = f"{self.graph_base_url}/auditLogs/provisioning"
         what = N_("read the provisioning logs")
-        while url:
+        seen: set[str] = set()
+        while url and (max_pages is None or len(seen) < max_pages):
+            _not_again(url, seen, what)
             page = self._get_json(url, what=what, permission=permissions_for("logs"), params=params)
             yield from page.get("value", []) if isinstance(page, dict) else []
             link = page.get("@odata.nextLink") if isinstance(page, dict) else None

@@ -10,7 +10,9 @@ Arrow compute and numpy on integer positions (100,000 people in about half a sec
 5. **Membership drift**: for groups provisioned from Entra, members on one side only.
 
 Nothing is matched silently: duplicate ``externalId``s or e-mails on the 6clicks side are reported under
-**Conflicts** and the duplicated ``externalId``s are left out of the matching.
+**Conflicts**. Accounts sharing an ``externalId`` are never paired with the Entra user for drift, and each active
+one is an orphan (gone, disabled, out of scope, or "one of several accounts with this externalId"): a second
+account claiming someone's id hides neither itself nor a leaver.
 
 The tables' words (reasons, notes, fixes) are English, as the run keeps them and ``--json`` prints them; each is
 marked with ``N_`` so ``localize`` shows a table in the operator's language (column names too; attribute names
@@ -47,19 +49,21 @@ REASON_GONE = N_("gone from Entra (no object with this id)")
 REASON_DISABLED = N_("disabled in Entra")
 REASON_UNASSIGNED = N_("not assigned to the app in Entra")
 REASON_NESTED = N_("only in a group nested in an assigned group (Entra provisions direct members only)")
+REASON_DUPLICATE = N_("one of several 6clicks accounts with this externalId: at most one of them is this Entra "
+                      "user's (see Conflicts)")
 NOTE_JIT = N_("a 6clicks account with this e-mail or name exists without externalId (created just in time?)")
 NOTE_TAKEN = N_("this e-mail or name is held by another 6clicks account managed by SCIM (another Entra user's: see "
                 "Attribute drift and Orphans): resolve that account first (rename it in 6clicks, or deactivate it if "
                 "it is an orphan); do not delete it blindly")
 KIND_DUPLICATE_ID = N_("duplicate externalId")
 KIND_DUPLICATE_MAIL = N_("duplicate e-mail")
-EFFECT_DUPLICATE_ID = N_("not matched: each is reported on its own, never paired with an Entra user")
+EFFECT_DUPLICATE_ID = N_("never paired with an Entra user for drift; each active one is an orphan (access to check)")
 EFFECT_DUPLICATE_MAIL = N_("Entra matches by e-mail first: it finds several and fails (DuplicateTargetEntries)")
 SIDE_6CLICKS = N_("only in 6clicks (not a member in Entra)")
 SIDE_ENTRA = N_("only in Entra (not a member in 6clicks)")
 # the words above, which ``localize`` translates wherever they stand in these columns
 WORDS = frozenset({*(m[2] for m in MAPPED), FIX_UPDATE, FIX_REACTIVATE, ACTIVE_IN_ENTRA, REASON_GONE,
-                   REASON_DISABLED, REASON_UNASSIGNED, REASON_NESTED, NOTE_JIT, NOTE_TAKEN, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
+                   REASON_DISABLED, REASON_UNASSIGNED, REASON_NESTED, REASON_DUPLICATE, NOTE_JIT, NOTE_TAKEN, KIND_DUPLICATE_ID, KIND_DUPLICATE_MAIL,
                    EFFECT_DUPLICATE_ID, EFFECT_DUPLICATE_MAIL, SIDE_6CLICKS, SIDE_ENTRA})
 WORD_COLUMNS = ("reason", "note", "attribute", "in_entra", "fix", "kind", "effect", "side")
 
@@ -216,24 +220,31 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     e_nested = _flag(entra_users["nested_only"], False)
 
     ukey = _norm(arrow_text(users["externalId"]))
-    managed_rows = np.flatnonzero(_bools(pc.is_valid(ukey)) & ~_bools(
-        pc.is_in(ukey, value_set=pa.array(sorted(dup_ext), pa.string()))))
-    mkey = ukey.take(managed_rows)
-    pos = pc.index_in(mkey, value_set=ekey)       # the Entra row of each managed user (null: no such object)
-    found = _bools(pc.is_valid(pos))
-    at = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    enabled = np.where(found, e_enabled[at], True) if len(e_enabled) else np.ones(len(at), bool)
-    scoped = np.where(found, e_scope[at], False) if len(e_scope) else np.zeros(len(at), bool)
+    # every account with an externalId is checked for access, duplicates included: a second account claiming
+    # someone's id must not hide a leaver (or itself); only the matching for drift leaves the duplicates out
+    keyed_rows = np.flatnonzero(_bools(pc.is_valid(ukey)))
+    kkey = ukey.take(pa.array(keyed_rows))
+    duplicated = _bools(pc.is_in(kkey, value_set=pa.array(sorted(dup_ext), pa.string())))
+    pos = pc.index_in(kkey, value_set=ekey)       # the Entra row of each such user (null: no such object)
+    k_found = _bools(pc.is_valid(pos))
+    k_at = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    k_enabled = np.where(k_found, e_enabled[k_at], True) if len(e_enabled) else np.ones(len(k_at), bool)
+    k_scoped = np.where(k_found, e_scope[k_at], False) if len(e_scope) else np.zeros(len(k_at), bool)
     active = _flag(users["active"], False)
-    reason = np.full(len(at), "", dtype=object)
-    reason[~found] = REASON_GONE
-    reason[found & ~enabled] = REASON_DISABLED
-    reason[found & enabled & ~scoped] = REASON_UNASSIGNED
-    nested = np.where(found, e_nested[at], False) if len(e_nested) else np.zeros(len(at), bool)
-    reason[found & enabled & ~scoped & nested] = REASON_NESTED
-    orphan = active[managed_rows] & (reason != "")
-    tables["orphans"] = _sorted(users[["id", "userName", "email", "externalId"]].iloc[managed_rows[orphan]].assign(
+    reason = np.full(len(k_at), "", dtype=object)
+    reason[~k_found] = REASON_GONE
+    reason[k_found & ~k_enabled] = REASON_DISABLED
+    reason[k_found & k_enabled & ~k_scoped] = REASON_UNASSIGNED
+    nested = np.where(k_found, e_nested[k_at], False) if len(e_nested) else np.zeros(len(k_at), bool)
+    reason[k_found & k_enabled & ~k_scoped & nested] = REASON_NESTED
+    reason[duplicated & (reason == "")] = REASON_DUPLICATE
+    orphan = active[keyed_rows] & (reason != "")
+    tables["orphans"] = _sorted(users[["id", "userName", "email", "externalId"]].iloc[keyed_rows[orphan]].assign(
         reason=reason[orphan]), "userName")
+    orphans_rows = keyed_rows[orphan]
+    # the accounts matched one to one with an Entra user (no duplicate), for drift
+    managed_rows, mkey = keyed_rows[~duplicated], kkey.filter(pa.array(~duplicated))
+    found, at, enabled, scoped = k_found[~duplicated], k_at[~duplicated], k_enabled[~duplicated], k_scoped[~duplicated]
 
     # missing: assigned and enabled in Entra, no 6clicks user with that externalId
     want = e_scope & e_enabled & ~_bools(pc.is_in(ekey, value_set=pc.unique(ukey.drop_null())))
@@ -244,7 +255,7 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
     by_mail = set(_key(unmanaged["email"]).dropna()) | set(_key(unmanaged["userName"]).dropna())
     # a name or e-mail still held by someone else's managed account (renamed in Entra, not in 6clicks): Entra's
     # create fails on it, and deleting that account would remove the wrong person
-    held = users.iloc[managed_rows]
+    held = users.iloc[keyed_rows]
     taken = set(_key(held["email"]).dropna()) | set(_key(held["userName"]).dropna())
 
     def note(mail: object, upn: object) -> str:
@@ -279,7 +290,6 @@ def compare(users: pd.DataFrame, groups: pd.DataFrame, memberships: pd.DataFrame
                                        fix=FIX_REACTIVATE))
     tables["attribute_drift"] = _sorted(pd.concat(drift, ignore_index=True), "userName", "attribute")
 
-    orphans_rows = managed_rows[orphan]
     tables["membership_drift"] = _membership_drift(users, groups, memberships, mkey, managed_rows, entra_groups,
                                                    entra_members, active, orphans_rows)
     return Result(tables)

@@ -22,11 +22,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from console.connections import Connection, connection_id
 from console.context import Context
 from console.graph import GraphClient, GraphError, permissions_for
-from console.i18n import count
+from console.i18n import _, count
 from console.reconcile.compare import arrow_text
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,39 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _flag(value: Any) -> bool | None:
+    """``accountEnabled``: a boolean, or its JSON text from a sloppy server; anything else is unknown (None)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    return {"true": True, "false": False}.get(text)
+
+
+def _entries(page: dict[str, Any], listing: str) -> list[dict[str, Any]]:
+    """A page's ``value``, every entry an object: anything else ends the run (skipping it would report the
+    person as an orphan)."""
+    value = page.get("value")
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _garbled(listing)
+    return value
+
+
+def _garbled(listing: str) -> GraphError:
+    return GraphError(_("Graph's {listing} answered with an entry that is not an object with an id, so the "
+                        "directory cannot be read whole.").format(listing=listing),
+                      _("Run the reconciliation again; if it persists, check the Graph base URL (what answers "
+                        "there is not Microsoft Graph as the console knows it)."), code="BadResponse")
+
+
 def _user_row(u: dict[str, Any]) -> tuple[Any, ...] | None:
     uid = _text(u.get("id"))
     if not uid:
         return None
     upn = _text(u.get("userPrincipalName"))
-    enabled = u.get("accountEnabled")
+    enabled = _flag(u.get("accountEnabled"))
     guest = str(u.get("userType") or "").lower() == "guest" or "#ext#" in (upn or "").lower()
     return (uid, upn, _text(u.get("mail")), _text(u.get("givenName")), _text(u.get("surname")),
-            enabled if isinstance(enabled, bool) else None, guest)
+            enabled, guest)
 
 
 def _pages(graph: GraphClient, path: str, what: str, params: dict[str, str] | None = None,
@@ -107,20 +131,18 @@ def _read_users(ctx: Context, conn: Connection, graph: GraphClient, counter: lis
     delta_link = None
     for page in _pages(graph, link or "users/delta", "read the tenant's users",
                        None if link else {"$select": USER_SELECT, "$top": PAGE}, counter):
-        for u in page["value"]:
-            if not isinstance(u, dict):
-                continue
+        for u in _entries(page, "users/delta"):
             uid = _text(u.get("id"))
             if not uid:
-                continue
+                raise _garbled("users/delta")
             changed[uid] = None if "@removed" in u else _user_row(u)
         found = page.get("@odata.deltaLink")
         if isinstance(found, str) and found:
             delta_link = found
     count = len(changed)
     if delta_link is None:
-        raise GraphError("Graph's user listing ended without a delta link, so it may have ended early.",
-                         "Run the reconciliation again; if it persists, run it with --full.", code="NoDeltaLink")
+        raise GraphError(_("Graph's user listing ended without a delta link, so it may have ended early."),
+                         _("Run the reconciliation again; if it persists, run it with --full."), code="NoDeltaLink")
     with ctx.store.transaction() as db:
         if mode == "full":
             db.execute("DELETE FROM entra_users WHERE connection_id = ?", (cid,))
@@ -148,11 +170,11 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     started = time.perf_counter()
     # the users' and the groups' delta chains (each one page after another) run beside the assignments
     with ThreadPoolExecutor(max_workers=2) as reader:
-        users_future = reader.submit(_read_users, ctx, conn, graph, users_counter, full=full)
-        groups_future = reader.submit(_read_groups, ctx, conn, graph, groups_counter, full=full)
+        users_future = reader.submit(_renewing, _read_users, ctx, conn, graph, users_counter, full=full)
+        groups_future = reader.submit(_renewing, _read_groups, ctx, conn, graph, groups_counter, full=full)
         assigned, groups = _read_assignments(graph, counter)  # on an error, the pool waits for the others
-    users, mode, changes = users_future.result()  # re-raises the read's error
-    group_changes = groups_future.result()
+    (users, mode, changes), users_renewed = users_future.result()  # re-raises the read's error
+    group_changes, groups_renewed = groups_future.result()
     counter[0] += users_counter[0] + groups_counter[0]
     known = pc.utf8_lower(arrow_text(users["id"]))
     reached = _cached_members(ctx, conn, [gid for gid, _name in groups])
@@ -168,6 +190,9 @@ def read_entra(ctx: Context, conn: Connection, graph: GraphClient, *, full: bool
     users["nested_only"] = np.asarray(pc.is_in(known, value_set=via_nested).to_numpy(zero_copy_only=False),
                                       dtype=bool) & ~users["in_scope"].to_numpy()
     warnings: list[str] = []
+    if users_renewed or groups_renewed:
+        warnings.append(_("Graph no longer knew the last run's delta link (Microsoft Graph forgets them after about "
+                          "seven days), so Entra's users and groups were read in full this time."))
     nested_only = int(users["nested_only"].sum())
     if nested_only:
         warnings.append(count(
@@ -199,20 +224,38 @@ def _read_assignments(graph: GraphClient, counter: list[int]) -> tuple[pa.Array,
     strings, so 100,000 assignments leave no Python strings behind."""
     sp = quote(graph.service_principal_id, safe="")
     assigned: list[pa.Array] = []
-    groups: list[tuple[str, str]] = []
+    groups: dict[str, str] = {}  # a group listed twice (or a page served again) is kept once
     for page in _pages(graph, f"servicePrincipals/{sp}/appRoleAssignedTo", "read the app's assignments",
                        {"$top": PAGE, "$select": "principalId,principalType,principalDisplayName"}, counter):
         users = []
-        for a in page["value"]:
-            if not isinstance(a, dict):
-                continue
-            pid, kind = _text(a.get("principalId")), str(a.get("principalType") or "")
-            if pid and kind == "User":
+        for a in _entries(page, "appRoleAssignedTo"):
+            pid, kind = _text(a.get("principalId")), str(a.get("principalType") or "").lower()
+            if not pid:
+                raise _garbled("appRoleAssignedTo")
+            if kind == "user":
                 users.append(pid)
-            elif pid and kind == "Group":
-                groups.append((pid, _text(a.get("principalDisplayName")) or pid))
-        assigned.append(pa.array(users, pa.string()))
-    return (pa.concat_arrays(assigned) if assigned else pa.array([], pa.string())), list(dict.fromkeys(groups))
+            elif kind == "group":
+                groups.setdefault(pid, _text(a.get("principalDisplayName")) or pid)
+        assigned.append(pc.unique(pa.array(users, pa.string())))
+    users_all = pc.unique(pa.concat_arrays(assigned)) if assigned else pa.array([], pa.string())
+    return users_all, list(groups.items())
+
+
+_T = TypeVar("_T")
+
+
+def _renewing(read: Callable[..., _T], ctx: Context, conn: Connection, graph: GraphClient, counter: list[int], *,
+              full: bool) -> tuple[_T, bool]:
+    """``read`` from the stored delta link; when Graph refuses the link (400/410: it expired, about seven days
+    after it was issued, or the tenant's sync state was reset), read in full instead. Returns (the result, whether
+    it had to)."""
+    try:
+        return read(ctx, conn, graph, counter, full=full), False
+    except GraphError as exc:
+        if full or exc.status not in (400, 410):
+            raise
+        log.warning("Graph refused the stored delta link (%s %s): reading in full", exc.status, exc.code)
+        return read(ctx, conn, graph, counter, full=True), True
 
 
 def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: list[int], *, full: bool) -> int:
@@ -228,10 +271,10 @@ def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: li
     delta_link = None
     for page in _pages(graph, link or "groups/delta", "read the tenant's groups and their members",
                        None if link else {"$select": "displayName,members", "$top": PAGE}, counter):
-        for g in page["value"]:
-            gid = _text(g.get("id")) if isinstance(g, dict) else None
+        for g in _entries(page, "groups/delta"):
+            gid = _text(g.get("id"))
             if not gid:
-                continue
+                raise _garbled("groups/delta")
             if "@removed" in g:
                 gone.add(gid)
                 names.pop(gid, None)
@@ -239,11 +282,13 @@ def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: li
             gone.discard(gid)
             names[gid] = _text(g.get("displayName")) or names.get(gid)
             members = g.get("members@delta")
-            for m in members if isinstance(members, list) else []:
+            if members is not None and not isinstance(members, list):
+                raise _garbled("groups/delta")
+            for m in members or []:
                 mid = _text(m.get("id")) if isinstance(m, dict) else None
                 if not mid:
-                    continue
-                kind = str(m.get("@odata.type", "#microsoft.graph.user"))
+                    raise _garbled("groups/delta")
+                kind = str(m.get("@odata.type") or "#microsoft.graph.user").lower()
                 if not kind.endswith((".user", ".group")):
                     continue  # devices, service principals, contacts: not people
                 key = (gid, mid)
@@ -257,8 +302,8 @@ def _read_groups(ctx: Context, conn: Connection, graph: GraphClient, counter: li
         if isinstance(found, str) and found:
             delta_link = found
     if delta_link is None:
-        raise GraphError("Graph's group listing ended without a delta link, so it may have ended early.",
-                         "Run the reconciliation again; if it persists, run it with --full.", code="NoDeltaLink")
+        raise GraphError(_("Graph's group listing ended without a delta link, so it may have ended early."),
+                         _("Run the reconciliation again; if it persists, run it with --full."), code="NoDeltaLink")
     with ctx.store.transaction() as db:
         if link is None:
             db.execute("DELETE FROM entra_group_members WHERE connection_id = ?", (cid,))

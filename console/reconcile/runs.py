@@ -22,10 +22,11 @@ from console.directory.take import take_snapshot
 from console.entra.catalogue import explain_error
 from console.errors import InvalidInput, NotFoundError
 from console.graph import GraphClient, GraphError
-from console.i18n import _, use_language
+from console.i18n import _, fmt_number, use_language
 from console.memory import release_memory
 from console.reconcile.compare import CATEGORIES, SNAPSHOT_USER_COLUMNS, TITLES, Result, compare, localize
 from console.reconcile.entra_side import EntraSide, read_entra
+from console.redact import redact
 
 MAX_ROWS_KEPT = 200_000   # rows per run kept for the CSV (a run with more keeps its counts and says so)
 
@@ -80,7 +81,7 @@ def graph_failures(graph: GraphClient, ids: list[str]) -> pd.DataFrame:
     out = []
     for object_id in ids[:MAX_LOOKUPS]:
         flt = f"sourceIdentity/id eq '{_quoted(object_id)}' and provisioningStatusInfo/status eq 'failure'"
-        record = next(iter(graph.iter_provisioning_logs(filter=flt, top=1)), None)
+        record = next(iter(graph.iter_provisioning_logs(filter=flt, top=1, max_pages=3)), None)
         info = record.get("provisioningStatusInfo") if isinstance(record, dict) else None
         error = info.get("errorInformation") if isinstance(info, dict) else None
         code = str(error.get("errorCode") or "")[:120] if isinstance(error, dict) else ""
@@ -139,6 +140,13 @@ def reconcile(ctx: Context, conn: Connection, *, refresh: bool = True, full: boo
             if graph is None:
                 client.close()
     result.warnings.extend(snap.warnings)
+    rows = sum(result.counts().values())
+    if rows > MAX_ROWS_KEPT:
+        result.warnings.append(_("This run found {rows} rows; the first {kept} are kept for its CSV, the access "
+                                 "that should not exist first (orphans, then missing people, conflicts and drift). "
+                                 "Every count is kept.").format(rows=fmt_number(rows), kept=fmt_number(MAX_ROWS_KEPT)))
+    # warnings can quote what a server said (a Graph error that echoes a request): never a credential
+    result.warnings[:] = [redact(w) for w in result.warnings]
     mode = "snapshot-only" if entra is None else entra.mode
     run = Run(None, ctx.now(), mode, snap, result, entra)
     run.id = save(ctx, conn, run)
@@ -177,10 +185,14 @@ def _fill_failures(result: Result, graph: GraphClient) -> None:
         missing[column] = missing[column].astype(object).where(missing[column].notna(), looked.astype(object))
 
 
+# the order a run's rows are kept in, when there are more than MAX_ROWS_KEPT: access that should not exist first
+KEPT_FIRST = ("orphans", "missing", "conflicts", "membership_drift", "attribute_drift", "not_managed")
+
+
 def _rows(result: Result) -> bytes:
     lines = []
     kept = 0
-    for category in CATEGORIES:
+    for category in (*KEPT_FIRST, *(c for c in CATEGORIES if c not in KEPT_FIRST)):
         frame = result.tables.get(category)
         if frame is None:
             continue

@@ -278,3 +278,22 @@ def test_a_tenant_assigned_by_group_reconciles_the_same(own_demo):
     second = reconcile(ctx, conn, refresh=False)
     assert second.entra.in_scope == first.entra.in_scope
     assert second.result.counts() == first.result.counts()
+
+
+def test_an_expired_delta_link_means_a_full_read_not_a_failed_run(ctx, demo):
+    """Microsoft Graph forgets a delta link after about seven days (400): the next run reads Entra in full, says
+    so, and stores fresh links; it neither fails nor reports people as gone."""
+    from console.connections import connection_id
+
+    conn = _conn(ctx)
+    first = reconcile(ctx, conn)
+    cid = connection_id(ctx, conn)
+    for table in ("entra_delta", "entra_groups_delta"):
+        link = ctx.store.query_one(f"SELECT delta_link FROM {table} WHERE connection_id = ?", (cid,))["delta_link"]
+        ctx.store.execute(f"UPDATE {table} SET delta_link = ? WHERE connection_id = ?",
+                          (link.split("$deltatoken=")[0] + "$deltatoken=expired-long-ago", cid))
+    second = reconcile(ctx, conn, refresh=False)
+    assert second.mode == "full" and second.result.counts() == first.result.counts()
+    assert any("read in full this time" in w for w in second.result.warnings)
+    third = reconcile(ctx, conn, refresh=False)  # the fresh links work again
+    assert third.mode == "delta" and not any("read in full" in w for w in third.result.warnings)

@@ -78,10 +78,11 @@ def test_every_category_and_its_edges(sides) -> None:
     orphans = dict(zip(t["orphans"]["userName"], t["orphans"]["reason"], strict=True))
     assert orphans == {"dee@x.example": "disabled in Entra", "eve@x.example": "not assigned to the app in Entra",
                        "gone@x.example": "gone from Entra (no object with this id)",
+                       # duplicates are checked too: their shared id is gone from Entra
+                       "dup1@x.example": "gone from Entra (no object with this id)",
+                       "dup2@x.example": "gone from Entra (no object with this id)",
                        "deep@x.example": "only in a group nested in an assigned group (Entra provisions direct "
                                          "members only)"}
-    # the duplicated externalIds are neither orphans nor matched
-    assert not {"dup1@x.example", "dup2@x.example"} & set(t["orphans"]["userName"])
     notes = dict(zip(t["missing"]["entraId"], t["missing"]["note"], strict=True))
     assert set(notes) == {E7, E9}
     assert notes[E7].startswith("a 6clicks account with this e-mail")
@@ -99,6 +100,24 @@ def test_every_category_and_its_edges(sides) -> None:
     by_user = {r["userName"]: r["side"] for r in t["membership_drift"].to_dict("records")}
     assert by_user["bob@x.example"].startswith("only in 6clicks")
     assert by_user["cy@x.example"].startswith("only in Entra")
+
+
+def test_an_account_claiming_someone_elses_id_is_flagged_not_hidden(sides) -> None:
+    """A second 6clicks account with a live person's externalId (other case, spaces): both are access to check
+    (exit 2), neither is paired with the Entra user for drift; after the person leaves Entra both stay orphans."""
+    users, groups, memberships, entra, entra_groups, entra_members = sides
+    impostor = _users([("u99", "mallory@x.example", "mallory@x.example", "Mal", "Lory", None, True,
+                        f" {E3.upper()} ")])
+    both = pd.concat([users, impostor], ignore_index=True)
+    t = compare(both, groups, memberships, entra, entra_groups, entra_members)
+    reasons = dict(zip(t.tables["orphans"]["userName"], t.tables["orphans"]["reason"], strict=True))
+    assert reasons["mallory@x.example"].startswith("one of several 6clicks accounts with this externalId")
+    assert reasons["cy@x.example"] == reasons["mallory@x.example"] and t.exit_code == 2
+    assert "cy@x.example" not in set(t.tables["attribute_drift"]["userName"])  # never paired for drift
+    gone = entra[entra["id"] != E3].reset_index(drop=True)
+    after = compare(both, groups, memberships, gone, entra_groups, entra_members).tables["orphans"]
+    assert set(after.loc[after["reason"].str.startswith("gone from Entra"), "userName"]) >= {"cy@x.example",
+                                                                                           "mallory@x.example"}
 
 
 def test_object_and_arrow_inputs_agree(sides) -> None:
@@ -137,3 +156,17 @@ def test_graph_values_are_bounded_and_storable() -> None:
     assert len(surname) == MAX_TEXT
     sqlite3.connect(":memory:").execute("SELECT ?, ?", (upn, surname))  # storable
     assert _text(["list"]) is None and _text(True) is None and _text(12) == "12"
+
+
+def test_graph_pages_with_entries_that_are_not_objects_end_the_run() -> None:
+    """Skipping an entry Graph garbled would report the person as an orphan: the page is refused instead."""
+    from console.graph import GraphError
+    from console.reconcile.entra_side import _entries, _flag
+
+    assert _entries({"value": [{"id": "a"}]}, "users/delta") == [{"id": "a"}]
+    for page in ({"value": [None]}, {"value": [{"id": "a"}, "b"]}, {"value": None}, {}):
+        with pytest.raises(GraphError) as caught:
+            _entries(page, "users/delta")
+        assert caught.value.code == "BadResponse" and "users/delta" in caught.value.message
+    assert [_flag(v) for v in (True, False, "false", " TRUE ", "no", None, 0)] == [True, False, False, True, None,
+                                                                                    None, None]
