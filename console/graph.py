@@ -60,6 +60,9 @@ class GraphError(ConsoleError):
         self.permission = permission
 
 
+MAX_RESPONSE_BYTES = 64 * 2**20  # the largest Graph answer read (a page of 999 objects is a few MB)
+
+
 def _not_again(url: str, seen: set[str], what: str) -> None:
     """A listing that links back to a page it already served would never end (and fill memory with repeats)."""
     if url in seen:
@@ -111,6 +114,7 @@ class GraphClient:
         self.retry = retry if max_retries == retry.max_retries else replace(retry, max_retries=max_retries)
         self._sleep = sleep
         self._http = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False)
+        self.max_response_bytes = MAX_RESPONSE_BYTES
         self._lock = threading.Lock()
         self.__token: str | None = None
         self._token_expires = 0.0
@@ -198,7 +202,8 @@ class GraphClient:
                 headers["Authorization"] = f"Bearer {self._access_token()}"
             attempts.attempted()
             try:
-                response = self._http.request(method, url, headers=headers, json=json, data=data, params=params)
+                response = self._bounded(method, url, headers=headers, json=json, data=data, params=params,
+                                         what=what)
             except httpx.HTTPError as exc:
                 kind = failure_kind(exc)
                 if policy.retries_failure(kind, method, idempotent):
@@ -242,6 +247,31 @@ class GraphClient:
             if status >= 400:
                 raise self._error(response, what, permission, auth)
             return response
+
+    def _bounded(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+        """The response, its body read up to ``max_response_bytes`` (decoded): memory is bounded by the console,
+        not by what a server claims or sends. A Graph page holds at most 999 objects, a few megabytes."""
+        request = self._http.build_request(method, url, **kwargs)
+        response = self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            body = bytearray()
+            if not (declared.isdigit() and int(declared) > self.max_response_bytes):
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_response_bytes:
+                        break
+            if len(body) > self.max_response_bytes or (declared.isdigit() and int(declared) > self.max_response_bytes):
+                raise GraphError(_("Graph answered with more than {size} while trying to {what}; the console does "
+                                   "not read that much.").format(size=f"{self.max_response_bytes // 2**20} MB",
+                                                                 what=_(what)),
+                                 _("Check the Graph base URL: Microsoft Graph pages are a few megabytes."),
+                                 code="TooLarge", status=response.status_code)
+        finally:
+            response.close()
+        kept = [(k, v) for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=kept, content=bytes(body), request=request)
 
     def _error(self, response: httpx.Response, what: str, permission: str, auth: bool) -> GraphError:
         status = response.status_code

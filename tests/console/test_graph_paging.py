@@ -1,6 +1,7 @@
 """Graph's paging against a purpose-built odd server on 127.0.0.1 (real HTTP): a listing whose next-page link
 leads back to a page already served would never end, and fill memory with repeats. Both the directory listings
-(``iter_pages``) and the provisioning logs (``iter_provisioning_logs``) stop at the second visit."""
+(``iter_pages``) and the provisioning logs (``iter_provisioning_logs``) stop at the second visit. An answer larger
+than the console reads is refused whether or not it declares its length."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ class _Looping(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # every page is empty and links to one same next page
         type(self).served += 1
+        if "/big" in self.path:  # two megabytes of one JSON string, with or without Content-Length
+            data = b'{"value": ["' + b"x" * 2 * 2**20 + b'"]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if "declared" in self.path:
+                self.send_header("Content-Length", str(len(data)))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
+            return
         host = self.headers["Host"]
         path = "auditLogs/provisioning" if "auditLogs" in self.path else "users/delta"
         self._json({"value": [{"id": f"u{type(self).served}"}] if "users" in path else [],
@@ -73,3 +86,11 @@ def test_provisioning_logs_stop_at_a_loop_or_at_their_page_limit(looping: GraphC
     with pytest.raises(GraphError) as caught:
         list(looping.iter_provisioning_logs(top=1))
     assert caught.value.code == "PagingLoop" and _Looping.served == 3
+
+
+@pytest.mark.parametrize("path", ["big/declared", "big/streamed"])
+def test_an_answer_larger_than_the_console_reads_is_refused(looping: GraphClient, path: str) -> None:
+    looping.max_response_bytes = 2**20
+    with pytest.raises(GraphError) as caught:
+        list(looping.iter_pages(path, what="read the tenant's users", permission="User.Read.All"))
+    assert caught.value.code == "TooLarge" and "more than 1 MB" in caught.value.message
