@@ -102,9 +102,23 @@ def _decode(token: str, what: str) -> dict[str, Any]:
     except (ValueError, binascii.Error):
         raise _Bad(f"The {what} is not valid: follow @odata.nextLink / @odata.deltaLink exactly as returned.") \
             from None
-    if not isinstance(value, dict):
-        raise _Bad(f"The {what} is not valid.")
+    if not isinstance(value, dict) or not all(_STATE_CHECKS.get(k, _never)(v) for k, v in value.items()):
+        raise _Bad(f"The {what} is not valid: follow @odata.nextLink / @odata.deltaLink exactly as returned.")
     return value
+
+
+def _position(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 2**62
+
+
+def _never(_v: Any) -> bool:
+    return False
+
+
+# what each field of a paging state may hold (a crafted token with anything else is Graph's 400, not a 500)
+_STATE_CHECKS = {"a": lambda v: isinstance(v, str), "k": lambda v: isinstance(v, str),
+                 "g": lambda v: isinstance(v, str), "u": lambda v: v is None or isinstance(v, str),
+                 "d": _position, "since": lambda v: v is None or _position(v)}
 
 
 def _link(request: Request, path: str, params: dict[str, str]) -> str:

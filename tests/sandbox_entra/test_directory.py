@@ -231,3 +231,21 @@ def test_groups_delta_first_round_then_only_changes(box) -> None:
     assert gone == [{"@odata.type": "#microsoft.graph.group", "id": added["objectId"],
                               "@removed": {"reason": "deleted"}}]
     assert graph.get("/groups/delta", **{"$select": "owners"}).status_code == 400
+
+
+@pytest.mark.parametrize("state", [{"a": [1]}, {"d": 10**30}, {"since": "abc", "d": 1}, {"zz": 1}, {"d": True},
+                                   {"g": {"x": 1}, "u": 5}, {"k": None, "a": ""}])
+def test_crafted_paging_tokens_are_graphs_400_not_a_server_error(box, state: dict[str, Any]) -> None:
+    """A $skiptoken / $deltatoken is opaque to clients; one crafted to hold the wrong types is refused like
+    Graph refuses it (400 with an error body), never a 500 with a traceback."""
+    import base64
+    import json
+
+    graph = Graph(box)
+    token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+    for path, name in (("/users/delta", "$skiptoken"), ("/users/delta", "$deltatoken"), ("/groups/delta", "$skiptoken"),
+                       ("/groups/delta", "$deltatoken"), ("/users", "$skiptoken"),
+                       (f"/servicePrincipals/{box.service_principal_id}/appRoleAssignedTo", "$skiptoken")):
+        resp = graph.get(path, **{name: token})
+        assert resp.status_code == 400, (path, name, resp.status_code, resp.text[:200])
+        assert resp.json()["error"]["code"]
