@@ -86,6 +86,7 @@ def _history(ctx: Context, conn: Connection, run: Run) -> None:
                          labels={"at": _("Run ({zone})").format(zone=fmt.zone_name()), "count": _("Count"),
                                  "category": ""},
                          title=_("Each run's counts (orphans over time is the auditor's number)"))
+        figure.update_xaxes(tickformat="%Y-%m-%d %H:%M", hoverformat="%Y-%m-%d %H:%M")  # the same in every language
         figure.update_layout(height=380, margin={"t": 50, "b": 10}, hovermode="x unified",
                              legend={"orientation": "h", "y": -0.38, "yanchor": "top", "x": 0})
         st.plotly_chart(figure, width="stretch")
@@ -137,12 +138,18 @@ def main() -> None:
         return
     counts = run.result.counts()
     shown = [c for c in CATEGORIES if c in run.result.tables]
-    for column, category in zip(st.columns(len(shown)), shown, strict=True):
-        column.metric(_(SHORT.get(category, TITLES[category])), fmt_number(counts[category]), help=_(HELP[category]))
+    # three to a row: six side by side cut their labels at 1280 px (「未プロビジョ…」)
+    for start in range(0, len(shown), 3):
+        row = shown[start:start + 3]
+        for column, category in zip(st.columns(3), row, strict=False):
+            column.metric(_(SHORT.get(category, TITLES[category])), fmt_number(counts[category]),
+                          help=_(HELP[category]))
     caption = _("Run {when} ({mode}); 6clicks as of {snapshot}.").format(
         when=fmt.fmt_time(run.at), mode=md_escape(_mode(run.mode)), snapshot=fmt.fmt_time(run.snapshot.taken_at))
     if run.entra and run.mode == "delta":
         caption += " " + count(run.entra.changes, "Entra: {n} changed user read.", "Entra: {n} changed users read.")
+        caption += " " + _("A delta run reads only what changed in Entra since the last run and applies it to the "
+                           "copy kept then: the comparison is as complete as a full one.")
     st.caption(caption)
     for warning in run.result.warnings:
         st.warning(md_escape(warning, limit=600), icon=":material/warning:")
@@ -154,6 +161,7 @@ def main() -> None:
     st.caption(_("Select rows in the tables (any tab) to act on those people below: deactivate orphans or accounts "
                  "not managed by SCIM, reactivate, add to or remove from a group. Each change is previewed, needs a "
                  "reason, is journaled and can be undone."))
+    st.caption(_("The tables show this run; a change made below shows in them at the next reconciliation."))
     ops_panels.users_actions(conn, sorted(selected))
     st.subheader(_("History"))
     _history(ctx, conn, run)
