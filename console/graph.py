@@ -6,7 +6,12 @@ and Graph base URLs (the sandbox serves its own), ``@odata.nextLink`` paging, re
 ``Retry-After`` in seconds or as an HTTP date, a time budget; a POST that was sent is never sent again by
 itself), and ``GraphError`` with the Graph error code, a message and a remedy that names the missing application
 permission on 403. The client secret and the access token never
-appear in messages, logs or ``repr()``; the bearer token is only sent to the Graph host.
+appear in messages, logs or ``repr()``; the bearer token is only sent to the Graph host. Every answer is read up
+to ``MAX_RESPONSE_BYTES``, and a listing that links back to a page it served is stopped.
+
+Over 500 lines because it is one client: the sign-in, the retry policy, the bounded reads and the paging rules are
+shared by every call that follows (logs, job, secrets, directory); split, one HTTP policy would live in several
+files.
 """
 
 from __future__ import annotations
