@@ -70,11 +70,20 @@ def _position(m: re.Match[str]) -> str:
     return m.group(0)
 
 
+def _random_looking(s: str) -> bool:
+    """Mixed case with a digit, or (a random token need not hold a digit) with upper-case letters too many for
+    words: a quarter of the letters and more, where CamelCase names such as Entra's error codes have about one
+    in seven."""
+    letters = [c for c in s if c.isalpha()]
+    upper = sum(c.isupper() for c in letters)
+    if not letters or upper in (0, len(letters)):
+        return False
+    return any(c.isdigit() for c in s) or upper >= len(letters) / 4
+
+
 def _entropy(m: re.Match[str]) -> str:
     s = m.group(0)
-    if any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s):
-        return "[redacted token]"
-    return s
+    return "[redacted token]" if _random_looking(s) else s
 
 
 def redact(text: object) -> str:

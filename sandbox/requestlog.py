@@ -34,6 +34,7 @@ _SHAPES = [
     re.compile(r"(?<![A-Za-z0-9_])6ck_[A-Za-z0-9_]{16,}"),
     re.compile(r"(?<![A-Za-z0-9_.~-])[A-Za-z0-9_.-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,34}(?![A-Za-z0-9_.~-])"),
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{6,}|(?<=basic )[A-Za-z0-9+/=]{6,}"),
+    re.compile(r"(?i)(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password@ in a URL
 ]
 _VALUE_AFTER_NAME = re.compile(
     r"(?i)((?:api[_-]?key|apikey|secret|token|password|passwd|passphrase|assertion|signature"
@@ -42,8 +43,12 @@ _LONG = re.compile(r"(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+=-]{32,}(?![A-Za-z0-9_+=-])
 
 
 def _high_entropy(m: re.Match[str]) -> str:
+    """Mixed case with a digit, or (a random token need not hold a digit) upper-case letters too many for words
+    (a quarter and more; CamelCase error codes have about one in seven)."""
     s = m.group(0)
-    mixed = any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s)
+    letters = [c for c in s if c.isalpha()]
+    upper = sum(c.isupper() for c in letters)
+    mixed = bool(letters) and 0 < upper < len(letters) and (any(c.isdigit() for c in s) or upper >= len(letters) / 4)
     return _REDACTED if mixed else s
 
 
