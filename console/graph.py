@@ -260,13 +260,14 @@ class GraphClient:
         response = self._http.send(request, stream=True)
         try:
             declared = response.headers.get("Content-Length", "")
+            too_large = declared.isdigit() and int(declared) > self.max_response_bytes
             body = bytearray()
-            if not (declared.isdigit() and int(declared) > self.max_response_bytes):
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_response_bytes:
-                        break
-            if len(body) > self.max_response_bytes or (declared.isdigit() and int(declared) > self.max_response_bytes):
+            for chunk in () if too_large else response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    too_large = True
+                    break
+            if too_large:
                 raise GraphError(_("Graph answered with more than {size} while trying to {what}; the console does "
                                    "not read that much.").format(size=f"{self.max_response_bytes // 2**20} MB",
                                                                  what=_(what)),

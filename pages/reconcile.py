@@ -10,8 +10,8 @@ import streamlit as st
 
 from console.connections import Connection
 from console.context import Context
-from console.i18n import N_, _, count, fmt_number, pgettext
-from console.reconcile.compare import CATEGORIES, TITLES, localize
+from console.i18n import N_, _, count, fmt_number
+from console.reconcile.compare import CATEGORIES, TITLES, localize, mode_label
 from console.reconcile.runs import Run, export_csv, history, reconcile
 from pages import _ondemand
 from pages._ui import errors, ops_panels, session, shell
@@ -145,7 +145,8 @@ def main() -> None:
             column.metric(_(SHORT.get(category, TITLES[category])), fmt_number(counts[category]),
                           help=_(HELP[category]))
     caption = _("Run {when} ({mode}); 6clicks as of {snapshot}.").format(
-        when=fmt.fmt_time(run.at), mode=md_escape(_mode(run.mode)), snapshot=fmt.fmt_time(run.snapshot.taken_at))
+        when=fmt.fmt_time(run.at), mode=md_escape(mode_label(run.mode)),
+        snapshot=fmt.fmt_time(run.snapshot.taken_at))
     if run.entra and run.mode == "delta":
         caption += " " + count(run.entra.changes, "Entra: {n} changed user read.", "Entra: {n} changed users read.")
         caption += " " + _("A delta run reads only what changed in Entra since the last run and applies it to the "
@@ -165,12 +166,6 @@ def main() -> None:
     ops_panels.users_actions(conn, sorted(selected))
     st.subheader(_("History"))
     _history(ctx, conn, run)
-
-
-def _mode(mode: str) -> str:
-    """How a run read Entra, in words."""
-    return {"full": pgettext("reconcile mode", "full"), "delta": pgettext("reconcile mode", "delta"),
-            "snapshot-only": pgettext("reconcile mode", "snapshot-only")}.get(mode, mode)
 
 
 shell.run_page(main, _("showing the reconciliation"))

@@ -23,7 +23,7 @@ from console.cli._common import (
 from console.connections import ConnectionRepo
 from console.errors import InvalidInput
 from console.i18n import N_, _, count, pgettext, use_language
-from console.reconcile.compare import CATEGORIES, TITLES
+from console.reconcile.compare import CATEGORIES, TITLES, column_label, mode_label
 from console.reconcile.runs import export_csv, reconcile
 from console.text import plain
 
@@ -33,23 +33,6 @@ SHOWN = 10  # rows printed per category (all of them with --json or --csv)
 #: operator's language whichever area's catalog holds them
 CATEGORY_TITLES = (N_("Not managed by SCIM"), N_("Orphans"), N_("Missing"), N_("Attribute drift"),
                    N_("Membership drift"), N_("Conflicts"))
-
-
-def _column(name: str) -> str:
-    """A column header of the report; attribute names (userName, externalId, upn, ...) stay as they are."""
-    labels = {
-        "kind": pgettext("reconcile column", "kind"), "value": pgettext("reconcile column", "value"),
-        "users": pgettext("reconcile column", "users"), "userNames": pgettext("reconcile column", "user names"),
-        "effect": pgettext("reconcile column", "effect"), "reason": pgettext("reconcile column", "reason"),
-        "note": pgettext("reconcile column", "note"), "at": pgettext("reconcile column", "at"),
-        "error_code": pgettext("reconcile column", "error code"),
-        "explanation": pgettext("reconcile column", "explanation"), "fix": pgettext("reconcile column", "fix"),
-        "attribute": pgettext("reconcile column", "attribute"),
-        "in_6clicks": pgettext("reconcile column", "in 6clicks"), "in_entra": pgettext("reconcile column", "in Entra"),
-        "group": pgettext("reconcile column", "group"), "side": pgettext("reconcile column", "side"),
-        "guest": pgettext("reconcile column", "guest"),
-    }
-    return labels.get(name, str(name))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +90,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return run.exit_code
     counts = result.counts()
     print(_("Reconciliation of {name!r} ({mode}; 6clicks as of {time})").format(
-        name=conn.name, mode=_mode(run.mode), time=fmt_time(run.snapshot.taken_at)))
+        name=conn.name, mode=mode_label(run.mode), time=fmt_time(run.snapshot.taken_at)))
     for category in CATEGORIES:
         if category not in result.tables:
             continue
@@ -115,7 +98,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"\n{_(TITLES[category])}: {counts[category]}")
         head = frame.drop(columns=[c for c in ("id", "user_id", "group_id") if c in frame.columns]).head(SHOWN)
         if len(head):
-            print("  " + " | ".join(_column(c) for c in head.columns))
+            print("  " + " | ".join(column_label(str(c)) for c in head.columns))
         for record in head.astype(object).where(head.notna(), "").to_dict("records"):
             # one line per row whatever the directory holds (a name with a line break cannot fake a line)
             print("  " + " | ".join(plain(v, limit=80, empty="-") for v in record.values()))
@@ -128,10 +111,3 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                2: pgettext("reconcile verdict", "orphans have access")}[run.exit_code]
     print("\n" + _("{level}: {verdict}.").format(level=exit_word(run.exit_code), verdict=verdict))
     return run.exit_code
-
-
-def _mode(mode: str) -> str:
-    """How Entra was read (``run.mode``) in words."""
-    words = {"full": pgettext("reconcile mode", "full"), "delta": pgettext("reconcile mode", "delta"),
-             "snapshot-only": pgettext("reconcile mode", "snapshot-only")}
-    return words.get(mode, mode)

@@ -119,19 +119,16 @@ class Snapshot:
 
     def raw_user(self, user_id: str) -> dict:
         """The user's SCIM resource as the server returned it."""
-        if self.path is None:
-            raise NotFoundError(_("Snapshot {id} was compacted; only its counts are kept.").format(id=self.id),
-                                _("Use the latest snapshot."))
-        table = pq.read_table(self.path / "users.parquet", columns=["id", "raw"], filters=[("id", "=", user_id)])
+        with self._reading():
+            table = pq.read_table(self._file("users"), columns=["id", "raw"], filters=[("id", "=", user_id)])
         if table.num_rows == 0:
             raise NotFoundError(_("User {user} is not in snapshot {id}.").format(user=user_id, id=self.id),
                                 _("Refresh the directory."))
         return json.loads(table.column("raw")[0].as_py())
 
     def raw_group(self, group_id: str) -> dict:
-        if self.path is None:
-            raise NotFoundError(_("Snapshot {id} was compacted.").format(id=self.id), _("Use the latest snapshot."))
-        table = pq.read_table(self.path / "groups.parquet", columns=["id", "raw"], filters=[("id", "=", group_id)])
+        with self._reading():
+            table = pq.read_table(self._file("groups"), columns=["id", "raw"], filters=[("id", "=", group_id)])
         if table.num_rows == 0:
             raise NotFoundError(_("Group {group} is not in snapshot {id}.").format(group=group_id, id=self.id),
                                 _("Refresh the directory."))

@@ -72,6 +72,7 @@ def column_label(name: str) -> str:
     """A table's column name in the current language; attribute names (userName, externalId, ...) stay."""
     labels = {"category": pgettext("reconcile column", "category"), "kind": pgettext("reconcile column", "kind"),
               "value": pgettext("reconcile column", "value"), "users": pgettext("reconcile column", "users"),
+              "userNames": pgettext("reconcile column", "user names"),
               "effect": pgettext("reconcile column", "effect"), "reason": pgettext("reconcile column", "reason"),
               "guest": pgettext("reconcile column", "guest"), "note": pgettext("reconcile column", "note"),
               "at": pgettext("reconcile column", "last failure"),
@@ -84,6 +85,12 @@ def column_label(name: str) -> str:
               "run_at": pgettext("reconcile column", "run at"),
               "connection": pgettext("reconcile column", "connection"), "mode": pgettext("reconcile column", "mode")}
     return labels.get(name, name)
+
+
+def mode_label(mode: str) -> str:
+    """How a run read Entra (``Run.mode``: full, delta, snapshot-only) in the current language."""
+    return {"full": pgettext("reconcile mode", "full"), "delta": pgettext("reconcile mode", "delta"),
+            "snapshot-only": pgettext("reconcile mode", "snapshot-only")}.get(mode, mode)
 
 
 def localize(frame: pd.DataFrame, category: str | None = None) -> pd.DataFrame:
@@ -108,6 +115,8 @@ def localize(frame: pd.DataFrame, category: str | None = None) -> pd.DataFrame:
             mask &= out["category"] == "missing"
         for index in out.index[mask]:
             out.at[index, "explanation"], out.at[index, "fix"] = explain_error(str(codes[index]))
+    if "mode" in out.columns:
+        out["mode"] = out["mode"].map(lambda m: mode_label(m) if isinstance(m, str) else m)
     if "category" in out.columns:
         titles = {**{t: _(t) for t in TITLES.values()}, **{k: _(t) for k, t in TITLES.items()}}
         out["category"] = out["category"].map(lambda c: titles.get(c, c))

@@ -78,7 +78,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _flag(value: Any) -> bool | None:
+def _enabled(value: Any) -> bool | None:
     """``accountEnabled``: a boolean, or its JSON text from a sloppy server; anything else is unknown (None)."""
     if isinstance(value, bool):
         return value
@@ -107,7 +107,7 @@ def _user_row(u: dict[str, Any]) -> tuple[Any, ...] | None:
     if not uid:
         return None
     upn = _text(u.get("userPrincipalName"))
-    enabled = _flag(u.get("accountEnabled"))
+    enabled = _enabled(u.get("accountEnabled"))
     guest = str(u.get("userType") or "").lower() == "guest" or "#ext#" in (upn or "").lower()
     return (uid, upn, _text(u.get("mail")), _text(u.get("givenName")), _text(u.get("surname")),
             enabled, guest)

@@ -161,12 +161,12 @@ def test_graph_values_are_bounded_and_storable() -> None:
 def test_graph_pages_with_entries_that_are_not_objects_end_the_run() -> None:
     """Skipping an entry Graph garbled would report the person as an orphan: the page is refused instead."""
     from console.graph import GraphError
-    from console.reconcile.entra_side import _entries, _flag
+    from console.reconcile.entra_side import _enabled, _entries
 
     assert _entries({"value": [{"id": "a"}]}, "users/delta") == [{"id": "a"}]
     for page in ({"value": [None]}, {"value": [{"id": "a"}, "b"]}, {"value": None}, {}):
         with pytest.raises(GraphError) as caught:
             _entries(page, "users/delta")
         assert caught.value.code == "BadResponse" and "users/delta" in caught.value.message
-    assert [_flag(v) for v in (True, False, "false", " TRUE ", "no", None, 0)] == [True, False, False, True, None,
+    assert [_enabled(v) for v in (True, False, "false", " TRUE ", "no", None, 0)] == [True, False, False, True, None,
                                                                                     None, None]
